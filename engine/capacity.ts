@@ -1,0 +1,389 @@
+/**
+ * Capacity under the agreement (DESIGN section 3).
+ *
+ * A stripe of `s = k + m` shards goes to `s` distinct members, at most one shard each, so a
+ * member can never usefully hold more than the per-member share `x*` that solves
+ * `sum_i min(c_i, x*) = s * x*` (the water-filling bound). The group holds at most
+ * `T* = k * x*` bytes of user data; members with `c_i >= x*` are capped.
+ */
+import { EngineError, invariant, requireByteCount, requireShardsPerStripe } from './errors.ts';
+import { FlowNetwork } from './maxflow.ts';
+
+export interface Agreement {
+  /** Pledge `ratio * x` bytes to back up `x` bytes. */
+  readonly ratio: number;
+  /** Members lost at once that every stripe must survive. */
+  readonly tolerance: number;
+}
+
+export interface MemberCapacity {
+  readonly id: string;
+  readonly capacityBytes: number;
+}
+
+/** Reed-Solomon limits of the erasure library (@ronomon/reed-solomon). */
+export const MAX_DATA_SHARDS = 24;
+export const MAX_PARITY_SHARDS = 6;
+export const DEFAULT_K_MAX = 8;
+
+export function validateCapacities(capacityBytes: readonly number[], what = 'capacity'): void {
+  let total = 0;
+  capacityBytes.forEach((c, i) => {
+    requireByteCount(c, `${what}[${i}]`);
+    total += c;
+  });
+  if (total > Number.MAX_SAFE_INTEGER) {
+    throw new EngineError('invalid-capacity', `the sum of all ${what} values exceeds 2^53-1 bytes`);
+  }
+}
+
+export function validateMembers(members: readonly MemberCapacity[]): void {
+  const seen = new Set<string>();
+  for (const [i, m] of members.entries()) {
+    if (m === null || typeof m !== 'object' || typeof m.id !== 'string' || m.id.length === 0) {
+      throw new EngineError('invalid-argument', `member[${i}] needs a non-empty string id`);
+    }
+    if (seen.has(m.id))
+      throw new EngineError('duplicate-member', `member id ${JSON.stringify(m.id)} appears twice`);
+    seen.add(m.id);
+    requireByteCount(m.capacityBytes, `capacityBytes of member ${JSON.stringify(m.id)}`);
+  }
+  validateCapacities(members.map((m) => m.capacityBytes));
+}
+
+/** The exact (real-valued) water-filling share; capacities already validated. */
+export function shareBoundExact(capacityBytes: readonly number[], shardsPerStripe: number): number {
+  const sorted = [...capacityBytes].sort((a, b) => b - a);
+  let rest = 0;
+  for (const c of sorted) rest += c;
+  let capped = 0;
+  let share = rest / shardsPerStripe;
+  // Peel off members whose capacity exceeds the current share; at most s-1 can be peeled.
+  while (capped < sorted.length && sorted[capped]! > share) {
+    rest -= sorted[capped]!;
+    capped++;
+    invariant(capped < shardsPerStripe, 'water-filling peeled s members');
+    share = rest / (shardsPerStripe - capped);
+  }
+  return share;
+}
+
+/**
+ * `x*`: the largest per-member share (whole bytes) such that `sum_i min(c_i, x*) >= s * x*`.
+ * Throws `too-few-members` when there are fewer members than shards per stripe.
+ */
+export function shareBound(capacityBytes: number[], shardsPerStripe: number): number {
+  requireShardsPerStripe(shardsPerStripe);
+  if (!Array.isArray(capacityBytes))
+    throw new EngineError('invalid-argument', 'capacityBytes must be an array');
+  validateCapacities(capacityBytes);
+  if (capacityBytes.length < shardsPerStripe) {
+    throw new EngineError(
+      'too-few-members',
+      `a stripe of ${shardsPerStripe} shards needs ${shardsPerStripe} distinct members, only ${capacityBytes.length} given`,
+    );
+  }
+  return Math.floor(shareBoundExact(capacityBytes, shardsPerStripe));
+}
+
+export interface CapacityReport {
+  readonly shardsPerStripe: number;
+  readonly dataShards: number;
+  /** x*: bytes each member can usefully hold. */
+  readonly shareBytes: number;
+  /** T* = k * x*: bytes of user data the whole group can hold. */
+  readonly boundBytes: number;
+  readonly members: readonly {
+    readonly id: string;
+    readonly capacityBytes: number;
+    /** Holds a shard of every stripe; `unusableBytes` of its pledge can never be filled. */
+    readonly capped: boolean;
+    readonly usableBytes: number;
+    readonly unusableBytes: number;
+  }[];
+}
+
+export function capacityReport(
+  members: readonly MemberCapacity[],
+  dataShards: number,
+  parityShards: number,
+): CapacityReport {
+  validateMembers(members);
+  const s = requireShardsPerStripe(dataShards + parityShards);
+  if (!Number.isInteger(dataShards) || dataShards < 1) {
+    throw new EngineError('invalid-shape', `dataShards must be a whole number >= 1, got ${dataShards}`);
+  }
+  const shareBytes = shareBound(
+    members.map((m) => m.capacityBytes),
+    s,
+  );
+  return {
+    shardsPerStripe: s,
+    dataShards,
+    shareBytes,
+    boundBytes: dataShards * shareBytes,
+    members: members.map((m) => {
+      const usableBytes = Math.min(m.capacityBytes, shareBytes);
+      return {
+        id: m.id,
+        capacityBytes: m.capacityBytes,
+        capped: m.capacityBytes > 0 && m.capacityBytes >= shareBytes,
+        usableBytes,
+        unusableBytes: m.capacityBytes - usableBytes,
+      };
+    }),
+  };
+}
+
+/**
+ * One owner's bound: bytes of user data this owner alone could back up on the other members'
+ * free capacity. Returns 0 when there are fewer other members than shards per stripe.
+ */
+export function ownerBound(
+  freeBytesOfOthers: readonly number[],
+  dataShards: number,
+  parityShards: number,
+): number {
+  const s = requireShardsPerStripe(dataShards + parityShards);
+  validateCapacities(freeBytesOfOthers, 'free bytes');
+  if (freeBytesOfOthers.length < s) return 0;
+  return Math.floor(dataShards * shareBoundExact(freeBytesOfOthers, s));
+}
+
+export function validateAgreement(agreement: Agreement): void {
+  if (agreement === null || typeof agreement !== 'object') {
+    throw new EngineError('invalid-agreement', 'agreement must be an object { ratio, tolerance }');
+  }
+  const { ratio, tolerance } = agreement;
+  if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio < 1) {
+    throw new EngineError('invalid-agreement', `ratio must be a finite number >= 1, got ${String(ratio)}`);
+  }
+  if (ratio > 1000) throw new EngineError('invalid-agreement', `ratio must be at most 1000, got ${ratio}`);
+  if (typeof tolerance !== 'number' || !Number.isInteger(tolerance) || tolerance < 0) {
+    throw new EngineError(
+      'invalid-agreement',
+      `tolerance must be a whole number >= 0, got ${String(tolerance)}`,
+    );
+  }
+  if (tolerance > MAX_PARITY_SHARDS) {
+    throw new EngineError(
+      'invalid-agreement',
+      `tolerance ${tolerance} exceeds ${MAX_PARITY_SHARDS}, the most parity shards a stripe can have`,
+    );
+  }
+}
+
+export type CodeChoice =
+  | {
+      readonly feasible: true;
+      readonly dataShards: number;
+      readonly parityShards: number;
+      /** False when k + m uses every other member, leaving none free to repair onto. */
+      readonly repairSlack: boolean;
+      /** True when the spare parity shard (m = f + 1) fitted. */
+      readonly spareParity: boolean;
+    }
+  | { readonly feasible: false; readonly reason: string };
+
+/**
+ * The code `(k, m)` for a stripe written now by an owner with `otherMembers` other members
+ * (DESIGN section 3): m = f + 1 where it fits, else f; k the largest <= kMax with
+ * k + m <= others - 1 and (k + m) / k <= ratio; without a free member only if nothing else fits.
+ */
+export function chooseCode(
+  agreement: Agreement,
+  otherMembers: number,
+  kMax: number = DEFAULT_K_MAX,
+): CodeChoice {
+  validateAgreement(agreement);
+  if (!Number.isInteger(otherMembers) || otherMembers < 0) {
+    throw new EngineError(
+      'invalid-argument',
+      `otherMembers must be a whole number >= 0, got ${otherMembers}`,
+    );
+  }
+  if (!Number.isInteger(kMax) || kMax < 1 || kMax > MAX_DATA_SHARDS) {
+    throw new EngineError(
+      'invalid-argument',
+      `kMax must be a whole number from 1 to ${MAX_DATA_SHARDS}, got ${kMax}`,
+    );
+  }
+  const f = agreement.tolerance;
+  const parityOptions = f + 1 <= MAX_PARITY_SHARDS ? [f + 1, f] : [f];
+  for (const slack of [1, 0]) {
+    for (const m of parityOptions) {
+      for (let k = Math.min(kMax, otherMembers - slack - m); k >= 1; k--) {
+        // (k + m) / k <= ratio, compared without division rounding.
+        if (k + m <= agreement.ratio * k + 1e-12) {
+          return {
+            feasible: true,
+            dataShards: k,
+            parityShards: m,
+            repairSlack: slack === 1,
+            spareParity: m > f,
+          };
+        }
+      }
+    }
+  }
+  const needed = f + 1;
+  if (otherMembers < needed) {
+    return {
+      feasible: false,
+      reason: `tolerating ${f} lost member(s) needs at least ${needed} other members to hold shards; there are ${otherMembers}`,
+    };
+  }
+  const kNeeded = Math.ceil(f / (agreement.ratio - 1 || Number.MIN_VALUE));
+  return {
+    feasible: false,
+    reason:
+      `ratio ${agreement.ratio} is too small for tolerance ${f} with ${otherMembers} other members: ` +
+      `it needs at least ${Number.isFinite(kNeeded) ? kNeeded + f : 'infinitely many'} other members ` +
+      `(or a larger ratio, or a smaller tolerance)`,
+  };
+}
+
+export interface MemberPledge {
+  readonly id: string;
+  readonly pledgeBytes: number;
+}
+
+export interface Allowance {
+  readonly id: string;
+  readonly pledgeBytes: number;
+  /** floor(pledge / ratio): what the agreement entitles this member to. */
+  readonly agreementBytes: number;
+  /** What today's members can hold for this member when every owner gets the same share. */
+  readonly feasibleBytes: number;
+  /** min(agreementBytes, feasibleBytes). */
+  readonly allowanceBytes: number;
+  /** Which limit binds: the member's own pledge, or the other members' capacity. */
+  readonly limitedBy: 'pledge' | 'group';
+  readonly reason: string;
+}
+
+export interface AllowanceReport {
+  readonly code: CodeChoice;
+  /** Equal-share level: every owner may back up min(agreementBytes, levelBytes). */
+  readonly levelBytes: number;
+  readonly members: readonly Allowance[];
+}
+
+/**
+ * Each member's allowance = min(pledge / ratio, feasible share), where the feasible share is the
+ * largest level L such that every owner o can back up min(pledge_o / ratio, L) bytes at once, each
+ * on the members other than itself with at most one shard per stripe per member. The level is found
+ * by bisection over an exact max-flow feasibility check (owners -> members, edge capacity = one
+ * share of the owner's data per member), so this is the exact equal-share optimum, not an estimate.
+ */
+export function allowances(
+  members: readonly MemberPledge[],
+  agreement: Agreement,
+  kMax: number = DEFAULT_K_MAX,
+): AllowanceReport {
+  validateMembers(members.map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes })));
+  validateAgreement(agreement);
+  const code = chooseCode(agreement, Math.max(0, members.length - 1), kMax);
+  const agreementBytes = members.map((m) => Math.floor(m.pledgeBytes / agreement.ratio));
+  if (!code.feasible) {
+    return {
+      code,
+      levelBytes: 0,
+      members: members.map((m, i) => ({
+        id: m.id,
+        pledgeBytes: m.pledgeBytes,
+        agreementBytes: agreementBytes[i]!,
+        feasibleBytes: 0,
+        allowanceBytes: 0,
+        limitedBy: 'group',
+        reason: code.reason,
+      })),
+    };
+  }
+  const k = code.dataShards;
+  const s = code.dataShards + code.parityShards;
+  const levelBytes = equalShareLevel(
+    members.map((m) => m.pledgeBytes),
+    agreementBytes,
+    k,
+    s,
+  );
+  return {
+    code,
+    levelBytes: Number.isFinite(levelBytes) ? levelBytes : Math.max(0, ...agreementBytes),
+    members: members.map((m, i) => {
+      const own = agreementBytes[i]!;
+      const feasibleBytes = Number.isFinite(levelBytes) ? levelBytes : own;
+      const limitedBy = own <= feasibleBytes ? 'pledge' : 'group';
+      return {
+        id: m.id,
+        pledgeBytes: m.pledgeBytes,
+        agreementBytes: own,
+        feasibleBytes,
+        allowanceBytes: Math.min(own, feasibleBytes),
+        limitedBy,
+        reason:
+          limitedBy === 'pledge'
+            ? `your pledge allows ${own} bytes at ratio ${agreement.ratio}`
+            : `the other members are too small: with today's pledges every member can back up at most ${feasibleBytes} bytes (${k}+${s - k} stripes, one shard per member)`,
+      };
+    }),
+  };
+}
+
+/**
+ * The largest level L (whole bytes) such that every owner o can back up min(demand_o, L) bytes of
+ * data at once on the members other than itself (pledges as capacities, one shard of a stripe per
+ * member). Infinity when every demand fits. Exact: bisection over a max-flow feasibility check.
+ */
+export function equalShareLevel(
+  pledgeBytes: readonly number[],
+  demandBytes: readonly number[],
+  dataShards: number,
+  shardsPerStripe: number,
+): number {
+  validateCapacities(pledgeBytes, 'pledge');
+  validateCapacities(demandBytes, 'demand');
+  invariant(pledgeBytes.length === demandBytes.length, 'one demand per pledge');
+  requireShardsPerStripe(shardsPerStripe);
+  invariant(dataShards >= 1 && dataShards < shardsPerStripe + 1, 'dataShards within the stripe');
+  const feasible = (level: number) =>
+    equalShareFeasible(pledgeBytes, demandBytes, level, dataShards, shardsPerStripe);
+  const maxDemand = Math.max(0, ...demandBytes);
+  if (feasible(maxDemand)) return Number.POSITIVE_INFINITY;
+  let lo = 0;
+  let hi = maxDemand;
+  // Bisection over whole bytes: at most 54 rounds for 2^53.
+  for (let round = 0; round < 64 && hi - lo > 1; round++) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (feasible(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Can every owner o store min(demand_o, level) bytes of data at once? Exact, by max-flow. */
+function equalShareFeasible(
+  pledgeBytes: readonly number[],
+  demandBytes: readonly number[],
+  levelBytes: number,
+  dataShards: number,
+  shardsPerStripe: number,
+): boolean {
+  const n = pledgeBytes.length;
+  const source = 2 * n;
+  const sink = 2 * n + 1;
+  const net = new FlowNetwork(2 * n + 2);
+  let need = 0;
+  for (let o = 0; o < n; o++) {
+    const perMember = Math.min(demandBytes[o]!, levelBytes) / dataShards;
+    if (perMember <= 0) continue;
+    need += perMember * shardsPerStripe;
+    net.addEdge(source, o, perMember * shardsPerStripe);
+    for (let j = 0; j < n; j++) if (j !== o) net.addEdge(o, n + j, perMember);
+  }
+  if (need === 0) return true;
+  for (let j = 0; j < n; j++) net.addEdge(n + j, sink, pledgeBytes[j]!);
+  const epsilon = need * 1e-12;
+  return net.maxFlow(source, sink, epsilon) >= need * (1 - 1e-9);
+}

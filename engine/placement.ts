@@ -1,0 +1,411 @@
+/**
+ * Calibrated rendezvous placement (DESIGN section 4).
+ *
+ * 1. From the pledges compute the share bound x* and each member's target inclusion probability
+ *    pi_i = min(c_i, x*) / x* (they sum to s). Members with pi_i = 1 are capped: in every stripe.
+ * 2. The other members take part in straw2 (key = -ln(u) / w, the s' smallest keys win), with
+ *    weights solved so that straw2 picks each with probability exactly pi_i.
+ * 3. The writer computes two candidate stripes (salt 0 and 1) and keeps the one whose fullest
+ *    member is least full; the salt is part of the stripe id, so every reader recomputes it.
+ *
+ * The plan is plain JSON data, computed once per group state; weights are quantised to 12
+ * significant digits so that every member derives byte-identical plans.
+ */
+import { type MemberCapacity, shareBoundExact, validateMembers } from './capacity.ts';
+import { EngineError, invariant, requireShardsPerStripe } from './errors.ts';
+import { memberKey, pairUniformHalves, stripeKey } from './hash64.ts';
+
+export const PLACEMENT_PLAN_VERSION = 1;
+
+export interface PlanMember {
+  readonly id: string;
+  readonly capacityBytes: number;
+  /** Target probability that a stripe includes this member (quantised). */
+  readonly targetProbability: number;
+  /** In every stripe (capacity >= share bound). */
+  readonly capped: boolean;
+  /** straw2 weight (quantised); 0 for capped members and members that hold nothing. */
+  readonly weight: number;
+}
+
+export interface PlacementPlan {
+  readonly version: typeof PLACEMENT_PLAN_VERSION;
+  readonly shardsPerStripe: number;
+  /** x*: the share bound over these members' capacities, whole bytes. */
+  readonly shareBytes: number;
+  /** Sorted by id. */
+  readonly members: readonly PlanMember[];
+  /** Rounds the weight solver took (0 when no solving was needed). */
+  readonly solverRounds: number;
+}
+
+const SIGNIFICANT_DIGITS = 12;
+const quantise = (x: number): number => Number(x.toPrecision(SIGNIFICANT_DIGITS));
+
+/** Limits of the weight solver: rounds and the relative accuracy it stops at. */
+const SOLVER_MAX_ROUNDS = 200;
+const SOLVER_TOLERANCE = 1e-10;
+/** Integration step in ln(t); the integrand is smooth, so the trapezoid rule is exact to ~1e-12. */
+const LOG_STEP = 0.04;
+const MAX_GRID_POINTS = 20_000;
+
+export function placementPlan(
+  members: { id: string; capacityBytes: number }[],
+  shardsPerStripe: number,
+): PlacementPlan {
+  if (!Array.isArray(members)) throw new EngineError('invalid-argument', 'members must be an array');
+  validateMembers(members);
+  const s = requireShardsPerStripe(shardsPerStripe);
+  const positive = members.filter((m) => m.capacityBytes > 0);
+  if (positive.length < s) {
+    throw new EngineError(
+      'too-few-members',
+      `a stripe of ${s} shards needs ${s} members with capacity, only ${positive.length} of ${members.length} have any`,
+    );
+  }
+  const sorted: MemberCapacity[] = [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const share = shareBoundExact(
+    sorted.map((m) => m.capacityBytes),
+    s,
+  );
+  invariant(share > 0, 'share bound is positive when s members have capacity');
+  const target = sorted.map((m) => Math.min(1, Math.min(m.capacityBytes, share) / share));
+  const capped = sorted.map(
+    (m, i) => m.capacityBytes > 0 && (m.capacityBytes >= share || target[i]! >= 1 - 1e-12),
+  );
+  const cappedCount = capped.filter(Boolean).length;
+  const picks = s - cappedCount;
+  invariant(picks >= 0, 'at most s members are capped');
+  const free = sorted.map((_, i) => i).filter((i) => !capped[i] && target[i]! > 0);
+  invariant(free.length >= picks, 'enough uncapped members for the remaining picks');
+  let weights: number[] = [];
+  let rounds = 0;
+  if (picks > 0) {
+    const solved = solveStraw2Weights(
+      free.map((i) => target[i]!),
+      picks,
+    );
+    weights = solved.weights;
+    rounds = solved.rounds;
+  }
+  const weightOf = new Map<number, number>();
+  for (const [j, memberIndex] of free.entries()) weightOf.set(memberIndex, quantise(weights[j]!));
+  return {
+    version: PLACEMENT_PLAN_VERSION,
+    shardsPerStripe: s,
+    shareBytes: Math.floor(share),
+    members: sorted.map((m, i) => ({
+      id: m.id,
+      capacityBytes: m.capacityBytes,
+      targetProbability: capped[i] ? 1 : quantise(target[i]!),
+      capped: capped[i]!,
+      weight: capped[i] ? 0 : (weightOf.get(i) ?? 0),
+    })),
+    solverRounds: rounds,
+  };
+}
+
+/**
+ * Weights w such that straw2 choosing `picks` of these members includes member i with probability
+ * target[i]. Fixed-point iteration w_i <- w_i * target_i / inclusion_i(w), normalised to max 1.
+ */
+export function solveStraw2Weights(
+  target: readonly number[],
+  picks: number,
+): { weights: number[]; rounds: number } {
+  const n = target.length;
+  invariant(picks >= 1 && picks <= n, `picks ${picks} of ${n}`);
+  if (picks === n) return { weights: target.map(() => 1), rounds: 0 };
+  let w = target.map((p) => -Math.log1p(-Math.min(p, 1 - 1e-9)));
+  for (let round = 1; round <= SOLVER_MAX_ROUNDS; round++) {
+    const inc = straw2Inclusion(w, picks);
+    let worst = 0;
+    const next = w.map((wi, i) => {
+      const ratio = target[i]! / inc[i]!;
+      worst = Math.max(worst, Math.abs(ratio - 1));
+      return wi * ratio;
+    });
+    const max = Math.max(...next);
+    w = next.map((x) => x / max);
+    if (worst < SOLVER_TOLERANCE) return { weights: w, rounds: round };
+  }
+  // The iteration is a contraction in practice (4-20 rounds); not converging is a bug to see.
+  throw new Error(
+    `engine invariant violated: straw2 weight solver did not converge in ${SOLVER_MAX_ROUNDS} rounds`,
+  );
+}
+
+/**
+ * Probability that straw2 with weights w, choosing `picks` members, includes each member:
+ *   pi_i = integral_0^inf w_i e^{-w_i t} P[fewer than picks of the others arrive before t] dt
+ * integrated in ln t; the count of the others is Poisson-binomial (prefix/suffix tables).
+ */
+export function straw2Inclusion(weights: readonly number[], picks: number): number[] {
+  const n = weights.length;
+  let wMax = 0;
+  let wMin = Number.POSITIVE_INFINITY;
+  for (const x of weights) {
+    invariant(x > 0 && Number.isFinite(x), `straw2 weight ${x}`);
+    wMax = Math.max(wMax, x);
+    wMin = Math.min(wMin, x);
+  }
+  const uLo = Math.log(1e-12 / wMax);
+  const uHi = Math.log(60 / wMin);
+  const points = Math.min(MAX_GRID_POINTS, Math.ceil((uHi - uLo) / LOG_STEP) + 1);
+  const du = (uHi - uLo) / (points - 1);
+  const P = picks;
+  const pre = new Float64Array((n + 1) * P);
+  const sufCum = new Float64Array((n + 2) * P);
+  const p = new Float64Array(n);
+  const q = new Float64Array(n);
+  const acc = new Float64Array(n);
+  const suf = new Float64Array(P);
+  for (let g = 0; g < points; g++) {
+    const t = Math.exp(uLo + g * du);
+    for (let j = 0; j < n; j++) {
+      q[j] = Math.exp(-weights[j]! * t);
+      p[j] = -Math.expm1(-weights[j]! * t);
+    }
+    // prefix: pre[j*P + c] = P[c of members 0..j-1 arrived], c < P
+    pre.fill(0, 0, P);
+    pre[0] = 1;
+    for (let j = 0; j < n; j++) {
+      const from = j * P;
+      const to = from + P;
+      const pj = p[j]!;
+      const qj = q[j]!;
+      pre[to] = pre[from]! * qj;
+      for (let c = 1; c < P; c++) pre[to + c] = pre[from + c]! * qj + pre[from + c - 1]! * pj;
+    }
+    // suffix, cumulative: sufCum[j*P + c] = P[at most c of members j..n-1 arrived]
+    suf.fill(0);
+    suf[0] = 1;
+    for (let c = 0; c < P; c++) sufCum[n * P + c] = 1;
+    for (let j = n - 1; j >= 0; j--) {
+      const pj = p[j]!;
+      const qj = q[j]!;
+      for (let c = P - 1; c >= 1; c--) suf[c] = suf[c]! * qj + suf[c - 1]! * pj;
+      suf[0] = suf[0]! * qj;
+      let cum = 0;
+      for (let c = 0; c < P; c++) {
+        cum += suf[c]!;
+        sufCum[j * P + c] = cum;
+      }
+    }
+    // weight of this grid point: trapezoid (half at both ends)
+    const edge = g === 0 || g === points - 1 ? 0.5 : 1;
+    for (let i = 0; i < n; i++) {
+      let fewer = 0;
+      const preBase = i * P;
+      const sufBase = (i + 1) * P;
+      for (let a = 0; a < P; a++) fewer += pre[preBase + a]! * sufCum[sufBase + (P - 1 - a)]!;
+      const wt = weights[i]! * t;
+      acc[i] = acc[i]! + edge * wt * q[i]! * fewer;
+    }
+  }
+  const tLo = Math.exp(uLo);
+  return Array.from(acc, (x, i) => x * du + weights[i]! * tLo);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Placing stripes
+
+interface CompiledPlan {
+  readonly s: number;
+  readonly picks: number;
+  readonly ids: readonly string[];
+  readonly keyHi: Uint32Array;
+  readonly keyLo: Uint32Array;
+  readonly cappedIdx: readonly number[];
+  readonly freeIdx: Int32Array;
+  readonly freeInvWeight: Float64Array;
+  readonly capacity: Float64Array;
+  readonly indexOf: ReadonlyMap<string, number>;
+}
+
+const compiledPlans = new WeakMap<PlacementPlan, CompiledPlan>();
+
+let lastPlan: PlacementPlan | undefined;
+let lastCompiled: CompiledPlan | undefined;
+
+function compile(plan: PlacementPlan): CompiledPlan {
+  if (plan === lastPlan && lastCompiled) return lastCompiled;
+  const cached = compiledPlans.get(plan) ?? compileUncached(plan);
+  lastPlan = plan;
+  lastCompiled = cached;
+  return cached;
+}
+
+function compileUncached(plan: PlacementPlan): CompiledPlan {
+  if (
+    plan === null ||
+    typeof plan !== 'object' ||
+    plan.version !== PLACEMENT_PLAN_VERSION ||
+    !Array.isArray(plan.members)
+  ) {
+    throw new EngineError('invalid-plan', `not a placement plan of version ${PLACEMENT_PLAN_VERSION}`);
+  }
+  const s = requireShardsPerStripe(plan.shardsPerStripe);
+  const cappedIdx: number[] = [];
+  const free: number[] = [];
+  const indexOf = new Map<string, number>();
+  plan.members.forEach((m, i) => {
+    if (typeof m.id !== 'string' || indexOf.has(m.id))
+      throw new EngineError('invalid-plan', `bad or duplicate member id at ${i}`);
+    indexOf.set(m.id, i);
+    if (m.capped) cappedIdx.push(i);
+    else if (m.weight > 0 && Number.isFinite(m.weight)) free.push(i);
+  });
+  const picks = s - cappedIdx.length;
+  if (picks < 0 || free.length < picks) {
+    throw new EngineError(
+      'invalid-plan',
+      `plan cannot fill ${s} shards: ${cappedIdx.length} capped, ${free.length} weighted`,
+    );
+  }
+  const compiled: CompiledPlan = {
+    s,
+    picks,
+    ids: plan.members.map((m) => m.id),
+    keyHi: Uint32Array.from(plan.members, (m) => memberKey(m.id).hi),
+    keyLo: Uint32Array.from(plan.members, (m) => memberKey(m.id).lo),
+    cappedIdx,
+    freeIdx: Int32Array.from(free),
+    freeInvWeight: Float64Array.from(free, (i) => 1 / plan.members[i]!.weight),
+    capacity: Float64Array.from(plan.members, (m) => m.capacityBytes),
+    indexOf,
+  };
+  compiledPlans.set(plan, compiled);
+  return compiled;
+}
+
+const bestKey = new Float64Array(64);
+const bestIdx = new Int32Array(64);
+const chosenIdx = new Int32Array(64);
+const chosenScore = new Float64Array(64);
+let freeScore = new Float64Array(64);
+
+/**
+ * Fills `chosenIdx[0..s)` with the stripe's member indices ordered by their raw pair score u,
+ * which does not depend on weights, so a member's shard index is stable across group changes.
+ */
+function placeIndices(c: CompiledPlan, stripeId: string): void {
+  const sk = stripeKey(stripeId);
+  const sHi = sk.hi;
+  const sLo = sk.lo;
+  const picks = c.picks;
+  let filled = 0;
+  const free = c.freeIdx;
+  const keyHi = c.keyHi;
+  const keyLo = c.keyLo;
+  const inv = c.freeInvWeight;
+  if (freeScore.length < free.length) freeScore = new Float64Array(free.length);
+  for (let f = 0; f < free.length; f++) {
+    const i = free[f]!;
+    const u = pairUniformHalves(sHi, sLo, keyHi[i]!, keyLo[i]!);
+    freeScore[f] = u;
+    const key = -Math.log(u) * inv[f]!;
+    let pos: number;
+    if (filled < picks) pos = filled++;
+    else if (key < bestKey[picks - 1]!) pos = picks - 1;
+    else continue;
+    while (pos > 0 && bestKey[pos - 1]! > key) {
+      bestKey[pos] = bestKey[pos - 1]!;
+      bestIdx[pos] = bestIdx[pos - 1]!;
+      pos--;
+    }
+    bestKey[pos] = key;
+    bestIdx[pos] = f;
+  }
+  // Capped members and the picks, insertion-sorted by raw score (ties by index).
+  const capped = c.cappedIdx;
+  const total = capped.length + picks;
+  for (let n = 0; n < total; n++) {
+    let i: number;
+    let score: number;
+    if (n < capped.length) {
+      i = capped[n]!;
+      score = pairUniformHalves(sHi, sLo, keyHi[i]!, keyLo[i]!);
+    } else {
+      const f = bestIdx[n - capped.length]!;
+      i = free[f]!;
+      score = freeScore[f]!;
+    }
+    let pos = n;
+    while (
+      pos > 0 &&
+      (chosenScore[pos - 1]! > score || (chosenScore[pos - 1] === score && chosenIdx[pos - 1]! > i))
+    ) {
+      chosenScore[pos] = chosenScore[pos - 1]!;
+      chosenIdx[pos] = chosenIdx[pos - 1]!;
+      pos--;
+    }
+    chosenScore[pos] = score;
+    chosenIdx[pos] = i;
+  }
+}
+
+function chosenIds(c: CompiledPlan): string[] {
+  const out = new Array<string>(c.s);
+  for (let j = 0; j < c.s; j++) out[j] = c.ids[chosenIdx[j]!]!;
+  return out;
+}
+
+/** The members holding the stripe's shards, `shardsPerStripe` distinct ids in shard order. */
+export function placeStripe(plan: PlacementPlan, stripeId: string): string[] {
+  if (typeof stripeId !== 'string' || stripeId.length === 0) {
+    throw new EngineError('invalid-argument', 'stripeId must be a non-empty string');
+  }
+  const c = compile(plan);
+  placeIndices(c, stripeId);
+  return chosenIds(c);
+}
+
+/** The stripe id for a base id and a salt (0 or 1): `${baseId}/${salt}`. */
+export function saltedStripeId(baseId: string, salt: 0 | 1): string {
+  return `${baseId}/${salt}`;
+}
+
+/**
+ * The writer's best of two: place `${baseId}/0` and `${baseId}/1` and keep the one whose fullest
+ * member (bytes used after this shard, over its capacity; members in both candidates ignored) is
+ * least full. Ties keep salt 0.
+ */
+export function chooseStripe(
+  plan: PlacementPlan,
+  baseId: string,
+  usedBytes: Record<string, number>,
+  shardBytes: number,
+): { stripeId: string; members: string[] } {
+  if (typeof baseId !== 'string' || baseId.length === 0)
+    throw new EngineError('invalid-argument', 'baseId must be a non-empty string');
+  if (!Number.isFinite(shardBytes) || shardBytes < 0) {
+    throw new EngineError('invalid-argument', `shardBytes must be a finite number >= 0, got ${shardBytes}`);
+  }
+  const c = compile(plan);
+  const id0 = saltedStripeId(baseId, 0);
+  const id1 = saltedStripeId(baseId, 1);
+  placeIndices(c, id0);
+  const a = Array.from(chosenIdx.subarray(0, c.s));
+  placeIndices(c, id1);
+  const b = Array.from(chosenIdx.subarray(0, c.s));
+  const fill = (i: number): number => {
+    const used = usedBytes[c.ids[i]!] ?? 0;
+    if (typeof used !== 'number' || !Number.isFinite(used) || used < 0) {
+      throw new EngineError('invalid-argument', `usedBytes of ${c.ids[i]} must be a finite number >= 0`);
+    }
+    return (used + shardBytes) / c.capacity[i]!;
+  };
+  let maxA = Number.NEGATIVE_INFINITY;
+  let maxB = Number.NEGATIVE_INFINITY;
+  for (const i of a) if (!b.includes(i)) maxA = Math.max(maxA, fill(i));
+  for (const i of b) if (!a.includes(i)) maxB = Math.max(maxB, fill(i));
+  return maxB < maxA
+    ? { stripeId: id1, members: b.map((i) => c.ids[i]!) }
+    : { stripeId: id0, members: a.map((i) => c.ids[i]!) };
+}
+
+/** Index of a member id in the plan, or -1. */
+export function planMemberIndex(plan: PlacementPlan, memberId: string): number {
+  return compile(plan).indexOf.get(memberId) ?? -1;
+}
