@@ -238,7 +238,7 @@ describe('placeStripe properties', () => {
           free.map((m) => m.weight),
           picks,
         );
-        free.forEach((m, i) => expect(Math.abs(inc[i]! - m.targetProbability)).toBeLessThan(1e-7));
+        for (const [i, m] of free.entries()) expect(Math.abs(inc[i]! - m.targetProbability)).toBeLessThan(1e-7);
       }),
       { numRuns: 60 },
     );
