@@ -23,6 +23,43 @@ export {
   validateAgreement,
 } from './capacity.ts';
 export { EngineError, type EngineErrorCode } from './errors.ts';
+export {
+  type CborValue,
+  decodeCbor,
+  encodeCbor,
+} from './group/cbor.ts';
+export { GroupError, type GroupErrorCode } from './group/errors.ts';
+export {
+  base58btcDecode,
+  base58btcEncode,
+  memberIdFromPublicKey,
+  publicKeyFromMemberId,
+} from './group/member-id.ts';
+export {
+  type DecodeOptions,
+  decodeOp,
+  type Ed25519Verify,
+  fromHex,
+  GROUP_OP_VERSION,
+  type GroupOp,
+  inviteTokenHash,
+  MAX_ADDRESS_BYTES,
+  MAX_ADDRESSES,
+  MAX_INVITE_TTL_MS,
+  MAX_NAME_BYTES,
+  MAX_OP_BYTES,
+  MAX_PARENTS,
+  nobleVerify,
+  OP_KINDS,
+  type OpBody,
+  type OpHeader,
+  type OpKind,
+  RATIO_SCALE,
+  SIGNATURE_CONTEXT,
+  type SigningKeys,
+  signOp,
+  toHex,
+} from './group/ops.ts';
 export { hash64, pairScoreHex, pairUniform } from './hash64.ts';
 export {
   deriveKey,
