@@ -30,6 +30,25 @@ export {
 } from './group/cbor.ts';
 export { GroupError, type GroupErrorCode } from './group/errors.ts';
 export {
+  type DroppedOp,
+  type DropReason,
+  type FoldOptions,
+  foldGroup,
+  GROUP_STATE_VERSION,
+  type GroupMember,
+  type GroupState,
+  type LiveInvite,
+  MAX_FOLD_OPS,
+  nextHeader,
+  type OwnerPlacement,
+  opSetDigest,
+  ownerPlacements,
+  type PendingRequest,
+  type RemovedMember,
+  type RequestOutcome,
+} from './group/fold.ts';
+export { type AddResult, OpLog } from './group/log.ts';
+export {
   base58btcDecode,
   base58btcEncode,
   memberIdFromPublicKey,
@@ -60,6 +79,26 @@ export {
   signOp,
   toHex,
 } from './group/ops.ts';
+export {
+  decodeSyncMessage,
+  encodeSyncMessage,
+  FINGERPRINT_BYTES,
+  MAX_SYNC_MESSAGE_BYTES,
+  MAX_SYNC_ROUNDS,
+  type ReconcileReport,
+  rangeFingerprint,
+  reconcile,
+  SYNC_BRANCHES,
+  SYNC_LEAF_ITEMS,
+  SYNC_VERSION,
+  type SyncIndex,
+  type SyncMessage,
+  type SyncRange,
+  type SyncStep,
+  syncIndex,
+  syncRespond,
+  syncStart,
+} from './group/sync.ts';
 export { hash64, pairScoreHex, pairUniform } from './hash64.ts';
 export {
   deriveKey,
