@@ -204,6 +204,8 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
   const dropped: DroppedOp[] = [];
   /** Ops that took part: present, of this group, with complete history (applied or judged). */
   const judged = new Set<string>();
+  /** Ops that changed the state: the candidates for heads. */
+  const applied = new Set<string>();
   const named = new Set<string>();
   let agreement: Agreement | null = null;
   let clock = 0;
@@ -241,10 +243,19 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       continue;
     }
     judged.add(op.hash);
-    for (const p of op.parents) named.add(p);
-    if (op.clock > clock) clock = op.clock;
 
     // 2. The rules of the kind.
+    const reason = applyRules(op);
+    if (reason !== null) {
+      drop(op, reason);
+      continue;
+    }
+    applied.add(op.hash);
+    for (const p of op.parents) named.add(p);
+    if (op.clock > clock) clock = op.clock;
+  }
+
+  function applyRules(op: GroupOp): DropReason | null {
     if (op.kind === 'create') {
       invariant(!founded, 'only one create op has the group hash');
       founded = true;
@@ -258,29 +269,24 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
         sinceClock: op.clock,
         invitedBy: null,
       });
-      continue;
+      return null;
     }
     if (op.kind === 'request') {
       if (members.has(op.author)) {
-        drop(op, 'already-member');
-        continue;
+        return 'already-member';
       }
       if (pending.has(op.author)) {
-        drop(op, 'duplicate-request');
-        continue;
+        return 'duplicate-request';
       }
       const invite = invites.get(op.tokenHash!);
       if (invite === undefined || invite.cancelled) {
-        drop(op, 'unknown-token');
-        continue;
+        return 'unknown-token';
       }
       if (invite.used) {
-        drop(op, 'token-used');
-        continue;
+        return 'token-used';
       }
       if (op.atMs > invite.expiresAtMs) {
-        drop(op, 'token-expired');
-        continue;
+        return 'token-expired';
       }
       invite.used = true;
       pending.set(op.author, {
@@ -292,19 +298,17 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
         atMs: op.atMs,
         clock: op.clock,
       });
-      continue;
+      return null;
     }
     // Every other kind: only a current member authors it.
     const author = members.get(op.author);
     if (author === undefined) {
-      drop(op, 'not-a-member');
-      continue;
+      return 'not-a-member';
     }
     switch (op.kind) {
       case 'invite': {
         if (invites.has(op.tokenHash)) {
-          drop(op, 'duplicate-token');
-          break;
+          return 'duplicate-token';
         }
         invites.set(op.tokenHash, {
           tokenHash: op.tokenHash,
@@ -314,18 +318,16 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
           used: false,
           cancelled: false,
         });
-        break;
+        return null;
       }
       case 'approve':
       case 'reject': {
         const p = pending.get(op.candidate);
         if (p === undefined || p.request !== op.request) {
-          drop(op, 'no-pending-request');
-          break;
+          return 'no-pending-request';
         }
         if (p.invitedBy !== op.author) {
-          drop(op, 'not-inviter');
-          break;
+          return 'not-inviter';
         }
         pending.delete(op.candidate);
         outcomes.push({
@@ -347,14 +349,13 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
             invitedBy: p.invitedBy,
           });
         }
-        break;
+        return null;
       }
       case 'remove': {
         const target = op.member;
         const p = pending.get(target);
         if (!members.has(target) && p === undefined) {
-          drop(op, 'not-pending-or-member');
-          break;
+          return 'not-pending-or-member';
         }
         members.delete(target);
         if (p !== undefined) cancelRequest(p, op);
@@ -363,21 +364,22 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
         for (const invite of invites.values())
           if (invite.by === target && !invite.used) invite.cancelled = true;
         for (const q of [...pending.values()]) if (q.invitedBy === target) cancelRequest(q, op);
-        break;
+        return null;
       }
       case 'pledge':
         author.pledgeBytes = op.pledgeBytes;
-        break;
+        return null;
       case 'agree':
         agreement = op.agreement;
-        break;
+        return null;
       default:
         invariant(false, `unhandled op kind ${(op as GroupOp).kind}`);
     }
+    return null;
   }
 
   const heads: string[] = [];
-  for (const h of judged) if (!named.has(h)) heads.push(h);
+  for (const h of applied) if (!named.has(h)) heads.push(h);
   heads.sort();
   const memberList = [...members.values()].sort(byId).map((m) => ({ ...m }));
   const liveInvites: LiveInvite[] = [];
