@@ -42,7 +42,12 @@ export function createOp(founder: number, agreement: Agreement = AGREEMENT, atMs
   return signOp(
     keysOf(founder),
     { group: null, clock: 0, atMs, parents: [] },
-    { kind: 'create', agreement, name: `member-${founder}`, addresses: [`/ip4/127.0.0.1/tcp/${4000 + founder}`] },
+    {
+      kind: 'create',
+      agreement,
+      name: `member-${founder}`,
+      addresses: [`/ip4/127.0.0.1/tcp/${4000 + founder}`],
+    },
   );
 }
 
