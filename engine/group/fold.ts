@@ -272,23 +272,15 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       return null;
     }
     if (op.kind === 'request') {
-      if (members.has(op.author)) {
-        return 'already-member';
-      }
-      if (pending.has(op.author)) {
-        return 'duplicate-request';
-      }
+      // The first request that presents a token spends it, whatever happens next (late, already a
+      // member, already waiting): a token seen in gossip can never be redeemed by someone else.
       const invite = invites.get(op.tokenHash!);
-      if (invite === undefined || invite.cancelled) {
-        return 'unknown-token';
-      }
-      if (invite.used) {
-        return 'token-used';
-      }
-      if (op.atMs > invite.expiresAtMs) {
-        return 'token-expired';
-      }
+      if (invite === undefined || invite.cancelled) return 'unknown-token';
+      if (invite.used) return 'token-used';
       invite.used = true;
+      if (op.atMs > invite.expiresAtMs) return 'token-expired';
+      if (members.has(op.author)) return 'already-member';
+      if (pending.has(op.author)) return 'duplicate-request';
       pending.set(op.author, {
         candidate: op.author,
         request: op.hash,
