@@ -5,7 +5,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type CborValue, decodeOp, EngineError, encodeCbor, type GroupOp, MAX_OP_BYTES } from '../../../engine/index.ts';
+import {
+  type CborValue,
+  decodeOp,
+  EngineError,
+  encodeCbor,
+  type GroupOp,
+  MAX_OP_BYTES,
+} from '../../../engine/index.ts';
 import { nodeEd25519Verifier } from '../../../runtime/crypto/ed25519.ts';
 import { createOp, DAY_MS, idOf, Replica, T0, tokenOf } from './helpers.ts';
 
@@ -19,7 +26,12 @@ function corpus(): GroupOp[] {
   const r = new Replica([createOp(1)]);
   r.act(1, { kind: 'pledge', pledgeBytes: 123_456_789 });
   r.act(1, { kind: 'invite', tokenHash, expiresAtMs: T0 + DAY_MS });
-  const req = r.act(2, { kind: 'request', name: 'bøb ✓', addresses: ['/ip4/10.0.0.2/tcp/4001', '/dns4/x/tcp/1'], token });
+  const req = r.act(2, {
+    kind: 'request',
+    name: 'bøb ✓',
+    addresses: ['/ip4/10.0.0.2/tcp/4001', '/dns4/x/tcp/1'],
+    token,
+  });
   r.act(1, { kind: 'approve', candidate: idOf(2), request: req.hash });
   r.act(1, { kind: 'reject', candidate: idOf(3), request: req.hash });
   r.act(2, { kind: 'agree', agreement: { ratio: 2.5, tolerance: 2 } });
@@ -90,8 +102,14 @@ describe('decodeOp under fuzzing', () => {
             .map(([p, s]) => encodeCbor([p, s])),
           // well-formed pb-cbor payloads of version 1 with random fields reach the field checks
           fc
-            .tuple(fc.nat(9), fc.array(cborValue, { minLength: 6, maxLength: 6 }), fc.array(cborValue, { maxLength: 5 }))
-            .map(([kind, fields, body]) => encodeCbor([encodeCbor([1, kind, ...fields, body]), new Uint8Array(64)])),
+            .tuple(
+              fc.nat(9),
+              fc.array(cborValue, { minLength: 6, maxLength: 6 }),
+              fc.array(cborValue, { maxLength: 5 }),
+            )
+            .map(([kind, fields, body]) =>
+              encodeCbor([encodeCbor([1, kind, ...fields, body]), new Uint8Array(64)]),
+            ),
         ),
         (bytes) => expectTypedOutcome(bytes, valid),
       ),
@@ -109,6 +127,8 @@ describe('decodeOp under fuzzing', () => {
   });
 
   it('refuses an oversized op before parsing it', () => {
-    expect(() => decodeOp(new Uint8Array(MAX_OP_BYTES + 1))).toThrow(expect.objectContaining({ code: 'too-large' }));
+    expect(() => decodeOp(new Uint8Array(MAX_OP_BYTES + 1))).toThrow(
+      expect.objectContaining({ code: 'too-large' }),
+    );
   });
 });
