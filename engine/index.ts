@@ -42,6 +42,7 @@ export {
   nextHeader,
   type OwnerPlacement,
   opSetDigest,
+  ownerPlacement,
   ownerPlacements,
   type PendingRequest,
   type RemovedMember,
@@ -57,6 +58,7 @@ export {
 export {
   type DecodeOptions,
   decodeOp,
+  type Ed25519Sign,
   type Ed25519Verify,
   fromHex,
   GROUP_OP_VERSION,
@@ -68,6 +70,7 @@ export {
   MAX_NAME_BYTES,
   MAX_OP_BYTES,
   MAX_PARENTS,
+  nobleSign,
   nobleVerify,
   OP_KINDS,
   type OpBody,
@@ -76,6 +79,7 @@ export {
   RATIO_SCALE,
   SIGNATURE_CONTEXT,
   type SigningKeys,
+  type SignOptions,
   signOp,
   toHex,
 } from './group/ops.ts';

@@ -125,9 +125,14 @@ export interface GroupState {
   readonly clock: number;
   /** Distinct ops in the set (applied or not). */
   readonly opCount: number;
-  /** SHA-256 of the concatenated sorted lowercase hex hashes of every op in the set. */
+  /** SHA-256 of the concatenated sorted lowercase hex hashes of every op in the set (derived lazily,
+   * on first read: sorting and hashing 10k hashes costs about as much as the fold itself). */
   readonly digest: string;
-  /** Per member (sorted by owner id), the placement of its stripes over the other members. */
+  /**
+   * Per member (sorted by owner id), the placement of its stripes over the other members.
+   * Derived lazily: computed on first read (a plan costs milliseconds), then kept with the state.
+   * `ownerPlacement(state, owner)` computes a single owner's.
+   */
   readonly placement: readonly OwnerPlacement[];
 }
 
@@ -135,8 +140,6 @@ export interface FoldOptions {
   /** The group to fold (hash of its create op). Pass it for ops from the network; without it the
    * first create op in (clock, hash) order founds the group. */
   readonly groupId?: string;
-  /** Compute per-owner placement plans (default true). */
-  readonly placement?: boolean;
 }
 
 interface MutableMember {
@@ -199,6 +202,8 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
   const members = new Map<string, MutableMember>();
   const pending = new Map<string, PendingRequest>();
   const invites = new Map<string, Invite>();
+  /** Unused invites by inviter, so a removal cancels them without scanning every invite. */
+  const openInvitesBy = new Map<string, Set<Invite>>();
   const removed = new Map<string, RemovedMember>();
   const outcomes: RequestOutcome[] = [];
   const dropped: DroppedOp[] = [];
@@ -278,6 +283,7 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       if (invite === undefined || invite.cancelled) return 'unknown-token';
       if (invite.used) return 'token-used';
       invite.used = true;
+      openInvitesBy.get(invite.by)?.delete(invite);
       if (op.atMs > invite.expiresAtMs) return 'token-expired';
       if (members.has(op.author)) return 'already-member';
       if (pending.has(op.author)) return 'duplicate-request';
@@ -302,14 +308,18 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
         if (invites.has(op.tokenHash)) {
           return 'duplicate-token';
         }
-        invites.set(op.tokenHash, {
+        const invite: Invite = {
           tokenHash: op.tokenHash,
           by: op.author,
           expiresAtMs: op.expiresAtMs,
           op: op.hash,
           used: false,
           cancelled: false,
-        });
+        };
+        invites.set(op.tokenHash, invite);
+        let open = openInvitesBy.get(op.author);
+        if (open === undefined) openInvitesBy.set(op.author, (open = new Set()));
+        open.add(invite);
         return null;
       }
       case 'approve':
@@ -353,8 +363,8 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
         if (p !== undefined) cancelRequest(p, op);
         removed.set(target, { id: target, by: op.author, atMs: op.atMs, clock: op.clock, op: op.hash });
         // What the removed member set in motion dies with it: its invites and the requests it must decide.
-        for (const invite of invites.values())
-          if (invite.by === target && !invite.used) invite.cancelled = true;
+        for (const invite of openInvitesBy.get(target) ?? []) invite.cancelled = true;
+        openInvitesBy.delete(target);
         for (const q of [...pending.values()]) if (q.invitedBy === target) cancelRequest(q, op);
         return null;
       }
@@ -381,8 +391,7 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
     }
   }
   liveInvites.sort((a, b) => (a.tokenHash < b.tokenHash ? -1 : 1));
-  const allHashes = [...byHash.keys()].sort();
-  return {
+  const state: Omit<GroupState, 'placement' | 'digest'> = {
     version: GROUP_STATE_VERSION,
     groupId: founded ? groupId : null,
     agreement,
@@ -395,10 +404,51 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
     heads,
     clock,
     opCount: byHash.size,
-    digest: opSetDigest(allHashes),
-    placement:
-      options.placement === false || agreement === null ? [] : ownerPlacements(memberList, agreement),
   };
+  let digest: string | null = null;
+  Object.defineProperty(state, 'digest', {
+    enumerable: true,
+    get: (): string => {
+      digest ??= opSetDigest([...byHash.keys()].sort());
+      return digest;
+    },
+  });
+  const finalAgreement: Agreement | null = agreement;
+  let placement: OwnerPlacement[] | null = null;
+  Object.defineProperty(state, 'placement', {
+    enumerable: true,
+    get: (): OwnerPlacement[] => {
+      placement ??= memberList.map((m) => ownerPlacement(state as GroupState, m.id));
+      return placement;
+    },
+  });
+  placementInputs.set(state, { members: memberList, agreement: finalAgreement, cache: new Map() });
+  return state as GroupState;
+}
+
+/** What each state's lazy placement is computed from, and the owners computed so far. */
+const placementInputs = new WeakMap<
+  object,
+  { members: readonly GroupMember[]; agreement: Agreement | null; cache: Map<string, OwnerPlacement> }
+>();
+
+/** One owner's placement under `state` (computed once per state and owner). */
+export function ownerPlacement(state: GroupState, owner: string): OwnerPlacement {
+  const inputs = placementInputs.get(state);
+  if (inputs === undefined)
+    throw new GroupError('invalid-argument', 'ownerPlacement takes a state returned by foldGroup');
+  let p = inputs.cache.get(owner);
+  if (p === undefined) {
+    if (!inputs.members.some((m) => m.id === owner)) {
+      throw new GroupError('invalid-argument', `${owner} is not a member of this state`);
+    }
+    p =
+      inputs.agreement === null
+        ? { owner, feasible: false, reason: 'the group has no agreement' }
+        : placementForOwner(inputs.members, inputs.agreement, owner);
+    inputs.cache.set(owner, p);
+  }
+  return p;
 }
 
 function byId(a: { id: string }, b: { id: string }): number {
@@ -413,39 +463,34 @@ export function ownerPlacements(
   members: readonly { id: string; pledgeBytes: number }[],
   agreement: Agreement,
 ): OwnerPlacement[] {
-  const sorted = [...members].sort(byId);
-  const out: OwnerPlacement[] = [];
-  for (const owner of sorted) {
-    const others = sorted.filter((m) => m.id !== owner.id);
-    const code: CodeChoice = chooseCode(agreement, others.length);
-    if (!code.feasible) {
-      out.push({ owner: owner.id, feasible: false, reason: code.reason });
-      continue;
-    }
-    const s = code.dataShards + code.parityShards;
-    try {
-      const plan = placementPlan(
-        others.map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes })),
-        s,
-      );
-      out.push({
-        owner: owner.id,
-        feasible: true,
-        dataShards: code.dataShards,
-        parityShards: code.parityShards,
-        repairSlack: code.repairSlack,
-        plan,
-      });
-    } catch (e) {
-      if (!(e instanceof EngineError)) throw e;
-      out.push({
-        owner: owner.id,
-        feasible: false,
-        reason: `${code.dataShards}+${code.parityShards}: ${e.message}`,
-      });
-    }
+  return [...members].sort(byId).map((m) => placementForOwner(members, agreement, m.id));
+}
+
+function placementForOwner(
+  members: readonly { id: string; pledgeBytes: number }[],
+  agreement: Agreement,
+  owner: string,
+): OwnerPlacement {
+  const others = members.filter((m) => m.id !== owner).sort(byId);
+  const code: CodeChoice = chooseCode(agreement, others.length);
+  if (!code.feasible) return { owner, feasible: false, reason: code.reason };
+  try {
+    const plan = placementPlan(
+      others.map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes })),
+      code.dataShards + code.parityShards,
+    );
+    return {
+      owner,
+      feasible: true,
+      dataShards: code.dataShards,
+      parityShards: code.parityShards,
+      repairSlack: code.repairSlack,
+      plan,
+    };
+  } catch (e) {
+    if (!(e instanceof EngineError)) throw e;
+    return { owner, feasible: false, reason: `${code.dataShards}+${code.parityShards}: ${e.message}` };
   }
-  return out;
 }
 
 /**

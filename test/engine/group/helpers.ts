@@ -53,7 +53,7 @@ export function createOp(founder: number, agreement: Agreement = AGREEMENT, atMs
 
 /** Signs `body` by `author` on top of the fold of `ops` (clock + 1, heads as parents). */
 export function opOn(ops: readonly GroupOp[], author: number, body: OpBody, atMs = T0): GroupOp {
-  return signOp(keysOf(author), nextHeader(foldGroup(ops, atMs, { placement: false }), atMs), body);
+  return signOp(keysOf(author), nextHeader(foldGroup(ops, atMs), atMs), body);
 }
 
 /** A replica: an op list that grows by signing on top of itself. */

@@ -18,7 +18,7 @@ import {
   publicKeyFromMemberId,
   SIGNATURE_CONTEXT,
 } from '../../../engine/index.ts';
-import { nodeEd25519Verifier } from '../../../runtime/crypto/ed25519.ts';
+import { nodeEd25519Signer, nodeEd25519Verifier } from '../../../runtime/crypto/ed25519.ts';
 import { computeVectors, formatVectors, parseVectors } from './vectors.ts';
 
 const doc = readFileSync(new URL('../../../docs/group-log.md', import.meta.url), 'utf8');
@@ -109,6 +109,7 @@ describe('interoperability', () => {
     const msg = new TextEncoder().encode(`${SIGNATURE_CONTEXT}hello`);
     const sig = ed25519.sign(msg, seed);
     expect(node(sig, msg, pub)).toBe(true);
+    expect(nodeEd25519Signer()(msg, seed)).toEqual(sig); // deterministic: the same bytes as @noble
     expect(nobleVerify(sig, msg, pub)).toBe(true);
     // S + L (the group order) verifies under lax rules; both strict verifiers refuse it
     const L = 2n ** 252n + 27742317777372353535851937790883648493n;

@@ -36,7 +36,7 @@ export function computeVectors(): Map<string, string> {
   const t0 = 1_700_000_000_000;
   const ops: GroupOp[] = [];
   const on = (keys: typeof a, body: Parameters<typeof signOp>[2], atMs: number) => {
-    const op = signOp(keys, nextHeader(foldGroup(ops, atMs, { placement: false }), atMs), body);
+    const op = signOp(keys, nextHeader(foldGroup(ops, atMs), atMs), body);
     ops.push(op);
     return op;
   };

@@ -92,10 +92,7 @@ export function play(steps: readonly Step[]): World {
     if (step.t === 'decide') {
       const able = ACTORS.filter((a) => {
         const r = replicas.get(a)!;
-        return (
-          r.ops.length > 0 &&
-          foldGroup(r.ops, atMs, { placement: false }).pending.some((q) => q.invitedBy === idOf(a))
-        );
+        return r.ops.length > 0 && foldGroup(r.ops, atMs).pending.some((q) => q.invitedBy === idOf(a));
       });
       if (able.length === 0) return;
       step.actor = able[step.actor % able.length]!;
@@ -129,9 +126,7 @@ export function play(steps: readonly Step[]): World {
       case 'decide': {
         const r = replicas.get(step.actor)!;
         if (r.ops.length === 0) return;
-        const p = foldGroup(r.ops, atMs, { placement: false }).pending.find(
-          (q) => q.invitedBy === idOf(step.actor),
-        );
+        const p = foldGroup(r.ops, atMs).pending.find((q) => q.invitedBy === idOf(step.actor));
         if (p === undefined) return;
         const kind = step.approve ? 'approve' : 'reject';
         act(r, step.actor, { kind, candidate: p.candidate, request: p.request }, atMs);
