@@ -42,7 +42,12 @@ export function buildHistory(totalOps: number, seed = 'pb-group-bench'): GroupOp
   let tokens = 0;
   const emit = (author: number, body: OpBody): GroupOp => {
     atMs += 1000;
-    const header = { group, clock: group === null ? 0 : clock + 1, atMs, parents: group === null ? [] : heads };
+    const header = {
+      group,
+      clock: group === null ? 0 : clock + 1,
+      atMs,
+      parents: group === null ? [] : heads,
+    };
     const op = signOp(keyOf(author), header, body, { sign });
     ops.push(op);
     clock = header.clock;
@@ -72,9 +77,16 @@ export function buildHistory(totalOps: number, seed = 'pb-group-bench'): GroupOp
   const pledge = () => Math.floor(random() * 2000) * 1e9;
   const admit = (inviter: number) => {
     const n = nextIdentity++;
-    const token = toHex(Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? tokens++ & 0xff : i === 1 ? tokens >> 8 : 7)));
+    const token = toHex(
+      Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? tokens++ & 0xff : i === 1 ? tokens >> 8 : 7)),
+    );
     emit(inviter, { kind: 'invite', tokenHash: inviteTokenHash(token), expiresAtMs: atMs + DAY_MS });
-    const request = emit(n, { kind: 'request', name: `member-${n}`, addresses: [`/ip4/10.0.${n >> 8}.${n & 255}/tcp/4001`], token });
+    const request = emit(n, {
+      kind: 'request',
+      name: `member-${n}`,
+      addresses: [`/ip4/10.0.${n >> 8}.${n & 255}/tcp/4001`],
+      token,
+    });
     emit(inviter, { kind: 'approve', candidate: idOf(n), request: request.hash });
     emit(n, { kind: 'pledge', pledgeBytes: pledge() });
     members.push(n);
@@ -89,14 +101,22 @@ export function buildHistory(totalOps: number, seed = 'pb-group-bench'): GroupOp
         const a = pick();
         let b = pick();
         while (b === a) b = pick();
-        emitConcurrent([a, { kind: 'pledge', pledgeBytes: pledge() }], [b, { kind: 'pledge', pledgeBytes: pledge() }]);
+        emitConcurrent(
+          [a, { kind: 'pledge', pledgeBytes: pledge() }],
+          [b, { kind: 'pledge', pledgeBytes: pledge() }],
+        );
       } else emit(pick(), { kind: 'pledge', pledgeBytes: pledge() });
     } else if (r < 0.85) {
-      const token = toHex(Uint8Array.from({ length: 32 }, (_, i) => (i < 4 ? (tokens >> (8 * i)) & 0xff : 9)));
+      const token = toHex(
+        Uint8Array.from({ length: 32 }, (_, i) => (i < 4 ? (tokens >> (8 * i)) & 0xff : 9)),
+      );
       tokens++;
       emit(pick(), { kind: 'invite', tokenHash: inviteTokenHash(token), expiresAtMs: atMs + DAY_MS });
     } else if (r < 0.95) {
-      emit(pick(), { kind: 'agree', agreement: { ratio: [2, 2.5, 3][Math.floor(random() * 3)]!, tolerance: 1 } });
+      emit(pick(), {
+        kind: 'agree',
+        agreement: { ratio: [2, 2.5, 3][Math.floor(random() * 3)]!, tolerance: 1 },
+      });
     } else if (r < 0.975 && members.length < 40) {
       admit(pick());
     } else if (members.length > 10) {

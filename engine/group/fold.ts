@@ -317,9 +317,9 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
           cancelled: false,
         };
         invites.set(op.tokenHash, invite);
-        let open = openInvitesBy.get(op.author);
-        if (open === undefined) openInvitesBy.set(op.author, (open = new Set()));
-        open.add(invite);
+        const open = openInvitesBy.get(op.author);
+        if (open === undefined) openInvitesBy.set(op.author, new Set([invite]));
+        else open.add(invite);
         return null;
       }
       case 'approve':
