@@ -48,6 +48,16 @@ export {
   type RemovedMember,
   type RequestOutcome,
 } from './group/fold.ts';
+export {
+  estimateDifference,
+  IBLT_CELL_BYTES,
+  Iblt,
+  MAX_IBLT_CELLS,
+  STRATA,
+  STRATA_BYTES,
+  STRATUM_CELLS,
+  strataBytes,
+} from './group/iblt.ts';
 export { type AddResult, OpLog } from './group/log.ts';
 export {
   base58btcDecode,
@@ -89,6 +99,7 @@ export {
   FINGERPRINT_BYTES,
   MAX_SYNC_MESSAGE_BYTES,
   MAX_SYNC_ROUNDS,
+  PREFIX_BYTES,
   type ReconcileReport,
   rangeFingerprint,
   reconcile,

@@ -1,19 +1,20 @@
 /**
  * Op-set reconciliation: what each side must send the other, in few bytes (docs/group-log.md).
  *
- * Range-based set reconciliation over the sorted op hashes. A message is a list of consecutive
- * ranges covering the whole hash space; each range is `skip` (already equal), `fingerprint`
- * (SHA-256 of the count and the XOR of its hashes, 16 bytes) or `ids` (the sender's hashes in it,
- * when it holds at most SYNC_LEAF_ITEMS there). A side answers a differing fingerprint by
- * splitting its items into SYNC_BRANCHES ranges, and an `ids` range by sending the ops the other
- * lacks and asking (`want`) for those it lacks. Equal sets finish after one 20-byte digest; a
- * difference of d ops costs O(d log n) fingerprints. A protocol is a thin loop around
- * `syncStart` and `syncRespond` that also ships the ops named in `send`.
+ * Two stages, both pure: the opener sends its set's digest (count and fingerprint) with a strata
+ * estimator; equal sets stop there. Otherwise the answer is an invertible Bloom lookup table
+ * (iblt.ts) sized for the estimated difference; the opener subtracts its own, peels out the
+ * 8-byte hash prefixes each side lacks, sends its ops and asks (`want`) for the others. If the
+ * table cannot be peeled (difference underestimated), both fall back to range-based set
+ * reconciliation: consecutive ranges of the sorted hashes, each `skip`, `fingerprint` or `ids`,
+ * split 16 ways where they differ. A protocol is a thin loop around `syncStart` and
+ * `syncRespond` that also ships the ops named in `send`.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { invariant } from '../errors.ts';
 import { type CborValue, decodeCbor, encodeCbor } from './cbor.ts';
 import { GroupError } from './errors.ts';
+import { estimateDifference, IBLT_HASHES, Iblt, MAX_IBLT_CELLS, STRATA_BYTES, strataBytes } from './iblt.ts';
 import { HASH_BYTES, toHex } from './ops.ts';
 
 export const SYNC_VERSION = 1;
@@ -25,24 +26,42 @@ export const MAX_SYNC_RANGES = 200_000;
 export const MAX_SYNC_WANT = 200_000;
 /** Rounds a reconciliation may take: log16 of a million plus slack. */
 export const MAX_SYNC_ROUNDS = 32;
+/** Bytes of a hash prefix that name an op in the IBLT stage. */
+export const PREFIX_BYTES = 8;
+/** IBLT cells per estimated differing op, plus a fixed margin for small differences. */
+export const IBLT_CELLS_PER_DIFFERENCE = 2;
+export const IBLT_EXTRA_CELLS = 30;
 
 export type SyncRange =
   | { readonly upper: string; readonly mode: 'skip' }
   | { readonly upper: string; readonly mode: 'fingerprint'; readonly fingerprint: string }
   | { readonly upper: string; readonly mode: 'ids'; readonly ids: readonly string[] };
 
-export interface SyncMessage {
-  /** Consecutive ranges; `upper` is an exclusive bound (a hex prefix), '' for the end of the space. */
-  readonly ranges: readonly SyncRange[];
-  /** Hashes the sender lacks and asks the receiver to send. */
-  readonly want: readonly string[];
-}
+export type SyncMessage =
+  /** Count and fingerprint (the digest); no strata in the opening, a strata estimator in the answer. */
+  | {
+      readonly kind: 'estimate';
+      readonly count: number;
+      readonly fingerprint: string;
+      readonly strata: Uint8Array;
+    }
+  /** An IBLT of the sender's hash prefixes, `cells` cells. */
+  | { readonly kind: 'iblt'; readonly cells: number; readonly table: Uint8Array }
+  /** 16-hex-character hash prefixes the sender lacks: the receiver sends those ops. */
+  | { readonly kind: 'want'; readonly prefixes: readonly string[] }
+  /** Range-based reconciliation: consecutive ranges (`upper` an exclusive hex-prefix bound, '' for
+   * the end of the space) and hashes the sender lacks. */
+  | { readonly kind: 'ranges'; readonly ranges: readonly SyncRange[]; readonly want: readonly string[] };
 
 /** A side's sorted hashes with their bytes (for fingerprints). */
 export interface SyncIndex {
   readonly hashes: readonly string[];
   readonly bytes: Uint8Array;
   readonly has: ReadonlySet<string>;
+  /** Hash by its first PREFIX_BYTES bytes (hex); null when two hashes share a prefix. */
+  readonly byPrefix: ReadonlyMap<string, string> | null;
+  readonly keysHi: Uint32Array;
+  readonly keysLo: Uint32Array;
 }
 
 const HEX_VALUE = new Int8Array(128).fill(-1);
@@ -66,7 +85,23 @@ export function syncIndex(hashes: Iterable<string>): SyncIndex {
     }
     hexInto(h, bytes, i * HASH_BYTES);
   });
-  return { hashes: sorted, bytes, has: new Set(sorted) };
+  const byPrefix = new Map<string, string>();
+  const keysHi = new Uint32Array(sorted.length);
+  const keysLo = new Uint32Array(sorted.length);
+  const view = new DataView(bytes.buffer);
+  sorted.forEach((h, i) => {
+    byPrefix.set(h.slice(0, PREFIX_BYTES * 2), h);
+    keysHi[i] = view.getUint32(i * HASH_BYTES);
+    keysLo[i] = view.getUint32(i * HASH_BYTES + 4);
+  });
+  return {
+    hashes: sorted,
+    bytes,
+    has: new Set(sorted),
+    byPrefix: byPrefix.size === sorted.length ? byPrefix : null,
+    keysHi,
+    keysLo,
+  };
 }
 
 /** First index with hashes[i] >= bound ('' = past the end). */
@@ -106,30 +141,93 @@ function separator(a: string, b: string): string {
   return b.slice(0, len);
 }
 
-/** The opening message: one fingerprint over everything (the set digest). */
+/** The opening message: the set's count and fingerprint (its digest), without strata. */
 export function syncStart(index: SyncIndex): SyncMessage {
   return {
-    ranges: [
-      { upper: '', mode: 'fingerprint', fingerprint: rangeFingerprint(index, 0, index.hashes.length) },
-    ],
-    want: [],
+    kind: 'estimate',
+    count: index.hashes.length,
+    fingerprint: rangeFingerprint(index, 0, index.hashes.length),
+    strata: new Uint8Array(0),
   };
 }
+
+/** The first range-based message: one fingerprint over everything. */
+function rangesStart(index: SyncIndex): SyncMessage {
+  const fingerprint = rangeFingerprint(index, 0, index.hashes.length);
+  return { kind: 'ranges', ranges: [{ upper: '', mode: 'fingerprint', fingerprint }], want: [] };
+}
+
+function ibltOf(index: SyncIndex, cells: number): Iblt {
+  const t = new Iblt(cells);
+  const scratch = new Int32Array(IBLT_HASHES);
+  for (let i = 0; i < index.keysHi.length; i++) t.add(index.keysHi[i]!, index.keysLo[i]!, 1, scratch);
+  return t;
+}
+
+const prefixHex = (hi: number, lo: number): string =>
+  hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
 
 export interface SyncStep {
   /** The answer to send back, or null when reconciliation is complete. */
   readonly reply: SyncMessage | null;
   /** Ops (by hash) this side must send the other now. */
   readonly send: string[];
-  /** Hashes this side learned it lacks (it asks for them in `reply.want`). */
-  readonly need: string[];
 }
 
 export function syncRespond(index: SyncIndex, message: SyncMessage): SyncStep {
+  switch (message.kind) {
+    case 'estimate': {
+      const n = index.hashes.length;
+      const fingerprint = rangeFingerprint(index, 0, n);
+      if (message.count === n && message.fingerprint === fingerprint) return { reply: null, send: [] };
+      // The opener sends its digest alone (equal sets stop at once); the answer carries strata.
+      if (message.strata.length === 0) {
+        return {
+          reply: { kind: 'estimate', count: n, fingerprint, strata: strataBytes(index.keysHi, index.keysLo) },
+          send: [],
+        };
+      }
+      const estimate = estimateDifference(strataBytes(index.keysHi, index.keysLo), message.strata);
+      const wanted =
+        IBLT_CELLS_PER_DIFFERENCE * Math.max(estimate, Math.abs(message.count - n)) + IBLT_EXTRA_CELLS;
+      const cells = Math.ceil(wanted / IBLT_HASHES) * IBLT_HASHES;
+      if (cells > MAX_IBLT_CELLS || index.byPrefix === null) return { reply: rangesStart(index), send: [] };
+      return { reply: { kind: 'iblt', cells, table: ibltOf(index, cells).toBytes() }, send: [] };
+    }
+    case 'iblt': {
+      const difference = ibltOf(index, message.cells)
+        .subtract(Iblt.fromBytes(message.table, message.cells))
+        .decode();
+      const send: string[] = [];
+      let known = difference.complete && index.byPrefix !== null;
+      for (const [hi, lo] of difference.plus) {
+        const hash = index.byPrefix?.get(prefixHex(hi, lo));
+        if (hash === undefined) known = false;
+        else send.push(hash);
+      }
+      // A table that did not peel, or peeled into a prefix we do not hold: fall back to ranges.
+      if (!known) return { reply: rangesStart(index), send: [] };
+      const prefixes = difference.minus.map(([hi, lo]) => prefixHex(hi, lo));
+      return { reply: prefixes.length === 0 ? null : { kind: 'want', prefixes }, send };
+    }
+    case 'want': {
+      const send: string[] = [];
+      for (const p of message.prefixes) {
+        const hash = index.byPrefix?.get(p);
+        if (hash !== undefined) send.push(hash);
+      }
+      return { reply: null, send };
+    }
+    case 'ranges':
+      return respondToRanges(index, message.ranges, message.want);
+  }
+}
+
+function respondToRanges(index: SyncIndex, ranges: readonly SyncRange[], want: readonly string[]): SyncStep {
   const out: SyncRange[] = [];
   const send: string[] = [];
   const need: string[] = [];
-  for (const h of message.want) if (index.has.has(h)) send.push(h);
+  for (const h of want) if (index.has.has(h)) send.push(h);
   const { hashes } = index;
   let lower = 0;
   let lowerBoundText = '';
@@ -138,7 +236,7 @@ export function syncRespond(index: SyncIndex, message: SyncMessage): SyncStep {
     if (last !== undefined && last.mode === 'skip') out[out.length - 1] = { upper, mode: 'skip' };
     else out.push({ upper, mode: 'skip' });
   };
-  for (const range of message.ranges) {
+  for (const range of ranges) {
     if (range.upper !== '' && lowerBoundText !== '' && range.upper <= lowerBoundText) {
       throw new GroupError('bad-encoding', 'sync ranges must ascend');
     }
@@ -172,12 +270,16 @@ export function syncRespond(index: SyncIndex, message: SyncMessage): SyncStep {
   if (lowerBoundText !== '')
     throw new GroupError('bad-encoding', 'sync ranges must end with the end of the space');
   const done = need.length === 0 && out.every((r) => r.mode === 'skip');
-  return { reply: done ? null : { ranges: out, want: need }, send, need };
+  return { reply: done ? null : { kind: 'ranges', ranges: out, want: need }, send };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Wire form: [version, [[upper, mode, data]...], [want...]]; mode 0 skip (data 0), 1 fingerprint
-// (data 16 bytes), 2 ids (data [32-byte hashes...]).
+// Wire form, pb-cbor: [version = 1, kind, ...]
+//   kind 0 ranges:   [1, 0, [[upper, mode, data]...], [want: bytes(32)...]]
+//                    mode 0 skip (data 0), 1 fingerprint (data bytes(16)), 2 ids (data [bytes(32)...])
+//   kind 1 estimate: [1, 1, count, fingerprint: bytes(16), strata: bytes(STRATA_BYTES)]
+//   kind 2 iblt:     [1, 2, cells, table: bytes(16 * cells)]
+//   kind 3 want:     [1, 3, [prefix: bytes(8)...]]
 
 const hexToBytes = (hex: string): Uint8Array => {
   const out = new Uint8Array(hex.length / 2);
@@ -186,15 +288,40 @@ const hexToBytes = (hex: string): Uint8Array => {
 };
 
 export function encodeSyncMessage(message: SyncMessage): Uint8Array {
-  if (message.ranges.length > MAX_SYNC_RANGES || message.want.length > MAX_SYNC_WANT) {
-    throw new GroupError('too-large', 'a sync message has too many ranges or wants');
+  let value: CborValue;
+  switch (message.kind) {
+    case 'ranges':
+      if (message.ranges.length > MAX_SYNC_RANGES || message.want.length > MAX_SYNC_WANT) {
+        throw new GroupError('too-large', 'a sync message has too many ranges or wants');
+      }
+      value = [
+        SYNC_VERSION,
+        0,
+        message.ranges.map((r) => [
+          hexToBytes(r.upper),
+          r.mode === 'skip' ? 0 : r.mode === 'fingerprint' ? 1 : 2,
+          r.mode === 'skip'
+            ? 0
+            : r.mode === 'fingerprint'
+              ? hexToBytes(r.fingerprint)
+              : r.ids.map(hexToBytes),
+        ]),
+        message.want.map(hexToBytes),
+      ];
+      break;
+    case 'estimate':
+      value = [SYNC_VERSION, 1, message.count, hexToBytes(message.fingerprint), message.strata];
+      break;
+    case 'iblt':
+      value = [SYNC_VERSION, 2, message.cells, message.table];
+      break;
+    case 'want':
+      if (message.prefixes.length > MAX_SYNC_WANT)
+        throw new GroupError('too-large', 'a sync message wants too many ops');
+      value = [SYNC_VERSION, 3, message.prefixes.map(hexToBytes)];
+      break;
   }
-  const ranges: CborValue[] = message.ranges.map((r) => [
-    hexToBytes(r.upper),
-    r.mode === 'skip' ? 0 : r.mode === 'fingerprint' ? 1 : 2,
-    r.mode === 'skip' ? 0 : r.mode === 'fingerprint' ? hexToBytes(r.fingerprint) : r.ids.map(hexToBytes),
-  ]);
-  const bytes = encodeCbor([SYNC_VERSION, ranges, message.want.map(hexToBytes)]);
+  const bytes = encodeCbor(value);
   if (bytes.length > MAX_SYNC_MESSAGE_BYTES)
     throw new GroupError('too-large', `sync message of ${bytes.length} bytes`);
   return bytes;
@@ -203,11 +330,11 @@ export function encodeSyncMessage(message: SyncMessage): Uint8Array {
 function syncFail(message: string): never {
   throw new GroupError('bad-encoding', `sync message: ${message}`);
 }
-function hashList(v: CborValue | undefined, max: number, what: string): string[] {
-  if (!Array.isArray(v) || v.length > max) syncFail(`${what} must be an array of at most ${max} hashes`);
+function byteList(v: CborValue | undefined, length: number, max: number, what: string): string[] {
+  if (!Array.isArray(v) || v.length > max) syncFail(`${what} must be an array of at most ${max} entries`);
   return v.map((h) => {
-    if (!(h instanceof Uint8Array) || h.length !== HASH_BYTES)
-      syncFail(`${what} holds a hash that is not ${HASH_BYTES} bytes`);
+    if (!(h instanceof Uint8Array) || h.length !== length)
+      syncFail(`${what} holds an entry that is not ${length} bytes`);
     return toHex(h);
   });
 }
@@ -217,15 +344,54 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
   if (bytes.length > MAX_SYNC_MESSAGE_BYTES)
     throw new GroupError('too-large', `sync message of ${bytes.length} bytes`);
   const v = decodeCbor(bytes, 'sync message');
-  if (!Array.isArray(v) || v.length !== 3) syncFail('must be [version, ranges, want]');
+  if (!Array.isArray(v) || v.length < 2) syncFail('must be [version, kind, ...]');
   if (v[0] !== SYNC_VERSION)
     throw new GroupError('bad-version', `sync version ${String(v[0])} is not ${SYNC_VERSION}`);
-  const rawRanges = v[1];
+  switch (v[1]) {
+    case 0:
+      if (v.length !== 4) syncFail('a ranges message is [1, 0, ranges, want]');
+      return {
+        kind: 'ranges',
+        ranges: decodeRanges(v[2]),
+        want: byteList(v[3], HASH_BYTES, MAX_SYNC_WANT, 'want'),
+      };
+    case 1: {
+      const [, , count, fingerprint, strata] = v;
+      if (v.length !== 5 || typeof count !== 'number')
+        syncFail('an estimate message is [1, 1, count, fingerprint, strata]');
+      if (!(fingerprint instanceof Uint8Array) || fingerprint.length !== FINGERPRINT_BYTES) {
+        syncFail(`the fingerprint must be ${FINGERPRINT_BYTES} bytes`);
+      }
+      if (!(strata instanceof Uint8Array) || (strata.length !== STRATA_BYTES && strata.length !== 0)) {
+        syncFail(`the strata must be ${STRATA_BYTES} bytes (none in the opening)`);
+      }
+      return { kind: 'estimate', count, fingerprint: toHex(fingerprint), strata };
+    }
+    case 2: {
+      const [, , cells, table] = v;
+      if (v.length !== 4 || typeof cells !== 'number' || !(table instanceof Uint8Array)) {
+        syncFail('an iblt message is [1, 2, cells, table]');
+      }
+      if (cells < IBLT_HASHES || cells % IBLT_HASHES !== 0 || cells > MAX_IBLT_CELLS) {
+        syncFail(`an IBLT has a multiple of ${IBLT_HASHES} cells up to ${MAX_IBLT_CELLS}`);
+      }
+      if (table.length !== cells * 16) syncFail(`an IBLT of ${cells} cells is ${cells * 16} bytes`);
+      return { kind: 'iblt', cells, table };
+    }
+    case 3:
+      if (v.length !== 3) syncFail('a want message is [1, 3, prefixes]');
+      return { kind: 'want', prefixes: byteList(v[2], PREFIX_BYTES, MAX_SYNC_WANT, 'prefixes') };
+    default:
+      return syncFail(`unknown kind ${String(v[1])}`);
+  }
+}
+
+function decodeRanges(rawRanges: CborValue | undefined): SyncRange[] {
   if (!Array.isArray(rawRanges) || rawRanges.length === 0 || rawRanges.length > MAX_SYNC_RANGES) {
     syncFail(`ranges must be 1..${MAX_SYNC_RANGES} entries`);
   }
   let previous = '';
-  const ranges = rawRanges.map((raw, i): SyncRange => {
+  return rawRanges.map((raw, i): SyncRange => {
     if (!Array.isArray(raw) || raw.length !== 3) syncFail(`range ${i} must be [upper, mode, data]`);
     const [u, mode, data] = raw;
     if (!(u instanceof Uint8Array) || u.length > HASH_BYTES)
@@ -239,10 +405,10 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
     if (mode === 1 && data instanceof Uint8Array && data.length === FINGERPRINT_BYTES) {
       return { upper, mode: 'fingerprint', fingerprint: toHex(data) };
     }
-    if (mode === 2) return { upper, mode: 'ids', ids: hashList(data, MAX_SYNC_WANT, `range ${i} ids`) };
+    if (mode === 2)
+      return { upper, mode: 'ids', ids: byteList(data, HASH_BYTES, MAX_SYNC_WANT, `range ${i} ids`) };
     return syncFail(`range ${i} has an unknown mode or bad data`);
   });
-  return { ranges, want: hashList(v[2], MAX_SYNC_WANT, 'want') };
 }
 
 export interface ReconcileReport {
@@ -256,12 +422,13 @@ export interface ReconcileReport {
 
 /**
  * Runs the whole exchange between two in-memory sides (the loop a protocol runs over a stream),
- * through the wire encoding. Used by tests and the benchmark.
+ * through the wire encoding, A opening with `opening` (normally `syncStart(a)`). Used by tests
+ * and the benchmark.
  */
-export function reconcile(a: SyncIndex, b: SyncIndex): ReconcileReport {
+export function reconcile(a: SyncIndex, b: SyncIndex, opening: SyncMessage = syncStart(a)): ReconcileReport {
   const sends = [new Set<string>(), new Set<string>()];
   const sides = [a, b];
-  let message: SyncMessage | null = syncStart(a);
+  let message: SyncMessage | null = opening;
   let turn = 1;
   let messages = 0;
   let messageBytes = 0;
