@@ -164,7 +164,7 @@ export function strataBytes(keysHi: Uint32Array, keysLo: Uint32Array): Uint8Arra
     strata[stratumOf(keysHi[k]!, keysLo[k]!)]!.add(keysHi[k]!, keysLo[k]!, 1, scratch);
   }
   const out = new Uint8Array(STRATA * STRATUM_CELLS * IBLT_CELL_BYTES);
-  strata.forEach((t, i) => out.set(t.toBytes(), i * STRATUM_CELLS * IBLT_CELL_BYTES));
+  for (const [i, t] of strata.entries()) out.set(t.toBytes(), i * STRATUM_CELLS * IBLT_CELL_BYTES);
   return out;
 }
 

@@ -81,7 +81,9 @@ export class VerifyPool {
   #send(batch: readonly Uint8Array[]): Promise<VerifyResult[]> {
     const slot = this.#slots[this.#next++ % this.#slots.length]!;
     if (slot.waiting.size >= MAX_IN_FLIGHT) {
-      return Promise.reject(new Error(`verify pool: more than ${MAX_IN_FLIGHT} batches waiting on one worker`));
+      return Promise.reject(
+        new Error(`verify pool: more than ${MAX_IN_FLIGHT} batches waiting on one worker`),
+      );
     }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
