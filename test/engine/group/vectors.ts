@@ -2,15 +2,18 @@
  * The test vectors of docs/group-log.md, computed from their definitions. The vectors test checks
  * that the document's values equal these; `npx tsx test/engine/group/vectors.ts` prints the block.
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 import {
   deriveMemberKeys,
   foldGroup,
   type GroupOp,
+  Iblt,
   inviteTokenHash,
   memberIdFromPublicKey,
   nextHeader,
   rangeFingerprint,
   signOp,
+  strataBytes,
   syncIndex,
   toHex,
 } from '../../../engine/index.ts';
@@ -72,6 +75,10 @@ export function computeVectors(): Map<string, string> {
   v.set('state.heads', state.heads.join(','));
   const index = syncIndex(ops.map((o) => o.hash));
   v.set('sync.fingerprint_all', rangeFingerprint(index, 0, index.hashes.length));
+  const iblt = new Iblt(6);
+  for (let i = 0; i < index.keysHi.length; i++) iblt.add(index.keysHi[i]!, index.keysLo[i]!, 1);
+  v.set('sync.iblt_6_cells', toHex(iblt.toBytes()));
+  v.set('sync.strata_sha256', toHex(sha256(strataBytes(index.keysHi, index.keysLo))));
   return v;
 }
 
@@ -83,7 +90,7 @@ export function parseVectors(markdown: string): Map<string, string> {
   let last = '';
   for (const line of block[1]!.split('\n')) {
     if (line.trim() === '') continue;
-    const m = /^([a-z_.]+) = (.*)$/.exec(line);
+    const m = /^([a-z0-9_.]+) = (.*)$/.exec(line);
     if (m !== null) {
       last = m[1]!;
       out.set(last, m[2]!.trim());
