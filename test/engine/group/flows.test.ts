@@ -1,7 +1,7 @@
 /** The seed's flows as readable examples: each test is one story a member's operator lives through. */
 import { describe, expect, it } from 'vitest';
-import { decodeOp, type GroupOp } from '../../../engine/index.ts';
-import { AGREEMENT, createOp, DAY_MS, idOf, Replica, T0, tokenOf } from './helpers.ts';
+import { decodeCbor, decodeOp, encodeCbor, type GroupOp, nextHeader, signOp } from '../../../engine/index.ts';
+import { AGREEMENT, createOp, DAY_MS, idOf, keysOf, Replica, T0, tokenOf } from './helpers.ts';
 
 const ALICE = 1;
 const BOB = 2;
@@ -116,6 +116,29 @@ describe('group flows', () => {
         .members.map((m) => m.id)
         .sort(),
     ).toEqual([idOf(ALICE), idOf(CAROL)].sort());
+  });
+
+  it('forged and unsigned ops never reach the fold; a stranger cannot move the clock or the heads', () => {
+    const r = groupWith(BOB);
+    const pledge = r.act(BOB, { kind: 'pledge', pledgeBytes: 1 });
+    const [payload] = decodeCbor(pledge.bytes) as [Uint8Array, Uint8Array];
+    const unsigned = encodeCbor([payload, new Uint8Array(64)]);
+    expect(() => decodeOp(unsigned)).toThrow(expect.objectContaining({ code: 'bad-signature' }));
+    const forgedPayload = payload.slice();
+    forgedPayload[forgedPayload.length - 1]! ^= 1; // pledge 1 -> 0, signature kept
+    const forged = encodeCbor([forgedPayload, (decodeCbor(pledge.bytes) as Uint8Array[])[1]!]);
+    expect(() => decodeOp(forged)).toThrow(expect.objectContaining({ code: 'bad-signature' }));
+    const before = r.state();
+    const far = signOp(
+      keysOf(STRANGER),
+      { ...nextHeader(before, T0), clock: 2 ** 50 },
+      { kind: 'pledge', pledgeBytes: 9 },
+    );
+    r.receive([far]);
+    const after = r.state();
+    expect(after.clock).toBe(before.clock);
+    expect(after.heads).toEqual(before.heads);
+    expect(after.dropped).toMatchObject([{ hash: far.hash, reason: 'not-a-member' }]);
   });
 
   it('an expired token admits nobody, and the invite is no longer listed', () => {
