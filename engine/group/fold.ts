@@ -161,6 +161,10 @@ interface Invite {
 }
 
 const utf8 = new TextEncoder();
+/** Per-op flags in the fold: considered (complete history), applied, named by an applied op. */
+const JUDGED = 1;
+const APPLIED = 2;
+const NAMED = 4;
 
 function compareOps(a: GroupOp, b: GroupOp): number {
   return a.clock - b.clock || (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0);
@@ -191,6 +195,10 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
     byHash.set(op.hash, op);
   }
   const sorted = [...byHash.values()].sort(compareOps);
+  /** Position of each op in `sorted`, and per position: JUDGED, APPLIED, NAMED flags. */
+  const position = new Map<string, number>();
+  for (let i = 0; i < sorted.length; i++) position.set(sorted[i]!.hash, i);
+  const flags = new Uint8Array(sorted.length);
   let groupId: string | null = options.groupId ?? null;
   if (groupId === null)
     for (const op of sorted)
@@ -207,11 +215,6 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
   const removed = new Map<string, RemovedMember>();
   const outcomes: RequestOutcome[] = [];
   const dropped: DroppedOp[] = [];
-  /** Ops that took part: present, of this group, with complete history (applied or judged). */
-  const judged = new Set<string>();
-  /** Ops that changed the state: the candidates for heads. */
-  const applied = new Set<string>();
-  const named = new Set<string>();
   let agreement: Agreement | null = null;
   let clock = 0;
   let founded = false;
@@ -230,7 +233,8 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
     });
   };
 
-  for (const op of sorted) {
+  for (let at = 0; at < sorted.length; at++) {
+    const op = sorted[at]!;
     // 1. Group and causal completeness.
     if (op.kind === 'create' ? op.hash !== groupId : op.group !== groupId) {
       drop(op, 'foreign-group');
@@ -238,16 +242,16 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
     }
     let parentFault: DropReason | null = null;
     for (const p of op.parents) {
-      const parent = byHash.get(p);
-      if (parent === undefined) parentFault ??= 'missing-parents';
-      else if (parent.clock >= op.clock) parentFault = 'clock-not-after-parent';
-      else if (!judged.has(p)) parentFault ??= 'missing-parents';
+      const i = position.get(p);
+      if (i === undefined) parentFault ??= 'missing-parents';
+      else if (sorted[i]!.clock >= op.clock) parentFault = 'clock-not-after-parent';
+      else if ((flags[i]! & JUDGED) === 0) parentFault ??= 'missing-parents';
     }
     if (parentFault !== null) {
       drop(op, parentFault);
       continue;
     }
-    judged.add(op.hash);
+    flags[at]! |= JUDGED;
 
     // 2. The rules of the kind.
     const reason = applyRules(op);
@@ -255,8 +259,8 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       drop(op, reason);
       continue;
     }
-    applied.add(op.hash);
-    for (const p of op.parents) named.add(p);
+    flags[at]! |= APPLIED;
+    for (const p of op.parents) flags[position.get(p)!]! |= NAMED;
     if (op.clock > clock) clock = op.clock;
   }
 
@@ -381,7 +385,8 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
   }
 
   const heads: string[] = [];
-  for (const h of applied) if (!named.has(h)) heads.push(h);
+  for (let i = 0; i < sorted.length; i++)
+    if ((flags[i]! & (APPLIED | NAMED)) === APPLIED) heads.push(sorted[i]!.hash);
   heads.sort();
   const memberList = [...members.values()].sort(byId).map((m) => ({ ...m }));
   const liveInvites: LiveInvite[] = [];
