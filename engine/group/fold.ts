@@ -80,7 +80,6 @@ export type DropReason =
   | 'duplicate-token'
   | 'no-pending-request'
   | 'not-inviter'
-  | 'wrong-candidate'
   | 'not-pending-or-member';
 
 export interface DroppedOp {
@@ -199,6 +198,9 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
   const position = new Map<string, number>();
   for (let i = 0; i < sorted.length; i++) position.set(sorted[i]!.hash, i);
   const flags = new Uint8Array(sorted.length);
+  if (options.groupId !== undefined && !/^[0-9a-f]{64}$/.test(options.groupId)) {
+    throw new GroupError('invalid-argument', 'groupId must be an op hash: 64 lowercase hex characters');
+  }
   let groupId: string | null = options.groupId ?? null;
   if (groupId === null)
     for (const op of sorted)

@@ -1,7 +1,16 @@
 /** The seed's flows as readable examples: each test is one story a member's operator lives through. */
 import { describe, expect, it } from 'vitest';
-import { decodeCbor, decodeOp, encodeCbor, type GroupOp, nextHeader, signOp } from '../../../engine/index.ts';
-import { AGREEMENT, createOp, DAY_MS, idOf, keysOf, Replica, T0, tokenOf } from './helpers.ts';
+import {
+  decodeCbor,
+  decodeOp,
+  EngineError,
+  encodeCbor,
+  foldGroup,
+  type GroupOp,
+  nextHeader,
+  signOp,
+} from '../../../engine/index.ts';
+import { AGREEMENT, createOp, DAY_MS, idOf, keysOf, Replica, semantic, T0, tokenOf } from './helpers.ts';
 
 const ALICE = 1;
 const BOB = 2;
@@ -139,6 +148,17 @@ describe('group flows', () => {
     expect(after.clock).toBe(before.clock);
     expect(after.heads).toEqual(before.heads);
     expect(after.dropped).toMatchObject([{ hash: far.hash, reason: 'not-a-member' }]);
+  });
+
+  it('ops of another group change nothing once the group is named', () => {
+    const ours = groupWith(BOB);
+    const theirs = new Replica([createOp(STRANGER, { ratio: 5, tolerance: 0 }, T0 - 1)]);
+    theirs.act(STRANGER, { kind: 'pledge', pledgeBytes: 3 });
+    const groupId = ours.ops[0]!.hash;
+    const mixed = foldGroup([...theirs.ops, ...ours.ops], T0, { groupId });
+    expect(semantic(mixed)).toEqual(semantic(ours.state()));
+    expect(mixed.dropped.map((d) => d.reason)).toEqual(['foreign-group', 'foreign-group']);
+    expect(() => foldGroup(ours.ops, T0, { groupId: 'not-a-hash' })).toThrow(EngineError);
   });
 
   it('an expired token admits nobody, and the invite is no longer listed', () => {
