@@ -11,7 +11,13 @@ export type EngineErrorCode =
   | 'invalid-agreement'
   | 'invalid-argument'
   | 'invalid-plan'
-  | 'infeasible';
+  | 'infeasible'
+  // group op log (engine/group): decoding and verification of ops and sync messages
+  | 'bad-encoding'
+  | 'bad-version'
+  | 'too-large'
+  | 'bad-op'
+  | 'bad-signature';
 
 export class EngineError extends Error {
   readonly code: EngineErrorCode;

@@ -23,6 +23,97 @@ export {
   validateAgreement,
 } from './capacity.ts';
 export { EngineError, type EngineErrorCode } from './errors.ts';
+export {
+  type CborValue,
+  decodeCbor,
+  encodeCbor,
+} from './group/cbor.ts';
+export { GroupError, type GroupErrorCode } from './group/errors.ts';
+export {
+  type DroppedOp,
+  type DropReason,
+  type FoldOptions,
+  foldGroup,
+  GROUP_STATE_VERSION,
+  type GroupMember,
+  type GroupState,
+  type LiveInvite,
+  MAX_FOLD_OPS,
+  nextHeader,
+  type OwnerPlacement,
+  opSetDigest,
+  ownerPlacement,
+  ownerPlacements,
+  type PendingRequest,
+  type RemovedMember,
+  type RequestOutcome,
+} from './group/fold.ts';
+export {
+  estimateDifference,
+  IBLT_CELL_BYTES,
+  Iblt,
+  MAX_IBLT_CELLS,
+  STRATA,
+  STRATA_BYTES,
+  STRATUM_CELLS,
+  strataBytes,
+} from './group/iblt.ts';
+export { type AddResult, OpLog } from './group/log.ts';
+export {
+  base58btcDecode,
+  base58btcEncode,
+  memberIdFromPublicKey,
+  publicKeyFromMemberId,
+} from './group/member-id.ts';
+export {
+  type DecodeOptions,
+  decodeOp,
+  type Ed25519Sign,
+  type Ed25519Verify,
+  fromHex,
+  GROUP_OP_VERSION,
+  type GroupOp,
+  inviteTokenHash,
+  MAX_ADDRESS_BYTES,
+  MAX_ADDRESSES,
+  MAX_INVITE_TTL_MS,
+  MAX_NAME_BYTES,
+  MAX_OP_BYTES,
+  MAX_PARENTS,
+  nobleSign,
+  nobleVerify,
+  OP_KINDS,
+  type OpBody,
+  type OpHeader,
+  type OpKind,
+  RATIO_SCALE,
+  SIGNATURE_CONTEXT,
+  type SigningKeys,
+  type SignOptions,
+  signOp,
+  toHex,
+} from './group/ops.ts';
+export {
+  decodeSyncMessage,
+  encodeSyncMessage,
+  FINGERPRINT_BYTES,
+  MAX_SYNC_MESSAGE_BYTES,
+  MAX_SYNC_ROUNDS,
+  PREFIX_BYTES,
+  type ReconcileReport,
+  rangeFingerprint,
+  reconcile,
+  SYNC_BRANCHES,
+  SYNC_LEAF_ITEMS,
+  SYNC_VERSION,
+  type SyncIndex,
+  type SyncMessage,
+  type SyncRange,
+  type SyncStep,
+  syncIndex,
+  syncRespond,
+  syncStart,
+} from './group/sync.ts';
 export { hash64, pairScoreHex, pairUniform } from './hash64.ts';
 export {
   deriveKey,
