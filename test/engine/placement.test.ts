@@ -238,7 +238,8 @@ describe('placeStripe properties', () => {
           free.map((m) => m.weight),
           picks,
         );
-        for (const [i, m] of free.entries()) expect(Math.abs(inc[i]! - m.targetProbability)).toBeLessThan(1e-7);
+        for (const [i, m] of free.entries())
+          expect(Math.abs(inc[i]! - m.targetProbability)).toBeLessThan(1e-7);
       }),
       { numRuns: 60 },
     );
