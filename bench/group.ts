@@ -28,7 +28,7 @@ import {
 } from '../engine/index.ts';
 import { nodeEd25519Verifier } from '../runtime/crypto/ed25519.ts';
 import { VerifyPool } from '../runtime/crypto/verify-pool.ts';
-import { buildHistory } from './group-history.ts';
+import { buildHistory } from './_group-history.ts';
 
 const NOW_MS = 1_800_000_000_000;
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
