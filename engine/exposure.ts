@@ -5,7 +5,13 @@
  * and an estimate of when full protection returns, given the repair queue and bandwidth.
  * Also the closed-form durability estimate that the simulator checks itself against.
  */
-import { availabilityMap, holds, type MemberSighting, resolveTimes } from './availability.ts';
+import {
+  type Availability,
+  availabilityMap,
+  holds,
+  type MemberSighting,
+  resolveTimes,
+} from './availability.ts';
 import { EngineError, invariant } from './errors.ts';
 import { type StripeHolding, validateStripe, validateStripeList } from './stripes.ts';
 
@@ -90,14 +96,7 @@ export function exposure(input: ExposureInput): ExposureReport {
         `stripe ${JSON.stringify(st.stripeId)}: count must be a whole number >= 0`,
       );
     }
-    let held = 0;
-    let online = 0;
-    for (const h of st.holders) {
-      if (h === null) continue;
-      const a = avail.get(h);
-      if (holds(a)) held++;
-      if (a === 'online') online++;
-    }
+    const { held, exposed, unreadableNow, unrecoverable } = stripeProtection(st, avail, f);
     const k = st.dataShards;
     const bytes = k * st.shardBytes * count;
     let a = acc.get(st.owner);
@@ -106,10 +105,9 @@ export function exposure(input: ExposureInput): ExposureReport {
       acc.set(st.owner, a);
     }
     a.storedBytes += bytes;
-    const exposed = held < k + f;
     if (exposed) a.exposedBytes += bytes;
-    if (online < k) a.unreadableNowBytes += bytes;
-    if (held < k) a.unrecoverableBytes += bytes;
+    if (unreadableNow) a.unreadableNowBytes += bytes;
+    if (unrecoverable) a.unrecoverableBytes += bytes;
     else if (held < s) {
       queue.push({
         held,
@@ -158,6 +156,45 @@ export function exposure(input: ExposureInput): ExposureReport {
       unrecoverableBytes: sum('unrecoverableBytes'),
       repairQueueBytes: total,
     },
+  };
+}
+
+export interface StripeProtection {
+  /** Shards on members that are online or away within the grace period. */
+  readonly held: number;
+  readonly online: number;
+  /** held < k + f: cannot survive f more losses. */
+  readonly exposed: boolean;
+  /** online < k: cannot be read right now. */
+  readonly unreadableNow: boolean;
+  /** held < k: cannot be rebuilt from what the group holds. */
+  readonly unrecoverable: boolean;
+}
+
+/**
+ * One stripe's protection, given each member's availability (from `availabilityOf`). The rule
+ * `exposure` sums; exported so that a caller keeping running totals applies the same rule.
+ */
+export function stripeProtection(
+  st: StripeHolding,
+  availability: ReadonlyMap<string, Availability>,
+  tolerance: number,
+): StripeProtection {
+  let held = 0;
+  let online = 0;
+  for (const h of st.holders) {
+    if (h === null) continue;
+    const a = availability.get(h);
+    if (holds(a)) held++;
+    if (a === 'online') online++;
+  }
+  const k = st.dataShards;
+  return {
+    held,
+    online,
+    exposed: held < k + tolerance,
+    unreadableNow: online < k,
+    unrecoverable: held < k,
   };
 }
 

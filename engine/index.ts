@@ -40,6 +40,8 @@ export {
   type ExposureReport,
   exposure,
   type OwnerExposure,
+  type StripeProtection,
+  stripeProtection,
 } from './exposure.ts';
 export { hash64, pairScoreHex, pairUniform } from './hash64.ts';
 export {
