@@ -53,6 +53,8 @@ export interface SimConfig {
   readonly joins: number;
   readonly removals: number;
   readonly failures: readonly ScheduledFailure[];
+  /** Members removed at set times (0-based index, day). */
+  readonly scheduledRemovals: readonly ScheduledFailure[];
   readonly outages: readonly ScheduledOutage[];
   /** Virtual time between repair planning rounds. */
   readonly planIntervalMs: number;
@@ -103,6 +105,7 @@ export function defaultConfig(overrides: Partial<SimConfig> = {}): SimConfig {
     joins: 0,
     removals: 0,
     failures: [],
+    scheduledRemovals: [],
     outages: [],
     planIntervalMs: DEFAULTS.planIntervalMs,
     samples: DEFAULTS.samples,
@@ -162,6 +165,13 @@ export function validateConfig(c: SimConfig): void {
       !(Number.isInteger(f.member) && f.member >= 0 && f.member < n && f.atDays >= 0 && f.atDays <= c.days)
     ) {
       fail(`scheduled failure ${JSON.stringify(f)} is out of range`);
+    }
+  }
+  for (const f of c.scheduledRemovals) {
+    if (
+      !(Number.isInteger(f.member) && f.member >= 0 && f.member < n && f.atDays >= 0 && f.atDays <= c.days)
+    ) {
+      fail(`scheduled removal ${JSON.stringify(f)} is out of range`);
     }
   }
   for (const o of c.outages) {

@@ -13,6 +13,8 @@ export interface SimMemberResult {
   readonly dataBytes: number;
   readonly backedUpBytes: number;
   readonly pledgeUsedBytes: number;
+  /** Shards of other members' stripes this member is listed as holding at the end. */
+  readonly heldShards: number;
   /** Hours from joining until its data was first fully stored; null if never. */
   readonly firstFullBackupHours: number | null;
   readonly exposedByteHours: number;
@@ -51,6 +53,8 @@ export interface SimResult {
     /** backed up / T*. */
     readonly utilisation: number;
     readonly storedStripes: number;
+    /** Stored stripes at the end with a shard not on a present, working member. */
+    readonly underReplicatedStripes: number;
     readonly stripesLost: number;
     readonly bytesLost: number;
     readonly stripeYears: number;

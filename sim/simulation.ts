@@ -300,6 +300,7 @@ class Simulation {
       this.queue.push(o.atDays * DAY_MS, 'outage', o.member, -1, o.forHours * HOUR_MS);
     for (let j = 0; j < c.joins; j++) this.queue.push(this.rng() * this.endMs, 'join', -1, 0);
     for (let j = 0; j < c.removals; j++) this.queue.push(this.rng() * this.endMs, 'remove', -1, 0);
+    for (const r of c.scheduledRemovals) this.queue.push(r.atDays * DAY_MS, 'remove', r.member, 0);
     this.queue.push(c.planIntervalMs, 'plan', -1, 0);
     this.queue.push(0, 'sample', -1, 0);
     for (const m of this.members) this.fill(m);
@@ -366,7 +367,7 @@ class Simulation {
         this.join();
         return;
       case 'remove':
-        this.remove();
+        if (m === undefined || !m.removed) this.remove(m);
         return;
       default:
         throw new Error(`sim invariant violated: unknown event ${kind}`);
@@ -479,7 +480,7 @@ class Simulation {
     this.fill(m);
   }
 
-  private remove(): void {
+  private remove(chosen: Member | undefined): void {
     const candidates = this.present();
     const s = this.maxShardsInUse();
     // Every owner must keep s other members to place on.
@@ -487,7 +488,7 @@ class Simulation {
       this.removalsSkipped++;
       return;
     }
-    const m = candidates[Math.floor(this.rng() * candidates.length)]!;
+    const m = chosen ?? candidates[Math.floor(this.rng() * candidates.length)]!;
     this.removals++;
     m.removed = true;
     m.online = false;
@@ -1001,6 +1002,11 @@ class Simulation {
       k,
       m,
     );
+    const liveHolder = (h: string | null) => {
+      const hm = h === null ? undefined : this.byId.get(h);
+      return hm !== undefined && !hm.removed && !hm.failed;
+    };
+    const underReplicated = storedStripes.filter((st) => !st.holders.every(liveHolder)).length;
     const backedUpTotal = present.reduce((a, mm) => a + this.backedUp(mm), 0);
     // Repair window: detection (grace, or the replacement if sooner) plus the time to rebuild one
     // member's shards: each lost shard costs k shard transfers, spread over the other members' uploads.
@@ -1048,6 +1054,7 @@ class Simulation {
           dataBytes: mm.dataBytes,
           backedUpBytes: this.backedUp(mm),
           pledgeUsedBytes: st?.pledgeUsedBytes ?? 0,
+          heldShards: mm.held.size,
           firstFullBackupHours:
             mm.firstFullBackupMs === null ? null : round((mm.firstFullBackupMs - mm.joinedAtMs) / HOUR_MS, 3),
           exposedByteHours: Math.round(mm.exposedByteMs / HOUR_MS),
@@ -1063,6 +1070,7 @@ class Simulation {
         backedUpBytes: backedUpTotal,
         utilisation: cap.boundBytes > 0 ? round(backedUpTotal / cap.boundBytes, 6) : 0,
         storedStripes: storedStripes.length,
+        underReplicatedStripes: underReplicated,
         stripesLost: this.stripesLost,
         bytesLost: this.bytesLost,
         stripeYears: round(stripeYears, 6),
