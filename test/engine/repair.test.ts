@@ -198,7 +198,7 @@ describe('planRepairs', () => {
       graceMs: GRACE,
     });
     const both = g.stripes.filter((s) => s.holders.includes('p0') && s.holders.includes('p1'));
-    expect(lost.unrecoverableStripeIds.sort()).toEqual(both.map((s) => s.stripeId).sort());
+    expect([...lost.unrecoverableStripeIds].sort()).toEqual(both.map((s) => s.stripeId).sort());
   });
 
   it('yields migrations after a join, after every repair, and never onto a full member', () => {
