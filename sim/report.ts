@@ -139,7 +139,7 @@ function escapeHtml(text: string): string {
 }
 
 /** Runs in the browser: draws the three charts from the inlined JSON, then marks the page done. */
-const CHART_SCRIPT = String.raw`
+const CHART_SCRIPT = `
 (function () {
   const r = JSON.parse(document.getElementById('sim-data').textContent);
   const fmt = (b) => {

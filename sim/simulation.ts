@@ -28,6 +28,7 @@ import {
   chooseCode,
   chooseStripe,
   closedFormLoss,
+  EngineError,
   type MigrationTask,
   memberStatus,
   type PlacementPlan,
@@ -183,7 +184,7 @@ class Simulation {
     const n = config.pledgesBytes.length;
     this.code = chooseCode(config.agreement, n - 1);
     if (!this.code.feasible)
-      throw new Error(`the agreement is infeasible for this group: ${this.code.reason}`);
+      throw new EngineError('infeasible', `the agreement is infeasible for this group: ${this.code.reason}`);
     this.initialCode = { k: this.code.dataShards, m: this.code.parityShards };
     config.pledgesBytes.forEach((p) => {
       this.addMember(p, 0);
@@ -331,7 +332,7 @@ class Simulation {
         if (m && m.cycleEpoch === epoch && !m.online && !m.failed && !m.removed) this.goOnline(m);
         return;
       case 'outage':
-        if (m && m.online && !m.failed && !m.removed) {
+        if (m?.online && !m.failed && !m.removed) {
           m.cycleEpoch++;
           this.goOffline(m, ref as number);
         }
@@ -343,7 +344,7 @@ class Simulation {
         if (m && (epoch === -1 || m.cycleEpoch === epoch) && !m.failed && !m.removed) this.fail(m);
         return;
       case 'rejoin':
-        if (m && m.failed && !m.removed) this.rejoin(m);
+        if (m?.failed && !m.removed) this.rejoin(m);
         return;
       case 'daily':
         if (m && !m.removed) this.daily(m);
@@ -959,7 +960,8 @@ class Simulation {
     const s = this.series;
     s.hours.push(round(this.nowMs / HOUR_MS, 3));
     this.members.forEach((m, i) => {
-      (s.exposedBytes[i] ??= []).push(m.exposedBytes);
+      if (s.exposedBytes[i] === undefined) s.exposedBytes[i] = [];
+      s.exposedBytes[i]!.push(m.exposedBytes);
     });
     s.repairBytes.push(this.bucketRepairBytes);
     s.migrationBytes.push(this.bucketMigrationBytes);

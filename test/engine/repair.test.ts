@@ -258,3 +258,15 @@ describe('planRepairs', () => {
     expect(bad({ graceMs: 1, onlineWindowMs: 2 })).toThrow(EngineError);
   });
 });
+
+describe('placementPlan for the repair planner', () => {
+  it('solves weights when a target inclusion is close to 1 (slow convergence, found by the simulator)', () => {
+    const caps = [1000e9, 398107170553, 158489319246, 63095734448, 100e9];
+    const plan = placementPlan(
+      caps.map((capacityBytes, i) => ({ id: `m${i}`, capacityBytes })),
+      4,
+    );
+    expect(plan.members.filter((m) => m.capped)).toHaveLength(2);
+    expect(placeStripe(plan, 'x/0')).toHaveLength(4);
+  });
+});
