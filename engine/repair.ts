@@ -99,6 +99,28 @@ export interface RepairPlan {
   };
 }
 
+/**
+ * Placement sets memoised per plan object (plans are immutable values; the cache dies with the
+ * plan). Pure: the same plan and stripe id always give the same set. Bounded per plan.
+ */
+const PLACEMENT_CACHE_LIMIT = 1_000_000;
+const placementCache = new WeakMap<PlacementPlan, Map<string, readonly string[]>>();
+
+function placementOf(plan: PlacementPlan, stripeId: string): readonly string[] {
+  let cache = placementCache.get(plan);
+  if (cache === undefined) {
+    cache = new Map();
+    placementCache.set(plan, cache);
+  }
+  let set = cache.get(stripeId);
+  if (set === undefined) {
+    set = placeStripe(plan, stripeId);
+    if (cache.size >= PLACEMENT_CACHE_LIMIT) cache.clear();
+    cache.set(stripeId, set);
+  }
+  return set;
+}
+
 function planFor(plans: RepairInput['plans'], st: StripeHolding, s: number): PlacementPlan {
   const key = planKey(st.owner, s);
   const plan = plans instanceof Map ? plans.get(key) : (plans as Record<string, PlacementPlan>)[key];
@@ -169,13 +191,21 @@ function chooseTargets(
     if (!listed.has(id) && ctx.avail.get(id) === 'online' && fits(ctx, id, st.shardBytes)) targets.push(id);
   }
   if (targets.length === needed) return targets;
-  const rest = ctx.onlineIds.filter(
-    (id) => id !== st.owner && !listed.has(id) && !targets.includes(id) && fits(ctx, id, st.shardBytes),
-  );
-  for (const id of byScore(ctx, sk, rest)) {
-    if (targets.length === needed) break;
-    targets.push(id);
+  // Rendezvous fallback: the (needed - found) online members with room and the smallest scores.
+  const want = needed - targets.length;
+  const best: { id: string; u: number }[] = [];
+  for (const id of ctx.onlineIds) {
+    if (id === st.owner || listed.has(id) || targets.includes(id) || !fits(ctx, id, st.shardBytes)) continue;
+    const u = pairUniform(sk, keyOf(ctx, id));
+    if (best.length === want && u >= best[want - 1]!.u) continue;
+    let pos = best.length < want ? best.length : want - 1;
+    while (pos > 0 && best[pos - 1]!.u > u) {
+      best[pos] = best[pos - 1]!;
+      pos--;
+    }
+    best[pos] = { id, u };
   }
+  for (const b of best) targets.push(b.id);
   return targets;
 }
 
@@ -226,7 +256,7 @@ export function planRepairs(input: RepairInput): RepairPlan {
   const busy = input.busyStripeIds ?? new Set<string>();
 
   const repairCandidates: RepairCandidate[] = [];
-  const migrationCandidates: { st: StripeHolding; s: number; placement: string[] }[] = [];
+  const migrationCandidates: { st: StripeHolding; s: number; placement: readonly string[] }[] = [];
   const unrecoverable: string[] = [];
   let healthy = 0;
   let busyCount = 0;
@@ -250,7 +280,7 @@ export function planRepairs(input: RepairInput): RepairPlan {
       repairCandidates.push({ st, s, held, missing });
       continue;
     }
-    const placement = placeStripe(planFor(input.plans, st, s), st.stripeId);
+    const placement = placementOf(planFor(input.plans, st, s), st.stripeId);
     if (st.holders.every((h) => h !== null && placement.includes(h))) healthy++;
     else migrationCandidates.push({ st, s, placement });
   }
@@ -308,7 +338,7 @@ function planOneRepair(ctx: Context, plans: RepairInput['plans'], c: RepairCandi
   const onlineHolders: string[] = [];
   for (const h of st.holders) if (h !== null && ctx.avail.get(h) === 'online') onlineHolders.push(h);
   if (onlineHolders.length < st.dataShards) return null;
-  const placement = placeStripe(planFor(plans, st, s), st.stripeId);
+  const placement = placementOf(planFor(plans, st, s), st.stripeId);
   const targets = chooseTargets(ctx, st, sk, placement, c.missing.length);
   if (targets.length === 0) return null;
   const sources = byScore(ctx, sk, onlineHolders).slice(0, st.dataShards);

@@ -80,7 +80,7 @@ export const DEFAULTS = {
   downloadBytesPerSecond: 100e6 / 8,
   dailyChange: 0.01,
   targetStripes: 20_000,
-  planIntervalMs: 15 * 60e3,
+  planIntervalMs: 3600e3,
   samples: 500,
   maxEvents: 50_000_000,
 } as const;

@@ -68,7 +68,10 @@ export function formatTable(r: SimResult): string {
         ['backed up', formatBytes(g.backedUpBytes)],
         ['utilisation of T*', `${(g.utilisation * 100).toFixed(1)} %`],
         ['disk failures / joins / removals', `${g.failures} / ${g.joins} / ${g.removals}`],
-        ['repair traffic', `${formatBytes(g.repairBytes)} in ${g.repairTasks} repairs`],
+        [
+          'repair traffic',
+          `${formatBytes(g.repairBytes)} in ${g.repairsCompleted} repairs (${g.repairTasks - g.repairsCompleted} aborted by churn)`,
+        ],
         ['migration traffic', `${formatBytes(g.migrationBytes)} in ${g.migrationTasks} moves`],
         [
           'stripes lost',
@@ -87,8 +90,9 @@ export function formatTable(r: SimResult): string {
       [false, false],
     ),
     '',
-    `closed form: a stripe of k+m shards is lost when more than m of its holders fail within one repair`,
-    `window W; ${cf.formula}.`,
+    'closed form: a stripe of k+m shards is lost when more than m of its holders fail within one repair',
+    'window W (detection: grace or replacement, whichever is first, plus the time to rebuild a member):',
+    ...cf.formula.split('; ').map((part) => `  ${part}`),
   ];
   return lines.join('\n');
 }

@@ -72,7 +72,9 @@ export interface SimResult {
     readonly joins: number;
     readonly removals: number;
     readonly removalsSkipped: number;
+    /** Repairs started (including those aborted when a participant went offline) and completed. */
     readonly repairTasks: number;
+    readonly repairsCompleted: number;
     readonly migrationTasks: number;
     readonly repairBytes: number;
     readonly migrationBytes: number;

@@ -47,6 +47,7 @@ const DAY_MS = 24 * HOUR_MS;
 const YEAR_MS = 365 * DAY_MS;
 /** Tasks the planner may hand out per round. */
 const MAX_TASKS_PER_ROUND = 2000;
+const TASKS_PER_MEMBER_PER_ROUND = 8;
 /** Shards an owner keeps queued ahead of its uploads. */
 const UPLOAD_LOOKAHEAD_STRIPES = 4;
 const MIN_SHARD_BYTES = 2 ** 20;
@@ -119,7 +120,9 @@ interface Job {
   readonly stripe: Stripe;
   readonly repair?: RepairTask;
   readonly migration?: MigrationTask;
-  readonly participants: readonly { member: Member; epoch: number }[];
+  /** Epochs are taken when the transfers start ('job-start'); a change by the end aborts the job. */
+  readonly participants: { readonly member: Member; epoch: number }[];
+  aborted: boolean;
 }
 
 interface Transfer {
@@ -160,6 +163,7 @@ class Simulation {
   private repairBytes = 0;
   private migrationBytes = 0;
   private repairTasks = 0;
+  private repairsCompleted = 0;
   private migrationTasks = 0;
   private failures = 0;
   private joins = 0;
@@ -351,6 +355,9 @@ class Simulation {
         return;
       case 'xfer':
         this.transferDone(m!, ref as Transfer);
+        return;
+      case 'job-start':
+        this.jobStart(ref as Job);
         return;
       case 'job':
         this.jobDone(ref as Job);
@@ -648,9 +655,7 @@ class Simulation {
 
   /** Reserve sender upload and receiver download for one transfer; returns its end time. */
   private reserve(from: Member, to: Member, bytes: number, notBeforeMs: number): number {
-    const c = this.config;
-    const start = Math.max(notBeforeMs, from.upFreeAtMs, to.downFreeAtMs);
-    const end = start + (bytes / Math.min(c.uploadBytesPerSecond, c.downloadBytesPerSecond)) * 1000;
+    const end = this.transferEndMs(from.upFreeAtMs, to.downFreeAtMs, bytes, notBeforeMs);
     from.upFreeAtMs = end;
     to.downFreeAtMs = end;
     return end;
@@ -808,23 +813,68 @@ class Simulation {
       nowMs: this.nowMs,
       graceMs: this.config.graceMs,
       onlineWindowMs: 0,
-      maxTasks: MAX_TASKS_PER_ROUND,
+      maxTasks: Math.min(MAX_TASKS_PER_ROUND, TASKS_PER_MEMBER_PER_ROUND * this.members.length),
     });
     const byStripeId = new Map<string, Stripe>();
     for (const st of batch) byStripeId.set(st.stripeId, st);
     for (const id of result.deferredStripeIds) this.repairDirty.add(byStripeId.get(id)!);
     for (const id of result.waitingStripeIds) this.waiting.add(byStripeId.get(id)!);
+    // Start only what finishes within this round: work reserved far ahead would mostly fail
+    // when a participant goes offline, and the planner sees the stripe again next round.
     const horizon = this.nowMs + this.config.planIntervalMs;
     for (const task of result.repairs) {
       const st = byStripeId.get(task.stripeId)!;
-      if (this.byId.get(task.repairer)!.upFreeAtMs > horizon) this.repairDirty.add(st);
+      if (this.repairEndMs(st, task) > horizon) this.repairDirty.add(st);
       else this.startRepair(st, task);
     }
     for (const task of result.migrations) {
       const st = byStripeId.get(task.stripeId)!;
-      if (st.busy || this.byId.get(task.from)!.upFreeAtMs > horizon) this.repairDirty.add(st);
-      else this.startMigration(st, task);
+      const from = this.byId.get(task.from)!;
+      const to = this.byId.get(task.to)!;
+      if (
+        st.busy ||
+        this.transferEndMs(from.upFreeAtMs, to.downFreeAtMs, st.shardBytes, this.nowMs) > horizon
+      ) {
+        this.repairDirty.add(st);
+      } else this.startMigration(st, task);
     }
+  }
+
+  private transferEndMs(
+    upFreeAtMs: number,
+    downFreeAtMs: number,
+    bytes: number,
+    notBeforeMs: number,
+  ): number {
+    const c = this.config;
+    const start = Math.max(notBeforeMs, upFreeAtMs, downFreeAtMs);
+    return start + (bytes / Math.min(c.uploadBytesPerSecond, c.downloadBytesPerSecond)) * 1000;
+  }
+
+  /**
+   * The repair's read phase: the k-1 other sources send their shards to the repairer at once
+   * (each source's upload, the repairer's download shared among them). Returns its end time.
+   */
+  private readEndMs(st: Stripe, task: RepairTask): number {
+    const c = this.config;
+    const repairer = this.byId.get(task.repairer)!;
+    let start = Math.max(this.nowMs, repairer.downFreeAtMs);
+    for (let i = 1; i < task.sources.length; i++)
+      start = Math.max(start, this.byId.get(task.sources[i]!)!.upFreeAtMs);
+    const reads = task.sources.length - 1;
+    const durMs =
+      Math.max((reads * st.shardBytes) / c.downloadBytesPerSecond, st.shardBytes / c.uploadBytesPerSecond) *
+      1000;
+    return reads === 0 ? this.nowMs : start + durMs;
+  }
+
+  /** When a repair would end if started now (the same sums as startRepair, without reserving). */
+  private repairEndMs(st: Stripe, task: RepairTask): number {
+    const t = this.readEndMs(st, task);
+    let up = this.byId.get(task.repairer)!.upFreeAtMs;
+    for (const mv of task.moves)
+      up = this.transferEndMs(up, this.byId.get(mv.to)!.downFreeAtMs, st.shardBytes, t);
+    return Math.max(t, up);
   }
 
   private startRepair(st: Stripe, task: RepairTask): void {
@@ -832,13 +882,13 @@ class Simulation {
     this.repairTasks++;
     const repairer = this.byId.get(task.repairer)!;
     const ids = new Set<string>([...task.sources, ...task.moves.map((mv) => mv.to)]);
-    const participants = [...ids].map((id) => {
-      const member = this.byId.get(id)!;
-      return { member, epoch: member.epoch };
-    });
-    let t = this.nowMs;
-    for (const src of task.sources.slice(1))
-      t = this.reserve(this.byId.get(src)!, repairer, st.shardBytes, t);
+    const participants = [...ids].map((id) => ({ member: this.byId.get(id)!, epoch: -1 }));
+    const t = this.readEndMs(st, task);
+    let startMs = Math.max(this.nowMs, repairer.downFreeAtMs);
+    for (const src of task.sources.slice(1)) startMs = Math.max(startMs, this.byId.get(src)!.upFreeAtMs);
+    if (task.sources.length === 1) startMs = Math.max(this.nowMs, repairer.upFreeAtMs);
+    if (task.sources.length > 1) repairer.downFreeAtMs = t;
+    for (const src of task.sources.slice(1)) this.byId.get(src)!.upFreeAtMs = t;
     const writeStart = t;
     let end = t;
     for (const mv of task.moves) {
@@ -847,7 +897,8 @@ class Simulation {
       this.usedById[to.id]! += st.shardBytes;
       end = Math.max(end, this.reserve(repairer, to, st.shardBytes, writeStart));
     }
-    const job: Job = { kind: 'repair', stripe: st, repair: task, participants };
+    const job: Job = { kind: 'repair', stripe: st, repair: task, participants, aborted: false };
+    this.queue.push(Math.min(startMs, end), 'job-start', -1, 0, job);
     this.queue.push(end, 'job', -1, 0, job);
   }
 
@@ -858,17 +909,28 @@ class Simulation {
     const to = this.byId.get(task.to)!;
     to.incomingBytes += st.shardBytes;
     this.usedById[to.id]! += st.shardBytes;
+    const startMs = Math.max(this.nowMs, from.upFreeAtMs, to.downFreeAtMs);
     const end = this.reserve(from, to, st.shardBytes, this.nowMs);
     const job: Job = {
       kind: 'migration',
       stripe: st,
       migration: task,
       participants: [
-        { member: from, epoch: from.epoch },
-        { member: to, epoch: to.epoch },
+        { member: from, epoch: -1 },
+        { member: to, epoch: -1 },
       ],
+      aborted: false,
     };
+    this.queue.push(startMs, 'job-start', -1, 0, job);
     this.queue.push(end, 'job', -1, 0, job);
+  }
+
+  /** The job's transfers begin: every participant must be online now and stay so until the end. */
+  private jobStart(job: Job): void {
+    for (const p of job.participants) {
+      if (!p.member.online) job.aborted = true;
+      p.epoch = p.member.epoch;
+    }
   }
 
   private jobDone(job: Job): void {
@@ -876,7 +938,9 @@ class Simulation {
     st.busy = false;
     const targets = job.repair ? job.repair.moves.map((mv) => mv.to) : [job.migration!.to];
     const ok =
-      st.state === 'stored' && job.participants.every((p) => p.member.epoch === p.epoch && p.member.online);
+      !job.aborted &&
+      st.state === 'stored' &&
+      job.participants.every((p) => p.member.epoch === p.epoch && p.member.online);
     for (const id of targets) this.byId.get(id)!.incomingBytes -= st.shardBytes;
     if (!ok) {
       for (const id of targets) this.usedById[id]! -= st.shardBytes;
@@ -885,6 +949,7 @@ class Simulation {
     }
     if (job.repair) {
       const task = job.repair;
+      this.repairsCompleted++;
       for (const mv of task.moves) this.place(st, mv.shardIndex, mv.to);
       for (const src of task.sources.slice(1)) this.byId.get(src)!.repairBytesSent += st.shardBytes;
       this.byId.get(task.repairer)!.repairBytesSent += task.moves.length * st.shardBytes;
@@ -1089,6 +1154,7 @@ class Simulation {
         removals: this.removals,
         removalsSkipped: this.removalsSkipped,
         repairTasks: this.repairTasks,
+        repairsCompleted: this.repairsCompleted,
         migrationTasks: this.migrationTasks,
         repairBytes: this.repairBytes,
         migrationBytes: this.migrationBytes,
