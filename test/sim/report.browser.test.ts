@@ -24,7 +24,13 @@ describe('simulator report in a browser', () => {
 
   it.runIf(available || inCi)('draws the charts with no console errors', async () => {
     const result = runSimulation(
-      defaultConfig({ pledgesBytes: [10e12, 1.78e12, 316e9, 56e9, 10e9], days: 60, afr: 3, seed: 'browser' }),
+      defaultConfig({
+        pledgesBytes: [10e12, 1.78e12, 316e9, 56e9, 10e9],
+        days: 60,
+        afr: 3,
+        seed: 'browser',
+        shardBytes: 32 * 2 ** 20,
+      }),
     );
     expect(result.group.failures).toBeGreaterThan(0);
     const dir = mkdtempSync(join(tmpdir(), 'pb-report-'));

@@ -65,7 +65,7 @@ describe('simulator', () => {
       '--session',
       '12h',
     ];
-    const args = [...argv, '--joins', '1', '--removals', '1', '--json', '--no-report'];
+    const args = [...argv, '--joins', '1', '--removals', '1', '--shard', '64MiB', '--json', '--no-report'];
     const a = capture(() => main([...args, '--seed', '7']));
     const b = capture(() => main([...args, '--seed', '7']));
     const c = capture(() => main([...args, '--seed', '8']));
