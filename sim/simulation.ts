@@ -40,96 +40,23 @@ import {
 } from '../engine/index.ts';
 import { type SimConfig, validateConfig } from './config.ts';
 import { EventQueue } from './heap.ts';
+import { Links } from './links.ts';
+import {
+  DAY_MS,
+  HOUR_MS,
+  type Job,
+  MAX_SHARD_BYTES,
+  MAX_TASKS_PER_ROUND,
+  type Member,
+  MIN_SHARD_BYTES,
+  newMember,
+  type Stripe,
+  TASKS_PER_MEMBER_PER_ROUND,
+  type Transfer,
+  UPLOAD_LOOKAHEAD_STRIPES,
+  YEAR_MS,
+} from './model.ts';
 import type { SimResult } from './result.ts';
-
-const HOUR_MS = 3600e3;
-const DAY_MS = 24 * HOUR_MS;
-const YEAR_MS = 365 * DAY_MS;
-/** Tasks the planner may hand out per round. */
-const MAX_TASKS_PER_ROUND = 2000;
-const TASKS_PER_MEMBER_PER_ROUND = 8;
-/** Shards an owner keeps queued ahead of its uploads. */
-const UPLOAD_LOOKAHEAD_STRIPES = 4;
-const MIN_SHARD_BYTES = 2 ** 20;
-const MAX_SHARD_BYTES = 2 ** 32;
-
-type Stripe = {
-  readonly stripeId: string;
-  readonly owner: string;
-  readonly ownerIdx: number;
-  readonly dataShards: number;
-  readonly parityShards: number;
-  readonly shardBytes: number;
-  /** What the group knows: who holds shard i (null when known gone). */
-  readonly holders: (string | null)[];
-  /** What is true: shard i exists on a working disk. */
-  readonly exists: boolean[];
-  existCount: number;
-  state: 'pending' | 'stored' | 'lost' | 'deleted';
-  pendingShards: number;
-  busy: boolean;
-  exposedBytes: number;
-};
-
-interface ShardUpload {
-  readonly stripe: Stripe;
-  readonly index: number;
-  readonly target: number;
-}
-
-interface Member {
-  readonly idx: number;
-  readonly id: string;
-  readonly pledgeBytes: number;
-  readonly joinedAtMs: number;
-  online: boolean;
-  failed: boolean;
-  removed: boolean;
-  lastSeenMs: number;
-  /** Bumped whenever the member goes on or offline, fails or leaves: stale events are dropped. */
-  epoch: number;
-  /** Bumped when the churn cycle restarts (failure, rejoin, outage). */
-  cycleEpoch: number;
-  incomingBytes: number;
-  upFreeAtMs: number;
-  downFreeAtMs: number;
-  readonly held: Set<Stripe>;
-  // As an owner
-  dataBytes: number;
-  dataLeftBytes: number;
-  deleteDebtBytes: number;
-  readonly own: Stripe[];
-  ownHead: number;
-  readonly queues: Map<number, ShardUpload[]>;
-  queuedShards: number;
-  pendingStripes: number;
-  uploading: boolean;
-  full: boolean;
-  nextSeq: number;
-  firstFullBackupMs: number | null;
-  backedUpBytes: number;
-  exposedBytes: number;
-  exposedSinceMs: number;
-  exposedByteMs: number;
-  repairBytesSent: number;
-  migrationBytesSent: number;
-}
-
-interface Job {
-  readonly kind: 'repair' | 'migration';
-  readonly stripe: Stripe;
-  readonly repair?: RepairTask;
-  readonly migration?: MigrationTask;
-  /** Epochs are taken when the transfers start ('job-start'); a change by the end aborts the job. */
-  readonly participants: { readonly member: Member; epoch: number }[];
-  aborted: boolean;
-}
-
-interface Transfer {
-  readonly upload: ShardUpload;
-  readonly ownerEpoch: number;
-  readonly targetEpoch: number;
-}
 
 export function runSimulation(config: SimConfig): SimResult {
   validateConfig(config);
@@ -179,12 +106,14 @@ class Simulation {
     storedBytes: [],
   };
   private readonly sampleMs: number;
+  private readonly links: Links;
 
   constructor(private readonly config: SimConfig) {
     this.rng = seedrandom(`pb-sim:${config.seed}`);
     this.queue = new EventQueue(1_000_000 + 64 * config.pledgesBytes.length * 100);
     this.endMs = config.days * DAY_MS;
     this.sampleMs = this.endMs / config.samples;
+    this.links = new Links(config.uploadBytesPerSecond, config.downloadBytesPerSecond);
     const n = config.pledgesBytes.length;
     this.code = chooseCode(config.agreement, n - 1);
     if (!this.code.feasible)
@@ -201,40 +130,7 @@ class Simulation {
   private addMember(pledgeBytes: number, atMs: number): Member {
     const idx = this.members.length;
     const id = `m${String(idx + 1).padStart(2, '0')}`;
-    const m: Member = {
-      idx,
-      id,
-      pledgeBytes,
-      joinedAtMs: atMs,
-      online: true,
-      failed: false,
-      removed: false,
-      lastSeenMs: atMs,
-      epoch: 0,
-      cycleEpoch: 0,
-      incomingBytes: 0,
-      upFreeAtMs: atMs,
-      downFreeAtMs: atMs,
-      held: new Set(),
-      dataBytes: 0,
-      dataLeftBytes: 0,
-      deleteDebtBytes: 0,
-      own: [],
-      ownHead: 0,
-      queues: new Map(),
-      queuedShards: 0,
-      pendingStripes: 0,
-      uploading: false,
-      full: false,
-      nextSeq: 0,
-      firstFullBackupMs: null,
-      backedUpBytes: 0,
-      exposedBytes: 0,
-      exposedSinceMs: atMs,
-      exposedByteMs: 0,
-      repairBytesSent: 0,
-      migrationBytesSent: 0,
-    };
+    const m = newMember(idx, id, pledgeBytes, atMs);
     this.members.push(m);
     this.byId.set(id, m);
     this.usedById[id] = 0;
@@ -645,20 +541,12 @@ class Simulation {
       if (q.length > 0) m.queues.set(t, q);
       m.uploading = true;
       this.stalled.delete(m);
-      const end = this.reserve(m, target, up.stripe.shardBytes, this.nowMs);
+      const end = this.links.reserve(m, target, up.stripe.shardBytes, this.nowMs);
       const tr: Transfer = { upload: up, ownerEpoch: m.epoch, targetEpoch: target.epoch };
       this.queue.push(end, 'xfer', m.idx, 0, tr);
       return;
     }
     this.stalled.add(m);
-  }
-
-  /** Reserve sender upload and receiver download for one transfer; returns its end time. */
-  private reserve(from: Member, to: Member, bytes: number, notBeforeMs: number): number {
-    const end = this.transferEndMs(from.upFreeAtMs, to.downFreeAtMs, bytes, notBeforeMs);
-    from.upFreeAtMs = end;
-    to.downFreeAtMs = end;
-    return end;
   }
 
   private transferDone(m: Member, tr: Transfer): void {
@@ -833,39 +721,11 @@ class Simulation {
       const to = this.byId.get(task.to)!;
       if (
         st.busy ||
-        this.transferEndMs(from.upFreeAtMs, to.downFreeAtMs, st.shardBytes, this.nowMs) > horizon
+        this.links.endMs(from.upFreeAtMs, to.downFreeAtMs, st.shardBytes, this.nowMs) > horizon
       ) {
         this.repairDirty.add(st);
       } else this.startMigration(st, task);
     }
-  }
-
-  private transferEndMs(
-    upFreeAtMs: number,
-    downFreeAtMs: number,
-    bytes: number,
-    notBeforeMs: number,
-  ): number {
-    const c = this.config;
-    const start = Math.max(notBeforeMs, upFreeAtMs, downFreeAtMs);
-    return start + (bytes / Math.min(c.uploadBytesPerSecond, c.downloadBytesPerSecond)) * 1000;
-  }
-
-  /**
-   * The repair's read phase: the k-1 other sources send their shards to the repairer at once
-   * (each source's upload, the repairer's download shared among them). Returns its end time.
-   */
-  private readEndMs(st: Stripe, task: RepairTask): number {
-    const c = this.config;
-    const repairer = this.byId.get(task.repairer)!;
-    let start = Math.max(this.nowMs, repairer.downFreeAtMs);
-    for (let i = 1; i < task.sources.length; i++)
-      start = Math.max(start, this.byId.get(task.sources[i]!)!.upFreeAtMs);
-    const reads = task.sources.length - 1;
-    const durMs =
-      Math.max((reads * st.shardBytes) / c.downloadBytesPerSecond, st.shardBytes / c.uploadBytesPerSecond) *
-      1000;
-    return reads === 0 ? this.nowMs : start + durMs;
   }
 
   /** When a repair would end if started now (the same sums as startRepair, without reserving). */
@@ -873,8 +733,13 @@ class Simulation {
     const t = this.readEndMs(st, task);
     let up = this.byId.get(task.repairer)!.upFreeAtMs;
     for (const mv of task.moves)
-      up = this.transferEndMs(up, this.byId.get(mv.to)!.downFreeAtMs, st.shardBytes, t);
+      up = this.links.endMs(up, this.byId.get(mv.to)!.downFreeAtMs, st.shardBytes, t);
     return Math.max(t, up);
+  }
+
+  private readEndMs(st: Stripe, task: RepairTask): number {
+    const sources = task.sources.slice(1).map((id) => this.byId.get(id)!);
+    return this.links.readEndMs(this.byId.get(task.repairer)!, sources, st.shardBytes, this.nowMs);
   }
 
   private startRepair(st: Stripe, task: RepairTask): void {
@@ -895,7 +760,7 @@ class Simulation {
       const to = this.byId.get(mv.to)!;
       to.incomingBytes += st.shardBytes;
       this.usedById[to.id]! += st.shardBytes;
-      end = Math.max(end, this.reserve(repairer, to, st.shardBytes, writeStart));
+      end = Math.max(end, this.links.reserve(repairer, to, st.shardBytes, writeStart));
     }
     const job: Job = { kind: 'repair', stripe: st, repair: task, participants, aborted: false };
     this.queue.push(Math.min(startMs, end), 'job-start', -1, 0, job);
@@ -910,7 +775,7 @@ class Simulation {
     to.incomingBytes += st.shardBytes;
     this.usedById[to.id]! += st.shardBytes;
     const startMs = Math.max(this.nowMs, from.upFreeAtMs, to.downFreeAtMs);
-    const end = this.reserve(from, to, st.shardBytes, this.nowMs);
+    const end = this.links.reserve(from, to, st.shardBytes, this.nowMs);
     const job: Job = {
       kind: 'migration',
       stripe: st,
