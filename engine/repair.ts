@@ -254,6 +254,8 @@ export function planRepairs(input: RepairInput): RepairPlan {
   const ctx: Context = { avail, byId, usedBytes, keys: new Map(), onlineIds };
   validateStripeList(input.stripes);
   const busy = input.busyStripeIds ?? new Set<string>();
+  if (!(busy instanceof Set))
+    throw new EngineError('invalid-argument', 'busyStripeIds must be a Set of stripe ids');
 
   const repairCandidates: RepairCandidate[] = [];
   const migrationCandidates: { st: StripeHolding; s: number; placement: readonly string[] }[] = [];

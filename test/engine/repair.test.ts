@@ -270,3 +270,24 @@ describe('placementPlan for the repair planner', () => {
     expect(placeStripe(plan, 'x/0')).toHaveLength(4);
   });
 });
+
+describe('planRepairs with stripes under way', () => {
+  it('leaves busy stripes alone', () => {
+    const g = group(5, 2, 1, 40);
+    const members = withMember(g.members, 'p1', { removed: true });
+    const onP1 = g.stripes.filter((s) => s.holders.includes('p1')).map((s) => s.stripeId);
+    const busy = new Set(onP1.slice(0, 3));
+    const plan = planRepairs({
+      members,
+      stripes: g.stripes,
+      plans: g.plans,
+      nowMs: NOW,
+      busyStripeIds: busy,
+    });
+    expect(plan.counts.busy).toBe(3);
+    expect(plan.repairs.map((r) => r.stripeId).sort()).toEqual(onP1.slice(3).sort());
+    expect(() =>
+      planRepairs({ members, stripes: g.stripes, plans: g.plans, nowMs: NOW, busyStripeIds: onP1 as never }),
+    ).toThrow(EngineError);
+  });
+});
