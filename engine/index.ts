@@ -4,6 +4,13 @@
  */
 
 export {
+  type Availability,
+  availabilityOf,
+  DEFAULT_GRACE_MS,
+  DEFAULT_ONLINE_WINDOW_MS,
+  type MemberSighting,
+} from './availability.ts';
+export {
   type Agreement,
   type Allowance,
   type AllowanceReport,
@@ -23,6 +30,19 @@ export {
   validateAgreement,
 } from './capacity.ts';
 export { EngineError, type EngineErrorCode } from './errors.ts';
+export {
+  CLOSED_FORM_FORMULA,
+  type ClosedFormInput,
+  type ClosedFormLoss,
+  type CountedStripe,
+  closedFormLoss,
+  type ExposureInput,
+  type ExposureReport,
+  exposure,
+  type OwnerExposure,
+  type StripeProtection,
+  stripeProtection,
+} from './exposure.ts';
 export {
   type CborValue,
   decodeCbor,
@@ -133,3 +153,16 @@ export {
   saltedStripeId,
   straw2Inclusion,
 } from './placement.ts';
+export {
+  DEFAULT_MAX_TASKS,
+  MAX_TASKS_LIMIT,
+  type MigrationTask,
+  planRepairs,
+  type RepairInput,
+  type RepairMember,
+  type RepairPlan,
+  type RepairTask,
+  type ShardMove,
+} from './repair.ts';
+export { type MemberStatus, memberStatus, type StatusInput, type StatusMember } from './status.ts';
+export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';

@@ -1,0 +1,90 @@
+/**
+ * The plain input shape every repair, exposure and status function takes for a stripe: who holds
+ * which shard. Defined here, not in the group log, so the planner depends on nothing but data.
+ */
+import { MAX_DATA_SHARDS, MAX_PARITY_SHARDS } from './capacity.ts';
+import { EngineError } from './errors.ts';
+
+/** Upper bound on stripes in one call; callers pass a subset (e.g. the changed ones) when bigger. */
+export const MAX_STRIPES_PER_CALL = 4_000_000;
+
+export interface StripeHolding {
+  readonly stripeId: string;
+  readonly owner: string;
+  readonly dataShards: number;
+  readonly parityShards: number;
+  /** Bytes of each shard (all shards of a stripe have the same size). */
+  readonly shardBytes: number;
+  /** holders[i]: the member holding shard i, or null when that shard is known to be gone. */
+  readonly holders: readonly (string | null)[];
+}
+
+/** The key of an owner's placement plan for stripes of `shardsPerStripe` shards. */
+export function planKey(owner: string, shardsPerStripe: number): string {
+  return `${shardsPerStripe}:${owner}`;
+}
+
+export function validateStripeList(stripes: unknown, what = 'stripes'): void {
+  if (!Array.isArray(stripes)) throw new EngineError('invalid-argument', `${what} must be an array`);
+  if (stripes.length > MAX_STRIPES_PER_CALL) {
+    throw new EngineError(
+      'invalid-argument',
+      `at most ${MAX_STRIPES_PER_CALL} ${what} per call, got ${stripes.length}: pass them in parts`,
+    );
+  }
+}
+
+/** Checks one stripe's shape; returns k + m. */
+export function validateStripe(st: StripeHolding, i: number): number {
+  if (st === null || typeof st !== 'object')
+    throw new EngineError('invalid-argument', `stripe[${i}] must be an object`);
+  if (typeof st.stripeId !== 'string' || st.stripeId.length === 0) {
+    throw new EngineError('invalid-argument', `stripe[${i}] needs a non-empty string stripeId`);
+  }
+  const name = JSON.stringify(st.stripeId);
+  if (typeof st.owner !== 'string' || st.owner.length === 0) {
+    throw new EngineError('invalid-argument', `stripe ${name} needs a non-empty string owner`);
+  }
+  const k = st.dataShards;
+  const m = st.parityShards;
+  if (!Number.isInteger(k) || k < 1 || k > MAX_DATA_SHARDS) {
+    throw new EngineError(
+      'invalid-shape',
+      `stripe ${name}: dataShards must be 1..${MAX_DATA_SHARDS}, got ${k}`,
+    );
+  }
+  if (!Number.isInteger(m) || m < 0 || m > MAX_PARITY_SHARDS) {
+    throw new EngineError(
+      'invalid-shape',
+      `stripe ${name}: parityShards must be 0..${MAX_PARITY_SHARDS}, got ${m}`,
+    );
+  }
+  if (!Number.isSafeInteger(st.shardBytes) || st.shardBytes < 0) {
+    throw new EngineError('invalid-shape', `stripe ${name}: shardBytes must be a whole number >= 0`);
+  }
+  if (!Array.isArray(st.holders) || st.holders.length !== k + m) {
+    throw new EngineError('invalid-shape', `stripe ${name}: holders must list ${k + m} entries (k + m)`);
+  }
+  for (let a = 0; a < st.holders.length; a++) {
+    const h = st.holders[a];
+    if (h === null) continue;
+    if (typeof h !== 'string' || h.length === 0) {
+      throw new EngineError('invalid-argument', `stripe ${name}: holders[${a}] must be a member id or null`);
+    }
+    if (h === st.owner) {
+      throw new EngineError(
+        'invalid-argument',
+        `stripe ${name}: its owner ${JSON.stringify(h)} holds shard ${a}`,
+      );
+    }
+    for (let b = 0; b < a; b++) {
+      if (st.holders[b] === h) {
+        throw new EngineError(
+          'invalid-argument',
+          `stripe ${name}: member ${JSON.stringify(h)} holds two shards (${b} and ${a})`,
+        );
+      }
+    }
+  }
+  return k + m;
+}

@@ -1,0 +1,96 @@
+/**
+ * `pnpm sim`: simulate a group under an agreement before living with it.
+ * Example: `pnpm sim --peers 5 --skew 1000x` (five members, the largest pledging 1000x the smallest).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { EngineError } from '../engine/index.ts';
+import { type CliOptions, configFromCli, DEFAULTS } from './config.ts';
+import { formatTable, renderHtml } from './report.ts';
+import { runSimulation } from './simulation.ts';
+import { SimConfigError } from './units.ts';
+
+interface Options extends CliOptions {
+  json?: boolean;
+  out: string;
+  report: boolean;
+}
+
+export function buildCommand(): Command {
+  return new Command('pnpm sim')
+    .description(
+      'Simulate a pb group: pledges, churn, disk failures and repair, using the same engine as pb-node.\n' +
+        'Prints a table per member and for the group, and writes a self-contained HTML report.',
+    )
+    .option('--peers <n>', `members in the group (default ${DEFAULTS.peers})`)
+    .option(
+      '--skew <Rx>',
+      `largest pledge R times the smallest, the others log-spaced between (default ${DEFAULTS.skew}x)`,
+    )
+    .option('--smallest <size>', 'the smallest pledge with --peers/--skew (default 10G)')
+    .option('--pledges <list>', 'explicit pledges instead of --peers/--skew, e.g. 10T,10G,10G,10G,10G')
+    .option('--ratio <n>', `agreement: pledge n*x to back up x (default ${DEFAULTS.ratio})`)
+    .option(
+      '--tolerance <f>',
+      `agreement: members lost at once that every stripe survives (default ${DEFAULTS.tolerance})`,
+    )
+    .option('--days <d>', `simulated days (default ${DEFAULTS.days})`)
+    .option('--seed <s>', `random seed; the same seed gives the same output (default ${DEFAULTS.seed})`)
+    .option(
+      '--online <fraction>',
+      'mean fraction of time each member is online, e.g. 0.9 or 90% (default 0.9)',
+    )
+    .option('--session <duration>', 'mean length of one online+offline cycle, e.g. 24h, 1h (default 24h)')
+    .option('--afr <rate>', 'disk failures per member-year, e.g. 0.05 or 5% (default 0.05)')
+    .option('--replace <duration>', 'a failed member rejoins empty after this long (default 3d)')
+    .option('--grace <duration>', 'offline members are repaired around only after this long (default 24h)')
+    .option('--bandwidth <up[/down]>', 'per-member bandwidth in bits/s, e.g. 20M/100M (default 20M/100M)')
+    .option(
+      '--data <size|list|allowance>',
+      "bytes each member backs up: one size, a list, or 'allowance' (default)",
+    )
+    .option('--change <fraction>', "fraction of each member's data rewritten per day (default 1%)")
+    .option('--shard <size>', "shard size, or 'auto' (keeps stripes near 20000; default)")
+    .option('--joins <n>', 'members joining at random times during the run (default 0)')
+    .option('--removals <n>', 'members removed at random times during the run (default 0)')
+    .option('--json', 'print one JSON object instead of the table')
+    .option('--out <file>', 'where to write the HTML report', 'reports/sim.html')
+    .option('--no-report', 'do not write the HTML report')
+    .showHelpAfterError();
+}
+
+export function main(argv: string[]): number {
+  const cmd = buildCommand();
+  cmd.exitOverride();
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (err) {
+    const code = (err as { exitCode?: number }).exitCode;
+    return code ?? 2;
+  }
+  const o = cmd.opts<Options>();
+  try {
+    const config = configFromCli(o);
+    const result = runSimulation(config);
+    if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else process.stdout.write(`${formatTable(result)}\n`);
+    if (o.report) {
+      const path = resolve(o.out);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, renderHtml(result));
+      process.stderr.write(`report: ${path}\n`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof SimConfigError || err instanceof EngineError || err instanceof InvalidArgumentError) {
+      process.stderr.write(`pnpm sim: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = main(process.argv.slice(2));
+}

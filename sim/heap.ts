@@ -1,0 +1,70 @@
+/**
+ * The simulator's event queue: a binary min-heap ordered by (timeMs, seq). The sequence number
+ * makes the order total, so events at the same virtual time run in the order they were scheduled
+ * and a seed always replays the same run.
+ */
+export interface SimEvent {
+  readonly timeMs: number;
+  readonly seq: number;
+  readonly kind: string;
+  readonly member: number;
+  /** The member's epoch when scheduled: a stale event (epoch moved on) is ignored. */
+  readonly epoch: number;
+  readonly ref?: unknown;
+}
+
+export class EventQueue {
+  private readonly items: SimEvent[] = [];
+  private nextSeq = 0;
+  constructor(private readonly maxSize: number) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(timeMs: number, kind: string, member: number, epoch: number, ref?: unknown): void {
+    if (!Number.isFinite(timeMs)) throw new Error(`sim: event ${kind} scheduled at a non-finite time`);
+    if (this.items.length >= this.maxSize) {
+      throw new Error(`sim: event queue exceeded its bound of ${this.maxSize} events`);
+    }
+    const ev: SimEvent = { timeMs, seq: this.nextSeq++, kind, member, epoch, ref };
+    const a = this.items;
+    let i = a.length;
+    a.push(ev);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(ev, a[p]!)) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = ev;
+  }
+
+  pop(): SimEvent | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (top === undefined || last === undefined || a.length === 0) return top;
+    let i = 0;
+    const n = a.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && before(a[r]!, a[l]!) ? r : l;
+      if (!before(a[c]!, last)) break;
+      a[i] = a[c]!;
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
+
+  peekTimeMs(): number | undefined {
+    return this.items[0]?.timeMs;
+  }
+}
+
+function before(x: SimEvent, y: SimEvent): boolean {
+  return x.timeMs < y.timeMs || (x.timeMs === y.timeMs && x.seq < y.seq);
+}

@@ -1,0 +1,132 @@
+/**
+ * The simulator's state: what a simulated member and stripe are. `holders` is what the group
+ * knows (the engine's input); `exists` is the truth (a failed disk loses its shards at once).
+ */
+import type { MigrationTask, RepairTask } from '../engine/index.ts';
+
+export const HOUR_MS = 3600e3;
+export const DAY_MS = 24 * HOUR_MS;
+export const YEAR_MS = 365 * DAY_MS;
+/** Tasks the planner may hand out per round. */
+export const MAX_TASKS_PER_ROUND = 2000;
+export const TASKS_PER_MEMBER_PER_ROUND = 8;
+/** Shards an owner keeps queued ahead of its uploads. */
+export const UPLOAD_LOOKAHEAD_STRIPES = 4;
+export const MIN_SHARD_BYTES = 2 ** 20;
+export const MAX_SHARD_BYTES = 2 ** 32;
+
+export type Stripe = {
+  readonly stripeId: string;
+  readonly owner: string;
+  readonly ownerIdx: number;
+  readonly dataShards: number;
+  readonly parityShards: number;
+  readonly shardBytes: number;
+  /** What the group knows: who holds shard i (null when known gone). */
+  readonly holders: (string | null)[];
+  /** What is true: shard i exists on a working disk. */
+  readonly exists: boolean[];
+  existCount: number;
+  state: 'pending' | 'stored' | 'lost' | 'deleted';
+  pendingShards: number;
+  busy: boolean;
+  exposedBytes: number;
+};
+
+export interface ShardUpload {
+  readonly stripe: Stripe;
+  readonly index: number;
+  readonly target: number;
+}
+
+export interface Member {
+  readonly idx: number;
+  readonly id: string;
+  readonly pledgeBytes: number;
+  readonly joinedAtMs: number;
+  online: boolean;
+  failed: boolean;
+  removed: boolean;
+  lastSeenMs: number;
+  /** Bumped whenever the member goes on or offline, fails or leaves: stale events are dropped. */
+  epoch: number;
+  /** Bumped when the churn cycle restarts (failure, rejoin, outage). */
+  cycleEpoch: number;
+  incomingBytes: number;
+  upFreeAtMs: number;
+  downFreeAtMs: number;
+  readonly held: Set<Stripe>;
+  // As an owner
+  dataBytes: number;
+  dataLeftBytes: number;
+  deleteDebtBytes: number;
+  readonly own: Stripe[];
+  ownHead: number;
+  readonly queues: Map<number, ShardUpload[]>;
+  queuedShards: number;
+  pendingStripes: number;
+  uploading: boolean;
+  full: boolean;
+  nextSeq: number;
+  firstFullBackupMs: number | null;
+  backedUpBytes: number;
+  exposedBytes: number;
+  exposedSinceMs: number;
+  exposedByteMs: number;
+  repairBytesSent: number;
+  migrationBytesSent: number;
+}
+
+export interface Job {
+  readonly kind: 'repair' | 'migration';
+  readonly stripe: Stripe;
+  readonly repair?: RepairTask;
+  readonly migration?: MigrationTask;
+  /** Epochs are taken when the transfers start ('job-start'); a change by the end aborts the job. */
+  readonly participants: { readonly member: Member; epoch: number }[];
+  aborted: boolean;
+}
+
+export interface Transfer {
+  readonly upload: ShardUpload;
+  readonly ownerEpoch: number;
+  readonly targetEpoch: number;
+}
+
+/** A member as it joins: online, empty, nothing owed. */
+export function newMember(idx: number, id: string, pledgeBytes: number, atMs: number): Member {
+  return {
+    idx,
+    id,
+    pledgeBytes,
+    joinedAtMs: atMs,
+    online: true,
+    failed: false,
+    removed: false,
+    lastSeenMs: atMs,
+    epoch: 0,
+    cycleEpoch: 0,
+    incomingBytes: 0,
+    upFreeAtMs: atMs,
+    downFreeAtMs: atMs,
+    held: new Set(),
+    dataBytes: 0,
+    dataLeftBytes: 0,
+    deleteDebtBytes: 0,
+    own: [],
+    ownHead: 0,
+    queues: new Map(),
+    queuedShards: 0,
+    pendingStripes: 0,
+    uploading: false,
+    full: false,
+    nextSeq: 0,
+    firstFullBackupMs: null,
+    backedUpBytes: 0,
+    exposedBytes: 0,
+    exposedSinceMs: atMs,
+    exposedByteMs: 0,
+    repairBytesSent: 0,
+    migrationBytesSent: 0,
+  };
+}

@@ -1,0 +1,92 @@
+/** The simulator's output: one plain JSON object (printed by `--json`, drawn by the report). */
+export interface SimMemberResult {
+  readonly id: string;
+  readonly removed: boolean;
+  readonly joinedAtHours: number;
+  readonly pledgeBytes: number;
+  readonly allowanceBytes: number;
+  readonly limitedBy: 'pledge' | 'group';
+  readonly reason: string;
+  /** What today's other members could hold for this owner alone. */
+  readonly boundBytes: number;
+  /** What this member set out to back up. */
+  readonly dataBytes: number;
+  readonly backedUpBytes: number;
+  readonly pledgeUsedBytes: number;
+  /** Shards of other members' stripes this member is listed as holding at the end. */
+  readonly heldShards: number;
+  /** Hours from joining until its data was first fully stored; null if never. */
+  readonly firstFullBackupHours: number | null;
+  readonly exposedByteHours: number;
+  readonly repairBytesSent: number;
+  readonly migrationBytesSent: number;
+}
+
+export interface SimResult {
+  readonly version: 1;
+  readonly config: {
+    readonly seed: string;
+    readonly days: number;
+    readonly ratio: number;
+    readonly tolerance: number;
+    readonly onlineFraction: number;
+    readonly sessionHours: number;
+    readonly afr: number;
+    readonly replacementDays: number;
+    readonly graceHours: number;
+    readonly uploadBytesPerSecond: number;
+    readonly downloadBytesPerSecond: number;
+    readonly dailyChange: number;
+    readonly shardBytes: number;
+    readonly joins: number;
+    readonly removals: number;
+  };
+  readonly members: readonly SimMemberResult[];
+  readonly group: {
+    readonly k: number;
+    readonly m: number;
+    /** x*: per-member share bound over all pledges. */
+    readonly shareBytes: number;
+    /** T* = k * x*. */
+    readonly boundBytes: number;
+    readonly backedUpBytes: number;
+    /** backed up / T*. */
+    readonly utilisation: number;
+    readonly storedStripes: number;
+    /** Stored stripes at the end with a shard not on a present, working member. */
+    readonly underReplicatedStripes: number;
+    readonly stripesLost: number;
+    readonly bytesLost: number;
+    readonly stripeYears: number;
+    /** Stripes lost per stripe-year. */
+    readonly annualLossObserved: number;
+    readonly closedForm: {
+      readonly afr: number;
+      readonly repairWindowDays: number;
+      /** Expected losses per stripe-year (comparable with annualLossObserved). */
+      readonly annualLoss: number;
+      readonly annualLossProbability: number;
+      readonly formula: string;
+    };
+    readonly failures: number;
+    readonly joins: number;
+    readonly removals: number;
+    readonly removalsSkipped: number;
+    /** Repairs started (including those aborted when a participant went offline) and completed. */
+    readonly repairTasks: number;
+    readonly repairsCompleted: number;
+    readonly migrationTasks: number;
+    readonly repairBytes: number;
+    readonly migrationBytes: number;
+    readonly events: number;
+  };
+  readonly series: {
+    hours: number[];
+    /** Per member (index as in `members`): exposed bytes at each sample. */
+    exposedBytes: number[][];
+    /** Repair / migration bytes moved since the previous sample. */
+    repairBytes: number[];
+    migrationBytes: number[];
+    storedBytes: number[];
+  };
+}
