@@ -101,30 +101,52 @@ export function findCut(
   if (!eof && available < maxBytes) return -1;
   const masks = params === DEFAULT_CHUNKER ? DEFAULT_MASKS : masksFor(avgBytes);
   const zeroSkip = (ZERO_FIXED & masks.large) !== 0 && (ZERO_FIXED & masks.small) !== 0;
-  const limit = Math.min(available, maxBytes);
-  const normal = Math.min(limit, avgBytes);
+  return (
+    scan(
+      buf,
+      start + minBytes,
+      start + Math.min(available, avgBytes),
+      start + Math.min(available, maxBytes),
+      masks.small,
+      masks.large,
+      zeroSkip,
+    ) - start
+  );
+}
+
+/** The hot loop, on absolute indices: returns the absolute end of the chunk. */
+function scan(
+  buf: Uint8Array,
+  from: number,
+  normal: number,
+  limit: number,
+  small: number,
+  large: number,
+  zeroSkip: boolean,
+): number {
+  const gear = GEAR;
+  const zero = zeroSkip ? ZERO_FIXED : 1; // 1 is never the fixed point's stand-in when skipping is off
   let h = 0;
-  let i = minBytes;
-  const { small, large } = masks;
+  let i = from;
   while (i < normal) {
-    const x = buf[start + i]!;
-    if (x === 0 && h === ZERO_FIXED && zeroSkip) {
-      i = skipZeros(buf, start + i, start + normal) - start;
+    const x = buf[i]!;
+    if (x === 0 && h === zero && zeroSkip) {
+      i = skipZeros(buf, i, normal);
       continue;
     }
-    h = ((h << 1) + GEAR[x]!) | 0;
-    if ((h & small) === 0) return i + 1;
+    h = ((h << 1) + gear[x]!) | 0;
     i++;
+    if ((h & small) === 0) return i;
   }
   while (i < limit) {
-    const x = buf[start + i]!;
-    if (x === 0 && h === ZERO_FIXED && zeroSkip) {
-      i = skipZeros(buf, start + i, start + limit) - start;
+    const x = buf[i]!;
+    if (x === 0 && h === zero && zeroSkip) {
+      i = skipZeros(buf, i, limit);
       continue;
     }
-    h = ((h << 1) + GEAR[x]!) | 0;
-    if ((h & large) === 0) return i + 1;
+    h = ((h << 1) + gear[x]!) | 0;
     i++;
+    if ((h & large) === 0) return i;
   }
   return limit;
 }

@@ -53,7 +53,8 @@ export class StripeReader {
   ): Promise<Buffer | null> {
     try {
       const bytes = await this.directory.storeFor(member).get(shardId);
-      const { header, body } = decodeShard(bytes);
+      // The store verified SHA-256(file) = the id our index recorded: the body is what we wrote.
+      const { header, body } = decodeShard(bytes, false);
       if (
         header.stripeId !== stripe.stripeId ||
         header.k !== stripe.k ||

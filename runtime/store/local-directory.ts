@@ -19,7 +19,7 @@ export class LocalShardDirectory implements ShardDirectory {
 
   static async open(
     members: LocalMember[],
-    options: { durable?: boolean } = {},
+    options: { durable?: boolean; verifyPuts?: boolean } = {},
   ): Promise<LocalShardDirectory> {
     const stores = new Map<string, ShardStore>();
     for (const member of members) {
@@ -29,6 +29,7 @@ export class LocalShardDirectory implements ShardDirectory {
         await DirShardStore.open(member.dir, {
           capacityBytes: member.pledgeBytes,
           ...(options.durable === undefined ? {} : { durable: options.durable }),
+          ...(options.verifyPuts === undefined ? {} : { verifyPuts: options.verifyPuts }),
         }),
       );
     }
