@@ -8,7 +8,10 @@ const MiB = 1024 * 1024;
 function boundaries(lengths: number[]): number[] {
   const out: number[] = [];
   let pos = 0;
-  for (const n of lengths) out.push((pos += n));
+  for (const n of lengths) {
+    pos += n;
+    out.push(pos);
+  }
   return out;
 }
 

@@ -135,7 +135,7 @@ describe('defensive decoding', () => {
   });
 
   it('rejects trees with bad names, order, types or sizes', () => {
-    const file = (name: string): TreeEntry => ({
+    const file = (name: string): Extract<TreeEntry, { type: typeof ENTRY_FILE }> => ({
       type: ENTRY_FILE,
       name: Buffer.from(name),
       mode: 0o100644,
