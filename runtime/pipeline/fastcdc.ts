@@ -54,7 +54,7 @@ function masksFor(avgBytes: number): Masks {
 
 /** The gear hash after 32 or more zero bytes: h = 2h + G[0] (mod 2^32) has fixed point -G[0]. */
 const ZERO_FIXED = -GEAR[0]! | 0;
-const ZERO_BLOCK = Buffer.alloc(64 * 1024);
+const ZERO_BLOCK = Buffer.alloc(1024 * 1024);
 
 function validate(params: ChunkerParams): void {
   const { minBytes, avgBytes, maxBytes } = params;
@@ -69,19 +69,14 @@ function validate(params: ChunkerParams): void {
   assert((avgBytes & (avgBytes - 1)) === 0, 'chunker average is a power of two');
 }
 
-/** Index of the first non-zero byte of buf in [from, to), or `to`. */
+/** Index of the first non-zero byte of buf in [from, to), or `to` (memcmp in large blocks). */
 function skipZeros(buf: Uint8Array, from: number, to: number): number {
   let i = from;
-  while (i < to) {
-    const n = Math.min(ZERO_BLOCK.length, to - i);
-    if (Buffer.compare(ZERO_BLOCK.subarray(0, n), buf.subarray(i, i + n)) === 0) {
-      i += n;
-      continue;
-    }
-    while (buf[i] === 0) i++;
-    return i;
+  for (let block = ZERO_BLOCK.length; block >= 4096; block >>= 4) {
+    while (i + block <= to && ZERO_BLOCK.compare(buf, i, i + block, 0, block) === 0) i += block;
   }
-  return to;
+  while (i < to && buf[i] === 0) i++;
+  return i;
 }
 
 /**

@@ -6,7 +6,9 @@
  * Torn reads: the file's (size, mtime, ctime) are compared before and after reading, and the bytes
  * read with the size; any difference is reported as `changed` so the caller can retry.
  */
+import { readSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { isMainThread } from 'node:worker_threads';
 import { chunkId, sealObject } from './chunk-crypto.ts';
 import { Chunker, DEFAULT_CHUNKER } from './fastcdc.ts';
 
@@ -79,7 +81,10 @@ export async function readAndSealFile(
     };
     for (;;) {
       const space = chunker.fill();
-      const { bytesRead } = await handle.read(space, 0, space.length, null);
+      // A worker owns its thread: a synchronous read skips a thread-pool round trip per buffer.
+      const bytesRead = isMainThread
+        ? (await handle.read(space, 0, space.length, null)).bytesRead
+        : readSync(handle.fd, space, 0, space.length, null);
       if (bytesRead === 0) chunker.finish();
       else {
         chunker.commit(bytesRead);
