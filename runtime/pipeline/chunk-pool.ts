@@ -4,7 +4,7 @@
  * stripe packing, Reed-Solomon (native, in libuv's pool), shard hashing, writes and the index.
  * With `workers: 0` the same code runs inline (tests, one-core machines).
  *
- * Bounds: one file per worker at a time; each worker has at most one batch (<= 8 MiB of sealed
+ * Bounds: one file per worker at a time; each worker has at most one batch (<= 4 MiB of sealed
  * chunks) waiting for the main thread, which acknowledges only after it has packed the batch.
  */
 import { Worker } from 'node:worker_threads';

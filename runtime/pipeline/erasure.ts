@@ -80,9 +80,15 @@ function run(
   });
 }
 
-/** Parity shards (m x shardBytes) for data (k x shardBytes). */
-export async function encodeParity(k: number, m: number, data: Buffer, shardBytes: number): Promise<Buffer> {
-  const parity = Buffer.alloc(m * shardBytes);
+/** Parity shards (m x shardBytes) for data (k x shardBytes), optionally written into `into`. */
+export async function encodeParity(
+  k: number,
+  m: number,
+  data: Buffer,
+  shardBytes: number,
+  into?: Buffer,
+): Promise<Buffer> {
+  const parity = into ? into.subarray(0, m * shardBytes) : Buffer.alloc(m * shardBytes);
   let sources = 0;
   for (let i = 0; i < k; i++) sources |= 1 << i;
   let targets = 0;

@@ -33,7 +33,7 @@ export interface FileReadKeys {
   chunkIdKey: Uint8Array;
 }
 
-export const DEFAULT_BATCH_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
 const ZEROS = Buffer.alloc(DEFAULT_CHUNKER.maxBytes);
 
 function isZero(chunk: Buffer): boolean {

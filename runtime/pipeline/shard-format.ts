@@ -129,13 +129,22 @@ export function decodeShard(bytes: Uint8Array, verifyBody = true): { header: Sha
   return { header, body };
 }
 
-/** Build the k+m shard files of a stripe from its bodies; returns each file and its id. */
+/** Bytes a header takes for these lengths. */
+export function shardHeaderBytes(stripeIdBytes: number, ownerBytes: number, k: number, m: number): number {
+  return FIXED_BYTES + stripeIdBytes + ownerBytes + 32 * (k + m) + 32;
+}
+
+/**
+ * Build the k+m shard files of a stripe from its bodies; returns each file and its id.
+ * With `into`, file i is written into into[i] (reused buffers: no allocation per stripe).
+ */
 export function buildShards(
   stripeId: string,
   owner: string,
   k: number,
   m: number,
   bodies: readonly Buffer[],
+  into?: readonly Buffer[],
 ): { id: string; bytes: Buffer }[] {
   assert(bodies.length === k + m, 'k+m bodies');
   const bodyBytes = bodies[0]!.length;
@@ -155,7 +164,14 @@ export function buildShards(
       bodyBytes,
       bodyHashes,
     });
-    const bytes = Buffer.concat([header, body]);
+    let bytes: Buffer;
+    if (into) {
+      const target = into[index]!;
+      assert(target.length >= header.length + bodyBytes, 'shard buffer is large enough');
+      target.set(header, 0);
+      target.set(body, header.length);
+      bytes = target.subarray(0, header.length + bodyBytes);
+    } else bytes = Buffer.concat([header, body]);
     return { id: sha256(bytes).toString('hex'), bytes };
   });
 }

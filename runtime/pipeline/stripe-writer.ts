@@ -4,21 +4,32 @@
  * Objects are appended to the open stripe's buffer; when the next one would not fit in
  * `targetBytes`, the stripe is sealed: directory written, Reed-Solomon parity computed, the k+m
  * shard files built, placed with the engine's `chooseStripe` over the members other than the
- * owner, put to their stores and committed to the index in one transaction. At most one stripe
- * is being written while the next one fills (two stripe buffers bound the memory).
+ * owner, put to their stores and committed to the index in one transaction.
+ *
+ * Memory is bounded and reused: STRIPE_SLOTS slots, each with the data area, the parity and the
+ * k+m shard file buffers of one stripe; one slot fills while the others are being written
+ * (so up to STRIPE_SLOTS - 1 stripes wait on their disks' fsyncs at once).
  */
 import { chooseStripe, type PlacementPlan } from '../../engine/index.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { encodeParity } from './erasure.ts';
 import { assert, PipelineError } from './errors.ts';
 import type { FileCacheRow, IndexDb, ObjectRow } from './index-db.ts';
-import { buildShards } from './shard-format.ts';
+import { buildShards, shardHeaderBytes } from './shard-format.ts';
 import { directoryBytes, shardBytesFor, writeDirectory } from './stripe-layout.ts';
 
 export const STRIPE_BYTES_PER_DATA_SHARD = 4 * 1024 * 1024;
 export const MIN_STRIPE_BYTES = 8 * 1024 * 1024;
 /** The largest object a stripe accepts (a maximal chunk plus its envelope fits with room). */
 export const MAX_OBJECT_BYTES = 4 * 1024 * 1024 + 4096;
+
+export const STRIPE_SLOTS = 2;
+
+interface Slot {
+  area: Buffer;
+  parity: Buffer;
+  files: Buffer[];
+}
 
 export function defaultStripeBytes(k: number): number {
   return Math.max(MIN_STRIPE_BYTES, k * STRIPE_BYTES_PER_DATA_SHARD);
@@ -57,10 +68,13 @@ interface PendingObject {
 export class StripeWriter {
   private readonly o: StripeWriterOptions;
   private buf: Buffer | null = null;
+  private slot: Slot | null = null;
+  private readonly freeSlots: Slot[] = [];
+  private slotsMade = 0;
+  private readonly inFlightWrites = new Set<Promise<void>>();
   private used = 0;
   private objects: PendingObject[] = [];
   private readonly pendingIds = new Set<string>();
-  private inFlight: Promise<void> | null = null;
   private failure: unknown = null;
   private readonly usedBytes: Record<string, number>;
   private openGeneration = 0;
@@ -89,8 +103,19 @@ export class StripeWriter {
     return this.pendingIds.has(id.toString('hex')) || this.o.index.hasObject(id);
   }
 
-  /** Add a sealed object unless it is known; resolves when it is in a stripe buffer. */
-  async add(id: Buffer, kind: number, sealed: Uint8Array, plainBytes: number): Promise<boolean> {
+  private addQueue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Add a sealed object unless it is known; resolves when it is in a stripe buffer. Calls are
+   * serialised (batches of several files arrive at once; the open stripe has one writer).
+   */
+  add(id: Buffer, kind: number, sealed: Uint8Array, plainBytes: number): Promise<boolean> {
+    const run = this.addQueue.then(() => this.addNow(id, kind, sealed, plainBytes));
+    this.addQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async addNow(id: Buffer, kind: number, sealed: Uint8Array, plainBytes: number): Promise<boolean> {
     this.throwIfFailed();
     if (this.has(id)) {
       this.stats.objectsDeduplicated++;
@@ -108,7 +133,10 @@ export class StripeWriter {
     ) {
       await this.sealOpen();
     }
-    if (!this.buf) this.buf = Buffer.allocUnsafeSlow(this.o.targetBytes);
+    if (!this.buf) {
+      this.slot = await this.takeSlot();
+      this.buf = this.slot.area;
+    }
     this.buf.set(sealed, this.used);
     this.objects.push({ id, kind, offset: this.used, sealedBytes: sealed.length, plainBytes });
     this.pendingIds.add(id.toString('hex'));
@@ -123,6 +151,7 @@ export class StripeWriter {
 
   /** Seal the open stripe (padded) and wait until every stripe is stored and committed. */
   async flush(): Promise<void> {
+    await this.addQueue;
     if (this.objects.length > 0) await this.sealOpen();
     await this.waitInFlight();
     if (this.pendingFiles.length > 0) {
@@ -133,10 +162,26 @@ export class StripeWriter {
 
   /** Wait for writes in flight without sealing (after a failure elsewhere). */
   async drain(): Promise<void> {
-    try {
-      await this.inFlight;
-    } catch {
-      // already recorded in failure
+    await Promise.allSettled([...this.inFlightWrites]);
+  }
+
+  private async takeSlot(): Promise<Slot> {
+    for (;;) {
+      this.throwIfFailed();
+      const free = this.freeSlots.pop();
+      if (free) return free;
+      if (this.slotsMade < STRIPE_SLOTS) {
+        this.slotsMade++;
+        const { k, m, targetBytes, owner } = this.o;
+        const maxShardBytes = Math.ceil(targetBytes / k / 8) * 8 + 8;
+        const fileBytes = shardHeaderBytes(256, Buffer.byteLength(owner), k, m) + maxShardBytes;
+        return {
+          area: Buffer.allocUnsafeSlow(k * maxShardBytes),
+          parity: Buffer.allocUnsafeSlow(m * maxShardBytes),
+          files: Array.from({ length: k + m }, () => Buffer.allocUnsafeSlow(fileBytes)),
+        };
+      }
+      await Promise.race([...this.inFlightWrites]).catch(() => undefined);
     }
   }
 
@@ -145,41 +190,53 @@ export class StripeWriter {
   }
 
   private async waitInFlight(): Promise<void> {
-    if (this.inFlight) await this.inFlight;
+    await Promise.allSettled([...this.inFlightWrites]);
     this.throwIfFailed();
   }
 
   private async sealOpen(): Promise<void> {
-    const buf = this.buf;
+    const slot = this.slot;
     const objects = this.objects;
     const used = this.used;
-    assert(buf && objects.length > 0, 'sealing a non-empty stripe');
+    assert(slot && objects.length > 0, 'sealing a non-empty stripe');
     this.buf = null;
+    this.slot = null;
     this.objects = [];
     this.used = 0;
     const generation = this.openGeneration++;
-    await this.waitInFlight();
-    const work = this.writeStripe(buf, used, objects, generation);
-    this.inFlight = work.catch((error: unknown) => {
-      this.failure ??= error;
-      throw error;
-    });
-    this.inFlight.catch(() => undefined);
+    // Stripes commit in order (the scan cache relies on it): each write waits for the previous.
+    const previous = this.lastWrite;
+    const work: Promise<void> = (async () => {
+      await previous;
+      await this.writeStripe(slot, used, objects, generation);
+    })()
+      .catch((error: unknown) => {
+        this.failure ??= error;
+      })
+      .finally(() => {
+        this.inFlightWrites.delete(work);
+        this.freeSlots.push(slot);
+      });
+    this.lastWrite = work;
+    this.inFlightWrites.add(work);
+    this.throwIfFailed();
   }
 
+  private lastWrite: Promise<void> = Promise.resolve();
+
   private async writeStripe(
-    buf: Buffer,
+    slot: Slot,
     used: number,
     objects: PendingObject[],
     generation: number,
   ): Promise<void> {
+    this.throwIfFailed();
+    const buf = slot.area;
     const { k, m, owner } = this.o;
     const total = used + directoryBytes(objects.length);
     const shardBytes = shardBytesFor(total, k);
-    const area =
-      buf.length >= k * shardBytes
-        ? buf.subarray(0, k * shardBytes)
-        : Buffer.concat([buf.subarray(0, used)], k * shardBytes);
+    assert(buf.length >= k * shardBytes, 'the slot holds the padded stripe');
+    const area = buf.subarray(0, k * shardBytes);
     area.fill(0, used, k * shardBytes - directoryBytes(objects.length));
     const seq = this.o.index.allocateStripeSeq();
     // Header bytes: fixed 16 + ids + hashes + checksum; placement only needs the order of magnitude.
@@ -191,11 +248,11 @@ export class StripeWriter {
       fileBytesEstimate,
     );
     writeDirectory(area, stripeId, this.o.dataKey, objects);
-    const parity = await encodeParity(k, m, area, shardBytes);
+    const parity = await encodeParity(k, m, area, shardBytes, slot.parity);
     const bodies: Buffer[] = [];
     for (let i = 0; i < k; i++) bodies.push(area.subarray(i * shardBytes, (i + 1) * shardBytes));
     for (let i = 0; i < m; i++) bodies.push(parity.subarray(i * shardBytes, (i + 1) * shardBytes));
-    const shards = buildShards(stripeId, owner, k, m, bodies);
+    const shards = buildShards(stripeId, owner, k, m, bodies, slot.files);
     await Promise.all(shards.map((s, i) => this.o.directory.storeFor(members[i]!).put(s.id, s.bytes)));
     const ready = this.pendingFiles.filter((f) => f.generation <= generation);
     this.pendingFiles = this.pendingFiles.filter((f) => f.generation > generation);
