@@ -81,7 +81,10 @@ export function generateDataset(dir: string, totalBytes: number): { bytes: numbe
   while (dup < dupTarget) {
     const i = Math.floor(random() * unique);
     if (dup + sizes[i]! > dupTarget * 1.05 && dup > 0) break;
-    fs.copyFileSync(join(dir, `d${i % 10}`, `f${i}.bin`), join(dir, `d${i % 10}`, `copy${files}-of-${i}.bin`));
+    fs.copyFileSync(
+      join(dir, `d${i % 10}`, `f${i}.bin`),
+      join(dir, `d${i % 10}`, `copy${files}-of-${i}.bin`),
+    );
     dup += sizes[i]!;
     bytes += sizes[i]!;
     files++;
@@ -143,7 +146,11 @@ function benchPb(work: string, data: string, datasetBytes: number, notes: string
     dataDir: join(root, 'data'),
     secretFile: join(root, 'secret'),
     agreement: { ratio: 2, tolerance: 1 },
-    members: [1, 2, 3, 4, 5].map((i) => ({ id: `m${i}`, dir: join(root, `m${i}`), pledgeBytes: 100 * 1024 ** 3 })),
+    members: [1, 2, 3, 4, 5].map((i) => ({
+      id: `m${i}`,
+      dir: join(root, `m${i}`),
+      pledgeBytes: 100 * 1024 ** 3,
+    })),
     sources: [data],
     workers: 2,
     durable: true,
@@ -154,7 +161,9 @@ function benchPb(work: string, data: string, datasetBytes: number, notes: string
   execFileSync(process.execPath, [bin, '-c', configPath, 'init'], { stdio: 'ignore' });
   const b = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
   const stats = JSON.parse(b.stdout) as { stored: { stripes: number; shardBytesWritten: number } };
-  notes.push(`pb: ${stats.stored.stripes} stripes, ${(stats.stored.shardBytesWritten / MiB).toFixed(0)} MiB of shards (k=2, m=2), fsync per shard`);
+  notes.push(
+    `pb: ${stats.stored.stripes} stripes, ${(stats.stored.shardBytesWritten / MiB).toFixed(0)} MiB of shards (k=2, m=2), fsync per shard`,
+  );
   const rerun = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
   const target = join(root, 'restore');
   const r = measure(process.execPath, [bin, '-c', configPath, 'restore', '--target', target, '--json']);
@@ -164,7 +173,11 @@ function benchPb(work: string, data: string, datasetBytes: number, notes: string
 
 function benchRestic(work: string, data: string, datasetBytes: number): ToolResult {
   const repo = join(work, 'restic-repo');
-  const env = { RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(work, 'restic-cache') };
+  const env = {
+    RESTIC_PASSWORD: 'bench',
+    RESTIC_REPOSITORY: repo,
+    RESTIC_CACHE_DIR: join(work, 'restic-cache'),
+  };
   execFileSync('restic', ['init'], { env: { ...process.env, ...env }, stdio: 'ignore' });
   const b = measure('restic', ['backup', '--quiet', data], env);
   const rerun = measure('restic', ['backup', '--quiet', data], env);
@@ -176,7 +189,11 @@ function benchRestic(work: string, data: string, datasetBytes: number): ToolResu
 
 function benchBorg(work: string, data: string, datasetBytes: number): ToolResult {
   const repo = join(work, 'borg-repo');
-  const env = { BORG_PASSPHRASE: 'bench', BORG_BASE_DIR: join(work, 'borg-base'), BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes' };
+  const env = {
+    BORG_PASSPHRASE: 'bench',
+    BORG_BASE_DIR: join(work, 'borg-base'),
+    BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes',
+  };
   execFileSync('borg', ['init', '-e', 'repokey', repo], { env: { ...process.env, ...env }, stdio: 'ignore' });
   const b = measure('borg', ['create', `${repo}::a1`, data], env);
   const rerun = measure('borg', ['create', `${repo}::a2`, data], env);
@@ -204,14 +221,22 @@ export async function run(args: string[]): Promise<void> {
       if (has('borg')) report.borg = benchBorg(work, data, bytes);
       else notes.push('borg not installed');
     }
-    const columns = ['tool', 'backup MiB/s', 'restore MiB/s', 'unchanged re-run s', 'backup CPU s', 'peak RSS MiB'];
+    const columns = [
+      'tool',
+      'backup MiB/s',
+      'restore MiB/s',
+      'unchanged re-run s',
+      'backup CPU s',
+      'peak RSS MiB',
+    ];
     const rows = (['pb', 'restic', 'borg'] as const)
       .filter((t) => report[t])
       .map((t) => {
         const r = report[t]!;
         return [t, r.backupMiBs, r.restoreMiBs, r.rerunSeconds, r.cpuSeconds, r.peakRssMiB];
       });
-    const ratio = (a: number | undefined, b: number | undefined): string => (a && b ? (a / b).toFixed(2) : '-');
+    const ratio = (a: number | undefined, b: number | undefined): string =>
+      a && b ? (a / b).toFixed(2) : '-';
     const ratios = [
       `pb backup / borg backup: ${ratio(report.pb?.backupMiBs, report.borg?.backupMiBs)} (target >= 1.5)`,
       `pb restore / restic restore: ${ratio(report.pb?.restoreMiBs, report.restic?.restoreMiBs)} (target >= 1.5)`,
@@ -219,7 +244,8 @@ export async function run(args: string[]): Promise<void> {
       `pb peak RSS: ${report.pb?.peakRssMiB} MiB (target <= 300)`,
     ];
     const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => String(r[i]).length)));
-    const line = (cells: (string | number)[]): string => cells.map((c, i) => String(c).padStart(widths[i]!)).join('  ');
+    const line = (cells: (string | number)[]): string =>
+      cells.map((c, i) => String(c).padStart(widths[i]!)).join('  ');
     const table = [line(columns), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
     const md = [
       `# pipeline benchmark`,
@@ -237,7 +263,10 @@ export async function run(args: string[]): Promise<void> {
     fs.writeFileSync(join(repoRoot, 'reports/pipeline.json'), `${JSON.stringify(report, null, 2)}\n`);
     fs.writeFileSync(join(repoRoot, 'reports/pipeline.md'), `${md}\n`);
     if (json) console.log(JSON.stringify(report));
-    else console.log(`dataset ${(bytes / MiB).toFixed(0)} MiB, ${files} files\n${table}\n${ratios.join('\n')}\n${notes.join('\n')}`);
+    else
+      console.log(
+        `dataset ${(bytes / MiB).toFixed(0)} MiB, ${files} files\n${table}\n${ratios.join('\n')}\n${notes.join('\n')}`,
+      );
   } finally {
     if (!args.includes('--keep')) fs.rmSync(work, { recursive: true, force: true });
     else console.error(`kept ${work}`);

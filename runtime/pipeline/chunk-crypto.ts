@@ -86,6 +86,27 @@ export function chunkId(chunkIdKey: Uint8Array, plaintext: Uint8Array): Buffer {
   return createHmac('sha256', chunkIdKey).update(plaintext).digest();
 }
 
+/**
+ * Seal an object in three parts [nonce, ciphertext, tag] whose concatenation is the sealed
+ * object. The parts let the stripe writer copy them straight into a stripe (no extra copy).
+ */
+export function sealObjectParts(
+  dataKey: Uint8Array,
+  id: Uint8Array,
+  plaintext: Uint8Array,
+  nonce?: Uint8Array,
+): Buffer[] {
+  const n = Buffer.allocUnsafe(NONCE_BYTES);
+  if (nonce) n.set(nonce);
+  else randomFillSync(n);
+  const { subkey, innerNonce } = xchachaSubkey(dataKey, n);
+  const cipher = createCipheriv('chacha20-poly1305', subkey, innerNonce, { authTagLength: TAG_BYTES });
+  cipher.setAAD(id, { plaintextLength: plaintext.length });
+  const body = cipher.update(plaintext);
+  cipher.final();
+  return [n, body, cipher.getAuthTag()];
+}
+
 /** Seal an object: nonce || ciphertext || tag, with its id as associated data. */
 export function sealObject(
   dataKey: Uint8Array,
@@ -93,8 +114,7 @@ export function sealObject(
   plaintext: Uint8Array,
   nonce?: Uint8Array,
 ): Buffer {
-  const n = nonce ?? randomFillSync(Buffer.alloc(NONCE_BYTES));
-  return Buffer.concat([n, xchachaEncrypt(dataKey, n, plaintext, id)]);
+  return Buffer.concat(sealObjectParts(dataKey, id, plaintext, nonce));
 }
 
 /**

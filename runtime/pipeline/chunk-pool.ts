@@ -54,7 +54,10 @@ export class ChunkPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_URL);
+    // Small heaps: a worker holds little JS state; its buffers are external memory.
+    const worker = new Worker(WORKER_URL, {
+      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 },
+    });
     const slot: Slot = { worker, job: null };
     worker.on(
       'message',

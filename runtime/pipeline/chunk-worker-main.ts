@@ -34,8 +34,10 @@ port.on(
         // Transfer only buffers that own their whole ArrayBuffer (small Buffers share a pool).
         const transfer = new Set<ArrayBuffer>();
         for (const c of chunks) {
-          const ab = c.sealed.buffer as ArrayBuffer;
-          if (c.sealed.byteOffset === 0 && c.sealed.byteLength === ab.byteLength) transfer.add(ab);
+          for (const part of c.parts) {
+            const ab = part.buffer as ArrayBuffer;
+            if (part.byteOffset === 0 && part.byteLength === ab.byteLength) transfer.add(ab);
+          }
         }
         port.postMessage({ type: 'chunks', jobId, chunks }, [...transfer]);
       });

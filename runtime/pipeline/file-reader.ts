@@ -9,12 +9,13 @@
 import { readSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { isMainThread } from 'node:worker_threads';
-import { chunkId, sealObject } from './chunk-crypto.ts';
+import { chunkId, sealObjectParts } from './chunk-crypto.ts';
 import { Chunker, DEFAULT_CHUNKER } from './fastcdc.ts';
 
 export interface SealedChunk {
   id: Uint8Array;
-  sealed: Uint8Array;
+  /** nonce, ciphertext, tag: concatenated, the sealed object. */
+  parts: Uint8Array[];
   plainBytes: number;
 }
 
@@ -69,9 +70,9 @@ export async function readAndSealFile(
       }
       id ??= chunkId(keys.chunkIdKey, chunk);
       chunkIds.push(id);
-      const sealed = sealObject(keys.dataKey, id, chunk);
-      batch.push({ id, sealed, plainBytes: chunk.length });
-      batchSize += sealed.length;
+      const parts = sealObjectParts(keys.dataKey, id, chunk);
+      batch.push({ id, parts, plainBytes: chunk.length });
+      batchSize += chunk.length;
       if (batchSize >= batchBytes) {
         const out = batch;
         batch = [];

@@ -249,7 +249,7 @@ export class Scanner {
           await this.o.hooks?.onFileBatch?.(path, attempt);
           for (const c of chunks) {
             const id = Buffer.from(c.id.buffer, c.id.byteOffset, c.id.length);
-            await this.o.writer.add(id, KIND_DATA, c.sealed, c.plainBytes);
+            await this.o.writer.add(id, KIND_DATA, c.parts, c.plainBytes);
             this.stats.bytesRead += c.plainBytes;
           }
           this.o.hooks?.onProgress?.(this.stats);

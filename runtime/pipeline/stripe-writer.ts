@@ -109,13 +109,20 @@ export class StripeWriter {
    * Add a sealed object unless it is known; resolves when it is in a stripe buffer. Calls are
    * serialised (batches of several files arrive at once; the open stripe has one writer).
    */
-  add(id: Buffer, kind: number, sealed: Uint8Array, plainBytes: number): Promise<boolean> {
+  add(id: Buffer, kind: number, sealed: Uint8Array | Uint8Array[], plainBytes: number): Promise<boolean> {
     const run = this.addQueue.then(() => this.addNow(id, kind, sealed, plainBytes));
     this.addQueue = run.catch(() => undefined);
     return run;
   }
 
-  private async addNow(id: Buffer, kind: number, sealed: Uint8Array, plainBytes: number): Promise<boolean> {
+  private async addNow(
+    id: Buffer,
+    kind: number,
+    sealedOrParts: Uint8Array | Uint8Array[],
+    plainBytes: number,
+  ): Promise<boolean> {
+    const parts = Array.isArray(sealedOrParts) ? sealedOrParts : [sealedOrParts];
+    const sealed = { length: parts.reduce((n, p) => n + p.length, 0) };
     this.throwIfFailed();
     if (this.has(id)) {
       this.stats.objectsDeduplicated++;
@@ -137,7 +144,11 @@ export class StripeWriter {
       this.slot = await this.takeSlot();
       this.buf = this.slot.area;
     }
-    this.buf.set(sealed, this.used);
+    let at = this.used;
+    for (const part of parts) {
+      this.buf.set(part, at);
+      at += part.length;
+    }
     this.objects.push({ id, kind, offset: this.used, sealedBytes: sealed.length, plainBytes });
     this.pendingIds.add(id.toString('hex'));
     this.used += sealed.length;

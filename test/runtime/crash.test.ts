@@ -7,7 +7,14 @@ import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { describeTree, detBytes, localConfig, OTHER_SECRET_HEX, tempDir, writeConfigFile } from './helpers.ts';
+import {
+  describeTree,
+  detBytes,
+  localConfig,
+  OTHER_SECRET_HEX,
+  tempDir,
+  writeConfigFile,
+} from './helpers.ts';
 
 const BIN = resolve(import.meta.dirname, '../../runtime/bin/pb-node.mjs');
 const MiB = 1024 * 1024;
@@ -36,7 +43,8 @@ describe('crash safety (spawned pb-node, SIGKILL)', () => {
     const root = tempDir('crash');
     const src = join(root, 'src');
     fs.mkdirSync(join(src, 'd'), { recursive: true });
-    for (let i = 0; i < 12; i++) fs.writeFileSync(join(src, i % 2 ? 'd' : '', `f${i}.bin`), detBytes(`crash${i}`, 3 * MiB + i * 1000));
+    for (let i = 0; i < 12; i++)
+      fs.writeFileSync(join(src, i % 2 ? 'd' : '', `f${i}.bin`), detBytes(`crash${i}`, 3 * MiB + i * 1000));
     fs.writeFileSync(join(src, 'd/copy.bin'), detBytes('crash3', 3 * MiB + 3000));
     const config = writeConfigFile(root, localConfig(root, [src], { workers: 2, durable: true }));
     expect(pbNode(['-c', config, 'init', '--json']).status).toBe(0);
