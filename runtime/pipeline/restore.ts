@@ -248,9 +248,14 @@ async function restoreBatch(
         handles.push(null);
         continue;
       }
-      const h = await fs.open(tmp, 'wx', 0o600);
-      handles.push(h);
-      if (job.entry.size > 0) await h.truncate(job.entry.size);
+      try {
+        const h = await fs.open(tmp, 'wx', 0o600);
+        handles.push(h);
+        if (job.entry.size > 0) await h.truncate(job.entry.size);
+      } catch (error) {
+        if (handles.length === f) handles.push(null);
+        failed[f] = `cannot create ${showPath(tmp)}: ${(error as Error).message}`;
+      }
     }
     for (const seq of [...byStripe.keys()].sort((a, b) => a - b)) {
       const placements = [...byStripe.get(seq)!.values()];
@@ -307,7 +312,13 @@ async function restoreBatch(
       await fs.rm(temps[f]!, { force: true });
       failures.push(`file ${showPath(job.dest)}: ${failed[f]}`);
     } else {
-      await fs.rename(temps[f]!, job.dest);
+      try {
+        await fs.rename(temps[f]!, job.dest);
+      } catch (error) {
+        await fs.rm(temps[f]!, { force: true });
+        failures.push(`file ${showPath(job.dest)}: ${(error as Error).message}`);
+        continue;
+      }
       progress.files++;
       if (job.entry.flags & FILE_FLAG_TORN) progress.torn.push(showPath(job.dest));
     }

@@ -15,7 +15,7 @@ import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { chunkId, sealObject } from './chunk-crypto.ts';
 import { type ChunkPool, FileReadError } from './chunk-pool.ts';
-import { assert } from './errors.ts';
+import { assert, PipelineError } from './errors.ts';
 import { findCut } from './fastcdc.ts';
 import type { SealedChunk } from './file-reader.ts';
 import { type IndexDb, KIND_DATA, KIND_TREE } from './index-db.ts';
@@ -137,8 +137,14 @@ export class Scanner {
   }
 
   async saveRoot(path: Buffer): Promise<SnapshotRoot> {
-    const st = await fs.lstat(path, { bigint: true });
-    if (!st.isDirectory()) throw new FileReadError('ENOTDIR', `${showPath(path)} is not a directory`);
+    const st = await fs.lstat(path, { bigint: true }).catch((error: NodeJS.ErrnoException) => {
+      throw new PipelineError(
+        'invalid-config',
+        `source ${showPath(path)} cannot be read: ${error.code ?? error.message}`,
+      );
+    });
+    if (!st.isDirectory())
+      throw new PipelineError('invalid-config', `source ${showPath(path)} is not a directory`);
     const base = path.subarray(path.lastIndexOf(0x2f) + 1);
     const tree = await this.saveDir(path);
     return {
