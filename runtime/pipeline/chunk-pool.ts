@@ -46,11 +46,14 @@ export class ChunkPool {
   constructor(workers: number, keys: FileReadKeys) {
     assert(Number.isInteger(workers) && workers >= 0 && workers <= MAX_WORKERS, `0..${MAX_WORKERS} workers`);
     this.keys = keys;
-    for (let i = 0; i < workers; i++) this.slots.push(this.spawn());
+    this.workers = workers;
   }
 
+  /** Workers start on the first file to read: an unchanged re-run starts none. */
+  private readonly workers: number;
+
   get size(): number {
-    return this.slots.length;
+    return this.workers;
   }
 
   private spawn(): Slot {
@@ -119,7 +122,8 @@ export class ChunkPool {
 
   /** Read, chunk and seal one file; `onBatch` receives the sealed chunks in order. */
   run(path: Uint8Array, onBatch: (chunks: SealedChunk[]) => Promise<void>): Promise<FileReadResult> {
-    if (this.slots.length === 0) return readAndSealFile(path, this.keys, onBatch);
+    if (this.workers === 0) return readAndSealFile(path, this.keys, onBatch);
+    while (this.slots.length < this.workers) this.slots.push(this.spawn());
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.queue.push({ jobId: this.nextJobId++, path, onBatch, resolve, reject });

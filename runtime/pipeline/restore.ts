@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { PipelineError } from './errors.ts';
+import { reclaimShortLived } from './memory.ts';
 import type { Repository } from './repository.ts';
 import { joinPath, showPath } from './scan.ts';
 import { ObjectReader } from './stripe-reader.ts';
@@ -257,9 +258,12 @@ async function restoreBatch(
         failed[f] = `cannot create ${showPath(tmp)}: ${(error as Error).message}`;
       }
     }
-    for (const seq of [...byStripe.keys()].sort((a, b) => a - b)) {
+    const seqs = [...byStripe.keys()].sort((a, b) => a - b);
+    for (const [n, seq] of seqs.entries()) {
       const placements = [...byStripe.get(seq)!.values()];
       if (placements.every((p) => p.targets.every((t) => failed[t.file]))) continue;
+      // Read ahead: the next stripe's shards load while this one is decrypted and written.
+      if (n + 1 < seqs.length) void reader.stripes.area(seqs[n + 1]!).catch(() => undefined);
       let area: Buffer;
       try {
         area = await reader.stripes.area(seq);
@@ -267,6 +271,7 @@ async function restoreBatch(
         for (const p of placements) for (const t of p.targets) failed[t.file] ??= (error as Error).message;
         continue;
       }
+      const writes: Promise<void>[] = [];
       for (const p of placements) {
         let plain: Buffer;
         try {
@@ -278,21 +283,29 @@ async function restoreBatch(
         const zero = plain.length <= ZEROS.length && plain.equals(ZEROS.subarray(0, plain.length));
         for (const t of p.targets) {
           if (failed[t.file]) continue;
-          if (!zero) {
-            let done = 0;
-            while (done < plain.length) {
-              const { bytesWritten } = await handles[t.file]!.write(
-                plain,
-                done,
-                plain.length - done,
-                t.position + done,
-              );
-              done += bytesWritten;
-            }
-          }
           progress.bytesWritten += plain.length;
+          if (zero) continue; // a hole: the file was truncated to its size
+          const handle = handles[t.file]!;
+          writes.push(
+            (async () => {
+              let done = 0;
+              while (done < plain.length) {
+                const { bytesWritten } = await handle.write(
+                  plain,
+                  done,
+                  plain.length - done,
+                  t.position + done,
+                );
+                done += bytesWritten;
+              }
+            })().catch((error: unknown) => {
+              failed[t.file] ??= `write failed: ${(error as Error).message}`;
+            }),
+          );
         }
       }
+      await Promise.all(writes);
+      reclaimShortLived();
       onProgress?.(progress);
     }
     for (const [f, job] of batch.entries()) {

@@ -6,15 +6,15 @@
  * shard files built, placed with the engine's `chooseStripe` over the members other than the
  * owner, put to their stores and committed to the index in one transaction.
  *
- * Memory is bounded and reused: STRIPE_SLOTS slots, each with the data area, the parity and the
- * k+m shard file buffers of one stripe; one slot fills while the others are being written
- * (so up to STRIPE_SLOTS - 1 stripes wait on their disks' fsyncs at once).
+ * Memory is bounded and reused: STRIPE_SLOTS data areas (one fills while the other is written)
+ * and one set of parity and shard-file buffers (stripes are written one at a time, in order).
  */
 import { chooseStripe, type PlacementPlan } from '../../engine/index.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { encodeParity } from './erasure.ts';
 import { assert, PipelineError } from './errors.ts';
 import type { FileCacheRow, IndexDb, ObjectRow } from './index-db.ts';
+import { reclaimShortLived } from './memory.ts';
 import { buildShards, shardHeaderBytes } from './shard-format.ts';
 import { directoryBytes, shardBytesFor, writeDirectory } from './stripe-layout.ts';
 
@@ -25,8 +25,13 @@ export const MAX_OBJECT_BYTES = 4 * 1024 * 1024 + 4096;
 
 export const STRIPE_SLOTS = 2;
 
+/** A stripe's data area: one fills while the other is being written. */
 interface Slot {
   area: Buffer;
+}
+
+/** Parity and shard-file buffers: stripes are written one at a time, so one set serves all. */
+interface WriteBuffers {
   parity: Buffer;
   files: Buffer[];
 }
@@ -176,6 +181,8 @@ export class StripeWriter {
     await Promise.allSettled([...this.inFlightWrites]);
   }
 
+  private writeBuffers: WriteBuffers | null = null;
+
   private async takeSlot(): Promise<Slot> {
     for (;;) {
       this.throwIfFailed();
@@ -186,11 +193,11 @@ export class StripeWriter {
         const { k, m, targetBytes, owner } = this.o;
         const maxShardBytes = Math.ceil(targetBytes / k / 8) * 8 + 8;
         const fileBytes = shardHeaderBytes(256, Buffer.byteLength(owner), k, m) + maxShardBytes;
-        return {
-          area: Buffer.allocUnsafeSlow(k * maxShardBytes),
+        this.writeBuffers ??= {
           parity: Buffer.allocUnsafeSlow(m * maxShardBytes),
           files: Array.from({ length: k + m }, () => Buffer.allocUnsafeSlow(fileBytes)),
         };
+        return { area: Buffer.allocUnsafeSlow(k * maxShardBytes) };
       }
       await Promise.race([...this.inFlightWrites]).catch(() => undefined);
     }
@@ -230,6 +237,7 @@ export class StripeWriter {
       });
     this.lastWrite = work;
     this.inFlightWrites.add(work);
+    reclaimShortLived(); // the sealed chunks just copied into this stripe are garbage now
     this.throwIfFailed();
   }
 
@@ -259,11 +267,12 @@ export class StripeWriter {
       fileBytesEstimate,
     );
     writeDirectory(area, stripeId, this.o.dataKey, objects);
-    const parity = await encodeParity(k, m, area, shardBytes, slot.parity);
+    const shared = this.writeBuffers!;
+    const parity = await encodeParity(k, m, area, shardBytes, shared.parity);
     const bodies: Buffer[] = [];
     for (let i = 0; i < k; i++) bodies.push(area.subarray(i * shardBytes, (i + 1) * shardBytes));
     for (let i = 0; i < m; i++) bodies.push(parity.subarray(i * shardBytes, (i + 1) * shardBytes));
-    const shards = buildShards(stripeId, owner, k, m, bodies, slot.files);
+    const shards = buildShards(stripeId, owner, k, m, bodies, shared.files);
     await Promise.all(shards.map((s, i) => this.o.directory.storeFor(members[i]!).put(s.id, s.bytes)));
     const ready = this.pendingFiles.filter((f) => f.generation <= generation);
     this.pendingFiles = this.pendingFiles.filter((f) => f.generation > generation);

@@ -69,7 +69,7 @@ export class DirShardStore implements ShardStore {
       throw new ShardStoreError('io', `shard ${id} is ${bytes.length} bytes, over ${MAX_SHARD_BYTES}`, id);
     }
     if (this.verifyPuts) {
-      const actual = createHash('sha256').update(bytes).digest('hex');
+      const actual = sha256Hex(bytes);
       if (actual !== id)
         throw new ShardStoreError('corrupt', `put of shard ${id}: bytes hash to ${actual}`, id);
     }
@@ -150,7 +150,7 @@ export class DirShardStore implements ShardStore {
         },
       );
     }
-    const actual = createHash('sha256').update(bytes).digest('hex');
+    const actual = sha256Hex(bytes);
     if (actual !== id) {
       throw new ShardStoreError(
         'corrupt',
@@ -216,4 +216,8 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
