@@ -84,3 +84,22 @@ export function hashFile(path: Buffer | string): string {
   }
   return h.digest('hex');
 }
+
+/** Byte-for-byte comparison of two files (streams both; memcmp, no hashing). */
+export function sameBytes(a: string, b: string): boolean {
+  const fa = fs.openSync(a, 'r');
+  const fb = fs.openSync(b, 'r');
+  const ba = Buffer.allocUnsafe(8 * 1024 * 1024);
+  const bb = Buffer.allocUnsafe(8 * 1024 * 1024);
+  try {
+    for (;;) {
+      const na = fs.readSync(fa, ba, 0, ba.length, null);
+      const nb = fs.readSync(fb, bb, 0, bb.length, null);
+      if (na !== nb || !ba.subarray(0, na).equals(bb.subarray(0, nb))) return false;
+      if (na === 0) return true;
+    }
+  } finally {
+    fs.closeSync(fa);
+    fs.closeSync(fb);
+  }
+}
