@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { PipelineError } from './errors.ts';
-import { reclaimShortLived } from './memory.ts';
 import type { Repository } from './repository.ts';
 import { joinPath, showPath } from './scan.ts';
 import { ObjectReader } from './stripe-reader.ts';
@@ -305,7 +304,6 @@ async function restoreBatch(
         }
       }
       await Promise.all(writes);
-      reclaimShortLived();
       onProgress?.(progress);
     }
     for (const [f, job] of batch.entries()) {
