@@ -8,7 +8,8 @@
  * - Files are written under a temporary name in their directory and renamed into place only when
  *   complete and of the recorded size; all-zero chunks are left as holes (sparse files stay sparse).
  * - Modes, owners (when root), times, symlinks and empty directories are restored; directory
- *   metadata last, deepest first.
+ *   metadata last, deepest first. Times are exact to about a microsecond: Node's utimes takes
+ *   seconds as a double (stored times keep nanoseconds).
  * - Whatever cannot be recovered is named in one clear error at the end; nothing is left short.
  */
 import { randomBytes } from 'node:crypto';

@@ -3,6 +3,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { LocalConfig } from '../../runtime/pipeline/repository.ts';
 
 export function tempDir(label: string): string {
@@ -45,7 +46,7 @@ export function writeConfigFile(root: string, config: LocalConfig): string {
   return path;
 }
 
-/** Every entry under `dir` (paths as latin1 strings of the raw bytes): type, mode, mtime in µs, content hash. */
+/** Every entry under `dir` (paths as latin1 strings of the raw bytes): type, mode, mtime (ns), content hash. */
 export function describeTree(dir: string, options: { hashContent?: boolean } = {}): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (path: Buffer, rel: string): void => {
@@ -53,15 +54,14 @@ export function describeTree(dir: string, options: { hashContent?: boolean } = {
       const full = Buffer.concat([path, Buffer.from('/'), name]);
       const key = `${rel}/${name.toString('latin1')}`;
       const st = fs.lstatSync(full, { bigint: true });
-      const micros = st.mtimeNs / 1000n;
       if (st.isSymbolicLink()) {
         out.set(key, `link ${fs.readlinkSync(full, { encoding: 'buffer' }).toString('hex')}`);
       } else if (st.isDirectory()) {
-        out.set(key, `dir ${(st.mode & 0o7777n).toString(8)} ${micros}`);
+        out.set(key, `dir ${(st.mode & 0o7777n).toString(8)} t=${st.mtimeNs}`);
         walk(full, key);
       } else {
         const content = options.hashContent === false ? '' : hashFile(full);
-        out.set(key, `file ${(st.mode & 0o7777n).toString(8)} ${micros} ${st.size} ${content}`);
+        out.set(key, `file ${(st.mode & 0o7777n).toString(8)} t=${st.mtimeNs} ${st.size} ${content}`);
       }
     }
   };
@@ -101,5 +101,23 @@ export function sameBytes(a: string, b: string): boolean {
   } finally {
     fs.closeSync(fa);
     fs.closeSync(fb);
+  }
+}
+
+/**
+ * Two trees from describeTree are the same: names, types, modes, sizes, contents, link targets
+ * exactly; modification times within 2 µs (Node's utimes takes seconds as a double, whose
+ * rounding near 1.8e9 s is about 0.2 µs; file systems keep nanoseconds).
+ */
+export function expectSameTree(actual: Map<string, string>, expected: Map<string, string>): void {
+  const strip = (m: Map<string, string>): Map<string, string> =>
+    new Map([...m].map(([k, v]) => [k, v.replace(/ t=\d+/, '')]));
+  expect(strip(actual)).toEqual(strip(expected));
+  for (const [key, value] of expected) {
+    const e = / t=(\d+)/.exec(value)?.[1];
+    if (!e) continue;
+    const a = / t=(\d+)/.exec(actual.get(key) ?? '')?.[1];
+    const delta = BigInt(a ?? '0') - BigInt(e);
+    expect(delta < 0n ? -delta : delta, `mtime of ${key}`).toBeLessThanOrEqual(2000n);
   }
 }
