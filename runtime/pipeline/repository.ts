@@ -191,7 +191,9 @@ export async function openRepository(
       k,
       m,
       stripeBytes: config.stripeBytes ?? defaultStripeBytes(k),
-      workers: config.workers ?? Math.min(2, Math.max(1, availableParallelism())),
+      // The main thread (dedup, packing, shard hashing, writes) is about half the work: one
+      // chunk worker per remaining core (one on a two-core machine), at most four.
+      workers: config.workers ?? Math.min(4, Math.max(1, availableParallelism() - 1)),
       close: () => index.close(),
     };
   } catch (error) {
