@@ -5,13 +5,19 @@
  * The daemon issue adds its commands to the same program (`buildProgram`).
  */
 
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { backup } from './pipeline/backup.ts';
 import { PipelineError } from './pipeline/errors.ts';
-import { loadConfig, lockDataDir, openRepository, type Repository } from './pipeline/repository.ts';
-import { restore } from './pipeline/restore.ts';
-import { collectGarbage, selectForget } from './pipeline/retention.ts';
+import type { Repository } from './pipeline/repository.ts';
+
+// Each command loads only the modules it needs (start-up time is most of an unchanged re-run).
+const load = {
+  backup: () => import('./pipeline/backup.ts'),
+  restore: () => import('./pipeline/restore.ts'),
+  retention: () => import('./pipeline/retention.ts'),
+  repository: () => import('./pipeline/repository.ts'),
+  progress: () => import('cli-progress'),
+};
 
 interface Io {
   out: (text: string) => void;
@@ -40,6 +46,7 @@ async function withRepo<T>(
   fn: (repo: Repository) => Promise<T>,
   createSecret = false,
 ): Promise<T> {
+  const { loadConfig, lockDataDir, openRepository } = await load.repository();
   const config = loadConfig(configPath);
   const repo = await openRepository(config, { createSecret });
   let unlock: (() => void) | null = null;
@@ -60,13 +67,14 @@ export function buildProgram(io: Io = defaultIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   const configPath = (): string => program.opts<{ config: string }>().config;
-  const bar = (json: boolean, label: string): cliProgress.SingleBar | null =>
-    !json && io.isTty
-      ? new cliProgress.SingleBar(
-          { format: `${label} [{bar}] {percentage}% {value}/{total} MiB` },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
+  const bar = async (json: boolean, label: string): Promise<cliProgress.SingleBar | null> => {
+    if (json || !io.isTty) return null;
+    const { default: progress } = await load.progress();
+    return new progress.SingleBar(
+      { format: `${label} [{bar}] {percentage}% {value}/{total} MiB` },
+      progress.Presets.shades_classic,
+    );
+  };
 
   program
     .command('init')
@@ -99,7 +107,8 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--allow-empty', 'back up even if every source is empty while the last snapshot was not')
     .action(async (o: { json?: boolean; allowEmpty?: boolean }) => {
       await withRepo(configPath(), async (repo) => {
-        const progress = bar(Boolean(o.json), 'backup');
+        const progress = await bar(Boolean(o.json), 'backup');
+        const { backup } = await load.backup();
         progress?.start(0, 0);
         const summary = await backup(repo, {
           allowEmpty: Boolean(o.allowEmpty),
@@ -132,7 +141,8 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--json', 'print JSON')
     .action(async (o: { snapshot: string; target?: string; path?: string; json?: boolean }) => {
       await withRepo(configPath(), async (repo) => {
-        const progress = bar(Boolean(o.json), 'restore');
+        const progress = await bar(Boolean(o.json), 'restore');
+        const { restore } = await load.restore();
         progress?.start(0, 0);
         const summary = await restore(repo, {
           snapshot: o.snapshot,
@@ -200,6 +210,7 @@ export function buildProgram(io: Io = defaultIo): Command {
             ...(o.keepDaily === undefined ? {} : { keepDaily: o.keepDaily }),
             ...(o.keepWeekly === undefined ? {} : { keepWeekly: o.keepWeekly }),
           };
+          const { collectGarbage, selectForget } = await load.retention();
           const { keep, forget } = selectForget(snaps, policy);
           repo.index.deleteSnapshots(forget.map((s) => Buffer.from(s.id, 'hex')));
           const gc = o.prune ? await collectGarbage(repo) : null;
@@ -222,6 +233,7 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       await withRepo(configPath(), async (repo) => {
+        const { collectGarbage } = await load.retention();
         const gc = await collectGarbage(repo);
         if (o.json) io.out(JSON.stringify(gc));
         else
