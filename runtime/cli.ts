@@ -1,6 +1,6 @@
 /**
  * pb-node command line (commander). Local mode: `init`, `backup`, `restore`, `snapshots`,
- * `forget`, `gc`. Every command takes `--json` (one JSON document on stdout, errors as
+ * `forget`, `gc`, `rebuild-index`. Every command takes `--json` (one JSON document on stdout, errors as
  * { error: { code, message } }); progress bars only when stdout is a terminal.
  * The daemon issue adds its commands to the same program (`buildProgram`).
  */
@@ -17,6 +17,7 @@ const load = {
   retention: () => import('./pipeline/retention.ts'),
   repository: () => import('./pipeline/repository.ts'),
   progress: () => import('cli-progress'),
+  rebuild: () => import('./pipeline/rebuild-index.ts'),
 };
 
 interface Io {
@@ -241,6 +242,30 @@ export function buildProgram(io: Io = defaultIo): Command {
             `gc: deleted ${gc.stripesDeleted} stripes (${gc.shardsDeleted} shards) and ${gc.orphanShardsDeleted} orphan shards; ` +
               `kept ${gc.stripesKept} (${gc.partlyLiveStripes} partly live)`,
           );
+      });
+    });
+  program
+    .command('rebuild-index')
+    .description("rebuild a lost index from the members' shards (into an empty data directory)")
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      await withRepo(configPath(), async (repo) => {
+        const { rebuildIndex } = await load.rebuild();
+        const summary = await rebuildIndex(
+          repo.index,
+          repo.directory,
+          repo.keys,
+          repo.owner,
+          repo.config.dataDir,
+        );
+        if (o.json) io.out(JSON.stringify(summary));
+        else {
+          io.out(
+            `rebuilt ${summary.stripes} stripes, ${summary.objects} objects, ${summary.snapshots} snapshots`,
+          );
+          for (const s of summary.unreadableStripes)
+            io.err(`warning: stripe ${s} has too few readable shards`);
+        }
       });
     });
   return program;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../../runtime/pipeline/backup.ts';
 import { PipelineError } from '../../runtime/pipeline/errors.ts';
+import { rebuildIndex } from '../../runtime/pipeline/rebuild-index.ts';
 import { type LocalConfig, openRepository, type Repository } from '../../runtime/pipeline/repository.ts';
 import { restore } from '../../runtime/pipeline/restore.ts';
 import { collectGarbage, selectForget } from '../../runtime/pipeline/retention.ts';
@@ -264,6 +265,39 @@ describe('backup and restore round trips', () => {
       fs.writeFileSync(join(src, 'other/b.bin'), detBytes('b', 2 * MiB));
       const fourth = await backup(repo, { nowMs });
       expect(fourth.scan.filesRead).toBe(2);
+    });
+  });
+
+  it('rebuilds a lost index from the shards alone, then restores and deduplicates as before', async () => {
+    const root = tempDir('rebuild');
+    const src = join(root, 'src');
+    fs.mkdirSync(join(src, 'd'), { recursive: true });
+    fs.writeFileSync(join(src, 'd/a.bin'), detBytes('ra', 3 * MiB));
+    fs.writeFileSync(join(src, 'b.txt'), 'b');
+    const config = localConfig(root, [src]);
+    let t = Date.UTC(2026, 5, 1);
+    const nowMs = (): number => (t += 60_000);
+    const snapshots = await withRepo(config, async (repo) => {
+      await backup(repo, { nowMs });
+      fs.writeFileSync(join(src, 'b.txt'), 'b2');
+      await backup(repo, { nowMs });
+      return repo.index.listSnapshots().map((s) => s.id.toString('hex'));
+    });
+    for (const f of fs.readdirSync(config.dataDir)) fs.rmSync(join(config.dataDir, f));
+    await withRepo(config, async (repo) => {
+      const summary = await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir);
+      expect(summary.unreadableStripes).toEqual([]);
+      expect(summary.snapshots).toBe(2);
+      expect(repo.index.listSnapshots().map((s) => s.id.toString('hex'))).toEqual(snapshots);
+      const target = join(root, 'out');
+      await restore(repo, { target });
+      expectSameTree(describeTree(join(target, src)), describeTree(src));
+      const again = await backup(repo, { nowMs });
+      expect(again.scan.filesRead).toBe(2); // the scan cache is not rebuilt...
+      expect(again.stored.objectsStored).toBe(1); // ...but every chunk and tree is found: only the snapshot is new
+      await expect(
+        rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir),
+      ).rejects.toThrow(/not empty/);
     });
   });
 
