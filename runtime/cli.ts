@@ -1,0 +1,292 @@
+/**
+ * pb-node command line (commander). Local mode: `init`, `backup`, `restore`, `snapshots`,
+ * `forget`, `gc`, `rebuild-index`. Every command takes `--json` (one JSON document on stdout, errors as
+ * { error: { code, message } }); progress bars only when stdout is a terminal.
+ * The daemon issue adds its commands to the same program (`buildProgram`).
+ */
+
+import type cliProgress from 'cli-progress';
+import { Command, InvalidArgumentError } from 'commander';
+import { PipelineError } from './pipeline/errors.ts';
+import type { Repository } from './pipeline/repository.ts';
+
+// Each command loads only the modules it needs (start-up time is most of an unchanged re-run).
+const load = {
+  backup: () => import('./pipeline/backup.ts'),
+  restore: () => import('./pipeline/restore.ts'),
+  retention: () => import('./pipeline/retention.ts'),
+  repository: () => import('./pipeline/repository.ts'),
+  progress: () => import('cli-progress'),
+  rebuild: () => import('./pipeline/rebuild-index.ts'),
+};
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  isTty: boolean;
+}
+
+const defaultIo: Io = {
+  out: (t) => process.stdout.write(`${t}\n`),
+  err: (t) => process.stderr.write(`${t}\n`),
+  isTty: Boolean(process.stdout.isTTY),
+};
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
+  return n;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+async function withRepo<T>(
+  configPath: string,
+  fn: (repo: Repository) => Promise<T>,
+  createSecret = false,
+): Promise<T> {
+  const { loadConfig, lockDataDir, openRepository } = await load.repository();
+  const config = loadConfig(configPath);
+  const repo = await openRepository(config, { createSecret });
+  let unlock: (() => void) | null = null;
+  try {
+    unlock = lockDataDir(config.dataDir);
+    return await fn(repo);
+  } finally {
+    unlock?.();
+    repo.close();
+  }
+}
+
+export function buildProgram(io: Io = defaultIo): Command {
+  const program = new Command('pb-node');
+  program
+    .description('pb: cooperative peer backup (local mode: members are directories)')
+    .option('-c, --config <path>', 'local config file (JSON)', process.env.PB_CONFIG ?? 'pb.json')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  const configPath = (): string => program.opts<{ config: string }>().config;
+  const bar = async (json: boolean, label: string): Promise<cliProgress.SingleBar | null> => {
+    if (json || !io.isTty) return null;
+    const { default: progress } = await load.progress();
+    return new progress.SingleBar(
+      { format: `${label} [{bar}] {percentage}% {value}/{total} MiB` },
+      progress.Presets.shades_classic,
+    );
+  };
+
+  program
+    .command('init')
+    .description('create the recovery secret (if missing) and the data directory; show the code')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      await withRepo(
+        configPath(),
+        async (repo) => {
+          const info = {
+            owner: repo.owner,
+            dataShards: repo.k,
+            parityShards: repo.m,
+            members: repo.directory.members(),
+          };
+          io.out(
+            o.json
+              ? JSON.stringify(info)
+              : `owner ${repo.owner}\ncode ${repo.k}+${repo.m} over ${info.members.length} members`,
+          );
+        },
+        true,
+      );
+    });
+
+  program
+    .command('backup')
+    .description('back up the configured sources to the members')
+    .option('--json', 'print JSON')
+    .option('--allow-empty', 'back up even if every source is empty while the last snapshot was not')
+    .action(async (o: { json?: boolean; allowEmpty?: boolean }) => {
+      await withRepo(configPath(), async (repo) => {
+        const progress = await bar(Boolean(o.json), 'backup');
+        const { backup } = await load.backup();
+        progress?.start(0, 0);
+        const summary = await backup(repo, {
+          allowEmpty: Boolean(o.allowEmpty),
+          hooks: {
+            onProgress: (s) => {
+              progress?.setTotal(Math.max(1, Math.round(s.bytes / 1048576)));
+              progress?.update(Math.round(s.bytes / 1048576));
+            },
+          },
+        });
+        progress?.stop();
+        if (o.json) io.out(JSON.stringify(summary));
+        else {
+          for (const w of summary.warnings) io.err(`warning: ${w}`);
+          io.out(
+            `snapshot ${summary.snapshotId.slice(0, 16)} saved: ${summary.scan.files} files (${summary.scan.filesUnchanged} unchanged), ` +
+              `${mib(summary.scan.bytes)}, read ${mib(summary.scan.bytesRead)}, ${summary.stored.stripes} stripes, ` +
+              `${mib(summary.stored.shardBytesWritten)} of shards written in ${summary.seconds.toFixed(1)} s`,
+          );
+        }
+      });
+    });
+
+  program
+    .command('restore')
+    .description('restore a snapshot (default the newest) in place or under --target')
+    .option('--snapshot <id>', 'snapshot id or unique prefix', 'latest')
+    .option('--target <dir>', 'restore under this directory instead of in place')
+    .option('--path <path>', 'only this original absolute path and below')
+    .option('--json', 'print JSON')
+    .action(async (o: { snapshot: string; target?: string; path?: string; json?: boolean }) => {
+      await withRepo(configPath(), async (repo) => {
+        const progress = await bar(Boolean(o.json), 'restore');
+        const { restore } = await load.restore();
+        progress?.start(0, 0);
+        const summary = await restore(repo, {
+          snapshot: o.snapshot,
+          ...(o.target ? { target: o.target } : {}),
+          ...(o.path ? { include: o.path } : {}),
+          onProgress: (p) => {
+            progress?.setTotal(Math.max(1, Math.round(p.bytesTotal / 1048576)));
+            progress?.update(Math.round(p.bytesWritten / 1048576));
+          },
+        });
+        progress?.stop();
+        if (o.json) io.out(JSON.stringify(summary));
+        else {
+          for (const t of summary.tornFiles)
+            io.err(`warning: ${t} changed while it was backed up and may be torn`);
+          io.out(
+            `restored ${summary.files} files, ${summary.dirs} dirs, ${summary.symlinks} symlinks, ${mib(summary.bytes)} ` +
+              `in ${summary.seconds.toFixed(1)} s${summary.rebuiltStripes ? ` (${summary.rebuiltStripes} stripes rebuilt from parity)` : ''}`,
+          );
+        }
+      });
+    });
+
+  program
+    .command('snapshots')
+    .description('list snapshots')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      await withRepo(configPath(), async (repo) => {
+        const list = repo.index.listSnapshots().map((s) => ({
+          id: s.id.toString('hex'),
+          time: new Date(s.timeMs).toISOString(),
+          files: s.files,
+          bytes: s.bytes,
+        }));
+        if (o.json) io.out(JSON.stringify(list));
+        else if (list.length === 0) io.out('no snapshots');
+        else
+          for (const s of list) io.out(`${s.id.slice(0, 16)}  ${s.time}  ${s.files} files  ${mib(s.bytes)}`);
+      });
+    });
+
+  program
+    .command('forget')
+    .description('forget snapshots outside the policy (then `gc` frees their stripes)')
+    .option('--keep-last <n>', 'keep the n newest snapshots', count)
+    .option('--keep-daily <n>', 'keep the newest snapshot of each of the n newest days', count)
+    .option('--keep-weekly <n>', 'keep the newest snapshot of each of the n newest weeks', count)
+    .option('--prune', 'run gc afterwards')
+    .option('--json', 'print JSON')
+    .action(
+      async (o: {
+        keepLast?: number;
+        keepDaily?: number;
+        keepWeekly?: number;
+        prune?: boolean;
+        json?: boolean;
+      }) => {
+        await withRepo(configPath(), async (repo) => {
+          const snaps = repo.index
+            .listSnapshots()
+            .map((s) => ({ id: s.id.toString('hex'), timeMs: s.timeMs }));
+          const policy = {
+            ...(o.keepLast === undefined ? {} : { keepLast: o.keepLast }),
+            ...(o.keepDaily === undefined ? {} : { keepDaily: o.keepDaily }),
+            ...(o.keepWeekly === undefined ? {} : { keepWeekly: o.keepWeekly }),
+          };
+          const { collectGarbage, selectForget } = await load.retention();
+          const { keep, forget } = selectForget(snaps, policy);
+          repo.index.deleteSnapshots(forget.map((s) => Buffer.from(s.id, 'hex')));
+          const gc = o.prune ? await collectGarbage(repo) : null;
+          if (o.json)
+            io.out(JSON.stringify({ kept: keep.map((s) => s.id), forgotten: forget.map((s) => s.id), gc }));
+          else {
+            io.out(`kept ${keep.length}, forgot ${forget.length} snapshot(s)`);
+            if (gc)
+              io.out(
+                `gc: deleted ${gc.stripesDeleted} stripes (${gc.shardsDeleted} shards), kept ${gc.stripesKept}`,
+              );
+          }
+        });
+      },
+    );
+
+  program
+    .command('gc')
+    .description('delete stripes no snapshot needs, and orphan shards of interrupted runs')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      await withRepo(configPath(), async (repo) => {
+        const { collectGarbage } = await load.retention();
+        const gc = await collectGarbage(repo);
+        if (o.json) io.out(JSON.stringify(gc));
+        else
+          io.out(
+            `gc: deleted ${gc.stripesDeleted} stripes (${gc.shardsDeleted} shards) and ${gc.orphanShardsDeleted} orphan shards; ` +
+              `kept ${gc.stripesKept} (${gc.partlyLiveStripes} partly live)`,
+          );
+      });
+    });
+  program
+    .command('rebuild-index')
+    .description("rebuild a lost index from the members' shards (into an empty data directory)")
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      await withRepo(configPath(), async (repo) => {
+        const { rebuildIndex } = await load.rebuild();
+        const summary = await rebuildIndex(
+          repo.index,
+          repo.directory,
+          repo.keys,
+          repo.owner,
+          repo.config.dataDir,
+        );
+        if (o.json) io.out(JSON.stringify(summary));
+        else {
+          io.out(
+            `rebuilt ${summary.stripes} stripes, ${summary.objects} objects, ${summary.snapshots} snapshots`,
+          );
+          for (const s of summary.unreadableStripes)
+            io.err(`warning: stripe ${s} has too few readable shards`);
+        }
+      });
+    });
+  return program;
+}
+
+/** Run the CLI; returns the exit code. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const program = buildProgram(io);
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    const e = error as { code?: string; exitCode?: number; message?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
+    }
+    const code = error instanceof PipelineError ? error.code : (e.code ?? 'error');
+    const message = e.message ?? String(error);
+    if (json) io.out(JSON.stringify({ error: { code, message } }));
+    else io.err(`pb-node: ${message}`);
+    return 1;
+  }
+}

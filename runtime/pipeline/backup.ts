@@ -1,0 +1,117 @@
+/**
+ * One backup run: scan the sources into trees, store a snapshot object, flush the last stripe,
+ * then record the snapshot and the new head in one index transaction and write the head file.
+ * A run killed at any point leaves a consistent index; the next run re-reads only the files
+ * whose chunks were not all committed, and stores only chunks not stored before.
+ */
+import * as fs from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chunkId, sealObject } from './chunk-crypto.ts';
+import { ChunkPool } from './chunk-pool.ts';
+import { PipelineError } from './errors.ts';
+import { KIND_SNAPSHOT } from './index-db.ts';
+import type { Repository } from './repository.ts';
+import { type ScanHooks, Scanner, type ScanStats } from './scan.ts';
+import { decodeHead, encodeHead } from './snapshot.ts';
+import { StripeWriter, type StripeWriterStats } from './stripe-writer.ts';
+import { encodeSnapshot, type Snapshot } from './tree.ts';
+
+export interface BackupOptions {
+  nowMs?: () => number;
+  hooks?: ScanHooks;
+  /** Back up even when every source is empty although the last snapshot was not (DESIGN 10). */
+  allowEmpty?: boolean;
+  onStripe?: (seq: number) => void;
+}
+
+export interface BackupSummary {
+  snapshotId: string;
+  timeMs: number;
+  scan: ScanStats;
+  stored: StripeWriterStats;
+  warnings: string[];
+  seconds: number;
+}
+
+export function writeFileAtomic(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, bytes);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, path);
+}
+
+export async function backup(repo: Repository, options: BackupOptions = {}): Promise<BackupSummary> {
+  const started = performance.now();
+  const nowMs = options.nowMs ?? Date.now;
+  const { index, keys } = repo;
+  const previous = index.listSnapshots().at(-1);
+  const pool = new ChunkPool(repo.workers, { dataKey: keys.dataKey, chunkIdKey: keys.chunkIdKey });
+  const writer = new StripeWriter({
+    index,
+    directory: repo.directory,
+    owner: repo.owner,
+    dataKey: keys.dataKey,
+    plan: repo.plan,
+    k: repo.k,
+    m: repo.m,
+    targetBytes: repo.stripeBytes,
+    nowMs,
+    ...(options.onStripe ? { onCommitted: options.onStripe } : {}),
+  });
+  const scanner = new Scanner({
+    index,
+    writer,
+    pool,
+    keys,
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+  });
+  try {
+    const roots = [];
+    for (const source of repo.config.sources)
+      roots.push(await scanner.saveRoot(Buffer.from(resolve(source))));
+    if (scanner.stats.files === 0 && previous && previous.files > 0 && !options.allowEmpty) {
+      throw new PipelineError(
+        'invalid-argument',
+        `every source is empty but the last snapshot has ${previous.files} files: not backing up the emptiness. ` +
+          'Restore with `pb-node restore`, or pass --allow-empty if the deletion is intended.',
+      );
+    }
+    const timeMs = nowMs();
+    const snapshot: Snapshot = {
+      timeMs,
+      host: hostname(),
+      roots,
+      files: scanner.stats.files,
+      bytes: scanner.stats.bytes,
+      warnings: scanner.warnings,
+    };
+    const plain = encodeSnapshot(snapshot);
+    const id = chunkId(keys.chunkIdKey, plain);
+    await writer.add(id, KIND_SNAPSHOT, sealObject(keys.dataKey, id, plain), plain.length);
+    await writer.flush();
+    const oldHead = index.getMeta('head');
+    const headSeq = oldHead ? decodeHead(Buffer.from(oldHead, 'base64'), keys).headSeq + 1 : 1;
+    const head = encodeHead({ owner: repo.owner, headSeq, snapshotId: id, timeMs }, keys);
+    index.addSnapshot({ id, timeMs, files: snapshot.files, bytes: snapshot.bytes }, head);
+    writeFileAtomic(join(repo.config.dataDir, 'head'), head);
+    return {
+      snapshotId: id.toString('hex'),
+      timeMs,
+      scan: { ...scanner.stats },
+      stored: { ...writer.stats },
+      warnings: scanner.warnings,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } catch (error) {
+    await writer.drain();
+    throw error;
+  } finally {
+    await pool.close();
+  }
+}

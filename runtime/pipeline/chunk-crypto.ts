@@ -1,0 +1,155 @@
+/**
+ * Chunk identity and encryption (docs/formats.md, "Objects").
+ *
+ * - chunk id = HMAC-SHA256(chunkIdKey, plaintext): 32 bytes.
+ * - sealed object = nonce (24 random bytes) || ciphertext || Poly1305 tag (16 bytes), with
+ *   XChaCha20-Poly1305 under the data key and the chunk id as associated data, so a sealed
+ *   object cannot be passed off under another id.
+ *
+ * XChaCha20-Poly1305 is built from @noble/ciphers' HChaCha20 (subkey = HChaCha20(key, nonce[0..16]))
+ * and node:crypto's chacha20-poly1305 (IETF, 12-byte nonce = 4 zero bytes || nonce[16..24]).
+ * Byte-identical to @noble/ciphers' xchacha20poly1305 (a test checks it), about 10x faster.
+ */
+import { createCipheriv, createDecipheriv, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { hchacha } from '@noble/ciphers/chacha.js';
+import { PipelineError } from './errors.ts';
+
+export const CHUNK_ID_BYTES = 32;
+export const NONCE_BYTES = 24;
+export const TAG_BYTES = 16;
+export const SEAL_OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES;
+
+const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]); // "expand 32-byte k"
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+if (!littleEndian) throw new Error('pb chunk-crypto assumes a little-endian host');
+
+function u32(bytes: Uint8Array): Uint32Array {
+  const copy = new Uint8Array(bytes); // aligned copy
+  return new Uint32Array(copy.buffer, 0, copy.length / 4);
+}
+
+/** The XChaCha20 subkey and the inner 12-byte IETF nonce for a 24-byte nonce. */
+export function xchachaSubkey(
+  key: Uint8Array,
+  nonce: Uint8Array,
+): { subkey: Uint8Array; innerNonce: Uint8Array } {
+  if (key.length !== 32)
+    throw new PipelineError('invalid-argument', `key must be 32 bytes, got ${key.length}`);
+  if (nonce.length !== NONCE_BYTES) {
+    throw new PipelineError('invalid-argument', `nonce must be ${NONCE_BYTES} bytes, got ${nonce.length}`);
+  }
+  const out = new Uint32Array(8);
+  hchacha(SIGMA, u32(key), u32(nonce.subarray(0, 16)), out);
+  const innerNonce = new Uint8Array(12);
+  innerNonce.set(nonce.subarray(16, 24), 4);
+  return { subkey: new Uint8Array(out.buffer), innerNonce };
+}
+
+/** XChaCha20-Poly1305 encryption; returns ciphertext || tag (the nonce is not included). */
+export function xchachaEncrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad?: Uint8Array,
+): Buffer {
+  const { subkey, innerNonce } = xchachaSubkey(key, nonce);
+  const cipher = createCipheriv('chacha20-poly1305', subkey, innerNonce, { authTagLength: TAG_BYTES });
+  if (aad) cipher.setAAD(aad, { plaintextLength: plaintext.length });
+  const body = cipher.update(plaintext);
+  cipher.final();
+  return Buffer.concat([body, cipher.getAuthTag()]);
+}
+
+/** XChaCha20-Poly1305 decryption of ciphertext || tag; throws 'corrupt' when the tag fails. */
+export function xchachaDecrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  aad?: Uint8Array,
+): Buffer {
+  if (sealed.length < TAG_BYTES) throw new PipelineError('corrupt', 'ciphertext shorter than its tag');
+  const { subkey, innerNonce } = xchachaSubkey(key, nonce);
+  const decipher = createDecipheriv('chacha20-poly1305', subkey, innerNonce, { authTagLength: TAG_BYTES });
+  const bodyLength = sealed.length - TAG_BYTES;
+  if (aad) decipher.setAAD(aad, { plaintextLength: bodyLength });
+  decipher.setAuthTag(sealed.subarray(bodyLength));
+  const plain = decipher.update(sealed.subarray(0, bodyLength));
+  try {
+    decipher.final();
+  } catch {
+    throw new PipelineError('corrupt', 'authentication tag mismatch (wrong key or corrupt data)');
+  }
+  return plain;
+}
+
+export function chunkId(chunkIdKey: Uint8Array, plaintext: Uint8Array): Buffer {
+  return createHmac('sha256', chunkIdKey).update(plaintext).digest();
+}
+
+/**
+ * Seal an object in three parts [nonce, ciphertext, tag] whose concatenation is the sealed
+ * object. The parts let the stripe writer copy them straight into a stripe (no extra copy).
+ */
+export function sealObjectParts(
+  dataKey: Uint8Array,
+  id: Uint8Array,
+  plaintext: Uint8Array,
+  nonce?: Uint8Array,
+): Buffer[] {
+  const n = Buffer.allocUnsafe(NONCE_BYTES);
+  if (nonce) n.set(nonce);
+  else randomFillSync(n);
+  const { subkey, innerNonce } = xchachaSubkey(dataKey, n);
+  const cipher = createCipheriv('chacha20-poly1305', subkey, innerNonce, { authTagLength: TAG_BYTES });
+  cipher.setAAD(id, { plaintextLength: plaintext.length });
+  const body = cipher.update(plaintext);
+  cipher.final();
+  return [n, body, cipher.getAuthTag()];
+}
+
+/** Seal an object: nonce || ciphertext || tag, with its id as associated data. */
+export function sealObject(
+  dataKey: Uint8Array,
+  id: Uint8Array,
+  plaintext: Uint8Array,
+  nonce?: Uint8Array,
+): Buffer {
+  return Buffer.concat(sealObjectParts(dataKey, id, plaintext, nonce));
+}
+
+/**
+ * Open a sealed object and check that its plaintext really has id `id`. Throws 'wrong-secret'
+ * or 'corrupt' (both mean: not a byte of it may be used).
+ */
+export function openObject(
+  dataKey: Uint8Array,
+  chunkIdKey: Uint8Array,
+  id: Uint8Array,
+  sealed: Uint8Array,
+): Buffer {
+  if (sealed.length < SEAL_OVERHEAD_BYTES) {
+    throw new PipelineError(
+      'corrupt',
+      `object ${hex(id)}: ${sealed.length} bytes is shorter than its envelope`,
+    );
+  }
+  let plain: Buffer;
+  try {
+    plain = xchachaDecrypt(dataKey, sealed.subarray(0, NONCE_BYTES), sealed.subarray(NONCE_BYTES), id);
+  } catch (error) {
+    throw new PipelineError(
+      'corrupt',
+      `object ${hex(id)} fails authentication: the recovery secret is wrong or the data is corrupt`,
+      { cause: error },
+    );
+  }
+  const actual = chunkId(chunkIdKey, plain);
+  if (actual.length !== id.length || !timingSafeEqual(actual, id)) {
+    throw new PipelineError('corrupt', `object ${hex(id)}: plaintext does not match its id`);
+  }
+  return plain;
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+}

@@ -1,0 +1,27 @@
+/**
+ * Typed errors of the data path. Every rejection of bad input or bad data is a `PipelineError`
+ * whose `code` says what went wrong and whose message names the file, stripe or chunk.
+ */
+export type PipelineErrorCode =
+  | 'invalid-argument'
+  | 'invalid-config'
+  | 'wrong-secret'
+  | 'corrupt'
+  | 'unrecoverable'
+  | 'not-found'
+  | 'infeasible'
+  | 'io';
+
+export class PipelineError extends Error {
+  readonly code: PipelineErrorCode;
+  constructor(code: PipelineErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PipelineError';
+    this.code = code;
+  }
+}
+
+/** Crash loudly on a broken invariant: this is a bug or corruption, never bad input. */
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`pb invariant violated: ${message}`);
+}

@@ -1,0 +1,115 @@
+/**
+ * Read one file, cut it with FastCDC, name each chunk (HMAC) and seal it (XChaCha20-Poly1305).
+ * Runs inside a chunk worker (or inline). Sealed chunks go out in batches of at most
+ * `batchBytes`; the next read waits until the receiver has taken the batch (backpressure).
+ *
+ * Torn reads: the file's (size, mtime, ctime) are compared before and after reading, and the bytes
+ * read with the size; any difference is reported as `changed` so the caller can retry.
+ */
+import { readSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { isMainThread } from 'node:worker_threads';
+import { chunkId, sealObjectParts } from './chunk-crypto.ts';
+import { Chunker, DEFAULT_CHUNKER } from './fastcdc.ts';
+
+export interface SealedChunk {
+  id: Uint8Array;
+  /** nonce, ciphertext, tag: concatenated, the sealed object. */
+  parts: Uint8Array[];
+  plainBytes: number;
+}
+
+export interface FileReadResult {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+  /** The file changed while it was read (content may be torn). */
+  changed: boolean;
+  chunkIds: Uint8Array[];
+}
+
+export interface FileReadKeys {
+  dataKey: Uint8Array;
+  chunkIdKey: Uint8Array;
+}
+
+export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
+const ZEROS = Buffer.alloc(DEFAULT_CHUNKER.maxBytes);
+
+function isZero(chunk: Buffer): boolean {
+  return chunk.length <= ZEROS.length && chunk.equals(ZEROS.subarray(0, chunk.length));
+}
+
+export async function readAndSealFile(
+  path: Uint8Array,
+  keys: FileReadKeys,
+  onBatch: (chunks: SealedChunk[]) => Promise<void>,
+  batchBytes = DEFAULT_BATCH_BYTES,
+): Promise<FileReadResult> {
+  const handle = await fs.open(Buffer.from(path), 'r');
+  try {
+    const before = await handle.stat({ bigint: true });
+    const chunker = new Chunker();
+    const chunkIds: Uint8Array[] = [];
+    let batch: SealedChunk[] = [];
+    let batchSize = 0;
+    let total = 0;
+    // Sparse files: a run of zero chunks has one id per length; hash each length once.
+    const zeroIds = new Map<number, Buffer>();
+    const take = async (chunk: Buffer): Promise<void> => {
+      let id: Buffer | undefined;
+      if (chunk[0] === 0 && chunk[chunk.length - 1] === 0 && isZero(chunk)) {
+        id = zeroIds.get(chunk.length);
+        if (id) {
+          chunkIds.push(id);
+          return;
+        }
+        id = chunkId(keys.chunkIdKey, chunk);
+        zeroIds.set(chunk.length, id);
+      }
+      id ??= chunkId(keys.chunkIdKey, chunk);
+      chunkIds.push(id);
+      const parts = sealObjectParts(keys.dataKey, id, chunk);
+      batch.push({ id, parts, plainBytes: chunk.length });
+      batchSize += chunk.length;
+      if (batchSize >= batchBytes) {
+        const out = batch;
+        batch = [];
+        batchSize = 0;
+        await onBatch(out);
+      }
+    };
+    for (;;) {
+      const space = chunker.fill();
+      // A worker owns its thread: a synchronous read skips a thread-pool round trip per buffer.
+      const bytesRead = isMainThread
+        ? (await handle.read(space, 0, space.length, null)).bytesRead
+        : readSync(handle.fd, space, 0, space.length, null);
+      if (bytesRead === 0) chunker.finish();
+      else {
+        chunker.commit(bytesRead);
+        total += bytesRead;
+      }
+      for (let chunk = chunker.next(); chunk; chunk = chunker.next()) await take(chunk);
+      if (bytesRead === 0) break;
+    }
+    if (batch.length > 0) await onBatch(batch);
+    const after = await handle.stat({ bigint: true });
+    const changed =
+      before.size !== after.size ||
+      before.mtimeNs !== after.mtimeNs ||
+      before.ctimeNs !== after.ctimeNs ||
+      BigInt(total) !== after.size;
+    return {
+      size: total,
+      mtimeNs: before.mtimeNs.toString(),
+      ctimeNs: before.ctimeNs.toString(),
+      ino: before.ino.toString(),
+      changed,
+      chunkIds,
+    };
+  } finally {
+    await handle.close();
+  }
+}

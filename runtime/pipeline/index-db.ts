@@ -1,0 +1,381 @@
+/**
+ * The owner's index (docs/formats.md, "Index"): SQLite via better-sqlite3, WAL mode.
+ * Stripes are committed one transaction each, together with their objects and the scan-cache
+ * rows of files whose chunks are now all stored, so a crash at any point leaves a consistent
+ * index that the next run resumes from. Everything here can be rebuilt from the stripes.
+ */
+import Database from 'better-sqlite3';
+import { assert, PipelineError } from './errors.ts';
+
+export const INDEX_SCHEMA_VERSION = 1;
+
+export const KIND_DATA = 0;
+export const KIND_TREE = 1;
+export const KIND_SNAPSHOT = 2;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stripes (
+  seq INTEGER PRIMARY KEY,
+  stripe_id TEXT NOT NULL UNIQUE,
+  k INTEGER NOT NULL,
+  m INTEGER NOT NULL,
+  shard_bytes INTEGER NOT NULL,
+  data_bytes INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shards (
+  stripe_seq INTEGER NOT NULL REFERENCES stripes(seq),
+  idx INTEGER NOT NULL,
+  shard_id TEXT NOT NULL,
+  member TEXT NOT NULL,
+  file_bytes INTEGER NOT NULL,
+  PRIMARY KEY (stripe_seq, idx)
+);
+CREATE INDEX IF NOT EXISTS shards_by_member ON shards(member);
+CREATE TABLE IF NOT EXISTS objects (
+  id BLOB PRIMARY KEY,
+  kind INTEGER NOT NULL,
+  stripe_seq INTEGER NOT NULL REFERENCES stripes(seq),
+  offset INTEGER NOT NULL,
+  sealed_bytes INTEGER NOT NULL,
+  plain_bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_by_stripe ON objects(stripe_seq);
+CREATE TABLE IF NOT EXISTS snapshots (
+  id BLOB PRIMARY KEY,
+  time_ms INTEGER NOT NULL,
+  files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files (
+  path BLOB PRIMARY KEY,
+  size INTEGER NOT NULL,
+  mtime_ns TEXT NOT NULL,
+  ctime_ns TEXT NOT NULL,
+  ino TEXT NOT NULL,
+  chunks BLOB NOT NULL
+) WITHOUT ROWID;
+`;
+
+export interface ObjectRow {
+  id: Buffer;
+  kind: number;
+  stripeSeq: number;
+  offset: number;
+  sealedBytes: number;
+  plainBytes: number;
+}
+
+export interface ShardRow {
+  idx: number;
+  shardId: string;
+  member: string;
+  fileBytes: number;
+}
+
+export interface StripeRow {
+  seq: number;
+  stripeId: string;
+  k: number;
+  m: number;
+  shardBytes: number;
+  dataBytes: number;
+  createdMs: number;
+}
+
+export interface FileCacheRow {
+  path: Buffer;
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+  chunks: Buffer;
+}
+
+export interface SnapshotRow {
+  id: Buffer;
+  timeMs: number;
+  files: number;
+  bytes: number;
+}
+
+export class IndexDb {
+  readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(path: string) {
+    try {
+      this.db = new Database(path);
+    } catch (error) {
+      throw new PipelineError('io', `cannot open the index ${path}: ${String(error)}`, { cause: error });
+    }
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+    const version = this.getMeta('schema_version');
+    if (version === undefined) this.setMeta('schema_version', String(INDEX_SCHEMA_VERSION));
+    else if (version !== String(INDEX_SCHEMA_VERSION)) {
+      throw new PipelineError(
+        'invalid-config',
+        `index ${path} has schema version ${version}, this pb reads ${INDEX_SCHEMA_VERSION}`,
+      );
+    }
+    const db = this.db;
+    this.stmts = {
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ),
+      hasObject: db.prepare<[Buffer], { one: number }>('SELECT 1 AS one FROM objects WHERE id = ?'),
+      getObject: db.prepare<
+        [Buffer],
+        { kind: number; stripe_seq: number; offset: number; sealed_bytes: number; plain_bytes: number }
+      >('SELECT kind, stripe_seq, offset, sealed_bytes, plain_bytes FROM objects WHERE id = ?'),
+      insertStripe: db.prepare(
+        'INSERT INTO stripes (seq, stripe_id, k, m, shard_bytes, data_bytes, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      insertShard: db.prepare(
+        'INSERT INTO shards (stripe_seq, idx, shard_id, member, file_bytes) VALUES (?, ?, ?, ?, ?)',
+      ),
+      insertObject: db.prepare(
+        'INSERT OR IGNORE INTO objects (id, kind, stripe_seq, offset, sealed_bytes, plain_bytes) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      upsertFile: db.prepare(
+        `INSERT INTO files (path, size, mtime_ns, ctime_ns, ino, chunks) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+         ctime_ns = excluded.ctime_ns, ino = excluded.ino, chunks = excluded.chunks`,
+      ),
+      getFile: db.prepare<
+        [Buffer],
+        { size: number; mtime_ns: string; ctime_ns: string; ino: string; chunks: Buffer }
+      >('SELECT size, mtime_ns, ctime_ns, ino, chunks FROM files WHERE path = ?'),
+      getStripe: db.prepare<
+        [number],
+        {
+          seq: number;
+          stripe_id: string;
+          k: number;
+          m: number;
+          shard_bytes: number;
+          data_bytes: number;
+          created_ms: number;
+        }
+      >('SELECT * FROM stripes WHERE seq = ?'),
+      getShards: db.prepare<[number], { idx: number; shard_id: string; member: string; file_bytes: number }>(
+        'SELECT idx, shard_id, member, file_bytes FROM shards WHERE stripe_seq = ? ORDER BY idx',
+      ),
+      insertSnapshot: db.prepare(
+        'INSERT OR IGNORE INTO snapshots (id, time_ms, files, bytes) VALUES (?, ?, ?, ?)',
+      ),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    return (
+      this.stmts
+        ? this.stmts.getMeta.get(key)
+        : this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key)
+    )?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
+  }
+
+  private seqNext = 0;
+  private seqEnd = 0;
+
+  /**
+   * A stripe sequence number never handed out before, durably (so a stripe id is never reused,
+   * even after a crash between writing shards and committing them). Reserved in blocks of
+   * SEQ_BLOCK to spare a commit per stripe; a crash skips the rest of a block (gaps are fine).
+   */
+  allocateStripeSeq(): number {
+    if (this.seqNext >= this.seqEnd) {
+      const SEQ_BLOCK = 64;
+      this.db.transaction(() => {
+        const fromMeta = Number(this.stmts.getMeta.get('next_stripe_seq')?.value ?? '1');
+        const maxRow = this.db.prepare<[], { m: number | null }>('SELECT MAX(seq) AS m FROM stripes').get();
+        this.seqNext = Math.max(fromMeta, (maxRow?.m ?? 0) + 1);
+        this.seqEnd = this.seqNext + SEQ_BLOCK;
+        this.stmts.setMeta.run('next_stripe_seq', String(this.seqEnd));
+      })();
+    }
+    return this.seqNext++;
+  }
+
+  hasObject(id: Buffer): boolean {
+    return this.stmts.hasObject.get(id) !== undefined;
+  }
+
+  getObject(id: Buffer): ObjectRow | undefined {
+    const row = this.stmts.getObject.get(id);
+    if (!row) return undefined;
+    return {
+      id,
+      kind: row.kind,
+      stripeSeq: row.stripe_seq,
+      offset: row.offset,
+      sealedBytes: row.sealed_bytes,
+      plainBytes: row.plain_bytes,
+    };
+  }
+
+  /** One transaction: the stripe, its shards, its objects and the files now fully stored. */
+  commitStripe(stripe: StripeRow, shards: ShardRow[], objects: ObjectRow[], files: FileCacheRow[]): void {
+    assert(shards.length === stripe.k + stripe.m, 'a stripe commits k+m shards');
+    this.db.transaction(() => {
+      this.stmts.insertStripe.run(
+        stripe.seq,
+        stripe.stripeId,
+        stripe.k,
+        stripe.m,
+        stripe.shardBytes,
+        stripe.dataBytes,
+        stripe.createdMs,
+      );
+      for (const s of shards) this.stmts.insertShard.run(stripe.seq, s.idx, s.shardId, s.member, s.fileBytes);
+      for (const o of objects)
+        this.stmts.insertObject.run(o.id, o.kind, stripe.seq, o.offset, o.sealedBytes, o.plainBytes);
+      for (const f of files) this.stmts.upsertFile.run(f.path, f.size, f.mtimeNs, f.ctimeNs, f.ino, f.chunks);
+    })();
+  }
+
+  upsertFiles(files: FileCacheRow[]): void {
+    this.db.transaction(() => {
+      for (const f of files) this.stmts.upsertFile.run(f.path, f.size, f.mtimeNs, f.ctimeNs, f.ino, f.chunks);
+    })();
+  }
+
+  getFile(path: Buffer): FileCacheRow | undefined {
+    const row = this.stmts.getFile.get(path);
+    if (!row) return undefined;
+    return {
+      path,
+      size: row.size,
+      mtimeNs: row.mtime_ns,
+      ctimeNs: row.ctime_ns,
+      ino: row.ino,
+      chunks: row.chunks,
+    };
+  }
+
+  getStripe(seq: number): StripeRow | undefined {
+    const r = this.stmts.getStripe.get(seq);
+    if (!r) return undefined;
+    return {
+      seq: r.seq,
+      stripeId: r.stripe_id,
+      k: r.k,
+      m: r.m,
+      shardBytes: r.shard_bytes,
+      dataBytes: r.data_bytes,
+      createdMs: r.created_ms,
+    };
+  }
+
+  getShards(seq: number): ShardRow[] {
+    return this.stmts.getShards
+      .all(seq)
+      .map((r) => ({ idx: r.idx, shardId: r.shard_id, member: r.member, fileBytes: r.file_bytes }));
+  }
+
+  /** Bytes of shard files per member, for placement's best-of-two. */
+  usedBytesByMember(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.db
+      .prepare<[], { member: string; used: number }>(
+        'SELECT member, SUM(file_bytes) AS used FROM shards GROUP BY member',
+      )
+      .all()) {
+      out[r.member] = r.used;
+    }
+    return out;
+  }
+
+  /** Record a snapshot and make it the head, in one transaction. */
+  addSnapshot(row: SnapshotRow, headBytes: Buffer): void {
+    this.db.transaction(() => {
+      this.stmts.insertSnapshot.run(row.id, row.timeMs, row.files, row.bytes);
+      this.stmts.setMeta.run('head', headBytes.toString('base64'));
+    })();
+  }
+
+  listSnapshots(): SnapshotRow[] {
+    return this.db
+      .prepare<[], { id: Buffer; time_ms: number; files: number; bytes: number }>(
+        'SELECT * FROM snapshots ORDER BY time_ms, id',
+      )
+      .all()
+      .map((r) => ({ id: r.id, timeMs: r.time_ms, files: r.files, bytes: r.bytes }));
+  }
+
+  deleteSnapshots(ids: Buffer[]): void {
+    const stmt = this.db.prepare('DELETE FROM snapshots WHERE id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) stmt.run(id);
+    })();
+  }
+
+  allStripeSeqs(): number[] {
+    return this.db
+      .prepare<[], { seq: number }>('SELECT seq FROM stripes ORDER BY seq')
+      .all()
+      .map((r) => r.seq);
+  }
+
+  objectIdsOfStripe(seq: number): Buffer[] {
+    return this.db
+      .prepare<[number], { id: Buffer }>('SELECT id FROM objects WHERE stripe_seq = ?')
+      .all(seq)
+      .map((r) => r.id);
+  }
+
+  deleteStripe(seq: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM objects WHERE stripe_seq = ?').run(seq);
+      this.db.prepare('DELETE FROM shards WHERE stripe_seq = ?').run(seq);
+      this.db.prepare('DELETE FROM stripes WHERE seq = ?').run(seq);
+    })();
+  }
+
+  allShardIds(): Set<string> {
+    return new Set(
+      this.db
+        .prepare<[], { shard_id: string }>('SELECT shard_id FROM shards')
+        .all()
+        .map((r) => r.shard_id),
+    );
+  }
+
+  /** Drop scan-cache rows that name an object no longer stored (after gc). */
+  pruneFileCache(): number {
+    const rows = this.db
+      .prepare<[], { path: Buffer; chunks: Buffer }>('SELECT path, chunks FROM files')
+      .all();
+    const del = this.db.prepare('DELETE FROM files WHERE path = ?');
+    let pruned = 0;
+    this.db.transaction(() => {
+      for (const r of rows) {
+        for (let i = 0; i < r.chunks.length; i += 32) {
+          if (!this.hasObject(r.chunks.subarray(i, i + 32))) {
+            del.run(r.path);
+            pruned++;
+            break;
+          }
+        }
+      }
+    })();
+    return pruned;
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * Walks the backed-up directories and turns them into trees (DESIGN section 6).
+ *
+ * - Never follows a symlink: every entry is lstat'ed; links are stored as links.
+ * - Unchanged files (same size, mtime ns, ctime ns and inode as in the scan cache, and every chunk
+ *   still stored) are not read at all.
+ * - Changed files go to the chunk pool (read as streams, large buffers); a file that changes
+ *   while it is read is retried, and after MAX_READ_ATTEMPTS stored with the "torn" flag and a
+ *   warning, never silently.
+ * - Permission denied and vanished entries are reported as warnings; the run goes on.
+ * - Names are raw bytes end to end (Buffer paths), so non-UTF-8 names and newlines survive.
+ * - At most `maxFilesInFlight` files are being read at once.
+ */
+import type { BigIntStats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { chunkId, sealObject } from './chunk-crypto.ts';
+import { type ChunkPool, FileReadError } from './chunk-pool.ts';
+import { assert, PipelineError } from './errors.ts';
+import { findCut } from './fastcdc.ts';
+import type { SealedChunk } from './file-reader.ts';
+import { type IndexDb, KIND_DATA, KIND_TREE } from './index-db.ts';
+import type { StripeWriter } from './stripe-writer.ts';
+import {
+  ENTRY_DIR,
+  ENTRY_FILE,
+  ENTRY_SYMLINK,
+  type EntryMeta,
+  encodeTree,
+  FILE_FLAG_TORN,
+  type SnapshotRoot,
+  type TreeEntry,
+} from './tree.ts';
+
+export const MAX_READ_ATTEMPTS = 3;
+
+export interface ScanStats {
+  files: number;
+  filesRead: number;
+  filesUnchanged: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+  bytesRead: number;
+}
+
+export interface ScanHooks {
+  /** Called on the main thread with each batch of a file being read (tests change files here). */
+  onFileBatch?: (path: Buffer, attempt: number) => void | Promise<void>;
+  /** Called before a file is read; may throw an errno error (tests simulate EACCES as root). */
+  beforeRead?: (path: Buffer) => void;
+  onProgress?: (stats: ScanStats) => void;
+}
+
+export interface ScannerOptions {
+  index: IndexDb;
+  writer: StripeWriter;
+  pool: ChunkPool;
+  keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array };
+  maxFilesInFlight?: number;
+  hooks?: ScanHooks;
+}
+
+class Semaphore {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+const SLASH = Buffer.from('/');
+
+export function splitNs(ns: bigint): { sec: number; nsec: number } {
+  const sec = ns / 1_000_000_000n;
+  return { sec: Number(sec), nsec: Number(ns - sec * 1_000_000_000n) };
+}
+
+function metaOf(name: Buffer, st: BigIntStats): EntryMeta {
+  const { sec, nsec } = splitNs(st.mtimeNs);
+  return {
+    name,
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeSec: sec,
+    mtimeNsec: nsec,
+  };
+}
+
+function errnoOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? 'EIO';
+}
+
+export function joinPath(dir: Buffer, name: Buffer): Buffer {
+  return dir.length > 0 && dir[dir.length - 1] === 0x2f
+    ? Buffer.concat([dir, name])
+    : Buffer.concat([dir, SLASH, name]);
+}
+
+export function showPath(path: Buffer): string {
+  return JSON.stringify(path.toString('utf8')).slice(1, -1);
+}
+
+export class Scanner {
+  private readonly o: ScannerOptions;
+  private readonly sem: Semaphore;
+  readonly warnings: string[] = [];
+  readonly stats: ScanStats = {
+    files: 0,
+    filesRead: 0,
+    filesUnchanged: 0,
+    dirs: 0,
+    symlinks: 0,
+    bytes: 0,
+    bytesRead: 0,
+  };
+
+  constructor(options: ScannerOptions) {
+    this.o = options;
+    this.sem = new Semaphore(options.maxFilesInFlight ?? Math.max(2, options.pool.size * 2));
+  }
+
+  private warn(message: string): void {
+    if (this.warnings.length < 100_000) this.warnings.push(message);
+  }
+
+  async saveRoot(path: Buffer): Promise<SnapshotRoot> {
+    const st = await fs.lstat(path, { bigint: true }).catch((error: NodeJS.ErrnoException) => {
+      throw new PipelineError(
+        'invalid-config',
+        `source ${showPath(path)} cannot be read: ${error.code ?? error.message}`,
+      );
+    });
+    if (!st.isDirectory())
+      throw new PipelineError('invalid-config', `source ${showPath(path)} is not a directory`);
+    const base = path.subarray(path.lastIndexOf(0x2f) + 1);
+    const tree = await this.saveDir(path);
+    return {
+      path,
+      dir: { type: ENTRY_DIR, ...metaOf(base.length > 0 ? base : Buffer.from('root'), st), tree: tree ?? [] },
+    };
+  }
+
+  /** Store a directory's tree; returns the ids of its pieces, or null if it could not be read. */
+  private async saveDir(path: Buffer): Promise<Buffer[] | null> {
+    let names: Buffer[];
+    try {
+      names = await fs.readdir(path, { encoding: 'buffer' });
+    } catch (error) {
+      this.warn(`cannot read directory ${showPath(path)}: ${errnoOf(error)}; skipped`);
+      return null;
+    }
+    this.stats.dirs++;
+    names.sort(Buffer.compare);
+    const pending: Promise<TreeEntry | null>[] = [];
+    try {
+      for (const name of names) {
+        const full = joinPath(path, name);
+        let st: BigIntStats;
+        try {
+          st = await fs.lstat(full, { bigint: true });
+        } catch (error) {
+          this.warn(`cannot stat ${showPath(full)}: ${errnoOf(error)}; skipped`);
+          continue;
+        }
+        if (st.isDirectory()) {
+          const tree = await this.saveDir(full);
+          if (tree) pending.push(Promise.resolve({ type: ENTRY_DIR, ...metaOf(name, st), tree }));
+        } else if (st.isFile()) {
+          await this.sem.acquire();
+          pending.push(this.saveFile(full, name, st).finally(() => this.sem.release()));
+        } else if (st.isSymbolicLink()) {
+          try {
+            const target = await fs.readlink(full, { encoding: 'buffer' });
+            this.stats.symlinks++;
+            pending.push(Promise.resolve({ type: ENTRY_SYMLINK, ...metaOf(name, st), target }));
+          } catch (error) {
+            this.warn(`cannot read link ${showPath(full)}: ${errnoOf(error)}; skipped`);
+          }
+        } else {
+          this.warn(`${showPath(full)} is not a file, directory or symlink; skipped`);
+        }
+      }
+    } finally {
+      // Never leave file reads running unobserved, even when the walk fails.
+      await Promise.allSettled(pending);
+    }
+    const entries = (await Promise.all(pending)).filter((e): e is TreeEntry => e !== null);
+    return this.saveTree(entries);
+  }
+
+  private async saveTree(entries: TreeEntry[]): Promise<Buffer[]> {
+    const encoded = encodeTree(entries);
+    const ids: Buffer[] = [];
+    for (let pos = 0; pos < encoded.length || ids.length === 0; ) {
+      const n = findCut(encoded, pos, encoded.length, true);
+      const piece = encoded.subarray(pos, pos + n);
+      const id = chunkId(this.o.keys.chunkIdKey, piece);
+      if (!this.o.writer.has(id))
+        await this.o.writer.add(id, KIND_TREE, sealObject(this.o.keys.dataKey, id, piece), piece.length);
+      ids.push(id);
+      pos += n;
+      if (n === 0) break;
+    }
+    return ids;
+  }
+
+  private unchangedChunks(path: Buffer, st: BigIntStats): Buffer[] | null {
+    const row = this.o.index.getFile(path);
+    if (!row) return null;
+    if (
+      BigInt(row.size) !== st.size ||
+      row.mtimeNs !== st.mtimeNs.toString() ||
+      row.ctimeNs !== st.ctimeNs.toString() ||
+      row.ino !== st.ino.toString()
+    ) {
+      return null;
+    }
+    assert(row.chunks.length % 32 === 0, 'scan cache chunk list is whole ids');
+    const ids: Buffer[] = [];
+    for (let i = 0; i < row.chunks.length; i += 32) {
+      const id = row.chunks.subarray(i, i + 32);
+      if (!this.o.writer.has(id)) return null;
+      ids.push(Buffer.from(id));
+    }
+    return ids;
+  }
+
+  private async saveFile(path: Buffer, name: Buffer, st: BigIntStats): Promise<TreeEntry | null> {
+    this.stats.files++;
+    const cached = this.unchangedChunks(path, st);
+    if (cached) {
+      this.stats.filesUnchanged++;
+      this.stats.bytes += Number(st.size);
+      this.o.hooks?.onProgress?.(this.stats);
+      return { type: ENTRY_FILE, ...metaOf(name, st), size: Number(st.size), chunks: cached, flags: 0 };
+    }
+    for (let attempt = 1; ; attempt++) {
+      let result: Awaited<ReturnType<ChunkPool['run']>>;
+      try {
+        this.o.hooks?.beforeRead?.(path);
+        result = await this.o.pool.run(path, async (chunks: SealedChunk[]) => {
+          await this.o.hooks?.onFileBatch?.(path, attempt);
+          for (const c of chunks) {
+            const id = Buffer.from(c.id.buffer, c.id.byteOffset, c.id.length);
+            await this.o.writer.add(id, KIND_DATA, c.parts, c.plainBytes);
+            this.stats.bytesRead += c.plainBytes;
+          }
+          this.o.hooks?.onProgress?.(this.stats);
+        });
+      } catch (error) {
+        if (error instanceof FileReadError || (error as NodeJS.ErrnoException).code !== undefined) {
+          const code = errnoOf(error);
+          if (['EACCES', 'EPERM', 'ENOENT', 'EISDIR', 'ELOOP', 'EIO', 'ENXIO', 'ETXTBSY'].includes(code)) {
+            this.warn(`cannot read ${showPath(path)}: ${code}; skipped`);
+            return null;
+          }
+        }
+        throw error;
+      }
+      const chunks = result.chunkIds.map((id) => Buffer.from(id.buffer, id.byteOffset, id.length));
+      const { sec, nsec } = splitNs(BigInt(result.mtimeNs));
+      const meta = { ...metaOf(name, st), mtimeSec: sec, mtimeNsec: nsec };
+      if (!result.changed || attempt >= MAX_READ_ATTEMPTS) {
+        let flags = 0;
+        if (result.changed) {
+          flags = FILE_FLAG_TORN;
+          this.warn(
+            `${showPath(path)} kept changing while it was read (${attempt} attempts); stored as possibly torn`,
+          );
+        } else {
+          this.o.writer.addFileRow({
+            path,
+            size: result.size,
+            mtimeNs: result.mtimeNs,
+            ctimeNs: result.ctimeNs,
+            ino: result.ino,
+            chunks: Buffer.concat(chunks),
+          });
+        }
+        this.stats.filesRead++;
+        this.stats.bytes += result.size;
+        return { type: ENTRY_FILE, ...meta, size: result.size, chunks, flags };
+      }
+    }
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * Round trips through the whole data path with real files: every Scan case of issue 5, lost and
+ * corrupt shards, partial and in-place restore, unchanged re-runs, retention and gc.
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backup } from '../../runtime/pipeline/backup.ts';
+import { PipelineError } from '../../runtime/pipeline/errors.ts';
+import { rebuildIndex } from '../../runtime/pipeline/rebuild-index.ts';
+import { type LocalConfig, openRepository, type Repository } from '../../runtime/pipeline/repository.ts';
+import { restore } from '../../runtime/pipeline/restore.ts';
+import { collectGarbage, selectForget } from '../../runtime/pipeline/retention.ts';
+import { buildShards } from '../../runtime/pipeline/shard-format.ts';
+import {
+  describeTree,
+  detBytes,
+  expectSameTree,
+  localConfig,
+  OTHER_SECRET_HEX,
+  sameBytes,
+  tempDir,
+} from './helpers.ts';
+
+const MiB = 1024 * 1024;
+const isRoot = process.getuid?.() === 0;
+
+function eaccess(): NodeJS.ErrnoException {
+  const e = new Error('EACCES: permission denied (simulated for root)') as NodeJS.ErrnoException;
+  e.code = 'EACCES';
+  return e;
+}
+
+async function withRepo<T>(config: LocalConfig, fn: (repo: Repository) => Promise<T>): Promise<T> {
+  const repo = await openRepository(config);
+  try {
+    return await fn(repo);
+  } finally {
+    repo.close();
+  }
+}
+
+function shardFiles(root: string): string[] {
+  const out: string[] = [];
+  for (const m of fs.readdirSync(join(root, 'members'))) {
+    const base = join(root, 'members', m, 'shards');
+    for (const fan of fs.readdirSync(base))
+      for (const f of fs.readdirSync(join(base, fan))) out.push(join(base, fan, f));
+  }
+  return out;
+}
+
+describe('backup and restore round trips', () => {
+  it('every scan case: empty files and dirs, symlinks, odd names, sparse, unreadable and changing files', async () => {
+    const root = tempDir('scan');
+    const src = join(root, 'src');
+    fs.mkdirSync(join(src, 'emptydir'), { recursive: true });
+    fs.mkdirSync(join(src, 'nested/a/b/c'), { recursive: true });
+    fs.mkdirSync(join(src, 'private'), { mode: 0o750 });
+    fs.writeFileSync(join(src, 'empty.txt'), '');
+    fs.writeFileSync(join(src, 'small.txt'), 'hello\n');
+    fs.writeFileSync(join(src, 'medium.bin'), detBytes('medium', 3 * MiB + 17));
+    fs.writeFileSync(join(src, 'nested/a/dup.bin'), detBytes('medium', 3 * MiB + 17)); // duplicate content
+    fs.writeFileSync(join(src, 'private/tool.sh'), '#!/bin/sh\n', { mode: 0o755 });
+    fs.writeFileSync(join(src, 'private/key'), 'k', { mode: 0o600 });
+    fs.symlinkSync('small.txt', join(src, 'link-in'));
+    fs.symlinkSync('/etc/passwd', join(src, 'link-out')); // outside the tree: stored as a link
+    fs.symlinkSync('nested', join(src, 'link-dir')); // never followed
+    fs.symlinkSync('does-not-exist', join(src, 'dangling'));
+    const oddName = Buffer.concat([
+      Buffer.from(src),
+      Buffer.from('/'),
+      Buffer.from([0x66, 0xff, 0xfe, 0x80]),
+    ]);
+    fs.writeFileSync(oddName, 'not utf-8');
+    fs.writeFileSync(join(src, 'new\nline.txt'), 'newline in the name');
+    const sparse = join(src, 'sparse.img');
+    const fd = fs.openSync(sparse, 'w');
+    fs.writeSync(fd, Buffer.from('head'), 0, 4, 0);
+    fs.writeSync(fd, Buffer.from('middle'), 0, 6, 40 * MiB);
+    fs.ftruncateSync(fd, 64 * MiB);
+    fs.closeSync(fd);
+    fs.writeFileSync(join(src, 'locked.txt'), 'secret', { mode: 0o000 });
+    fs.writeFileSync(join(src, 'grows-once.log'), detBytes('log', 2 * MiB));
+    fs.writeFileSync(join(src, 'always-changing.log'), 'v0');
+    const config = localConfig(root, [src], { workers: 2 });
+    const summary = await withRepo(config, (repo) =>
+      backup(repo, {
+        hooks: {
+          beforeRead: (path) => {
+            if (isRoot && path.toString().endsWith('/locked.txt')) throw eaccess();
+          },
+          onFileBatch: (path, attempt) => {
+            const p = path.toString();
+            if (p.endsWith('/grows-once.log') && attempt === 1) fs.appendFileSync(p, 'appended while read');
+            if (p.endsWith('/always-changing.log')) fs.appendFileSync(p, `+${attempt}`);
+          },
+        },
+      }),
+    );
+    expect(summary.warnings.some((w) => w.includes('locked.txt') && w.includes('EACCES'))).toBe(true);
+    expect(summary.warnings.some((w) => w.includes('always-changing.log') && w.includes('torn'))).toBe(true);
+    expect(summary.warnings.some((w) => w.includes('grows-once.log'))).toBe(false);
+    expect(summary.scan.symlinks).toBe(4);
+
+    const target = join(root, 'restored');
+    const restored = await withRepo(config, (repo) => restore(repo, { target }));
+    expect(restored.tornFiles.some((t) => t.endsWith('always-changing.log'))).toBe(true);
+    const expected = describeTree(src);
+    const actual = describeTree(join(target, src));
+    expected.delete('/locked.txt');
+    expected.delete('/always-changing.log');
+    expect(actual.has('/locked.txt')).toBe(false);
+    expect(actual.get('/always-changing.log')).toMatch(/^file/);
+    actual.delete('/always-changing.log');
+    expectSameTree(actual, expected);
+    expect(fs.readlinkSync(join(target, src, 'link-out'))).toBe('/etc/passwd');
+    expect(fs.lstatSync(join(target, src, 'link-dir')).isSymbolicLink()).toBe(true);
+    expect(
+      fs
+        .readFileSync(join(target, src, 'grows-once.log'))
+        .toString()
+        .endsWith('appended while read'),
+    ).toBe(true);
+    // The sparse file stays sparse.
+    expect(fs.statSync(join(target, src, 'sparse.img')).blocks * 512).toBeLessThan(16 * MiB);
+    fs.chmodSync(join(src, 'locked.txt'), 0o600);
+  });
+
+  it('a file over 4 GiB (sparse) round trips', async () => {
+    const root = tempDir('big');
+    const src = join(root, 'src');
+    fs.mkdirSync(src);
+    const big = join(src, 'big.img');
+    const size = 4 * 1024 * MiB + 4097;
+    const fd = fs.openSync(big, 'w');
+    fs.writeSync(fd, detBytes('start', 1 * MiB), 0, MiB, 0);
+    fs.writeSync(fd, detBytes('end', 3000), 0, 3000, size - 3000);
+    fs.writeSync(fd, Buffer.from('past 2^32'), 0, 9, 2 ** 32 + 5);
+    fs.closeSync(fd);
+    const config = localConfig(root, [src]);
+    const summary = await withRepo(config, (repo) => backup(repo));
+    expect(summary.scan.bytes).toBe(size);
+    const target = join(root, 'out');
+    await withRepo(config, (repo) => restore(repo, { target }));
+    const out = join(target, big);
+    expect(fs.statSync(out).size).toBe(size);
+    expect(sameBytes(out, big)).toBe(true);
+    expect(fs.statSync(out).blocks * 512).toBeLessThan(64 * MiB); // holes stay holes
+  }, 60_000);
+
+  it('restores with any m shards of every stripe deleted or corrupted; m+1 lost is a clear error', async () => {
+    const root = tempDir('loss');
+    const src = join(root, 'src');
+    fs.mkdirSync(src);
+    for (let i = 0; i < 4; i++) fs.writeFileSync(join(src, `f${i}.bin`), detBytes(`loss${i}`, 5 * MiB + i));
+    const config = localConfig(root, [src]);
+    await withRepo(config, async (repo) => {
+      await backup(repo);
+      expect(repo.m).toBe(2);
+      let n = 0;
+      for (const seq of repo.index.allStripeSeqs()) {
+        const shards = repo.index.getShards(seq);
+        // Lose m shards, choosing data and parity positions differently per stripe.
+        for (const s of [shards[n % shards.length]!, shards[(n + 1) % shards.length]!]) {
+          const member = config.members.find((mb) => mb.id === s.member)!;
+          const path = join(member.dir, 'shards', s.shardId.slice(0, 2), s.shardId);
+          if (n % 2 === 0) fs.rmSync(path);
+          else {
+            const bytes = fs.readFileSync(path);
+            bytes[bytes.length - 1]! ^= 0x01;
+            fs.writeFileSync(path, bytes);
+          }
+        }
+        n++;
+      }
+      const target = join(root, 'out');
+      const summary = await restore(repo, { target });
+      expect(summary.rebuiltStripes).toBeGreaterThan(0);
+      expectSameTree(describeTree(join(target, src)), describeTree(src));
+
+      // One more loss in the first data stripe: unrecoverable, named, and nothing short is left.
+      const seq = repo.index.allStripeSeqs()[0]!;
+      for (const s of repo.index.getShards(seq)) await repo.directory.storeFor(s.member).delete(s.shardId);
+      const target2 = join(root, 'out2');
+      const error = await restore(repo, { target: target2 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PipelineError);
+      expect((error as PipelineError).code).toBe('unrecoverable');
+      expect((error as Error).message).toMatch(/f0\.bin/);
+      expect((error as Error).message).toMatch(/cannot be read/);
+      const left = fs.existsSync(join(target2, src)) ? fs.readdirSync(join(target2, src)) : [];
+      expect(left.filter((f) => f.includes('pb-tmp'))).toEqual([]);
+      expect(left).not.toContain('f0.bin');
+    });
+  });
+
+  it('a wrong secret fails with a clear error', async () => {
+    const root = tempDir('secret');
+    const src = join(root, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(join(src, 'a'), 'a');
+    const config = localConfig(root, [src]);
+    await withRepo(config, (repo) => backup(repo));
+    fs.writeFileSync(join(root, 'other-secret'), OTHER_SECRET_HEX);
+    const error = await openRepository({ ...config, secretFile: join(root, 'other-secret') }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PipelineError);
+    expect((error as PipelineError).code).toBe('wrong-secret');
+    expect((error as Error).message).toMatch(/wrong recovery secret/);
+  });
+
+  it('unchanged files are not read again; partial and in-place restore; forget and gc', async () => {
+    const root = tempDir('rerun');
+    const src = join(root, 'src');
+    fs.mkdirSync(join(src, 'keep'), { recursive: true });
+    fs.mkdirSync(join(src, 'other'));
+    fs.writeFileSync(join(src, 'keep/a.bin'), detBytes('a', 2 * MiB));
+    fs.writeFileSync(join(src, 'other/b.bin'), detBytes('b', 2 * MiB));
+    const config = localConfig(root, [src]);
+    let t = Date.UTC(2026, 0, 1);
+    const nowMs = (): number => t;
+    await withRepo(config, async (repo) => {
+      const first = await backup(repo, { nowMs });
+      expect(first.scan.filesRead).toBe(2);
+      t += 86_400_000;
+      const second = await backup(repo, { nowMs });
+      expect(second.scan.filesRead).toBe(0);
+      expect(second.scan.filesUnchanged).toBe(2);
+      expect(second.stored.objectsStored).toBe(1); // only the new snapshot object
+      fs.writeFileSync(join(src, 'other/b.bin'), detBytes('b2', 3 * MiB));
+      t += 86_400_000;
+      const third = await backup(repo, { nowMs });
+      expect(third.scan.filesRead).toBe(1);
+
+      // Partial restore of the first snapshot.
+      const target = join(root, 'part');
+      await restore(repo, { snapshot: first.snapshotId, target, include: join(src, 'other') });
+      expect(fs.existsSync(join(target, src, 'keep/a.bin'))).toBe(false);
+      expect(fs.readFileSync(join(target, src, 'other/b.bin')).equals(detBytes('b', 2 * MiB))).toBe(true);
+
+      // Forget all but the newest, gc, and the newest still restores in place.
+      const { forget } = selectForget(
+        repo.index.listSnapshots().map((s) => ({ id: s.id.toString('hex'), timeMs: s.timeMs })),
+        { keepLast: 1 },
+      );
+      expect(forget.length).toBe(2);
+      repo.index.deleteSnapshots(forget.map((s) => Buffer.from(s.id, 'hex')));
+      // An orphan shard of this owner (as a killed run leaves behind) is collected too.
+      const [orphan] = buildShards(`${repo.owner}/999/0`, repo.owner, 1, 1, [
+        Buffer.alloc(8),
+        Buffer.alloc(8),
+      ]);
+      await repo.directory.storeFor('m1').put(orphan!.id, orphan!.bytes);
+      const before = shardFiles(root).length;
+      const gc = await collectGarbage(repo);
+      expect(gc.stripesDeleted).toBeGreaterThan(0);
+      expect(gc.orphanShardsDeleted).toBe(1);
+      expect(shardFiles(root).length).toBe(before - gc.shardsDeleted - 1);
+      const expected = describeTree(src);
+      fs.rmSync(src, { recursive: true });
+      await restore(repo);
+      expectSameTree(describeTree(src), expected);
+      // After gc, the scan cache no longer names deleted chunks: b's old version is read if it reappears.
+      fs.writeFileSync(join(src, 'other/b.bin'), detBytes('b', 2 * MiB));
+      const fourth = await backup(repo, { nowMs });
+      expect(fourth.scan.filesRead).toBe(2);
+    });
+  });
+
+  it('rebuilds a lost index from the shards alone, then restores and deduplicates as before', async () => {
+    const root = tempDir('rebuild');
+    const src = join(root, 'src');
+    fs.mkdirSync(join(src, 'd'), { recursive: true });
+    fs.writeFileSync(join(src, 'd/a.bin'), detBytes('ra', 3 * MiB));
+    fs.writeFileSync(join(src, 'b.txt'), 'b');
+    const config = localConfig(root, [src]);
+    let t = Date.UTC(2026, 5, 1);
+    const nowMs = (): number => (t += 60_000);
+    const snapshots = await withRepo(config, async (repo) => {
+      await backup(repo, { nowMs });
+      fs.writeFileSync(join(src, 'b.txt'), 'b2');
+      await backup(repo, { nowMs });
+      return repo.index.listSnapshots().map((s) => s.id.toString('hex'));
+    });
+    for (const f of fs.readdirSync(config.dataDir)) fs.rmSync(join(config.dataDir, f));
+    await withRepo(config, async (repo) => {
+      const summary = await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir);
+      expect(summary.unreadableStripes).toEqual([]);
+      expect(summary.snapshots).toBe(2);
+      expect(repo.index.listSnapshots().map((s) => s.id.toString('hex'))).toEqual(snapshots);
+      const target = join(root, 'out');
+      await restore(repo, { target });
+      expectSameTree(describeTree(join(target, src)), describeTree(src));
+      const again = await backup(repo, { nowMs });
+      expect(again.scan.filesRead).toBe(2); // the scan cache is not rebuilt...
+      expect(again.stored.objectsStored).toBe(1); // ...but every chunk and tree is found: only the snapshot is new
+      await expect(
+        rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir),
+      ).rejects.toThrow(/not empty/);
+    });
+  });
+
+  it('refuses to back up emptied sources over a non-empty snapshot', async () => {
+    const root = tempDir('empty');
+    const src = join(root, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(join(src, 'a'), 'a');
+    const config = localConfig(root, [src]);
+    await withRepo(config, async (repo) => {
+      await backup(repo);
+      fs.rmSync(join(src, 'a'));
+      await expect(backup(repo)).rejects.toThrow(/emptiness/);
+      await expect(backup(repo, { allowEmpty: true })).resolves.toBeTruthy();
+    });
+  });
+});
+
+describe('retention policy', () => {
+  it('keeps the last, daily and weekly snapshots as restic does', () => {
+    const day = 86_400_000;
+    const base = Date.UTC(2026, 10, 2, 12); // a Monday
+    const snaps = Array.from({ length: 30 }, (_, i) => ({
+      id: `s${String(i).padStart(2, '0')}`,
+      timeMs: base + i * day * 0.5,
+    }));
+    expect(selectForget(snaps, { keepLast: 3 }).keep.map((s) => s.id)).toEqual(['s29', 's28', 's27']);
+    const daily = selectForget(snaps, { keepDaily: 3 }).keep.map((s) => s.id);
+    expect(daily).toEqual(['s29', 's28', 's26']);
+    const weekly = selectForget(snaps, { keepWeekly: 2 }).keep.map((s) => s.id);
+    expect(weekly.length).toBe(2);
+    expect(weekly[0]).toBe('s29');
+    expect(() => selectForget(snaps, {})).toThrow(/must keep something/);
+  });
+});

@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DirShardStore } from '../../runtime/store/dir-shard-store.ts';
+import { LocalShardDirectory } from '../../runtime/store/local-directory.ts';
+import { ShardStoreError } from '../../runtime/store/shard-store.ts';
+import { detBytes, tempDir } from './helpers.ts';
+
+const idOf = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+async function rejects(p: Promise<unknown>, code: string): Promise<void> {
+  const error = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ShardStoreError);
+  expect((error as ShardStoreError).code).toBe(code);
+}
+
+describe('DirShardStore', () => {
+  it('puts, gets, lists, deletes and accounts usage', async () => {
+    const root = tempDir('store');
+    const store = await DirShardStore.open(root, { capacityBytes: 10_000 });
+    const a = detBytes('a', 3000);
+    const b = detBytes('b', 4000);
+    await store.put(idOf(a), a);
+    await store.put(idOf(b), b);
+    await store.put(idOf(a), a); // idempotent
+    expect(Buffer.from(await store.get(idOf(a))).equals(a)).toBe(true);
+    expect(await store.has(idOf(b))).toBe(true);
+    expect(await store.list()).toEqual([idOf(a), idOf(b)].sort());
+    expect(await store.usage()).toEqual({ usedBytes: 7000, capacityBytes: 10_000 });
+    await store.delete(idOf(a));
+    await store.delete(idOf(a)); // absent: fine
+    expect(await store.has(idOf(a))).toBe(false);
+    await rejects(store.get(idOf(a)), 'not-found');
+    expect((await store.usage()).usedBytes).toBe(4000);
+    expect(fs.readdirSync(join(root, 'tmp'))).toEqual([]);
+    // Reopening recounts usage from the files.
+    const again = await DirShardStore.open(root, { capacityBytes: 10_000 });
+    expect((await again.usage()).usedBytes).toBe(4000);
+  });
+
+  it('refuses puts over capacity, bad ids and bytes that do not hash to the id', async () => {
+    const store = await DirShardStore.open(tempDir('store'), { capacityBytes: 5000 });
+    const big = detBytes('big', 6000);
+    await rejects(store.put(idOf(big), big), 'no-space');
+    await rejects(store.put('ABC', big), 'invalid-id');
+    await rejects(store.get('../../etc/passwd'), 'invalid-id');
+    const small = detBytes('s', 100);
+    await rejects(store.put(idOf(big), small), 'corrupt');
+    expect((await store.usage()).usedBytes).toBe(0);
+  });
+
+  it('never serves a corrupt shard', async () => {
+    const root = tempDir('store');
+    const store = await DirShardStore.open(root, { capacityBytes: 1e6 });
+    const a = detBytes('a', 1000);
+    const id = idOf(a);
+    await store.put(id, a);
+    const path = join(root, 'shards', id.slice(0, 2), id);
+    const bytes = fs.readFileSync(path);
+    bytes[500]! ^= 0xff;
+    fs.writeFileSync(path, bytes);
+    await rejects(store.get(id), 'corrupt');
+    fs.truncateSync(path, 10);
+    await rejects(store.get(id), 'corrupt');
+  });
+
+  it('a directory resolves members to their stores', async () => {
+    const root = tempDir('dir');
+    const dir = await LocalShardDirectory.open([
+      { id: 'b', dir: join(root, 'b'), pledgeBytes: 100 },
+      { id: 'a', dir: join(root, 'a'), pledgeBytes: 100 },
+    ]);
+    expect(dir.members()).toEqual(['a', 'b']);
+    expect(await dir.storeFor('a').usage()).toEqual({ usedBytes: 0, capacityBytes: 100 });
+    expect(() => dir.storeFor('zz')).toThrow(ShardStoreError);
+  });
+});
