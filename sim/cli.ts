@@ -2,6 +2,7 @@
  * `pnpm sim`: simulate a group under an agreement before living with it.
  * Example: `pnpm sim --peers 5 --skew 1000x` (five members, the largest pledging 1000x the smallest).
  */
+import '../runtime/polyfill.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
