@@ -13,7 +13,7 @@ import {
   resolveTimes,
 } from './availability.ts';
 import { EngineError, invariant } from './errors.ts';
-import { type StripeHolding, validateStripe, validateStripeList } from './stripes.ts';
+import { type StripeHolding, stripeCount, validateStripe, validateStripeList } from './stripes.ts';
 
 /** A stripe, or `count` stripes with identical shape and holders (callers may aggregate). */
 export interface CountedStripe extends StripeHolding {
@@ -89,13 +89,7 @@ export function exposure(input: ExposureInput): ExposureReport {
   const queue: { held: number; order: number; owner: string; bytes: number; exposed: boolean }[] = [];
   for (const [i, st] of input.stripes.entries()) {
     const s = validateStripe(st, i);
-    const count = st.count ?? 1;
-    if (!Number.isSafeInteger(count) || count < 0) {
-      throw new EngineError(
-        'invalid-argument',
-        `stripe ${JSON.stringify(st.stripeId)}: count must be a whole number >= 0`,
-      );
-    }
+    const count = stripeCount(st);
     const { held, exposed, unreadableNow, unrecoverable } = stripeProtection(st, avail, f);
     const k = st.dataShards;
     const bytes = k * st.shardBytes * count;

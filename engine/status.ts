@@ -3,10 +3,17 @@
  * feasible share and why it binds, the one-owner bound, bytes of own backup stored (and with
  * redundancy), and how much of the pledge is used.
  */
-import { type Agreement, allowances, chooseCode, DEFAULT_K_MAX, ownerBound } from './capacity.ts';
+import {
+  type Agreement,
+  type Allowance,
+  allowances,
+  chooseCode,
+  DEFAULT_K_MAX,
+  ownerBound,
+} from './capacity.ts';
 import { EngineError } from './errors.ts';
 import type { CountedStripe } from './exposure.ts';
-import { validateStripe, validateStripeList } from './stripes.ts';
+import { stripeCount, validateStripe, validateStripeList } from './stripes.ts';
 
 export interface StatusMember {
   readonly id: string;
@@ -22,16 +29,8 @@ export interface StatusInput {
   readonly kMax?: number | undefined;
 }
 
-export interface MemberStatus {
-  readonly id: string;
-  readonly pledgeBytes: number;
-  /** floor(pledge / ratio). */
-  readonly agreementBytes: number;
-  /** The equal share today's group can hold for every owner at once. */
-  readonly feasibleBytes: number;
-  readonly allowanceBytes: number;
-  readonly limitedBy: 'pledge' | 'group';
-  readonly reason: string;
+/** A member's allowance (see `Allowance`) with what it stores and holds. */
+export interface MemberStatus extends Allowance {
   /** What today's other members could hold for this owner alone (code chosen for them). */
   readonly boundBytes: number;
   readonly dataShards: number;
@@ -63,13 +62,7 @@ export function memberStatus(input: StatusInput): MemberStatus[] {
   const held = new Map<string, number>();
   for (const [i, st] of input.stripes.entries()) {
     const s = validateStripe(st, i);
-    const count = st.count ?? 1;
-    if (!Number.isSafeInteger(count) || count < 0) {
-      throw new EngineError(
-        'invalid-argument',
-        `stripe ${JSON.stringify(st.stripeId)}: count must be a whole number >= 0`,
-      );
-    }
+    const count = stripeCount(st);
     const o = own.get(st.owner) ?? { data: 0, all: 0 };
     o.data += st.dataShards * st.shardBytes * count;
     o.all += s * st.shardBytes * count;

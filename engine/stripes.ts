@@ -88,3 +88,15 @@ export function validateStripe(st: StripeHolding, i: number): number {
   }
   return k + m;
 }
+
+/** The stripe's multiplicity (aggregated inputs carry `count`; 1 otherwise), validated. */
+export function stripeCount(st: { readonly stripeId: string; readonly count?: number | undefined }): number {
+  const count = st.count ?? 1;
+  if (!Number.isSafeInteger(count) || count < 0) {
+    throw new EngineError(
+      'invalid-argument',
+      `stripe ${JSON.stringify(st.stripeId)}: count must be a whole number >= 0`,
+    );
+  }
+  return count;
+}
