@@ -1,0 +1,223 @@
+/**
+ * A ShardStore over one local directory (one simulated member in local mode).
+ *
+ * Layout: `<root>/shards/<first two hex>/<id>` and `<root>/tmp/` for writes in progress.
+ * A put writes a temporary file, fsyncs it, renames it into place and fsyncs the directory, so a
+ * crash leaves either the whole shard or none. Every get hashes the bytes and refuses a mismatch.
+ * Puts beyond the capacity (the member's pledge) are refused with 'no-space'.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { requireShardId, type ShardStore, ShardStoreError } from './shard-store.ts';
+
+export interface DirShardStoreOptions {
+  /** Bytes this store may hold (the pledge). */
+  capacityBytes: number;
+  /** fsync files and directories before a put resolves (default true). */
+  durable?: boolean;
+  /** Hash the bytes of every put and refuse a mismatch with the id (default true). */
+  verifyPuts?: boolean;
+}
+
+/** The largest shard a directory store accepts: a bound on memory per get. */
+export const MAX_SHARD_BYTES = 512 * 1024 * 1024;
+
+export class DirShardStore implements ShardStore {
+  readonly root: string;
+  readonly capacityBytes: number;
+  private readonly durable: boolean;
+  private readonly verifyPuts: boolean;
+  private usedBytes: number;
+  private readonly inFlight = new Map<string, Promise<void>>();
+
+  private constructor(root: string, options: DirShardStoreOptions, usedBytes: number) {
+    this.root = root;
+    this.capacityBytes = options.capacityBytes;
+    this.durable = options.durable ?? true;
+    this.verifyPuts = options.verifyPuts ?? true;
+    this.usedBytes = usedBytes;
+  }
+
+  static async open(root: string, options: DirShardStoreOptions): Promise<DirShardStore> {
+    const { capacityBytes } = options;
+    if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 0) {
+      throw new ShardStoreError('io', `capacityBytes must be a whole number >= 0, got ${capacityBytes}`);
+    }
+    await fs.mkdir(join(root, 'shards'), { recursive: true });
+    await fs.rm(join(root, 'tmp'), { recursive: true, force: true });
+    await fs.mkdir(join(root, 'tmp'), { recursive: true });
+    let used = 0;
+    for (const fan of await fs.readdir(join(root, 'shards'))) {
+      for (const name of await fs.readdir(join(root, 'shards', fan))) {
+        used += (await fs.stat(join(root, 'shards', fan, name))).size;
+      }
+    }
+    return new DirShardStore(root, options, used);
+  }
+
+  private pathOf(id: string): string {
+    return join(this.root, 'shards', id.slice(0, 2), id);
+  }
+
+  async put(id: string, bytes: Uint8Array): Promise<void> {
+    requireShardId(id);
+    if (!(bytes instanceof Uint8Array))
+      throw new ShardStoreError('io', 'shard bytes must be a Uint8Array', id);
+    if (bytes.length > MAX_SHARD_BYTES) {
+      throw new ShardStoreError('io', `shard ${id} is ${bytes.length} bytes, over ${MAX_SHARD_BYTES}`, id);
+    }
+    if (this.verifyPuts) {
+      const actual = sha256Hex(bytes);
+      if (actual !== id)
+        throw new ShardStoreError('corrupt', `put of shard ${id}: bytes hash to ${actual}`, id);
+    }
+    const pending = this.inFlight.get(id);
+    if (pending) return pending;
+    const work = this.write(id, bytes).finally(() => this.inFlight.delete(id));
+    this.inFlight.set(id, work);
+    return work;
+  }
+
+  private async write(id: string, bytes: Uint8Array): Promise<void> {
+    const final = this.pathOf(id);
+    if (await exists(final)) return;
+    if (this.usedBytes + bytes.length > this.capacityBytes) {
+      throw new ShardStoreError(
+        'no-space',
+        `store ${this.root}: shard ${id} (${bytes.length} bytes) does not fit: ${this.usedBytes} of ${this.capacityBytes} bytes used`,
+        id,
+      );
+    }
+    this.usedBytes += bytes.length;
+    const tmp = join(this.root, 'tmp', `${id}.${randomBytes(6).toString('hex')}`);
+    try {
+      const handle = await fs.open(
+        tmp,
+        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL,
+        0o600,
+      );
+      try {
+        let offset = 0;
+        while (offset < bytes.length) {
+          const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
+          offset += bytesWritten;
+        }
+        if (this.durable) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const dir = join(this.root, 'shards', id.slice(0, 2));
+      await fs.mkdir(dir, { recursive: true });
+      await fs.rename(tmp, final);
+      if (this.durable) await syncDir(dir);
+    } catch (error) {
+      this.usedBytes -= bytes.length;
+      await fs.rm(tmp, { force: true });
+      const code = (error as NodeJS.ErrnoException).code === 'ENOSPC' ? 'no-space' : 'io';
+      throw new ShardStoreError(
+        code,
+        `store ${this.root}: writing shard ${id} failed: ${String(error)}`,
+        id,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  async get(id: string): Promise<Uint8Array> {
+    requireShardId(id);
+    let bytes: Buffer;
+    try {
+      const stat = await fs.stat(this.pathOf(id));
+      if (stat.size > MAX_SHARD_BYTES + 65536) {
+        throw new ShardStoreError('corrupt', `store ${this.root}: shard ${id} is ${stat.size} bytes`, id);
+      }
+      bytes = await fs.readFile(this.pathOf(id));
+    } catch (error) {
+      if (error instanceof ShardStoreError) throw error;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ShardStoreError('not-found', `store ${this.root}: no shard ${id}`, id);
+      }
+      throw new ShardStoreError(
+        'io',
+        `store ${this.root}: reading shard ${id} failed: ${String(error)}`,
+        id,
+        {
+          cause: error,
+        },
+      );
+    }
+    const actual = sha256Hex(bytes);
+    if (actual !== id) {
+      throw new ShardStoreError(
+        'corrupt',
+        `store ${this.root}: shard ${id} is corrupt (hashes to ${actual})`,
+        id,
+      );
+    }
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+
+  async has(id: string): Promise<boolean> {
+    requireShardId(id);
+    return exists(this.pathOf(id));
+  }
+
+  async list(): Promise<string[]> {
+    const out: string[] = [];
+    for (const fan of await fs.readdir(join(this.root, 'shards'))) {
+      for (const name of await fs.readdir(join(this.root, 'shards', fan))) {
+        if (/^[0-9a-f]{64}$/.test(name)) out.push(name);
+      }
+    }
+    return out.sort();
+  }
+
+  async delete(id: string): Promise<void> {
+    requireShardId(id);
+    try {
+      const stat = await fs.stat(this.pathOf(id));
+      await fs.rm(this.pathOf(id));
+      this.usedBytes -= stat.size;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new ShardStoreError(
+        'io',
+        `store ${this.root}: deleting shard ${id} failed: ${String(error)}`,
+        id,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  async usage(): Promise<{ usedBytes: number; capacityBytes: number }> {
+    return { usedBytes: this.usedBytes, capacityBytes: this.capacityBytes };
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fs.access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -1,0 +1,57 @@
+/**
+ * Where shards live. One interface for every kind of store (DESIGN section 7; restic's backend
+ * habit): a local directory now, a networked member later, and verifying or retrying layers that
+ * wrap either.
+ *
+ * A shard id is 64 lowercase hex characters: the SHA-256 of the complete shard bytes (header and
+ * body). A store never serves bytes whose hash differs from the id asked for.
+ */
+
+export type ShardStoreErrorCode = 'not-found' | 'corrupt' | 'no-space' | 'invalid-id' | 'io';
+
+export class ShardStoreError extends Error {
+  readonly code: ShardStoreErrorCode;
+  readonly shardId: string | undefined;
+  constructor(code: ShardStoreErrorCode, message: string, shardId?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ShardStoreError';
+    this.code = code;
+    this.shardId = shardId;
+  }
+}
+
+export interface ShardStore {
+  /** Store `bytes` under `id` (= SHA-256 of bytes). Idempotent; durable when it resolves. */
+  put(id: string, bytes: Uint8Array): Promise<void>;
+  /** The shard's bytes, verified against `id`; 'not-found' or 'corrupt' otherwise. */
+  get(id: string): Promise<Uint8Array>;
+  has(id: string): Promise<boolean>;
+  /** Every shard id held, sorted. */
+  list(): Promise<string[]>;
+  /** Remove a shard; deleting an absent shard is not an error. */
+  delete(id: string): Promise<void>;
+  usage(): Promise<{ usedBytes: number; capacityBytes: number }>;
+}
+
+/** Resolves a member id to the store that holds that member's shards. */
+export interface ShardDirectory {
+  /** Member ids this directory can reach, sorted. */
+  members(): string[];
+  storeFor(memberId: string): ShardStore;
+}
+
+export const SHARD_ID_PATTERN = /^[0-9a-f]{64}$/;
+
+export function isShardId(id: unknown): id is string {
+  return typeof id === 'string' && SHARD_ID_PATTERN.test(id);
+}
+
+export function requireShardId(id: unknown): string {
+  if (!isShardId(id)) {
+    throw new ShardStoreError(
+      'invalid-id',
+      `a shard id is 64 lowercase hex characters (SHA-256), got ${JSON.stringify(String(id)).slice(0, 80)}`,
+    );
+  }
+  return id;
+}
