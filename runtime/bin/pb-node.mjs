@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// pb-node entry point: TypeScript support (tsx) first, then the polyfills, then the CLI.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../polyfill.ts');
+const { main } = await import('../cli.ts');
+process.exitCode = await main(process.argv);
