@@ -37,6 +37,8 @@ import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
 const MAX_SYNC_CONCURRENCY = 8;
+/** Attempts to reach the inviter (a stream that broke while waiting counts as one). */
+const MAX_JOIN_DIAL_ATTEMPTS = 5;
 
 export interface DaemonState {
   pledgeBytes: number;
@@ -143,6 +145,10 @@ export class Daemon {
         acceptRequest: async (candidate, token, op) => this.acceptRequest(candidate, token, op),
         outcome: (request) => this.group.state?.outcomes.find((o) => o.request === request)?.outcome ?? null,
         allOps: () => this.group.allOps(),
+        finished: (candidate) => {
+          this.group.activeJoiners.delete(candidate);
+          this.onGroupChange(this.group.state!);
+        },
       },
       onError,
     );
@@ -264,6 +270,7 @@ export class Daemon {
         throw new NetError('invalid-invite', 'this invite was issued by another member: ask them');
     }
     if (state.groupId === null) throw new NetError('internal', 'no group id');
+    this.group.activeJoiners.add(candidate);
     return { groupId: state.groupId, ops: this.group.allOps() };
   }
 
@@ -450,7 +457,7 @@ export class Daemon {
     progress('connecting', { inviter: invite.inviter });
     const started = Date.now();
     let result: { outcome: JoinOutcome; groupId: string; ops: Uint8Array[] } | null = null;
-    for (let attempt = 0; attempt < 1000 && result === null; attempt++) {
+    for (let attempt = 0; attempt < MAX_JOIN_DIAL_ATTEMPTS && result === null; attempt++) {
       try {
         result = await requestJoin(
           this.node,

@@ -43,6 +43,8 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
   private readonly sign = nodeEd25519Signer();
   /** Relays this member reserves on: they may connect though not members. */
   readonly trustedPeers = new Set<string>();
+  /** Candidates whose join stream is open here: they keep their connection until it ends. */
+  readonly activeJoiners = new Set<string>();
 
   private constructor(
     private readonly file: OpFile,
@@ -199,8 +201,16 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
     const now = this.now();
     const liveInvite = state.invites.some((i) => i.by === self && i.expiresAtMs > now);
     const trusted = this.trustedPeers;
+    const joiners = this.activeJoiners;
     const mayConnect = (peer: string): boolean => {
-      if (peer === self || members.has(peer) || trusted.has(peer) || myCandidates.has(peer)) return true;
+      if (
+        peer === self ||
+        members.has(peer) ||
+        trusted.has(peer) ||
+        myCandidates.has(peer) ||
+        joiners.has(peer)
+      )
+        return true;
       if (removed.has(peer)) return liveInvite;
       return liveInvite;
     };

@@ -32,6 +32,8 @@ export interface JoinHost {
   acceptRequest(candidate: string, token: Uint8Array, op: Uint8Array): Promise<string>;
   outcome(request: string): JoinOutcome | null;
   allOps(): Uint8Array[];
+  /** The join stream with `candidate` ended (it may be cut off now). */
+  finished(candidate: string): void;
 }
 
 export async function serveJoin(
@@ -52,35 +54,53 @@ export async function serveJoin(
       const token = fieldBytes(hello.fields, 0, 'token', 32, 32);
       const waitMs = Math.min(fieldUint(hello.fields, 1, 'waitMs'), MAX_JOIN_WAIT_MS);
       const { groupId, ops } = host.admitHello(remote, token);
-      await sendOps(stream, JOIN_MSG.ops, ops);
-      await sendMessage(stream, JOIN_MSG.log, [Buffer.from(groupId, 'hex')]);
-      const request = await reader.readMessage(MAX_OP_BYTES + 64, 'a join request');
-      if (request.type !== JOIN_MSG.request) throw new NetError('bad-message', 'expected the request op');
-      requireFieldCount(request.fields, 1, 'request');
-      const hash = await host.acceptRequest(remote, token, fieldBytes(request.fields, 0, 'op', MAX_OP_BYTES));
-      const deadline = Date.now() + waitMs;
-      let lastKeepalive = Date.now();
-      await sendMessage(stream, JOIN_MSG.waiting, []);
-      for (;;) {
-        const outcome = host.outcome(hash);
-        if (outcome !== null) {
-          await sendOps(stream, JOIN_MSG.ops, host.allOps());
-          await sendMessage(stream, JOIN_MSG.decision, [outcome]);
-          await stream.close().catch(() => undefined);
-          return;
-        }
-        if (Date.now() > deadline) throw new NetError('timeout', 'no decision yet: ask again later');
-        if (stream.status !== 'open') return;
-        if (Date.now() - lastKeepalive > JOIN_KEEPALIVE_MS) {
-          await sendMessage(stream, JOIN_MSG.waiting, []);
-          lastKeepalive = Date.now();
-        }
-        await new Promise((r) => setTimeout(r, POLL_MS));
+      try {
+        await answerJoin(stream, reader, host, remote, token, waitMs, groupId, ops);
+      } finally {
+        host.finished(remote);
       }
     },
     { maxInboundStreams: 2, maxConcurrent: 16, queueTimeoutMs: 5_000 },
     onError,
   );
+}
+
+async function answerJoin(
+  stream: Stream,
+  reader: FrameReader,
+  host: JoinHost,
+  remote: string,
+  token: Uint8Array,
+  waitMs: number,
+  groupId: string,
+  ops: Uint8Array[],
+): Promise<void> {
+  await sendOps(stream, JOIN_MSG.ops, ops);
+  await sendMessage(stream, JOIN_MSG.log, [Buffer.from(groupId, 'hex')]);
+  const request = await reader.readMessage(MAX_OP_BYTES + 64, 'a join request');
+  if (request.type !== JOIN_MSG.request) throw new NetError('bad-message', 'expected the request op');
+  requireFieldCount(request.fields, 1, 'request');
+  const hash = await host.acceptRequest(remote, token, fieldBytes(request.fields, 0, 'op', MAX_OP_BYTES));
+  const deadline = Date.now() + waitMs;
+  let lastKeepalive = Date.now();
+  await sendMessage(stream, JOIN_MSG.waiting, []);
+  for (;;) {
+    const outcome = host.outcome(hash);
+    if (outcome !== null) {
+      // Only an admitted member gets the log's news; a rejected candidate learns the outcome alone.
+      if (outcome === 'approved') await sendOps(stream, JOIN_MSG.ops, host.allOps());
+      await sendMessage(stream, JOIN_MSG.decision, [outcome]);
+      await stream.close().catch(() => undefined);
+      return;
+    }
+    if (Date.now() > deadline) throw new NetError('timeout', 'no decision yet: ask again later');
+    if (stream.status !== 'open') return;
+    if (Date.now() - lastKeepalive > JOIN_KEEPALIVE_MS) {
+      await sendMessage(stream, JOIN_MSG.waiting, []);
+      lastKeepalive = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
 }
 
 async function readOpsThen(

@@ -54,6 +54,7 @@ export async function isRefused(
       runOnLimitedConnection: true,
     });
     await sendBytes(stream, opening);
+    await stream.close().catch(() => undefined); // half-close: a waiting handler sees the end at once
     const reader = new FrameReader(stream, 10_000);
     const m = await reader.readMessage(MAX_MESSAGE_BYTES);
     return `accepted: answer type ${m.type}`;
