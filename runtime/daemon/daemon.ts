@@ -20,6 +20,7 @@ import {
   memberIdFromPublicKey,
   toHex,
 } from '../../engine/index.ts';
+import { dialPreferringWebRTC } from '../net/dial.ts';
 import { NetError } from '../net/errors.ts';
 import { serveGroupSync, syncWithPeer } from '../net/group-sync.ts';
 import { serveHeads } from '../net/head-protocol.ts';
@@ -213,6 +214,7 @@ export class Daemon {
     if (this.stopped || peer === this.self || !this.group.isMember(peer)) return 0;
     const release = await this.syncLimiter.acquire(60_000);
     try {
+      await this.ensureConnected(peer);
       const n = await syncWithPeer(this.node, peer, {
         index: () => this.group.syncIndex(),
         opBytes: (h) => this.group.opBytes(h),
@@ -226,6 +228,23 @@ export class Daemon {
     } finally {
       release();
     }
+  }
+
+  /** A member behind NAT: prefer a WebRTC link (retried, with backoff) over the relayed one. */
+  private async ensureConnected(peer: string): Promise<void> {
+    const id = toPeerId(peer);
+    if (this.node.getConnections(id).some((c) => c.limits === undefined)) return;
+    const known = await this.node.peerStore.get(id).catch(() => null);
+    const addrs = (known?.addresses ?? []).map((a) => a.multiaddr);
+    if (!this.config.webrtc || !addrs.some((a) => a.toString().includes('/webrtc'))) return;
+    const withPeer = addrs.map((a) =>
+      a.getComponents().at(-1)?.name === 'p2p' ? a : a.encapsulate(`/p2p/${peer}`),
+    );
+    await dialPreferringWebRTC(this.node, withPeer, {
+      attempts: 2,
+      attemptTimeoutMs: 8_000,
+      log: (l) => this.log(`${peer.slice(-8)}: ${l}`),
+    }).catch((e: Error) => this.log(`cannot reach ${peer.slice(-8)} directly: ${e.message}`));
   }
 
   async syncAll(): Promise<void> {
