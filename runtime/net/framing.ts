@@ -52,9 +52,15 @@ export async function sendMessage(stream: Stream, type: number, fields: readonly
   await sendBytes(stream, encodeMessage(type, fields));
 }
 
-/** A raw frame: length prefix then the bytes as they are. */
+/** Bulk bytes go out in pieces of this size, each waiting for the stream to drain. */
+export const SEND_CHUNK_BYTES = 256 * 1024;
+
+/** A raw frame: length prefix then the bytes as they are (views, no copy), with back-pressure. */
 export async function sendRaw(stream: Stream, bytes: Uint8Array): Promise<void> {
-  await sendBytes(stream, new Uint8ArrayList(lengthPrefix(bytes.length), bytes));
+  await sendBytes(stream, lengthPrefix(bytes.length));
+  for (let offset = 0; offset < bytes.length; offset += SEND_CHUNK_BYTES) {
+    await sendBytes(stream, bytes.subarray(offset, Math.min(bytes.length, offset + SEND_CHUNK_BYTES)));
+  }
 }
 
 /** Sends an error frame and closes the stream; never throws (the stream may already be gone). */

@@ -67,6 +67,7 @@ export class PledgedShardStore implements ShardStore {
     const dir = await DirShardStore.open(join(root, 'store'), {
       capacityBytes: Number.MAX_SAFE_INTEGER,
       durable: options.durable ?? true,
+      verifyPuts: false, // put() below hashes once before anything is written
     });
     const { usedBytes } = await dir.usage();
     const warn = options.onWarning ?? ((t: string) => process.stderr.write(`warning: ${t}\n`));
