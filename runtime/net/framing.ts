@@ -11,6 +11,7 @@
 import type { Stream } from '@libp2p/interface';
 import { Uint8ArrayList } from 'uint8arraylist';
 import { type CborValue, decodeCbor, encodeCbor } from '../../engine/index.ts';
+import { sha256OffThread } from '../crypto/hash-thread.ts';
 import { isNetErrorCode, NetError } from './errors.ts';
 
 export const FRAME_VERSION = 1;
@@ -142,6 +143,39 @@ export class FrameReader {
     }
     await this.need(FRAME_HEADER_BYTES + length, what);
     return length;
+  }
+
+  /**
+   * The next raw frame, copied once into a buffer of its own, and its SHA-256 computed on the hash
+   * thread, so this thread goes on receiving while the bytes are verified.
+   */
+  async readRawHashed(
+    maxBytes: number,
+    what = 'a bulk frame',
+  ): Promise<{ bytes: Uint8Array; sha256: string }> {
+    await this.need(FRAME_HEADER_BYTES, `the length of ${what}`);
+    const length = this.buffer.getUint32(0, false);
+    if (length > maxBytes) {
+      throw new NetError('too-large', `${what} is ${length} bytes, over the limit of ${maxBytes}`);
+    }
+    this.buffer.consume(FRAME_HEADER_BYTES);
+    const out = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length) {
+      if (this.buffer.byteLength === 0 && !(await this.pull())) {
+        throw new NetError('closed', `the stream ended inside ${what} (${filled} of ${length} bytes)`);
+      }
+      let took = 0;
+      for (const chunk of this.buffer) {
+        if (filled >= length) break;
+        const piece = chunk.subarray(0, Math.min(chunk.length, length - filled));
+        out.set(piece, filled);
+        filled += piece.length;
+        took += piece.length;
+      }
+      this.buffer.consume(took);
+    }
+    return sha256OffThread(out);
   }
 
   /** The next raw frame as one contiguous copy. */

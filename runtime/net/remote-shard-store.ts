@@ -4,7 +4,6 @@
  * arrive as ShardStoreErrors with the matching code (and the refusal reason in the message).
  * Requests in flight are bounded; retries are the caller's (a retrying layer wraps any store).
  */
-import { createHash } from 'node:crypto';
 import {
   requireShardId,
   type ShardStore,
@@ -38,6 +37,7 @@ function toStoreError(error: unknown, id?: string): ShardStoreError {
 
 export class RemoteShardStore implements ShardStore {
   private readonly limiter: Limiter;
+  private readonly bodyLimiter = new Limiter(1, 1024);
 
   constructor(
     private readonly node: PbLibp2p,
@@ -68,17 +68,19 @@ export class RemoteShardStore implements ShardStore {
       );
     }
     await this.request(id, () =>
-      shardRequest(this.node, this.peer, SHARD_MSG.put, [id, bytes.length], bytes, SHARD_MSG.ok),
+      shardRequest(this.node, this.peer, SHARD_MSG.put, [id, bytes.length], bytes, SHARD_MSG.ok, {
+        bodyLimiter: this.bodyLimiter,
+      }),
     );
   }
 
   async get(id: string): Promise<Uint8Array> {
     requireShardId(id);
-    const { data } = await this.request(id, () =>
+    const { data, sha256 } = await this.request(id, () =>
       shardRequest(this.node, this.peer, SHARD_MSG.get, [id], null, SHARD_MSG.data),
     );
     if (data === null) throw new ShardStoreError('io', `no bytes for shard ${id}`, id);
-    const actual = createHash('sha256').update(data).digest('hex');
+    const actual = sha256; // hashed as the bytes arrived (FrameReader.readRawHashed)
     if (actual !== id) {
       throw new ShardStoreError('corrupt', `member ${this.peer} sent shard ${id} hashing to ${actual}`, id);
     }

@@ -17,7 +17,7 @@ import {
   sendRaw,
 } from './framing.ts';
 import type { PbLibp2p } from './node.ts';
-import { openStream, serveProtocol } from './serve.ts';
+import { Limiter, openStream, serveProtocol } from './serve.ts';
 
 export const SHARD_PROTOCOL = '/pb/shard/1';
 /** The largest shard on the wire (a 32 MiB shard is the design's large case). */
@@ -51,7 +51,8 @@ function shardId(m: Message, i: number): string {
 
 /** What the server side stores into: a PledgedShardStore in the daemon. */
 export interface ShardBackend {
-  putFrom(from: string, id: string, bytes: Uint8Array): Promise<void>;
+  /** `sha256` is the hash the network layer computed over exactly these bytes as they arrived. */
+  putFrom(from: string, id: string, bytes: Uint8Array, sha256?: string): Promise<void>;
   get(id: string): Promise<Uint8Array>;
   has(id: string): Promise<boolean>;
   list(): Promise<string[]>;
@@ -96,6 +97,9 @@ export async function serveShards(
   backend: ShardBackend,
   options: ShardServerOptions = {},
 ): Promise<void> {
+  // Shard bodies leave one at a time: the next get reads and verifies its shard while this one is
+  // on the wire, instead of all of them sharing the link and finishing together.
+  const bodyLimiter = new Limiter(1, 1024);
   await serveProtocol(
     node,
     SHARD_PROTOCOL,
@@ -104,7 +108,7 @@ export async function serveShards(
       const reader = new FrameReader(stream);
       const m = await reader.readMessage(MAX_SHARD_REQUEST_BYTES, 'a shard request');
       try {
-        await answer(stream, reader, m, remote, backend);
+        await answer(stream, reader, m, remote, backend, bodyLimiter);
       } catch (error) {
         throw storeErrorToNet(error);
       }
@@ -121,24 +125,31 @@ async function answer(
   m: Message,
   remote: string,
   backend: ShardBackend,
+  bodyLimiter: Limiter,
 ): Promise<void> {
   switch (m.type) {
     case SHARD_MSG.put: {
       requireFieldCount(m.fields, 2, 'put');
       const id = shardId(m, 0);
       const length = fieldUint(m.fields, 1, 'length', MAX_WIRE_SHARD_BYTES);
-      const bytes = await reader.readRaw(length, 'the shard bytes');
+      const { bytes, sha256 } = await reader.readRawHashed(length, 'the shard bytes');
       if (bytes.length !== length)
         throw new NetError('bad-message', `put announced ${length} bytes, sent ${bytes.length}`);
-      await backend.putFrom(remote, id, bytes);
+      if (sha256 !== id) throw new NetError('corrupt', `shard ${id}: the bytes hash to ${sha256}`);
+      await backend.putFrom(remote, id, bytes, sha256);
       await sendMessage(stream, SHARD_MSG.ok, []);
       return;
     }
     case SHARD_MSG.get: {
       requireFieldCount(m.fields, 1, 'get');
       const bytes = await backend.get(shardId(m, 0));
-      await sendMessage(stream, SHARD_MSG.data, [bytes.length]);
-      await sendRaw(stream, bytes);
+      const release = await bodyLimiter.acquire(120_000);
+      try {
+        await sendMessage(stream, SHARD_MSG.data, [bytes.length]);
+        await sendRaw(stream, bytes);
+      } finally {
+        release();
+      }
       return;
     }
     case SHARD_MSG.has: {
@@ -179,24 +190,35 @@ export async function shardRequest(
   fields: (string | number | string[])[],
   body: Uint8Array | null,
   answerType: number,
-  timeoutMs = 60_000,
-): Promise<{ message: Message; data: Uint8Array | null }> {
+  options: { timeoutMs?: number; bodyLimiter?: Limiter } = {},
+): Promise<{ message: Message; data: Uint8Array | null; sha256: string | null }> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
   const stream = await openStream(node, peer, SHARD_PROTOCOL);
   try {
     await sendMessage(stream, type, fields);
-    if (body !== null) await sendRaw(stream, body);
+    if (body !== null) {
+      // One body on the wire at a time per peer: the member verifies and fsyncs shard i while
+      // shard i+1 arrives (a pipeline), instead of all bodies finishing together.
+      const release = options.bodyLimiter ? await options.bodyLimiter.acquire(timeoutMs) : () => {};
+      try {
+        await sendRaw(stream, body);
+      } finally {
+        release();
+      }
+    }
     const reader = new FrameReader(stream, timeoutMs);
     const message = await reader.readMessage(MAX_LIST_ANSWER_BYTES, 'a shard answer');
     if (message.type !== answerType) {
       throw new NetError('bad-message', `expected answer type ${answerType}, got ${message.type}`);
     }
     let data: Uint8Array | null = null;
+    let sha256: string | null = null;
     if (message.type === SHARD_MSG.data) {
       const length = fieldUint(message.fields, 0, 'length', MAX_WIRE_SHARD_BYTES);
-      data = await reader.readRaw(length, 'the shard bytes');
+      ({ bytes: data, sha256 } = await reader.readRawHashed(length, 'the shard bytes'));
     }
     await stream.close().catch(() => undefined);
-    return { message, data };
+    return { message, data, sha256 };
   } catch (error) {
     stream.abort(error as Error);
     throw error;

@@ -112,14 +112,19 @@ export class PledgedShardStore implements ShardStore {
   }
 
   /** A put from a member of the group (`from`); refused for anyone else. */
-  async putFrom(from: string, id: string, bytes: Uint8Array): Promise<void> {
+  /** `sha256`: the hash of these exact bytes if the caller already computed it (as they arrived). */
+  async putFrom(from: string, id: string, bytes: Uint8Array, sha256?: string): Promise<void> {
     if (!this.isMember(from)) {
       throw new ShardRefusal('non-member', `${from} is not a member of this group: shard refused`, id);
     }
-    return this.put(id, bytes);
+    return this.putHashed(id, bytes, sha256);
   }
 
-  async put(id: string, bytes: Uint8Array): Promise<void> {
+  put(id: string, bytes: Uint8Array): Promise<void> {
+    return this.putHashed(id, bytes);
+  }
+
+  private async putHashed(id: string, bytes: Uint8Array, sha256?: string): Promise<void> {
     requireShardId(id);
     if (!(bytes instanceof Uint8Array))
       throw new ShardStoreError('io', 'shard bytes must be a Uint8Array', id);
@@ -130,7 +135,7 @@ export class PledgedShardStore implements ShardStore {
         id,
       );
     }
-    const actual = createHash('sha256').update(bytes).digest('hex');
+    const actual = sha256 ?? createHash('sha256').update(bytes).digest('hex');
     if (actual !== id) throw new ShardRefusal('bad-hash', `shard ${id}: the bytes hash to ${actual}`, id);
     if (this.sizes.has(id) || (await this.dir.has(id))) return; // idempotent
     const n = bytes.length;
