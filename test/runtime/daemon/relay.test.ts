@@ -57,5 +57,5 @@ describe('a member reachable only through a relay', () => {
       const rows = (await m.call('members')) as { name: string; lastSeenMs: number | null }[];
       return rows.find((r) => r.name === 'hidden')?.lastSeenMs != null;
     });
-  }, 90_000);
+  }, 180_000);
 });
