@@ -45,6 +45,7 @@ describe('a member reachable only through a relay', () => {
       ((await hidden.call('status')) as { addresses: string[] }).addresses.find((a) =>
         a.includes('/p2p-circuit'),
       ),
+      60_000,
     );
     expect(circuit).toContain('/p2p-circuit');
     for (const p of [n1, m, hidden]) {
