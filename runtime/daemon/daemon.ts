@@ -203,6 +203,14 @@ export class Daemon {
         void conn.close().catch(() => conn.abort(new Error('access revoked')));
       }
     }
+    // A relay that refused this node before it was a member accepts it now: ask again.
+    for (const relay of this.config.relays) {
+      const ma = multiaddr(relay);
+      const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
+      if (id !== undefined && this.node.getConnections(toPeerId(id)).length === 0) {
+        this.node.dial(ma).catch((e: Error) => this.log(`relay ${relay}: ${e.message}`));
+      }
+    }
     this.scheduleSync();
   }
 
