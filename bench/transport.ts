@@ -95,13 +95,18 @@ async function measure(writer: PbLibp2p, target: TargetRef, totalBytes: number):
     await rawUpload(writer, target.peerId, data),
     await rawUpload(writer, target.peerId, data),
   );
-  let t0 = performance.now();
-  await Promise.all(ids.map((id, i) => remote.put(id, data[i]!)));
-  const putMiBs = (shards * SHARD_BYTES) / MiB / ((performance.now() - t0) / 1000);
-  t0 = performance.now();
-  await Promise.all(ids.map((id) => remote.get(id)));
-  const getMiBs = (shards * SHARD_BYTES) / MiB / ((performance.now() - t0) / 1000);
-  for (const id of ids) await remote.delete(id);
+  let putMiBs = 0;
+  let getMiBs = 0;
+  // Best of two rounds, as for the raw stream; each round stores, reads back and deletes.
+  for (let round = 0; round < 2; round++) {
+    let t0 = performance.now();
+    await Promise.all(ids.map((id, i) => remote.put(id, data[i]!)));
+    putMiBs = Math.max(putMiBs, (shards * SHARD_BYTES) / MiB / ((performance.now() - t0) / 1000));
+    t0 = performance.now();
+    await Promise.all(ids.map((id) => remote.get(id)));
+    getMiBs = Math.max(getMiBs, (shards * SHARD_BYTES) / MiB / ((performance.now() - t0) / 1000));
+    for (const id of ids) await remote.delete(id);
+  }
   return { rawMiBs: fmt(rawMiBs, 1), putMiBs: fmt(putMiBs, 1), getMiBs: fmt(getMiBs, 1) };
 }
 
@@ -176,7 +181,7 @@ export async function run(args: string[]): Promise<void> {
   const md = [
     '# Transport benchmark',
     '',
-    `Shard put/get (${SHARD_BYTES / MiB} MiB shards, ${totalBytes / MiB} MiB per measurement, fsynced, SHA-256 verified, ${IN_FLIGHT} requests in flight) against the best of two runs of a raw libp2p stream on the same link, writer, relay and target each on its own thread, 127.0.0.1. Target: put/get >= 0.8x raw.`,
+    `Shard put/get (${SHARD_BYTES / MiB} MiB shards, ${totalBytes / MiB} MiB per measurement, fsynced, SHA-256 verified, ${IN_FLIGHT} requests in flight) best of two rounds, against the best of two runs of a raw libp2p stream sending the same buffers on the same link, writer, relay and target each on its own thread, 127.0.0.1. Target: put/get >= 0.8x raw.`,
     '',
     markdownTable(columns, rows),
   ].join('\n');
