@@ -41,10 +41,12 @@ describe('a member reachable only through a relay', () => {
       expect((await cli(['approve', name, '--dir', n1.dir])).code).toBe(0);
       expect(JSON.parse((await joining).stdout)).toMatchObject({ outcome: 'approved' });
     }
-    const circuit = await waitFor('a relayed address', async () =>
-      ((await hidden.call('status')) as { addresses: string[] }).addresses.find((a) =>
-        a.includes('/p2p-circuit'),
-      ),
+    const circuit = await waitFor(
+      'a relayed address',
+      async () =>
+        ((await hidden.call('status')) as { addresses: string[] }).addresses.find((a) =>
+          a.includes('/p2p-circuit'),
+        ),
       60_000,
     );
     expect(circuit).toContain('/p2p-circuit');
