@@ -14,7 +14,13 @@ import { NetError } from './errors.ts';
 import { fieldArray, fieldUint } from './framing.ts';
 import type { PbLibp2p } from './node.ts';
 import { Limiter } from './serve.ts';
-import { MAX_LIST_IDS, MAX_WIRE_SHARD_BYTES, SHARD_MSG, shardRequest } from './shard-protocol.ts';
+import {
+  BODY_QUEUE_WAIT_MS,
+  MAX_LIST_IDS,
+  MAX_WIRE_SHARD_BYTES,
+  SHARD_MSG,
+  shardRequest,
+} from './shard-protocol.ts';
 
 /** Bound on list pages one `list()` follows (4096 ids each: 16 M shards). */
 const MAX_LIST_PAGES = 4096;
@@ -48,7 +54,7 @@ export class RemoteShardStore implements ShardStore {
   }
 
   private async request<T>(id: string | undefined, fn: () => Promise<T>): Promise<T> {
-    const release = await this.limiter.acquire(120_000);
+    const release = await this.limiter.acquire(BODY_QUEUE_WAIT_MS);
     try {
       return await fn();
     } catch (error) {

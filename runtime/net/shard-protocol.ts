@@ -25,6 +25,8 @@ export const MAX_WIRE_SHARD_BYTES = 64 * 1024 * 1024;
 export const MAX_SHARD_REQUEST_BYTES = 1024;
 /** Ids per list answer; a client pages with `after`. */
 export const MAX_LIST_IDS = 4096;
+/** How long a body may wait for its turn on a slow link (a relayed 32 MiB shard takes seconds). */
+export const BODY_QUEUE_WAIT_MS = 10 * 60 * 1000;
 export const MAX_LIST_ANSWER_BYTES = MAX_LIST_IDS * 80 + 1024;
 
 export const SHARD_MSG = {
@@ -143,7 +145,7 @@ async function answer(
     case SHARD_MSG.get: {
       requireFieldCount(m.fields, 1, 'get');
       const bytes = await backend.get(shardId(m, 0));
-      const release = await bodyLimiter.acquire(120_000);
+      const release = await bodyLimiter.acquire(BODY_QUEUE_WAIT_MS);
       try {
         await sendMessage(stream, SHARD_MSG.data, [bytes.length]);
         await sendRaw(stream, bytes);
@@ -199,7 +201,7 @@ export async function shardRequest(
     if (body !== null) {
       // One body on the wire at a time per peer: the member verifies and fsyncs shard i while
       // shard i+1 arrives (a pipeline), instead of all bodies finishing together.
-      const release = options.bodyLimiter ? await options.bodyLimiter.acquire(timeoutMs) : () => {};
+      const release = options.bodyLimiter ? await options.bodyLimiter.acquire(BODY_QUEUE_WAIT_MS) : () => {};
       try {
         await sendRaw(stream, body);
       } finally {
