@@ -29,8 +29,8 @@ import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from
 const MiB = 1024 * 1024;
 const SHARD_BYTES = 32 * MiB;
 const CHUNK = SEND_CHUNK_BYTES;
-/** Shard requests in flight to the one target (the RemoteShardStore bound). */
-const IN_FLIGHT = 3;
+/** Shard requests in flight to the one target (the RemoteShardStore bound); --in-flight N. */
+let IN_FLIGHT = 3;
 
 interface PathResult {
   rawMiBs: number;
@@ -126,6 +126,8 @@ export async function run(args: string[]): Promise<void> {
   const json = hasFlag(args, '--json');
   const mibArg = args.indexOf('--mib');
   const totalBytes = (mibArg >= 0 ? Number(args[mibArg + 1]) : 128) * MiB;
+  const inFlightArg = args.indexOf('--in-flight');
+  if (inFlightArg >= 0) IN_FLIGHT = Math.max(1, Math.min(16, Number(args[inFlightArg + 1]) || 1));
   const dir = await fs.mkdtemp(join(tmpdir(), 'pb-bench-transport-'));
   const members = new Set<string>();
   const writer = await makeNode(members, { webrtc: true, webrtcBindAddress: '127.0.0.1', iceServers: [] });
