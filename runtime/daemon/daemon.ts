@@ -52,6 +52,8 @@ export class Daemon {
   private syncAgain = false;
   private stopped = false;
   readonly lastSeen = new Map<string, number>();
+  /** Members that refused this node as unauthorized on their last sync (it may have been removed). */
+  readonly refusedBy = new Set<string>();
   private readonly syncLimiter = new Limiter(MAX_SYNC_CONCURRENCY);
   private logFd: number;
   readonly stoppedPromise: Promise<void>;
@@ -80,6 +82,7 @@ export class Daemon {
     const keys = deriveMemberKeys(readSecret(dir));
     const self = memberIdFromPublicKey(keys.publicKey);
     acquirePidLock(dir);
+    rotateLog(p.log);
     const logFd = fs.openSync(p.log, 'a', 0o600);
     const log = (line: string): void => writeLog(logFd, line);
     const state = readState(dir, config);
@@ -229,8 +232,16 @@ export class Daemon {
         receive: async (_p, ops) => this.group.receive(ops).added,
       });
       this.lastSeen.set(peer, Date.now());
+      this.refusedBy.delete(peer);
       return n;
     } catch (error) {
+      if (error instanceof NetError && error.remote && error.code === 'unauthorized') {
+        this.refusedBy.add(peer);
+        const others = (this.group.state?.members.length ?? 1) - 1;
+        if (others > 0 && this.refusedBy.size >= others) {
+          this.log('every other member refuses this node: it has probably been removed from the group');
+        }
+      }
       if (!this.stopped) this.log(`sync with ${peer.slice(-8)} failed: ${(error as Error).message}`);
       return 0;
     } finally {
@@ -357,6 +368,7 @@ export class Daemon {
         members: this.group.state?.members.length ?? 0,
         addresses: this.addresses(),
         store: await this.store.report(),
+        refusedBy: [...this.refusedBy],
         pid: process.pid,
       }),
       create: async (params) => {
@@ -577,6 +589,15 @@ export function resolveWho<T extends Who>(who: string, list: T[], _self: string 
     'ambiguous',
     `"${w}" is ambiguous: ${found.map((m) => `${m.name} (${m.id})`).join(', ')}; use the id`,
   );
+}
+
+/** The log is kept below MAX_LOG_BYTES: a larger one moves to `pb-node.log.1` at start. */
+const MAX_LOG_BYTES = 16 * 1024 * 1024;
+
+function rotateLog(path: string): void {
+  try {
+    if (fs.statSync(path).size > MAX_LOG_BYTES) fs.renameSync(path, `${path}.1`);
+  } catch {}
 }
 
 function writeLog(fd: number, line: string): void {
