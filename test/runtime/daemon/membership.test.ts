@@ -208,6 +208,11 @@ describe('five pb-node processes', () => {
         async () => JSON.stringify(await memberNames(p)) === JSON.stringify(['n1', 'n2', 'n3', 'n5']),
       );
     }
+    // The removed node notices: the others refuse its syncs.
+    await waitFor(
+      'n4 to be refused',
+      async () => ((await n4.call('status')) as { refusedBy: string[] }).refusedBy.length > 0,
+    );
     await n4.stop();
     const secret = Uint8Array.from(
       Buffer.from(fs.readFileSync(join(n4.dir, 'secret'), 'utf8').trim(), 'hex'),
