@@ -158,7 +158,7 @@ function benchPb(work: string, data: string, datasetBytes: number, notes: string
   const configPath = join(root, 'pb.json');
   fs.writeFileSync(configPath, JSON.stringify(config));
   const bin = join(repoRoot, 'runtime/bin/pb-node.mjs');
-  execFileSync(process.execPath, [bin, '-c', configPath, 'init'], { stdio: 'ignore' });
+  execFileSync(process.execPath, [bin, '-c', configPath, 'local-init'], { stdio: 'ignore' });
   const b = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
   const stats = JSON.parse(b.stdout) as { stored: { stripes: number; shardBytesWritten: number } };
   notes.push(

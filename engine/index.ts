@@ -136,6 +136,16 @@ export {
 } from './group/sync.ts';
 export { hash64, pairScoreHex, pairUniform } from './hash64.ts';
 export {
+  decodeHead,
+  HEAD_SIGNATURE_CONTEXT,
+  HEAD_VERSION,
+  headIsNewer,
+  MAX_HEAD_BODY_BYTES,
+  MAX_HEAD_BYTES,
+  type SignedHead,
+  signHead,
+} from './head.ts';
+export {
   deriveKey,
   deriveMemberKeys,
   HKDF_SALT,

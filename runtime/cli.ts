@@ -1,12 +1,14 @@
 /**
- * pb-node command line (commander). Local mode: `init`, `backup`, `restore`, `snapshots`,
- * `forget`, `gc`, `rebuild-index`. Every command takes `--json` (one JSON document on stdout, errors as
- * { error: { code, message } }); progress bars only when stdout is a terminal.
- * The daemon issue adds its commands to the same program (`buildProgram`).
+ * pb-node command line (commander). The daemon's commands (init, start, invite, join, members, ...)
+ * come from daemon/commands.ts; the local mode (members are directories, `-c pb.json`) adds
+ * `local-init`, `backup`, `restore`, `snapshots`, `forget`, `gc`, `rebuild-index`. Local commands
+ * take `--json` (one JSON document on stdout, errors as { error: { code, message } }); progress
+ * bars only when stdout is a terminal.
  */
 
 import type cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
+import { registerDaemonCommands } from './daemon/commands.ts';
 import { PipelineError } from './pipeline/errors.ts';
 import type { Repository } from './pipeline/repository.ts';
 
@@ -63,8 +65,8 @@ async function withRepo<T>(
 export function buildProgram(io: Io = defaultIo): Command {
   const program = new Command('pb-node');
   program
-    .description('pb: cooperative peer backup (local mode: members are directories)')
-    .option('-c, --config <path>', 'local config file (JSON)', process.env.PB_CONFIG ?? 'pb.json')
+    .description('pb: cooperative peer backup')
+    .option('-c, --config <path>', 'local-mode config file (JSON)', process.env.PB_CONFIG ?? 'pb.json')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   const configPath = (): string => program.opts<{ config: string }>().config;
@@ -78,7 +80,7 @@ export function buildProgram(io: Io = defaultIo): Command {
   };
 
   program
-    .command('init')
+    .command('local-init')
     .description('create the recovery secret (if missing) and the data directory; show the code')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
@@ -268,6 +270,7 @@ export function buildProgram(io: Io = defaultIo): Command {
         }
       });
     });
+  registerDaemonCommands(program);
   return program;
 }
 
@@ -277,7 +280,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     const e = error as { code?: string; exitCode?: number; message?: string };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) {

@@ -78,7 +78,7 @@ describe('crash safety (spawned pb-node, SIGKILL)', () => {
       fs.writeFileSync(join(src, i % 2 ? 'd' : '', `f${i}.bin`), detBytes(`crash${i}`, 4 * MiB + i * 1000));
     fs.writeFileSync(join(src, 'd/copy.bin'), detBytes('crash3', 4 * MiB + 3000));
     const config = writeConfigFile(root, localConfig(root, [src], { workers: 2, durable: true }));
-    expect(pbNode(['-c', config, 'init', '--json']).status).toBe(0);
+    expect(pbNode(['-c', config, 'local-init', '--json']).status).toBe(0);
     let kills = 0;
     const progress: number[] = [];
     for (let round = 0; round < 3; round++) {

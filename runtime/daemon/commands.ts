@@ -1,0 +1,293 @@
+/**
+ * The daemon's commands (`registerDaemonCommands(program)`): `init` and `start` work on the data
+ * directory; the others talk to the running daemon over its control socket. Every command takes
+ * `--dir`; `--json` prints the daemon's answer as JSON.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import { defaultDataDir, initDataDir, paths } from './config.ts';
+import { ControlError, callDaemon } from './control.ts';
+import { formatSize, parseDuration, parseSize } from './units.ts';
+
+interface Out {
+  out: (t: string) => void;
+  err: (t: string) => void;
+}
+const io: Out = { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`) };
+
+const sizeArg = (v: string): number => {
+  try {
+    return parseSize(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+};
+const durationArg = (v: string): number => {
+  try {
+    return parseDuration(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+};
+const numberArg = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
+  return n;
+};
+
+function ago(ms: number | null): string {
+  if (ms === null) return 'never';
+  const s = Math.round((Date.now() - ms) / 1000);
+  return s < 2 ? 'now' : s < 120 ? `${s}s ago` : `${Math.round(s / 60)}m ago`;
+}
+
+/** Runs a control call; prints friendly errors and sets the exit code. */
+async function call(
+  dir: string,
+  method: string,
+  params: Record<string, unknown>,
+  json: boolean,
+  render: (r: never) => string,
+  onEvent?: (e: string, d: unknown) => void,
+): Promise<void> {
+  try {
+    const result = await callDaemon(paths(dir).socket, method, params, onEvent);
+    io.out(json ? JSON.stringify(result) : render(result as never));
+  } catch (error) {
+    const e = error as ControlError;
+    if (json) io.out(JSON.stringify({ error: { code: e.code ?? 'internal', message: e.message } }));
+    else io.err(`pb-node ${method}: ${e.message}`);
+    process.exitCode = 1;
+  }
+}
+
+export function registerDaemonCommands(program: Command): void {
+  const withDir = (c: Command): Command =>
+    c.option('--dir <dir>', 'data directory', defaultDataDir()).option('--json', 'print JSON');
+
+  withDir(program.command('init').description('create a data directory, a recovery secret and an identity'))
+    .requiredOption('--name <name>', 'how the other members see this machine')
+    .option('--pledge <size>', 'disk pledged for other members (e.g. 500G)', sizeArg)
+    .option('--listen <addrs...>', 'listen addresses')
+    .option('--relay <addrs...>', 'relays to reserve a slot on')
+    .option('--no-webrtc', 'no WebRTC transport')
+    .option('--no-relay-server', 'do not relay for other members')
+    .option('--sync-interval <duration>', 'group reconciliation period', durationArg)
+    .option('--test-network', 'loopback only, no ICE servers (tests)')
+    .action((o: Record<string, unknown>) => {
+      try {
+        const overrides: Record<string, unknown> = {};
+        if (o.pledge !== undefined) overrides.pledgeBytes = o.pledge;
+        if (o.listen !== undefined) overrides.listen = o.listen;
+        if (o.relay !== undefined) overrides.relays = o.relay;
+        if (o.webrtc === false) overrides.webrtc = false;
+        if (o.relayServer === false) overrides.relayServer = false;
+        if (o.syncInterval !== undefined) overrides.syncIntervalMs = o.syncInterval;
+        if (o.testNetwork === true) {
+          overrides.iceServers = [];
+          overrides.webrtcBindAddress = '127.0.0.1';
+          if (o.listen === undefined) overrides.listen = ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'];
+        }
+        const r = initDataDir(String(o.dir), String(o.name), overrides);
+        if (o.json) io.out(JSON.stringify({ dir: r.dir, words: r.words }));
+        else {
+          io.out(`Created ${r.dir}.`);
+          io.out('Your recovery secret (write it down now; it is shown only once):');
+          io.out(`  ${r.words}`);
+          io.out(`Then start the daemon: pb-node start --dir ${r.dir}`);
+        }
+      } catch (error) {
+        io.err(`pb-node init: ${(error as Error).message}`);
+        process.exitCode = 1;
+      }
+    });
+
+  withDir(
+    program
+      .command('start')
+      .description('run the daemon in the foreground (logs to stderr and the data directory)'),
+  ).action(async (o: { dir: string }) => {
+    const { Daemon } = await import('./daemon.ts');
+    try {
+      const daemon = await Daemon.start(o.dir);
+      const stop = (): void => void daemon.stop();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await daemon.stoppedPromise;
+    } catch (error) {
+      io.err(`pb-node start: ${(error as Error).message}`);
+      process.exitCode = 1;
+    }
+  });
+
+  program
+    .command('relay')
+    .description('run a standalone circuit relay (for a group without a reachable member)')
+    .option('--listen <addrs...>', 'listen addresses', ['/ip4/0.0.0.0/tcp/4002'])
+    .option('--key-file <file>', 'keep the relay identity here (created if missing)')
+    .action(async (o: { listen: string[]; keyFile?: string }) => {
+      const { runStandaloneRelay } = await import('./relay.ts');
+      await runStandaloneRelay(o.listen, o.keyFile ?? null, io.out);
+    });
+
+  withDir(program.command('status').description('this node and its group')).action(
+    (o: { dir: string; json?: boolean }) =>
+      call(
+        o.dir,
+        'status',
+        {},
+        o.json === true,
+        (r: {
+          id: string;
+          name: string;
+          groupId: string | null;
+          member: boolean;
+          members: number;
+          addresses: string[];
+          store: { pledgeBytes: number; storedBytes: number };
+        }) =>
+          [
+            `${r.name} ${r.id}`,
+            r.groupId === null
+              ? 'no group yet'
+              : `group ${r.groupId.slice(0, 16)}: ${r.member ? 'member' : 'NOT a member'}, ${r.members} members`,
+            `pledge ${formatSize(r.store.pledgeBytes)}, ${formatSize(r.store.storedBytes)} stored`,
+            ...r.addresses.map((a) => `  ${a}`),
+          ].join('\n'),
+      ),
+  );
+
+  withDir(program.command('create').description('found a new group with this node as its first member'))
+    .option('--ratio <n>', 'pledge n bytes per byte backed up', numberArg, 1.5)
+    .option('--tolerance <f>', 'members lost at once that every stripe survives', numberArg, 1)
+    .action((o: { dir: string; json?: boolean; ratio: number; tolerance: number }) =>
+      call(
+        o.dir,
+        'create',
+        { ratio: o.ratio, tolerance: o.tolerance },
+        o.json === true,
+        (r: { groupId: string }) => `Founded group ${r.groupId}.`,
+      ),
+    );
+
+  withDir(program.command('invite').description('print a one-time invite code'))
+    .option('--expires <duration>', 'how long the code stays valid', durationArg, 24 * 3600 * 1000)
+    .action((o: { dir: string; json?: boolean; expires: number }) =>
+      call(o.dir, 'invite', { expiresMs: o.expires }, o.json === true, (r: { code: string }) => r.code),
+    );
+
+  withDir(
+    program.command('join').description('ask to join a group with an invite code and wait for the decision'),
+  )
+    .argument('<code>', 'the invite code')
+    .option('--wait <duration>', 'how long to wait for the decision', durationArg, 10 * 60 * 1000)
+    .action((code: string, o: { dir: string; json?: boolean; wait: number }) => {
+      const tty = process.stderr.isTTY;
+      const spinner = ['|', '/', '-', '\\'];
+      let n = 0;
+      return call(
+        o.dir,
+        'join',
+        { code, waitMs: o.wait },
+        o.json === true,
+        (r: { outcome: string; members?: number }) =>
+          r.outcome === 'approved'
+            ? `\nApproved: this node is now one of ${r.members} members.`
+            : `\nThe request was ${r.outcome}.`,
+        (event, data) => {
+          if (o.json) return;
+          if (event === 'waiting') {
+            const s = Math.round(((data as { sinceMs: number }).sinceMs ?? 0) / 1000);
+            const text = `waiting for the inviter's decision ${spinner[n++ % 4]} ${s}s`;
+            if (tty) process.stderr.write(`\r${text}`);
+            else io.err(text);
+          } else if (event === 'connecting') io.err('connecting to the inviter...');
+          else if (event === 'retrying') io.err(`retrying: ${(data as { reason: string }).reason}`);
+        },
+      );
+    });
+
+  withDir(program.command('requests').description('join requests waiting for a decision')).action(
+    (o: { dir: string; json?: boolean }) =>
+      call(
+        o.dir,
+        'requests',
+        {},
+        o.json === true,
+        (r: { candidate: string; name: string; mine: boolean }[]) =>
+          r.length === 0
+            ? 'no requests waiting'
+            : r
+                .map((p) => `${p.name}  ${p.candidate}${p.mine ? '' : '  (another member decides)'}`)
+                .join('\n'),
+      ),
+  );
+
+  for (const verb of ['approve', 'reject'] as const) {
+    withDir(program.command(verb).description(`${verb} a join request`))
+      .argument('<who>', 'name or id of the candidate')
+      .action((who: string, o: { dir: string; json?: boolean }) =>
+        call(
+          o.dir,
+          verb,
+          { who },
+          o.json === true,
+          (r: { name: string }) => `${verb === 'approve' ? 'Approved' : 'Rejected'} ${r.name}.`,
+        ),
+      );
+  }
+
+  withDir(program.command('remove').description('remove a member (this node included)'))
+    .argument('<who>', 'name or id')
+    .action((who: string, o: { dir: string; json?: boolean }) =>
+      call(o.dir, 'remove', { who }, o.json === true, (r: { name: string }) => `Removed ${r.name}.`),
+    );
+
+  withDir(program.command('members').description('the group members, with when each was last seen')).action(
+    (o: { dir: string; json?: boolean }) =>
+      call(
+        o.dir,
+        'members',
+        {},
+        o.json === true,
+        (r: { id: string; name: string; pledgeBytes: number; self: boolean; lastSeenMs: number | null }[]) =>
+          r
+            .map(
+              (m) =>
+                `${m.self ? '*' : ' '} ${m.name.padEnd(16)} ${formatSize(m.pledgeBytes).padStart(10)}  ${m.self ? 'this node' : ago(m.lastSeenMs)}  ${m.id}`,
+            )
+            .join('\n'),
+      ),
+  );
+
+  withDir(program.command('pledge').description('change the disk pledged for other members'))
+    .argument('<size>', 'e.g. 500G', sizeArg)
+    .action((bytes: number, o: { dir: string; json?: boolean }) =>
+      call(
+        o.dir,
+        'pledge',
+        { bytes },
+        o.json === true,
+        (r: { pledgeBytes: number; reservationBytes: number }) =>
+          `Pledge ${formatSize(r.pledgeBytes)}; ${formatSize(r.reservationBytes)} reserved on disk.`,
+      ),
+    );
+
+  withDir(program.command('agreement').description("change the group's agreement"))
+    .requiredOption('--ratio <n>', 'pledge n bytes per byte backed up', numberArg)
+    .requiredOption('--tolerance <f>', 'members lost at once that every stripe survives', numberArg)
+    .action((o: { dir: string; json?: boolean; ratio: number; tolerance: number }) =>
+      call(
+        o.dir,
+        'agreement',
+        { ratio: o.ratio, tolerance: o.tolerance },
+        o.json === true,
+        (r: { ratio: number; tolerance: number }) => `Agreement: ratio ${r.ratio}, tolerance ${r.tolerance}.`,
+      ),
+    );
+
+  withDir(program.command('stop').description('stop the daemon')).action(
+    (o: { dir: string; json?: boolean }) => call(o.dir, 'stop', {}, o.json === true, () => 'stopping'),
+  );
+}
+
+export { ControlError };

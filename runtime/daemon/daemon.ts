@@ -1,0 +1,641 @@
+/**
+ * pb-node, the daemon: composes the libp2p node with the group, join, shard and head services
+ * and the control socket (js-libp2p style: each service registers its handlers and subscribes to
+ * events; the daemon owns start and stop order).
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import type { Server } from 'node:net';
+import { isAbsolute, join } from 'node:path';
+import type { PeerId } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
+import {
+  deriveMemberKeys,
+  type GroupMember,
+  type GroupState,
+  inviteTokenHash,
+  MAX_ADDRESS_BYTES,
+  MAX_ADDRESSES,
+  MAX_INVITE_TTL_MS,
+  memberIdFromPublicKey,
+  toHex,
+} from '../../engine/index.ts';
+import { dialPreferringWebRTC } from '../net/dial.ts';
+import { NetError } from '../net/errors.ts';
+import { serveGroupSync, syncWithPeer } from '../net/group-sync.ts';
+import { serveHeads } from '../net/head-protocol.ts';
+import { type JoinOutcome, requestJoin, serveJoin } from '../net/join.ts';
+import { libp2pKeyFromSeed } from '../net/keys.ts';
+import { createPbNode, type PbLibp2p } from '../net/node.ts';
+import { Limiter, toPeerId } from '../net/serve.ts';
+import { serveShards } from '../net/shard-protocol.ts';
+import { PledgedShardStore } from '../store/pledged-shard-store.ts';
+import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
+import { ControlError, type ControlMethod, startControlServer } from './control.ts';
+import { GroupService } from './group-service.ts';
+import { HeadStore } from './head-store.ts';
+import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
+
+const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
+const MAX_SYNC_CONCURRENCY = 8;
+/** Attempts to reach the inviter (a stream that broke while waiting counts as one). */
+const MAX_JOIN_DIAL_ATTEMPTS = 5;
+
+export interface DaemonState {
+  pledgeBytes: number;
+}
+
+export class Daemon {
+  private control: Server | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private syncing = false;
+  private syncAgain = false;
+  private stopped = false;
+  readonly lastSeen = new Map<string, number>();
+  /** Members that refused this node as unauthorized on their last sync (it may have been removed). */
+  readonly refusedBy = new Set<string>();
+  private readonly syncLimiter = new Limiter(MAX_SYNC_CONCURRENCY);
+  private logFd: number;
+  readonly stoppedPromise: Promise<void>;
+  private resolveStopped!: () => void;
+
+  private constructor(
+    readonly dir: string,
+    readonly config: NodeConfig,
+    readonly self: string,
+    readonly node: PbLibp2p,
+    readonly group: GroupService,
+    readonly store: PledgedShardStore,
+    readonly heads: HeadStore,
+    private readonly keys: ReturnType<typeof deriveMemberKeys>,
+    logFd: number,
+  ) {
+    this.logFd = logFd;
+    this.stoppedPromise = new Promise((r) => {
+      this.resolveStopped = r;
+    });
+  }
+
+  static async start(dir: string): Promise<Daemon> {
+    const config = loadConfig(dir);
+    const p = paths(dir);
+    const keys = deriveMemberKeys(readSecret(dir));
+    const self = memberIdFromPublicKey(keys.publicKey);
+    acquirePidLock(dir);
+    rotateLog(p.log);
+    const logFd = fs.openSync(p.log, 'a', 0o600);
+    const log = (line: string): void => writeLog(logFd, line);
+    const state = readState(dir, config);
+    const { service: group, warnings } = GroupService.open(p.group, self, keys);
+    warnings.forEach(log);
+    const reserveRoot = isAbsolute(config.reserveDir) ? config.reserveDir : join(dir, config.reserveDir);
+    const store = await PledgedShardStore.open(reserveRoot, {
+      pledgeBytes: state.pledgeBytes,
+      isMember: (id) => group.isMember(id),
+      onWarning: (t) => log(`warning: ${t}`),
+    });
+    const heads = new HeadStore(
+      p.heads,
+      (owner) => group.isMember(owner),
+      (t) => log(`warning: ${t}`),
+    );
+    for (const relay of config.relays) {
+      const id = multiaddr(relay)
+        .getComponents()
+        .findLast((c) => c.name === 'p2p')?.value;
+      if (id !== undefined) group.trustedPeers.add(id);
+    }
+    const node = await createPbNode({
+      privateKey: await libp2pKeyFromSeed(keys.signingSeed, keys.publicKey),
+      listen: config.listen,
+      relayServer: config.relayServer,
+      webrtc: config.webrtc,
+      iceServers: config.iceServers,
+      ...(config.webrtcBindAddress === null ? {} : { webrtcBindAddress: config.webrtcBindAddress }),
+      ...(config.announce.length > 0 ? { announce: config.announce } : {}),
+      policy: () => group.policy(),
+    });
+    const daemon = new Daemon(dir, config, self, node, group, store, heads, keys, logFd);
+    await daemon.wire();
+    return daemon;
+  }
+
+  log(line: string): void {
+    writeLog(this.logFd, line);
+  }
+
+  private async wire(): Promise<void> {
+    const onError = (protocol: string, remote: string, error: unknown): void =>
+      this.log(`${protocol} from ${remote.slice(-8)}: ${(error as Error)?.message ?? String(error)}`);
+    const policy = () => this.group.policy();
+    await serveGroupSync(
+      this.node,
+      policy,
+      {
+        index: () => this.group.syncIndex(),
+        opBytes: (h) => this.group.opBytes(h),
+        receive: async (peer, ops) => {
+          this.lastSeen.set(peer, Date.now());
+          return this.group.receive(ops).added;
+        },
+      },
+      onError,
+    );
+    await serveJoin(
+      this.node,
+      policy,
+      {
+        admitHello: (candidate, token) => this.admitHello(candidate, token),
+        acceptRequest: async (candidate, token, op) => this.acceptRequest(candidate, token, op),
+        outcome: (request) => this.group.state?.outcomes.find((o) => o.request === request)?.outcome ?? null,
+        allOps: () => this.group.allOps(),
+        finished: (candidate) => {
+          this.group.activeJoiners.delete(candidate);
+          this.onGroupChange(this.group.state!);
+        },
+      },
+      onError,
+    );
+    await serveShards(this.node, policy, this.store, { onError });
+    await serveHeads(this.node, policy, this.heads, onError);
+    this.group.on('change', (state) => this.onGroupChange(state));
+    this.node.addEventListener('connection:open', (event) => {
+      const peer = event.detail.remotePeer.toString();
+      if (this.group.isMember(peer)) setTimeout(() => void this.syncWith(peer), 200);
+    });
+    for (const relay of this.config.relays) {
+      this.node.dial(multiaddr(relay)).catch((e: Error) => this.log(`relay ${relay}: ${e.message}`));
+    }
+    if (this.group.state !== null) this.onGroupChange(this.group.state);
+    this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
+    this.control = await startControlServer(paths(this.dir).socket, this.methods(), (e) =>
+      this.log(`control: ${String(e)}`),
+    );
+    this.log(`pb-node ${this.self} started; listening on ${this.addresses().join(' ') || '(none yet)'}`);
+  }
+
+  addresses(): string[] {
+    return this.node
+      .getMultiaddrs()
+      .map((a) => a.toString())
+      .filter((a) => a.length <= MAX_ADDRESS_BYTES)
+      .slice(0, MAX_ADDRESSES);
+  }
+
+  /** New members' addresses go to the peer store; peers that lost access are cut off at once. */
+  private onGroupChange(state: GroupState): void {
+    for (const m of state.members) {
+      if (m.id === this.self) continue;
+      const addrs = m.addresses.flatMap((a) => {
+        try {
+          const ma = multiaddr(a);
+          const last = ma.getComponents().at(-1);
+          return last?.name === 'p2p' && last.value === m.id ? [ma.decapsulateCode(421)] : [ma];
+        } catch {
+          return [];
+        }
+      });
+      if (addrs.length > 0)
+        void this.node.peerStore.merge(toPeerId(m.id), { multiaddrs: addrs }).catch(() => undefined);
+    }
+    const policy = this.group.policy();
+    for (const conn of this.node.getConnections()) {
+      const peer = conn.remotePeer.toString();
+      if (!policy.mayConnect(peer)) {
+        this.log(`closing the connection to ${peer}: no longer allowed`);
+        void conn.close().catch(() => conn.abort(new Error('access revoked')));
+      }
+    }
+    // A relay that refused this node before it was a member accepts it now: ask again.
+    for (const relay of this.config.relays) {
+      const ma = multiaddr(relay);
+      const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
+      if (id !== undefined && this.node.getConnections(toPeerId(id)).length === 0) {
+        this.node.dial(ma).catch((e: Error) => this.log(`relay ${relay}: ${e.message}`));
+      }
+    }
+    this.scheduleSync();
+  }
+
+  private scheduleSync(): void {
+    setTimeout(() => void this.syncAll(), 50);
+  }
+
+  async syncWith(peer: string): Promise<number> {
+    if (this.stopped || peer === this.self || !this.group.isMember(peer)) return 0;
+    const release = await this.syncLimiter.acquire(60_000);
+    try {
+      await this.ensureConnected(peer);
+      const n = await syncWithPeer(this.node, peer, {
+        index: () => this.group.syncIndex(),
+        opBytes: (h) => this.group.opBytes(h),
+        receive: async (_p, ops) => this.group.receive(ops).added,
+      });
+      this.lastSeen.set(peer, Date.now());
+      this.refusedBy.delete(peer);
+      return n;
+    } catch (error) {
+      if (error instanceof NetError && error.remote && error.code === 'unauthorized') {
+        this.refusedBy.add(peer);
+        const others = (this.group.state?.members.length ?? 1) - 1;
+        if (others > 0 && this.refusedBy.size >= others) {
+          this.log('every other member refuses this node: it has probably been removed from the group');
+        }
+      }
+      if (!this.stopped) this.log(`sync with ${peer.slice(-8)} failed: ${(error as Error).message}`);
+      return 0;
+    } finally {
+      release();
+    }
+  }
+
+  /** A member behind NAT: prefer a WebRTC link (retried, with backoff) over the relayed one. */
+  private async ensureConnected(peer: string): Promise<void> {
+    const id = toPeerId(peer);
+    if (this.node.getConnections(id).some((c) => c.limits === undefined)) return;
+    const known = await this.node.peerStore.get(id).catch(() => null);
+    const addrs = (known?.addresses ?? []).map((a) => a.multiaddr);
+    if (!this.config.webrtc || !addrs.some((a) => a.toString().includes('/webrtc'))) return;
+    const withPeer = addrs.map((a) =>
+      a.getComponents().at(-1)?.name === 'p2p' ? a : a.encapsulate(`/p2p/${peer}`),
+    );
+    await dialPreferringWebRTC(this.node, withPeer, {
+      attempts: 2,
+      attemptTimeoutMs: 8_000,
+      log: (l) => this.log(`${peer.slice(-8)}: ${l}`),
+    }).catch((e: Error) => this.log(`cannot reach ${peer.slice(-8)} directly: ${e.message}`));
+  }
+
+  async syncAll(): Promise<void> {
+    if (this.stopped) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    try {
+      do {
+        this.syncAgain = false;
+        const peers = (this.group.state?.members ?? []).map((m) => m.id).filter((id) => id !== this.self);
+        await Promise.allSettled(peers.map((p) => this.syncWith(p)));
+      } while (this.syncAgain && !this.stopped);
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  // --- join, inviter side ---------------------------------------------------------------
+
+  private admitHello(candidate: string, token: Uint8Array): { groupId: string; ops: Uint8Array[] } {
+    const state = this.group.state;
+    if (state === null || !this.group.selfIsMember)
+      throw new NetError('invalid-invite', 'this node is not a member of a group');
+    const tokenHash = inviteTokenHash(toHex(token));
+    const resuming = this.group.log
+      .ops()
+      .some((op) => op.kind === 'request' && op.author === candidate && op.tokenHash === tokenHash);
+    if (!resuming) {
+      const invite = state.invites.find((i) => i.tokenHash === tokenHash);
+      if (invite === undefined) {
+        const used = this.group.log.ops().some((op) => op.kind === 'request' && op.tokenHash === tokenHash);
+        const issued = this.group.log.ops().find((op) => op.kind === 'invite' && op.tokenHash === tokenHash);
+        if (used) throw new NetError('invalid-invite', 'this invite was already used');
+        if (issued?.kind === 'invite' && issued.expiresAtMs <= Date.now())
+          throw new NetError('invalid-invite', 'this invite expired');
+        throw new NetError('invalid-invite', 'unknown invite');
+      }
+      if (invite.by !== this.self)
+        throw new NetError('invalid-invite', 'this invite was issued by another member: ask them');
+    }
+    if (state.groupId === null) throw new NetError('internal', 'no group id');
+    this.group.activeJoiners.add(candidate);
+    return { groupId: state.groupId, ops: this.group.allOps() };
+  }
+
+  private acceptRequest(candidate: string, token: Uint8Array, opBytes: Uint8Array): string {
+    const before = this.group.log.size;
+    const result = this.group.receive([opBytes]);
+    if (result.rejected > 0) throw new NetError('bad-message', 'the request op does not verify');
+    const op = this.group.log
+      .ops()
+      .find((o) => o.bytes.length === opBytes.length && Buffer.from(o.bytes).equals(Buffer.from(opBytes)));
+    if (
+      op === undefined ||
+      op.kind !== 'request' ||
+      op.author !== candidate ||
+      op.tokenHash !== inviteTokenHash(toHex(token))
+    ) {
+      throw new NetError('bad-message', 'expected the candidate’s own request presenting the invite token');
+    }
+    const outcome = this.group.state?.outcomes.find((o) => o.request === op.hash);
+    const pending = this.group.state?.pending.some((p) => p.request === op.hash);
+    if (!pending && outcome === undefined) {
+      const dropped = this.group.state?.dropped.find((d) => d.hash === op.hash);
+      throw new NetError(
+        'invalid-invite',
+        `the request was not accepted: ${dropped?.reason ?? 'unknown reason'}`,
+      );
+    }
+    if (this.group.log.size > before)
+      this.log(`join request from ${candidate} (${op.kind === 'request' ? op.name : ''})`);
+    this.scheduleSync();
+    return op.hash;
+  }
+
+  // --- control methods ------------------------------------------------------------------
+
+  private methods(): Record<string, ControlMethod> {
+    const state = (): GroupState => {
+      const s = this.group.state;
+      if (s === null)
+        throw new ControlError(
+          'no-group',
+          'this node has no group yet: run `pb-node create` to found one or `pb-node join <code>`',
+        );
+      return s;
+    };
+    const num = (v: unknown, what: string): number => {
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new ControlError('bad-argument', `${what} must be a number`);
+      return v;
+    };
+    return {
+      status: async () => ({
+        id: this.self,
+        name: this.config.name,
+        groupId: this.group.groupId,
+        member: this.group.selfIsMember,
+        members: this.group.state?.members.length ?? 0,
+        addresses: this.addresses(),
+        store: await this.store.report(),
+        refusedBy: [...this.refusedBy],
+        pid: process.pid,
+      }),
+      create: async (params) => {
+        const agreement = {
+          ratio: num(params.ratio ?? 1.5, 'ratio'),
+          tolerance: num(params.tolerance ?? 1, 'tolerance'),
+        };
+        const groupId = this.group.create(agreement, this.config.name, this.addresses());
+        if (this.store.pledgeBytes > 0)
+          this.group.author({ kind: 'pledge', pledgeBytes: this.store.pledgeBytes });
+        return { groupId };
+      },
+      invite: async (params) => {
+        state();
+        const ttl = num(params.expiresMs ?? DEFAULT_INVITE_TTL_MS, 'expiresMs');
+        if (ttl <= 0 || ttl > MAX_INVITE_TTL_MS)
+          throw new ControlError('bad-argument', 'an invite lasts from 1 ms to 30 days');
+        const token = randomBytes(32);
+        const expiresAtMs = Date.now() + Math.round(ttl);
+        this.group.author({ kind: 'invite', tokenHash: inviteTokenHash(toHex(token)), expiresAtMs });
+        return {
+          code: encodeInviteCode({ inviter: this.self, addresses: this.addresses(), token, expiresAtMs }),
+          expiresAtMs,
+        };
+      },
+      join: async (params, progress) =>
+        this.join(String(params.code ?? ''), num(params.waitMs ?? 600_000, 'waitMs'), progress),
+      requests: async () => state().pending.map((p) => ({ ...p, mine: p.invitedBy === this.self })),
+      approve: async (params) => this.decide(String(params.who ?? ''), 'approve'),
+      reject: async (params) => this.decide(String(params.who ?? ''), 'reject'),
+      remove: async (params) => {
+        const s = state();
+        const target = resolveWho(
+          String(params.who ?? ''),
+          [...s.members, ...s.pending.map((p) => ({ id: p.candidate, name: p.name }))],
+          this.self,
+        );
+        this.group.author({ kind: 'remove', member: target.id });
+        await this.syncAll();
+        return { removed: target.id, name: target.name };
+      },
+      members: async () =>
+        state().members.map((m: GroupMember) => ({
+          id: m.id,
+          name: m.name,
+          pledgeBytes: m.pledgeBytes,
+          sinceMs: m.sinceMs,
+          self: m.id === this.self,
+          lastSeenMs: m.id === this.self ? Date.now() : (this.lastSeen.get(m.id) ?? null),
+          connected: this.node.getConnections(toPeerId(m.id) as PeerId).length > 0,
+        })),
+      pledge: async (params) => {
+        const bytes = num(params.bytes, 'bytes');
+        try {
+          await this.store.setPledge(bytes);
+        } catch (error) {
+          throw new ControlError('pledge-refused', (error as Error).message);
+        }
+        writeState(this.dir, { pledgeBytes: bytes });
+        if (this.group.selfIsMember) this.group.author({ kind: 'pledge', pledgeBytes: bytes });
+        return this.store.report();
+      },
+      agreement: async (params) => {
+        state();
+        const agreement = {
+          ratio: num(params.ratio, 'ratio'),
+          tolerance: num(params.tolerance, 'tolerance'),
+        };
+        this.group.author({ kind: 'agree', agreement });
+        return agreement;
+      },
+      sync: async () => {
+        await this.syncAll();
+        return { ops: this.group.log.size };
+      },
+      stop: async () => {
+        setTimeout(() => void this.stop(), 50);
+        return { stopping: true };
+      },
+    };
+  }
+
+  private async decide(who: string, kind: 'approve' | 'reject'): Promise<unknown> {
+    const s = this.group.state;
+    if (s === null) throw new ControlError('no-group', 'this node has no group');
+    const p = resolveWho(
+      who,
+      s.pending.map((r) => ({ id: r.candidate, name: r.name, request: r.request, invitedBy: r.invitedBy })),
+      null,
+    );
+    if (p.invitedBy !== this.self)
+      throw new ControlError(
+        'not-inviter',
+        `only the inviter (${p.invitedBy}) decides on ${p.name}'s request`,
+      );
+    this.group.author({ kind, candidate: p.id, request: p.request });
+    void this.syncAll();
+    return { [kind === 'approve' ? 'approved' : 'rejected']: p.id, name: p.name };
+  }
+
+  private async join(
+    code: string,
+    waitMs: number,
+    progress: (event: string, data: unknown) => void,
+  ): Promise<unknown> {
+    if (this.group.groupId !== null)
+      throw new ControlError('has-group', 'this node already belongs to a group');
+    let invite: ReturnType<typeof decodeInviteCode>;
+    try {
+      invite = decodeInviteCode(code, Date.now());
+    } catch (error) {
+      throw new ControlError('bad-invite', (error as Error).message);
+    }
+    const addrs = invite.addresses.flatMap((a) => {
+      try {
+        return [multiaddr(a)];
+      } catch {
+        return [];
+      }
+    });
+    const inviter = toPeerId(invite.inviter);
+    await this.node.peerStore.merge(inviter, {
+      multiaddrs: addrs.map((a) => (a.getComponents().at(-1)?.name === 'p2p' ? a.decapsulateCode(421) : a)),
+    });
+    progress('connecting', { inviter: invite.inviter });
+    const started = Date.now();
+    let result: { outcome: JoinOutcome; groupId: string; ops: Uint8Array[] } | null = null;
+    for (let attempt = 0; attempt < MAX_JOIN_DIAL_ATTEMPTS && result === null; attempt++) {
+      try {
+        result = await requestJoin(
+          this.node,
+          invite.inviter,
+          invite.token,
+          Math.max(1000, waitMs - (Date.now() - started)),
+          async (groupId, ops) => this.makeRequest(groupId, ops, invite.token),
+          () => progress('waiting', { sinceMs: Date.now() - started }),
+        );
+      } catch (error) {
+        const e = error as NetError;
+        if (e instanceof NetError && e.remote && e.code !== 'timeout')
+          throw new ControlError(e.code, e.message);
+        if (Date.now() - started > waitMs)
+          throw new ControlError('timeout', `no decision within ${waitMs} ms: ${e.message}`);
+        progress('retrying', { reason: e.message });
+        await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** Math.min(attempt, 4))));
+      }
+    }
+    if (result === null) throw new ControlError('timeout', 'no decision');
+    if (result.outcome !== 'approved') return { outcome: result.outcome };
+    this.group.adopt(result.groupId, result.ops);
+    if (!this.group.selfIsMember)
+      throw new ControlError('internal', 'approved, but the log does not make this node a member');
+    if (this.store.pledgeBytes > 0)
+      this.group.author({ kind: 'pledge', pledgeBytes: this.store.pledgeBytes });
+    await this.syncAll();
+    return { outcome: 'approved', groupId: result.groupId, members: this.group.state?.members.length };
+  }
+
+  /** The candidate's request op, on top of the inviter's log (or the one already made with this token). */
+  private async makeRequest(groupId: string, ops: Uint8Array[], token: Uint8Array): Promise<Uint8Array> {
+    const { OpLog, foldGroup, nextHeader, signOp } = await import('../../engine/index.ts');
+    const { nodeEd25519Signer, nodeEd25519Verifier } = await import('../crypto/ed25519.ts');
+    const log = new OpLog({ verify: nodeEd25519Verifier() });
+    for (const b of ops) log.add(b);
+    const tokenHex = toHex(token);
+    const mine = log
+      .ops()
+      .find(
+        (o) => o.kind === 'request' && o.author === this.self && o.tokenHash === inviteTokenHash(tokenHex),
+      );
+    if (mine !== undefined) return mine.bytes;
+    const state = foldGroup(log.ops(), Date.now(), { groupId });
+    const op = signOp(
+      this.keys,
+      nextHeader(state, Date.now()),
+      { kind: 'request', name: this.config.name, addresses: this.addresses(), token: tokenHex },
+      { sign: nodeEd25519Signer() },
+    );
+    return op.bytes;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
+    try {
+      fs.unlinkSync(paths(this.dir).socket);
+    } catch {}
+    await Promise.resolve(this.node.stop()).catch(() => undefined);
+    this.group.close();
+    this.log('pb-node stopped');
+    fs.closeSync(this.logFd);
+    try {
+      fs.unlinkSync(join(this.dir, 'daemon.pid'));
+    } catch {}
+    this.resolveStopped();
+  }
+}
+
+interface Who {
+  id: string;
+  name: string;
+}
+
+/** Finds one of `list` by exact id, id prefix (6+ characters) or name; friendly when ambiguous. */
+export function resolveWho<T extends Who>(who: string, list: T[], _self: string | null): T {
+  const w = who.trim();
+  if (w === '') throw new ControlError('bad-argument', 'name a member or candidate (name or id)');
+  const exact = list.filter((m) => m.id === w);
+  if (exact.length > 0) return exact[0]!;
+  const byName = list.filter((m) => m.name.toLowerCase() === w.toLowerCase());
+  const byPrefix = w.length >= 6 ? list.filter((m) => m.id.startsWith(w) || m.id.endsWith(w)) : [];
+  const found = [...new Map([...byName, ...byPrefix].map((m) => [m.id, m])).values()];
+  if (found.length === 1) return found[0]!;
+  if (found.length === 0) throw new ControlError('not-found', `nobody called "${w}" here`);
+  throw new ControlError(
+    'ambiguous',
+    `"${w}" is ambiguous: ${found.map((m) => `${m.name} (${m.id})`).join(', ')}; use the id`,
+  );
+}
+
+/** The log is kept below MAX_LOG_BYTES: a larger one moves to `pb-node.log.1` at start. */
+const MAX_LOG_BYTES = 16 * 1024 * 1024;
+
+function rotateLog(path: string): void {
+  try {
+    if (fs.statSync(path).size > MAX_LOG_BYTES) fs.renameSync(path, `${path}.1`);
+  } catch {}
+}
+
+function writeLog(fd: number, line: string): void {
+  const text = `${new Date().toISOString()} ${line}\n`;
+  process.stderr.write(text);
+  try {
+    fs.writeSync(fd, text);
+  } catch {}
+}
+
+function readState(dir: string, config: NodeConfig): DaemonState {
+  try {
+    const s = JSON.parse(fs.readFileSync(paths(dir).state, 'utf8')) as DaemonState;
+    if (Number.isSafeInteger(s.pledgeBytes) && s.pledgeBytes >= 0) return s;
+  } catch {}
+  return { pledgeBytes: config.pledgeBytes };
+}
+
+function writeState(dir: string, state: DaemonState): void {
+  const file = paths(dir).state;
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(state), { mode: 0o600 });
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+function acquirePidLock(dir: string): void {
+  const file = join(dir, 'daemon.pid');
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8'));
+    if (Number.isSafeInteger(pid) && pid > 0) {
+      try {
+        process.kill(pid, 0);
+        throw new ControlError('already-running', `a pb-node daemon (pid ${pid}) already runs on ${dir}`);
+      } catch (error) {
+        if (error instanceof ControlError) throw error;
+      }
+    }
+  } catch (error) {
+    if (error instanceof ControlError) throw error;
+  }
+  fs.writeFileSync(file, String(process.pid), { mode: 0o600 });
+}

@@ -1,0 +1,49 @@
+/**
+ * Dialing a member across NAT: WebRTC first (a direct link, signalled through the relay), retried
+ * with backoff because about one dial in ten hangs until its timeout, then the relayed link.
+ */
+import type { Connection } from '@libp2p/interface';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import type { PbLibp2p } from './node.ts';
+
+export interface DialOptions {
+  /** WebRTC attempts before falling back (default 3). */
+  attempts?: number;
+  /** Bound on each WebRTC attempt (default 10 s). */
+  attemptTimeoutMs?: number;
+  /** First backoff; doubles per attempt (default 250 ms). */
+  backoffMs?: number;
+  log?: (line: string) => void;
+}
+
+export async function dialPreferringWebRTC(
+  node: PbLibp2p,
+  addrs: Multiaddr[],
+  options: DialOptions = {},
+): Promise<{ connection: Connection; transport: 'webrtc' | 'relay' | 'direct' }> {
+  const attempts = options.attempts ?? 3;
+  const timeoutMs = options.attemptTimeoutMs ?? 10_000;
+  const webrtc = addrs.filter((a) => a.toString().includes('/webrtc'));
+  for (const addr of webrtc) {
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      try {
+        const connection = await node.dial(addr, { signal: AbortSignal.timeout(timeoutMs) });
+        return { connection, transport: 'webrtc' };
+      } catch (error) {
+        options.log?.(`webrtc dial ${attempt + 1}/${attempts} failed: ${(error as Error).message}`);
+        await new Promise((r) => setTimeout(r, (options.backoffMs ?? 250) * 2 ** attempt));
+      }
+    }
+  }
+  const rest = addrs.filter((a) => !a.toString().includes('/webrtc'));
+  let last: unknown = new Error('no address to dial');
+  for (const addr of rest) {
+    try {
+      const connection = await node.dial(addr, { signal: AbortSignal.timeout(timeoutMs * 2) });
+      return { connection, transport: addr.toString().includes('/p2p-circuit') ? 'relay' : 'direct' };
+    } catch (error) {
+      last = error;
+    }
+  }
+  throw last;
+}

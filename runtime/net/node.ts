@@ -1,0 +1,108 @@
+/**
+ * The libp2p node of a pb member (DESIGN section 8): TCP, circuit relay v2 (client always; server
+ * on reachable members and on a standalone relay), WebRTC signalled over the relay, Noise, Yamux,
+ * identify. Relay limits are raised for real shard traffic (the defaults, 128 KiB and 2 minutes
+ * per relayed connection, would cut a shard off).
+ */
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { identify } from '@libp2p/identify';
+import type { PrivateKey } from '@libp2p/interface';
+import { noise } from '@libp2p/noise';
+import { tcp } from '@libp2p/tcp';
+import { webRTC } from '@libp2p/webrtc';
+import { yamux } from '@libp2p/yamux';
+import { createLibp2p, type Libp2p } from 'libp2p';
+
+/** The subset of the DOM RTCIceServer this node passes through. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+import { type AccessPolicy, createGater } from './access.ts';
+
+export interface RelayLimits {
+  /** Bytes one relayed connection may carry (each direction). */
+  dataLimitBytes: number;
+  /** How long one relayed connection may last. */
+  durationLimitMs: number;
+  /** Reservations this relay holds at once. */
+  maxReservations: number;
+}
+
+/** Room for a stripe's worth of 32 MiB shards and an hour of repair per relayed connection. */
+export const DEFAULT_RELAY_LIMITS: RelayLimits = {
+  dataLimitBytes: 16 * 1024 * 1024 * 1024,
+  durationLimitMs: 60 * 60 * 1000,
+  maxReservations: 64,
+};
+
+export interface PbNodeOptions {
+  privateKey: PrivateKey;
+  /** Multiaddrs to listen on, e.g. /ip4/0.0.0.0/tcp/4001, /p2p-circuit, /webrtc. */
+  listen: string[];
+  /** Serve as a circuit relay for others (members that are reachable; `pb-node relay`). */
+  relayServer?: boolean;
+  relayLimits?: RelayLimits;
+  /** Enable the WebRTC transport (direct links across NAT, signalled over the relay). */
+  webrtc?: boolean;
+  /** ICE servers as RTCIceServer objects; none in tests. */
+  iceServers?: IceServer[];
+  /** Local address ICE binds to (127.0.0.1 in tests). */
+  webrtcBindAddress?: string;
+  /** Announce only these addresses (optional). */
+  announce?: string[];
+  policy: () => AccessPolicy;
+}
+
+export type PbLibp2p = Libp2p;
+
+export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
+  const limits = options.relayLimits ?? DEFAULT_RELAY_LIMITS;
+  const rtcConfiguration: { iceServers: IceServer[]; bindAddress?: string } = {
+    iceServers: options.iceServers ?? [],
+  };
+  if (options.webrtcBindAddress !== undefined) rtcConfiguration.bindAddress = options.webrtcBindAddress;
+  const services: Record<string, unknown> = { identify: identify() };
+  if (options.relayServer === true) {
+    services.relay = circuitRelayServer({
+      reservations: {
+        maxReservations: limits.maxReservations,
+        defaultDataLimit: BigInt(limits.dataLimitBytes),
+        defaultDurationLimit: limits.durationLimitMs,
+        applyDefaultLimit: true,
+      },
+      maxInboundHopStreams: 64,
+      maxOutboundHopStreams: 64,
+    });
+  }
+  const transports = [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 20_000 })];
+  const node = await createLibp2p({
+    privateKey: options.privateKey,
+    addresses: {
+      listen: options.listen,
+      ...(options.announce === undefined ? {} : { announce: options.announce }),
+    },
+    transports:
+      options.webrtc === true
+        ? [
+            ...transports,
+            webRTC({
+              rtcConfiguration: rtcConfiguration as Parameters<typeof webRTC>[0] extends infer I
+                ? I extends { rtcConfiguration?: infer R }
+                  ? Exclude<R, (...a: never[]) => unknown>
+                  : never
+                : never,
+            }),
+          ]
+        : transports,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: createGater(options.policy),
+    connectionManager: { maxConnections: 256 },
+    // biome-ignore lint/suspicious/noExplicitAny: libp2p's ServiceFactoryMap is keyed by literal names
+    services: services as any,
+  });
+  return node as PbLibp2p;
+}

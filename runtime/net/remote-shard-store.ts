@@ -1,0 +1,140 @@
+/**
+ * A ShardStore that lives on another member, over `/pb/shard/1`. Same contract as a local store:
+ * gets are verified against the id here too (a member never trusts the wire), remote refusals
+ * arrive as ShardStoreErrors with the matching code (and the refusal reason in the message).
+ * Requests in flight are bounded; retries are the caller's (a retrying layer wraps any store).
+ */
+import {
+  requireShardId,
+  type ShardStore,
+  ShardStoreError,
+  type ShardStoreErrorCode,
+} from '../store/shard-store.ts';
+import { NetError } from './errors.ts';
+import { fieldArray, fieldUint } from './framing.ts';
+import type { PbLibp2p } from './node.ts';
+import { Limiter } from './serve.ts';
+import {
+  BODY_QUEUE_WAIT_MS,
+  MAX_LIST_IDS,
+  MAX_WIRE_SHARD_BYTES,
+  SHARD_MSG,
+  shardRequest,
+} from './shard-protocol.ts';
+
+/** Bound on list pages one `list()` follows (4096 ids each: 16 M shards). */
+const MAX_LIST_PAGES = 4096;
+
+function toStoreError(error: unknown, id?: string): ShardStoreError {
+  if (error instanceof ShardStoreError) return error;
+  if (error instanceof NetError) {
+    const map: Partial<Record<string, ShardStoreErrorCode>> = {
+      'not-found': 'not-found',
+      corrupt: 'corrupt',
+      'over-pledge': 'no-space',
+      'no-space': 'no-space',
+    };
+    return new ShardStoreError(map[error.code] ?? 'io', `${error.code}: ${error.message}`, id, {
+      cause: error,
+    });
+  }
+  return new ShardStoreError('io', String((error as Error)?.message ?? error), id, { cause: error });
+}
+
+export class RemoteShardStore implements ShardStore {
+  private readonly limiter: Limiter;
+  private readonly bodyLimiter = new Limiter(1, 1024);
+
+  constructor(
+    private readonly node: PbLibp2p,
+    readonly peer: string,
+    options: { maxInFlight?: number } = {},
+  ) {
+    this.limiter = new Limiter(options.maxInFlight ?? 4);
+  }
+
+  private async request<T>(id: string | undefined, fn: () => Promise<T>): Promise<T> {
+    const release = await this.limiter.acquire(BODY_QUEUE_WAIT_MS);
+    try {
+      return await fn();
+    } catch (error) {
+      throw toStoreError(error, id);
+    } finally {
+      release();
+    }
+  }
+
+  async put(id: string, bytes: Uint8Array): Promise<void> {
+    requireShardId(id);
+    if (bytes.length > MAX_WIRE_SHARD_BYTES) {
+      throw new ShardStoreError(
+        'io',
+        `shard ${id} is ${bytes.length} bytes, over ${MAX_WIRE_SHARD_BYTES} on the wire`,
+        id,
+      );
+    }
+    await this.request(id, () =>
+      shardRequest(this.node, this.peer, SHARD_MSG.put, [id, bytes.length], bytes, SHARD_MSG.ok, {
+        bodyLimiter: this.bodyLimiter,
+      }),
+    );
+  }
+
+  async get(id: string): Promise<Uint8Array> {
+    requireShardId(id);
+    const { data, sha256 } = await this.request(id, () =>
+      shardRequest(this.node, this.peer, SHARD_MSG.get, [id], null, SHARD_MSG.data),
+    );
+    if (data === null) throw new ShardStoreError('io', `no bytes for shard ${id}`, id);
+    const actual = sha256; // hashed as the bytes arrived (FrameReader.readRawHashed)
+    if (actual !== id) {
+      throw new ShardStoreError('corrupt', `member ${this.peer} sent shard ${id} hashing to ${actual}`, id);
+    }
+    return data;
+  }
+
+  async has(id: string): Promise<boolean> {
+    requireShardId(id);
+    const { message } = await this.request(id, () =>
+      shardRequest(this.node, this.peer, SHARD_MSG.has, [id], null, SHARD_MSG.hasAnswer),
+    );
+    return fieldUint(message.fields, 0, 'has', 1) === 1;
+  }
+
+  async list(): Promise<string[]> {
+    const out: string[] = [];
+    let after = '';
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const { message } = await this.request(undefined, () =>
+        shardRequest(this.node, this.peer, SHARD_MSG.list, [after, MAX_LIST_IDS], null, SHARD_MSG.listAnswer),
+      );
+      const ids = fieldArray(message.fields, 0, 'ids', MAX_LIST_IDS);
+      for (const id of ids) {
+        if (typeof id !== 'string' || !/^[0-9a-f]{64}$/.test(id) || id <= after) {
+          throw new ShardStoreError('io', `member ${this.peer} sent a bad or unsorted shard id in a list`);
+        }
+        out.push(id);
+        after = id;
+      }
+      if (fieldUint(message.fields, 1, 'more', 1) === 0) return out;
+    }
+    throw new ShardStoreError('io', `member ${this.peer} listed more than ${MAX_LIST_PAGES} pages`);
+  }
+
+  async delete(id: string): Promise<void> {
+    requireShardId(id);
+    await this.request(id, () =>
+      shardRequest(this.node, this.peer, SHARD_MSG.delete, [id], null, SHARD_MSG.ok),
+    );
+  }
+
+  async usage(): Promise<{ usedBytes: number; capacityBytes: number }> {
+    const { message } = await this.request(undefined, () =>
+      shardRequest(this.node, this.peer, SHARD_MSG.usage, [], null, SHARD_MSG.usageAnswer),
+    );
+    return {
+      usedBytes: fieldUint(message.fields, 0, 'usedBytes'),
+      capacityBytes: fieldUint(message.fields, 1, 'capacityBytes'),
+    };
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * `/pb/shard/1`: put, get, has, list, delete and usage of shards on a member
+ * (docs/protocols.md section 4). One request per stream; the request frame, then for a put the
+ * shard bytes as one raw frame; one answer. Only current members may call it; a put is refused
+ * with a reason (over the pledge, bad hash, not a member).
+ */
+import type { Stream } from '@libp2p/interface';
+import type { AccessPolicy } from './access.ts';
+import { NetError } from './errors.ts';
+import {
+  FrameReader,
+  fieldText,
+  fieldUint,
+  type Message,
+  requireFieldCount,
+  sendMessage,
+  sendRaw,
+} from './framing.ts';
+import type { PbLibp2p } from './node.ts';
+import { Limiter, openStream, serveProtocol } from './serve.ts';
+
+export const SHARD_PROTOCOL = '/pb/shard/1';
+/** The largest shard on the wire (a 32 MiB shard is the design's large case). */
+export const MAX_WIRE_SHARD_BYTES = 64 * 1024 * 1024;
+export const MAX_SHARD_REQUEST_BYTES = 1024;
+/** Ids per list answer; a client pages with `after`. */
+export const MAX_LIST_IDS = 4096;
+/** How long a body may wait for its turn on a slow link (a relayed 32 MiB shard takes seconds). */
+export const BODY_QUEUE_WAIT_MS = 10 * 60 * 1000;
+export const MAX_LIST_ANSWER_BYTES = MAX_LIST_IDS * 80 + 1024;
+
+export const SHARD_MSG = {
+  put: 1,
+  get: 2,
+  has: 3,
+  list: 4,
+  delete: 5,
+  usage: 6,
+  ok: 16,
+  data: 17,
+  hasAnswer: 18,
+  listAnswer: 19,
+  usageAnswer: 20,
+} as const;
+
+const ID_RE = /^[0-9a-f]{64}$/;
+
+function shardId(m: Message, i: number): string {
+  const id = fieldText(m.fields, i, 'shard id', 64);
+  if (!ID_RE.test(id)) throw new NetError('bad-message', 'a shard id is 64 lowercase hex characters');
+  return id;
+}
+
+/** What the server side stores into: a PledgedShardStore in the daemon. */
+export interface ShardBackend {
+  /** `sha256` is the hash the network layer computed over exactly these bytes as they arrived. */
+  putFrom(from: string, id: string, bytes: Uint8Array, sha256?: string): Promise<void>;
+  get(id: string): Promise<Uint8Array>;
+  has(id: string): Promise<boolean>;
+  list(): Promise<string[]>;
+  delete(id: string): Promise<void>;
+  usage(): Promise<{ usedBytes: number; capacityBytes: number }>;
+}
+
+/** Maps a store error to the wire: refusal reasons and store codes keep their meaning. */
+export function storeErrorToNet(error: unknown): NetError {
+  if (error instanceof NetError) return error;
+  const e = error as { code?: string; reason?: string; message?: string };
+  const text = e.message ?? String(error);
+  switch (e.reason) {
+    case 'over-pledge':
+      return new NetError('over-pledge', text);
+    case 'non-member':
+      return new NetError('unauthorized', text);
+    case 'bad-hash':
+      return new NetError('corrupt', text);
+  }
+  switch (e.code) {
+    case 'not-found':
+      return new NetError('not-found', text);
+    case 'corrupt':
+      return new NetError('corrupt', text);
+    case 'no-space':
+      return new NetError('no-space', text);
+    case 'invalid-id':
+      return new NetError('bad-message', text);
+  }
+  return new NetError('internal', text);
+}
+
+export interface ShardServerOptions {
+  maxConcurrent?: number;
+  onError?: (protocol: string, remote: string, error: unknown) => void;
+}
+
+export async function serveShards(
+  node: PbLibp2p,
+  policy: () => AccessPolicy,
+  backend: ShardBackend,
+  options: ShardServerOptions = {},
+): Promise<void> {
+  // Shard bodies leave one at a time: the next get reads and verifies its shard while this one is
+  // on the wire, instead of all of them sharing the link and finishing together.
+  const bodyLimiter = new Limiter(1, 1024);
+  await serveProtocol(
+    node,
+    SHARD_PROTOCOL,
+    policy,
+    async (stream, remote) => {
+      const reader = new FrameReader(stream);
+      const m = await reader.readMessage(MAX_SHARD_REQUEST_BYTES, 'a shard request');
+      try {
+        await answer(stream, reader, m, remote, backend, bodyLimiter);
+      } catch (error) {
+        throw storeErrorToNet(error);
+      }
+      await stream.close();
+    },
+    { maxInboundStreams: 16, maxConcurrent: options.maxConcurrent ?? 8 },
+    options.onError,
+  );
+}
+
+async function answer(
+  stream: Stream,
+  reader: FrameReader,
+  m: Message,
+  remote: string,
+  backend: ShardBackend,
+  bodyLimiter: Limiter,
+): Promise<void> {
+  switch (m.type) {
+    case SHARD_MSG.put: {
+      requireFieldCount(m.fields, 2, 'put');
+      const id = shardId(m, 0);
+      const length = fieldUint(m.fields, 1, 'length', MAX_WIRE_SHARD_BYTES);
+      const { bytes, sha256 } = await reader.readRawHashed(length, 'the shard bytes');
+      if (bytes.length !== length)
+        throw new NetError('bad-message', `put announced ${length} bytes, sent ${bytes.length}`);
+      if (sha256 !== id) throw new NetError('corrupt', `shard ${id}: the bytes hash to ${sha256}`);
+      await backend.putFrom(remote, id, bytes, sha256);
+      await sendMessage(stream, SHARD_MSG.ok, []);
+      return;
+    }
+    case SHARD_MSG.get: {
+      requireFieldCount(m.fields, 1, 'get');
+      const bytes = await backend.get(shardId(m, 0));
+      const release = await bodyLimiter.acquire(BODY_QUEUE_WAIT_MS);
+      try {
+        await sendMessage(stream, SHARD_MSG.data, [bytes.length]);
+        await sendRaw(stream, bytes);
+      } finally {
+        release();
+      }
+      return;
+    }
+    case SHARD_MSG.has: {
+      requireFieldCount(m.fields, 1, 'has');
+      await sendMessage(stream, SHARD_MSG.hasAnswer, [(await backend.has(shardId(m, 0))) ? 1 : 0]);
+      return;
+    }
+    case SHARD_MSG.list: {
+      requireFieldCount(m.fields, 2, 'list');
+      const after = fieldText(m.fields, 0, 'after', 64);
+      const limit = Math.max(1, fieldUint(m.fields, 1, 'limit', MAX_LIST_IDS));
+      const all = (await backend.list()).filter((id) => id > after);
+      await sendMessage(stream, SHARD_MSG.listAnswer, [all.slice(0, limit), all.length > limit ? 1 : 0]);
+      return;
+    }
+    case SHARD_MSG.delete: {
+      requireFieldCount(m.fields, 1, 'delete');
+      await backend.delete(shardId(m, 0));
+      await sendMessage(stream, SHARD_MSG.ok, []);
+      return;
+    }
+    case SHARD_MSG.usage: {
+      requireFieldCount(m.fields, 0, 'usage');
+      const u = await backend.usage();
+      await sendMessage(stream, SHARD_MSG.usageAnswer, [u.usedBytes, u.capacityBytes]);
+      return;
+    }
+    default:
+      throw new NetError('bad-message', `unknown shard request type ${m.type}`);
+  }
+}
+
+/** One request/answer exchange on a fresh stream. */
+export async function shardRequest(
+  node: PbLibp2p,
+  peer: string,
+  type: number,
+  fields: (string | number | string[])[],
+  body: Uint8Array | null,
+  answerType: number,
+  options: { timeoutMs?: number; bodyLimiter?: Limiter } = {},
+): Promise<{ message: Message; data: Uint8Array | null; sha256: string | null }> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const stream = await openStream(node, peer, SHARD_PROTOCOL);
+  try {
+    await sendMessage(stream, type, fields);
+    if (body !== null) {
+      // One body on the wire at a time per peer: the member verifies and fsyncs shard i while
+      // shard i+1 arrives (a pipeline), instead of all bodies finishing together.
+      const release = options.bodyLimiter ? await options.bodyLimiter.acquire(BODY_QUEUE_WAIT_MS) : () => {};
+      try {
+        await sendRaw(stream, body);
+      } finally {
+        release();
+      }
+    }
+    const reader = new FrameReader(stream, timeoutMs);
+    const message = await reader.readMessage(MAX_LIST_ANSWER_BYTES, 'a shard answer');
+    if (message.type !== answerType) {
+      throw new NetError('bad-message', `expected answer type ${answerType}, got ${message.type}`);
+    }
+    let data: Uint8Array | null = null;
+    let sha256: string | null = null;
+    if (message.type === SHARD_MSG.data) {
+      const length = fieldUint(message.fields, 0, 'length', MAX_WIRE_SHARD_BYTES);
+      ({ bytes: data, sha256 } = await reader.readRawHashed(length, 'the shard bytes'));
+    }
+    await stream.close().catch(() => undefined);
+    return { message, data, sha256 };
+  } catch (error) {
+    stream.abort(error as Error);
+    throw error;
+  }
+}

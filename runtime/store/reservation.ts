@@ -1,0 +1,146 @@
+/**
+ * The pledge reservation (DESIGN section 7): a file that really holds the pledged space on disk
+ * (`fallocate`, never a sparse `truncate`), so other data cannot eat what was promised. It shrinks
+ * as shards arrive and grows back as they leave: `size = pledgeBytes - storedBytes`, always.
+ *
+ * Where the filesystem cannot fallocate, the file is written out with zeros instead (slow, but
+ * just as real) and `mode` says so, with a warning through `onWarning`.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export type ReservationMode = 'fallocate' | 'written';
+/** Zero-fill chunk when fallocate is not available. */
+const FILL_CHUNK_BYTES = 4 * 1024 * 1024;
+
+export class ReservationError extends Error {
+  readonly code: 'io' | 'no-space';
+  constructor(code: 'io' | 'no-space', message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ReservationError';
+    this.code = code;
+  }
+}
+
+export class Reservation {
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The size the queued resizes lead to (updated at once, so concurrent shrinks add up). */
+  private targetBytes = 0;
+
+  private constructor(
+    readonly path: string,
+    private sizeBytes: number,
+    private modeUsed: ReservationMode,
+    private readonly onWarning: (text: string) => void,
+  ) {}
+
+  /** Opens (or creates) the reservation file and makes it exactly `sizeBytes`, really allocated. */
+  static async open(
+    path: string,
+    sizeBytes: number,
+    onWarning: (text: string) => void = (t) => process.stderr.write(`warning: ${t}\n`),
+  ): Promise<Reservation> {
+    const r = new Reservation(path, -1, 'fallocate', onWarning);
+    await r.resize(sizeBytes);
+    return r;
+  }
+
+  get bytes(): number {
+    return this.sizeBytes;
+  }
+
+  get mode(): ReservationMode {
+    return this.modeUsed;
+  }
+
+  /** Bytes the filesystem really allocated to the file (st_blocks x 512). */
+  async allocatedBytes(): Promise<number> {
+    const stat = await fs.stat(this.path);
+    return stat.blocks * 512;
+  }
+
+  /** Sets the file to `sizeBytes`, allocated; serialized with other resizes. */
+  resize(sizeBytes: number): Promise<void> {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
+      return Promise.reject(
+        new ReservationError('io', `a reservation is a whole number of bytes >= 0, got ${sizeBytes}`),
+      );
+    }
+    this.targetBytes = sizeBytes;
+    const run = this.queue.then(() => this.apply(sizeBytes));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Gives `bytes` back to the filesystem (a shard is about to be written). */
+  shrinkBy(bytes: number): Promise<void> {
+    return this.resize(Math.max(0, this.targetBytes - bytes));
+  }
+
+  /** Takes `bytes` back (a shard left, or a write failed). */
+  growBy(bytes: number): Promise<void> {
+    return this.resize(this.targetBytes + bytes);
+  }
+
+  private async apply(sizeBytes: number): Promise<void> {
+    const handle = await fs.open(this.path, 'a+', 0o600);
+    try {
+      const current = (await handle.stat()).size;
+      if (sizeBytes < current || sizeBytes === 0) {
+        await handle.truncate(sizeBytes);
+      } else if (sizeBytes > current || this.sizeBytes < 0) {
+        await handle.close().catch(() => undefined);
+        await this.allocate(sizeBytes, current);
+        this.sizeBytes = sizeBytes;
+        return;
+      }
+      await handle.sync();
+      this.sizeBytes = sizeBytes;
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  private async allocate(sizeBytes: number, currentBytes: number): Promise<void> {
+    if (this.modeUsed === 'fallocate') {
+      try {
+        await execFileAsync('fallocate', ['-l', String(sizeBytes), this.path]);
+        return;
+      } catch (error) {
+        const text = String((error as { stderr?: string }).stderr ?? error);
+        if (/No space left/i.test(text)) {
+          throw new ReservationError(
+            'no-space',
+            `cannot reserve ${sizeBytes} bytes at ${this.path}: no space left on the device`,
+            { cause: error },
+          );
+        }
+        this.modeUsed = 'written';
+        this.onWarning(
+          `fallocate is not available for ${this.path} (${text.trim().slice(0, 200)}); writing the reservation out with zeros instead`,
+        );
+      }
+    }
+    const handle = await fs.open(this.path, 'r+');
+    try {
+      const zeros = new Uint8Array(FILL_CHUNK_BYTES);
+      for (let offset = currentBytes; offset < sizeBytes; offset += FILL_CHUNK_BYTES) {
+        const n = Math.min(FILL_CHUNK_BYTES, sizeBytes - offset);
+        await handle.write(zeros, 0, n, offset);
+      }
+      await handle.sync();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code === 'ENOSPC' ? 'no-space' : 'io';
+      throw new ReservationError(
+        code,
+        `cannot reserve ${sizeBytes} bytes at ${this.path}: ${String(error)}`,
+        { cause: error },
+      );
+    } finally {
+      await handle.close();
+    }
+  }
+}

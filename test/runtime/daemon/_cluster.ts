@@ -1,0 +1,113 @@
+/** Real pb-node processes on 127.0.0.1 in temporary directories, for the daemon tests. */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { paths } from '../../../runtime/daemon/config.ts';
+import { callDaemon } from '../../../runtime/daemon/control.ts';
+
+const execFileAsync = promisify(execFile);
+export const BIN = resolve(import.meta.dirname, '../../../runtime/bin/pb-node.mjs');
+
+/** Runs the CLI as its own process; returns stdout, stderr and the exit code. */
+export async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], { timeout: 120_000 });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; code?: number };
+    return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: typeof e.code === 'number' ? e.code : 1 };
+  }
+}
+
+export class Proc {
+  child: ChildProcess | null = null;
+  stderr = '';
+  constructor(readonly dir: string) {}
+
+  async start(): Promise<void> {
+    const socket = paths(this.dir).socket;
+    this.child = spawn(process.execPath, [BIN, 'start', '--dir', this.dir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.child.stderr?.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-20_000);
+    });
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (fs.existsSync(socket)) {
+        try {
+          await callDaemon(socket, 'status');
+          return;
+        } catch {}
+      }
+      if (this.child.exitCode !== null) throw new Error(`pb-node start exited: ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`pb-node in ${this.dir} did not start: ${this.stderr}`);
+  }
+
+  call(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
+    return callDaemon(paths(this.dir).socket, method, params);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child === null || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+    this.child = null;
+  }
+}
+
+export async function initNode(root: string, name: string, extra: string[] = []): Promise<Proc> {
+  const dir = join(root, name);
+  const r = await cli([
+    'init',
+    '--dir',
+    dir,
+    '--name',
+    name,
+    '--test-network',
+    '--sync-interval',
+    '1s',
+    '--json',
+    ...extra,
+  ]);
+  if (r.code !== 0) throw new Error(`init ${name} failed: ${r.stderr}`);
+  const { words } = JSON.parse(r.stdout) as { words: string };
+  if (words.split('-').length !== 17) throw new Error('expected 17 secret words');
+  return new Proc(dir);
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== null && v !== false) return v;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+export interface MemberRow {
+  id: string;
+  name: string;
+}
+
+export async function memberNames(p: Proc): Promise<string[]> {
+  const rows = (await p.call('members')) as MemberRow[];
+  return rows.map((m) => m.name).sort();
+}

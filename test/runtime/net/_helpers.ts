@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import { deriveMemberKeys, memberIdFromPublicKey } from '../../../engine/index.ts';
+import type { AccessPolicy } from '../../../runtime/net/access.ts';
+import { FrameReader, MAX_MESSAGE_BYTES, sendBytes } from '../../../runtime/net/framing.ts';
+import { libp2pKeyFromSeed } from '../../../runtime/net/keys.ts';
+import { createPbNode, type PbLibp2p, type PbNodeOptions } from '../../../runtime/net/node.ts';
+
+export interface TestNode {
+  node: PbLibp2p;
+  id: string;
+  secret: Uint8Array;
+}
+
+export async function testNode(
+  policy: () => AccessPolicy,
+  extra: Partial<PbNodeOptions> = {},
+  secret: Uint8Array = randomBytes(32),
+): Promise<TestNode> {
+  const keys = deriveMemberKeys(secret);
+  const node = await createPbNode({
+    privateKey: await libp2pKeyFromSeed(keys.signingSeed, keys.publicKey),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    policy,
+    ...extra,
+  });
+  return { node, id: memberIdFromPublicKey(keys.publicKey), secret };
+}
+
+/** A policy admitting exactly the given ids (mutable set). */
+export function setPolicy(allowed: Set<string>): () => AccessPolicy {
+  const p: AccessPolicy = {
+    mayConnect: (id) => allowed.has(id),
+    mayUse: (id) => allowed.has(id),
+    mayRelay: (s) => allowed.has(s),
+  };
+  return () => p;
+}
+
+/**
+ * Whether `node` is refused on `protocol` at `addr`: the connection is cut, the stream cannot
+ * open, or the answer to a well-formed opening is an error frame / end of stream.
+ */
+export async function isRefused(
+  node: PbLibp2p,
+  addr: Multiaddr,
+  protocol: string,
+  opening: Uint8Array,
+): Promise<string> {
+  try {
+    const conn = await node.dial(addr, { signal: AbortSignal.timeout(10_000) });
+    const stream = await conn.newStream(protocol, {
+      signal: AbortSignal.timeout(10_000),
+      runOnLimitedConnection: true,
+    });
+    await sendBytes(stream, opening);
+    await stream.close().catch(() => undefined); // half-close: a waiting handler sees the end at once
+    const reader = new FrameReader(stream, 10_000);
+    const m = await reader.readMessage(MAX_MESSAGE_BYTES);
+    return `accepted: answer type ${m.type}`;
+  } catch (error) {
+    return `refused: ${(error as Error).message}`;
+  }
+}

@@ -1,0 +1,137 @@
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveMemberKeys, memberIdFromPublicKey } from '../../../engine/index.ts';
+import { OPEN_POLICY } from '../../../runtime/net/access.ts';
+import { NetError } from '../../../runtime/net/errors.ts';
+import { encodeMessage, FrameReader, sendBytes } from '../../../runtime/net/framing.ts';
+import { libp2pKeyFromSeed } from '../../../runtime/net/keys.ts';
+import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
+import { SHARD_MSG, SHARD_PROTOCOL, serveShards } from '../../../runtime/net/shard-protocol.ts';
+import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
+import { ShardStoreError } from '../../../runtime/store/shard-store.ts';
+import { isRefused, setPolicy, type TestNode, testNode } from './_helpers.ts';
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const MiB = 1024 * 1024;
+
+describe('libp2p identity', () => {
+  it('the libp2p PeerId is the member id of the identity derived from the secret', async () => {
+    const keys = deriveMemberKeys(new Uint8Array(32).fill(1));
+    const key = await libp2pKeyFromSeed(keys.signingSeed, keys.publicKey);
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id');
+    expect(peerIdFromPrivateKey(key).toString()).toBe(memberIdFromPublicKey(keys.publicKey));
+    expect(memberIdFromPublicKey(keys.publicKey)).toBe(
+      '12D3KooWQmKqDsh5L6eP9UEqqZXzW1SWudHNrFPvGKXSRApXaaYG',
+    );
+  });
+});
+
+describe('/pb/shard/1 between two in-process nodes over TCP', () => {
+  let dir: string;
+  let server: TestNode;
+  let member: TestNode;
+  let stranger: TestNode;
+  let store: PledgedShardStore;
+  const allowed = new Set<string>();
+
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(join(tmpdir(), 'pb-shard-'));
+    server = await testNode(setPolicy(allowed));
+    member = await testNode(() => OPEN_POLICY);
+    stranger = await testNode(() => OPEN_POLICY);
+    allowed.add(member.id);
+    store = await PledgedShardStore.open(join(dir, 'pledged'), {
+      pledgeBytes: 40 * MiB,
+      isMember: (id) => allowed.has(id),
+    });
+    await serveShards(server.node, setPolicy(allowed), store);
+    await member.node.dial(server.node.getMultiaddrs()[0]!);
+  });
+
+  afterAll(async () => {
+    await Promise.all([server.node.stop(), member.node.stop(), stranger.node.stop()]);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('puts, gets, lists, deletes a 32 MiB shard; the reservation shrinks and grows back, allocated', async () => {
+    const remote = new RemoteShardStore(member.node, server.id);
+    const before = await store.report();
+    expect(before.reservationBytes).toBe(40 * MiB);
+    expect(before.reservationAllocatedBytes).toBeGreaterThanOrEqual(40 * MiB);
+    const bytes = randomBytes(32 * MiB);
+    const id = sha(bytes);
+    await remote.put(id, bytes);
+    expect(await remote.has(id)).toBe(true);
+    expect(Buffer.from(await remote.get(id)).equals(bytes)).toBe(true);
+    expect(await remote.list()).toEqual([id]);
+    expect(await remote.usage()).toEqual({ usedBytes: 32 * MiB, capacityBytes: 40 * MiB });
+    const after = await store.report();
+    expect(after.reservationBytes).toBe(8 * MiB);
+    expect(after.reservationAllocatedBytes).toBeGreaterThanOrEqual(8 * MiB);
+    expect(after.reservationAllocatedBytes).toBeLessThan(9 * MiB);
+    // Over the pledge: refused with the reason, nothing stored.
+    const big = randomBytes(9 * MiB);
+    const refused = await remote.put(sha(big), big).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ShardStoreError);
+    expect((refused as ShardStoreError).code).toBe('no-space');
+    expect((refused as Error).message).toMatch(/over-pledge/);
+    // Lowering the pledge below what is stored is refused.
+    await expect(store.setPledge(16 * MiB)).rejects.toThrow(/move shards away/);
+    await remote.delete(id);
+    expect(await remote.has(id)).toBe(false);
+    expect((await store.report()).reservationBytes).toBe(40 * MiB);
+    const missing = await remote.get(id).catch((e: unknown) => e);
+    expect((missing as ShardStoreError).code).toBe('not-found');
+  });
+
+  it('refuses a put whose bytes do not hash to the id', async () => {
+    const remote = new RemoteShardStore(member.node, server.id);
+    const bytes = randomBytes(1000);
+    const err = await remote.put(sha(randomBytes(10)), bytes).catch((e: unknown) => e);
+    expect((err as ShardStoreError).code).toBe('corrupt');
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('refuses a stranger at the connection, and removes access at once', async () => {
+    const opening = encodeMessage(SHARD_MSG.list, ['', 10]);
+    expect(await isRefused(stranger.node, server.node.getMultiaddrs()[0]!, SHARD_PROTOCOL, opening)).toMatch(
+      /^refused/,
+    );
+    expect(await isRefused(member.node, server.node.getMultiaddrs()[0]!, SHARD_PROTOCOL, opening)).toMatch(
+      /^accepted/,
+    );
+    const remote = new RemoteShardStore(member.node, server.id);
+    allowed.delete(member.id);
+    const bytes = randomBytes(100);
+    const err = await remote.put(sha(bytes), bytes).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShardStoreError);
+    expect(String((err as Error).message)).toMatch(/unauthorized/);
+    allowed.add(member.id);
+    expect(await store.has(sha(bytes))).toBe(false);
+  });
+
+  it('fuzzed frames are refused with an error frame and change nothing', async () => {
+    const cases: Uint8Array[] = [
+      new Uint8Array([0, 0, 0, 1, 0xff]),
+      new Uint8Array([0xff, 0xff, 0xff, 0xff]),
+      new Uint8Array([0, 0, 0, 3, 0x83, 0x02, 0x01]),
+      new Uint8Array([0, 0, 0, 4, 0x83, 0x01, 0x01, 0x60]),
+      new Uint8Array([0, 0, 0, 2, 0x82, 0x01]),
+    ];
+    for (let i = 0; i < 40; i++) cases.push(randomBytes(1 + (i % 60)));
+    for (const frame of cases) {
+      await member.node.dial(server.node.getMultiaddrs()[0]!);
+      const stream = await member.node.dialProtocol(server.node.peerId, SHARD_PROTOCOL);
+      await sendBytes(stream, frame);
+      await stream.close().catch(() => undefined);
+      const reader = new FrameReader(stream, 5000);
+      const err = await reader.readMessage(4096).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NetError);
+    }
+    expect(await store.list()).toEqual([]);
+    expect((await store.report()).reservationBytes).toBe(40 * MiB);
+  });
+});
