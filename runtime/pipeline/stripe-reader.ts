@@ -1,7 +1,7 @@
 /**
  * Reads a stripe's data area back: fetches the k data shards; any that is missing, corrupt or
  * unreachable is replaced by parity shards and rebuilt with Reed-Solomon from any k good ones.
- * Every shard is verified twice: by its store (SHA-256 of the file = its id) and here (header
+ * Every shard is verified twice: by its store (SHA-256 of the file = its id) and here (trailer
  * checksum, stripe id, k, m, index, body hash).
  */
 import type { ShardDirectory } from '../store/shard-store.ts';
