@@ -1,5 +1,5 @@
 /**
- * `pnpm bench pipeline [--size 1GiB|256MiB|<bytes>] [--json] [--keep] [--no-others]`
+ * `pnpm bench pipeline [--size 1GiB|256MiB|<bytes>] [--json] [--keep] [--no-others] [--source]`
  *
  * DESIGN section 6's dataset from a fixed seed (170 incompressible files of 100 KiB-50 MiB,
  * log-uniform sizes scaled to 80% of --size, plus copies making 20% duplicates), backed up by pb
@@ -140,7 +140,14 @@ function result(datasetBytes: number, b: Measured, rerun: Measured, r: Measured)
   };
 }
 
-function benchPb(work: string, data: string, datasetBytes: number, notes: string[]): ToolResult {
+function benchPb(
+  work: string,
+  data: string,
+  datasetBytes: number,
+  notes: string[],
+  source: boolean,
+  workers: number | undefined,
+): ToolResult {
   const root = join(work, 'pb');
   fs.mkdirSync(root, { recursive: true });
   const config = {
@@ -154,10 +161,15 @@ function benchPb(work: string, data: string, datasetBytes: number, notes: string
     })),
     sources: [data],
     durable: true,
+    ...(workers === undefined ? {} : { workers }),
   };
   const configPath = join(root, 'pb.json');
   fs.writeFileSync(configPath, JSON.stringify(config));
-  const bin = join(repoRoot, 'runtime/bin/pb-node.mjs');
+  // The precompiled CLI (runtime/bin/build.mjs), built afresh from this tree: no TypeScript
+  // loader at start-up. `--source` measures the tsx entry instead.
+  const bin = source
+    ? join(repoRoot, 'runtime/bin/pb-node.mjs')
+    : execFileSync(process.execPath, [join(repoRoot, 'runtime/bin/build.mjs')], { encoding: 'utf8' }).trim();
   execFileSync(process.execPath, [bin, '-c', configPath, 'init'], { stdio: 'ignore' });
   const b = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
   const stats = JSON.parse(b.stdout) as { stored: { stripes: number; shardBytesWritten: number } };
@@ -215,7 +227,9 @@ export async function run(args: string[]): Promise<void> {
     const data = join(work, 'dataset');
     const { bytes, files } = generateDataset(data, size);
     const report: PipelineReport = { datasetBytes: bytes, files, pb: null, restic: null, borg: null, notes };
-    report.pb = benchPb(work, data, bytes, notes);
+    const workersAt = args.indexOf('--workers');
+    const workers = workersAt >= 0 ? Number(args[workersAt + 1]) : undefined;
+    report.pb = benchPb(work, data, bytes, notes, args.includes('--source'), workers);
     if (!args.includes('--no-others')) {
       if (has('restic')) report.restic = benchRestic(work, data, bytes);
       else notes.push('restic not installed');

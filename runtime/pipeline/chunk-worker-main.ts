@@ -10,7 +10,27 @@ import { readAndSealFile, type SealedChunk } from './file-reader.ts';
 const port = parentPort;
 if (!port) throw new Error('chunk-worker-main runs only as a worker thread');
 
+/**
+ * Batches the main thread has not acknowledged yet. Up to MAX_UNACKED_BATCHES may be in flight,
+ * so the worker reads and seals the next batch while the main thread packs the previous one;
+ * 'done' is posted only after every batch of the file is acknowledged (the file's cache row must
+ * follow its chunks into the stripe writer).
+ */
+export const MAX_UNACKED_BATCHES = 2;
+let unacked = 0;
 let waitingAck: (() => void) | null = null;
+
+function whenUnackedBelow(limit: number): Promise<void> {
+  if (unacked < limit) return Promise.resolve();
+  return new Promise((resolve) => {
+    waitingAck = () => {
+      if (unacked < limit) {
+        waitingAck = null;
+        resolve();
+      }
+    };
+  });
+}
 
 port.on(
   'message',
@@ -21,35 +41,37 @@ port.on(
     keys?: { dataKey: Uint8Array; chunkIdKey: Uint8Array };
   }) => {
     if (msg.type === 'ack') {
-      const resume = waitingAck;
-      waitingAck = null;
-      resume?.();
+      unacked--;
+      waitingAck?.();
       return;
     }
     if (msg.type !== 'file' || !msg.path || !msg.keys) return;
     const { jobId, path, keys } = msg;
-    const onBatch = (chunks: SealedChunk[]): Promise<void> =>
-      new Promise((resolve) => {
-        waitingAck = resolve;
-        // Transfer only buffers that own their whole ArrayBuffer (small Buffers share a pool).
-        const transfer = new Set<ArrayBuffer>();
-        for (const c of chunks) {
-          for (const part of c.parts) {
-            const ab = part.buffer as ArrayBuffer;
-            if (part.byteOffset === 0 && part.byteLength === ab.byteLength) transfer.add(ab);
-          }
+    const onBatch = async (chunks: SealedChunk[]): Promise<void> => {
+      // Transfer only buffers that own their whole ArrayBuffer (small Buffers share a pool).
+      const transfer = new Set<ArrayBuffer>();
+      for (const c of chunks) {
+        for (const part of c.parts) {
+          const ab = part.buffer as ArrayBuffer;
+          if (part.byteOffset === 0 && part.byteLength === ab.byteLength) transfer.add(ab);
         }
-        port.postMessage({ type: 'chunks', jobId, chunks }, [...transfer]);
-      });
-    readAndSealFile(path, keys, onBatch).then(
-      (result) => port.postMessage({ type: 'done', jobId, result }),
-      (error: NodeJS.ErrnoException) =>
+      }
+      unacked++;
+      port.postMessage({ type: 'chunks', jobId, chunks }, [...transfer]);
+      await whenUnackedBelow(MAX_UNACKED_BATCHES);
+    };
+    readAndSealFile(path, keys, onBatch)
+      .then(async (result) => {
+        await whenUnackedBelow(1);
+        port.postMessage({ type: 'done', jobId, result });
+      })
+      .catch((error: NodeJS.ErrnoException) =>
         port.postMessage({
           type: 'error',
           jobId,
           code: error.code ?? 'EIO',
           message: String(error.message ?? error),
         }),
-    );
+      );
   },
 );
