@@ -12,9 +12,9 @@ if (!port) throw new Error('chunk-worker-main runs only as a worker thread');
 
 /**
  * Batches the main thread has not acknowledged yet. Up to MAX_UNACKED_BATCHES may be in flight,
- * so the worker reads and seals the next batch while the main thread packs the previous one;
- * 'done' is posted only after every batch of the file is acknowledged (the file's cache row must
- * follow its chunks into the stripe writer).
+ * so the worker reads and seals the next batch while the main thread packs the previous one.
+ * The file's final stat (change detection) and its 'done' come only after every batch of the
+ * file is acknowledged (the file's cache row must follow its chunks into the stripe writer).
  */
 export const MAX_UNACKED_BATCHES = 2;
 let unacked = 0;
@@ -60,11 +60,8 @@ port.on(
       port.postMessage({ type: 'chunks', jobId, chunks }, [...transfer]);
       await whenUnackedBelow(MAX_UNACKED_BATCHES);
     };
-    readAndSealFile(path, keys, onBatch)
-      .then(async (result) => {
-        await whenUnackedBelow(1);
-        port.postMessage({ type: 'done', jobId, result });
-      })
+    readAndSealFile(path, keys, onBatch, undefined, () => whenUnackedBelow(1))
+      .then((result) => port.postMessage({ type: 'done', jobId, result }))
       .catch((error: NodeJS.ErrnoException) =>
         port.postMessage({
           type: 'error',
