@@ -36,7 +36,7 @@ interface Slot {
   job: Job | null;
 }
 
-const WORKER_URL = new URL('./chunk-worker.mjs', import.meta.url);
+export const WORKER_URL = new URL('./chunk-worker.mjs', import.meta.url);
 export const MAX_WORKERS = 16;
 
 export class ChunkPool {

@@ -1,10 +1,14 @@
 /**
- * Chunk worker: reads, chunks, names and seals files sent by the ChunkPool (chunk-pool.ts).
- * Messages in: { type: 'file', jobId, path, keys } and { type: 'ack', jobId }.
+ * Chunk worker: reads, chunks, names and seals files sent by the ChunkPool (chunk-pool.ts), and
+ * opens objects of a stripe area for the OpenPool (open-pool.ts, restore).
+ * Messages in: { type: 'file', jobId, path, keys }, { type: 'ack', jobId } and
+ * { type: 'open', jobId, area, objects, keys }.
  * Messages out: { type: 'chunks', jobId, chunks } (buffers transferred), { type: 'done', jobId,
- * result } or { type: 'error', jobId, code, message }.
+ * result }, { type: 'error', jobId, code, message } and { type: 'opened', jobId, results }
+ * (each result { plain } transferred, or { error }).
  */
 import { parentPort } from 'node:worker_threads';
+import { openObject } from './chunk-crypto.ts';
 import { readAndSealFile, type SealedChunk } from './file-reader.ts';
 
 const port = parentPort;
@@ -45,6 +49,10 @@ port.on(
       waitingAck?.();
       return;
     }
+    if (msg.type === 'open') {
+      openAll(msg as unknown as OpenRequest);
+      return;
+    }
     if (msg.type !== 'file' || !msg.path || !msg.keys) return;
     const { jobId, path, keys } = msg;
     const onBatch = async (chunks: SealedChunk[]): Promise<void> => {
@@ -72,3 +80,37 @@ port.on(
       );
   },
 );
+
+interface OpenRequest {
+  jobId: number;
+  area: Uint8Array;
+  objects: { id: Uint8Array; offset: number; sealedBytes: number }[];
+  keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array };
+}
+
+/** Decrypt and verify (tag and id) each object of a stripe area; the plaintexts are transferred. */
+function openAll(req: OpenRequest): void {
+  const results: ({ plain: Uint8Array } | { error: string })[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const o of req.objects) {
+    try {
+      if (o.offset + o.sealedBytes > req.area.length) throw new Error('object lies outside its stripe');
+      const plain = openObject(
+        req.keys.dataKey,
+        req.keys.chunkIdKey,
+        o.id,
+        req.area.subarray(o.offset, o.offset + o.sealedBytes),
+      );
+      // A plaintext that owns its whole ArrayBuffer moves without a copy; a pooled one is copied.
+      const owned =
+        plain.byteOffset === 0 && plain.byteLength === plain.buffer.byteLength
+          ? plain
+          : new Uint8Array(plain);
+      transfer.push(owned.buffer as ArrayBuffer);
+      results.push({ plain: owned });
+    } catch (error) {
+      results.push({ error: (error as Error).message });
+    }
+  }
+  port!.postMessage({ type: 'opened', jobId: req.jobId, results }, transfer);
+}
