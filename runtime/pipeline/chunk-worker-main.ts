@@ -112,5 +112,9 @@ function openAll(req: OpenRequest): void {
       results.push({ error: (error as Error).message });
     }
   }
-  port!.postMessage({ type: 'opened', jobId: req.jobId, results }, transfer);
+  // The area goes back too (the main thread caches it for later batches).
+  const area = req.area;
+  if (area.byteOffset === 0 && area.byteLength === area.buffer.byteLength)
+    transfer.push(area.buffer as ArrayBuffer);
+  port!.postMessage({ type: 'opened', jobId: req.jobId, results, area }, transfer);
 }

@@ -1,7 +1,7 @@
 /**
  * Worker threads for the CPU-heavy part of a restore: decrypting objects and checking their tags
  * and ids (openObject). The main thread reads and verifies shards and writes files; each stripe
- * area is copied to a worker (the stripe cache keeps the original) and the plaintexts come back
+ * area moves to a worker and back (transferred, no copy) and the plaintexts come back
  * transferred. With `workers: 0` the same work runs inline.
  *
  * Bounds: at most MAX_OPEN_JOBS_PER_WORKER areas queued per worker; `open` waits for room.
@@ -22,8 +22,14 @@ export interface OpenTarget {
 /** Per object: its verified plaintext, or why it cannot be used. */
 export type OpenResult = { plain: Buffer } | { error: string };
 
+export interface Opened {
+  results: OpenResult[];
+  /** The area, handed back (its memory went to the worker and returned). */
+  area: Buffer;
+}
+
 interface Pending {
-  resolve: (results: OpenResult[]) => void;
+  resolve: (opened: Opened) => void;
   reject: (error: Error) => void;
 }
 
@@ -53,16 +59,23 @@ export class OpenPool {
     const slot: Slot = { worker, jobs: new Map() };
     worker.on(
       'message',
-      (msg: { type: string; jobId: number; results?: ({ plain: Uint8Array } | { error: string })[] }) => {
+      (msg: {
+        type: string;
+        jobId: number;
+        area?: Uint8Array;
+        results?: ({ plain: Uint8Array } | { error: string })[];
+      }) => {
         if (msg.type !== 'opened') return;
         const job = slot.jobs.get(msg.jobId);
         if (!job) return;
         slot.jobs.delete(msg.jobId);
-        job.resolve(
-          (msg.results ?? []).map((r) =>
+        const area = msg.area!;
+        job.resolve({
+          area: Buffer.from(area.buffer, area.byteOffset, area.byteLength),
+          results: (msg.results ?? []).map((r) =>
             'plain' in r ? { plain: Buffer.from(r.plain.buffer, r.plain.byteOffset, r.plain.byteLength) } : r,
           ),
-        );
+        });
         this.wake();
       },
     );
@@ -81,10 +94,13 @@ export class OpenPool {
     for (const w of waiters) w();
   }
 
-  /** Open `objects` of `area`: tag and id verified for each, in the order given. */
-  async open(area: Buffer, objects: OpenTarget[]): Promise<OpenResult[]> {
+  /**
+   * Open `objects` of `area`: tag and id verified for each, in the order given. The area's memory
+   * is transferred when it owns its whole ArrayBuffer: use the returned `area` afterwards.
+   */
+  async open(area: Buffer, objects: OpenTarget[]): Promise<Opened> {
     if (this.workers === 0) {
-      return objects.map((o) => {
+      const results = objects.map((o): OpenResult => {
         try {
           if (o.offset + o.sealedBytes > area.length) throw new Error('object lies outside its stripe');
           return {
@@ -99,6 +115,7 @@ export class OpenPool {
           return { error: (error as Error).message };
         }
       });
+      return { area, results };
     }
     while (this.slots.length < this.workers) this.slots.push(this.spawn());
     for (;;) {
@@ -106,9 +123,13 @@ export class OpenPool {
       const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
       if (slot.jobs.size < MAX_OPEN_JOBS_PER_WORKER) {
         const jobId = this.nextJobId++;
-        return new Promise<OpenResult[]>((resolve, reject) => {
+        const owned = area.byteOffset === 0 && area.byteLength === area.buffer.byteLength;
+        return new Promise<Opened>((resolve, reject) => {
           slot.jobs.set(jobId, { resolve, reject });
-          slot.worker.postMessage({ type: 'open', jobId, area, objects, keys: this.keys });
+          slot.worker.postMessage(
+            { type: 'open', jobId, area, objects, keys: this.keys },
+            owned ? [area.buffer as ArrayBuffer] : [],
+          );
         });
       }
       await new Promise<void>((resolve) => this.waiters.push(resolve));

@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { PipelineError } from './errors.ts';
+import { reclaimShortLived } from './memory.ts';
 import { OpenPool } from './open-pool.ts';
 import type { Repository } from './repository.ts';
 import { joinPath, showPath } from './scan.ts';
@@ -35,7 +36,7 @@ export const MAX_CHUNK_REFS_PER_BATCH = 65_536;
 /** Stripes read, opened and written at once (memory: about 3 x 8 MiB per stripe). */
 export const STRIPES_IN_FLIGHT = 3;
 /** Stripe areas cached (in flight, read ahead, and tree pieces read again). */
-const STRIPE_CACHE = 6;
+const STRIPE_CACHE = 5;
 const ZEROS = Buffer.alloc(4 * 1024 * 1024 + 64);
 
 export interface RestoreOptions {
@@ -283,13 +284,15 @@ async function restoreBatch(
     const restoreStripe = async (seq: number, placements: Placement[]): Promise<void> => {
       let area: Buffer;
       try {
-        area = await reader.stripes.area(seq);
+        area = await reader.stripes.take(seq);
       } catch (error) {
         for (const p of placements) for (const t of p.targets) failed[t.file] ??= (error as Error).message;
         return;
       }
-      // Decrypt and verify in a worker (tag and id checked before a byte is written).
-      const opened = await pool.open(area, placements);
+      // Decrypt and verify in a worker (tag and id checked before a byte is written); the area
+      // moves there and back without a copy and returns to the cache for later batches.
+      const { area: back, results: opened } = await pool.open(area, placements);
+      reader.stripes.put(seq, back);
       const writes: Promise<void>[] = [];
       placements.forEach((p, n) => {
         const result = opened[n]!;
@@ -323,6 +326,7 @@ async function restoreBatch(
         }
       });
       await Promise.all(writes);
+      reclaimShortLived(); // this stripe's plaintexts are garbage now (bounded RSS)
       onProgress?.(progress);
     };
     // Up to STRIPES_IN_FLIGHT stripes are read, opened and written at once; the next stripe's

@@ -45,6 +45,22 @@ export class StripeReader {
     return work;
   }
 
+  /**
+   * Take a stripe's area out of the cache (the caller may then transfer its memory to a worker);
+   * `put` returns it. Reads of the stripe meanwhile load it again.
+   */
+  async take(seq: number): Promise<Buffer> {
+    const area = await this.area(seq);
+    this.cache.delete(seq);
+    return area;
+  }
+
+  put(seq: number, area: Buffer): void {
+    if (area.length === 0) return; // transferred away
+    this.cache.set(seq, Promise.resolve(area));
+    while (this.cache.size > this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
+  }
+
   private async fetchBody(
     stripe: StripeRow,
     idx: number,
