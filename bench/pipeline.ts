@@ -1,14 +1,16 @@
 /**
- * `pnpm bench pipeline [--size 1GiB|256MiB|<bytes>] [--json] [--keep] [--no-others] [--source]`
+ * `pnpm bench pipeline [--size 1GiB|256MiB|<bytes>] [--json] [--keep] [--no-others] [--source] [--workers N]`
  *
  * DESIGN section 6's dataset from a fixed seed (170 incompressible files of 100 KiB-50 MiB,
  * log-uniform sizes scaled to 80% of --size, plus copies making 20% duplicates), backed up by pb
  * to 5 local members (owner excluded, tolerance 1, ratio 2: k=2, m=2), backed up again unchanged,
  * and restored to a new directory. restic and borg (if installed) do the same on the same data.
  * Each run is a separate process measured by /usr/bin/time (wall, user+sys CPU, peak RSS).
- * pb's threads: one chunk worker per core beyond the first (1 here) reads files and runs FastCDC,
- * HMAC and XChaCha20-Poly1305; the main thread deduplicates, packs stripes, hashes shards and
- * writes; Reed-Solomon and file I/O run in libuv's pool.
+ * pb's threads: one worker per core (2 here) reads files and runs FastCDC, HMAC and
+ * XChaCha20-Poly1305 (restore: decrypts and checks ids); the main thread deduplicates, packs
+ * stripes, hashes shards once and writes; Reed-Solomon and file I/O run in libuv's pool.
+ * pb runs precompiled (runtime/bin/build.mjs, built here first); `--source` runs the tsx entry,
+ * `--workers N` overrides the worker count.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -175,7 +177,8 @@ function benchPb(
   const stats = JSON.parse(b.stdout) as { stored: { stripes: number; shardBytesWritten: number } };
   notes.push(
     `pb: ${stats.stored.stripes} stripes, ${(stats.stored.shardBytesWritten / MiB).toFixed(0)} MiB of shards (k=2, m=2), fsync per shard; ` +
-      `threads: main + ${Math.min(4, Math.max(1, availableParallelism() - 1))} chunk worker(s) + libuv pool (Reed-Solomon, I/O)`,
+      `threads: main + ${workers ?? Math.min(4, Math.max(1, availableParallelism()))} worker(s) (backup: FastCDC, HMAC, XChaCha20; restore: decrypt and id checks) + libuv pool (Reed-Solomon, I/O, shard SHA-256 on reads); ` +
+      `CLI ${source ? 'from source (tsx)' : 'precompiled (dist/, esbuild)'}`,
   );
   const rerun = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
   const target = join(root, 'restore');
