@@ -177,7 +177,7 @@ function benchPb(
   const stats = JSON.parse(b.stdout) as { stored: { stripes: number; shardBytesWritten: number } };
   notes.push(
     `pb: ${stats.stored.stripes} stripes, ${(stats.stored.shardBytesWritten / MiB).toFixed(0)} MiB of shards (k=2, m=2), fsync per shard; ` +
-      `threads: main + ${workers ?? Math.min(4, Math.max(1, availableParallelism()))} worker(s) (backup: FastCDC, HMAC, XChaCha20; restore: decrypt and id checks) + libuv pool (Reed-Solomon, I/O, shard SHA-256 on reads); ` +
+      `threads: main + ${workers ?? Math.min(4, Math.max(1, availableParallelism()))} worker(s) (backup: FastCDC, HMAC, XChaCha20; restore, one fewer: decrypt and id checks) + libuv pool (Reed-Solomon, I/O, shard SHA-256 on reads); ` +
       `CLI ${source ? 'from source (tsx)' : 'precompiled (dist/, esbuild)'}`,
   );
   const rerun = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
