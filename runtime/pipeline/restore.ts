@@ -117,7 +117,7 @@ export async function restore(repo: Repository, options: RestoreOptions = {}): P
   const started = performance.now();
   const reader = new ObjectReader(repo.index, repo.directory, repo.keys, STRIPE_CACHE);
   // The main thread is busy in a restore (shard reads and checks, file writes): one worker fewer
-  // than a backup uses measured faster on two cores (5 of 5 interleaved runs) and uses less memory.
+  // than a backup uses measured faster on two cores (7 of 8 interleaved pairs) and uses less memory.
   const pool = new OpenPool(repo.workers === 0 ? 0 : Math.max(1, repo.workers - 1), repo.keys);
   try {
     return await restoreWith(repo, reader, pool, options, started);
