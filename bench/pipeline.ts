@@ -1,14 +1,16 @@
 /**
- * `pnpm bench pipeline [--size 1GiB|256MiB|<bytes>] [--json] [--keep] [--no-others]`
+ * `pnpm bench pipeline [--size 1GiB|256MiB|<bytes>] [--json] [--keep] [--no-others] [--source] [--workers N]`
  *
  * DESIGN section 6's dataset from a fixed seed (170 incompressible files of 100 KiB-50 MiB,
  * log-uniform sizes scaled to 80% of --size, plus copies making 20% duplicates), backed up by pb
  * to 5 local members (owner excluded, tolerance 1, ratio 2: k=2, m=2), backed up again unchanged,
  * and restored to a new directory. restic and borg (if installed) do the same on the same data.
  * Each run is a separate process measured by /usr/bin/time (wall, user+sys CPU, peak RSS).
- * pb's threads: one chunk worker per core beyond the first (1 here) reads files and runs FastCDC,
- * HMAC and XChaCha20-Poly1305; the main thread deduplicates, packs stripes, hashes shards and
- * writes; Reed-Solomon and file I/O run in libuv's pool.
+ * pb's threads: one worker per core (2 here) reads files and runs FastCDC, HMAC and
+ * XChaCha20-Poly1305 (restore: decrypts and checks ids); the main thread deduplicates, packs
+ * stripes, hashes shards once and writes; Reed-Solomon and file I/O run in libuv's pool.
+ * pb runs precompiled (runtime/bin/build.mjs, built here first); `--source` runs the tsx entry,
+ * `--workers N` overrides the worker count.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -140,7 +142,14 @@ function result(datasetBytes: number, b: Measured, rerun: Measured, r: Measured)
   };
 }
 
-function benchPb(work: string, data: string, datasetBytes: number, notes: string[]): ToolResult {
+function benchPb(
+  work: string,
+  data: string,
+  datasetBytes: number,
+  notes: string[],
+  source: boolean,
+  workers: number | undefined,
+): ToolResult {
   const root = join(work, 'pb');
   fs.mkdirSync(root, { recursive: true });
   const config = {
@@ -154,16 +163,22 @@ function benchPb(work: string, data: string, datasetBytes: number, notes: string
     })),
     sources: [data],
     durable: true,
+    ...(workers === undefined ? {} : { workers }),
   };
   const configPath = join(root, 'pb.json');
   fs.writeFileSync(configPath, JSON.stringify(config));
-  const bin = join(repoRoot, 'runtime/bin/pb-node.mjs');
+  // The precompiled CLI (runtime/bin/build.mjs), built afresh from this tree: no TypeScript
+  // loader at start-up. `--source` measures the tsx entry instead.
+  const bin = source
+    ? join(repoRoot, 'runtime/bin/pb-node.mjs')
+    : execFileSync(process.execPath, [join(repoRoot, 'runtime/bin/build.mjs')], { encoding: 'utf8' }).trim();
   execFileSync(process.execPath, [bin, '-c', configPath, 'local-init'], { stdio: 'ignore' });
   const b = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
   const stats = JSON.parse(b.stdout) as { stored: { stripes: number; shardBytesWritten: number } };
   notes.push(
     `pb: ${stats.stored.stripes} stripes, ${(stats.stored.shardBytesWritten / MiB).toFixed(0)} MiB of shards (k=2, m=2), fsync per shard; ` +
-      `threads: main + ${Math.min(4, Math.max(1, availableParallelism() - 1))} chunk worker(s) + libuv pool (Reed-Solomon, I/O)`,
+      `threads: main + ${workers ?? Math.min(4, Math.max(1, availableParallelism()))} worker(s) (backup: FastCDC, HMAC, XChaCha20; restore, one fewer: decrypt and id checks) + libuv pool (Reed-Solomon, I/O, shard SHA-256 on reads); ` +
+      `CLI ${source ? 'from source (tsx)' : 'precompiled (dist/, esbuild)'}`,
   );
   const rerun = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
   const target = join(root, 'restore');
@@ -215,7 +230,9 @@ export async function run(args: string[]): Promise<void> {
     const data = join(work, 'dataset');
     const { bytes, files } = generateDataset(data, size);
     const report: PipelineReport = { datasetBytes: bytes, files, pb: null, restic: null, borg: null, notes };
-    report.pb = benchPb(work, data, bytes, notes);
+    const workersAt = args.indexOf('--workers');
+    const workers = workersAt >= 0 ? Number(args[workersAt + 1]) : undefined;
+    report.pb = benchPb(work, data, bytes, notes, args.includes('--source'), workers);
     if (!args.includes('--no-others')) {
       if (has('restic')) report.restic = benchRestic(work, data, bytes);
       else notes.push('restic not installed');

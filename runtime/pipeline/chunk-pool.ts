@@ -4,8 +4,9 @@
  * stripe packing, Reed-Solomon (native, in libuv's pool), shard hashing, writes and the index.
  * With `workers: 0` the same code runs inline (tests, one-core machines).
  *
- * Bounds: one file per worker at a time; each worker has at most one batch (<= 4 MiB of sealed
- * chunks) waiting for the main thread, which acknowledges only after it has packed the batch.
+ * Bounds: one file per worker at a time; each worker has at most two batches (<= 4 MiB of sealed
+ * chunks each) waiting for the main thread, which acknowledges a batch only after it has packed
+ * it; a file's batches are packed in order and its 'done' comes after its last acknowledgement.
  */
 import { Worker } from 'node:worker_threads';
 import { assert } from './errors.ts';
@@ -26,6 +27,8 @@ interface Job {
   onBatch: (chunks: SealedChunk[]) => Promise<void>;
   resolve: (result: FileReadResult) => void;
   reject: (error: Error) => void;
+  /** The file's batches, packed one after the other. */
+  chain: Promise<void>;
 }
 
 interface Slot {
@@ -33,7 +36,7 @@ interface Slot {
   job: Job | null;
 }
 
-const WORKER_URL = new URL('./chunk-worker.mjs', import.meta.url);
+export const WORKER_URL = new URL('./chunk-worker.mjs', import.meta.url);
 export const MAX_WORKERS = 16;
 
 export class ChunkPool {
@@ -75,9 +78,13 @@ export class ChunkPool {
         const job = slot.job;
         if (!job || job.jobId !== msg.jobId) return;
         if (msg.type === 'chunks') {
-          job.onBatch(msg.chunks ?? []).then(
+          // Batches of one file are packed in order, one after the other.
+          const chunks = msg.chunks ?? [];
+          job.chain = job.chain.then(() => job.onBatch(chunks));
+          job.chain.then(
             () => worker.postMessage({ type: 'ack', jobId: job.jobId }),
             (error: Error) => {
+              if (slot.job !== job) return; // a later batch of a job already failed
               this.failure = error;
               slot.job = null;
               job.reject(error);
@@ -126,7 +133,7 @@ export class ChunkPool {
     while (this.slots.length < this.workers) this.slots.push(this.spawn());
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.queue.push({ jobId: this.nextJobId++, path, onBatch, resolve, reject });
+      this.queue.push({ jobId: this.nextJobId++, path, onBatch, resolve, reject, chain: Promise.resolve() });
       this.dispatch();
     });
   }

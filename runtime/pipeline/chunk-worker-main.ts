@@ -1,16 +1,40 @@
 /**
- * Chunk worker: reads, chunks, names and seals files sent by the ChunkPool (chunk-pool.ts).
- * Messages in: { type: 'file', jobId, path, keys } and { type: 'ack', jobId }.
+ * Chunk worker: reads, chunks, names and seals files sent by the ChunkPool (chunk-pool.ts), and
+ * opens objects of a stripe area for the OpenPool (open-pool.ts, restore).
+ * Messages in: { type: 'file', jobId, path, keys }, { type: 'ack', jobId } and
+ * { type: 'open', jobId, area, objects, keys }.
  * Messages out: { type: 'chunks', jobId, chunks } (buffers transferred), { type: 'done', jobId,
- * result } or { type: 'error', jobId, code, message }.
+ * result }, { type: 'error', jobId, code, message } and { type: 'opened', jobId, results }
+ * (each result { plain } transferred, or { error }).
  */
 import { parentPort } from 'node:worker_threads';
+import { openObject } from './chunk-crypto.ts';
 import { readAndSealFile, type SealedChunk } from './file-reader.ts';
 
 const port = parentPort;
 if (!port) throw new Error('chunk-worker-main runs only as a worker thread');
 
+/**
+ * Batches the main thread has not acknowledged yet. Up to MAX_UNACKED_BATCHES may be in flight,
+ * so the worker reads and seals the next batch while the main thread packs the previous one.
+ * The file's final stat (change detection) and its 'done' come only after every batch of the
+ * file is acknowledged (the file's cache row must follow its chunks into the stripe writer).
+ */
+export const MAX_UNACKED_BATCHES = 2;
+let unacked = 0;
 let waitingAck: (() => void) | null = null;
+
+function whenUnackedBelow(limit: number): Promise<void> {
+  if (unacked < limit) return Promise.resolve();
+  return new Promise((resolve) => {
+    waitingAck = () => {
+      if (unacked < limit) {
+        waitingAck = null;
+        resolve();
+      }
+    };
+  });
+}
 
 port.on(
   'message',
@@ -21,35 +45,76 @@ port.on(
     keys?: { dataKey: Uint8Array; chunkIdKey: Uint8Array };
   }) => {
     if (msg.type === 'ack') {
-      const resume = waitingAck;
-      waitingAck = null;
-      resume?.();
+      unacked--;
+      waitingAck?.();
+      return;
+    }
+    if (msg.type === 'open') {
+      openAll(msg as unknown as OpenRequest);
       return;
     }
     if (msg.type !== 'file' || !msg.path || !msg.keys) return;
     const { jobId, path, keys } = msg;
-    const onBatch = (chunks: SealedChunk[]): Promise<void> =>
-      new Promise((resolve) => {
-        waitingAck = resolve;
-        // Transfer only buffers that own their whole ArrayBuffer (small Buffers share a pool).
-        const transfer = new Set<ArrayBuffer>();
-        for (const c of chunks) {
-          for (const part of c.parts) {
-            const ab = part.buffer as ArrayBuffer;
-            if (part.byteOffset === 0 && part.byteLength === ab.byteLength) transfer.add(ab);
-          }
+    const onBatch = async (chunks: SealedChunk[]): Promise<void> => {
+      // Transfer only buffers that own their whole ArrayBuffer (small Buffers share a pool).
+      const transfer = new Set<ArrayBuffer>();
+      for (const c of chunks) {
+        for (const part of c.parts) {
+          const ab = part.buffer as ArrayBuffer;
+          if (part.byteOffset === 0 && part.byteLength === ab.byteLength) transfer.add(ab);
         }
-        port.postMessage({ type: 'chunks', jobId, chunks }, [...transfer]);
-      });
-    readAndSealFile(path, keys, onBatch).then(
-      (result) => port.postMessage({ type: 'done', jobId, result }),
-      (error: NodeJS.ErrnoException) =>
+      }
+      unacked++;
+      port.postMessage({ type: 'chunks', jobId, chunks }, [...transfer]);
+      await whenUnackedBelow(MAX_UNACKED_BATCHES);
+    };
+    readAndSealFile(path, keys, onBatch, undefined, () => whenUnackedBelow(1))
+      .then((result) => port.postMessage({ type: 'done', jobId, result }))
+      .catch((error: NodeJS.ErrnoException) =>
         port.postMessage({
           type: 'error',
           jobId,
           code: error.code ?? 'EIO',
           message: String(error.message ?? error),
         }),
-    );
+      );
   },
 );
+
+interface OpenRequest {
+  jobId: number;
+  area: Uint8Array;
+  objects: { id: Uint8Array; offset: number; sealedBytes: number }[];
+  keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array };
+}
+
+/** Decrypt and verify (tag and id) each object of a stripe area; the plaintexts are transferred. */
+function openAll(req: OpenRequest): void {
+  const results: ({ plain: Uint8Array } | { error: string })[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const o of req.objects) {
+    try {
+      if (o.offset + o.sealedBytes > req.area.length) throw new Error('object lies outside its stripe');
+      const plain = openObject(
+        req.keys.dataKey,
+        req.keys.chunkIdKey,
+        o.id,
+        req.area.subarray(o.offset, o.offset + o.sealedBytes),
+      );
+      // A plaintext that owns its whole ArrayBuffer moves without a copy; a pooled one is copied.
+      const owned =
+        plain.byteOffset === 0 && plain.byteLength === plain.buffer.byteLength
+          ? plain
+          : new Uint8Array(plain);
+      transfer.push(owned.buffer as ArrayBuffer);
+      results.push({ plain: owned });
+    } catch (error) {
+      results.push({ error: (error as Error).message });
+    }
+  }
+  // The area goes back too (the main thread caches it for later batches).
+  const area = req.area;
+  if (area.byteOffset === 0 && area.byteLength === area.buffer.byteLength)
+    transfer.push(area.buffer as ArrayBuffer);
+  port!.postMessage({ type: 'opened', jobId: req.jobId, results, area }, transfer);
+}

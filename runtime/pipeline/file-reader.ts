@@ -46,6 +46,8 @@ export async function readAndSealFile(
   keys: FileReadKeys,
   onBatch: (chunks: SealedChunk[]) => Promise<void>,
   batchBytes = DEFAULT_BATCH_BYTES,
+  /** Resolves when the receiver has taken every batch (the final stat comes after it). */
+  drained: () => Promise<void> = () => Promise.resolve(),
 ): Promise<FileReadResult> {
   const handle = await fs.open(Buffer.from(path), 'r');
   try {
@@ -95,6 +97,7 @@ export async function readAndSealFile(
       if (bytesRead === 0) break;
     }
     if (batch.length > 0) await onBatch(batch);
+    await drained();
     const after = await handle.stat({ bigint: true });
     const changed =
       before.size !== after.size ||

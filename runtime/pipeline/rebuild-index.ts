@@ -91,7 +91,9 @@ export async function rebuildIndex(
       const row = stripe.shards.get(idx);
       if (!row) continue;
       try {
-        bodies[idx] = Buffer.from(decodeShard(await directory.storeFor(row.member).get(row.shardId)).body);
+        bodies[idx] = Buffer.from(
+          decodeShard(await directory.storeFor(row.member).get(row.shardId), false).body,
+        );
         good++;
       } catch {
         // try the next shard

@@ -177,10 +177,12 @@ export async function openRepository(
       config.members.map((mb) => ({ id: mb.id, capacityBytes: mb.pledgeBytes })),
       k + m,
     );
-    const directory = await LocalShardDirectory.open(
-      config.members,
-      config.durable === undefined ? {} : { durable: config.durable },
-    );
+    // Puts are not re-hashed by the stores: the stripe writer computes each shard id from the
+    // very buffer it hands to put (buildShards); every read is still verified against its id.
+    const directory = await LocalShardDirectory.open(config.members, {
+      verifyPuts: false,
+      ...(config.durable === undefined ? {} : { durable: config.durable }),
+    });
     return {
       config,
       keys,
@@ -191,9 +193,11 @@ export async function openRepository(
       k,
       m,
       stripeBytes: config.stripeBytes ?? defaultStripeBytes(k),
-      // The main thread (dedup, packing, shard hashing, writes) is about half the work: one
-      // chunk worker per remaining core (one on a two-core machine), at most four.
-      workers: config.workers ?? Math.min(4, Math.max(1, availableParallelism() - 1)),
+      // One worker per core, at most four: the workers do most of the CPU work (backup:
+      // FastCDC, HMAC, XChaCha20-Poly1305; restore: decryption and id checks) and the main
+      // thread's share (packing, one SHA-256 pass over the shards, the index) is small. On
+      // two cores two workers measured faster than one (docs/local-mode.md).
+      workers: config.workers ?? Math.min(4, Math.max(1, availableParallelism())),
       close: () => index.close(),
     };
   } catch (error) {

@@ -1,7 +1,7 @@
 /**
  * Reads a stripe's data area back: fetches the k data shards; any that is missing, corrupt or
  * unreachable is replaced by parity shards and rebuilt with Reed-Solomon from any k good ones.
- * Every shard is verified twice: by its store (SHA-256 of the file = its id) and here (header
+ * Every shard is verified twice: by its store (SHA-256 of the file = its id) and here (trailer
  * checksum, stripe id, k, m, index, body hash).
  */
 import type { ShardDirectory } from '../store/shard-store.ts';
@@ -43,6 +43,22 @@ export class StripeReader {
     work.catch(() => this.cache.delete(seq));
     while (this.cache.size > this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
     return work;
+  }
+
+  /**
+   * Take a stripe's area out of the cache (the caller may then transfer its memory to a worker);
+   * `put` returns it. Reads of the stripe meanwhile load it again.
+   */
+  async take(seq: number): Promise<Buffer> {
+    const area = await this.area(seq);
+    this.cache.delete(seq);
+    return area;
+  }
+
+  put(seq: number, area: Buffer): void {
+    if (area.length === 0) return; // transferred away
+    this.cache.set(seq, Promise.resolve(area));
+    while (this.cache.size > this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
   }
 
   private async fetchBody(

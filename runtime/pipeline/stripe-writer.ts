@@ -6,8 +6,14 @@
  * shard files built, placed with the engine's `chooseStripe` over the members other than the
  * owner, put to their stores and committed to the index in one transaction.
  *
- * Memory is bounded and reused: STRIPE_SLOTS data areas (one fills while the other is written)
- * and one set of parity and shard-file buffers (stripes are written one at a time, in order).
+ * A sealed stripe goes through three stages: prepare (directory, placement, Reed-Solomon, shard
+ * files; one stripe at a time, in order), write (its k+m puts; up to WRITE_SETS stripes at once,
+ * so the disk is kept busy while the next stripe is prepared) and commit (index transaction, in
+ * stripe order, only after the stripe's own shards are durable).
+ *
+ * Memory is bounded and reused: STRIPE_SLOTS data areas (one fills while the other is being
+ * prepared), one parity buffer (prepares are serial) and WRITE_SETS sets of k+m shard-file
+ * buffers (one per stripe being written).
  */
 import { chooseStripe, type PlacementPlan } from '../../engine/index.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
@@ -24,16 +30,12 @@ export const MIN_STRIPE_BYTES = 8 * 1024 * 1024;
 export const MAX_OBJECT_BYTES = 4 * 1024 * 1024 + 4096;
 
 export const STRIPE_SLOTS = 2;
+/** Stripes whose shards may be in flight to their stores at once. */
+export const WRITE_SETS = 3;
 
-/** A stripe's data area: one fills while the other is being written. */
+/** A stripe's data area: one fills while the other is being prepared. */
 interface Slot {
   area: Buffer;
-}
-
-/** Parity and shard-file buffers: stripes are written one at a time, so one set serves all. */
-interface WriteBuffers {
-  parity: Buffer;
-  files: Buffer[];
 }
 
 export function defaultStripeBytes(k: number): number {
@@ -62,6 +64,16 @@ export interface StripeWriterStats {
   shardBytesWritten: number;
 }
 
+interface PreparedStripe {
+  seq: number;
+  stripeId: string;
+  members: string[];
+  shardBytes: number;
+  total: number;
+  shards: { id: string; bytes: Buffer }[];
+  files: Buffer[];
+}
+
 interface PendingObject {
   id: Buffer;
   kind: number;
@@ -77,6 +89,11 @@ export class StripeWriter {
   private readonly freeSlots: Slot[] = [];
   private slotsMade = 0;
   private readonly inFlightWrites = new Set<Promise<void>>();
+  private parity: Buffer | null = null;
+  private readonly freeFileSets: Buffer[][] = [];
+  private fileSetsMade = 0;
+  /** Resolved whenever a slot or a file set is freed (or a stripe fails). */
+  private freed: (() => void)[] = [];
   private used = 0;
   private objects: PendingObject[] = [];
   private readonly pendingIds = new Set<string>();
@@ -181,7 +198,19 @@ export class StripeWriter {
     await Promise.allSettled([...this.inFlightWrites]);
   }
 
-  private writeBuffers: WriteBuffers | null = null;
+  private wakeWaiters(): void {
+    const waiters = this.freed;
+    this.freed = [];
+    for (const wake of waiters) wake();
+  }
+
+  private waitForFree(): Promise<void> {
+    return new Promise((resolve) => this.freed.push(resolve));
+  }
+
+  private maxShardBytes(): number {
+    return Math.ceil(this.o.targetBytes / this.o.k / 8) * 8 + 8;
+  }
 
   private async takeSlot(): Promise<Slot> {
     for (;;) {
@@ -190,16 +219,24 @@ export class StripeWriter {
       if (free) return free;
       if (this.slotsMade < STRIPE_SLOTS) {
         this.slotsMade++;
-        const { k, m, targetBytes, owner } = this.o;
-        const maxShardBytes = Math.ceil(targetBytes / k / 8) * 8 + 8;
-        const fileBytes = shardHeaderBytes(256, Buffer.byteLength(owner), k, m) + maxShardBytes;
-        this.writeBuffers ??= {
-          parity: Buffer.allocUnsafeSlow(m * maxShardBytes),
-          files: Array.from({ length: k + m }, () => Buffer.allocUnsafeSlow(fileBytes)),
-        };
-        return { area: Buffer.allocUnsafeSlow(k * maxShardBytes) };
+        return { area: Buffer.allocUnsafeSlow(this.o.k * this.maxShardBytes()) };
       }
-      await Promise.race([...this.inFlightWrites]).catch(() => undefined);
+      await this.waitForFree();
+    }
+  }
+
+  private async takeFileSet(): Promise<Buffer[]> {
+    for (;;) {
+      this.throwIfFailed();
+      const free = this.freeFileSets.pop();
+      if (free) return free;
+      if (this.fileSetsMade < WRITE_SETS) {
+        this.fileSetsMade++;
+        const { k, m, owner } = this.o;
+        const fileBytes = shardHeaderBytes(256, Buffer.byteLength(owner), k, m) + this.maxShardBytes();
+        return Array.from({ length: k + m }, () => Buffer.allocUnsafeSlow(fileBytes));
+      }
+      await this.waitForFree();
     }
   }
 
@@ -222,33 +259,60 @@ export class StripeWriter {
     this.objects = [];
     this.used = 0;
     const generation = this.openGeneration++;
-    // Stripes commit in order (the scan cache relies on it): each write waits for the previous.
-    const previous = this.lastWrite;
+    // Prepares run one at a time in stripe order; commits too (the scan cache relies on it).
+    const previousPrepare = this.lastPrepare;
+    const previousCommit = this.lastCommit;
+    let slotFreed = false;
+    const freeSlot = (): void => {
+      if (slotFreed) return;
+      slotFreed = true;
+      this.freeSlots.push(slot);
+      this.wakeWaiters();
+    };
+    const prepared = (async () => {
+      await previousPrepare;
+      try {
+        return await this.prepareStripe(slot, used, objects);
+      } finally {
+        freeSlot(); // the shard files hold copies: the area may fill again
+      }
+    })();
     const work: Promise<void> = (async () => {
-      await previous;
-      await this.writeStripe(slot, used, objects, generation);
+      const stripe = await prepared;
+      try {
+        await this.putShards(stripe);
+        await previousCommit;
+        this.commit(stripe, objects, used, generation);
+      } finally {
+        this.freeFileSets.push(stripe.files);
+        this.wakeWaiters();
+      }
     })()
       .catch((error: unknown) => {
         this.failure ??= error;
+        this.wakeWaiters();
+        throw error;
       })
       .finally(() => {
         this.inFlightWrites.delete(work);
-        this.freeSlots.push(slot);
+        freeSlot();
       });
-    this.lastWrite = work;
+    this.lastPrepare = prepared.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.lastCommit = work;
+    work.catch(() => undefined);
     this.inFlightWrites.add(work);
     reclaimShortLived(); // the sealed chunks just copied into this stripe are garbage now
     this.throwIfFailed();
   }
 
-  private lastWrite: Promise<void> = Promise.resolve();
+  private lastPrepare: Promise<void> = Promise.resolve();
+  private lastCommit: Promise<void> = Promise.resolve();
 
-  private async writeStripe(
-    slot: Slot,
-    used: number,
-    objects: PendingObject[],
-    generation: number,
-  ): Promise<void> {
+  /** Directory, placement, parity and shard files of a sealed stripe. */
+  private async prepareStripe(slot: Slot, used: number, objects: PendingObject[]): Promise<PreparedStripe> {
     this.throwIfFailed();
     const buf = slot.area;
     const { k, m, owner } = this.o;
@@ -257,23 +321,47 @@ export class StripeWriter {
     assert(buf.length >= k * shardBytes, 'the slot holds the padded stripe');
     const area = buf.subarray(0, k * shardBytes);
     area.fill(0, used, k * shardBytes - directoryBytes(objects.length));
-    const seq = this.o.index.allocateStripeSeq();
-    // Header bytes: fixed 16 + ids + hashes + checksum; placement only needs the order of magnitude.
-    const fileBytesEstimate = shardBytes + 16 + 160 + 32 * (k + m + 1);
-    const { stripeId, members } = chooseStripe(
-      this.o.plan,
-      `${owner}/${seq}`,
-      this.usedBytes,
-      fileBytesEstimate,
+    const files = await this.takeFileSet();
+    try {
+      const seq = this.o.index.allocateStripeSeq();
+      // Trailer bytes: ids + hashes + fixed fields + checksum; placement only needs the order of magnitude.
+      const fileBytesEstimate = shardBytes + 160 + 32 * (k + m) + 48;
+      const { stripeId, members } = chooseStripe(
+        this.o.plan,
+        `${owner}/${seq}`,
+        this.usedBytes,
+        fileBytesEstimate,
+      );
+      writeDirectory(area, stripeId, this.o.dataKey, objects);
+      this.parity ??= Buffer.allocUnsafeSlow(m * this.maxShardBytes());
+      const parity = await encodeParity(k, m, area, shardBytes, this.parity);
+      const bodies: Buffer[] = [];
+      for (let i = 0; i < k; i++) bodies.push(area.subarray(i * shardBytes, (i + 1) * shardBytes));
+      for (let i = 0; i < m; i++) bodies.push(parity.subarray(i * shardBytes, (i + 1) * shardBytes));
+      const shards = buildShards(stripeId, owner, k, m, bodies, files);
+      // Count the bytes at placement time, so the next stripes' placements see them.
+      shards.forEach((sh, i) => {
+        this.usedBytes[members[i]!] = (this.usedBytes[members[i]!] ?? 0) + sh.bytes.length;
+      });
+      return { seq, stripeId, members, shardBytes, total, shards, files };
+    } catch (error) {
+      this.freeFileSets.push(files);
+      this.wakeWaiters();
+      throw error;
+    }
+  }
+
+  private async putShards(stripe: PreparedStripe): Promise<void> {
+    this.throwIfFailed();
+    await Promise.all(
+      stripe.shards.map((s, i) => this.o.directory.storeFor(stripe.members[i]!).put(s.id, s.bytes)),
     );
-    writeDirectory(area, stripeId, this.o.dataKey, objects);
-    const shared = this.writeBuffers!;
-    const parity = await encodeParity(k, m, area, shardBytes, shared.parity);
-    const bodies: Buffer[] = [];
-    for (let i = 0; i < k; i++) bodies.push(area.subarray(i * shardBytes, (i + 1) * shardBytes));
-    for (let i = 0; i < m; i++) bodies.push(parity.subarray(i * shardBytes, (i + 1) * shardBytes));
-    const shards = buildShards(stripeId, owner, k, m, bodies, shared.files);
-    await Promise.all(shards.map((s, i) => this.o.directory.storeFor(members[i]!).put(s.id, s.bytes)));
+  }
+
+  private commit(stripe: PreparedStripe, objects: PendingObject[], used: number, generation: number): void {
+    this.throwIfFailed();
+    const { k, m } = this.o;
+    const { seq, stripeId, members, shardBytes, total, shards } = stripe;
     const ready = this.pendingFiles.filter((f) => f.generation <= generation);
     this.pendingFiles = this.pendingFiles.filter((f) => f.generation > generation);
     const rows: ObjectRow[] = objects.map((o) => ({ ...o, stripeSeq: seq }));
@@ -285,10 +373,7 @@ export class StripeWriter {
     );
     this.committedGeneration = generation;
     for (const o of objects) this.pendingIds.delete(o.id.toString('hex'));
-    shards.forEach((s, i) => {
-      this.usedBytes[members[i]!] = (this.usedBytes[members[i]!] ?? 0) + s.bytes.length;
-      this.stats.shardBytesWritten += s.bytes.length;
-    });
+    for (const s of shards) this.stats.shardBytesWritten += s.bytes.length;
     this.stats.stripes++;
     this.stats.objectsStored += objects.length;
     this.stats.sealedBytesStored += used;

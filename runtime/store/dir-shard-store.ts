@@ -3,10 +3,11 @@
  *
  * Layout: `<root>/shards/<first two hex>/<id>` and `<root>/tmp/` for writes in progress.
  * A put writes a temporary file, fsyncs it, renames it into place and fsyncs the directory, so a
- * crash leaves either the whole shard or none. Every get hashes the bytes and refuses a mismatch.
+ * crash leaves either the whole shard or none. Every get hashes the bytes (in the thread pool) and
+ * refuses a mismatch.
  * Puts beyond the capacity (the member's pledge) are refused with 'no-space'.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
@@ -69,7 +70,7 @@ export class DirShardStore implements ShardStore {
       throw new ShardStoreError('io', `shard ${id} is ${bytes.length} bytes, over ${MAX_SHARD_BYTES}`, id);
     }
     if (this.verifyPuts) {
-      const actual = sha256Hex(bytes);
+      const actual = await sha256Hex(bytes);
       if (actual !== id)
         throw new ShardStoreError('corrupt', `put of shard ${id}: bytes hash to ${actual}`, id);
     }
@@ -150,7 +151,7 @@ export class DirShardStore implements ShardStore {
         },
       );
     }
-    const actual = sha256Hex(bytes);
+    const actual = await sha256Hex(bytes);
     if (actual !== id) {
       throw new ShardStoreError(
         'corrupt',
@@ -218,6 +219,10 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/**
+ * SHA-256 in libuv's thread pool (WebCrypto digest is asynchronous): verifying a 4 MiB shard
+ * does not hold the event loop, so a restore hashes shards while its main thread writes files.
+ */
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deriveMemberKeys } from '../../engine/index.ts';
@@ -35,7 +36,7 @@ describe('docs/formats.md test vectors', () => {
     );
   });
 
-  it('shard header and shard ids', () => {
+  it('shard trailer and shard ids (format v2)', () => {
     const shards = buildShards(
       'owner/1/0',
       'owner',
@@ -43,13 +44,20 @@ describe('docs/formats.md test vectors', () => {
       2,
       [0, 1, 2, 3].map((i) => Buffer.alloc(16, i)),
     );
-    expect(shards[0]!.bytes.subarray(0, 16).toString('hex')).toBe('50425348010202001000000009000500');
+    const first = shards[0]!.bytes;
+    expect(first.length).toBe(206);
+    expect(first.subarray(0, 16).equals(Buffer.alloc(16, 0))).toBe(true); // the body comes first
+    expect(first.subarray(first.length - 48, first.length - 32).toString('hex')).toBe(
+      '50425348020202001000000009000500',
+    );
     expect(shards.map((s) => s.id)).toEqual([
-      '0fe3a79d8dd5eb8b8a7f0e9950b358a7fcaf6bee3174cac22c4f9fec66cdfd09',
-      'd68e184383da074318bad144d67719ba36779211b595c190d7f3acf28d45600d',
-      '3341966bf1ecb77329901e880087145db9f308bbe4be26b33be4c22296feaf2e',
-      'c8efdfc3c51b428c3c9d8a00e146d5591d94a28bf5c5a39d69f0ca64c398b4f4',
+      '212886b414a62445c33cc283b65dc1a59fe2e045622004b7fbe36752025120f1',
+      '25c2f3d3968703952ca603e7d2bb91f39cb73011652ac710686186eac7e9e4b3',
+      '04bb2c748e43508f0a50e71a938173364a8df873ca57e500b47f20e51e647de7',
+      '438d4acd125f1a7ac0a7871b8125e3864566ade1e09aec604b721438dff60c9b',
     ]);
+    // The id is SHA-256 of the whole file: a store verifies it without knowing the format.
+    for (const s of shards) expect(createHash('sha256').update(s.bytes).digest('hex')).toBe(s.id);
     const { header, body } = decodeShard(shards[3]!.bytes);
     expect(header).toMatchObject({
       stripeId: 'owner/1/0',
@@ -125,13 +133,26 @@ describe('defensive decoding', () => {
   it('rejects damaged shard headers', () => {
     const [shard] = buildShards('s/1/0', 'o', 1, 1, [Buffer.alloc(8, 1), Buffer.alloc(8, 2)]);
     const bytes = shard!.bytes;
-    for (const i of [0, 4, 5, 7, 8, 12, 20, bytes.length - 9]) {
+    const tail = bytes.length - 48;
+    for (const i of [
+      0,
+      5,
+      tail,
+      tail + 4,
+      tail + 5,
+      tail + 7,
+      tail + 8,
+      tail + 12,
+      tail + 14,
+      bytes.length - 9,
+    ]) {
       const bad = Buffer.from(bytes);
       bad[i]! ^= 0x40;
       expect(() => decodeShard(bad)).toThrow(PipelineError);
     }
     expect(() => decodeShardHeader(bytes.subarray(0, 20))).toThrow(/truncated|short/);
-    expect(() => decodeShard(Buffer.concat([bytes, Buffer.alloc(1)]))).toThrow(/header says/);
+    expect(() => decodeShardHeader(bytes.subarray(bytes.length - 60))).toThrow(/truncated/);
+    expect(() => decodeShard(Buffer.concat([Buffer.alloc(8), bytes]))).toThrow(/trailer says/);
   });
 
   it('rejects trees with bad names, order, types or sizes', () => {
