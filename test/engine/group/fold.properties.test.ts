@@ -116,11 +116,21 @@ describe('foldGroup properties', () => {
         ] as OpBody[]) {
           hostile.push(signOp(stranger, header, body));
         }
-        // replayed tokens: every token already redeemed, by someone else, later
+        // replayed tokens: every token already redeemed, by someone else, later. "Later" in fold
+        // order means a higher clock than every op of the set, dropped ones included: nextHeader
+        // counts applied ops only, and a request at the same clock as a dropped one is concurrent
+        // with it (the fold breaks that tie by hash, so it may come first).
+        const maxClock = all.reduce((c, op) => Math.max(c, op.clock), 0);
+        const replayHeader = { ...header, clock: Math.max(header.clock, maxClock + 1) };
         for (const op of all) {
           if (op.kind === 'request') {
             hostile.push(
-              signOp(keysOf(98), header, { kind: 'request', name: 'replay', addresses: [], token: op.token }),
+              signOp(keysOf(98), replayHeader, {
+                kind: 'request',
+                name: 'replay',
+                addresses: [],
+                token: op.token,
+              }),
             );
           }
         }
