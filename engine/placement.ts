@@ -269,6 +269,8 @@ interface CompiledPlan {
   readonly cappedIdx: readonly number[];
   readonly freeIdx: Int32Array;
   readonly freeInvWeight: Float64Array;
+  /** Every weighted member has the same weight: -ln(u)/w orders like -u, so no logarithm is needed. */
+  readonly equalWeights: boolean;
   readonly capacity: Float64Array;
   readonly indexOf: ReadonlyMap<string, number>;
 }
@@ -322,6 +324,7 @@ function compileUncached(plan: PlacementPlan): CompiledPlan {
     cappedIdx,
     freeIdx: Int32Array.from(free),
     freeInvWeight: Float64Array.from(free, (i) => 1 / plan.members[i]!.weight),
+    equalWeights: free.every((i) => plan.members[i]!.weight === plan.members[free[0]!]!.weight),
     capacity: Float64Array.from(plan.members, (m) => m.capacityBytes),
     indexOf,
   };
@@ -349,12 +352,14 @@ function placeIndices(c: CompiledPlan, stripeId: string): void {
   const keyHi = c.keyHi;
   const keyLo = c.keyLo;
   const inv = c.freeInvWeight;
+  const equal = c.equalWeights;
   if (freeScore.length < free.length) freeScore = new Float64Array(free.length);
   for (let f = 0; f < free.length; f++) {
     const i = free[f]!;
     const u = pairUniformHalves(sHi, sLo, keyHi[i]!, keyLo[i]!);
     freeScore[f] = u;
-    const key = -Math.log(u) * inv[f]!;
+    // With equal weights, -u has the same order as -ln(u)/w (ln is increasing) at a tenth of the cost.
+    const key = equal ? -u : -Math.log(u) * inv[f]!;
     let pos: number;
     if (filled < picks) pos = filled++;
     else if (key < bestKey[picks - 1]!) pos = picks - 1;
