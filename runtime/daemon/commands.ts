@@ -3,6 +3,7 @@
  * directory; the others talk to the running daemon over its control socket. Every command takes
  * `--dir`; `--json` prints the daemon's answer as JSON.
  */
+import { resolve as resolvePath } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { defaultDataDir, initDataDir, paths } from './config.ts';
 import { ControlError, callDaemon } from './control.ts';
@@ -72,6 +73,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--no-webrtc', 'no WebRTC transport')
     .option('--no-relay-server', 'do not relay for other members')
     .option('--sync-interval <duration>', 'group reconciliation period', durationArg)
+    .option('--directories <dirs...>', 'directories to back up onto the group')
     .option('--test-network', 'loopback only, no ICE servers (tests)')
     .action((o: Record<string, unknown>) => {
       try {
@@ -82,6 +84,8 @@ export function registerDaemonCommands(program: Command): void {
         if (o.webrtc === false) overrides.webrtc = false;
         if (o.relayServer === false) overrides.relayServer = false;
         if (o.syncInterval !== undefined) overrides.syncIntervalMs = o.syncInterval;
+        if (o.directories !== undefined)
+          overrides.directories = (o.directories as string[]).map((d) => resolvePath(d));
         if (o.testNetwork === true) {
           overrides.iceServers = [];
           overrides.webrtcBindAddress = '127.0.0.1';

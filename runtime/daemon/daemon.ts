@@ -30,6 +30,7 @@ import { createPbNode, type PbLibp2p } from '../net/node.ts';
 import { Limiter, toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
+import { BackupService } from './backup-service.ts';
 import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
 import { ControlError, type ControlMethod, startControlServer } from './control.ts';
 import { GroupService } from './group-service.ts';
@@ -56,6 +57,8 @@ export class Daemon {
   readonly refusedBy = new Set<string>();
   private readonly syncLimiter = new Limiter(MAX_SYNC_CONCURRENCY);
   private logFd: number;
+  /** The owner's backups onto the group (backup-service.ts). */
+  readonly backups: BackupService;
   readonly stoppedPromise: Promise<void>;
   private resolveStopped!: () => void;
 
@@ -71,6 +74,16 @@ export class Daemon {
     logFd: number,
   ) {
     this.logFd = logFd;
+    this.backups = new BackupService({
+      dataDir: dir,
+      node,
+      keys,
+      secret: readSecret(dir),
+      self,
+      directories: () => config.directories.map((d) => (isAbsolute(d) ? d : join(dir, d))),
+      group: () => group.state,
+      log: (line) => this.log(line),
+    });
     this.stoppedPromise = new Promise((r) => {
       this.resolveStopped = r;
     });
@@ -369,8 +382,11 @@ export class Daemon {
         addresses: this.addresses(),
         store: await this.store.report(),
         refusedBy: [...this.refusedBy],
+        backup: this.backups.status,
         pid: process.pid,
       }),
+      backup: async (params, progress) =>
+        this.backups.run({ allowEmpty: params.allowEmpty === true, onProgress: progress }),
       create: async (params) => {
         const agreement = {
           ratio: num(params.ratio ?? 1.5, 'ratio'),

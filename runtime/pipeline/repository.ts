@@ -151,7 +151,12 @@ export interface Repository {
 
 export async function openRepository(
   config: LocalConfig,
-  options: { secret?: Uint8Array; createSecret?: boolean } = {},
+  options: {
+    secret?: Uint8Array;
+    createSecret?: boolean;
+    /** Where the members' shards live; default each member's `dir` (local mode). */
+    directory?: ShardDirectory;
+  } = {},
 ): Promise<Repository> {
   fs.mkdirSync(config.dataDir, { recursive: true });
   const secret =
@@ -177,10 +182,12 @@ export async function openRepository(
       config.members.map((mb) => ({ id: mb.id, capacityBytes: mb.pledgeBytes })),
       k + m,
     );
-    const directory = await LocalShardDirectory.open(
-      config.members,
-      config.durable === undefined ? {} : { durable: config.durable },
-    );
+    const directory =
+      options.directory ??
+      (await LocalShardDirectory.open(
+        config.members,
+        config.durable === undefined ? {} : { durable: config.durable },
+      ));
     return {
       config,
       keys,

@@ -1,0 +1,202 @@
+/**
+ * The owner's backups in daemon mode (DESIGN sections 6 and 9): the local pipeline
+ * (`runtime/pipeline/backup.ts`) run over the group, i.e. over a NetworkShardDirectory of the
+ * members other than this one (with their pledges, from the folded group state). A stripe is
+ * committed to the index only after every shard put was acknowledged by its holder (the stripe
+ * writer awaits each `put`, which resolves on the holder's `ok`, after its fsync).
+ *
+ * After each snapshot the owner's head goes to every member over `/pb/head/1`, wrapped in the
+ * engine's signed head (docs/protocols.md section 5) whose body is the pipeline's head
+ * (docs/formats.md section 6) and whose seq is the pipeline's headSeq.
+ *
+ * The owner's index lives in `<data dir>/backup/` (index.sqlite, head). One run at a time.
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { type GroupState, type MemberKeys, signHead } from '../../engine/index.ts';
+import { nodeEd25519Signer } from '../crypto/ed25519.ts';
+import { putHead } from '../net/head-protocol.ts';
+import type { PbLibp2p } from '../net/node.ts';
+import type { BackupSummary } from '../pipeline/backup.ts';
+import { type LocalConfig, lockDataDir, openRepository, type Repository } from '../pipeline/repository.ts';
+import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
+import type { ShardDirectory } from '../store/shard-store.ts';
+import { ControlError } from './control.ts';
+import { holdersOf, NetworkShardDirectory } from './network-directory.ts';
+
+export const BACKUP_SUBDIR = 'backup';
+/** Bound on one head push (a member that does not answer is skipped; it gets the next one). */
+const HEAD_PUSH_TIMEOUT_MS = 20_000;
+
+export interface HeadPushReport {
+  seq: number;
+  storedOn: string[];
+  failed: { member: string; reason: string }[];
+}
+
+export interface GroupBackupSummary extends BackupSummary {
+  holders: number;
+  heads: HeadPushReport;
+}
+
+export type BackupStatus =
+  | { state: 'idle' | 'running'; last: { atMs: number; snapshotId: string } | null }
+  | { state: 'refused'; reason: string; atMs: number; restoreHint: string };
+
+export interface BackupDeps {
+  dataDir: string;
+  node: PbLibp2p;
+  keys: MemberKeys;
+  secret: Uint8Array;
+  self: string;
+  directories: () => string[];
+  group: () => GroupState | null;
+  log: (line: string) => void;
+}
+
+/** The pipeline's config for this owner over the group (members are the shard holders). */
+export function groupRepositoryConfig(dataDir: string, state: GroupState, self: string, sources: string[]) {
+  if (state.agreement === null)
+    throw new ControlError('no-agreement', 'the group has no agreement yet: nothing to back up onto');
+  const members = holdersOf(state, self);
+  if (members.length === 0)
+    throw new ControlError('no-holders', 'no other member has pledged disk yet: nothing to back up onto');
+  const config: LocalConfig = {
+    dataDir: join(dataDir, BACKUP_SUBDIR),
+    secretFile: join(dataDir, 'secret'),
+    agreement: state.agreement,
+    members,
+    sources,
+  };
+  return config;
+}
+
+export async function openGroupRepository(
+  config: LocalConfig,
+  secret: Uint8Array,
+  directory: ShardDirectory,
+): Promise<Repository> {
+  return openRepository(config, { secret, directory });
+}
+
+/** The engine-signed head around the pipeline head in the index; null before the first snapshot. */
+export function networkHead(repo: Repository): { seq: number; bytes: Uint8Array } | null {
+  const b64 = repo.index.getMeta('head');
+  if (b64 === undefined) return null;
+  const inner = Buffer.from(b64, 'base64');
+  const { headSeq } = decodePipelineHead(inner, repo.keys);
+  const head = signHead(repo.keys, headSeq, inner, nodeEd25519Signer());
+  return { seq: headSeq, bytes: head.bytes };
+}
+
+/** Sends `head` to every member but `self`, in parallel; each push bounded in time. */
+export async function pushHead(
+  node: PbLibp2p,
+  state: GroupState,
+  self: string,
+  head: { seq: number; bytes: Uint8Array },
+): Promise<HeadPushReport> {
+  const report: HeadPushReport = { seq: head.seq, storedOn: [], failed: [] };
+  const others = state.members.map((m) => m.id).filter((id) => id !== self);
+  await Promise.all(
+    others.map(async (member) => {
+      try {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer in time')), HEAD_PUSH_TIMEOUT_MS);
+        });
+        try {
+          await Promise.race([putHead(node, member, head.bytes), timeout]);
+        } finally {
+          clearTimeout(timer);
+        }
+        report.storedOn.push(member);
+      } catch (error) {
+        const reason = (error as Error).message;
+        // A member already holding this seq (a re-push) has it: that is success.
+        if (/stale/.test(reason) && /not newer than the held seq (\d+)/.test(reason)) {
+          const held = Number(/held seq (\d+)/.exec(reason)?.[1]);
+          if (held >= head.seq) {
+            report.storedOn.push(member);
+            return;
+          }
+        }
+        report.failed.push({ member, reason });
+      }
+    }),
+  );
+  report.storedOn.sort();
+  return report;
+}
+
+export class BackupService {
+  private running = false;
+  status: BackupStatus = { state: 'idle', last: null };
+
+  constructor(private readonly deps: BackupDeps) {}
+
+  /** One backup of the configured directories onto the group, then the head to every member. */
+  async run(
+    options: { allowEmpty?: boolean; onProgress?: (event: string, data: unknown) => void } = {},
+  ): Promise<GroupBackupSummary> {
+    if (this.running) throw new ControlError('busy', 'a backup is already running');
+    const { deps } = this;
+    const state = deps.group();
+    if (state === null || !state.members.some((m) => m.id === deps.self))
+      throw new ControlError('no-group', 'this node is not a member of a group: nothing to back up onto');
+    const sources = deps.directories();
+    if (sources.length === 0)
+      throw new ControlError(
+        'no-directories',
+        'no directories to back up: set `directories` in the config of the data directory',
+      );
+    for (const s of sources) {
+      if (!fs.existsSync(s)) throw new ControlError('bad-directory', `the directory ${s} does not exist`);
+    }
+    const config = groupRepositoryConfig(deps.dataDir, state, deps.self, sources);
+    this.running = true;
+    const last = this.status.state === 'refused' ? null : this.status.last;
+    this.status = { state: 'running', last };
+    let repo: Repository | null = null;
+    let unlock: (() => void) | null = null;
+    try {
+      const directory = new NetworkShardDirectory(deps.node, config.members);
+      repo = await openGroupRepository(config, deps.secret, directory);
+      unlock = lockDataDir(config.dataDir);
+      const { backup } = await import('../pipeline/backup.ts');
+      let summary: BackupSummary;
+      try {
+        summary = await backup(repo, {
+          allowEmpty: options.allowEmpty === true,
+          onStripe: (seq) => options.onProgress?.('stripe', { seq }),
+          hooks: { onProgress: (s) => options.onProgress?.('scan', { files: s.files, bytes: s.bytes }) },
+        });
+      } catch (error) {
+        const message = (error as Error).message;
+        if (/every source is empty/.test(message)) {
+          const hint = `pb-node restore --peer <a member's address> --dir ${deps.dataDir} --target /`;
+          this.status = { state: 'refused', reason: message, atMs: Date.now(), restoreHint: hint };
+          deps.log(`ALERT: backup refused: ${message} To restore: ${hint}`);
+          throw new ControlError('empty-sources', `${message} (restore with: ${hint})`);
+        }
+        throw error;
+      }
+      const head = networkHead(repo);
+      if (head === null) throw new ControlError('internal', 'a snapshot was saved but the index has no head');
+      const heads = await pushHead(deps.node, deps.group() ?? state, deps.self, head);
+      for (const f of heads.failed)
+        deps.log(`head ${head.seq} not stored on ${f.member.slice(-8)}: ${f.reason}`);
+      deps.log(
+        `backup: snapshot ${summary.snapshotId.slice(0, 16)} (${summary.scan.files} files, ${summary.stored.stripes} stripes); ` +
+          `head ${head.seq} on ${heads.storedOn.length} of ${heads.storedOn.length + heads.failed.length} members`,
+      );
+      this.status = { state: 'idle', last: { atMs: summary.timeMs, snapshotId: summary.snapshotId } };
+      return { ...summary, holders: config.members.length, heads };
+    } finally {
+      if (this.status.state === 'running') this.status = { state: 'idle', last };
+      this.running = false;
+      unlock?.();
+      repo?.close();
+    }
+  }
+}
