@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type GroupState, type MemberKeys, signHead } from '../../engine/index.ts';
 import { nodeEd25519Signer } from '../crypto/ed25519.ts';
+import { NetError } from '../net/errors.ts';
 import { putHead } from '../net/head-protocol.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import type { BackupSummary } from '../pipeline/backup.ts';
@@ -112,15 +113,16 @@ export async function pushHead(
         }
         report.storedOn.push(member);
       } catch (error) {
-        const reason = (error as Error).message;
-        // A member already holding this seq (a re-push) has it: that is success.
-        if (/stale/.test(reason) && /not newer than the held seq (\d+)/.test(reason)) {
-          const held = Number(/held seq (\d+)/.exec(reason)?.[1]);
-          if (held >= head.seq) {
-            report.storedOn.push(member);
-            return;
-          }
+        let reason = (error as Error).message;
+        // A member already holding this very seq (a re-push) has it; a newer one is an alarm:
+        // this owner's index is behind the group (restored from an old copy?).
+        const held =
+          error instanceof NetError && error.code === 'stale' ? /held seq (\d+)/.exec(reason) : null;
+        if (held !== null && Number(held[1]) === head.seq) {
+          report.storedOn.push(member);
+          return;
         }
+        if (held !== null) reason = `it holds a newer head (seq ${held[1]}): this index is behind the group`;
         report.failed.push({ member, reason });
       }
     }),
@@ -131,9 +133,48 @@ export async function pushHead(
 
 export class BackupService {
   private running = false;
+  private timer: NodeJS.Timeout | null = null;
+  private lastTickProblem = '';
   status: BackupStatus = { state: 'idle', last: null };
 
   constructor(private readonly deps: BackupDeps) {}
+
+  /**
+   * Backs up every `intervalMs` by itself (the first run one period after start). A tick with
+   * nothing to do (no directories, no group or holders yet, a run in progress) is skipped; a
+   * problem is logged once until it changes. Emptied sources keep being refused (status
+   * 'refused', one ALERT line) until a backup succeeds again.
+   */
+  startSchedule(intervalMs: number): void {
+    if (!Number.isSafeInteger(intervalMs) || intervalMs < 1000)
+      throw new ControlError('bad-argument', 'a backup schedule is at least one second');
+    this.stopSchedule();
+    this.timer = setInterval(() => void this.tick(), intervalMs);
+    this.timer.unref();
+  }
+
+  stopSchedule(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.running || this.deps.directories().length === 0) return;
+    const state = this.deps.group();
+    if (state === null || holdersOf(state, this.deps.self).length === 0) return;
+    try {
+      await this.run();
+      this.lastTickProblem = '';
+    } catch (error) {
+      const problem = (error as Error).message;
+      if (
+        problem !== this.lastTickProblem &&
+        !(error instanceof ControlError && error.code === 'empty-sources')
+      )
+        this.deps.log(`scheduled backup failed: ${problem}`);
+      this.lastTickProblem = problem;
+    }
+  }
 
   /** One backup of the configured directories onto the group, then the head to every member. */
   async run(
@@ -155,6 +196,7 @@ export class BackupService {
     }
     const config = groupRepositoryConfig(deps.dataDir, state, deps.self, sources);
     this.running = true;
+    const wasRefused = this.status.state === 'refused';
     const last = this.status.state === 'refused' ? null : this.status.last;
     this.status = { state: 'running', last };
     let repo: Repository | null = null;
@@ -176,7 +218,7 @@ export class BackupService {
         if (/every source is empty/.test(message)) {
           const hint = `pb-node restore --peer <a member's address> --dir ${deps.dataDir} --target /`;
           this.status = { state: 'refused', reason: message, atMs: Date.now(), restoreHint: hint };
-          deps.log(`ALERT: backup refused: ${message} To restore: ${hint}`);
+          if (!wasRefused) deps.log(`ALERT: backup refused: ${message} To restore: ${hint}`);
           throw new ControlError('empty-sources', `${message} (restore with: ${hint})`);
         }
         throw error;

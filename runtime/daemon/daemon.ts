@@ -36,6 +36,7 @@ import { ControlError, type ControlMethod, startControlServer } from './control.
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
+import { scheduleIntervalMs } from './schedule.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
 const MAX_SYNC_CONCURRENCY = 8;
@@ -80,7 +81,7 @@ export class Daemon {
       keys,
       secret: readSecret(dir),
       self,
-      directories: () => config.directories.map((d) => (isAbsolute(d) ? d : join(dir, d))),
+      directories: () => config.directories,
       group: () => group.state,
       log: (line) => this.log(line),
     });
@@ -181,6 +182,8 @@ export class Daemon {
     }
     if (this.group.state !== null) this.onGroupChange(this.group.state);
     this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
+    const backupEveryMs = scheduleIntervalMs(this.config.schedule);
+    if (backupEveryMs !== null) this.backups.startSchedule(backupEveryMs);
     this.control = await startControlServer(paths(this.dir).socket, this.methods(), (e) =>
       this.log(`control: ${String(e)}`),
     );
@@ -570,6 +573,7 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.backups.stopSchedule();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     try {
       fs.unlinkSync(paths(this.dir).socket);

@@ -32,6 +32,7 @@ import { syncWithPeer } from '../net/group-sync.ts';
 import { getHead } from '../net/head-protocol.ts';
 import { libp2pKeyFromSeed } from '../net/keys.ts';
 import { createPbNode, type PbLibp2p } from '../net/node.ts';
+import { writeFileAtomic } from '../pipeline/backup.ts';
 import { lockDataDir, type Repository } from '../pipeline/repository.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
 import { groupRepositoryConfig, openGroupRepository } from './backup-service.ts';
@@ -192,6 +193,9 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
           'incomplete',
           `the members' shards do not hold the head's snapshot ${snapshotId.slice(0, 16)}: not restorable now`,
         );
+      // The rebuilt index numbers its heads 1..n; the group holds seq `signed.seq`. Adopt the
+      // group's head (the owner's own, verified above) so the next backup continues its sequence.
+      adoptHead(repo, config.dataDir, signed.body);
     }
     const { restore } = await import('../pipeline/restore.ts');
     let lastPercent = -1;
@@ -225,6 +229,16 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     repo?.close();
     await Promise.resolve(node.stop()).catch(() => undefined);
   }
+}
+
+/** Makes `pipelineHead` (verified by the caller) the index's head if it is newer. */
+function adoptHead(repo: Repository, dataDir: string, pipelineHead: Uint8Array): void {
+  const current = repo.index.getMeta('head');
+  const seq = decodePipelineHead(pipelineHead, repo.keys).headSeq;
+  if (current !== undefined && decodePipelineHead(Buffer.from(current, 'base64'), repo.keys).headSeq >= seq)
+    return;
+  repo.index.setMeta('head', Buffer.from(pipelineHead).toString('base64'));
+  writeFileAtomic(join(dataDir, 'head'), pipelineHead);
 }
 
 /** `<dataDir>/backup` of a recovered node: kept so the node can go on from the rebuilt index. */

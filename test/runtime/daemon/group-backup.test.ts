@@ -79,16 +79,23 @@ describe('backup onto the group and recovery from one member', () => {
   const nodes: Proc[] = [];
   const ids = new Map<Proc, string>();
   let src: string;
+  let src2: string;
 
   beforeAll(async () => {
     root = fs.mkdtempSync(join(tmpdir(), 'pb-group-backup-'));
     src = join(root, 'home', 'docs');
     fs.mkdirSync(src, { recursive: true });
+    // m2 backs up its own small tree by itself, on a six-second schedule.
+    src2 = join(root, 'm2-home');
+    fs.mkdirSync(join(src2, 'notes'), { recursive: true });
+    fs.writeFileSync(join(src2, 'notes', 'todo.txt'), 'water the plants\n');
+    const extra: Record<string, string[]> = {
+      owner: ['--directories', src, '--schedule', 'off'],
+      m2: ['--directories', src2, '--schedule', '0.1'],
+    };
     const names = ['owner', 'm2', 'm3', 'm4'];
     const procs = await Promise.all(
-      names.map((n) =>
-        initNode(root, n, ['--pledge', '64MiB', ...(n === 'owner' ? ['--directories', src] : [])]),
-      ),
+      names.map((n) => initNode(root, n, ['--pledge', '64MiB', ...(extra[n] ?? [])])),
     );
     nodes.push(...procs);
     await Promise.all(procs.map((p) => p.start()));
@@ -145,11 +152,19 @@ describe('backup onto the group and recovery from one member', () => {
     for (const m of [m2, m3, m4]) {
       const head = decodeHead(fs.readFileSync(join(m.dir, 'heads', `${ownerId}.head`)));
       expect(head).toMatchObject({ owner: ownerId, seq: 1 });
-      // Shards landed on each holder (the owner holds none of its own).
+      // Shards landed on each holder.
       const stored = (await m.call('status')) as { store: { storedBytes: number } };
       expect(stored.store.storedBytes).toBeGreaterThan(0);
     }
-    expect(((await owner.call('status')) as { store: { storedBytes: number } }).store.storedBytes).toBe(0);
+
+    // A second snapshot after a change: the restore must bring back the newest one.
+    fs.writeFileSync(join(src, 'sub', 'secret.txt'), 'only mine, edited\n');
+    fs.utimesSync(join(src, 'sub', 'secret.txt'), 1_700_000_000.5, 1_700_000_000.5);
+    fs.utimesSync(join(src, 'sub'), 1_700_000_100, 1_700_000_100);
+    const before2 = manifest(src);
+    const b2 = await cli(['backup', '--dir', owner.dir, '--json']);
+    expect(b2.code, b2.stderr + b2.stdout).toBe(0);
+    expect(JSON.parse(b2.stdout)).toMatchObject({ heads: { seq: 2, failed: [] } });
 
     // 2. The emptied sources are refused: an alert-worthy status, the head untouched.
     const aside = `${src}.aside`;
@@ -161,7 +176,7 @@ describe('backup onto the group and recovery from one member', () => {
     expect((await owner.call('status')) as { backup: unknown }).toMatchObject({
       backup: { state: 'refused', restoreHint: expect.stringContaining('pb-node restore --peer') },
     });
-    expect(decodeHead(fs.readFileSync(join(m2.dir, 'heads', `${ownerId}.head`))).seq).toBe(1);
+    expect(decodeHead(fs.readFileSync(join(m2.dir, 'heads', `${ownerId}.head`))).seq).toBe(2);
     fs.rmSync(src, { recursive: true });
     fs.renameSync(aside, src);
 
@@ -194,11 +209,30 @@ describe('backup onto the group and recovery from one member', () => {
     ]);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const restored = JSON.parse(r.stdout) as { owner: string; headSeq: number; files: number };
-    expect(restored).toMatchObject({ owner: ownerId, headSeq: 1, files: summary.scan.files });
+    expect(restored).toMatchObject({ owner: ownerId, headSeq: 2, files: summary.scan.files });
     expect(r.stderr).toMatch(/index rebuilt/);
     expect(r.stderr).toMatch(/restore 100%/);
-    expect(manifest(join(target, src))).toEqual(before);
+    expect(manifest(join(target, src))).toEqual(before2);
+    expect(before2).not.toEqual(before);
   }, 90_000);
+
+  it('a member with a schedule backs up by itself and its head reaches the others', async () => {
+    const [, m2, m3, m4] = nodes as [Proc, Proc, Proc, Proc];
+    const m2Id = ids.get(m2)!;
+    const status = await waitFor(
+      "m2's scheduled backup",
+      async () => {
+        const s = (await m2.call('status')) as {
+          backup: { state: string; last: { snapshotId: string } | null };
+        };
+        return s.backup.last !== null ? s : null;
+      },
+      30_000,
+    );
+    expect(status.backup.last?.snapshotId).toMatch(/^[0-9a-f]{64}$/);
+    for (const m of [m3, m4])
+      await waitFor(`m2's head on ${m.dir}`, async () => fs.existsSync(join(m.dir, 'heads', `${m2Id}.head`)));
+  }, 60_000);
 
   it('refuses a wrong secret and a peer address without /p2p/', async () => {
     const m2 = nodes[1]!;
