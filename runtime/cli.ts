@@ -150,7 +150,8 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--json', 'print JSON')
     .option('--peer <multiaddr>', "recovery: one member's full address (.../p2p/<id>); asks for the secret")
     .option('--secret-file <file>', 'recovery: the secret (17 words or 64 hex characters) instead of stdin')
-    .option('--dir <dir>', 'recovery: the data directory that keeps the rebuilt index')
+    .option('--dir <dir>', 'recovery: the data directory to become this member again (index, group, secret)')
+    .option('--test-network', 'recovery: a new data directory listens on loopback only (tests)')
     .action(
       async (o: {
         snapshot: string;
@@ -160,6 +161,7 @@ export function buildProgram(io: Io = defaultIo): Command {
         peer?: string;
         secretFile?: string;
         dir?: string;
+        testNetwork?: boolean;
       }) => {
         if (o.peer !== undefined) {
           const { groupRestoreCommand } = await import('./daemon/recovery-commands.ts');

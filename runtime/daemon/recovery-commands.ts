@@ -58,7 +58,14 @@ async function readStdin(): Promise<string> {
 }
 
 export async function groupRestoreCommand(
-  options: { peer: string; secretFile?: string; target?: string; dir?: string; json: boolean },
+  options: {
+    peer: string;
+    secretFile?: string;
+    target?: string;
+    dir?: string;
+    testNetwork?: boolean;
+    json: boolean;
+  },
   io: Io,
 ): Promise<void> {
   const { parseSecretText, recover } = await import('./recovery.ts');
@@ -70,12 +77,22 @@ export async function groupRestoreCommand(
     secret,
     dataDir: resolve(options.dir ?? defaultDataDir()),
     ...(options.target === undefined ? {} : { target: resolve(options.target) }),
+    ...(options.testNetwork
+      ? {
+          configOverrides: {
+            iceServers: [],
+            webrtcBindAddress: '127.0.0.1',
+            listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'],
+          },
+        }
+      : {}),
     progress: (line) => io.err(line),
   });
   if (options.json) io.out(JSON.stringify(summary));
   else
     io.out(
       `restored snapshot ${summary.snapshotId.slice(0, 16)} (head ${summary.headSeq}): ${summary.files} files, ` +
-        `${summary.dirs} dirs, ${summary.symlinks} symlinks, ${mib(summary.bytes)} in ${summary.seconds.toFixed(1)} s`,
+        `${summary.dirs} dirs, ${summary.symlinks} symlinks, ${mib(summary.bytes)} in ${summary.seconds.toFixed(1)} s\n` +
+        `this node is ready to go on backing up ${summary.directories.join(', ')}: pb-node start --dir ${summary.dataDir}`,
     );
 }

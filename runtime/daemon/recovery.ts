@@ -36,8 +36,10 @@ import { writeFileAtomic } from '../pipeline/backup.ts';
 import { lockDataDir, type Repository } from '../pipeline/repository.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
 import { groupRepositoryConfig, openGroupRepository } from './backup-service.ts';
+import { initDataDir, type NodeConfig, parseConfig, paths, readSecret, renderConfig } from './config.ts';
 import { ControlError } from './control.ts';
 import { holdersOf, learnAddresses, NetworkShardDirectory } from './network-directory.ts';
+import { OpFile } from './op-file.ts';
 import { wordsToSecret } from './secret-words.ts';
 
 export interface RecoveryOptions {
@@ -47,6 +49,8 @@ export interface RecoveryOptions {
   target?: string;
   /** Where the rebuilt index is kept (`<dataDir>/backup`). */
   dataDir: string;
+  /** Settings for a data directory created by the recovery (`--test-network` in tests). */
+  configOverrides?: Partial<NodeConfig>;
   progress: (line: string) => void;
 }
 
@@ -60,6 +64,9 @@ export interface RecoverySummary {
   dirs: number;
   symlinks: number;
   bytes: number;
+  /** The data directory, ready for `pb-node start` as the same member. */
+  dataDir: string;
+  directories: string[];
   seconds: number;
 }
 
@@ -77,7 +84,13 @@ export function parseSecretText(text: string): Uint8Array {
   }
 }
 
-async function fetchGroup(node: PbLibp2p, peer: string): Promise<GroupState> {
+interface FetchedGroup {
+  state: GroupState;
+  groupId: string;
+  ops: Uint8Array[];
+}
+
+async function fetchGroup(node: PbLibp2p, peer: string): Promise<FetchedGroup> {
   const log = new OpLog({ verify: nodeEd25519Verifier() });
   await syncWithPeer(node, peer, {
     index: () => syncIndex(log.hashes()),
@@ -94,7 +107,59 @@ async function fetchGroup(node: PbLibp2p, peer: string): Promise<GroupState> {
       'bad-group',
       `${peer} sent a log with ${creates.length} group foundings, expected 1`,
     );
-  return foldGroup(log.ops(), Date.now(), { groupId: creates[0]!.hash });
+  const groupId = creates[0]!.hash;
+  return {
+    state: foldGroup(log.ops(), Date.now(), { groupId }),
+    groupId,
+    ops: log.ops().map((o) => o.bytes),
+  };
+}
+
+/**
+ * Makes `dataDir` this member's pb-node data directory again: the secret and a config (created
+ * if missing; an existing one must hold the same secret), the group log (if it has none), the
+ * member's name and pledge as the group knows them. `pb-node start` then rejoins as the same member.
+ */
+function prepareDataDir(
+  dataDir: string,
+  secret: Uint8Array,
+  self: string,
+  group: FetchedGroup,
+  overrides: Partial<NodeConfig>,
+): void {
+  const p = paths(dataDir);
+  const me = group.state.members.find((m) => m.id === self)!;
+  if (fs.existsSync(p.secret) || fs.existsSync(p.config)) {
+    const held = memberIdFromPublicKey(deriveMemberKeys(readSecret(dataDir)).publicKey);
+    if (held !== self)
+      throw new ControlError(
+        'wrong-secret',
+        `${dataDir} belongs to another identity (${held}); choose another --dir for ${self}`,
+      );
+  } else {
+    initDataDir(dataDir, me.name, { pledgeBytes: me.pledgeBytes, ...overrides }, secret);
+  }
+  const { file, groupId } = OpFile.open(p.group);
+  try {
+    if (groupId === null) {
+      file.append(group.ops);
+      file.setGroupId(group.groupId);
+    } else if (groupId !== group.groupId) {
+      throw new ControlError('has-group', `${dataDir} belongs to another group (${groupId})`);
+    }
+  } finally {
+    file.close();
+  }
+}
+
+/** Sets the config's `directories` (the restored roots) when the config has none. */
+function adoptDirectories(dataDir: string, directories: string[]): string[] {
+  const file = paths(dataDir).config;
+  const config = parseConfig(fs.readFileSync(file, 'utf8'), file);
+  if (config.directories.length > 0) return config.directories;
+  fs.writeFileSync(`${file}.tmp`, renderConfig({ ...config, directories }), { mode: 0o600 });
+  fs.renameSync(`${file}.tmp`, file);
+  return directories;
 }
 
 export async function recover(options: RecoveryOptions): Promise<RecoverySummary> {
@@ -133,10 +198,10 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
   let unlock: (() => void) | null = null;
   try {
     progress(`connecting to ${peer}`);
-    let state: GroupState;
+    let group: FetchedGroup;
     try {
       await node.dial(address);
-      state = await fetchGroup(node, peer);
+      group = await fetchGroup(node, peer);
     } catch (error) {
       if (error instanceof ControlError) throw error;
       throw new ControlError(
@@ -145,6 +210,7 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
           'A mistyped secret derives an identity the group does not know: check the words and the address.',
       );
     }
+    const { state } = group;
     if (!state.members.some((m) => m.id === self)) {
       throw new ControlError(
         'not-a-member',
@@ -167,6 +233,7 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     progress(`head ${signed.seq}: snapshot ${snapshotId.slice(0, 16)}`);
     for (const m of state.members) allowed.add(m.id);
     await learnAddresses(node, state, self);
+    prepareDataDir(options.dataDir, options.secret, self, group, options.configOverrides ?? {});
     const config = groupRepositoryConfig(options.dataDir, state, self, []);
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     repo = await openGroupRepository(
@@ -197,6 +264,11 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
       // group's head (the owner's own, verified above) so the next backup continues its sequence.
       adoptHead(repo, config.dataDir, signed.body);
     }
+    const { ObjectReader } = await import('../pipeline/stripe-reader.ts');
+    const { decodeSnapshot } = await import('../pipeline/tree.ts');
+    const roots = decodeSnapshot(
+      await new ObjectReader(repo.index, repo.directory, repo.keys, 1).read(head.snapshotId),
+    ).roots.map((r) => r.path.toString());
     const { restore } = await import('../pipeline/restore.ts');
     let lastPercent = -1;
     const summary = await restore(repo, {
@@ -212,6 +284,13 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
         }
       },
     });
+    const directories = adoptDirectories(
+      options.dataDir,
+      roots.map((r) => (options.target === undefined ? r : join(options.target, r))),
+    );
+    progress(
+      `${options.dataDir} is ready: \`pb-node start --dir ${options.dataDir}\` goes on backing up as ${state.members.find((m) => m.id === self)?.name}`,
+    );
     return {
       owner: self,
       members: state.members.length,
@@ -222,6 +301,8 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
       dirs: summary.dirs,
       symlinks: summary.symlinks,
       bytes: summary.bytes,
+      dataDir: options.dataDir,
+      directories,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -239,9 +320,4 @@ function adoptHead(repo: Repository, dataDir: string, pipelineHead: Uint8Array):
     return;
   repo.index.setMeta('head', Buffer.from(pipelineHead).toString('base64'));
   writeFileAtomic(join(dataDir, 'head'), pipelineHead);
-}
-
-/** `<dataDir>/backup` of a recovered node: kept so the node can go on from the rebuilt index. */
-export function recoveryIndexDir(dataDir: string): string {
-  return join(dataDir, 'backup');
 }

@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHead } from '../../../engine/index.ts';
 import { secretToWords } from '../../../runtime/daemon/secret-words.ts';
-import { cli, initNode, memberNames, type Proc, waitFor } from './_cluster.ts';
+import { cli, initNode, memberNames, Proc, waitFor } from './_cluster.ts';
 
 interface Entry {
   path: string;
@@ -205,6 +205,7 @@ describe('backup onto the group and recovery from one member', () => {
       target,
       '--dir',
       join(root, 'owner-again'),
+      '--test-network',
       '--json',
     ]);
     expect(r.code, r.stderr + r.stdout).toBe(0);
@@ -214,6 +215,20 @@ describe('backup onto the group and recovery from one member', () => {
     expect(r.stderr).toMatch(/restore 100%/);
     expect(manifest(join(target, src))).toEqual(before2);
     expect(before2).not.toEqual(before);
+
+    // 5. The recovered data directory is this member again: it starts, rejoins with its old
+    // identity and goes on backing up, continuing the head sequence (3 after 2).
+    const again = new Proc(join(root, 'owner-again'));
+    nodes.push(again);
+    await again.start();
+    expect(await again.call('status')).toMatchObject({ id: ownerId, member: true, members: 4 });
+    const b3 = await cli(['backup', '--dir', again.dir, '--json']);
+    expect(b3.code, b3.stderr + b3.stdout).toBe(0);
+    expect(JSON.parse(b3.stdout)).toMatchObject({
+      heads: { seq: 3, failed: [] },
+      scan: { files: summary.scan.files },
+    });
+    expect(decodeHead(fs.readFileSync(join(m4.dir, 'heads', `${ownerId}.head`))).seq).toBe(3);
   }, 90_000);
 
   it('a member with a schedule backs up by itself and its head reaches the others', async () => {
