@@ -129,6 +129,22 @@ function prepareDataDir(
 ): void {
   const p = paths(dataDir);
   const me = group.state.members.find((m) => m.id === self)!;
+  const pid = Number(
+    fs.existsSync(join(dataDir, 'daemon.pid')) ? fs.readFileSync(join(dataDir, 'daemon.pid'), 'utf8') : 0,
+  );
+  if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid) {
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (alive)
+      throw new ControlError(
+        'already-running',
+        `a pb-node daemon (pid ${pid}) runs on ${dataDir}: stop it first`,
+      );
+  }
   if (fs.existsSync(p.secret) || fs.existsSync(p.config)) {
     const held = memberIdFromPublicKey(deriveMemberKeys(readSecret(dataDir)).publicKey);
     if (held !== self)
