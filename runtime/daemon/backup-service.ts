@@ -153,6 +153,25 @@ export class BackupService {
     this.timer.unref();
   }
 
+  private markerPath(): string {
+    return join(this.deps.dataDir, BACKUP_SUBDIR, 'in-progress');
+  }
+
+  /** Whether the last run was cut off (the process died during it). */
+  interrupted(): boolean {
+    return fs.existsSync(this.markerPath());
+  }
+
+  /**
+   * After a restart: finish a cut-off run soon. Stripes committed before the crash are not sent
+   * again (their chunks are in the index); only the uncommitted tail is.
+   */
+  resumeSoon(delayMs: number): void {
+    if (!this.interrupted()) return;
+    this.deps.log('resuming an interrupted backup');
+    setTimeout(() => void this.tick(), delayMs).unref();
+  }
+
   stopSchedule(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
@@ -205,6 +224,8 @@ export class BackupService {
       const directory = new NetworkShardDirectory(deps.node, config.members);
       repo = await openGroupRepository(config, deps.secret, directory);
       unlock = lockDataDir(config.dataDir);
+      // Left behind only by a run that never finished (a crash, kill -9, power loss).
+      fs.writeFileSync(this.markerPath(), String(Date.now()), { mode: 0o600 });
       const { backup } = await import('../pipeline/backup.ts');
       let summary: BackupSummary;
       try {
@@ -237,6 +258,7 @@ export class BackupService {
     } finally {
       if (this.status.state === 'running') this.status = { state: 'idle', last };
       this.running = false;
+      if (unlock !== null) fs.rmSync(this.markerPath(), { force: true });
       unlock?.();
       repo?.close();
     }

@@ -184,6 +184,7 @@ export class Daemon {
     this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
     const backupEveryMs = scheduleIntervalMs(this.config.schedule);
     if (backupEveryMs !== null) this.backups.startSchedule(backupEveryMs);
+    this.backups.resumeSoon(2000);
     this.control = await startControlServer(paths(this.dir).socket, this.methods(), (e) =>
       this.log(`control: ${String(e)}`),
     );

@@ -8,6 +8,7 @@ import type { GroupState } from '../../engine/index.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { toPeerId } from '../net/serve.ts';
+import { RetryingShardStore, type RetryOptions } from '../store/retrying-shard-store.ts';
 import { type ShardDirectory, type ShardStore, ShardStoreError } from '../store/shard-store.ts';
 
 /** A shard holder as the pipeline's config sees it (`dir` is unused over the network). */
@@ -48,15 +49,28 @@ export async function learnAddresses(node: PbLibp2p, state: GroupState, self: st
   }
 }
 
+/**
+ * Each member's store retries transient failures (a dropped stream, a member restarting) with
+ * backoff (retrying-shard-store.ts); refusals and missing shards come back at once.
+ */
 export class NetworkShardDirectory implements ShardDirectory {
-  private readonly stores = new Map<string, RemoteShardStore>();
+  private readonly stores = new Map<string, ShardStore>();
 
-  constructor(node: PbLibp2p, holders: readonly NetworkMember[], options: { maxInFlight?: number } = {}) {
+  constructor(
+    node: PbLibp2p,
+    holders: readonly NetworkMember[],
+    options: { maxInFlight?: number; retry?: RetryOptions } = {},
+  ) {
     if (holders.length > MAX_DIRECTORY_MEMBERS)
       throw new ShardStoreError('io', `more than ${MAX_DIRECTORY_MEMBERS} shard holders`);
     for (const h of holders) {
       if (this.stores.has(h.id)) throw new ShardStoreError('io', `member ${h.id} is listed twice`);
-      this.stores.set(h.id, new RemoteShardStore(node, h.id, options));
+      const remote = new RemoteShardStore(
+        node,
+        h.id,
+        options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight },
+      );
+      this.stores.set(h.id, new RetryingShardStore(remote, options.retry));
     }
   }
 

@@ -6,6 +6,7 @@
  * disk) and `pb-node restore --peer` with the secret words and another member's address brings
  * back every file bit-identical.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHead } from '../../../engine/index.ts';
 import { secretToWords } from '../../../runtime/daemon/secret-words.ts';
-import { cli, initNode, memberNames, Proc, waitFor } from './_cluster.ts';
+import { BIN, cli, initNode, memberNames, Proc, waitFor } from './_cluster.ts';
 
 interface Entry {
   path: string;
@@ -80,6 +81,10 @@ describe('backup onto the group and recovery from one member', () => {
   const ids = new Map<Proc, string>();
   let src: string;
   let src2: string;
+  /** Set by the first test: the recovered owner, its restored tree, the words file. */
+  let again: Proc | null = null;
+  let restoredRoot = '';
+  let wordsFile = '';
 
   beforeAll(async () => {
     root = fs.mkdtempSync(join(tmpdir(), 'pb-group-backup-'));
@@ -218,11 +223,13 @@ describe('backup onto the group and recovery from one member', () => {
 
     // 5. The recovered data directory is this member again: it starts, rejoins with its old
     // identity and goes on backing up, continuing the head sequence (3 after 2).
-    const again = new Proc(join(root, 'owner-again'));
+    again = new Proc(join(root, 'owner-again'));
     nodes.push(again);
+    restoredRoot = join(target, src);
+    wordsFile = secretFile;
     await again.start();
-    expect(await again.call('status')).toMatchObject({ id: ownerId, member: true, members: 4 });
-    const b3 = await cli(['backup', '--dir', again.dir, '--json']);
+    expect(await again!.call('status')).toMatchObject({ id: ownerId, member: true, members: 4 });
+    const b3 = await cli(['backup', '--dir', again!.dir, '--json']);
     expect(b3.code, b3.stderr + b3.stdout).toBe(0);
     expect(JSON.parse(b3.stdout)).toMatchObject({
       heads: { seq: 3, failed: [] },
@@ -248,6 +255,59 @@ describe('backup onto the group and recovery from one member', () => {
     for (const m of [m3, m4])
       await waitFor(`m2's head on ${m.dir}`, async () => fs.existsSync(join(m.dir, 'heads', `${m2Id}.head`)));
   }, 60_000);
+
+  it('kill -9 during a backup: after the restart the backup resumes, completes and restores exactly', async () => {
+    expect(again).not.toBeNull();
+    const owner = again!;
+    const [, , m3, m4] = nodes as [Proc, Proc, Proc, Proc];
+    const ownerId = ((await owner.call('status')) as { id: string }).id;
+    fs.writeFileSync(join(restoredRoot, 'new-big.bin'), randomBytes(20 * 1024 * 1024));
+    const before = manifest(restoredRoot);
+    const run = spawn(process.execPath, [BIN, 'backup', '--dir', owner.dir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    const firstStripe = new Promise<void>((resolve) =>
+      run.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/stripe \d+ stored/.test(err)) resolve();
+      }),
+    );
+    await firstStripe;
+    owner.child!.kill('SIGKILL');
+    await new Promise((r) => run.once('exit', r));
+    expect(fs.existsSync(join(owner.dir, 'backup', 'in-progress'))).toBe(true);
+    fs.rmSync(join(owner.dir, 'daemon.pid'), { force: true });
+    owner.child = null;
+    await owner.start();
+    await waitFor(
+      'the resumed backup',
+      async () => decodeHead(fs.readFileSync(join(m4.dir, 'heads', `${ownerId}.head`))).seq === 4,
+      60_000,
+    );
+    expect(owner.stderr).toMatch(/resuming an interrupted backup/);
+    expect(fs.existsSync(join(owner.dir, 'backup', 'in-progress'))).toBe(false);
+    // A second recovery from the newest head is exact (a fresh directory, another member).
+    const status = (await m3.call('status')) as { addresses: string[] };
+    const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'))!;
+    const target2 = join(root, 'restored-2');
+    const r = await cli([
+      'restore',
+      '--peer',
+      address,
+      '--secret-file',
+      wordsFile,
+      '--target',
+      target2,
+      '--dir',
+      join(root, 'owner-third'),
+      '--test-network',
+      '--json',
+    ]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ headSeq: 4 });
+    expect(manifest(join(target2, restoredRoot))).toEqual(before);
+  }, 120_000);
 
   it('refuses a wrong secret and a peer address without /p2p/', async () => {
     const m2 = nodes[1]!;
