@@ -177,8 +177,17 @@ export class BackupService {
     this.timer = null;
   }
 
+  private again = false;
+
+  /** A run now, or right after the one in progress (file changes arrived during it). */
+  requestRun(): void {
+    if (this.running) this.again = true;
+    else void this.tick();
+  }
+
   private async tick(): Promise<void> {
     if (this.running || this.deps.directories().length === 0) return;
+    this.again = false;
     const state = this.deps.group();
     if (state === null || holdersOf(state, this.deps.self).length === 0) return;
     try {
@@ -193,6 +202,7 @@ export class BackupService {
         this.deps.log(`scheduled backup failed: ${problem}`);
       this.lastTickProblem = problem;
     }
+    if (this.again) setTimeout(() => this.requestRun(), 0).unref();
   }
 
   /** One backup of the configured directories onto the group, then the head to every member. */

@@ -75,6 +75,11 @@ export function registerDaemonCommands(program: Command): void {
     .option('--sync-interval <duration>', 'group reconciliation period', durationArg)
     .option('--directories <dirs...>', 'directories to back up onto the group')
     .option('--schedule <when>', 'when backups run by themselves: hourly, daily, off or minutes')
+    .option(
+      '--watch-debounce <duration>',
+      'back up this long after the directories stop changing (0: off)',
+      durationArg,
+    )
     .option('--test-network', 'loopback only, no ICE servers (tests)')
     .action((o: Record<string, unknown>) => {
       try {
@@ -86,6 +91,7 @@ export function registerDaemonCommands(program: Command): void {
         if (o.relayServer === false) overrides.relayServer = false;
         if (o.syncInterval !== undefined) overrides.syncIntervalMs = o.syncInterval;
         if (o.schedule !== undefined) overrides.schedule = o.schedule;
+        if (o.watchDebounce !== undefined) overrides.watchDebounceMs = o.watchDebounce;
         if (o.directories !== undefined)
           overrides.directories = (o.directories as string[]).map((d) => resolvePath(d));
         if (o.testNetwork === true) {

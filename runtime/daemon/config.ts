@@ -40,6 +40,7 @@ export interface NodeConfig {
   reserveDir: string;
   mail: { to: string | null; smtpHost: string | null; smtpPort: number; from: string | null };
   schedule: string | number;
+  watchDebounceMs: number;
   syncIntervalMs: number;
 }
 
@@ -57,6 +58,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   reserveDir: 'shards',
   mail: { to: null, smtpHost: null, smtpPort: 25, from: null },
   schedule: 'hourly',
+  watchDebounceMs: 30_000,
   syncIntervalMs: 30_000,
 };
 
@@ -74,6 +76,8 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
   reserveDir: 'Where shards and the reservation live (relative to the data directory, or absolute).',
   mail: 'Where alerts go (SMTP).',
   schedule: 'When backups run by themselves: "hourly", "daily", "off" or a number of minutes.',
+  watchDebounceMs:
+    'Also back up this long (milliseconds) after the directories stop changing; 0 to ignore file changes.',
   syncIntervalMs: 'How often the group log is reconciled with every member (milliseconds).',
 };
 
@@ -131,6 +135,8 @@ export function parseConfig(text: string, where: string): NodeConfig {
   if (!Number.isSafeInteger(c.syncIntervalMs) || c.syncIntervalMs < 100)
     throw new ConfigError(`${where}: syncIntervalMs must be >= 100`);
   if (!Array.isArray(c.iceServers)) throw new ConfigError(`${where}: iceServers must be a list`);
+  if (!Number.isSafeInteger(c.watchDebounceMs) || c.watchDebounceMs < 0 || c.watchDebounceMs > 24 * 3600_000)
+    throw new ConfigError(`${where}: watchDebounceMs must be 0 (off) to 86400000`);
   try {
     scheduleIntervalMs(c.schedule);
   } catch (error) {

@@ -31,6 +31,7 @@ import { Limiter, toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
 import { BackupService } from './backup-service.ts';
+import { ChangeWatcher } from './change-watcher.ts';
 import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
 import { ControlError, type ControlMethod, startControlServer } from './control.ts';
 import { GroupService } from './group-service.ts';
@@ -49,6 +50,7 @@ export interface DaemonState {
 
 export class Daemon {
   private control: Server | null = null;
+  private watcher: ChangeWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private syncing = false;
   private syncAgain = false;
@@ -185,6 +187,16 @@ export class Daemon {
     const backupEveryMs = scheduleIntervalMs(this.config.schedule);
     if (backupEveryMs !== null) this.backups.startSchedule(backupEveryMs);
     this.backups.resumeSoon(2000);
+    if (this.config.watchDebounceMs > 0 && this.config.directories.length > 0) {
+      this.watcher = new ChangeWatcher({
+        debounceMs: this.config.watchDebounceMs,
+        maxWaitMs: Math.max(this.config.watchDebounceMs, 10 * this.config.watchDebounceMs),
+        ignore: [this.dir],
+        onSettled: () => this.backups.requestRun(),
+        onError: (e) => this.log(`watching the directories: ${e.message}`),
+      });
+      await this.watcher.start(this.config.directories);
+    }
     this.control = await startControlServer(paths(this.dir).socket, this.methods(), (e) =>
       this.log(`control: ${String(e)}`),
     );
@@ -575,6 +587,7 @@ export class Daemon {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.backups.stopSchedule();
+    await this.watcher?.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     try {
       fs.unlinkSync(paths(this.dir).socket);

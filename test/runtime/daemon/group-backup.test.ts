@@ -81,6 +81,7 @@ describe('backup onto the group and recovery from one member', () => {
   const ids = new Map<Proc, string>();
   let src: string;
   let src2: string;
+  let src3: string;
   /** Set by the first test: the recovered owner, its restored tree, the words file. */
   let again: Proc | null = null;
   let restoredRoot = '';
@@ -94,9 +95,13 @@ describe('backup onto the group and recovery from one member', () => {
     src2 = join(root, 'm2-home');
     fs.mkdirSync(join(src2, 'notes'), { recursive: true });
     fs.writeFileSync(join(src2, 'notes', 'todo.txt'), 'water the plants\n');
+    // m3 backs up when its files change (half a second after they settle).
+    src3 = join(root, 'm3-home');
+    fs.mkdirSync(src3);
     const extra: Record<string, string[]> = {
-      owner: ['--directories', src, '--schedule', 'off'],
-      m2: ['--directories', src2, '--schedule', '0.1'],
+      owner: ['--directories', src, '--schedule', 'off', '--watch-debounce', '0s'],
+      m2: ['--directories', src2, '--schedule', '0.1', '--watch-debounce', '0s'],
+      m3: ['--directories', src3, '--schedule', 'off', '--watch-debounce', '500ms'],
     };
     const names = ['owner', 'm2', 'm3', 'm4'];
     const procs = await Promise.all(
@@ -223,6 +228,12 @@ describe('backup onto the group and recovery from one member', () => {
 
     // 5. The recovered data directory is this member again: it starts, rejoins with its old
     // identity and goes on backing up, continuing the head sequence (3 after 2).
+    // (No file-change backups for it in this test: the head seqs below are counted.)
+    const againConfig = join(root, 'owner-again', 'config');
+    fs.writeFileSync(
+      againConfig,
+      fs.readFileSync(againConfig, 'utf8').replace(/^watchDebounceMs = .*$/m, 'watchDebounceMs = 0'),
+    );
     again = new Proc(join(root, 'owner-again'));
     nodes.push(again);
     restoredRoot = join(target, src);
@@ -254,6 +265,20 @@ describe('backup onto the group and recovery from one member', () => {
     expect(status.backup.last?.snapshotId).toMatch(/^[0-9a-f]{64}$/);
     for (const m of [m3, m4])
       await waitFor(`m2's head on ${m.dir}`, async () => fs.existsSync(join(m.dir, 'heads', `${m2Id}.head`)));
+  }, 60_000);
+
+  it('a member backs up by itself when its files change (debounced)', async () => {
+    const [, , m3, m4] = nodes as [Proc, Proc, Proc, Proc];
+    const m3Id = ids.get(m3)!;
+    const headSeq = (): number => {
+      const file = join(m4.dir, 'heads', `${m3Id}.head`);
+      return fs.existsSync(file) ? decodeHead(fs.readFileSync(file)).seq : 0;
+    };
+    expect(headSeq()).toBe(0);
+    for (let i = 0; i < 5; i++) fs.writeFileSync(join(src3, `burst-${i}.txt`), `change ${i}\n`);
+    await waitFor('a backup after the first burst of changes', async () => headSeq() === 1, 30_000);
+    fs.writeFileSync(join(src3, 'later.txt'), 'one more\n');
+    await waitFor('a backup after the next change', async () => headSeq() === 2, 30_000);
   }, 60_000);
 
   it('kill -9 during a backup: after the restart the backup resumes, completes and restores exactly', async () => {
