@@ -35,6 +35,7 @@ import { createPbNode, type PbLibp2p } from '../net/node.ts';
 import { writeFileAtomic } from '../pipeline/backup.ts';
 import { lockDataDir, type Repository } from '../pipeline/repository.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
+import type { ShardDirectory, ShardStore } from '../store/shard-store.ts';
 import { groupRepositoryConfig, openGroupRepository } from './backup-service.ts';
 import { initDataDir, type NodeConfig, parseConfig, paths, readSecret, renderConfig } from './config.ts';
 import { ControlError } from './control.ts';
@@ -267,7 +268,13 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
         );
       progress(`rebuilding the index from ${repo.directory.members().length} members' shards`);
       const { rebuildIndex } = await import('../pipeline/rebuild-index.ts');
-      const r = await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir);
+      const r = await rebuildIndex(
+        repo.index,
+        listingNamesTheMember(repo.directory, state),
+        repo.keys,
+        repo.owner,
+        config.dataDir,
+      );
       rebuilt = { stripes: r.stripes, snapshots: r.snapshots, unreadableStripes: r.unreadableStripes };
       progress(`index rebuilt: ${r.stripes} stripes, ${r.snapshots} snapshots`);
       for (const s of r.unreadableStripes) progress(`warning: stripe ${s} has too few readable shards`);
@@ -326,6 +333,40 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     repo?.close();
     await Promise.resolve(node.stop()).catch(() => undefined);
   }
+}
+
+/**
+ * The directory as rebuild-index sees it: a member whose shard list cannot be had fails the
+ * rebuild with its name. (rebuild-index keeps only stripes whose k+m shards were all listed, so
+ * for now every holder must be reachable while the index is rebuilt.)
+ */
+function listingNamesTheMember(directory: ShardDirectory, state: GroupState): ShardDirectory {
+  const name = (id: string): string => state.members.find((m) => m.id === id)?.name ?? id;
+  return {
+    members: () => directory.members(),
+    storeFor: (id) => {
+      const store = directory.storeFor(id);
+      const wrapped: ShardStore = {
+        put: (shardId, bytes) => store.put(shardId, bytes),
+        get: (shardId) => store.get(shardId),
+        has: (shardId) => store.has(shardId),
+        delete: (shardId) => store.delete(shardId),
+        usage: () => store.usage(),
+        list: async () => {
+          try {
+            return await store.list();
+          } catch (error) {
+            throw new ControlError(
+              'holder-unreachable',
+              `cannot list the shards held by ${name(id)} (${id}): ${(error as Error).message}. ` +
+                'Rebuilding the index needs every holder online for now: start it and retry.',
+            );
+          }
+        },
+      };
+      return wrapped;
+    },
+  };
 }
 
 /** Makes `pipelineHead` (verified by the caller) the index's head if it is newer. */

@@ -348,4 +348,25 @@ describe('backup onto the group and recovery from one member', () => {
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/ending in \/p2p\//);
   }, 60_000);
+
+  it('a holder offline during the index rebuild is named in a clear error (for now)', async () => {
+    const [, , m3, m4] = nodes as [Proc, Proc, Proc, Proc];
+    await m4.stop();
+    const status = (await m3.call('status')) as { addresses: string[] };
+    const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'))!;
+    const r = await cli([
+      'restore',
+      '--peer',
+      address,
+      '--secret-file',
+      wordsFile,
+      '--target',
+      join(root, 'restored-3'),
+      '--dir',
+      join(root, 'owner-fourth'),
+      '--test-network',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot list the shards held by m4 .*every holder online/);
+  }, 60_000);
 });
