@@ -28,6 +28,7 @@ import { holdersOf, NetworkShardDirectory } from './network-directory.ts';
 export const BACKUP_SUBDIR = 'backup';
 /** Bound on one head push (a member that does not answer is skipped; it gets the next one). */
 const HEAD_PUSH_TIMEOUT_MS = 20_000;
+const PROGRESS_EVERY_MS = 500;
 
 export interface HeadPushReport {
   seq: number;
@@ -238,11 +239,20 @@ export class BackupService {
       fs.writeFileSync(this.markerPath(), String(Date.now()), { mode: 0o600 });
       const { backup } = await import('../pipeline/backup.ts');
       let summary: BackupSummary;
+      let lastProgressMs = 0;
       try {
         summary = await backup(repo, {
           allowEmpty: options.allowEmpty === true,
           onStripe: (seq) => options.onProgress?.('stripe', { seq }),
-          hooks: { onProgress: (s) => options.onProgress?.('scan', { files: s.files, bytes: s.bytes }) },
+          hooks: {
+            // At most one progress line per PROGRESS_EVERY_MS (the scan reports every file).
+            onProgress: (s) => {
+              const now = Date.now();
+              if (now - lastProgressMs < PROGRESS_EVERY_MS) return;
+              lastProgressMs = now;
+              options.onProgress?.('scan', { files: s.files, bytes: s.bytes });
+            },
+          },
         });
       } catch (error) {
         const message = (error as Error).message;

@@ -31,7 +31,12 @@ export async function groupBackupCommand(
     'backup',
     { allowEmpty: options.allowEmpty },
     (event, data) => {
-      if (!options.json && event === 'stripe') io.err(`stripe ${(data as { seq: number }).seq} stored`);
+      if (options.json) return;
+      if (event === 'stripe') io.err(`stripe ${(data as { seq: number }).seq} stored`);
+      else if (event === 'scan') {
+        const s = data as { files: number; bytes: number };
+        io.err(`scanned ${s.files} files, ${mib(s.bytes)}`);
+      }
     },
   )) as GroupBackupSummary;
   if (options.json) {
