@@ -231,6 +231,7 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--keep-weekly <n>', 'keep the newest snapshot of each of the n newest weeks', count)
     .option('--prune', 'run gc afterwards')
     .option('--json', 'print JSON')
+    .option('--dir <dir>', "daemon mode: forget this member's snapshots; --prune frees them on every holder")
     .action(
       async (o: {
         keepLast?: number;
@@ -238,7 +239,13 @@ export function buildProgram(io: Io = defaultIo): Command {
         keepWeekly?: number;
         prune?: boolean;
         json?: boolean;
+        dir?: string;
       }) => {
+        if (o.dir !== undefined) {
+          const { groupForgetCommand } = await import('./daemon/recovery-commands.ts');
+          await groupForgetCommand(o.dir, o, io);
+          return;
+        }
         await withRepo(configPath(), async (repo) => {
           const snaps = repo.index
             .listSnapshots()

@@ -20,6 +20,7 @@ import { putHead } from '../net/head-protocol.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import type { BackupSummary } from '../pipeline/backup.ts';
 import { type LocalConfig, lockDataDir, openRepository, type Repository } from '../pipeline/repository.ts';
+import type { GcSummary, RetentionPolicy } from '../pipeline/retention.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { ControlError } from './control.ts';
@@ -34,6 +35,12 @@ export interface HeadPushReport {
   seq: number;
   storedOn: string[];
   failed: { member: string; reason: string }[];
+}
+
+export interface ForgetSummary {
+  kept: string[];
+  forgotten: string[];
+  gc: GcSummary | null;
 }
 
 export interface GroupBackupSummary extends BackupSummary {
@@ -152,6 +159,50 @@ export class BackupService {
     this.stopSchedule();
     this.timer = setInterval(() => void this.tick(), intervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Retention across members: forget snapshots outside `policy`, and with `prune` free the
+   * stripes no remaining snapshot needs on every holder (the pipeline's collectGarbage over the
+   * group). The head's snapshot (the newest) is never forgotten.
+   */
+  async forget(policy: RetentionPolicy, prune: boolean): Promise<ForgetSummary> {
+    if (this.running) throw new ControlError('busy', 'a backup is running: forget after it');
+    const { deps } = this;
+    const state = deps.group();
+    if (state === null || !state.members.some((m) => m.id === deps.self))
+      throw new ControlError('no-group', 'this node is not a member of a group');
+    const config = groupRepositoryConfig(deps.dataDir, state, deps.self, deps.directories());
+    this.running = true;
+    let repo: Repository | null = null;
+    let unlock: (() => void) | null = null;
+    try {
+      // Old stripes may sit on members that hold no new ones: every current member is asked.
+      const everyone = state.members
+        .filter((m) => m.id !== deps.self)
+        .map((m) => ({ id: m.id, dir: '', pledgeBytes: Math.max(1, m.pledgeBytes) }));
+      repo = await openGroupRepository(config, deps.secret, new NetworkShardDirectory(deps.node, everyone));
+      unlock = lockDataDir(config.dataDir);
+      const { collectGarbage, selectForget } = await import('../pipeline/retention.ts');
+      const snaps = repo.index.listSnapshots().map((x) => ({ id: x.id.toString('hex'), timeMs: x.timeMs }));
+      const { keep, forget } = selectForget(snaps, policy);
+      const newest = snaps.at(-1);
+      if (newest !== undefined && forget.some((f) => f.id === newest.id))
+        throw new ControlError(
+          'keeps-head',
+          'the newest snapshot (the head) is always kept: keep at least one',
+        );
+      repo.index.deleteSnapshots(forget.map((f) => Buffer.from(f.id, 'hex')));
+      const gc = prune ? await collectGarbage(repo) : null;
+      deps.log(
+        `forget: kept ${keep.length}, forgot ${forget.length}${gc ? `, freed ${gc.stripesDeleted} stripes` : ''}`,
+      );
+      return { kept: keep.map((k) => k.id), forgotten: forget.map((f) => f.id), gc };
+    } finally {
+      this.running = false;
+      unlock?.();
+      repo?.close();
+    }
   }
 
   private markerPath(): string {

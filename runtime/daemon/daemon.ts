@@ -401,6 +401,17 @@ export class Daemon {
         backup: this.backups.status,
         pid: process.pid,
       }),
+      forget: async (params) => {
+        const policy: Record<string, number> = {};
+        for (const key of ['keepLast', 'keepDaily', 'keepWeekly'] as const) {
+          if (params[key] === undefined) continue;
+          const n = num(params[key], key);
+          if (!Number.isInteger(n) || n < 0)
+            throw new ControlError('bad-argument', `${key} must be a whole number`);
+          policy[key] = n;
+        }
+        return this.backups.forget(policy, params.prune === true);
+      },
       backup: async (params, progress) =>
         this.backups.run({ allowEmpty: params.allowEmpty === true, onProgress: progress }),
       create: async (params) => {

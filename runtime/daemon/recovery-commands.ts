@@ -2,12 +2,13 @@
  * The group forms of `pb-node backup` and `pb-node restore` (the local forms, with `-c pb.json`,
  * stay in cli.ts):
  *   pb-node backup --dir D            the running daemon of D backs up onto the group
+ *   pb-node forget --dir D --keep-last N [--prune]   retention across the holders
  *   pb-node restore --peer ADDR [--secret-file F] [--target T] [--dir D]
  *                                     recovery with the secret and one member's address
  */
 import * as fs from 'node:fs';
 import { resolve } from 'node:path';
-import type { GroupBackupSummary } from './backup-service.ts';
+import type { ForgetSummary, GroupBackupSummary } from './backup-service.ts';
 import { defaultDataDir, paths } from './config.ts';
 import { callDaemon } from './control.ts';
 
@@ -49,6 +50,25 @@ export async function groupBackupCommand(
       `${result.heads.storedOn.length} members`,
   );
   for (const f of result.heads.failed) io.err(`warning: head not stored on ${f.member}: ${f.reason}`);
+}
+
+export async function groupForgetCommand(
+  dir: string,
+  o: { keepLast?: number; keepDaily?: number; keepWeekly?: number; prune?: boolean; json?: boolean },
+  io: Io,
+): Promise<void> {
+  const params: Record<string, unknown> = { prune: o.prune === true };
+  if (o.keepLast !== undefined) params.keepLast = o.keepLast;
+  if (o.keepDaily !== undefined) params.keepDaily = o.keepDaily;
+  if (o.keepWeekly !== undefined) params.keepWeekly = o.keepWeekly;
+  const r = (await callDaemon(paths(resolve(dir)).socket, 'forget', params)) as ForgetSummary;
+  if (o.json) {
+    io.out(JSON.stringify(r));
+    return;
+  }
+  io.out(`kept ${r.kept.length}, forgot ${r.forgotten.length} snapshot(s)`);
+  if (r.gc)
+    io.out(`gc: deleted ${r.gc.stripesDeleted} stripes (${r.gc.shardsDeleted} shards) on the holders`);
 }
 
 async function readStdin(): Promise<string> {

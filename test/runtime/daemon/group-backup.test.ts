@@ -334,6 +334,31 @@ describe('backup onto the group and recovery from one member', () => {
     expect(manifest(join(target2, restoredRoot))).toEqual(before);
   }, 120_000);
 
+  it('forget --prune frees the forgotten stripes on the holders; a policy keeping nothing is refused', async () => {
+    const owner = again!;
+    const holders = nodes.slice(1, 4);
+    const stored = async (): Promise<number> => {
+      let total = 0;
+      for (const h of holders)
+        total += ((await h.call('status')) as { store: { storedBytes: number } }).store.storedBytes;
+      return total;
+    };
+    fs.rmSync(join(restoredRoot, 'new-big.bin'));
+    const b = await cli(['backup', '--dir', owner.dir, '--json']);
+    expect(b.code, b.stderr + b.stdout).toBe(0);
+    const storedBefore = await stored();
+    const f = await cli(['forget', '--dir', owner.dir, '--keep-last', '1', '--prune', '--json']);
+    expect(f.code, f.stderr + f.stdout).toBe(0);
+    const r = JSON.parse(f.stdout) as { kept: string[]; forgotten: string[]; gc: { stripesDeleted: number } };
+    expect(r.kept).toHaveLength(1);
+    expect(r.forgotten.length).toBeGreaterThanOrEqual(3);
+    expect(r.gc.stripesDeleted).toBeGreaterThan(0);
+    // new-big.bin (20 MiB, only in forgotten snapshots) is gone from the holders.
+    expect(await stored()).toBeLessThan(storedBefore - 20 * 1024 * 1024);
+    const keepNone = await cli(['forget', '--dir', owner.dir, '--keep-last', '0', '--json']);
+    expect(keepNone.code).toBe(1);
+  }, 60_000);
+
   it('refuses a wrong secret and a peer address without /p2p/', async () => {
     const m2 = nodes[1]!;
     const status = (await m2.call('status')) as { addresses: string[] };
