@@ -108,7 +108,13 @@ export function buildProgram(io: Io = defaultIo): Command {
     .description('back up the configured sources to the members')
     .option('--json', 'print JSON')
     .option('--allow-empty', 'back up even if every source is empty while the last snapshot was not')
-    .action(async (o: { json?: boolean; allowEmpty?: boolean }) => {
+    .option('--dir <dir>', 'daemon mode: the running daemon of this data directory backs up onto the group')
+    .action(async (o: { json?: boolean; allowEmpty?: boolean; dir?: string }) => {
+      if (o.dir !== undefined) {
+        const { groupBackupCommand } = await import('./daemon/recovery-commands.ts');
+        await groupBackupCommand(o.dir, { allowEmpty: Boolean(o.allowEmpty), json: Boolean(o.json) }, io);
+        return;
+      }
       await withRepo(configPath(), async (repo) => {
         const progress = await bar(Boolean(o.json), 'backup');
         const { backup } = await load.backup();
@@ -142,32 +148,61 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--target <dir>', 'restore under this directory instead of in place')
     .option('--path <path>', 'only this original absolute path and below')
     .option('--json', 'print JSON')
-    .action(async (o: { snapshot: string; target?: string; path?: string; json?: boolean }) => {
-      await withRepo(configPath(), async (repo) => {
-        const progress = await bar(Boolean(o.json), 'restore');
-        const { restore } = await load.restore();
-        progress?.start(0, 0);
-        const summary = await restore(repo, {
-          snapshot: o.snapshot,
-          ...(o.target ? { target: o.target } : {}),
-          ...(o.path ? { include: o.path } : {}),
-          onProgress: (p) => {
-            progress?.setTotal(Math.max(1, Math.round(p.bytesTotal / 1048576)));
-            progress?.update(Math.round(p.bytesWritten / 1048576));
-          },
-        });
-        progress?.stop();
-        if (o.json) io.out(JSON.stringify(summary));
-        else {
-          for (const t of summary.tornFiles)
-            io.err(`warning: ${t} changed while it was backed up and may be torn`);
-          io.out(
-            `restored ${summary.files} files, ${summary.dirs} dirs, ${summary.symlinks} symlinks, ${mib(summary.bytes)} ` +
-              `in ${summary.seconds.toFixed(1)} s${summary.rebuiltStripes ? ` (${summary.rebuiltStripes} stripes rebuilt from parity)` : ''}`,
+    .option('--peer <multiaddr>', "recovery: one member's full address (.../p2p/<id>); asks for the secret")
+    .option('--secret-file <file>', 'recovery: the secret (17 words or 64 hex characters) instead of stdin')
+    .option('--dir <dir>', 'recovery: the data directory to become this member again (index, group, secret)')
+    .option('--test-network', 'recovery: a new data directory listens on loopback only (tests)')
+    .action(
+      async (o: {
+        snapshot: string;
+        target?: string;
+        path?: string;
+        json?: boolean;
+        peer?: string;
+        secretFile?: string;
+        dir?: string;
+        testNetwork?: boolean;
+      }) => {
+        if (o.peer !== undefined) {
+          const { groupRestoreCommand } = await import('./daemon/recovery-commands.ts');
+          await groupRestoreCommand(
+            {
+              peer: o.peer,
+              ...(o.secretFile === undefined ? {} : { secretFile: o.secretFile }),
+              ...(o.target === undefined ? {} : { target: o.target }),
+              ...(o.dir === undefined ? {} : { dir: o.dir }),
+              json: Boolean(o.json),
+            },
+            io,
           );
+          return;
         }
-      });
-    });
+        await withRepo(configPath(), async (repo) => {
+          const progress = await bar(Boolean(o.json), 'restore');
+          const { restore } = await load.restore();
+          progress?.start(0, 0);
+          const summary = await restore(repo, {
+            snapshot: o.snapshot,
+            ...(o.target ? { target: o.target } : {}),
+            ...(o.path ? { include: o.path } : {}),
+            onProgress: (p) => {
+              progress?.setTotal(Math.max(1, Math.round(p.bytesTotal / 1048576)));
+              progress?.update(Math.round(p.bytesWritten / 1048576));
+            },
+          });
+          progress?.stop();
+          if (o.json) io.out(JSON.stringify(summary));
+          else {
+            for (const t of summary.tornFiles)
+              io.err(`warning: ${t} changed while it was backed up and may be torn`);
+            io.out(
+              `restored ${summary.files} files, ${summary.dirs} dirs, ${summary.symlinks} symlinks, ${mib(summary.bytes)} ` +
+                `in ${summary.seconds.toFixed(1)} s${summary.rebuiltStripes ? ` (${summary.rebuiltStripes} stripes rebuilt from parity)` : ''}`,
+            );
+          }
+        });
+      },
+    );
 
   program
     .command('snapshots')
@@ -196,6 +231,7 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--keep-weekly <n>', 'keep the newest snapshot of each of the n newest weeks', count)
     .option('--prune', 'run gc afterwards')
     .option('--json', 'print JSON')
+    .option('--dir <dir>', "daemon mode: forget this member's snapshots; --prune frees them on every holder")
     .action(
       async (o: {
         keepLast?: number;
@@ -203,7 +239,13 @@ export function buildProgram(io: Io = defaultIo): Command {
         keepWeekly?: number;
         prune?: boolean;
         json?: boolean;
+        dir?: string;
       }) => {
+        if (o.dir !== undefined) {
+          const { groupForgetCommand } = await import('./daemon/recovery-commands.ts');
+          await groupForgetCommand(o.dir, o, io);
+          return;
+        }
         await withRepo(configPath(), async (repo) => {
           const snaps = repo.index
             .listSnapshots()

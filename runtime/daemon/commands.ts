@@ -3,6 +3,7 @@
  * directory; the others talk to the running daemon over its control socket. Every command takes
  * `--dir`; `--json` prints the daemon's answer as JSON.
  */
+import { resolve as resolvePath } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { defaultDataDir, initDataDir, paths } from './config.ts';
 import { ControlError, callDaemon } from './control.ts';
@@ -72,6 +73,13 @@ export function registerDaemonCommands(program: Command): void {
     .option('--no-webrtc', 'no WebRTC transport')
     .option('--no-relay-server', 'do not relay for other members')
     .option('--sync-interval <duration>', 'group reconciliation period', durationArg)
+    .option('--directories <dirs...>', 'directories to back up onto the group')
+    .option('--schedule <when>', 'when backups run by themselves: hourly, daily, off or minutes')
+    .option(
+      '--watch-debounce <duration>',
+      'back up this long after the directories stop changing (0: off)',
+      durationArg,
+    )
     .option('--test-network', 'loopback only, no ICE servers (tests)')
     .action((o: Record<string, unknown>) => {
       try {
@@ -82,6 +90,10 @@ export function registerDaemonCommands(program: Command): void {
         if (o.webrtc === false) overrides.webrtc = false;
         if (o.relayServer === false) overrides.relayServer = false;
         if (o.syncInterval !== undefined) overrides.syncIntervalMs = o.syncInterval;
+        if (o.schedule !== undefined) overrides.schedule = o.schedule;
+        if (o.watchDebounce !== undefined) overrides.watchDebounceMs = o.watchDebounce;
+        if (o.directories !== undefined)
+          overrides.directories = (o.directories as string[]).map((d) => resolvePath(d));
         if (o.testNetwork === true) {
           overrides.iceServers = [];
           overrides.webrtcBindAddress = '127.0.0.1';
@@ -144,9 +156,19 @@ export function registerDaemonCommands(program: Command): void {
           members: number;
           addresses: string[];
           store: { pledgeBytes: number; storedBytes: number };
+          backup?:
+            | { state: 'idle' | 'running'; last: { atMs: number; snapshotId: string } | null }
+            | { state: 'refused'; reason: string; restoreHint: string };
         }) =>
           [
             `${r.name} ${r.id}`,
+            ...(r.backup === undefined
+              ? []
+              : r.backup.state === 'refused'
+                ? [`BACKUP REFUSED: ${r.backup.reason}`, `  to restore: ${r.backup.restoreHint}`]
+                : [
+                    `backup ${r.backup.state}, last snapshot ${r.backup.last === null ? 'never' : `${r.backup.last.snapshotId.slice(0, 16)} ${ago(r.backup.last.atMs)}`}`,
+                  ]),
             r.groupId === null
               ? 'no group yet'
               : `group ${r.groupId.slice(0, 16)}: ${r.member ? 'member' : 'NOT a member'}, ${r.members} members`,

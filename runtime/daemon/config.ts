@@ -14,8 +14,9 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { RECOVERY_SECRET_BYTES } from '../../engine/index.ts';
+import { scheduleIntervalMs } from './schedule.ts';
 import { secretToWords } from './secret-words.ts';
 
 export class ConfigError extends Error {
@@ -38,7 +39,8 @@ export interface NodeConfig {
   pledgeBytes: number;
   reserveDir: string;
   mail: { to: string | null; smtpHost: string | null; smtpPort: number; from: string | null };
-  schedule: string;
+  schedule: string | number;
+  watchDebounceMs: number;
   syncIntervalMs: number;
 }
 
@@ -56,6 +58,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   reserveDir: 'shards',
   mail: { to: null, smtpHost: null, smtpPort: 25, from: null },
   schedule: 'hourly',
+  watchDebounceMs: 30_000,
   syncIntervalMs: 30_000,
 };
 
@@ -72,7 +75,9 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
   pledgeBytes: 'Bytes of disk pledged for other members, reserved at once (change it with `pb-node pledge`).',
   reserveDir: 'Where shards and the reservation live (relative to the data directory, or absolute).',
   mail: 'Where alerts go (SMTP).',
-  schedule: 'When backups run: hourly, daily or a number of minutes.',
+  schedule: 'When backups run by themselves: "hourly", "daily", "off" or a number of minutes.',
+  watchDebounceMs:
+    'Also back up this long (milliseconds) after the directories stop changing; 0 to ignore file changes.',
   syncIntervalMs: 'How often the group log is reconciled with every member (milliseconds).',
 };
 
@@ -130,6 +135,15 @@ export function parseConfig(text: string, where: string): NodeConfig {
   if (!Number.isSafeInteger(c.syncIntervalMs) || c.syncIntervalMs < 100)
     throw new ConfigError(`${where}: syncIntervalMs must be >= 100`);
   if (!Array.isArray(c.iceServers)) throw new ConfigError(`${where}: iceServers must be a list`);
+  if (!Number.isSafeInteger(c.watchDebounceMs) || c.watchDebounceMs < 0 || c.watchDebounceMs > 24 * 3600_000)
+    throw new ConfigError(`${where}: watchDebounceMs must be 0 (off) to 86400000`);
+  try {
+    scheduleIntervalMs(c.schedule);
+  } catch (error) {
+    throw new ConfigError(`${where}: ${(error as Error).message}`);
+  }
+  if (c.directories.some((d) => !isAbsolute(d)))
+    throw new ConfigError(`${where}: directories must be absolute paths`);
   return c;
 }
 

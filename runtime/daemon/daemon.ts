@@ -30,11 +30,14 @@ import { createPbNode, type PbLibp2p } from '../net/node.ts';
 import { Limiter, toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
+import { BackupService } from './backup-service.ts';
+import { ChangeWatcher } from './change-watcher.ts';
 import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
 import { ControlError, type ControlMethod, startControlServer } from './control.ts';
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
+import { scheduleIntervalMs } from './schedule.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
 const MAX_SYNC_CONCURRENCY = 8;
@@ -47,6 +50,7 @@ export interface DaemonState {
 
 export class Daemon {
   private control: Server | null = null;
+  private watcher: ChangeWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private syncing = false;
   private syncAgain = false;
@@ -56,6 +60,8 @@ export class Daemon {
   readonly refusedBy = new Set<string>();
   private readonly syncLimiter = new Limiter(MAX_SYNC_CONCURRENCY);
   private logFd: number;
+  /** The owner's backups onto the group (backup-service.ts). */
+  readonly backups: BackupService;
   readonly stoppedPromise: Promise<void>;
   private resolveStopped!: () => void;
 
@@ -71,6 +77,16 @@ export class Daemon {
     logFd: number,
   ) {
     this.logFd = logFd;
+    this.backups = new BackupService({
+      dataDir: dir,
+      node,
+      keys,
+      secret: readSecret(dir),
+      self,
+      directories: () => config.directories,
+      group: () => group.state,
+      log: (line) => this.log(line),
+    });
     this.stoppedPromise = new Promise((r) => {
       this.resolveStopped = r;
     });
@@ -168,6 +184,19 @@ export class Daemon {
     }
     if (this.group.state !== null) this.onGroupChange(this.group.state);
     this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
+    const backupEveryMs = scheduleIntervalMs(this.config.schedule);
+    if (backupEveryMs !== null) this.backups.startSchedule(backupEveryMs);
+    this.backups.resumeSoon(2000);
+    if (this.config.watchDebounceMs > 0 && this.config.directories.length > 0) {
+      this.watcher = new ChangeWatcher({
+        debounceMs: this.config.watchDebounceMs,
+        maxWaitMs: Math.max(this.config.watchDebounceMs, 10 * this.config.watchDebounceMs),
+        ignore: [this.dir],
+        onSettled: () => this.backups.requestRun(),
+        onError: (e) => this.log(`watching the directories: ${e.message}`),
+      });
+      await this.watcher.start(this.config.directories);
+    }
     this.control = await startControlServer(paths(this.dir).socket, this.methods(), (e) =>
       this.log(`control: ${String(e)}`),
     );
@@ -369,8 +398,22 @@ export class Daemon {
         addresses: this.addresses(),
         store: await this.store.report(),
         refusedBy: [...this.refusedBy],
+        backup: this.backups.status,
         pid: process.pid,
       }),
+      forget: async (params) => {
+        const policy: Record<string, number> = {};
+        for (const key of ['keepLast', 'keepDaily', 'keepWeekly'] as const) {
+          if (params[key] === undefined) continue;
+          const n = num(params[key], key);
+          if (!Number.isInteger(n) || n < 0)
+            throw new ControlError('bad-argument', `${key} must be a whole number`);
+          policy[key] = n;
+        }
+        return this.backups.forget(policy, params.prune === true);
+      },
+      backup: async (params, progress) =>
+        this.backups.run({ allowEmpty: params.allowEmpty === true, onProgress: progress }),
       create: async (params) => {
         const agreement = {
           ratio: num(params.ratio ?? 1.5, 'ratio'),
@@ -554,6 +597,8 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.backups.stopSchedule();
+    await this.watcher?.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     try {
       fs.unlinkSync(paths(this.dir).socket);

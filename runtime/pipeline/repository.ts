@@ -151,7 +151,12 @@ export interface Repository {
 
 export async function openRepository(
   config: LocalConfig,
-  options: { secret?: Uint8Array; createSecret?: boolean } = {},
+  options: {
+    secret?: Uint8Array;
+    createSecret?: boolean;
+    /** Where the members' shards live; default each member's `dir` (local mode). */
+    directory?: ShardDirectory;
+  } = {},
 ): Promise<Repository> {
   fs.mkdirSync(config.dataDir, { recursive: true });
   const secret =
@@ -177,12 +182,15 @@ export async function openRepository(
       config.members.map((mb) => ({ id: mb.id, capacityBytes: mb.pledgeBytes })),
       k + m,
     );
-    // Puts are not re-hashed by the stores: the stripe writer computes each shard id from the
-    // very buffer it hands to put (buildShards); every read is still verified against its id.
-    const directory = await LocalShardDirectory.open(config.members, {
-      verifyPuts: false,
-      ...(config.durable === undefined ? {} : { durable: config.durable }),
-    });
+    // Local stores do not re-hash puts: the stripe writer computes each shard id from the very
+    // buffer it hands to put (buildShards); every read is still verified against its id. A
+    // network directory (the daemon's) is passed in and verifies on the holder's side.
+    const directory =
+      options.directory ??
+      (await LocalShardDirectory.open(config.members, {
+        verifyPuts: false,
+        ...(config.durable === undefined ? {} : { durable: config.durable }),
+      }));
     return {
       config,
       keys,

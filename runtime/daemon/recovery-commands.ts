@@ -1,0 +1,123 @@
+/**
+ * The group forms of `pb-node backup` and `pb-node restore` (the local forms, with `-c pb.json`,
+ * stay in cli.ts):
+ *   pb-node backup --dir D            the running daemon of D backs up onto the group
+ *   pb-node forget --dir D --keep-last N [--prune]   retention across the holders
+ *   pb-node restore --peer ADDR [--secret-file F] [--target T] [--dir D]
+ *                                     recovery with the secret and one member's address
+ */
+import * as fs from 'node:fs';
+import { resolve } from 'node:path';
+import type { ForgetSummary, GroupBackupSummary } from './backup-service.ts';
+import { defaultDataDir, paths } from './config.ts';
+import { callDaemon } from './control.ts';
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** Bound on the secret read from stdin (17 words fit in far less). */
+const MAX_SECRET_TEXT_BYTES = 4096;
+
+const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+export async function groupBackupCommand(
+  dir: string,
+  options: { allowEmpty: boolean; json: boolean },
+  io: Io,
+): Promise<void> {
+  const result = (await callDaemon(
+    paths(resolve(dir)).socket,
+    'backup',
+    { allowEmpty: options.allowEmpty },
+    (event, data) => {
+      if (options.json) return;
+      if (event === 'stripe') io.err(`stripe ${(data as { seq: number }).seq} stored`);
+      else if (event === 'scan') {
+        const s = data as { files: number; bytes: number };
+        io.err(`scanned ${s.files} files, ${mib(s.bytes)}`);
+      }
+    },
+  )) as GroupBackupSummary;
+  if (options.json) {
+    io.out(JSON.stringify(result));
+    return;
+  }
+  io.out(
+    `snapshot ${result.snapshotId.slice(0, 16)} saved on ${result.holders} members: ${result.scan.files} files, ` +
+      `${mib(result.scan.bytes)}, ${result.stored.stripes} stripes; head ${result.heads.seq} on ` +
+      `${result.heads.storedOn.length} members`,
+  );
+  for (const f of result.heads.failed) io.err(`warning: head not stored on ${f.member}: ${f.reason}`);
+}
+
+export async function groupForgetCommand(
+  dir: string,
+  o: { keepLast?: number; keepDaily?: number; keepWeekly?: number; prune?: boolean; json?: boolean },
+  io: Io,
+): Promise<void> {
+  const params: Record<string, unknown> = { prune: o.prune === true };
+  if (o.keepLast !== undefined) params.keepLast = o.keepLast;
+  if (o.keepDaily !== undefined) params.keepDaily = o.keepDaily;
+  if (o.keepWeekly !== undefined) params.keepWeekly = o.keepWeekly;
+  const r = (await callDaemon(paths(resolve(dir)).socket, 'forget', params)) as ForgetSummary;
+  if (o.json) {
+    io.out(JSON.stringify(r));
+    return;
+  }
+  io.out(`kept ${r.kept.length}, forgot ${r.forgotten.length} snapshot(s)`);
+  if (r.gc)
+    io.out(`gc: deleted ${r.gc.stripesDeleted} stripes (${r.gc.shardsDeleted} shards) on the holders`);
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('recovery secret (17 words): ');
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.length > MAX_SECRET_TEXT_BYTES) throw new Error('the secret on stdin is too long');
+    if (process.stdin.isTTY && text.includes('\n')) break;
+  }
+  return text;
+}
+
+export async function groupRestoreCommand(
+  options: {
+    peer: string;
+    secretFile?: string;
+    target?: string;
+    dir?: string;
+    testNetwork?: boolean;
+    json: boolean;
+  },
+  io: Io,
+): Promise<void> {
+  const { parseSecretText, recover } = await import('./recovery.ts');
+  const text =
+    options.secretFile === undefined ? await readStdin() : fs.readFileSync(options.secretFile, 'utf8');
+  const secret = parseSecretText(text.slice(0, MAX_SECRET_TEXT_BYTES));
+  const summary = await recover({
+    peer: options.peer,
+    secret,
+    dataDir: resolve(options.dir ?? defaultDataDir()),
+    ...(options.target === undefined ? {} : { target: resolve(options.target) }),
+    ...(options.testNetwork
+      ? {
+          configOverrides: {
+            iceServers: [],
+            webrtcBindAddress: '127.0.0.1',
+            listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'],
+          },
+        }
+      : {}),
+    progress: (line) => io.err(line),
+  });
+  if (options.json) io.out(JSON.stringify(summary));
+  else
+    io.out(
+      `restored snapshot ${summary.snapshotId.slice(0, 16)} (head ${summary.headSeq}): ${summary.files} files, ` +
+        `${summary.dirs} dirs, ${summary.symlinks} symlinks, ${mib(summary.bytes)} in ${summary.seconds.toFixed(1)} s\n` +
+        `this node is ready to go on backing up ${summary.directories.join(', ')}: pb-node start --dir ${summary.dataDir}`,
+    );
+}
