@@ -37,6 +37,7 @@ import { ControlError, type ControlMethod, startControlServer } from './control.
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
+import { announcedMultiaddrs } from './network-directory.ts';
 import { scheduleIntervalMs } from './schedule.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
@@ -215,15 +216,7 @@ export class Daemon {
   private onGroupChange(state: GroupState): void {
     for (const m of state.members) {
       if (m.id === this.self) continue;
-      const addrs = m.addresses.flatMap((a) => {
-        try {
-          const ma = multiaddr(a);
-          const last = ma.getComponents().at(-1);
-          return last?.name === 'p2p' && last.value === m.id ? [ma.decapsulateCode(421)] : [ma];
-        } catch {
-          return [];
-        }
-      });
+      const addrs = announcedMultiaddrs(m);
       if (addrs.length > 0)
         void this.node.peerStore.merge(toPeerId(m.id), { multiaddrs: addrs }).catch(() => undefined);
     }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { decodeHead, headIsNewer, type SignedHead } from '../../engine/index.ts';
 import { nodeEd25519Verifier } from '../crypto/ed25519.ts';
 import { NetError } from '../net/errors.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
 
 /** Bound on heads held (one per owner; a group is small). */
 export const MAX_HEADS = 4096;
@@ -53,16 +54,7 @@ export class HeadStore {
     }
     if (current === null && this.heads.size >= MAX_HEADS)
       throw new NetError('too-large', 'too many heads held');
-    const path = join(this.dir, `${head.owner}.head`);
-    const tmp = `${path}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, bytes);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, path);
+    writeFileAtomic(join(this.dir, `${head.owner}.head`), bytes);
     this.heads.set(head.owner, head);
     return head.seq;
   }

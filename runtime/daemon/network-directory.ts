@@ -3,7 +3,7 @@
  * `/pb/shard/1` on this daemon's libp2p node (DESIGN section 7). The owner's pipeline runs on it
  * exactly as it runs on local directories in local mode.
  */
-import { multiaddr } from '@multiformats/multiaddr';
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import type { GroupState } from '../../engine/index.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
@@ -36,17 +36,25 @@ export function holdersOf(state: GroupState, owner: string): NetworkMember[] {
 export async function learnAddresses(node: PbLibp2p, state: GroupState, self: string): Promise<void> {
   for (const m of state.members) {
     if (m.id === self) continue;
-    const addrs = m.addresses.flatMap((a) => {
-      try {
-        const ma = multiaddr(a);
-        const last = ma.getComponents().at(-1);
-        return last?.name === 'p2p' && last.value === m.id ? [ma.decapsulateCode(421)] : [ma];
-      } catch {
-        return [];
-      }
-    });
+    const addrs = announcedMultiaddrs(m);
     if (addrs.length > 0) await node.peerStore.merge(toPeerId(m.id), { multiaddrs: addrs }).catch(() => {});
   }
+}
+
+/** A member's announced addresses that parse, without a trailing /p2p/<its own id>. */
+export function announcedMultiaddrs(member: {
+  readonly id: string;
+  readonly addresses: readonly string[];
+}): Multiaddr[] {
+  return member.addresses.flatMap((a) => {
+    try {
+      const ma = multiaddr(a);
+      const last = ma.getComponents().at(-1);
+      return last?.name === 'p2p' && last.value === member.id ? [ma.decapsulateCode(421)] : [ma];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /**

@@ -4,9 +4,9 @@
  * A run killed at any point leaves a consistent index; the next run re-reads only the files
  * whose chunks were not all committed, and stores only chunks not stored before.
  */
-import * as fs from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../store/atomic-file.ts';
 import { chunkId, sealObject } from './chunk-crypto.ts';
 import { ChunkPool } from './chunk-pool.ts';
 import { PipelineError } from './errors.ts';
@@ -32,18 +32,6 @@ export interface BackupSummary {
   stored: StripeWriterStats;
   warnings: string[];
   seconds: number;
-}
-
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path);
 }
 
 export async function backup(repo: Repository, options: BackupOptions = {}): Promise<BackupSummary> {

@@ -6,8 +6,8 @@
  */
 
 import { join } from 'node:path';
+import { writeFileAtomic } from '../store/atomic-file.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
-import { writeFileAtomic } from './backup.ts';
 import { openObject } from './chunk-crypto.ts';
 import { reconstructData } from './erasure.ts';
 import { PipelineError } from './errors.ts';

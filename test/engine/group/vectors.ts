@@ -33,7 +33,7 @@ export function computeVectors(): Map<string, string> {
   v.set('secret_b', toHex(secretB));
   v.set('b.public_key', toHex(b.publicKey));
   v.set('b.member_id', memberIdFromPublicKey(b.publicKey));
-  const token = '00'.repeat(31) + '2a';
+  const token = `${'00'.repeat(31)}2a`;
   v.set('token', token);
   v.set('token_hash', inviteTokenHash(token));
   const t0 = 1_700_000_000_000;
