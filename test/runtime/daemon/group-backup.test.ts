@@ -201,8 +201,7 @@ describe('backup onto the group and recovery from one member', () => {
     fs.rmSync(src, { recursive: true, force: true });
 
     // 4. Recovery with the words and one other member's address.
-    const status = (await m3.call('status')) as { addresses: string[] };
-    const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'))!;
+    const address = await directAddress(m3);
     expect(address).toMatch(/\/p2p\//);
     const target = join(root, 'restored');
     const r = await cli([
@@ -313,8 +312,7 @@ describe('backup onto the group and recovery from one member', () => {
     expect(owner.stderr).toMatch(/resuming an interrupted backup/);
     expect(fs.existsSync(join(owner.dir, 'backup', 'in-progress'))).toBe(false);
     // A second recovery from the newest head is exact (a fresh directory, another member).
-    const status = (await m3.call('status')) as { addresses: string[] };
-    const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'))!;
+    const address = await directAddress(m3);
     const target2 = join(root, 'restored-2');
     const r = await cli([
       'restore',
@@ -361,8 +359,7 @@ describe('backup onto the group and recovery from one member', () => {
 
   it('refuses a wrong secret and a peer address without /p2p/', async () => {
     const m2 = nodes[1]!;
-    const status = (await m2.call('status')) as { addresses: string[] };
-    const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'))!;
+    const address = await directAddress(m2);
     const wrong = join(root, 'wrong.txt');
     fs.writeFileSync(wrong, randomBytes(32).toString('hex'));
     const r = await cli(['restore', '--peer', address, '--secret-file', wrong, '--target', join(root, 'x')]);
@@ -377,8 +374,7 @@ describe('backup onto the group and recovery from one member', () => {
   it('a holder offline during the index rebuild is named in a clear error (for now)', async () => {
     const [, , m3, m4] = nodes as [Proc, Proc, Proc, Proc];
     await m4.stop();
-    const status = (await m3.call('status')) as { addresses: string[] };
-    const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'))!;
+    const address = await directAddress(m3);
     const r = await cli([
       'restore',
       '--peer',
@@ -395,3 +391,11 @@ describe('backup onto the group and recovery from one member', () => {
     expect(r.stderr).toMatch(/cannot list the shards held by m4 .*every holder online/);
   }, 60_000);
 });
+
+/** A member's direct TCP address (not a relayed one), as `pb-node restore --peer` takes it. */
+async function directAddress(member: Proc): Promise<string> {
+  const status = (await member.call('status')) as { addresses: string[] };
+  const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'));
+  if (address === undefined) throw new Error(`no direct TCP address among ${status.addresses.join(', ')}`);
+  return address;
+}
