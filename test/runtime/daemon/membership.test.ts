@@ -120,7 +120,7 @@ describe('five pb-node processes', () => {
     const n1 = nodes[0]!;
     await invite(n1); // an invite out: strangers may reach the join protocol (and nothing else)
     const used = await invite(n1);
-    const taker = cli(['join', used, '--dir', stranger.dir, '--json', '--wait', '2s']);
+    const taker = cli(['join', used, '--dir', stranger.dir, '--json', '--wait', '60s']);
     await waitFor('the request', async () => ((await n1.call('requests')) as unknown[]).length === 1);
     await cli(['reject', 'stranger', '--dir', n1.dir]);
     expect(JSON.parse((await taker).stdout)).toMatchObject({ outcome: 'rejected' });
