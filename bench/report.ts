@@ -41,3 +41,96 @@ export function hasFlag(args: readonly string[], flag: string): boolean {
 export function fmt(x: number, digits = 2): number {
   return Number(x.toFixed(digits));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The common shape of a benchmark's outcome, for `pnpm bench [all] [--quick]` (bench/run.ts) and
+// reports/bench.{md,json}. Each benchmark keeps its own report; an adapter in bench/adapters/
+// reads the JSON the benchmark printed and states its targets in this shape.
+
+/** pass: target met; miss: measured and missed; n/a: could not be measured in this run. */
+export type Verdict = 'pass' | 'miss' | 'n/a';
+
+export interface TargetResult {
+  /** What is measured, e.g. "fold of verified ops". */
+  readonly measure: string;
+  /** The target as text, e.g. ">= 100000 ops/s". */
+  readonly target: string;
+  readonly measured: Cell;
+  readonly verdict: Verdict;
+}
+
+export interface BenchSummary {
+  readonly targets: readonly TargetResult[];
+  /** One-line facts worth reading next to the targets (sizes, tools missing, ...). */
+  readonly notes: readonly string[];
+}
+
+export interface BenchOutcome extends BenchSummary {
+  readonly name: string;
+  readonly title: string;
+  readonly command: string;
+  readonly quick: boolean;
+  readonly wallSeconds: number;
+  /** Set when the benchmark crashed, timed out or printed no JSON (then targets is empty). */
+  readonly error: string | null;
+}
+
+/** How bench/run.ts runs one benchmark in the suite and reads its result. */
+export interface BenchAdapter {
+  readonly title: string;
+  /** Arguments for `--quick` (a size that fits the few-minute CI budget) and for the full run. */
+  readonly quickArgs: readonly string[];
+  readonly fullArgs: readonly string[];
+  /** The benchmark's `--json` output -> targets; throws a plain Error if the shape is wrong. */
+  summarize(json: unknown, quick: boolean): BenchSummary;
+}
+
+function round(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const digits = Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 1 ? 2 : 3;
+  return Number(x.toFixed(digits));
+}
+
+/** A `measured >= min` target; a missing measurement is n/a. */
+export function atLeast(
+  measure: string,
+  measured: number | null | undefined,
+  min: number,
+  unit = '',
+): TargetResult {
+  const target = `>= ${min}${unit ? ` ${unit}` : ''}`;
+  if (measured === null || measured === undefined || !Number.isFinite(measured))
+    return { measure, target, measured: null, verdict: 'n/a' };
+  return { measure, target, measured: round(measured), verdict: measured >= min ? 'pass' : 'miss' };
+}
+
+/** A `measured <= max` target; a missing measurement is n/a. */
+export function atMost(
+  measure: string,
+  measured: number | null | undefined,
+  max: number,
+  unit = '',
+): TargetResult {
+  const target = `<= ${max}${unit ? ` ${unit}` : ''}`;
+  if (measured === null || measured === undefined || !Number.isFinite(measured))
+    return { measure, target, measured: null, verdict: 'n/a' };
+  return { measure, target, measured: round(measured), verdict: measured <= max ? 'pass' : 'miss' };
+}
+
+/** Reads a nested number from an untyped JSON value; null when absent or not a number. */
+export function numberAt(json: unknown, ...path: (string | number)[]): number | null {
+  let v: unknown = json;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return null;
+    v = (v as Record<string | number, unknown>)[key];
+  }
+  return typeof v === 'number' ? v : null;
+}
+
+/** Reads a nested array of objects; throws when it is not one (the adapter's shape check). */
+export function recordsAt(json: unknown, key: string): Record<string, unknown>[] {
+  const v = json !== null && typeof json === 'object' ? (json as Record<string, unknown>)[key] : undefined;
+  if (!Array.isArray(v) || v.some((x) => x === null || typeof x !== 'object'))
+    throw new Error(`expected an array of objects at "${key}"`);
+  return v as Record<string, unknown>[];
+}

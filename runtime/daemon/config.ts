@@ -116,7 +116,8 @@ export function parseConfig(text: string, where: string): NodeConfig {
     const eq = line.indexOf('=');
     if (eq < 0) throw new ConfigError(`${where}:${i + 1}: expected \`key = value\``);
     const key = line.slice(0, eq).trim();
-    if (!(key in DEFAULT_CONFIG)) throw new ConfigError(`${where}:${i + 1}: unknown setting "${key}"`);
+    if (!Object.hasOwn(DEFAULT_CONFIG, key))
+      throw new ConfigError(`${where}:${i + 1}: unknown setting "${key}"`);
     try {
       out[key] = JSON.parse(line.slice(eq + 1).trim());
     } catch (error) {

@@ -110,17 +110,24 @@ export class IndexDb {
     } catch (error) {
       throw new PipelineError('io', `cannot open the index ${path}: ${String(error)}`, { cause: error });
     }
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.exec(SCHEMA);
-    const version = this.getMeta('schema_version');
-    if (version === undefined) this.setMeta('schema_version', String(INDEX_SCHEMA_VERSION));
-    else if (version !== String(INDEX_SCHEMA_VERSION)) {
-      throw new PipelineError(
-        'invalid-config',
-        `index ${path} has schema version ${version}, this pb reads ${INDEX_SCHEMA_VERSION}`,
-      );
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.exec(SCHEMA);
+      const version = this.getMeta('schema_version');
+      if (version === undefined) this.setMeta('schema_version', String(INDEX_SCHEMA_VERSION));
+      else if (version !== String(INDEX_SCHEMA_VERSION)) {
+        throw new PipelineError(
+          'invalid-config',
+          `index ${path} has schema version ${version}, this pb reads ${INDEX_SCHEMA_VERSION}`,
+        );
+      }
+    } catch (error) {
+      // A damaged file (not a database, a malformed schema page) is refused with a typed error.
+      this.db.close();
+      if (error instanceof PipelineError) throw error;
+      throw new PipelineError('corrupt', `the index ${path} is damaged: ${String(error)}`, { cause: error });
     }
     const db = this.db;
     this.stmts = {
