@@ -124,10 +124,15 @@ export class IndexDb {
         );
       }
     } catch (error) {
-      // A damaged file (not a database, a malformed schema page) is refused with a typed error.
+      // A damaged file (not a database, a malformed schema page) or a full disk: a typed error.
       this.db.close();
       if (error instanceof PipelineError) throw error;
-      throw new PipelineError('corrupt', `the index ${path} is damaged: ${String(error)}`, { cause: error });
+      const code = String((error as { code?: unknown }).code ?? '');
+      if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'))
+        throw new PipelineError('corrupt', `the index ${path} is damaged: ${String(error)}`, {
+          cause: error,
+        });
+      throw new PipelineError('io', `cannot open the index ${path}: ${String(error)}`, { cause: error });
     }
     const db = this.db;
     this.stmts = {
