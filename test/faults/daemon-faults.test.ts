@@ -334,6 +334,16 @@ describe('faults across pb-node daemons', () => {
         await running;
         expectIndexConsistent(join(owner.dir, 'backup'));
         await owner.start();
+        // The restarted daemon resumes the interrupted backup by itself (about 2 s after start):
+        // wait for that run to end, then back up once more and expect it to complete.
+        await waitFor(
+          'the resumed backup to end',
+          async () => {
+            await new Promise((r) => setTimeout(r, 2500));
+            return ((await owner.call('status')) as { backup: { state: string } }).backup.state !== 'running';
+          },
+          120_000,
+        );
         await backup();
         expectIndexConsistent(join(owner.dir, 'backup'));
       }
