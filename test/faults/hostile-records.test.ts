@@ -6,6 +6,7 @@
  * files must leave the file as it was (no state change). CI: FUZZ_RUNS (5k) per decoder;
  * `pnpm test:faults --long`: 100k.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -48,8 +49,9 @@ import {
   encodeTree,
   type TreeEntry,
 } from '../../runtime/pipeline/tree.ts';
+import { PledgedShardStore, RESERVATION_FILE } from '../../runtime/store/pledged-shard-store.ts';
 import { tempDir } from '../runtime/helpers.ts';
-import { FUZZ_RUNS, scaledTimeoutMs } from './_counts.ts';
+import { FUZZ_RUNS, LONG, scaledTimeoutMs } from './_counts.ts';
 import { hostileBytes } from './_mutate.ts';
 
 const keys = deriveMemberKeys(Buffer.alloc(32, 0x11));
@@ -419,6 +421,41 @@ describe('hostile on-disk records: typed errors only, no crash', () => {
         }),
         { numRuns: runs },
       );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'the pledge reservation: a damaged reservation file is re-made to pledge - stored, shards intact',
+    async () => {
+      const dir = join(root, 'pledged');
+      const pledge = 4 * 1024 * 1024;
+      const first = await PledgedShardStore.open(dir, {
+        pledgeBytes: pledge,
+        durable: false,
+        onWarning: () => undefined,
+      });
+      const bodies = [Buffer.alloc(1000, 1), Buffer.alloc(5000, 2), Buffer.alloc(70_000, 3)];
+      const ids = bodies.map((b) => createHash('sha256').update(b).digest('hex'));
+      for (const [i, b] of bodies.entries()) await first.put(ids[i]!, b);
+      const stored = bodies.reduce((n, b) => n + b.length, 0);
+      const rounds = LONG ? 500 : 40; // each open runs fallocate
+      const sizes = fc.sample(fc.nat(2 * pledge), { numRuns: rounds, seed: 9 });
+      for (const size of sizes) {
+        fs.writeFileSync(join(dir, RESERVATION_FILE), Buffer.alloc(size, 0xa5));
+        const store = await PledgedShardStore.open(dir, {
+          pledgeBytes: pledge,
+          durable: false,
+          onWarning: () => undefined,
+        });
+        const r = await store.report();
+        expect(r.storedBytes).toBe(stored);
+        expect(r.reservationBytes).toBe(pledge - stored);
+        expect(fs.statSync(join(dir, RESERVATION_FILE)).size).toBe(pledge - stored);
+        for (const [i, b] of bodies.entries())
+          expect(Buffer.from(await store.get(ids[i]!)).equals(b)).toBe(true);
+      }
+      tally.set('reservation', { runs: rounds, rejected: 0, accepted: rounds });
     },
     TIMEOUT,
   );
