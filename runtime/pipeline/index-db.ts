@@ -124,18 +124,11 @@ export class IndexDb {
         );
       }
     } catch (error) {
-      // A damaged file (not a database, a malformed schema page) or a full disk: a typed error.
-      this.db.close();
-      if (error instanceof PipelineError) throw error;
-      const code = String((error as { code?: unknown }).code ?? '');
-      if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'))
-        throw new PipelineError('corrupt', `the index ${path} is damaged: ${String(error)}`, {
-          cause: error,
-        });
-      throw new PipelineError('io', `cannot open the index ${path}: ${String(error)}`, { cause: error });
+      IndexDb.refuse(this.db, path, error);
     }
     const db = this.db;
-    this.stmts = {
+    // A schema page that is not pb's (a column renamed) fails here: refused like a damaged file.
+    this.stmts = IndexDb.guard(db, path, () => ({
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
@@ -181,7 +174,27 @@ export class IndexDb {
       insertSnapshot: db.prepare(
         'INSERT OR IGNORE INTO snapshots (id, time_ms, files, bytes) VALUES (?, ?, ?, ?)',
       ),
-    };
+    }));
+  }
+
+  private static guard<T>(db: Database.Database, path: string, prepare: () => T): T {
+    try {
+      return prepare();
+    } catch (error) {
+      IndexDb.refuse(db, path, error);
+    }
+  }
+
+  /** A damaged file (not a database, a schema that is not pb's) or a failing disk: a typed error. */
+  private static refuse(db: Database.Database, path: string, error: unknown): never {
+    db.close();
+    if (error instanceof PipelineError) throw error;
+    const code = String((error as { code?: unknown }).code ?? '');
+    if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_ERROR')
+      throw new PipelineError('corrupt', `the index ${path} is damaged or not pb's: ${String(error)}`, {
+        cause: error,
+      });
+    throw new PipelineError('io', `cannot open the index ${path}: ${String(error)}`, { cause: error });
   }
 
   close(): void {
