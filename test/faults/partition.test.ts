@@ -35,7 +35,13 @@ function ip(...args: string[]): void {
 const netnsWhy = (() => {
   try {
     ip('netns', 'add', `${TAG}probe`);
-    ip('netns', 'del', `${TAG}probe`);
+    try {
+      // What the setup needs beyond a namespace: a bridge and a veth pair in it.
+      ip('-n', `${TAG}probe`, 'link', 'add', 'br0', 'type', 'bridge');
+      ip('-n', `${TAG}probe`, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
+    } finally {
+      ip('netns', 'del', `${TAG}probe`);
+    }
     return null;
   } catch (error) {
     return `ip netns add failed: ${String((error as { stderr?: Buffer }).stderr ?? error).trim()}`;
