@@ -169,7 +169,12 @@ function cells(o: BenchOutcome): Cell[][] {
   return o.targets.map((t) => [t.measure, t.target, t.measured, t.verdict === 'miss' ? 'MISS' : t.verdict]);
 }
 
-function renderMarkdown(outcomes: readonly BenchOutcome[], quick: boolean, seconds: number): string {
+function renderMarkdown(
+  outcomes: readonly BenchOutcome[],
+  skipped: readonly string[],
+  quick: boolean,
+  seconds: number,
+): string {
   const count = (v: string) =>
     outcomes.reduce((n, o) => n + o.targets.filter((t) => t.verdict === v).length, 0);
   const crashed = outcomes.filter((o) => o.error !== null).length;
@@ -188,6 +193,7 @@ function renderMarkdown(outcomes: readonly BenchOutcome[], quick: boolean, secon
     else if (o.targets.length) out.push(markdownTable(COLUMNS, cells(o)));
     for (const n of o.notes) out.push('', `- ${n}`);
   }
+  if (skipped.length) out.push('', `Not on this branch (skipped): ${skipped.join(', ')}.`);
   return `${out.join('\n')}\n`;
 }
 
@@ -219,7 +225,7 @@ async function runSuite(args: string[]): Promise<void> {
     skipped,
     outcomes,
   };
-  writeReport('bench', json, renderMarkdown(outcomes, quick, seconds));
+  writeReport('bench', json, renderMarkdown(outcomes, skipped, quick, seconds));
   if (args.includes('--json')) console.log(JSON.stringify(json, null, 2));
   else {
     for (const o of outcomes) {
