@@ -187,7 +187,7 @@ export function buildProgram(io: Io = defaultIo): Command {
               ...(o.path ? { include: o.path } : {}),
               onProgress: (p) => {
                 progress.setTotal(p.bytesTotal);
-                progress.update(p.bytesWritten, `${p.files} files`);
+                progress.update(p.bytesWritten);
               },
             });
           } finally {
