@@ -5,6 +5,7 @@
  *   secret          the recovery secret, 64 hex characters (0600); shown once as words at init
  *   config          commented settings, `key = JSON value` per line (this module reads it)
  *   state.json      what the daemon changes itself (the pledge)
+ *   alerts.json     open alert episodes and unsent alert mails (alerts/monitor.ts)
  *   group/          the group op log (ops.bin) and the group id
  *   shards/         other members' shards and the pledge reservation file
  *   heads/          owners' signed heads
