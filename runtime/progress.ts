@@ -114,6 +114,7 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
   if (!options.tty) {
     let lastLineMs = -Infinity;
     let lastLine = '';
+    let stopped = false;
     const line = (): string =>
       progressLine(label, done, total, meter.rate(), meter.secondsLeft(total), detail);
     return {
@@ -121,6 +122,7 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
         total = t === null ? null : Math.max(t, done);
       },
       update(bytes, d) {
+        if (stopped) return;
         done = bytes;
         if (d !== undefined) detail = d;
         if (total !== null && done > total) total = done;
@@ -135,6 +137,8 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
         write(l);
       },
       stop() {
+        if (stopped) return;
+        stopped = true;
         const l = line();
         if (l !== lastLine && done > 0) write(l);
       },
@@ -163,7 +167,9 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
     };
   };
   bar.start(1, 0, payload());
+  let stopped = false;
   const render = (): void => {
+    if (stopped) return; // a late total (the walk) after the end draws nothing
     bar.setTotal(total === null ? Math.max(1, done * 2) : Math.max(1, total));
     bar.update(total === null ? 0 : done, payload());
   };
@@ -184,6 +190,8 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
       render();
     },
     stop() {
+      if (stopped) return;
+      stopped = true;
       bar.stop();
     },
   };
