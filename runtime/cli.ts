@@ -106,7 +106,8 @@ export function buildProgram(io: Io = defaultIo): Command {
         return;
       }
       await withRepo(configPath(), async (repo) => {
-        const { createProgress, sourceBytes } = await load.progress();
+        const { createProgress, scanDoneBytes, sourceBytes } = await load.progress();
+        const doneBytes = scanDoneBytes();
         const progress = await createProgress('backup', {
           tty: io.isTty,
           quiet: Boolean(o.json),
@@ -118,7 +119,7 @@ export function buildProgram(io: Io = defaultIo): Command {
         try {
           summary = await backup(repo, {
             allowEmpty: Boolean(o.allowEmpty),
-            hooks: { onProgress: (s) => progress.update(s.bytes, `${s.files} files`) },
+            hooks: { onProgress: (s) => progress.update(doneBytes(s), `${s.files} files`) },
           });
         } finally {
           progress.stop();

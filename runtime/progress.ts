@@ -147,7 +147,7 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
   const { default: progress } = await import('cli-progress');
   const bar: cliProgress.SingleBar = new progress.SingleBar(
     {
-      format: `${label.padEnd(7)} [{bar}] {done}{of} {rate}{left}{detail}`,
+      format: `${label.padEnd(7)} [{bar}] {info}`,
       stream: options.stream ?? process.stderr,
       hideCursor: true,
       barsize: 30,
@@ -158,13 +158,11 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
   const payload = (): Record<string, string> => {
     const r = meter.rate();
     const left = meter.secondsLeft(total);
-    return {
-      done: formatBytes(done),
-      of: total === null ? '' : ` of ${formatBytes(total)}`,
-      rate: r === null ? '' : `${formatBytes(r)}/s`,
-      left: left === null ? '' : `, ${formatSeconds(left)} left`,
-      detail: detail === '' ? '' : `, ${detail}`,
-    };
+    const parts = [total === null ? formatBytes(done) : `${formatBytes(done)} of ${formatBytes(total)}`];
+    if (r !== null) parts.push(`${formatBytes(r)}/s`);
+    if (left !== null) parts.push(`${formatSeconds(left)} left`);
+    if (detail !== '') parts.push(detail);
+    return { info: parts.join(', ') };
   };
   bar.start(1, 0, payload());
   let stopped = false;
@@ -194,6 +192,27 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
       stopped = true;
       bar.stop();
     },
+  };
+}
+
+/**
+ * Bytes a backup's scan has dealt with, from its running stats: unchanged files count whole at
+ * once, changed files as they are read (`bytes` alone grows only when a file is finished).
+ */
+export function scanDoneBytes(): (s: {
+  bytes: number;
+  bytesRead?: number;
+  filesUnchanged?: number;
+}) => number {
+  let unchangedBytes = 0;
+  let prevBytes = 0;
+  let prevUnchanged = 0;
+  return (s) => {
+    if (s.filesUnchanged !== undefined && s.filesUnchanged > prevUnchanged)
+      unchangedBytes += s.bytes - prevBytes;
+    prevBytes = s.bytes;
+    prevUnchanged = s.filesUnchanged ?? prevUnchanged;
+    return Math.max(s.bytes, unchangedBytes + (s.bytesRead ?? 0));
   };
 }
 

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import { resolve } from 'node:path';
-import { createProgress, sourceBytes } from '../progress.ts';
+import { createProgress, scanDoneBytes, sourceBytes } from '../progress.ts';
 import type { ForgetSummary, GroupBackupSummary } from './backup-service.ts';
 import { defaultDataDir, loadConfig, paths } from './config.ts';
 import { callDaemon } from './control.ts';
@@ -38,6 +38,7 @@ export async function groupBackupCommand(
   try {
     void sourceBytes(loadConfig(resolve(dir)).directories).then((t) => progress.setTotal(t));
   } catch {} // no config: the daemon call below says so
+  const doneBytes = scanDoneBytes();
   let files = 0;
   let bytes = 0;
   let stripes = 0;
@@ -49,8 +50,11 @@ export async function groupBackupCommand(
       { allowEmpty: options.allowEmpty },
       (event, data) => {
         if (event === 'stripe') stripes++;
-        else if (event === 'scan') ({ files, bytes } = data as { files: number; bytes: number });
-        else return;
+        else if (event === 'scan') {
+          const scan = data as { files: number; bytes: number; bytesRead?: number; filesUnchanged?: number };
+          files = scan.files;
+          bytes = doneBytes(scan);
+        } else return;
         progress.update(bytes, `${files} files, ${stripes} stripes stored`);
       },
     )) as GroupBackupSummary;

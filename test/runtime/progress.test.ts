@@ -89,7 +89,7 @@ describe('progress', () => {
     p.note('a line above the bar');
     p.stop();
     expect(out).toContain('a line above the bar');
-    expect(out).toMatch(/backup\s+\[[█░]+\] 20\.0 MiB of 40\.0 MiB 10\.0 MiB\/s, 2s left, 4 files/);
+    expect(out).toMatch(/backup\s+\[[█░]+\] 20\.0 MiB of 40\.0 MiB, 10\.0 MiB\/s, 2s left, 4 files/);
   });
 
   it('walks the sources for a total, bounded', async () => {
