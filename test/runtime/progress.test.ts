@@ -15,6 +15,7 @@ import {
   PLAIN_EVERY_MS,
   progressLine,
   RateMeter,
+  scanDoneBytes,
   sourceBytes,
 } from '../../runtime/progress.ts';
 
@@ -90,6 +91,15 @@ describe('progress', () => {
     p.stop();
     expect(out).toContain('a line above the bar');
     expect(out).toMatch(/backup\s+\[[█░]+\] 20\.0 MiB of 40\.0 MiB, 10\.0 MiB\/s, 2s left, 4 files/);
+  });
+
+  it("counts a backup's bytes: unchanged files whole, changed files as they are read", () => {
+    const done = scanDoneBytes();
+    expect(done({ bytes: 100, bytesRead: 0, filesUnchanged: 1 })).toBe(100); // an unchanged file
+    expect(done({ bytes: 100, bytesRead: 40, filesUnchanged: 1 })).toBe(140); // reading a changed one
+    expect(done({ bytes: 180, bytesRead: 80, filesUnchanged: 1 })).toBe(180); // it finished (80 bytes)
+    expect(done({ bytes: 230, bytesRead: 80, filesUnchanged: 2 })).toBe(230); // another unchanged
+    expect(done({ bytes: 230, bytesRead: 90, filesUnchanged: 2 })).toBe(240);
   });
 
   it('walks the sources for a total, bounded', async () => {
