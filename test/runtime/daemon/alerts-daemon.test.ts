@@ -150,6 +150,10 @@ describe('alert mails from a live daemon', () => {
       expect(count(s)).toBe(1);
     const list = await cli(['alerts', 'list', '--dir', ann.dir]);
     expect(list.stdout).toContain('no open alerts');
+    const test = await cli(['alerts', 'test', '--dir', ann.dir]);
+    expect(test.code, test.stderr).toBe(0);
+    expect(test.stdout).toMatch(/^Test mail sent by the daemon via 127\.0\.0\.1:\d+ to ann@ann\.test/);
+    expect(count('[pb] ann: test mail')).toBe(1);
   }, 180_000);
 
   it('a refusing SMTP server does not stop backups: the failure is logged and retried', async () => {
