@@ -49,8 +49,12 @@ export async function groupBackupCommand(
       'backup',
       { allowEmpty: options.allowEmpty },
       (event, data) => {
-        if (event === 'stripe') stripes++;
-        else if (event === 'scan') {
+        if (event === 'stripe') {
+          stripes++;
+          // Without a terminal each stored stripe is a line, as before the bar (scripts wait for it).
+          if (io.isTty !== true && !options.json)
+            progress.note(`stripe ${(data as { seq: number }).seq} stored`);
+        } else if (event === 'scan') {
           const scan = data as { files: number; bytes: number; bytesRead?: number; filesUnchanged?: number };
           files = scan.files;
           bytes = doneBytes(scan);
