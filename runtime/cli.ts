@@ -6,7 +6,6 @@
  * bars only when stdout is a terminal.
  */
 
-import type cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { registerDaemonCommands } from './daemon/commands.ts';
 import { PipelineError } from './pipeline/errors.ts';
@@ -18,7 +17,7 @@ const load = {
   restore: () => import('./pipeline/restore.ts'),
   retention: () => import('./pipeline/retention.ts'),
   repository: () => import('./pipeline/repository.ts'),
-  progress: () => import('cli-progress'),
+  progress: () => import('./progress.ts'),
   rebuild: () => import('./pipeline/rebuild-index.ts'),
 };
 
@@ -70,15 +69,6 @@ export function buildProgram(io: Io = defaultIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   const configPath = (): string => program.opts<{ config: string }>().config;
-  const bar = async (json: boolean, label: string): Promise<cliProgress.SingleBar | null> => {
-    if (json || !io.isTty) return null;
-    const { default: progress } = await load.progress();
-    return new progress.SingleBar(
-      { format: `${label} [{bar}] {percentage}% {value}/{total} MiB` },
-      progress.Presets.shades_classic,
-    );
-  };
-
   program
     .command('local-init')
     .description('create the recovery secret (if missing) and the data directory; show the code')
@@ -116,19 +106,24 @@ export function buildProgram(io: Io = defaultIo): Command {
         return;
       }
       await withRepo(configPath(), async (repo) => {
-        const progress = await bar(Boolean(o.json), 'backup');
-        const { backup } = await load.backup();
-        progress?.start(0, 0);
-        const summary = await backup(repo, {
-          allowEmpty: Boolean(o.allowEmpty),
-          hooks: {
-            onProgress: (s) => {
-              progress?.setTotal(Math.max(1, Math.round(s.bytes / 1048576)));
-              progress?.update(Math.round(s.bytes / 1048576));
-            },
-          },
+        const { createProgress, scanDoneBytes, sourceBytes } = await load.progress();
+        const doneBytes = scanDoneBytes();
+        const progress = await createProgress('backup', {
+          tty: io.isTty,
+          quiet: Boolean(o.json),
+          write: io.err,
         });
-        progress?.stop();
+        void sourceBytes(repo.config.sources).then((total) => progress.setTotal(total));
+        const { backup } = await load.backup();
+        let summary: Awaited<ReturnType<Awaited<ReturnType<typeof load.backup>>['backup']>>;
+        try {
+          summary = await backup(repo, {
+            allowEmpty: Boolean(o.allowEmpty),
+            hooks: { onProgress: (s) => progress.update(doneBytes(s), `${s.files} files`) },
+          });
+        } finally {
+          progress.stop();
+        }
         if (o.json) io.out(JSON.stringify(summary));
         else {
           for (const w of summary.warnings) io.err(`warning: ${w}`);
@@ -178,19 +173,27 @@ export function buildProgram(io: Io = defaultIo): Command {
           return;
         }
         await withRepo(configPath(), async (repo) => {
-          const progress = await bar(Boolean(o.json), 'restore');
-          const { restore } = await load.restore();
-          progress?.start(0, 0);
-          const summary = await restore(repo, {
-            snapshot: o.snapshot,
-            ...(o.target ? { target: o.target } : {}),
-            ...(o.path ? { include: o.path } : {}),
-            onProgress: (p) => {
-              progress?.setTotal(Math.max(1, Math.round(p.bytesTotal / 1048576)));
-              progress?.update(Math.round(p.bytesWritten / 1048576));
-            },
+          const { createProgress } = await load.progress();
+          const progress = await createProgress('restore', {
+            tty: io.isTty,
+            quiet: Boolean(o.json),
+            write: io.err,
           });
-          progress?.stop();
+          const { restore } = await load.restore();
+          let summary: Awaited<ReturnType<Awaited<ReturnType<typeof load.restore>>['restore']>>;
+          try {
+            summary = await restore(repo, {
+              snapshot: o.snapshot,
+              ...(o.target ? { target: o.target } : {}),
+              ...(o.path ? { include: o.path } : {}),
+              onProgress: (p) => {
+                progress.setTotal(p.bytesTotal);
+                progress.update(p.bytesWritten);
+              },
+            });
+          } finally {
+            progress.stop();
+          }
           if (o.json) io.out(JSON.stringify(summary));
           else {
             for (const t of summary.tornFiles)

@@ -301,7 +301,12 @@ export class BackupService {
               const now = Date.now();
               if (now - lastProgressMs < PROGRESS_EVERY_MS) return;
               lastProgressMs = now;
-              options.onProgress?.('scan', { files: s.files, bytes: s.bytes });
+              options.onProgress?.('scan', {
+                files: s.files,
+                bytes: s.bytes,
+                bytesRead: s.bytesRead,
+                filesUnchanged: s.filesUnchanged,
+              });
             },
           },
         });

@@ -5,6 +5,7 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import { registerAlertCommands } from './alerts/commands.ts';
 import { defaultDataDir, initDataDir, paths } from './config.ts';
 import { ControlError, callDaemon } from './control.ts';
 import { formatSize, parseDuration, parseSize } from './units.ts';
@@ -306,6 +307,8 @@ export function registerDaemonCommands(program: Command): void {
         (r: { ratio: number; tolerance: number }) => `Agreement: ratio ${r.ratio}, tolerance ${r.tolerance}.`,
       ),
     );
+
+  registerAlertCommands(program);
 
   withDir(program.command('stop').description('stop the daemon')).action(
     (o: { dir: string; json?: boolean }) => call(o.dir, 'stop', {}, o.json === true, () => 'stopping'),

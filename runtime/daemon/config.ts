@@ -5,6 +5,7 @@
  *   secret          the recovery secret, 64 hex characters (0600); shown once as words at init
  *   config          commented settings, `key = JSON value` per line (this module reads it)
  *   state.json      what the daemon changes itself (the pledge)
+ *   alerts.json     open alert episodes and unsent alert mails (alerts/monitor.ts)
  *   group/          the group op log (ops.bin) and the group id
  *   shards/         other members' shards and the pledge reservation file
  *   heads/          owners' signed heads
@@ -16,6 +17,14 @@ import * as fs from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { RECOVERY_SECRET_BYTES } from '../../engine/index.ts';
+import {
+  type AlertConfig,
+  DEFAULT_ALERTS,
+  DEFAULT_MAIL,
+  type MailConfig,
+  parseAlertConfig,
+  parseMailConfig,
+} from './alerts/config.ts';
 import { scheduleIntervalMs } from './schedule.ts';
 import { secretToWords } from './secret-words.ts';
 
@@ -38,7 +47,8 @@ export interface NodeConfig {
   directories: string[];
   pledgeBytes: number;
   reserveDir: string;
-  mail: { to: string | null; smtpHost: string | null; smtpPort: number; from: string | null };
+  mail: MailConfig;
+  alerts: AlertConfig;
   schedule: string | number;
   watchDebounceMs: number;
   syncIntervalMs: number;
@@ -56,7 +66,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   directories: [],
   pledgeBytes: 0,
   reserveDir: 'shards',
-  mail: { to: null, smtpHost: null, smtpPort: 25, from: null },
+  mail: DEFAULT_MAIL,
+  alerts: DEFAULT_ALERTS,
   schedule: 'hourly',
   watchDebounceMs: 30_000,
   syncIntervalMs: 30_000,
@@ -74,7 +85,9 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
   directories: 'Directories to back up.',
   pledgeBytes: 'Bytes of disk pledged for other members, reserved at once (change it with `pb-node pledge`).',
   reserveDir: 'Where shards and the reservation live (relative to the data directory, or absolute).',
-  mail: 'Where alerts go (SMTP).',
+  mail: 'Where alert mails go: your SMTP server (host null: alerts only in the log). Keys: host, port, secure (TLS on connect, port 465), starttls ("auto", "require", "off"), user, passwordFile (relative to this directory), from, to (a list). Try it with `pb-node alerts test`.',
+  alerts:
+    'When alerts open: exposureGraceMs (exposure above the tolerance this long), noBackupMs (no successful backup this long), pledgeNearlyFullFraction, joinRequestAfterMs, checkIntervalMs. See docs/alerts.md.',
   schedule: 'When backups run by themselves: "hourly", "daily", "off" or a number of minutes.',
   watchDebounceMs:
     'Also back up this long (milliseconds) after the directories stop changing; 0 to ignore file changes.',
@@ -142,6 +155,16 @@ export function parseConfig(text: string, where: string): NodeConfig {
     scheduleIntervalMs(c.schedule);
   } catch (error) {
     throw new ConfigError(`${where}: ${(error as Error).message}`);
+  }
+  for (const [key, parse] of [
+    ['mail', parseMailConfig],
+    ['alerts', parseAlertConfig],
+  ] as const) {
+    try {
+      (c as unknown as Record<string, unknown>)[key] = parse(c[key]);
+    } catch (error) {
+      throw new ConfigError(`${where}: ${(error as Error).message}`);
+    }
   }
   if (c.directories.some((d) => !isAbsolute(d)))
     throw new ConfigError(`${where}: directories must be absolute paths`);

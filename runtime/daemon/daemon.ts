@@ -30,6 +30,7 @@ import { createPbNode, type PbLibp2p } from '../net/node.ts';
 import { Limiter, toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
+import { AlertMonitor } from './alerts/monitor.ts';
 import { BackupService } from './backup-service.ts';
 import { ChangeWatcher } from './change-watcher.ts';
 import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
@@ -63,6 +64,8 @@ export class Daemon {
   private logFd: number;
   /** The owner's backups onto the group (backup-service.ts). */
   readonly backups: BackupService;
+  /** Alert rules and their mails (alerts/monitor.ts). */
+  readonly alerts: AlertMonitor;
   readonly stoppedPromise: Promise<void>;
   private resolveStopped!: () => void;
 
@@ -87,6 +90,17 @@ export class Daemon {
       directories: () => config.directories,
       group: () => group.state,
       log: (line) => this.log(line),
+    });
+    this.alerts = new AlertMonitor({
+      dataDir: dir,
+      config,
+      self,
+      log: (line) => this.log(line),
+      group: () => group.state,
+      backupStatus: () => this.backups.status,
+      storeReport: () => store.report(),
+      lastSeen: this.lastSeen,
+      startedMs: Date.now(),
     });
     this.stoppedPromise = new Promise((r) => {
       this.resolveStopped = r;
@@ -188,6 +202,7 @@ export class Daemon {
     const backupEveryMs = scheduleIntervalMs(this.config.schedule);
     if (backupEveryMs !== null) this.backups.startSchedule(backupEveryMs);
     this.backups.resumeSoon(2000);
+    this.alerts.start();
     if (this.config.watchDebounceMs > 0 && this.config.directories.length > 0) {
       this.watcher = new ChangeWatcher({
         debounceMs: this.config.watchDebounceMs,
@@ -476,6 +491,16 @@ export class Daemon {
         this.group.author({ kind: 'agree', agreement });
         return agreement;
       },
+      alerts: async () => this.alerts.report(),
+      alertsTest: async () => {
+        try {
+          return await this.alerts.sendTest();
+        } catch (error) {
+          const e = error as { code?: string; message: string };
+          throw new ControlError(e.code ?? 'mail', e.message);
+        }
+      },
+      alertsCheck: async () => ({ transitions: await this.alerts.check() }),
       sync: async () => {
         await this.syncAll();
         return { ops: this.group.log.size };
@@ -591,6 +616,7 @@ export class Daemon {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.backups.stopSchedule();
+    this.alerts.stop();
     await this.watcher?.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     try {

@@ -8,13 +8,16 @@
  */
 import * as fs from 'node:fs';
 import { resolve } from 'node:path';
+import { createProgress, scanDoneBytes, sourceBytes } from '../progress.ts';
 import type { ForgetSummary, GroupBackupSummary } from './backup-service.ts';
-import { defaultDataDir, paths } from './config.ts';
+import { defaultDataDir, loadConfig, paths } from './config.ts';
 import { callDaemon } from './control.ts';
 
 interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** stdout is a terminal: progress bars instead of lines. */
+  isTty?: boolean;
 }
 
 /** Bound on the secret read from stdin (17 words fit in far less). */
@@ -27,19 +30,42 @@ export async function groupBackupCommand(
   options: { allowEmpty: boolean; json: boolean },
   io: Io,
 ): Promise<void> {
-  const result = (await callDaemon(
-    paths(resolve(dir)).socket,
-    'backup',
-    { allowEmpty: options.allowEmpty },
-    (event, data) => {
-      if (options.json) return;
-      if (event === 'stripe') io.err(`stripe ${(data as { seq: number }).seq} stored`);
-      else if (event === 'scan') {
-        const s = data as { files: number; bytes: number };
-        io.err(`scanned ${s.files} files, ${mib(s.bytes)}`);
-      }
-    },
-  )) as GroupBackupSummary;
+  const progress = await createProgress('backup', {
+    tty: io.isTty === true,
+    quiet: options.json,
+    write: io.err,
+  });
+  try {
+    void sourceBytes(loadConfig(resolve(dir)).directories).then((t) => progress.setTotal(t));
+  } catch {} // no config: the daemon call below says so
+  const doneBytes = scanDoneBytes();
+  let files = 0;
+  let bytes = 0;
+  let stripes = 0;
+  let result: GroupBackupSummary;
+  try {
+    result = (await callDaemon(
+      paths(resolve(dir)).socket,
+      'backup',
+      { allowEmpty: options.allowEmpty },
+      (event, data) => {
+        if (event === 'stripe') {
+          stripes++;
+          // Without a terminal each stored stripe is a line, as before the bar (scripts wait for it).
+          if (io.isTty !== true && !options.json)
+            progress.note(`stripe ${(data as { seq: number }).seq} stored`);
+        } else if (event === 'scan') {
+          const scan = data as { files: number; bytes: number; bytesRead?: number; filesUnchanged?: number };
+          files = scan.files;
+          bytes = doneBytes(scan);
+        } else return;
+        progress.update(bytes, `${files} files, ${stripes} stripes stored`);
+      },
+    )) as GroupBackupSummary;
+    progress.update(result.scan.bytes, `${result.scan.files} files, ${result.stored.stripes} stripes stored`);
+  } finally {
+    progress.stop();
+  }
   if (options.json) {
     io.out(JSON.stringify(result));
     return;
@@ -97,22 +123,33 @@ export async function groupRestoreCommand(
   const text =
     options.secretFile === undefined ? await readStdin() : fs.readFileSync(options.secretFile, 'utf8');
   const secret = parseSecretText(text.slice(0, MAX_SECRET_TEXT_BYTES));
-  const summary = await recover({
-    peer: options.peer,
-    secret,
-    dataDir: resolve(options.dir ?? defaultDataDir()),
-    ...(options.target === undefined ? {} : { target: resolve(options.target) }),
-    ...(options.testNetwork
-      ? {
-          configOverrides: {
-            iceServers: [],
-            webrtcBindAddress: '127.0.0.1',
-            listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'],
-          },
-        }
-      : {}),
-    progress: (line) => io.err(line),
-  });
+  // Progress goes to stderr even with --json (the recovery's steps always did).
+  const progress = await createProgress('restore', { tty: io.isTty === true, write: io.err });
+  let summary: Awaited<ReturnType<typeof recover>>;
+  try {
+    summary = await recover({
+      peer: options.peer,
+      secret,
+      dataDir: resolve(options.dir ?? defaultDataDir()),
+      ...(options.target === undefined ? {} : { target: resolve(options.target) }),
+      ...(options.testNetwork
+        ? {
+            configOverrides: {
+              iceServers: [],
+              webrtcBindAddress: '127.0.0.1',
+              listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'],
+            },
+          }
+        : {}),
+      progress: (line) => progress.note(line),
+      onRestoreProgress: (p) => {
+        progress.setTotal(p.bytesTotal);
+        progress.update(p.bytesWritten, `${p.files} files`);
+      },
+    });
+  } finally {
+    progress.stop();
+  }
   if (options.json) io.out(JSON.stringify(summary));
   else
     io.out(
