@@ -1,0 +1,120 @@
+/**
+ * `pb-node status` for a person: the StatusReport (status-report.ts) as short, aligned lines in
+ * plain words. The numbers and sentences are the report's own; this only lays them out.
+ */
+import { formatAgo, type StatusReport } from './status-report.ts';
+import { formatSize } from './units.ts';
+
+const LABEL = 13;
+
+function line(label: string, text: string): string {
+  return `${label.padEnd(LABEL)}${text}`;
+}
+
+function percent(fraction: number): string {
+  const p = fraction * 100;
+  return p === 0 ? '0%' : p < 0.1 ? '<0.1%' : `${p.toFixed(p < 10 ? 1 : 0)}%`;
+}
+
+/** Pads each column to its widest cell (the last column is left ragged). */
+function table(rows: string[][], rightAligned: ReadonlySet<number>): string[] {
+  const widths: number[] = [];
+  for (const r of rows)
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  return rows.map((r) =>
+    r
+      .map((c, i) =>
+        i === r.length - 1 ? c : rightAligned.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!),
+      )
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+export function renderStatusText(r: StatusReport, dashboardLink: string | null = r.dashboard.url): string {
+  const out: string[] = [];
+  const g = r.group;
+  const shape =
+    g.code === null
+      ? ''
+      : g.code.feasible
+        ? `, stripes ${g.code.dataShards}+${g.code.parityShards}${g.code.repairSlack ? '' : ' (no repair slack)'}`
+        : `, no feasible code: ${g.code.reason}`;
+  out.push(`${r.self.name} (${r.self.id})`);
+  out.push(
+    g.id === null
+      ? line('Group', 'none yet: `pb-node create` founds one, `pb-node join <code>` joins one')
+      : line(
+          'Group',
+          `${g.id.slice(0, 16)}, ${g.memberCount} member${g.memberCount === 1 ? '' : 's'}${g.member ? '' : ' (this node is NOT a member)'}` +
+            (g.agreement === null ? '' : `, ratio ${g.agreement.ratio}, tolerance ${g.agreement.tolerance}`) +
+            shape,
+        ),
+  );
+  out.push('');
+  const b = r.backup;
+  out.push(line('Backed up', b.words));
+  if (b.stripes > 0)
+    out.push(
+      line(
+        'Backup size',
+        `${formatSize(b.backedUpBytes)} in ${b.stripes} stripe${b.stripes === 1 ? '' : 's'}, ${formatSize(b.storedWithRedundancyBytes)} with redundancy`,
+      ),
+    );
+  if (r.capacity !== null) out.push(line('Allowance', r.capacity.words));
+  out.push(
+    line(
+      'Pledge',
+      `${formatSize(r.pledge.usedBytes)} of ${formatSize(r.pledge.pledgeBytes)} used (${percent(r.pledge.usedFraction)}) holding other members' shards`,
+    ),
+  );
+  out.push(line('Exposure', r.exposure.words));
+  const rp = r.repair;
+  out.push(
+    line(
+      'Repair',
+      rp.source === 'none'
+        ? 'no repair worker reports yet'
+        : `${rp.running ? 'running' : 'idle'}: ${rp.queuedStripes} stripes (${formatSize(rp.queuedBytes)}) queued, ${rp.repairedStripes} repaired (${formatSize(rp.repairedBytes)})` +
+            (rp.bytesPerSecond === null ? '' : ` at ${formatSize(rp.bytesPerSecond)}/s`),
+    ),
+  );
+  if (r.requests.length === 0) out.push(line('Requests', 'none waiting'));
+  else
+    r.requests.forEach((q, i) => {
+      out.push(
+        line(
+          i === 0 ? 'Requests' : '',
+          `${q.name} (${q.candidate.slice(-8)}) waits ${formatAgo(q.atMs, r.generatedAtMs).replace(' ago', '')}: ` +
+            (q.mine
+              ? `pb-node approve ${q.name}  or  pb-node reject ${q.name}`
+              : `${q.invitedByName} invited them and decides`),
+        ),
+      );
+    });
+  if (r.members.length > 0) {
+    out.push('');
+    const rows = [['Members', 'pledge', 'used', 'allowance', 'holds mine', 'last seen', 'reach']];
+    for (const m of r.members) {
+      rows.push([
+        `${m.self ? '*' : ' '} ${m.name}`,
+        formatSize(m.pledgeBytes),
+        m.usedBytes === null ? '?' : `${formatSize(m.usedBytes)} ${percent(m.usedFraction ?? 0)}`,
+        `${formatSize(m.allowanceBytes)}${m.limitedBy === 'group' ? ' (group)' : ''}`,
+        m.self ? '-' : formatSize(m.holdsOfMineBytes),
+        m.self
+          ? 'this node'
+          : m.lastSeenMs === null
+            ? 'not since start'
+            : formatAgo(m.lastSeenMs, r.generatedAtMs),
+        m.self ? '' : `${m.availability}${m.connected ? ', connected' : ''}${m.capped ? ', capped' : ''}`,
+      ]);
+    }
+    out.push(...table(rows, new Set([1, 2, 3, 4])));
+  }
+  out.push('');
+  out.push(line('Dashboard', dashboardLink ?? 'off (set `dashboard` in the config)'));
+  return out.join('\n');
+}
