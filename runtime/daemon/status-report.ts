@@ -357,7 +357,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     b.state !== 'running' &&
     !b.interrupted &&
     b.lastSnapshot !== null &&
-    b.pending?.complete &&
+    b.pending?.complete === true &&
     b.pending.bytes === 0 &&
     b.pending.files === 0;
   const backedUpBytes = mine?.backedUpBytes ?? 0;
