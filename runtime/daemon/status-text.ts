@@ -7,8 +7,12 @@ import { formatSize } from './units.ts';
 
 const LABEL = 13;
 
+/** A label and its text; a sentence of `; `-separated parts gets one short line per part. */
 function line(label: string, text: string): string {
-  return `${label.padEnd(LABEL)}${text}`;
+  return text
+    .split('; ')
+    .map((part, i) => `${(i === 0 ? label : '').padEnd(LABEL)}${i === 0 ? part : `  ${part}`}`)
+    .join('\n');
 }
 
 function percent(fraction: number): string {
