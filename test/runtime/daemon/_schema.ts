@@ -73,7 +73,7 @@ export function validate(root: Schema, value: unknown): string[] {
       if (typeof schema.maxItems === 'number' && v.length > schema.maxItems)
         out.push(`${path}: more than ${schema.maxItems} items`);
       if (schema.items !== undefined)
-        v.forEach((x, i) => check(schema.items as Schema, x, `${path}[${i}]`, out));
+        for (const [i, x] of v.entries()) check(schema.items as Schema, x, `${path}[${i}]`, out);
     }
     if (typeOf(v) === 'object') {
       const o = v as Record<string, unknown>;
