@@ -20,7 +20,7 @@ import {
 } from './status-report.ts';
 
 /** How long a usage answer or a pending check stays fresh. */
-export const USAGE_FRESH_MS = 10_000;
+export const USAGE_FRESH_MS = 5_000;
 export const PENDING_FRESH_MS = 5_000;
 /** Bound on one usage question (an unreachable member costs at most this). */
 export const USAGE_TIMEOUT_MS = 5_000;
