@@ -114,12 +114,14 @@ function frame(id, margin) {
   const g = svg.append('g').attr('transform', 'translate(' + margin.left + ',' + margin.top + ')');
   return { svg, g, w, h };
 }
-function legend(g, keys, w) {
-  const l = g.append('g').attr('class', 'legend').attr('transform', 'translate(' + (w - 110 * keys.length) + ',-12)');
-  keys.forEach(([k, c], i) => {
-    l.append('rect').attr('x', i * 110).attr('width', 10).attr('height', 10).attr('fill', c);
-    l.append('text').attr('x', i * 110 + 14).attr('y', 9).text(k);
-  });
+function legend(g, keys) {
+  const l = g.append('g').attr('class', 'legend').attr('transform', 'translate(0,-14)');
+  let x = 0;
+  for (const [k, c] of keys) {
+    l.append('rect').attr('x', x).attr('width', 10).attr('height', 10).attr('fill', c);
+    l.append('text').attr('x', x + 14).attr('y', 9).text(k);
+    x += 24 + 7 * k.length;
+  }
 }
 function drawMembers(r) {
   const { g, w, h } = frame('chart-members', { top: 24, right: 10, bottom: 30, left: 70 });
@@ -127,17 +129,23 @@ function drawMembers(r) {
   const rows = r.members.map((m) => ({ name: m.name, id: m.id, values: [m.pledgeBytes, m.usedBytes || 0, m.allowanceBytes] }));
   const x0 = d3.scaleBand().domain(rows.map((d) => d.id)).range([0, w]).padding(0.2);
   const x1 = d3.scaleBand().domain(keys).range([0, x0.bandwidth()]).padding(0.05);
-  const max = d3.max(rows, (d) => d3.max(d.values)) || 1;
-  const y = d3.scaleSymlog().constant(Math.max(1, max / 1e6)).domain([0, max * 1.2]).range([h, 0]);
+  // Log scale (pledges can differ 1000x); zero sits on the floor.
+  const all = rows.flatMap((d) => d.values);
+  const max = d3.max(all) || 1;
+  const floor = Math.max(1, (d3.min(all.filter((v) => v > 0)) || max) / 4);
+  const y = d3.scaleLog().domain([floor, max * 1.5]).range([h, 0]).clamp(true);
   const names = new Map(rows.map((d) => [d.id, d.name]));
   g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(d3.axisBottom(x0).tickFormat((id) => names.get(id)));
-  g.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(6).tickFormat(size));
+  const ticks = [];
+  for (let e = Math.ceil(Math.log2(floor)); e <= Math.log2(max * 1.5) && ticks.length < 64; e++) ticks.push(2 ** e);
+  const step = Math.ceil(ticks.length / 7);
+  g.append('g').attr('class', 'axis').call(d3.axisLeft(y).tickValues(ticks.filter((_, i) => i % step === 0)).tickFormat(size));
   const groups = g.selectAll('g.member').data(rows).join('g').attr('class', 'member').attr('transform', (d) => 'translate(' + x0(d.id) + ',0)');
   groups.selectAll('rect').data((d) => d.values.map((v, i) => ({ key: keys[i], v }))).join('rect')
     .attr('x', (d) => x1(d.key)).attr('width', x1.bandwidth())
-    .attr('y', (d) => y(d.v)).attr('height', (d) => h - y(d.v)).attr('fill', (d) => color(d.key))
+    .attr('y', (d) => y(Math.max(floor, d.v))).attr('height', (d) => h - y(Math.max(floor, d.v))).attr('fill', (d) => color(d.key))
     .append('title').text((d) => d.key + ': ' + size(d.v));
-  legend(g, keys.map((k) => [k, color(k)]), w);
+  legend(g, keys.map((k) => [k, color(k)]));
 }
 function drawCoverage(r) {
   const { g, w, h } = frame('chart-coverage', { top: 24, right: 10, bottom: 30, left: 140 });
@@ -158,7 +166,7 @@ function drawCoverage(r) {
     at += v;
   }
   g.append('text').attr('x', -8).attr('y', 18).attr('text-anchor', 'end').text('this backup');
-  legend(g, segments.map((s) => [s[0], s[2]]), w);
+  legend(g, segments.map((s) => [s[0], s[2]]));
   const holders = r.members.filter((m) => !m.self);
   const y = d3.scaleBand().domain(holders.map((m) => m.id)).range([48, h]).padding(0.2);
   const hx = d3.scaleLinear().domain([0, d3.max(holders, (m) => m.holdsOfMineBytes) || 1]).range([0, w]);
@@ -174,7 +182,7 @@ function timeChart(id, points, key, cls, fill) {
   const { g, w, h } = frame(id, { top: 16, right: 10, bottom: 30, left: 70 });
   const x = d3.scaleTime().domain(d3.extent(points, (p) => p.atMs).map((t) => new Date(t))).range([0, w]);
   if (points.length < 2) x.domain([new Date(points[0].atMs - 60000), new Date(points[0].atMs)]);
-  const y = d3.scaleLinear().domain([0, d3.max(points, (p) => p[key]) || 1]).nice().range([h, 0]);
+  const y = d3.scaleLinear().domain([0, Math.max(1024, d3.max(points, (p) => p[key]) || 0)]).nice().range([h, 0]);
   g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(d3.axisBottom(x).ticks(6));
   g.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(5).tickFormat(size));
   const area = d3.area().x((p) => x(new Date(p.atMs))).y0(h).y1((p) => y(p[key])).curve(d3.curveStepAfter);
