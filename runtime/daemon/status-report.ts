@@ -538,7 +538,7 @@ function describeCapacity(
   if (mine.dataShards === 0) return `you cannot back up yet: ${mine.reason}`;
   if (mine.limitedBy === 'pledge')
     return `${left}; your pledge of ${formatSize(mine.pledgeBytes)} at ratio ${agreement.ratio} is the limit`;
-  const why = `your pledge of ${formatSize(mine.pledgeBytes)} would allow ${formatSize(mine.agreementBytes)}, but the other members' capacity is the limit: with today's members each can back up at most ${formatSize(mine.feasibleBytes)}`;
+  const why = `your pledge of ${formatSize(mine.pledgeBytes)} would allow ${formatSize(mine.agreementBytes)}, but the other members' capacity is the limit; with today's members each can back up at most ${formatSize(mine.feasibleBytes)}`;
   const more =
     help === null
       ? 'a larger pledge on one member would not raise it: the group needs more members'

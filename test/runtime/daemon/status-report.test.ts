@@ -250,7 +250,7 @@ describe('status report: the 1000x skew case', () => {
     expect(c.help!.extraPledgeBytes / GB).toBeCloseTo(5, 3);
     expect(c.help!.allowanceBytes / GB).toBeCloseTo(15, 3);
     expect(c.words).toMatch(
-      /the other members' capacity is the limit: with today's members each can back up at most 12\.4 GiB; if m1 pledged 4\.7 GiB more, your allowance would rise to 14\.0 GiB/,
+      /the other members' capacity is the limit; with today's members each can back up at most 12\.4 GiB; if m1 pledged 4\.7 GiB more, your allowance would rise to 14\.0 GiB/,
     );
     expect(pledgeHelp(skew, { ratio: 2, tolerance: 1 }, 'big')).toEqual({
       memberId: c.help!.memberId,
