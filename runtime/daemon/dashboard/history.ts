@@ -12,9 +12,10 @@ export const HISTORY_VERSION = 1;
 /** One day at one sample a minute. */
 export const MAX_HISTORY_SAMPLES = 1440;
 export const MAX_HISTORY_FILE_BYTES = 1024 * 1024;
-/** How often the daemon samples, and at most how often the file is rewritten. */
+/** How often the daemon samples. */
 export const SAMPLE_EVERY_MS = 60_000;
-const SAVE_EVERY_MS = SAMPLE_EVERY_MS;
+/** The file is rewritten at most this often (and at stop): a crash loses at most a few samples. */
+const SAVE_EVERY_MS = 5 * SAMPLE_EVERY_MS;
 
 export interface HistorySample {
   atMs: number;
