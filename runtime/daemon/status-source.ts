@@ -3,8 +3,8 @@
  * state, this member's own stripes and snapshots from its index (opened read-only; the backup
  * keeps writing it), each other member's pledge use over `/pb/shard/1` `usage` (which also tells
  * whether it is reachable), the pending-bytes check of the directories, and the store. Measures
- * that cost network or disk are remembered for a few seconds so a dashboard that polls does not
- * multiply them.
+ * that cost network or disk are remembered for a few seconds (and for 20 times their own
+ * duration when they are slow), so a dashboard that polls does not multiply them.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +22,9 @@ import {
 /** How long a usage answer or a pending check stays fresh. */
 export const USAGE_FRESH_MS = 5_000;
 export const PENDING_FRESH_MS = 5_000;
+/** A costly measure (walking big directories, reading a big index) is reused for this many
+ * times its own duration, so status never spends more than about 1/20 of the daemon's time. */
+export const DUTY_FACTOR = 20;
 /** Bound on one usage question (an unreachable member costs at most this). */
 export const USAGE_TIMEOUT_MS = 5_000;
 /** The upload rate is measured over stripes committed within this span before the latest one. */
@@ -167,7 +170,9 @@ export class StatusSource {
   private usageAskedMs = 0;
   private usageRound: Promise<void> | null = null;
   private pending: PendingScan | null = null;
+  private pendingTookMs = 0;
   private pendingRound: Promise<void> | null = null;
+  private stripes: { atMs: number; tookMs: number; value: CountedStripe[] } | null = null;
 
   constructor(private readonly deps: StatusDeps) {
     this.index = new IndexReader(join(deps.dataDir, BACKUP_SUBDIR, 'index.sqlite'));
@@ -205,18 +210,29 @@ export class StatusSource {
 
   private checkPending(): Promise<void> {
     if (this.pendingRound !== null) return this.pendingRound;
-    if (this.pending !== null && Date.now() - this.pending.checkedAtMs < PENDING_FRESH_MS)
-      return Promise.resolve();
+    const freshMs = Math.max(PENDING_FRESH_MS, DUTY_FACTOR * this.pendingTookMs);
+    if (this.pending !== null && Date.now() - this.pending.checkedAtMs < freshMs) return Promise.resolve();
+    const started = Date.now();
     this.pendingRound = scanPending(this.deps.directories(), (p) => this.index.fileRow(p), {
       nowMs: Date.now,
     })
       .then((p) => {
         this.pending = p;
+        this.pendingTookMs = Date.now() - started;
       })
       .finally(() => {
         this.pendingRound = null;
       });
     return this.pendingRound;
+  }
+
+  private ownStripes(): CountedStripe[] {
+    const now = Date.now();
+    const cached = this.stripes;
+    if (cached !== null && now - cached.atMs < DUTY_FACTOR * cached.tookMs) return cached.value;
+    const value = this.index.stripes(this.deps.self);
+    this.stripes = { atMs: now, tookMs: Date.now() - now, value };
+    return value;
   }
 
   async report(): Promise<StatusReport> {
@@ -247,7 +263,7 @@ export class StatusSource {
         invitedBy: p.invitedBy,
         atMs: p.atMs,
       })),
-      stripes: this.index.stripes(deps.self),
+      stripes: this.ownStripes(),
       lastSeenMs: deps.lastSeen,
       connected: new Set([...memberIds].filter((id) => id !== deps.self && deps.connected(id))),
       usage: this.usage,
