@@ -40,7 +40,7 @@ import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
 import { announcedMultiaddrs } from './network-directory.ts';
 import { scheduleIntervalMs } from './schedule.ts';
-import { NO_REPAIR } from './status-report.ts';
+import { repairProgressFrom } from './status-report.ts';
 import { StatusService } from './status-service.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
@@ -204,6 +204,13 @@ export class Daemon {
       });
       await this.watcher.start(this.config.directories);
     }
+    // The repair worker's status and settings where this daemon has them (repair-service.ts),
+    // read structurally: the report shows zeros with source "none" without a worker.
+    const withRepair = this as unknown as {
+      repair?: { status?: unknown };
+      config: { repair?: { bytesPerSecond?: unknown; graceMs?: unknown } };
+    };
+    const repairGraceMs = withRepair.config.repair?.graceMs;
     this.statusService = await StatusService.start({
       dataDir: this.dir,
       self: this.self,
@@ -219,8 +226,8 @@ export class Daemon {
       interrupted: () => this.backups.interrupted(),
       directories: () => this.config.directories,
       usageOf: (id) => new RemoteShardStore(this.node, id).usage(),
-      // TODO(repair): the repair worker's progress once the daemon exposes it; zeros until then.
-      repair: () => NO_REPAIR,
+      repair: () => repairProgressFrom(withRepair.repair?.status, withRepair.config.repair?.bytesPerSecond),
+      ...(typeof repairGraceMs === 'number' ? { graceMs: repairGraceMs } : {}),
       decide: (who, kind) => this.decide(who, kind),
       log: (line) => this.log(line),
     });

@@ -37,6 +37,24 @@ function table(rows: string[][], rightAligned: ReadonlySet<number>): string[] {
   );
 }
 
+/** The repair worker's progress in a few words. */
+export function repairWords(r: StatusReport): string {
+  const rp = r.repair;
+  if (rp.source === 'none') return 'no repair worker reports yet';
+  const parts = [
+    rp.running > 0 || rp.queuedTasks > 0
+      ? `${rp.running} task${rp.running === 1 ? '' : 's'} running, ${rp.queuedTasks} queued`
+      : 'idle',
+    `${rp.repairsDone} repairs and ${rp.migrationsDone} migrations done (${formatSize(rp.movedBytes)} moved)`,
+  ];
+  if (rp.stripesNeedingRepair !== null && rp.stripesNeedingRepair > 0)
+    parts.push(`${rp.stripesNeedingRepair} stripes in the group need repair`);
+  if (rp.lastRoundAtMs !== null) parts.push(`last round ${formatAgo(rp.lastRoundAtMs, r.generatedAtMs)}`);
+  if (rp.failedTasks > 0)
+    parts.push(`${rp.failedTasks} tasks failed${rp.lastError === null ? '' : `, last: ${rp.lastError}`}`);
+  return parts.join('; ');
+}
+
 export function renderStatusText(r: StatusReport, dashboardLink: string | null = r.dashboard.url): string {
   const out: string[] = [];
   const g = r.group;
@@ -75,16 +93,7 @@ export function renderStatusText(r: StatusReport, dashboardLink: string | null =
     ),
   );
   out.push(line('Exposure', r.exposure.words));
-  const rp = r.repair;
-  out.push(
-    line(
-      'Repair',
-      rp.source === 'none'
-        ? 'no repair worker reports yet'
-        : `${rp.running ? 'running' : 'idle'}: ${rp.queuedStripes} stripes (${formatSize(rp.queuedBytes)}) queued, ${rp.repairedStripes} repaired (${formatSize(rp.repairedBytes)})` +
-            (rp.bytesPerSecond === null ? '' : ` at ${formatSize(rp.bytesPerSecond)}/s`),
-    ),
-  );
+  out.push(line('Repair', repairWords(r)));
   if (r.requests.length === 0) out.push(line('Requests', 'none waiting'));
   else
     r.requests.forEach((q, i) => {

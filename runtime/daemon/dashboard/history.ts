@@ -23,7 +23,7 @@ export interface HistorySample {
   unreadableNowBytes: number;
   backedUpBytes: number;
   pendingBytes: number;
-  /** Repair bytes sent since the previous sample (from the cumulative counter). */
+  /** Repair and migration bytes moved since the previous sample (from the cumulative counter). */
   repairBytes: number;
   /** The cumulative repair counter at this sample (to difference the next one against). */
   repairSentTotal: number;
@@ -91,7 +91,7 @@ export class StatusHistory {
     const atMs = report.generatedAtMs;
     const last = this.ring.at(-1);
     if (last !== undefined && atMs < last.atMs) return last; // a clock step back: keep the ring ordered
-    const sentTotal = report.repair.sentBytes;
+    const sentTotal = report.repair.movedBytes;
     const previousTotal = last?.repairSentTotal ?? sentTotal;
     const sample: HistorySample = {
       atMs,

@@ -207,7 +207,9 @@ function fillWords(r) {
   d3.select('#w-exposure').text(r.exposure.words).classed('alert', r.exposure.exposedBytes > 0);
   const rp = r.repair;
   d3.select('#w-repair').text(rp.source === 'none' ? 'no repair worker reports yet' :
-    (rp.running ? 'running: ' : 'idle: ') + rp.queuedStripes + ' stripes queued, ' + rp.repairedStripes + ' repaired (' + size(rp.repairedBytes) + ')');
+    ((rp.running > 0 || rp.queuedTasks > 0) ? rp.running + ' tasks running, ' + rp.queuedTasks + ' queued; ' : 'idle; ') +
+    rp.repairsDone + ' repairs and ' + rp.migrationsDone + ' migrations done (' + size(rp.movedBytes) + ' moved)' +
+    (rp.stripesNeedingRepair ? '; ' + rp.stripesNeedingRepair + ' stripes in the group need repair' : ''));
 }
 function fillMembers(r) {
   const rows = d3.select('#members tbody').selectAll('tr').data(r.members, (m) => m.id).join('tr').attr('class', 'member').attr('data-id', (m) => m.id);

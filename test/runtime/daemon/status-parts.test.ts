@@ -66,7 +66,7 @@ function fakeReport(atMs: number, exposedBytes: number, sentBytes: number): Stat
     generatedAtMs: atMs,
     exposure: { exposedBytes, unreadableNowBytes: 0 },
     backup: { backedUpBytes: 10, pendingBytes: null },
-    repair: { sentBytes },
+    repair: { movedBytes: sentBytes },
   } as unknown as StatusReport;
 }
 

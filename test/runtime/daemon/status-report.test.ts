@@ -11,6 +11,7 @@ import { pledgeHelp } from '../../../engine/index.ts';
 import {
   buildStatusReport,
   NO_REPAIR,
+  repairProgressFrom,
   type StatusInput,
   type StatusReport,
 } from '../../../runtime/daemon/status-report.ts';
@@ -153,7 +154,7 @@ describe('status report: three equal members, ratio 2, tolerance 1', () => {
             ['carol', NOW - 25 * HOUR],
           ]),
           connected: new Set(['bob']),
-          repair: { ...NO_REPAIR, source: 'daemon', running: true, queuedStripes: 10, bytesPerSecond: MB },
+          repair: { ...NO_REPAIR, source: 'daemon', running: 1, queuedTasks: 10, bytesPerSecond: MB },
         }),
       ),
     );
@@ -379,6 +380,64 @@ describe('status report: pending, estimate, refusal, requests', () => {
     expect(r.capacity).toBeNull();
     expect(r.backup.words).toBe('nothing to back up: no directories are configured');
     expect(renderStatusText(r)).toContain('none yet: `pb-node create` founds one');
+  });
+});
+
+describe('repair progress from the repair worker', () => {
+  it('maps its status object field by field; garbage gives zeros, no worker gives source none', () => {
+    const status = {
+      queued: 3,
+      running: 1,
+      repairsDone: 7,
+      migrationsDone: 2,
+      shardsMoved: 11,
+      bytesMoved: 5 * MB,
+      failedTasks: 1,
+      rounds: 4,
+      lastRoundAtMs: NOW - 60_000,
+      lastRoundMs: 120,
+      lastError: 'member x did not answer',
+      lastPlan: {
+        stripes: 40,
+        needRepair: 6,
+        needMigration: 1,
+        waiting: 0,
+        unrecoverable: 0,
+        settling: 0,
+        exposedBytes: 0,
+        mine: 2,
+      },
+    };
+    const rp = repairProgressFrom(status, 4 * MB);
+    expect(rp).toEqual({
+      source: 'daemon',
+      running: 1,
+      queuedTasks: 3,
+      repairsDone: 7,
+      migrationsDone: 2,
+      failedTasks: 1,
+      shardsMoved: 11,
+      movedBytes: 5 * MB,
+      bytesPerSecond: 4 * MB,
+      stripesNeedingRepair: 6,
+      lastRoundAtMs: NOW - 60_000,
+      lastError: 'member x did not answer',
+    });
+    expect(repairProgressFrom(undefined, undefined)).toBe(NO_REPAIR);
+    expect(
+      repairProgressFrom({ queued: -1, running: Number.NaN, bytesMoved: '9', lastPlan: null }, 0),
+    ).toMatchObject({
+      source: 'daemon',
+      queuedTasks: 0,
+      running: 0,
+      movedBytes: 0,
+      bytesPerSecond: null,
+      stripesNeedingRepair: null,
+    });
+    const r = valid(buildStatusReport(input({ members: three, stripes: aliceStripes, repair: rp })));
+    expect(renderStatusText(r)).toMatch(
+      /Repair {7}1 task running, 3 queued\n {15}7 repairs and 2 migrations done \(4\.8 MiB moved\)\n {15}6 stripes in the group need repair\n {15}last round 60 s ago\n {15}1 tasks failed, last: member x did not answer/,
+    );
   });
 });
 

@@ -173,7 +173,7 @@ describe('pb-node status on a live group', () => {
       unreadableNowBytes: 0,
       unrecoverableBytes: 0,
     });
-    expect(after.repair).toMatchObject({ source: 'none', queuedStripes: 0 }); // TODO(repair)
+    expect(after.repair).toMatchObject({ queuedTasks: 0, failedTasks: 0 });
     // A holder's own view: it holds the owner's shards in its pledge.
     const m2report = await statusJson(m2);
     expect(m2report.pledge.usedBytes).toBeGreaterThan(rows.get('m2')!.holdsOfMineBytes);
