@@ -9,7 +9,7 @@
  * member saturates, and past a point the raised member's own share competes for the same
  * members: the allowance is not monotonic in the extra pledge. We report the best allowance over
  * a grid of extra pledges and the smallest extra pledge that reaches it (to one part in 10^6),
- * refined by bisection over whole bytes.
+ * refined by bisection to one part in 10^6.
  */
 import { type Agreement, allowances, DEFAULT_K_MAX, type MemberPledge } from './capacity.ts';
 import { EngineError, invariant } from './errors.ts';
@@ -29,7 +29,9 @@ export interface PledgeHelp {
 /** Bisection rounds over the extra pledge (2^60 > any byte count the engine accepts). */
 const MAX_ROUNDS = 60;
 const SATURATION = 1e-6;
-const GRID_POINTS = 60;
+/** Grid from 1/16 to 1024 times the raised pledge: at most 4 points an octave, 14 octaves. */
+const GRID_POINTS = 58;
+const SMALL_GROUP = 20;
 
 /**
  * How much a larger pledge on one other member would raise `self`'s allowance. Null when `self`
@@ -70,8 +72,11 @@ export function pledgeHelp(
   const total = members.reduce((s, m) => s + m.pledgeBytes, 0);
   const limit = Number.MAX_SAFE_INTEGER - total;
   const grid: number[] = [0];
-  for (let j = -16; j <= 40; j++) {
-    const d = Math.round(unit * 2 ** (j / 4));
+  // Quarter-octave steps for a small group, half-octave for a larger one (each point costs one
+  // `allowances`, which grows with the group).
+  const perOctave = members.length <= SMALL_GROUP ? 4 : 2;
+  for (let j = -4 * perOctave; j <= 10 * perOctave; j++) {
+    const d = Math.round(unit * 2 ** (j / perOctave));
     if (d > grid.at(-1)! && d <= limit) grid.push(d);
   }
   invariant(grid.length <= GRID_POINTS, 'the grid is bounded');
@@ -83,7 +88,8 @@ export function pledgeHelp(
   invariant(at > 0, 'the best grid point raises the allowance');
   let lo = grid[at - 1]!;
   let hi = grid[at]!;
-  for (let round = 0; round < MAX_ROUNDS && hi - lo > 1; round++) {
+  // To one part in 10^6 of the extra pledge: whole bytes would cost 30 more allowance rounds.
+  for (let round = 0; round < MAX_ROUNDS && hi - lo > Math.max(1, Math.floor(hi * SATURATION)); round++) {
     const mid = lo + Math.floor((hi - lo) / 2);
     if (allowanceWith(mid) >= goal) hi = mid;
     else lo = mid;
