@@ -2,7 +2,7 @@
  * `pb-node status` against live daemons: four real processes on 127.0.0.1 with an 8x skew of
  * pledges (256 MiB vs three 32 MiB), the owner backs up a small tree, a fifth node asks to join.
  * The report's numbers are checked against hand-computed values and against what each process
- * says about itself, `--json` is validated against docs/status.schema.json, and the human output
+ * says about itself, the empty-directory refusal shows, `--json` is validated against docs/status.schema.json, and the human output
  * carries the dashboard address with its token.
  */
 import { randomBytes } from 'node:crypto';
@@ -222,5 +222,18 @@ describe('pb-node status on a live group', () => {
 
     expect((await cli(['reject', 'm5', '--dir', owner.dir])).code).toBe(0);
     expect(JSON.parse(((await joining) as { stdout: string }).stdout)).toMatchObject({ outcome: 'rejected' });
+
+    // The empty-directory rule: refused, said first, with the restore command.
+    const aside = `${src}.aside`;
+    fs.renameSync(src, aside);
+    fs.mkdirSync(src);
+    expect((await cli(['backup', '--dir', owner.dir, '--json'])).code).toBe(1);
+    const refused = await statusJson(owner);
+    expect(refused.backup).toMatchObject({ state: 'refused', upToDate: false });
+    expect(refused.backup.refused!.restoreHint).toContain('pb-node restore --peer');
+    expect(refused.backup.words).toMatch(/^REFUSED: every source is empty/);
+    expect((await cli(['status', '--dir', owner.dir])).stdout).toMatch(/^Backed up {4}REFUSED: /m);
+    fs.rmSync(src, { recursive: true });
+    fs.renameSync(aside, src);
   }, 240_000);
 });
