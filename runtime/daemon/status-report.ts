@@ -100,7 +100,7 @@ export function repairProgressFrom(status: unknown, bytesPerSecond: unknown): Re
 
 export interface StatusInput {
   readonly nowMs: number;
-  /** When this daemon started: a member not seen since counts as last seen just before it. */
+  /** When this daemon started: a member never seen counts as last seen just before it. */
   readonly startedAtMs: number;
   readonly self: { readonly id: string; readonly name: string };
   readonly groupId: string | null;
@@ -298,8 +298,9 @@ export function buildStatusReport(input: StatusInput): StatusReport {
   const names = new Map(input.members.map((m) => [m.id, m.name]));
   const inGroup = input.isMember && input.agreement !== null && input.members.some((m) => m.id === selfId);
 
-  // Sightings: this node now; another member when last heard from, or, never heard from since
-  // this daemon started, as away from just before the start (held, not online).
+  // Sightings: this node now; another member when last heard from (in this run or, recorded, in
+  // an earlier one), or, never heard from at all, as away from just before the start (held, not
+  // online).
   const notSeenMs = Math.max(0, input.startedAtMs - onlineWindowMs - 1);
   const sightings: MemberSighting[] = input.members.map((m) => ({
     id: m.id,

@@ -26,10 +26,14 @@ export class StatusService {
   readonly history: StatusHistory;
 
   private constructor(private readonly deps: StatusServiceDeps) {
-    this.source = new StatusSource({ ...deps, dashboardUrl: () => this.dashboardUrl });
     this.history = new StatusHistory(join(deps.dataDir, 'status-history.json'), (t) =>
       deps.log(`warning: ${t}`),
     );
+    this.source = new StatusSource({
+      ...deps,
+      dashboardUrl: () => this.dashboardUrl,
+      previousSightings: () => this.history.sightings(),
+    });
   }
 
   static async start(deps: StatusServiceDeps): Promise<StatusService> {

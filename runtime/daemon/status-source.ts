@@ -48,6 +48,8 @@ export interface StatusDeps {
   usageOf: (id: string) => Promise<{ usedBytes: number }>;
   repair: () => RepairProgress;
   dashboardUrl: () => string | null;
+  /** Last sightings recorded before (the history file): used for members not seen since start. */
+  previousSightings?: () => ReadonlyMap<string, number>;
   graceMs?: number;
 }
 
@@ -235,6 +237,15 @@ export class StatusSource {
     return value;
   }
 
+  /** Live sightings, and for a member not seen since the start its last recorded one. */
+  private sightings(): ReadonlyMap<string, number> {
+    const before = this.deps.previousSightings?.();
+    if (before === undefined || before.size === 0) return this.deps.lastSeen;
+    const merged = new Map(before);
+    for (const [id, ms] of this.deps.lastSeen) merged.set(id, Math.max(ms, merged.get(id) ?? 0));
+    return merged;
+  }
+
   async report(): Promise<StatusReport> {
     const { deps } = this;
     const state = deps.group();
@@ -264,7 +275,7 @@ export class StatusSource {
         atMs: p.atMs,
       })),
       stripes: this.ownStripes(),
-      lastSeenMs: deps.lastSeen,
+      lastSeenMs: this.sightings(),
       connected: new Set([...memberIds].filter((id) => id !== deps.self && deps.connected(id))),
       usage: this.usage,
       store: await deps.store(),

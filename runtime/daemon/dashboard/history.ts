@@ -1,6 +1,8 @@
 /**
  * A bounded ring of status samples for the dashboard's charts over time (exposure, repair
- * traffic, backed-up and pending bytes). Kept in memory and in `<data dir>/status-history.json`
+ * traffic, backed-up and pending bytes), and each other member's last sighting (so that after a
+ * restart a member gone for days is not taken for one merely not seen yet). Kept in memory and
+ * in `<data dir>/status-history.json`
  * (versioned, size-limited, checked field by field when read back; a bad file is set aside, never
  * trusted), so the charts survive a restart.
  */
@@ -12,6 +14,8 @@ export const HISTORY_VERSION = 1;
 /** One day at one sample a minute. */
 export const MAX_HISTORY_SAMPLES = 1440;
 export const MAX_HISTORY_FILE_BYTES = 1024 * 1024;
+/** Members whose last sighting is kept (a group is small). */
+export const MAX_SIGHTINGS = 1000;
 /** How often the daemon samples. */
 export const SAMPLE_EVERY_MS = 60_000;
 /** The file is rewritten at most this often (and at stop): a crash loses at most a few samples. */
@@ -47,6 +51,8 @@ function validSample(x: unknown): x is HistorySample {
 
 export class StatusHistory {
   private ring: HistorySample[] = [];
+  /** When each other member was last seen, as of the last sample (kept across restarts). */
+  private seen = new Map<string, number>();
   private lastSavedMs = 0;
 
   constructor(
@@ -68,7 +74,7 @@ export class StatusHistory {
       return;
     }
     try {
-      const data = JSON.parse(text) as { version?: unknown; samples?: unknown };
+      const data = JSON.parse(text) as { version?: unknown; samples?: unknown; sightings?: unknown };
       if (data.version !== HISTORY_VERSION)
         throw new Error(`version ${String(data.version)}, expected ${HISTORY_VERSION}`);
       if (!Array.isArray(data.samples) || data.samples.length > MAX_HISTORY_SAMPLES)
@@ -77,7 +83,20 @@ export class StatusHistory {
       if (samples.length !== data.samples.length) throw new Error('a sample is malformed');
       for (let i = 1; i < samples.length; i++)
         if (samples[i]!.atMs < samples[i - 1]!.atMs) throw new Error('samples are out of order');
+      const seen = new Map<string, number>();
+      if (data.sightings !== undefined) {
+        if (data.sightings === null || typeof data.sightings !== 'object' || Array.isArray(data.sightings))
+          throw new Error('sightings must be an object');
+        const entries = Object.entries(data.sightings as Record<string, unknown>);
+        if (entries.length > MAX_SIGHTINGS) throw new Error(`more than ${MAX_SIGHTINGS} sightings`);
+        for (const [id, ms] of entries) {
+          if (id.length === 0 || id.length > 200 || typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+            throw new Error('a sighting is malformed');
+          seen.set(id, ms);
+        }
+      }
       this.ring = samples;
+      this.seen = seen;
     } catch (error) {
       this.onWarning(`status history ${file} set aside: ${(error as Error).message}`);
       try {
@@ -103,10 +122,22 @@ export class StatusHistory {
       repairBytes: sentTotal >= previousTotal ? sentTotal - previousTotal : sentTotal,
       repairSentTotal: sentTotal,
     };
+    for (const m of report.members) {
+      if (m.self || m.lastSeenMs === null) continue;
+      if (m.lastSeenMs > (this.seen.get(m.id) ?? -1)) this.seen.set(m.id, m.lastSeenMs);
+    }
+    // Only current members are remembered (bounded by the group's size).
+    const current = new Set(report.members.map((m) => m.id));
+    for (const id of this.seen.keys()) if (!current.has(id)) this.seen.delete(id);
     this.ring.push(sample);
     if (this.ring.length > MAX_HISTORY_SAMPLES) this.ring.splice(0, this.ring.length - MAX_HISTORY_SAMPLES);
     if (this.file !== null && atMs - this.lastSavedMs >= SAVE_EVERY_MS) this.save();
     return sample;
+  }
+
+  /** Each other member's last sighting recorded by a sample (this run or an earlier one). */
+  sightings(): ReadonlyMap<string, number> {
+    return this.seen;
   }
 
   samples(): readonly HistorySample[] {
@@ -118,7 +149,13 @@ export class StatusHistory {
     try {
       writeFileAtomic(
         this.file,
-        Buffer.from(JSON.stringify({ version: HISTORY_VERSION, samples: this.ring })),
+        Buffer.from(
+          JSON.stringify({
+            version: HISTORY_VERSION,
+            samples: this.ring,
+            sightings: Object.fromEntries(this.seen),
+          }),
+        ),
       );
       this.lastSavedMs = this.ring.at(-1)?.atMs ?? 0;
     } catch (error) {

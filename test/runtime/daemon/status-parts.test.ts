@@ -61,9 +61,15 @@ describe('pending check', () => {
   });
 });
 
-function fakeReport(atMs: number, exposedBytes: number, sentBytes: number): StatusReport {
+function fakeReport(
+  atMs: number,
+  exposedBytes: number,
+  sentBytes: number,
+  members: { id: string; self: boolean; lastSeenMs: number | null }[] = [],
+): StatusReport {
   return {
     generatedAtMs: atMs,
+    members,
     exposure: { exposedBytes, unreadableNowBytes: 0 },
     backup: { backedUpBytes: 10, pendingBytes: null },
     repair: { movedBytes: sentBytes },
@@ -89,6 +95,23 @@ describe('status history', () => {
     expect(again.samples()).toHaveLength(MAX_HISTORY_SAMPLES);
   });
 
+  it("keeps each current member's last sighting across a restart", () => {
+    const file = join(dir, 'status-history.json');
+    const h = new StatusHistory(file);
+    const members = [
+      { id: 'me', self: true, lastSeenMs: 100 },
+      { id: 'bob', self: false, lastSeenMs: 90 },
+      { id: 'carol', self: false, lastSeenMs: null },
+    ];
+    h.add(fakeReport(100, 0, 0, members));
+    h.add(fakeReport(200, 0, 0, [{ id: 'bob', self: false, lastSeenMs: 50 }, ...members.slice(2)]));
+    expect([...h.sightings()]).toEqual([['bob', 90]]); // never goes back
+    h.save();
+    expect([...new StatusHistory(file).sightings()]).toEqual([['bob', 90]]);
+    h.add(fakeReport(300, 0, 0, [members[0]!])); // bob left the group: forgotten
+    expect(h.sightings().size).toBe(0);
+  });
+
   it('sets a malformed file aside and starts empty', () => {
     const file = join(dir, 'status-history.json');
     const warnings: string[] = [];
@@ -96,6 +119,7 @@ describe('status history', () => {
       '{"version":2,"samples":[]}',
       '{"version":1,"samples":[{"atMs":-1}]}',
       'not json',
+      '{"version":1,"samples":[],"sightings":{"bob":-5}}',
       JSON.stringify({
         version: 1,
         samples: [
@@ -126,7 +150,7 @@ describe('status history', () => {
       expect(fs.existsSync(`${file}.bad`)).toBe(true);
       fs.rmSync(`${file}.bad`);
     }
-    expect(warnings).toHaveLength(4);
+    expect(warnings).toHaveLength(5);
   });
 });
 
