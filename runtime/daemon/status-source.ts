@@ -56,6 +56,11 @@ export interface StatusDeps {
 /** Read-only view of the owner's index. */
 class IndexReader {
   private db: Database.Database | null = null;
+  /** Prepared once: the pending check asks for one row per file. */
+  private fileStmt: Database.Statement<
+    [Buffer],
+    { size: number; mtime_ns: string; ctime_ns: string; ino: string }
+  > | null = null;
   constructor(private readonly path: string) {}
 
   private open(): Database.Database | null {
@@ -150,17 +155,17 @@ class IndexReader {
   fileRow(path: Buffer): CachedFile | undefined {
     const db = this.open();
     if (db === null) return undefined;
-    const r = db
-      .prepare<[Buffer], { size: number; mtime_ns: string; ctime_ns: string; ino: string }>(
-        'SELECT size, mtime_ns, ctime_ns, ino FROM files WHERE path = ?',
-      )
-      .get(path);
+    this.fileStmt ??= db.prepare<[Buffer], { size: number; mtime_ns: string; ctime_ns: string; ino: string }>(
+      'SELECT size, mtime_ns, ctime_ns, ino FROM files WHERE path = ?',
+    );
+    const r = this.fileStmt.get(path);
     return r === undefined
       ? undefined
       : { size: r.size, mtimeNs: r.mtime_ns, ctimeNs: r.ctime_ns, ino: r.ino };
   }
 
   close(): void {
+    this.fileStmt = null;
     this.db?.close();
     this.db = null;
   }
@@ -184,6 +189,7 @@ export class StatusSource {
     if (this.usageRound !== null) return this.usageRound;
     if (Date.now() - this.usageAskedMs < USAGE_FRESH_MS) return Promise.resolve();
     const others = (state?.members ?? []).map((m) => m.id).filter((id) => id !== this.deps.self);
+    for (const id of this.usage.keys()) if (!others.includes(id)) this.usage.delete(id);
     this.usageRound = Promise.all(
       others.slice(0, MAX_REPORT_MEMBERS).map(async (id) => {
         let timer: NodeJS.Timeout | undefined;
