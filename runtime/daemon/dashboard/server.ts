@@ -71,6 +71,12 @@ function sameToken(given: string, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+const escapeHtml = (t: string): string => t.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function errorPage(status: number, message: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>pb-node dashboard: ${status}</title></head><body><h1>pb-node dashboard</h1><p>${escapeHtml(message)}.</p><p>Open the address that <code>pb-node status</code> prints: it carries the token.</p></body></html>`;
+}
+
 export class DashboardServer {
   private server: http.Server | null = null;
   private port = 0;
@@ -92,8 +98,12 @@ export class DashboardServer {
     const server = http.createServer((req, res) => {
       void this.handle(req, res).catch((error: unknown) => {
         const status = error instanceof DashboardError ? error.status : 500;
-        if (status === 500) this.deps.log(`dashboard: ${(error as Error).message}`);
-        this.send(res, status, { error: { message: (error as Error).message } });
+        const message = (error as Error).message;
+        if (status === 500) this.deps.log(`dashboard: ${message}`);
+        // A person opening the page gets a sentence, a script gets JSON.
+        if ((req.url ?? '/').split('?')[0] === '/' && req.method === 'GET')
+          this.send(res, status, errorPage(status, message), true);
+        else this.send(res, status, { error: { message } });
       });
     });
     server.headersTimeout = 10_000;
