@@ -163,6 +163,7 @@ export {
   saltedStripeId,
   straw2Inclusion,
 } from './placement.ts';
+export { type PledgeHelp, pledgeHelp } from './pledge-help.ts';
 export {
   DEFAULT_MAX_TASKS,
   MAX_TASKS_LIMIT,

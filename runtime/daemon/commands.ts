@@ -8,6 +8,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { registerAlertCommands } from './alerts/commands.ts';
 import { defaultDataDir, initDataDir, paths } from './config.ts';
 import { ControlError, callDaemon } from './control.ts';
+import type { StatusReport } from './status-report.ts';
 import { formatSize, parseDuration, parseSize } from './units.ts';
 
 interface Out {
@@ -99,6 +100,7 @@ export function registerDaemonCommands(program: Command): void {
           overrides.iceServers = [];
           overrides.webrtcBindAddress = '127.0.0.1';
           if (o.listen === undefined) overrides.listen = ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'];
+          overrides.dashboard = { host: '127.0.0.1', port: 0 };
         }
         const r = initDataDir(String(o.dir), String(o.name), overrides);
         if (o.json) io.out(JSON.stringify({ dir: r.dir, words: r.words }));
@@ -142,42 +144,17 @@ export function registerDaemonCommands(program: Command): void {
       await runStandaloneRelay(o.listen, o.keyFile ?? null, io.out);
     });
 
-  withDir(program.command('status').description('this node and its group')).action(
-    (o: { dir: string; json?: boolean }) =>
-      call(
-        o.dir,
-        'status',
-        {},
-        o.json === true,
-        (r: {
-          id: string;
-          name: string;
-          groupId: string | null;
-          member: boolean;
-          members: number;
-          addresses: string[];
-          store: { pledgeBytes: number; storedBytes: number };
-          backup?:
-            | { state: 'idle' | 'running'; last: { atMs: number; snapshotId: string } | null }
-            | { state: 'refused'; reason: string; restoreHint: string };
-        }) =>
-          [
-            `${r.name} ${r.id}`,
-            ...(r.backup === undefined
-              ? []
-              : r.backup.state === 'refused'
-                ? [`BACKUP REFUSED: ${r.backup.reason}`, `  to restore: ${r.backup.restoreHint}`]
-                : [
-                    `backup ${r.backup.state}, last snapshot ${r.backup.last === null ? 'never' : `${r.backup.last.snapshotId.slice(0, 16)} ${ago(r.backup.last.atMs)}`}`,
-                  ]),
-            r.groupId === null
-              ? 'no group yet'
-              : `group ${r.groupId.slice(0, 16)}: ${r.member ? 'member' : 'NOT a member'}, ${r.members} members`,
-            `pledge ${formatSize(r.store.pledgeBytes)}, ${formatSize(r.store.storedBytes)} stored`,
-            ...r.addresses.map((a) => `  ${a}`),
-          ].join('\n'),
-      ),
-  );
+  withDir(
+    program
+      .command('status')
+      .description('is everything backed up, how much more fits, the members, exposure and requests'),
+  ).action(async (o: { dir: string; json?: boolean }) => {
+    const { renderStatusText } = await import('./status-text.ts');
+    const { dashboardLink } = await import('./status-link.ts');
+    await call(o.dir, 'report', {}, o.json === true, (r: StatusReport) =>
+      renderStatusText(r, dashboardLink(o.dir, r.dashboard.url)),
+    );
+  });
 
   withDir(program.command('create').description('found a new group with this node as its first member'))
     .option('--ratio <n>', 'pledge n bytes per byte backed up', numberArg, 1.5)

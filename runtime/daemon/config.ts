@@ -52,6 +52,8 @@ export interface NodeConfig {
   schedule: string | number;
   watchDebounceMs: number;
   syncIntervalMs: number;
+  /** The dashboard (runtime/daemon/dashboard/): null for none; port 0 picks a free port. */
+  dashboard: { host: string; port: number; allowRemote?: boolean } | null;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -71,6 +73,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   schedule: 'hourly',
   watchDebounceMs: 30_000,
   syncIntervalMs: 30_000,
+  dashboard: { host: '127.0.0.1', port: 7460 },
 };
 
 const COMMENTS: Record<keyof NodeConfig, string> = {
@@ -92,6 +95,8 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
   watchDebounceMs:
     'Also back up this long (milliseconds) after the directories stop changing; 0 to ignore file changes.',
   syncIntervalMs: 'How often the group log is reconciled with every member (milliseconds).',
+  dashboard:
+    'The web dashboard: {"host":"127.0.0.1","port":7460} (port 0: any free port), null for none. Its token is in dashboard-token; a non-loopback host needs "allowRemote":true.',
 };
 
 export function defaultDataDir(): string {
@@ -165,6 +170,15 @@ export function parseConfig(text: string, where: string): NodeConfig {
     } catch (error) {
       throw new ConfigError(`${where}: ${(error as Error).message}`);
     }
+  }
+  if (c.dashboard !== null) {
+    const d = c.dashboard as { host?: unknown; port?: unknown; allowRemote?: unknown };
+    if (typeof d !== 'object' || typeof d.host !== 'string' || d.host.length === 0)
+      throw new ConfigError(`${where}: dashboard must be null or {"host": "127.0.0.1", "port": 7460}`);
+    if (!Number.isInteger(d.port) || (d.port as number) < 0 || (d.port as number) > 65535)
+      throw new ConfigError(`${where}: dashboard.port must be 0 to 65535`);
+    if (d.allowRemote !== undefined && typeof d.allowRemote !== 'boolean')
+      throw new ConfigError(`${where}: dashboard.allowRemote must be true or false`);
   }
   if (c.directories.some((d) => !isAbsolute(d)))
     throw new ConfigError(`${where}: directories must be absolute paths`);

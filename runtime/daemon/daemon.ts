@@ -27,6 +27,7 @@ import { serveHeads } from '../net/head-protocol.ts';
 import { type JoinOutcome, requestJoin, serveJoin } from '../net/join.ts';
 import { libp2pKeyFromSeed } from '../net/keys.ts';
 import { createPbNode, type PbLibp2p } from '../net/node.ts';
+import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { Limiter, toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
@@ -40,6 +41,8 @@ import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
 import { announcedMultiaddrs } from './network-directory.ts';
 import { scheduleIntervalMs } from './schedule.ts';
+import { repairProgressFrom } from './status-report.ts';
+import { StatusService } from './status-service.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
 const MAX_SYNC_CONCURRENCY = 8;
@@ -61,6 +64,9 @@ export class Daemon {
   /** Members that refused this node as unauthorized on their last sync (it may have been removed). */
   readonly refusedBy = new Set<string>();
   private readonly syncLimiter = new Limiter(MAX_SYNC_CONCURRENCY);
+  readonly startedAtMs = Date.now();
+  /** The status report, its history and the dashboard (status-service.ts). */
+  private statusService: StatusService | null = null;
   private logFd: number;
   /** The owner's backups onto the group (backup-service.ts). */
   readonly backups: BackupService;
@@ -213,6 +219,33 @@ export class Daemon {
       });
       await this.watcher.start(this.config.directories);
     }
+    // The repair worker's status and settings where this daemon has them (repair-service.ts),
+    // read structurally: the report shows zeros with source "none" without a worker.
+    const withRepair = this as unknown as {
+      repair?: { status?: unknown };
+      config: { repair?: { bytesPerSecond?: unknown; graceMs?: unknown } };
+    };
+    const repairGraceMs = withRepair.config.repair?.graceMs;
+    this.statusService = await StatusService.start({
+      dataDir: this.dir,
+      self: this.self,
+      name: this.config.name,
+      startedAtMs: this.startedAtMs,
+      config: this.config.dashboard,
+      group: () => this.group.state,
+      isMember: () => this.group.selfIsMember,
+      lastSeen: this.lastSeen,
+      connected: (id) => this.node.getConnections(toPeerId(id)).length > 0,
+      store: () => this.store.report(),
+      backup: () => this.backups.status,
+      interrupted: () => this.backups.interrupted(),
+      directories: () => this.config.directories,
+      usageOf: (id) => new RemoteShardStore(this.node, id).usage(),
+      repair: () => repairProgressFrom(withRepair.repair?.status, withRepair.config.repair?.bytesPerSecond),
+      ...(typeof repairGraceMs === 'number' ? { graceMs: repairGraceMs } : {}),
+      decide: (who, kind) => this.decide(who, kind),
+      log: (line) => this.log(line),
+    });
     this.control = await startControlServer(paths(this.dir).socket, this.methods(), (e) =>
       this.log(`control: ${String(e)}`),
     );
@@ -409,6 +442,10 @@ export class Daemon {
         backup: this.backups.status,
         pid: process.pid,
       }),
+      report: async () => {
+        if (this.statusService === null) throw new ControlError('starting', 'the daemon is still starting');
+        return this.statusService.report();
+      },
       forget: async (params) => {
         const policy: Record<string, number> = {};
         for (const key of ['keepLast', 'keepDaily', 'keepWeekly'] as const) {
@@ -618,6 +655,7 @@ export class Daemon {
     this.backups.stopSchedule();
     this.alerts.stop();
     await this.watcher?.stop();
+    await this.statusService?.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     try {
       fs.unlinkSync(paths(this.dir).socket);
