@@ -27,17 +27,35 @@ const encoder = new TextEncoder();
 
 const rotl32 = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
 
+/**
+ * The last hashed or mixed 64-bit value, as two unsigned 32-bit halves: the hot paths below return
+ * their result here instead of allocating a U64 per call (callers copy it out right away).
+ */
+let outHi = 0;
+let outLo = 0;
+
 /** pb-hash64 v1 of the UTF-8 bytes of `text`. */
 export function hash64(text: string): U64 {
+  hash64Halves(text);
+  return { hi: outHi, lo: outLo };
+}
+
+/**
+ * hash64 into `outHi`/`outLo` (read them with `hashedHi()` / `hashedLo()` before the next call).
+ * Full 4-char blocks first, then a tail of 1-3 chars: the same words as the zero-padded spec.
+ */
+function hash64Halves(text: string): void {
   const len = text.length;
-  let h1 = (0x9747b28c ^ len) | 0;
-  let h2 = (0x5bd1e995 ^ len) | 0;
+  let h1 = 0x9747b28c ^ len;
+  let h2 = 0x5bd1e995 ^ len;
   let seen = 0;
-  for (let i = 0; i < len; i += 4) {
+  const full = len & ~3;
+  let i = 0;
+  for (; i < full; i += 4) {
     const c0 = text.charCodeAt(i);
-    const c1 = i + 1 < len ? text.charCodeAt(i + 1) : 0;
-    const c2 = i + 2 < len ? text.charCodeAt(i + 2) : 0;
-    const c3 = i + 3 < len ? text.charCodeAt(i + 3) : 0;
+    const c1 = text.charCodeAt(i + 1);
+    const c2 = text.charCodeAt(i + 2);
+    const c3 = text.charCodeAt(i + 3);
     seen |= c0 | c1 | c2 | c3;
     const w = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
     h1 =
@@ -49,12 +67,27 @@ export function hash64(text: string): U64 {
         0x561ccd1b) |
       0;
   }
+  if (i < len) {
+    const c0 = text.charCodeAt(i);
+    const c1 = i + 1 < len ? text.charCodeAt(i + 1) : 0;
+    const c2 = i + 2 < len ? text.charCodeAt(i + 2) : 0;
+    seen |= c0 | c1 | c2;
+    const w = c0 | (c1 << 8) | (c2 << 16);
+    h1 =
+      (Math.imul(rotl32(h1 ^ Math.imul(rotl32(Math.imul(w, 0xcc9e2d51), 15), 0x1b873593), 13), 5) +
+        0xe6546b64) |
+      0;
+    h2 =
+      (Math.imul(rotl32(h2 ^ Math.imul(rotl32(Math.imul(w, 0x85ebca6b), 17), 0xc2b2ae35), 11), 5) +
+        0x561ccd1b) |
+      0;
+  }
   // Not ASCII: the code units are not the UTF-8 bytes, so hash the encoded bytes instead.
-  if (seen > 0x7f) return hash64Bytes(encoder.encode(text));
-  return fmix64({ hi: h1 >>> 0, lo: h2 >>> 0 });
+  if (seen > 0x7f) hash64Bytes(encoder.encode(text));
+  else fmix64Halves(h1, h2);
 }
 
-function hash64Bytes(bytes: Uint8Array): U64 {
+function hash64Bytes(bytes: Uint8Array): void {
   const len = bytes.length;
   let h1 = (0x9747b28c ^ len) | 0;
   let h2 = (0x5bd1e995 ^ len) | 0;
@@ -70,52 +103,65 @@ function hash64Bytes(bytes: Uint8Array): U64 {
         0x561ccd1b) |
       0;
   }
-  return fmix64({ hi: h1 >>> 0, lo: h2 >>> 0 });
+  fmix64Halves(h1, h2);
 }
 
 const C1_HI = 0xff51afd7;
 const C1_LO = 0xed558ccd;
 const C2_HI = 0xc4ceb9fe;
 const C2_LO = 0x1a85ec53;
+const INV_2_16 = 1 / 65536;
 
-/**
- * (hi, lo) * (cHi, cLo) mod 2^64 for unsigned 32-bit halves, high half returned and the low half
- * left in `mulLo`: the low 32x32 product is split into 16-bit limbs so every step is exact.
+/*
+ * 64-bit multiply mod 2^64 on 32-bit halves: (hi, lo) * (cHi, cLo) =
+ *   lo' = lo * cLo mod 2^32                                   (Math.imul)
+ *   hi' = mulhi32(lo, cLo) + hi * cLo + lo * cHi mod 2^32
+ * where mulhi32(lo, cLo), the high half of the 64-bit product, is computed exactly in doubles from
+ * the 16-bit halves of the constant: lo * cLoHigh16 and lo * cLoLow16 are < 2^48, so
+ *   mulhi32 = floor((lo * cLoHigh16 + floor(lo * cLoLow16 / 2^16)) / 2^16)
+ * never rounds (every intermediate is an integer below 2^53, and / 2^16 is exact).
  */
-let mulLo = 0;
-function mul64Hi(hi: number, lo: number, cHi: number, cLo: number): number {
-  const a0 = lo & 0xffff;
-  const a1 = lo >>> 16;
-  const b0 = cLo & 0xffff;
-  const b1 = cLo >>> 16;
-  const p00 = a0 * b0;
-  const p01 = a0 * b1;
-  const p10 = a1 * b0;
-  const p11 = a1 * b1;
-  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  mulLo = (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
-  return (p11 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(hi, cLo) + Math.imul(lo, cHi)) >>> 0;
+
+/** fmix64 of (hi, lo) into `outHi`/`outLo`. */
+function fmix64Halves(hi: number, lo: number): void {
+  lo ^= hi >>> 1;
+  let u = lo >>> 0;
+  let mh = Math.floor((u * 0xed55 + Math.floor(u * 0x8ccd * INV_2_16)) * INV_2_16);
+  hi = (mh + Math.imul(hi, C1_LO) + Math.imul(lo, C1_HI)) | 0;
+  lo = Math.imul(lo, C1_LO) ^ (hi >>> 1);
+  u = lo >>> 0;
+  mh = Math.floor((u * 0x1a85 + Math.floor(u * 0xec53 * INV_2_16)) * INV_2_16);
+  hi = (mh + Math.imul(hi, C2_LO) + Math.imul(lo, C2_HI)) | 0;
+  lo = Math.imul(lo, C2_LO) ^ (hi >>> 1);
+  outHi = hi >>> 0;
+  outLo = lo >>> 0;
 }
 
 /** MurmurHash3 fmix64, in place on `x`: k ^= k >>> 33; k *= C1; k ^= k >>> 33; k *= C2; k ^= k >>> 33. */
 export function fmix64(x: U64): U64 {
-  let hi = x.hi >>> 0;
-  let lo = (x.lo ^ (hi >>> 1)) >>> 0;
-  hi = mul64Hi(hi, lo, C1_HI, C1_LO);
-  lo = (mulLo ^ (hi >>> 1)) >>> 0;
-  hi = mul64Hi(hi, lo, C2_HI, C2_LO);
-  lo = (mulLo ^ (hi >>> 1)) >>> 0;
-  x.hi = hi;
-  x.lo = lo;
+  fmix64Halves(x.hi | 0, x.lo | 0);
+  x.hi = outHi;
+  x.lo = outLo;
   return x;
 }
 
 export function memberKey(memberId: string): U64 {
-  return fmix64(hash64(memberId));
+  hash64Halves(memberId);
+  return fmix64({ hi: outHi, lo: outLo });
 }
 
 export function stripeKey(stripeId: string): U64 {
   return hash64(stripeId);
+}
+
+/**
+ * stripeKey without an allocation, for the placement hot path: writes the key's halves to
+ * `out[0]` (high) and `out[1]` (low).
+ */
+export function stripeKeyInto(stripeId: string, out: Uint32Array): void {
+  hash64Halves(stripeId);
+  out[0] = outHi;
+  out[1] = outLo;
 }
 
 const TWO_POW_21 = 2 ** 21;
@@ -126,45 +172,22 @@ export function pairUniform(stripe: U64, member: U64): number {
   return pairUniformHalves(stripe.hi, stripe.lo, member.hi, member.lo);
 }
 
-/** pairUniform on the keys' 32-bit halves (the placement hot path keeps keys in typed arrays). */
+/**
+ * pairUniform on the keys' 32-bit halves (the placement hot path keeps keys in typed arrays):
+ * fmix64 inlined on int32 values (see fmix64Halves), u from the top 53 bits.
+ */
 export function pairUniformHalves(sHi: number, sLo: number, mHi: number, mLo: number): number {
-  let hi = (sHi ^ mHi) >>> 0;
-  let lo = (sLo ^ mLo ^ (hi >>> 1)) >>> 0;
-  // (hi, lo) *= C1, inlined (see mul64Hi)
-  let a0 = lo & 0xffff;
-  let a1 = lo >>> 16;
-  let p00 = a0 * 0x8ccd;
-  let p01 = a0 * 0xed55;
-  let p10 = a1 * 0x8ccd;
-  let mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  let nlo = (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
-  hi =
-    (a1 * 0xed55 +
-      (p01 >>> 16) +
-      (p10 >>> 16) +
-      (mid >>> 16) +
-      Math.imul(hi, C1_LO) +
-      Math.imul(lo, C1_HI)) >>>
-    0;
-  lo = (nlo ^ (hi >>> 1)) >>> 0;
-  // (hi, lo) *= C2
-  a0 = lo & 0xffff;
-  a1 = lo >>> 16;
-  p00 = a0 * 0xec53;
-  p01 = a0 * 0x1a85;
-  p10 = a1 * 0xec53;
-  mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  nlo = (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
-  hi =
-    (a1 * 0x1a85 +
-      (p01 >>> 16) +
-      (p10 >>> 16) +
-      (mid >>> 16) +
-      Math.imul(hi, C2_LO) +
-      Math.imul(lo, C2_HI)) >>>
-    0;
-  lo = (nlo ^ (hi >>> 1)) >>> 0;
-  return (hi * TWO_POW_21 + (lo >>> 11) + 0.5) / TWO_POW_53;
+  let hi = sHi ^ mHi;
+  let lo = sLo ^ mLo ^ (hi >>> 1);
+  let u = lo >>> 0;
+  let mh = Math.floor((u * 0xed55 + Math.floor(u * 0x8ccd * INV_2_16)) * INV_2_16);
+  hi = (mh + Math.imul(hi, C1_LO) + Math.imul(lo, C1_HI)) | 0;
+  lo = Math.imul(lo, C1_LO) ^ (hi >>> 1);
+  u = lo >>> 0;
+  mh = Math.floor((u * 0x1a85 + Math.floor(u * 0xec53 * INV_2_16)) * INV_2_16);
+  hi = (mh + Math.imul(hi, C2_LO) + Math.imul(lo, C2_HI)) | 0;
+  lo = Math.imul(lo, C2_LO) ^ (hi >>> 1);
+  return ((hi >>> 0) * TWO_POW_21 + (lo >>> 11) + 0.5) / TWO_POW_53;
 }
 
 /** The full 64-bit score as a lowercase hex string (for documentation and golden vectors). */

@@ -134,7 +134,7 @@ export {
   syncRespond,
   syncStart,
 } from './group/sync.ts';
-export { hash64, pairScoreHex, pairUniform } from './hash64.ts';
+export { hash64, pairScoreHex, pairUniform, stripeKey, type U64 } from './hash64.ts';
 export {
   decodeHead,
   HEAD_SIGNATURE_CONTEXT,
@@ -160,6 +160,7 @@ export {
   type PlanMember,
   placementPlan,
   placeStripe,
+  placeStripeByKey,
   saltedStripeId,
   straw2Inclusion,
 } from './placement.ts';

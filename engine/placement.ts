@@ -13,7 +13,7 @@
  */
 import { type MemberCapacity, shareBoundExact, validateMembers } from './capacity.ts';
 import { EngineError, invariant, requireShardsPerStripe } from './errors.ts';
-import { memberKey, pairUniformHalves, stripeKey } from './hash64.ts';
+import { memberKey, pairUniformHalves, stripeKeyInto, type U64 } from './hash64.ts';
 
 export const PLACEMENT_PLAN_VERSION = 1;
 
@@ -337,40 +337,44 @@ const bestIdx = new Int32Array(64);
 const chosenIdx = new Int32Array(64);
 const chosenScore = new Float64Array(64);
 let freeScore = new Float64Array(64);
+const stripeKeyHalves = new Uint32Array(2);
+
+/**
+ * A lower bound of -ln(u) for u in bucket b = floor(u * 2^12), that is u < (b + 1) / 2^12:
+ * -ln((b + 1) / 2^12), shrunk by 1e-9 relative so that it stays below Math.log's result whatever
+ * its last-bit rounding. It lets the weighted scan skip a member whose key cannot beat the
+ * current s'-th best without computing the logarithm: lowerBound * (1/w) >= worst best key
+ * implies -ln(u) * (1/w) >= it (rounded multiplication is monotone), which is exactly the case
+ * that the exact comparison skips too. Placements are unchanged; only logarithms are saved.
+ */
+const LOG_BUCKET_BITS = 12;
+const LOG_BUCKETS = 1 << LOG_BUCKET_BITS;
+const negLogLowerBound = new Float64Array(LOG_BUCKETS + 1);
+for (let b = 0; b < LOG_BUCKETS; b++) {
+  negLogLowerBound[b] = Math.max(0, -Math.log((b + 1) / LOG_BUCKETS) * (1 - 1e-9));
+}
+// negLogLowerBound[LOG_BUCKETS] = 0: u = 1 exactly (the largest 53-bit score rounds up to it).
 
 /**
  * Fills `chosenIdx[0..s)` with the stripe's member indices ordered by their raw pair score u,
  * which does not depend on weights, so a member's shard index is stable across group changes.
  */
 function placeIndices(c: CompiledPlan, stripeId: string): void {
-  const sk = stripeKey(stripeId);
-  const sHi = sk.hi;
-  const sLo = sk.lo;
+  stripeKeyInto(stripeId, stripeKeyHalves);
+  placeIndicesByKey(c, stripeKeyHalves[0]! | 0, stripeKeyHalves[1]! | 0);
+}
+
+/** placeIndices from the stripe key's halves (as int32). */
+function placeIndicesByKey(c: CompiledPlan, sHi: number, sLo: number): void {
   const picks = c.picks;
-  let filled = 0;
   const free = c.freeIdx;
   const keyHi = c.keyHi;
   const keyLo = c.keyLo;
-  const inv = c.freeInvWeight;
-  const equal = c.equalWeights;
-  if (freeScore.length < free.length) freeScore = new Float64Array(free.length);
-  for (let f = 0; f < free.length; f++) {
-    const i = free[f]!;
-    const u = pairUniformHalves(sHi, sLo, keyHi[i]!, keyLo[i]!);
-    freeScore[f] = u;
-    // With equal weights, -u has the same order as -ln(u)/w (ln is increasing) at a tenth of the cost.
-    const key = equal ? -u : -Math.log(u) * inv[f]!;
-    let pos: number;
-    if (filled < picks) pos = filled++;
-    else if (key < bestKey[picks - 1]!) pos = picks - 1;
-    else continue;
-    while (pos > 0 && bestKey[pos - 1]! > key) {
-      bestKey[pos] = bestKey[pos - 1]!;
-      bestIdx[pos] = bestIdx[pos - 1]!;
-      pos--;
-    }
-    bestKey[pos] = key;
-    bestIdx[pos] = f;
+  const nFree = free.length;
+  if (freeScore.length < nFree) freeScore = new Float64Array(nFree);
+  if (picks > 0) {
+    if (c.equalWeights) scanEqual(sHi, sLo, picks, free, keyHi, keyLo, nFree);
+    else scanWeighted(sHi, sLo, picks, free, keyHi, keyLo, nFree, c.freeInvWeight);
   }
   // Capped members and the picks, insertion-sorted by raw score (ties by index).
   const capped = c.cappedIdx;
@@ -380,7 +384,7 @@ function placeIndices(c: CompiledPlan, stripeId: string): void {
     let score: number;
     if (n < capped.length) {
       i = capped[n]!;
-      score = pairUniformHalves(sHi, sLo, keyHi[i]!, keyLo[i]!);
+      score = pairUniformHalves(sHi, sLo, keyHi[i]! | 0, keyLo[i]! | 0);
     } else {
       const f = bestIdx[n - capped.length]!;
       i = free[f]!;
@@ -400,6 +404,82 @@ function placeIndices(c: CompiledPlan, stripeId: string): void {
   }
 }
 
+/**
+ * The `picks` weighted members with the smallest keys into `bestIdx` (positions in `free`), in
+ * ascending key order, earlier members first on equal keys; `freeScore[f]` = u of member f.
+ * Equal weights: key = -u, the same order as -ln(u)/w (ln is increasing) with no logarithm.
+ */
+function scanEqual(
+  sHi: number,
+  sLo: number,
+  picks: number,
+  free: Int32Array,
+  keyHi: Uint32Array,
+  keyLo: Uint32Array,
+  nFree: number,
+): void {
+  let filled = 0;
+  let worst = 0; // bestKey[picks - 1] once filled
+  for (let f = 0; f < nFree; f++) {
+    const i = free[f]!;
+    const u = pairUniformHalves(sHi, sLo, keyHi[i]! | 0, keyLo[i]! | 0);
+    freeScore[f] = u;
+    const key = -u;
+    let pos: number;
+    if (filled < picks) pos = filled++;
+    else if (key < worst) pos = picks - 1;
+    else continue;
+    while (pos > 0 && bestKey[pos - 1]! > key) {
+      bestKey[pos] = bestKey[pos - 1]!;
+      bestIdx[pos] = bestIdx[pos - 1]!;
+      pos--;
+    }
+    bestKey[pos] = key;
+    bestIdx[pos] = f;
+    if (filled === picks) worst = bestKey[picks - 1]!;
+  }
+}
+
+/** scanEqual for unequal weights: key = -ln(u) / w, logarithms skipped where they cannot win. */
+function scanWeighted(
+  sHi: number,
+  sLo: number,
+  picks: number,
+  free: Int32Array,
+  keyHi: Uint32Array,
+  keyLo: Uint32Array,
+  nFree: number,
+  inv: Float64Array,
+): void {
+  let filled = 0;
+  let worst = 0; // bestKey[picks - 1] once filled
+  for (let f = 0; f < nFree; f++) {
+    const i = free[f]!;
+    const u = pairUniformHalves(sHi, sLo, keyHi[i]! | 0, keyLo[i]! | 0);
+    freeScore[f] = u;
+    const invW = inv[f]!;
+    let key: number;
+    let pos: number;
+    if (filled === picks) {
+      if (negLogLowerBound[(u * LOG_BUCKETS) | 0]! * invW >= worst) continue;
+      key = -Math.log(u) * invW;
+      if (!(key < worst)) continue;
+      pos = picks - 1;
+    } else {
+      key = -Math.log(u) * invW;
+      pos = filled++;
+    }
+    while (pos > 0 && bestKey[pos - 1]! > key) {
+      bestKey[pos] = bestKey[pos - 1]!;
+      bestIdx[pos] = bestIdx[pos - 1]!;
+      pos--;
+    }
+    bestKey[pos] = key;
+    bestIdx[pos] = f;
+    if (filled === picks) worst = bestKey[picks - 1]!;
+  }
+}
+
 function chosenIds(c: CompiledPlan): string[] {
   const out = new Array<string>(c.s);
   for (let j = 0; j < c.s; j++) out[j] = c.ids[chosenIdx[j]!]!;
@@ -413,6 +493,23 @@ export function placeStripe(plan: PlacementPlan, stripeId: string): string[] {
   }
   const c = compile(plan);
   placeIndices(c, stripeId);
+  return chosenIds(c);
+}
+
+/**
+ * placeStripe from the stripe's key, `stripeKey(stripeId)` (pb-hash64 of the id), for callers
+ * that place one stripe under several plans or already hold its key: the same members in the same
+ * order as `placeStripe(plan, stripeId)`, without hashing the id again.
+ */
+export function placeStripeByKey(plan: PlacementPlan, key: U64): string[] {
+  if (key === null || typeof key !== 'object' || key.hi >>> 0 !== key.hi || key.lo >>> 0 !== key.lo) {
+    throw new EngineError(
+      'invalid-argument',
+      'key must be a stripe key { hi, lo } of two unsigned 32-bit halves',
+    );
+  }
+  const c = compile(plan);
+  placeIndicesByKey(c, key.hi | 0, key.lo | 0);
   return chosenIds(c);
 }
 

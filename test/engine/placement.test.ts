@@ -9,7 +9,9 @@ import {
   pairScoreHex,
   placementPlan,
   placeStripe,
+  placeStripeByKey,
   straw2Inclusion,
+  stripeKey,
 } from '../../engine/index.ts';
 
 const hex64 = (s: string) => {
@@ -222,6 +224,60 @@ describe('placeStripe properties', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('matches the spec written out plainly (BigInt scores, logarithms for every member, full sorts)', () => {
+    // docs/placement.md section 4 as a reference: the fast path (log lower bounds, typed arrays,
+    // float-split multiplies, placeStripeByKey) must give exactly these members in this order.
+    const reference = (plan: PlacementPlan, stripeId: string): string[] => {
+      const u = (memberId: string) => {
+        const score = BigInt(`0x${pairScoreHex(stripeId, memberId)}`);
+        return (Number(score >> 11n) + 0.5) / 2 ** 53;
+      };
+      const weighted = plan.members.filter((m) => !m.capped && m.weight > 0);
+      const equal = weighted.every((m) => m.weight === weighted[0]!.weight);
+      const picks = plan.shardsPerStripe - plan.members.filter((m) => m.capped).length;
+      const index = new Map(plan.members.map((m, i) => [m.id, i]));
+      const keyed = weighted.map((m) => ({ m, key: equal ? -u(m.id) : -Math.log(u(m.id)) * (1 / m.weight) }));
+      keyed.sort((a, b) => a.key - b.key || index.get(a.m.id)! - index.get(b.m.id)!);
+      const chosen = [...plan.members.filter((m) => m.capped), ...keyed.slice(0, picks).map((x) => x.m)];
+      return chosen
+        .map((m) => ({ id: m.id, u: u(m.id), i: index.get(m.id)! }))
+        .sort((a, b) => a.u - b.u || a.i - b.i)
+        .map((x) => x.id);
+    };
+    fc.assert(
+      fc.property(
+        arbGroup,
+        fc.array(fc.string({ minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 30 }),
+        ({ caps, s }, ids) => {
+          const plan = placementPlan(
+            caps.map((c, i) => ({ id: `m${i}`, capacityBytes: c })),
+            s,
+          );
+          for (const id of [...ids, ...ids.map((x, j) => `5f2c9a1be03d4471:${j}/${x.length & 1}`)]) {
+            const expected = reference(plan, id);
+            expect(placeStripe(plan, id)).toEqual(expected);
+            expect(placeStripeByKey(plan, stripeKey(id))).toEqual(expected);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('rejects a malformed stripe key with a typed error', () => {
+    const plan = skewed();
+    for (const bad of [
+      null,
+      {},
+      { hi: -1, lo: 0 },
+      { hi: 0, lo: 2 ** 32 },
+      { hi: 0.5, lo: 0 },
+      { hi: 0, lo: Number.NaN },
+    ]) {
+      expect(() => placeStripeByKey(plan, bad as never)).toThrow(EngineError);
+    }
   });
 
   it('solves weights whose straw2 inclusion equals the targets', () => {
