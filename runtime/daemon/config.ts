@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { RECOVERY_SECRET_BYTES } from '../../engine/index.ts';
+import { DEFAULT_REPAIR_CONFIG, parseRepairConfig, type RepairConfig } from './repair-config.ts';
 import { scheduleIntervalMs } from './schedule.ts';
 import { secretToWords } from './secret-words.ts';
 
@@ -42,6 +43,7 @@ export interface NodeConfig {
   schedule: string | number;
   watchDebounceMs: number;
   syncIntervalMs: number;
+  repair: RepairConfig;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -60,6 +62,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   schedule: 'hourly',
   watchDebounceMs: 30_000,
   syncIntervalMs: 30_000,
+  repair: DEFAULT_REPAIR_CONFIG,
 };
 
 const COMMENTS: Record<keyof NodeConfig, string> = {
@@ -79,6 +82,8 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
   watchDebounceMs:
     'Also back up this long (milliseconds) after the directories stop changing; 0 to ignore file changes.',
   syncIntervalMs: 'How often the group log is reconciled with every member (milliseconds).',
+  repair:
+    'Repair worker (docs/group-backup.md): intervalMs, graceMs, settleMs, bytesPerSecond (0: no cap), concurrency, maxTasks; any subset.',
 };
 
 export function defaultDataDir(): string {
@@ -139,6 +144,11 @@ export function parseConfig(text: string, where: string): NodeConfig {
     throw new ConfigError(`${where}: watchDebounceMs must be 0 (off) to 86400000`);
   try {
     scheduleIntervalMs(c.schedule);
+  } catch (error) {
+    throw new ConfigError(`${where}: ${(error as Error).message}`);
+  }
+  try {
+    c.repair = parseRepairConfig(c.repair);
   } catch (error) {
     throw new ConfigError(`${where}: ${(error as Error).message}`);
   }

@@ -27,6 +27,7 @@ import { serveHeads } from '../net/head-protocol.ts';
 import { type JoinOutcome, requestJoin, serveJoin } from '../net/join.ts';
 import { libp2pKeyFromSeed } from '../net/keys.ts';
 import { createPbNode, type PbLibp2p } from '../net/node.ts';
+import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { Limiter, toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
@@ -34,11 +35,14 @@ import { BackupService } from './backup-service.ts';
 import { ChangeWatcher } from './change-watcher.ts';
 import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
 import { ControlError, type ControlMethod, startControlServer } from './control.ts';
+import { deleteCheck } from './delete-check.ts';
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
 import { announcedMultiaddrs } from './network-directory.ts';
+import { RepairService } from './repair-service.ts';
 import { scheduleIntervalMs } from './schedule.ts';
+import { CatalogBackend, ShardCatalog } from './shard-catalog.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
 const MAX_SYNC_CONCURRENCY = 8;
@@ -63,6 +67,10 @@ export class Daemon {
   private logFd: number;
   /** The owner's backups onto the group (backup-service.ts). */
   readonly backups: BackupService;
+  /** What `/pb/shard/1` serves: the store, its catalog, authorized deletes. */
+  readonly shards: CatalogBackend;
+  /** The repair worker (repair-service.ts). */
+  readonly repair: RepairService;
   readonly stoppedPromise: Promise<void>;
   private resolveStopped!: () => void;
 
@@ -86,6 +94,24 @@ export class Daemon {
       self,
       directories: () => config.directories,
       group: () => group.state,
+      log: (line) => this.log(line),
+    });
+    this.shards = new CatalogBackend(
+      store,
+      new ShardCatalog(store),
+      deleteCheck({
+        self,
+        group: () => group.state,
+        memberHas: (member, id) => new RemoteShardStore(node, member).has(id),
+      }),
+    );
+    this.repair = new RepairService({
+      self,
+      node,
+      group: () => group.state,
+      config: config.repair,
+      backend: this.shards,
+      lastSeen: this.lastSeen,
       log: (line) => this.log(line),
     });
     this.stoppedPromise = new Promise((r) => {
@@ -173,9 +199,12 @@ export class Daemon {
       },
       onError,
     );
-    await serveShards(this.node, policy, this.store, { onError });
+    await serveShards(this.node, policy, this.shards, { onError });
     await serveHeads(this.node, policy, this.heads, onError);
     this.group.on('change', (state) => this.onGroupChange(state));
+    this.group.on('change', (state) => this.repair.groupChanged(state));
+    if (this.group.state !== null) this.repair.groupChanged(this.group.state);
+    this.repair.start();
     this.node.addEventListener('connection:open', (event) => {
       const peer = event.detail.remotePeer.toString();
       if (this.group.isMember(peer)) setTimeout(() => void this.syncWith(peer), 200);
@@ -392,6 +421,7 @@ export class Daemon {
         store: await this.store.report(),
         refusedBy: [...this.refusedBy],
         backup: this.backups.status,
+        repair: this.repair.status,
         pid: process.pid,
       }),
       forget: async (params) => {
@@ -476,6 +506,7 @@ export class Daemon {
         this.group.author({ kind: 'agree', agreement });
         return agreement;
       },
+      repair: async () => this.repair.runRound(),
       sync: async () => {
         await this.syncAll();
         return { ops: this.group.log.size };
@@ -591,6 +622,7 @@ export class Daemon {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.backups.stopSchedule();
+    this.repair.stop();
     await this.watcher?.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     try {
