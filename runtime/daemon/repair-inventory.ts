@@ -11,7 +11,8 @@
  * - A removed member holds nothing live (the engine repairs around it at once).
  * - Rows are a member's word about its own disk: a stripe's rows must agree on its shape (the
  *   most common shape wins), a member counts once per stripe, an owner never holds its own.
- * - Stripes with a shard stored less than `settleMs` ago are left out (a backup still writing).
+ * - Stripes with a shard stored less than `settleMs` ago are marked settling (a backup may still
+ *   be writing them): the planner leaves them alone, exposure counts them.
  */
 import {
   type GroupState,
@@ -57,7 +58,10 @@ export interface InventoryStripe {
 
 export interface Inventory {
   readonly members: RepairMember[];
+  /** Every stripe found (settling ones too: they count for exposure). */
   readonly stripes: StripeHolding[];
+  /** Stripes with a shard stored less than `settleMs` ago: the planner leaves them alone. */
+  readonly settlingIds: ReadonlySet<string>;
   readonly byId: ReadonlyMap<string, InventoryStripe>;
   readonly plans: ReadonlyMap<string, PlacementPlan>;
   readonly skipped: {
@@ -144,11 +148,12 @@ export function buildInventory(input: InventoryInput): Inventory {
   };
 
   const stripes: StripeHolding[] = [];
+  const settlingIds = new Set<string>();
   const byId = new Map<string, InventoryStripe>();
   for (const [stripeId, acc] of [...byStripe].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (acc.youngestAgeMs < input.settleMs) {
       skipped.settling++;
-      continue;
+      settlingIds.add(stripeId);
     }
     // The stripe's shape: the most common among its rows (ties: the smallest key).
     const shapes = new Map<string, number>();
@@ -222,5 +227,5 @@ export function buildInventory(input: InventoryInput): Inventory {
       copies,
     });
   }
-  return { members, stripes, byId, plans, skipped };
+  return { members, stripes, settlingIds, byId, plans, skipped };
 }

@@ -280,7 +280,7 @@ export class RepairService {
       plans: inventory.plans,
       ...times,
       maxTasks: config.maxTasks,
-      busyStripeIds: new Set(this.busy.keys()),
+      busyStripeIds: new Set([...this.busy.keys(), ...inventory.settlingIds]),
     });
     const report = exposure({
       members: inventory.members,

@@ -251,3 +251,366 @@ describe('the bandwidth bucket', () => {
     expect(now).toBe(6500);
   });
 });
+
+/** Every regular file under `root`: relative path, mode and content hash. */
+function manifest(root: string): { path: string; mode: number; sha256: string }[] {
+  const out: { path: string; mode: number; sha256: string }[] = [];
+  const walk = (abs: string): void => {
+    for (const name of fs.readdirSync(abs).sort()) {
+      const p = join(abs, name);
+      const st = fs.lstatSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile())
+        out.push({ path: relative(root, p), mode: st.mode & 0o7777, sha256: sha(fs.readFileSync(p)) });
+    }
+  };
+  walk(root);
+  return out;
+}
+
+interface DiskShard {
+  member: string;
+  stripeId: string;
+  owner: string;
+  k: number;
+  m: number;
+  index: number;
+  fileBytes: number;
+}
+
+/** The shards a member holds for others, read from its disk (independently of the daemon). */
+function shardsOnDisk(dir: string, member: string): DiskShard[] {
+  const root = join(dir, 'shards', 'store', 'shards');
+  if (!fs.existsSync(root)) return [];
+  const out: DiskShard[] = [];
+  for (const fan of fs.readdirSync(root)) {
+    for (const name of fs.readdirSync(join(root, fan))) {
+      const bytes = fs.readFileSync(join(root, fan, name));
+      expect(sha(bytes)).toBe(name);
+      const { header } = decodeShardHeader(bytes);
+      out.push({ member, ...header, fileBytes: bytes.length });
+    }
+  }
+  return out;
+}
+
+interface RepairStatusView {
+  repairsDone: number;
+  migrationsDone: number;
+  shardsMoved: number;
+  bytesMoved: number;
+  failedTasks: number;
+  rounds: number;
+  queued: number;
+  running: number;
+  lastPlan: {
+    stripes: number;
+    needRepair: number;
+    needMigration: number;
+    settling: number;
+    exposedBytes: number;
+  } | null;
+}
+
+interface RoundView {
+  answered: string[];
+  silent: string[];
+  stripes: number;
+  plan: { needRepair: number; needMigration: number; waiting: number; unrecoverable: number };
+  exposure: { owner: string; storedBytes: number; exposedBytes: number; unrecoverableBytes: number }[];
+  queuedNow: { repairs: number; migrations: number };
+}
+
+describe('the repair worker across five pb-node processes', () => {
+  let root: string;
+  let src: string;
+  const nodes: Proc[] = [];
+  const ids = new Map<Proc, string>();
+  let ownerHex = '';
+  let stripesWritten = 0;
+
+  /** The tail of every member's log (printed when a wait fails: the daemons say what they did). */
+  const logs = (): string =>
+    nodes
+      .map((p) => {
+        const file = join(p.dir, 'pb-node.log');
+        const lines = fs.existsSync(file)
+          ? fs
+              .readFileSync(file, 'utf8')
+              .split('\n')
+              .filter((l) => !/sync with|webrtc dial|cannot reach/.test(l))
+          : [];
+        return `== ${p.dir.split('/').at(-1)}\n${lines.slice(-25).join('\n')}`;
+      })
+      .join('\n');
+  const explained = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      process.stderr.write(`${logs()}\n`);
+      throw error;
+    }
+  };
+
+  const repairOf = async (p: Proc): Promise<RepairStatusView> =>
+    ((await p.call('status')) as { repair: RepairStatusView }).repair;
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(join(tmpdir(), 'pb-repair-'));
+    src = join(root, 'home');
+    fs.mkdirSync(join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(join(src, 'a.bin'), randomBytes(7 * MiB + 123));
+    fs.writeFileSync(join(src, 'sub', 'b.bin'), randomBytes(5 * MiB + 7));
+    fs.writeFileSync(join(src, 'sub', 'c.bin'), randomBytes(9 * MiB));
+    fs.writeFileSync(join(src, 'note.txt'), 'repair me\n', { mode: 0o640 });
+    fs.chmodSync(join(src, 'note.txt'), 0o640);
+    const names = ['owner', 'h1', 'h2', 'h3', 'h4'];
+    const procs = await Promise.all(
+      names.map((n) =>
+        initNode(root, n, [
+          '--pledge',
+          '96MiB',
+          '--schedule',
+          'off',
+          '--watch-debounce',
+          '0s',
+          ...(n === 'owner' ? ['--directories', src] : []),
+        ]),
+      ),
+    );
+    // Short rounds, a 60 s grace, stripes settle after 15 s, a bandwidth cap the test can afford.
+    for (const p of procs)
+      fs.appendFileSync(
+        join(p.dir, 'config'),
+        '\nrepair = {"intervalMs":1500,"graceMs":60000,"settleMs":15000,"bytesPerSecond":67108864,"concurrency":2,"maxTasks":50}\n',
+      );
+    nodes.push(...procs);
+    await Promise.all(procs.map((p) => p.start()));
+    for (const p of procs) ids.set(p, ((await p.call('status')) as { id: string }).id);
+    const [owner, ...others] = procs as [Proc, Proc, Proc, Proc, Proc];
+    expect((await cli(['create', '--dir', owner.dir, '--ratio', '1.5', '--tolerance', '1'])).code).toBe(0);
+    for (const candidate of others) {
+      const code = (await cli(['invite', '--dir', owner.dir])).stdout.trim();
+      const joining = cli(['join', code, '--dir', candidate.dir, '--json', '--wait', '60s']);
+      const name = candidate.dir.split('/').at(-1)!;
+      await waitFor(
+        `${name}'s request`,
+        async () => ((await owner.call('requests')) as { name: string }[]).some((r) => r.name === name),
+        60_000,
+      );
+      expect((await cli(['approve', name, '--dir', owner.dir])).code).toBe(0);
+      expect(JSON.parse((await joining).stdout)).toMatchObject({ outcome: 'approved' });
+    }
+    for (const p of procs)
+      await waitFor(
+        'five members with their pledges',
+        async () =>
+          ((await p.call('members')) as { pledgeBytes: number }[]).filter((m) => m.pledgeBytes > 0).length ===
+          5,
+        60_000,
+      );
+    ownerHex = Buffer.from(
+      deriveMemberKeys(Buffer.from(fs.readFileSync(join(owner.dir, 'secret'), 'utf8').trim(), 'hex'))
+        .publicKey,
+    ).toString('hex');
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((p) => p.stop()));
+    if (process.env.PB_KEEP_TEST_DIR === undefined) fs.rmSync(root, { recursive: true, force: true });
+    else process.stderr.write(`kept ${root}\n`);
+  });
+
+  it(
+    'a holder offline for less than the grace period causes no repair traffic',
+    () =>
+      explained(async () => {
+        const [owner, h1, h2, h3, h4] = nodes as [Proc, Proc, Proc, Proc, Proc];
+        const b = await cli(['backup', '--dir', owner.dir, '--json']);
+        expect(b.code, b.stderr + b.stdout).toBe(0);
+        const summary = JSON.parse(b.stdout) as { holders: number; stored: { stripes: number } };
+        expect(summary.holders).toBe(4);
+        stripesWritten = summary.stored.stripes;
+        expect(stripesWritten).toBeGreaterThanOrEqual(3);
+        // Every member sees every stripe, settled and whole.
+        for (const p of nodes)
+          await waitFor(
+            'a round over every settled stripe',
+            async () => {
+              const r = await repairOf(p);
+              return (
+                r.lastPlan !== null &&
+                r.lastPlan.stripes === stripesWritten &&
+                r.lastPlan.settling === 0 &&
+                r.lastPlan.needRepair === 0
+              );
+            },
+            90_000,
+          );
+        // h2 goes away (well within the 60 s grace) and comes back on the same port (the address
+        // the group knows: a restore later dials it from the op log) ...
+        const h2Id = ids.get(h2)!;
+        const h2Address = ((await h2.call('status')) as { addresses: string[] }).addresses.find(
+          (a) => a.includes('/tcp/') && !a.includes('p2p-circuit'),
+        )!;
+        const port = /\/tcp\/(\d+)/.exec(h2Address)![1];
+        const h2Config = join(h2.dir, 'config');
+        fs.writeFileSync(
+          h2Config,
+          fs
+            .readFileSync(h2Config, 'utf8')
+            .replace(/^listen = .*$/m, `listen = ["/ip4/127.0.0.1/tcp/${port}","/p2p-circuit","/webrtc"]`),
+        );
+        await h2.stop();
+        const running = [owner, h1, h3, h4];
+        for (const p of running) {
+          const before = (await repairOf(p)).rounds;
+          const round = await waitFor(
+            'a round that misses h2',
+            async () => {
+              const r = (await p.call('repair')) as RoundView;
+              return r.silent.includes(h2Id) ? r : null;
+            },
+            30_000,
+          );
+          // Its shards still count: nothing to repair, nothing queued, nothing exposed.
+          expect(round.plan).toMatchObject({ needRepair: 0, needMigration: 0, unrecoverable: 0 });
+          expect(round.queuedNow).toEqual({ repairs: 0, migrations: 0 });
+          expect(round.exposure.every((o) => o.exposedBytes === 0)).toBe(true);
+          await waitFor(
+            'two more timed rounds',
+            async () => (await repairOf(p)).rounds >= before + 2,
+            30_000,
+          );
+        }
+        // ... and comes back: no member moved a byte.
+        await h2.start();
+        await waitFor(
+          'a round that hears h2 again',
+          async () => ((await h1.call('repair')) as RoundView).answered.includes(h2Id),
+          30_000,
+        );
+        for (const p of nodes) {
+          expect(await repairOf(p)).toMatchObject({
+            repairsDone: 0,
+            migrationsDone: 0,
+            shardsMoved: 0,
+            bytesMoved: 0,
+            failedTasks: 0,
+            queued: 0,
+            running: 0,
+          });
+        }
+      }),
+    240_000,
+  );
+
+  it(
+    'a dead, removed holder is repaired around while the owner is stopped; the owner restores exactly',
+    () =>
+      explained(async () => {
+        const [owner, h1, h2, h3, h4] = nodes as [Proc, Proc, Proc, Proc, Proc];
+        const ownerId = ids.get(owner)!;
+        const holders = [h1, h2, h3];
+        const before = manifest(src);
+        const words = join(root, 'words');
+        fs.writeFileSync(words, fs.readFileSync(join(owner.dir, 'secret'), 'utf8'), { mode: 0o600 });
+        const stripesBefore = new Set(
+          [h1, h2, h3, h4].flatMap((h) => shardsOnDisk(h.dir, ids.get(h)!)).map((s) => s.stripeId),
+        );
+        expect(stripesBefore.size).toBe(stripesWritten);
+        const onH4 = shardsOnDisk(h4.dir, ids.get(h4)!).length;
+        expect(onH4).toBeGreaterThan(0);
+
+        // The owner goes away; h4's disk dies; h4 is removed by another member.
+        await owner.stop();
+        await h4.stop();
+        fs.rmSync(h4.dir, { recursive: true, force: true });
+        const removed = await cli(['remove', 'h4', '--dir', h1.dir, '--json']);
+        expect(removed.code, removed.stderr).toBe(0);
+
+        // Full redundancy again: every stripe has k+m shards, each on a different current member.
+        const live = (): DiskShard[] => holders.flatMap((h) => shardsOnDisk(h.dir, ids.get(h)!));
+        await waitFor(
+          'every stripe whole on the current members',
+          async () => {
+            const byStripe = new Map<string, DiskShard[]>();
+            for (const s of live()) byStripe.set(s.stripeId, [...(byStripe.get(s.stripeId) ?? []), s]);
+            if (byStripe.size !== stripesWritten) return false;
+            for (const shards of byStripe.values()) {
+              const { k, m } = shards[0]!;
+              const indices = new Set(shards.map((s) => s.index));
+              const members = new Set(shards.map((s) => s.member));
+              if (indices.size !== k + m || members.size !== k + m) return false;
+            }
+            return true;
+          },
+          120_000,
+        );
+        const moved = await Promise.all(holders.map(repairOf));
+        expect(moved.reduce((n, r) => n + r.repairsDone, 0)).toBeGreaterThan(0);
+        expect(moved.reduce((n, r) => n + r.shardsMoved, 0)).toBeGreaterThanOrEqual(onH4);
+        expect(moved.reduce((n, r) => n + r.failedTasks, 0)).toBe(0);
+
+        // The engine's exposure over what the disks hold: zero for the owner.
+        const nowMs = Date.now();
+        const byStripe = new Map<string, DiskShard[]>();
+        for (const s of live()) byStripe.set(s.stripeId, [...(byStripe.get(s.stripeId) ?? []), s]);
+        const report = exposure({
+          members: [
+            { id: ownerId, lastSeenMs: nowMs - 30_000, removed: false },
+            ...holders.map((h) => ({ id: ids.get(h)!, lastSeenMs: nowMs, removed: false })),
+            { id: ids.get(h4)!, lastSeenMs: 0, removed: true },
+          ],
+          stripes: [...byStripe.values()].map((shards) => {
+            const holdersOf: (string | null)[] = new Array(shards[0]!.k + shards[0]!.m).fill(null);
+            for (const s of shards) holdersOf[s.index] = s.member;
+            expect(shards[0]!.owner).toBe(ownerHex);
+            return {
+              stripeId: shards[0]!.stripeId,
+              owner: ownerId,
+              dataShards: shards[0]!.k,
+              parityShards: shards[0]!.m,
+              shardBytes: shards[0]!.fileBytes,
+              holders: holdersOf,
+            };
+          }),
+          tolerance: 1,
+          nowMs,
+          graceMs: 60_000,
+          onlineWindowMs: 0,
+        });
+        expect(report.owners).toHaveLength(1);
+        expect(report.owners[0]).toMatchObject({ owner: ownerId, exposedBytes: 0, unrecoverableBytes: 0 });
+        expect(report.owners[0]!.storedBytes).toBeGreaterThan(20 * MiB);
+        // The members' own view agrees.
+        const view = (await h2.call('repair')) as RoundView;
+        expect(view.exposure.find((o) => o.owner === ownerId)).toMatchObject({
+          exposedBytes: 0,
+          unrecoverableBytes: 0,
+        });
+        expect(view.plan).toMatchObject({ needRepair: 0, unrecoverable: 0 });
+
+        // The owner, still away, restores from one member's address into a fresh directory: exact.
+        const status = (await h3.call('status')) as { addresses: string[] };
+        const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'))!;
+        const target = join(root, 'restored');
+        const r = await cli([
+          'restore',
+          '--peer',
+          address,
+          '--secret-file',
+          words,
+          '--target',
+          target,
+          '--dir',
+          join(root, 'owner-again'),
+          '--test-network',
+          '--json',
+        ]);
+        expect(r.code, r.stderr + r.stdout).toBe(0);
+        expect(manifest(join(target, src))).toEqual(before);
+      }),
+    300_000,
+  );
+});
