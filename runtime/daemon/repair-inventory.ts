@@ -63,6 +63,11 @@ export interface Inventory {
   /** Stripes with a shard stored less than `settleMs` ago: the planner leaves them alone. */
   readonly settlingIds: ReadonlySet<string>;
   readonly byId: ReadonlyMap<string, InventoryStripe>;
+  /**
+   * Leftovers of a migration that did not finish (the new copy stored, the old not deleted): the
+   * same shard also on a member outside the stripe's placement while its holder is in it.
+   */
+  readonly leftovers: readonly Leftover[];
   readonly plans: ReadonlyMap<string, PlacementPlan>;
   readonly skipped: {
     settling: number;
@@ -71,6 +76,15 @@ export interface Inventory {
     inconsistentRows: number;
     presumedShards: number;
   };
+}
+
+export interface Leftover {
+  readonly stripeId: string;
+  readonly shardId: string;
+  /** The member chosen as the shard's holder (in the placement). */
+  readonly keeper: string;
+  /** The member with the extra copy (outside the placement). */
+  readonly extra: string;
 }
 
 export interface InventoryInput {
@@ -148,6 +162,7 @@ export function buildInventory(input: InventoryInput): Inventory {
   };
 
   const stripes: StripeHolding[] = [];
+  const leftovers: Leftover[] = [];
   const settlingIds = new Set<string>();
   const byId = new Map<string, InventoryStripe>();
   for (const [stripeId, acc] of [...byStripe].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -199,6 +214,14 @@ export function buildInventory(input: InventoryInput): Inventory {
         used.add(best.member);
       }
     }
+    for (const [i, keeper] of holders.entries()) {
+      if (keeper === null || !placement.includes(keeper)) continue;
+      const kept = (copies.get(i) ?? []).find((c) => c.member === keeper)!;
+      for (const c of copies.get(i) ?? []) {
+        if (c.member !== keeper && c.shardId === kept.shardId && !placement.includes(c.member))
+          leftovers.push({ stripeId, shardId: c.shardId, keeper, extra: c.member });
+      }
+    }
     // A silent member never listed: presumed to hold one of the unlisted shards where it is placed.
     for (const member of silentUnlisted) {
       if (member === owner || used.has(member) || !placement.includes(member)) continue;
@@ -227,5 +250,5 @@ export function buildInventory(input: InventoryInput): Inventory {
       copies,
     });
   }
-  return { members, stripes, settlingIds, byId, plans, skipped };
+  return { members, stripes, settlingIds, byId, leftovers, plans, skipped };
 }

@@ -22,7 +22,7 @@ import {
 import type { PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import type { RepairConfig } from './repair-config.ts';
-import { buildInventory, type InventoryStripe, type ListedShard } from './repair-inventory.ts';
+import { buildInventory, type InventoryStripe, type Leftover, type ListedShard } from './repair-inventory.ts';
 import { performMigration, performRepair, type TaskDeps } from './repair-tasks.ts';
 import type { CatalogBackend } from './shard-catalog.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -100,7 +100,9 @@ export class NothingToRepair extends Error {
 
 type Queued =
   | { kind: 'repair'; task: RepairTask; stripe: InventoryStripe; online: ReadonlySet<string> }
-  | { kind: 'migration'; task: MigrationTask; stripe: InventoryStripe; online: ReadonlySet<string> };
+  | { kind: 'migration'; task: MigrationTask; stripe: InventoryStripe; online: ReadonlySet<string> }
+  /** The last step of a migration that did not finish: the old holder deletes its copy. */
+  | { kind: 'cleanup'; task: Leftover };
 
 export class RepairService {
   status: RepairStatus = {
@@ -306,6 +308,13 @@ export class RepairService {
       migrations++;
       room--;
     }
+    for (const task of inventory.leftovers) {
+      if (task.keeper !== this.deps.self || !answered.has(task.extra) || room <= 0) continue;
+      if (this.busy.has(task.stripeId) || inventory.settlingIds.has(task.stripeId)) continue;
+      this.enqueue({ kind: 'cleanup', task });
+      migrations++;
+      room--;
+    }
     this.lastDeferred = plan.deferredStripeIds.length;
     const lastPlan = {
       stripes: plan.counts.stripes,
@@ -344,6 +353,7 @@ export class RepairService {
 
   private enqueue(q: Queued): void {
     (q.kind === 'repair' ? this.repairs : this.migrations).push(q);
+    // (cleanups wait with the migrations: they finish one)
     this.busy.set(q.task.stripeId, (this.busy.get(q.task.stripeId) ?? 0) + 1);
     this.status.queued = this.queuedCount();
   }
@@ -384,7 +394,7 @@ export class RepairService {
       },
       remote: (member) => this.remote(member),
       bucket: this.bucket,
-      online: q.online,
+      online: q.kind === 'cleanup' ? new Set<string>() : q.online,
       onBytes: (bytes) => {
         this.status.bytesMoved += bytes;
       },
@@ -392,9 +402,14 @@ export class RepairService {
     const what =
       q.kind === 'repair'
         ? `repair of ${q.task.stripeId} (${q.task.moves.length} shards)`
-        : `migration of ${q.task.stripeId} shard ${q.task.shardIndex} from ${q.task.from.slice(-8)}`;
+        : q.kind === 'migration'
+          ? `migration of ${q.task.stripeId} shard ${q.task.shardIndex} from ${q.task.from.slice(-8)}`
+          : `removal of the old copy of a shard of ${q.task.stripeId} on ${q.task.extra.slice(-8)}`;
     try {
-      if (q.kind === 'repair') {
+      if (q.kind === 'cleanup') {
+        await this.remote(q.task.extra).deleteMigrated(q.task.shardId, this.deps.self);
+        this.status.migrationsDone++;
+      } else if (q.kind === 'repair') {
         const r = await performRepair(q.task, q.stripe, deps);
         this.status.repairsDone++;
         this.status.shardsMoved += r.shardsPushed;

@@ -613,4 +613,54 @@ describe('the repair worker across five pb-node processes', () => {
       }),
     300_000,
   );
+
+  it(
+    'a new member takes over the shards placement gives it; the old holders delete theirs only then',
+    () =>
+      explained(async () => {
+        const [, h1, h2, h3] = nodes as [Proc, Proc, Proc, Proc];
+        const ownerId = ids.get(nodes[0]!)!;
+        const h5 = await initNode(root, 'h5', ['--pledge', '96MiB', '--schedule', 'off']);
+        fs.appendFileSync(
+          join(h5.dir, 'config'),
+          '\nrepair = {"intervalMs":1500,"graceMs":60000,"settleMs":15000,"bytesPerSecond":67108864}\n',
+        );
+        nodes.push(h5);
+        await h5.start();
+        ids.set(h5, ((await h5.call('status')) as { id: string }).id);
+        const code = (await cli(['invite', '--dir', h1.dir])).stdout.trim();
+        const joining = cli(['join', code, '--dir', h5.dir, '--json', '--wait', '60s']);
+        await waitFor(
+          "h5's request",
+          async () => ((await h1.call('requests')) as { name: string }[]).some((r) => r.name === 'h5'),
+          60_000,
+        );
+        expect((await cli(['approve', 'h5', '--dir', h1.dir])).code).toBe(0);
+        expect(JSON.parse((await joining).stdout)).toMatchObject({ outcome: 'approved' });
+        const holders = [h1, h2, h3, h5];
+        const live = (): DiskShard[] => holders.flatMap((h) => shardsOnDisk(h.dir, ids.get(h)!));
+        // Every stripe whole, each shard on a member of the stripe's placement under the new state.
+        await waitFor(
+          'every stripe placed on the current placement',
+          async () => {
+            const members = (await h1.call('members')) as { id: string; pledgeBytes: number }[];
+            if (members.filter((m) => m.pledgeBytes > 0).length !== 5) return false;
+            const byStripe = new Map<string, DiskShard[]>();
+            for (const s of live()) byStripe.set(s.stripeId, [...(byStripe.get(s.stripeId) ?? []), s]);
+            if (byStripe.size !== stripesWritten) return false;
+            for (const [stripeId, shards] of byStripe) {
+              const placement = placeStripe(ownerStripePlan(members, ownerId, 3), stripeId);
+              if (new Set(shards.map((s) => s.index)).size !== 3 || shards.length !== 3) return false;
+              if (!shards.every((s) => placement.includes(s.member))) return false;
+            }
+            return true;
+          },
+          180_000,
+        );
+        const r5 = await repairOf(h5);
+        expect(r5.migrationsDone).toBeGreaterThan(0);
+        expect(shardsOnDisk(h5.dir, ids.get(h5)!).length).toBeGreaterThan(0);
+      }),
+    300_000,
+  );
 });
