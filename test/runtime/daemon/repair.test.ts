@@ -23,8 +23,14 @@ import {
   memberIdFromPublicKey,
   ownerStripePlan,
   placeStripe,
+  planRepairs,
 } from '../../../engine/index.ts';
 import { deleteCheck } from '../../../runtime/daemon/delete-check.ts';
+import {
+  buildInventory,
+  type ListedShard,
+  type MemberListing,
+} from '../../../runtime/daemon/repair-inventory.ts';
 import { CatalogBackend, ShardCatalog } from '../../../runtime/daemon/shard-catalog.ts';
 import { TokenBucket } from '../../../runtime/daemon/token-bucket.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
@@ -223,6 +229,67 @@ describe('who may delete a shard', () => {
       );
       expect(await remote.list()).toEqual(all.map((r) => r.id));
     });
+  });
+});
+
+describe('the planner’s input from the listings', () => {
+  const owner = identity(21);
+  const hs = [22, 23, 24, 25].map(identity);
+  const members = [owner, ...hs].map((m) => ({ id: m.id, pledgeBytes: 64 * MiB }));
+  const state = { members, removed: [] } as unknown as GroupState; // buildInventory reads these two
+  const stripeId = `${owner.hex}/1/0`;
+  const placement = placeStripe(ownerStripePlan(members, owner.id, 3), stripeId);
+  const row = (index: number, ageMs = 3_600_000): ListedShard => ({
+    id: sha(Buffer.from(`${stripeId}#${index}`)),
+    info: { stripeId, owner: owner.hex, k: 2, m: 1, index, bodyBytes: 4096, fileBytes: 4500, ageMs },
+  });
+  const nowMs = 10_000_000;
+  const plan = (inv: ReturnType<typeof buildInventory>, graceMs: number) =>
+    planRepairs({
+      members: inv.members,
+      stripes: inv.stripes,
+      plans: inv.plans,
+      nowMs,
+      graceMs,
+      onlineWindowMs: 0,
+      busyStripeIds: inv.settlingIds,
+    });
+
+  it('a silent holder is presumed to hold its shard: no repair within the grace period, a repair after it', () => {
+    const [a, b, c] = placement as [string, string, string];
+    const free = hs.map((h) => h.id).find((id) => !placement.includes(id))!;
+    const listings = new Map<string, MemberListing>([
+      [a, { rows: [row(0)], fresh: true }],
+      [b, { rows: [row(1)], fresh: true }],
+      [free, { rows: [], fresh: true }],
+    ]);
+    // c never answered; it was last seen 30 s ago.
+    const input = { self: a, state, nowMs, listings, lastSeenMs: () => nowMs - 30_000, settleMs: 60_000 };
+    const inv = buildInventory(input);
+    expect(inv.stripes[0]!.holders).toEqual([a, b, c]);
+    expect(inv.skipped.presumedShards).toBe(1);
+    expect(plan(inv, 60_000)).toMatchObject({ repairs: [], migrations: [] });
+    // Beyond the grace period c is lost: one repair, by an online holder, onto the free member.
+    const late = plan(inv, 10_000);
+    expect(late.repairs).toHaveLength(1);
+    expect([a, b]).toContain(late.repairs[0]!.repairer);
+    expect(late.repairs[0]!.moves).toEqual([{ shardIndex: 2, to: free }]);
+  });
+
+  it('a fresh shard settles first; rows that disagree, the owner’s own and double indices are cleaned', () => {
+    const [a, b, c] = placement as [string, string, string];
+    const odd: ListedShard = { id: 'f'.repeat(64), info: { ...row(2).info!, k: 3 } };
+    const listings = new Map<string, MemberListing>([
+      [a, { rows: [row(0, 5)], fresh: true }],
+      [b, { rows: [row(1), odd], fresh: true }],
+      [c, { rows: [row(2)], fresh: true }],
+      [owner.id, { rows: [row(1)], fresh: true }],
+    ]);
+    const inv = buildInventory({ self: a, state, nowMs, listings, lastSeenMs: () => 0, settleMs: 60_000 });
+    expect(inv.settlingIds.has(stripeId)).toBe(true);
+    expect(inv.skipped.inconsistentRows).toBe(2); // the k=3 row and the owner's own
+    expect(inv.stripes[0]!.holders).toEqual([a, b, c]);
+    expect(plan(inv, 60_000).counts.busy).toBe(1);
   });
 });
 
