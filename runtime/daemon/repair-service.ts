@@ -4,7 +4,9 @@
  * A round: list every current member's shards with their trailer details (`/pb/shard/1` list,
  * paged), build the planner's input (repair-inventory.ts), run the engine's `planRepairs` and
  * `exposure`, and queue the tasks the plan gives this member: the repairs it is the repairer of,
- * the migrations it is the new holder of (repair-tasks.ts performs them). Rounds run every
+ * the migrations it is the new holder of (repair-tasks.ts performs them), and the last step of
+ * any migration left unfinished (its shard kept here and still on an out-of-placement member: that
+ * member is asked to delete, and re-checks with the engine). Rounds run every
  * `intervalMs`, soon after a membership change, and on demand (control method `repair`); one at a
  * time. Stripes with a task queued or running are busy: the planner leaves them alone.
  *
