@@ -29,6 +29,12 @@ export {
   shareBound,
   validateAgreement,
 } from './capacity.ts';
+export {
+  authorizeShardDelete,
+  type DeleteRequest,
+  type DeleteVerdict,
+  ownerStripePlan,
+} from './delete-authority.ts';
 export { EngineError, type EngineErrorCode } from './errors.ts';
 export {
   CLOSED_FORM_FORMULA,

@@ -25,6 +25,7 @@ import {
   parseAlertConfig,
   parseMailConfig,
 } from './alerts/config.ts';
+import { DEFAULT_REPAIR_CONFIG, parseRepairConfig, type RepairConfig } from './repair-config.ts';
 import { scheduleIntervalMs } from './schedule.ts';
 import { secretToWords } from './secret-words.ts';
 
@@ -54,6 +55,7 @@ export interface NodeConfig {
   syncIntervalMs: number;
   /** The dashboard (runtime/daemon/dashboard/): null for none; port 0 picks a free port. */
   dashboard: { host: string; port: number; allowRemote?: boolean } | null;
+  repair: RepairConfig;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -74,6 +76,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   watchDebounceMs: 30_000,
   syncIntervalMs: 30_000,
   dashboard: { host: '127.0.0.1', port: 7460 },
+  repair: DEFAULT_REPAIR_CONFIG,
 };
 
 const COMMENTS: Record<keyof NodeConfig, string> = {
@@ -97,6 +100,8 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
   syncIntervalMs: 'How often the group log is reconciled with every member (milliseconds).',
   dashboard:
     'The web dashboard: {"host":"127.0.0.1","port":7460} (port 0: any free port), null for none. Its token is in dashboard-token; a non-loopback host needs "allowRemote":true.',
+  repair:
+    'Repair worker (docs/group-backup.md): intervalMs, graceMs, settleMs, bytesPerSecond (0: no cap), concurrency, maxTasks; any subset.',
 };
 
 export function defaultDataDir(): string {
@@ -179,6 +184,11 @@ export function parseConfig(text: string, where: string): NodeConfig {
       throw new ConfigError(`${where}: dashboard.port must be 0 to 65535`);
     if (d.allowRemote !== undefined && typeof d.allowRemote !== 'boolean')
       throw new ConfigError(`${where}: dashboard.allowRemote must be true or false`);
+  }
+  try {
+    c.repair = parseRepairConfig(c.repair);
+  } catch (error) {
+    throw new ConfigError(`${where}: ${(error as Error).message}`);
   }
   if (c.directories.some((d) => !isAbsolute(d)))
     throw new ConfigError(`${where}: directories must be absolute paths`);

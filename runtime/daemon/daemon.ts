@@ -36,11 +36,14 @@ import { BackupService } from './backup-service.ts';
 import { ChangeWatcher } from './change-watcher.ts';
 import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
 import { ControlError, type ControlMethod, startControlServer } from './control.ts';
+import { deleteCheck } from './delete-check.ts';
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
 import { announcedMultiaddrs } from './network-directory.ts';
+import { RepairService } from './repair-service.ts';
 import { scheduleIntervalMs } from './schedule.ts';
+import { CatalogBackend, ShardCatalog } from './shard-catalog.ts';
 import { repairProgressFrom } from './status-report.ts';
 import { StatusService } from './status-service.ts';
 
@@ -72,6 +75,10 @@ export class Daemon {
   readonly backups: BackupService;
   /** Alert rules and their mails (alerts/monitor.ts). */
   readonly alerts: AlertMonitor;
+  /** What `/pb/shard/1` serves: the store, its catalog, authorized deletes. */
+  readonly shards: CatalogBackend;
+  /** The repair worker (repair-service.ts). */
+  readonly repair: RepairService;
   readonly stoppedPromise: Promise<void>;
   private resolveStopped!: () => void;
 
@@ -107,6 +114,24 @@ export class Daemon {
       storeReport: () => store.report(),
       lastSeen: this.lastSeen,
       startedMs: Date.now(),
+    });
+    this.shards = new CatalogBackend(
+      store,
+      new ShardCatalog(store),
+      deleteCheck({
+        self,
+        group: () => group.state,
+        memberHas: (member, id) => new RemoteShardStore(node, member).has(id),
+      }),
+    );
+    this.repair = new RepairService({
+      self,
+      node,
+      group: () => group.state,
+      config: config.repair,
+      backend: this.shards,
+      lastSeen: this.lastSeen,
+      log: (line) => this.log(line),
     });
     this.stoppedPromise = new Promise((r) => {
       this.resolveStopped = r;
@@ -193,9 +218,12 @@ export class Daemon {
       },
       onError,
     );
-    await serveShards(this.node, policy, this.store, { onError });
+    await serveShards(this.node, policy, this.shards, { onError });
     await serveHeads(this.node, policy, this.heads, onError);
     this.group.on('change', (state) => this.onGroupChange(state));
+    this.group.on('change', (state) => this.repair.groupChanged(state));
+    if (this.group.state !== null) this.repair.groupChanged(this.group.state);
+    this.repair.start();
     this.node.addEventListener('connection:open', (event) => {
       const peer = event.detail.remotePeer.toString();
       if (this.group.isMember(peer)) setTimeout(() => void this.syncWith(peer), 200);
@@ -440,6 +468,7 @@ export class Daemon {
         store: await this.store.report(),
         refusedBy: [...this.refusedBy],
         backup: this.backups.status,
+        repair: this.repair.status,
         pid: process.pid,
       }),
       report: async () => {
@@ -538,6 +567,7 @@ export class Daemon {
         }
       },
       alertsCheck: async () => ({ transitions: await this.alerts.check() }),
+      repair: async () => this.repair.runRound(),
       sync: async () => {
         await this.syncAll();
         return { ops: this.group.log.size };
@@ -654,6 +684,7 @@ export class Daemon {
     if (this.timer) clearInterval(this.timer);
     this.backups.stopSchedule();
     this.alerts.stop();
+    this.repair.stop();
     await this.watcher?.stop();
     await this.statusService?.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));

@@ -16,9 +16,12 @@ import type { PbLibp2p } from './node.ts';
 import { Limiter } from './serve.ts';
 import {
   BODY_QUEUE_WAIT_MS,
+  decodeInfo,
+  MAX_LIST_DETAIL_IDS,
   MAX_LIST_IDS,
   MAX_WIRE_SHARD_BYTES,
   SHARD_MSG,
+  type ShardInfo,
   shardRequest,
 } from './shard-protocol.ts';
 
@@ -121,10 +124,72 @@ export class RemoteShardStore implements ShardStore {
     throw new ShardStoreError('io', `member ${this.peer} listed more than ${MAX_LIST_PAGES} pages`);
   }
 
+  /**
+   * Every shard with its trailer details (paged, at most MAX_LIST_PAGES pages of 1024), only
+   * those whose trailer names `owner` when given. Rows are checked before they are returned.
+   */
+  async listDetailed(
+    owner: string | null = null,
+    options: { timeoutMs?: number } = {},
+  ): Promise<{ id: string; info: ShardInfo | null }[]> {
+    const out: { id: string; info: ShardInfo | null }[] = [];
+    let after = '';
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const { message } = await this.request(undefined, () =>
+        shardRequest(
+          this.node,
+          this.peer,
+          SHARD_MSG.list,
+          [after, MAX_LIST_DETAIL_IDS, owner ?? '', 1],
+          null,
+          SHARD_MSG.listAnswer,
+          options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
+        ),
+      );
+      const ids = fieldArray(message.fields, 0, 'ids', MAX_LIST_DETAIL_IDS);
+      const rows = fieldArray(message.fields, 2, 'rows', MAX_LIST_DETAIL_IDS);
+      if (rows.length !== ids.length)
+        throw new ShardStoreError(
+          'io',
+          `member ${this.peer} sent ${ids.length} ids with ${rows.length} rows`,
+        );
+      for (const [i, id] of ids.entries()) {
+        if (typeof id !== 'string' || !/^[0-9a-f]{64}$/.test(id) || id <= after) {
+          throw new ShardStoreError('io', `member ${this.peer} sent a bad or unsorted shard id in a list`);
+        }
+        let info: ShardInfo | null;
+        try {
+          info = decodeInfo(rows[i]!);
+        } catch (error) {
+          throw toStoreError(error, id);
+        }
+        if (owner !== null && (info === null || info.owner !== owner))
+          throw new ShardStoreError('io', `member ${this.peer} listed shard ${id} of another owner`);
+        out.push({ id, info });
+        after = id;
+      }
+      if (fieldUint(message.fields, 1, 'more', 1) === 0) return out;
+    }
+    throw new ShardStoreError('io', `member ${this.peer} listed more than ${MAX_LIST_PAGES} pages`);
+  }
+
+  /** Delete as the owner (or of a shard without a pb trailer). */
   async delete(id: string): Promise<void> {
     requireShardId(id);
     await this.request(id, () =>
       shardRequest(this.node, this.peer, SHARD_MSG.delete, [id], null, SHARD_MSG.ok),
+    );
+  }
+
+  /**
+   * The last step of a migration: ask the old holder to delete its copy, naming the member that
+   * now holds the shard (and acknowledged it). The holder re-checks with the engine and asks
+   * `newHolder` whether it has the shard; a refusal arrives with the holder's reason.
+   */
+  async deleteMigrated(id: string, newHolder: string): Promise<void> {
+    requireShardId(id);
+    await this.request(id, () =>
+      shardRequest(this.node, this.peer, SHARD_MSG.delete, [id, newHolder], null, SHARD_MSG.ok),
     );
   }
 

@@ -2,9 +2,12 @@
  * `/pb/shard/1`: put, get, has, list, delete and usage of shards on a member
  * (docs/protocols.md section 4). One request per stream; the request frame, then for a put the
  * shard bytes as one raw frame; one answer. Only current members may call it; a put is refused
- * with a reason (over the pledge, bad hash, not a member).
+ * with a reason (over the pledge, bad hash, not a member). A list may ask for each shard's
+ * trailer details and filter by owner; a delete may name the member a shard migrated to, and the
+ * holder's backend decides whether the caller may delete (the owner, or a planned migration).
  */
 import type { Stream } from '@libp2p/interface';
+import type { CborValue } from '../../engine/index.ts';
 import type { AccessPolicy } from './access.ts';
 import { NetError } from './errors.ts';
 import {
@@ -25,9 +28,14 @@ export const MAX_WIRE_SHARD_BYTES = 64 * 1024 * 1024;
 export const MAX_SHARD_REQUEST_BYTES = 1024;
 /** Ids per list answer; a client pages with `after`. */
 export const MAX_LIST_IDS = 4096;
+/** Ids per list answer with details (each row names its stripe and owner: bounded by the trailer's limits). */
+export const MAX_LIST_DETAIL_IDS = 1024;
+/** The owner filter of a list request: as written in shard trailers (at most 128 bytes). */
+export const MAX_LIST_OWNER_CHARS = 128;
 /** How long a body may wait for its turn on a slow link (a relayed 32 MiB shard takes seconds). */
 export const BODY_QUEUE_WAIT_MS = 10 * 60 * 1000;
-export const MAX_LIST_ANSWER_BYTES = MAX_LIST_IDS * 80 + 1024;
+/** Bound on any answer frame: a detailed list page (1024 rows of at most ~530 bytes) fits. */
+export const MAX_LIST_ANSWER_BYTES = 1024 * 1024;
 
 export const SHARD_MSG = {
   put: 1,
@@ -51,6 +59,36 @@ function shardId(m: Message, i: number): string {
   return id;
 }
 
+/** What a holder knows of one stored shard from its trailer (docs/protocols.md section 4). */
+export interface ShardInfo {
+  readonly stripeId: string;
+  /** The owner as the trailer names it (the pipeline writes the owner's public key in hex). */
+  readonly owner: string;
+  readonly k: number;
+  readonly m: number;
+  readonly index: number;
+  readonly bodyBytes: number;
+  /** The whole shard file: body and trailer. */
+  readonly fileBytes: number;
+  /** How long ago the holder stored it (its own clock). */
+  readonly ageMs: number;
+}
+
+export interface ListQuery {
+  /** Ids greater than this ('' for the first page). */
+  readonly after: string;
+  readonly limit: number;
+  /** Only shards whose trailer names this owner; null for every shard. */
+  readonly owner: string | null;
+}
+
+export interface ListPage {
+  readonly ids: string[];
+  /** infos[i] for ids[i]; null for a shard without a readable pb trailer. */
+  readonly infos: (ShardInfo | null)[];
+  readonly more: boolean;
+}
+
 /** What the server side stores into: a PledgedShardStore in the daemon. */
 export interface ShardBackend {
   /** `sha256` is the hash the network layer computed over exactly these bytes as they arrived. */
@@ -60,6 +98,13 @@ export interface ShardBackend {
   list(): Promise<string[]>;
   delete(id: string): Promise<void>;
   usage(): Promise<{ usedBytes: number; capacityBytes: number }>;
+  /** Paged listing with details and an owner filter (the daemon's shard catalog). */
+  listPage?(query: ListQuery): Promise<ListPage>;
+  /**
+   * An authorized delete: `from` asks, naming the member the shard migrated to (or null).
+   * Throws a NetError('unauthorized') with the reason when refused. Without it, `delete` serves.
+   */
+  deleteFrom?(from: string, id: string, newHolder: string | null): Promise<void>;
 }
 
 /** Maps a store error to the wire: refusal reasons and store codes keep their meaning. */
@@ -160,16 +205,35 @@ async function answer(
       return;
     }
     case SHARD_MSG.list: {
-      requireFieldCount(m.fields, 2, 'list');
+      if (m.fields.length !== 2) requireFieldCount(m.fields, 4, 'list');
       const after = fieldText(m.fields, 0, 'after', 64);
-      const limit = Math.max(1, fieldUint(m.fields, 1, 'limit', MAX_LIST_IDS));
+      const detailed = m.fields.length === 4 && fieldUint(m.fields, 3, 'detail', 1) === 1;
+      const owner = m.fields.length === 4 ? fieldText(m.fields, 2, 'owner', MAX_LIST_OWNER_CHARS) : '';
+      const max = detailed ? MAX_LIST_DETAIL_IDS : MAX_LIST_IDS;
+      const limit = Math.max(1, Math.min(max, fieldUint(m.fields, 1, 'limit', MAX_LIST_IDS)));
+      if (backend.listPage !== undefined) {
+        const page = await backend.listPage({ after, limit, owner: owner === '' ? null : owner });
+        const fields: CborValue[] = [page.ids, page.more ? 1 : 0];
+        if (detailed) fields.push(page.infos.map(encodeInfo));
+        await sendMessage(stream, SHARD_MSG.listAnswer, fields);
+        return;
+      }
+      if (detailed || owner !== '')
+        throw new NetError(
+          'bad-message',
+          'this member keeps no shard details: list without owner and detail',
+        );
       const all = (await backend.list()).filter((id) => id > after);
       await sendMessage(stream, SHARD_MSG.listAnswer, [all.slice(0, limit), all.length > limit ? 1 : 0]);
       return;
     }
     case SHARD_MSG.delete: {
-      requireFieldCount(m.fields, 1, 'delete');
-      await backend.delete(shardId(m, 0));
+      if (m.fields.length !== 1) requireFieldCount(m.fields, 2, 'delete');
+      const id = shardId(m, 0);
+      const newHolder =
+        m.fields.length === 2 ? fieldText(m.fields, 1, 'new holder', MAX_LIST_OWNER_CHARS) : null;
+      if (backend.deleteFrom !== undefined) await backend.deleteFrom(remote, id, newHolder);
+      else await backend.delete(id);
       await sendMessage(stream, SHARD_MSG.ok, []);
       return;
     }
@@ -182,6 +246,43 @@ async function answer(
     default:
       throw new NetError('bad-message', `unknown shard request type ${m.type}`);
   }
+}
+
+/** A list row on the wire: `[stripeId, owner, k, m, index, bodyBytes, fileBytes, ageMs]` or `[]`. */
+function encodeInfo(info: ShardInfo | null): CborValue {
+  if (info === null) return [];
+  return [
+    info.stripeId,
+    info.owner,
+    info.k,
+    info.m,
+    info.index,
+    info.bodyBytes,
+    info.fileBytes,
+    Math.max(0, Math.floor(info.ageMs)),
+  ];
+}
+
+/** Decodes a list row defensively (a member's answer is never trusted): null for `[]`. */
+export function decodeInfo(row: CborValue): ShardInfo | null {
+  if (!Array.isArray(row)) throw new NetError('bad-message', 'a list row must be a list');
+  if (row.length === 0) return null;
+  if (row.length !== 8) throw new NetError('bad-message', `a list row has 8 fields, got ${row.length}`);
+  const stripeId = fieldText(row, 0, 'stripe id', 256);
+  const owner = fieldText(row, 1, 'owner', MAX_LIST_OWNER_CHARS);
+  if (stripeId.length === 0 || owner.length === 0)
+    throw new NetError('bad-message', 'a list row needs a stripe id and an owner');
+  const k = fieldUint(row, 2, 'k', 24);
+  const m = fieldUint(row, 3, 'm', 6);
+  const index = fieldUint(row, 4, 'index', 29);
+  if (k < 1 || m < 1 || index >= k + m)
+    throw new NetError('bad-message', `a list row has k=${k} m=${m} index=${index}`);
+  const bodyBytes = fieldUint(row, 5, 'body bytes', MAX_WIRE_SHARD_BYTES);
+  const fileBytes = fieldUint(row, 6, 'file bytes', MAX_WIRE_SHARD_BYTES);
+  if (bodyBytes === 0 || fileBytes < bodyBytes)
+    throw new NetError('bad-message', `a list row has ${bodyBytes} body bytes in a ${fileBytes}-byte file`);
+  const ageMs = fieldUint(row, 7, 'age');
+  return { stripeId, owner, k, m, index, bodyBytes, fileBytes, ageMs };
 }
 
 /** One request/answer exchange on a fresh stream. */

@@ -167,6 +167,45 @@ export class DirShardStore implements ShardStore {
     return exists(this.pathOf(id));
   }
 
+  /**
+   * The last `maxBytes` bytes of a stored shard (its trailer, for a pb shard), its size and when
+   * it was stored; null when absent. Unverified: for metadata only (a get verifies the whole).
+   */
+  async readTail(
+    id: string,
+    maxBytes: number,
+  ): Promise<{ tail: Uint8Array; fileBytes: number; storedAtMs: number } | null> {
+    requireShardId(id);
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.pathOf(id), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new ShardStoreError(
+        'io',
+        `store ${this.root}: opening shard ${id} failed: ${String(error)}`,
+        id,
+        {
+          cause: error,
+        },
+      );
+    }
+    try {
+      const stat = await handle.stat();
+      const n = Math.min(stat.size, Math.max(0, maxBytes));
+      const tail = Buffer.alloc(n);
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await handle.read(tail, got, n - got, stat.size - n + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return { tail: tail.subarray(0, got), fileBytes: stat.size, storedAtMs: stat.mtimeMs };
+    } finally {
+      await handle.close();
+    }
+  }
+
   async list(): Promise<string[]> {
     const out: string[] = [];
     for (const fan of await fs.readdir(join(this.root, 'shards'))) {

@@ -174,6 +174,11 @@ export class PledgedShardStore implements ShardStore {
     return this.dir.list();
   }
 
+  /** See DirShardStore.readTail: metadata only, unverified. */
+  readTail(id: string, maxBytes: number): ReturnType<DirShardStore['readTail']> {
+    return this.dir.readTail(id, maxBytes);
+  }
+
   async delete(id: string): Promise<void> {
     requireShardId(id);
     const before = (await this.dir.usage()).usedBytes;

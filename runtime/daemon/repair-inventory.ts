@@ -1,0 +1,254 @@
+/**
+ * The planner's input from the members' shard listings (DESIGN section 9): which member holds
+ * which shard of which stripe, who answered just now, and a placement plan per owner and stripe
+ * shape. The engine's `planRepairs` and `exposure` take what this builds; the rules about "live"
+ * stay in the engine (availability.ts): here only the facts are gathered, checked and cleaned.
+ *
+ * - A member that answered this round was seen now (online). One that did not answer keeps its
+ *   last sighting (so it is `away` within the grace period and its shards count as held, or
+ *   `lost` after it); its shards are those of its last listing, or, never listed, presumed from
+ *   placement: it holds one of the shards nobody else listed of each stripe it is placed in.
+ * - A removed member holds nothing live (the engine repairs around it at once).
+ * - Rows are a member's word about its own disk: a stripe's rows must agree on its shape (the
+ *   most common shape wins), a member counts once per stripe, an owner never holds its own.
+ * - Stripes with a shard stored less than `settleMs` ago are marked settling (a backup may still
+ *   be writing them): the planner leaves them alone, exposure counts them.
+ */
+import {
+  type GroupState,
+  ownerStripePlan,
+  type PlacementPlan,
+  placeStripe,
+  planKey,
+  type RepairMember,
+  type StripeHolding,
+} from '../../engine/index.ts';
+import type { ShardInfo } from '../net/shard-protocol.ts';
+import { ownerMemberId } from './delete-check.ts';
+
+export interface ListedShard {
+  readonly id: string;
+  readonly info: ShardInfo | null;
+}
+
+export interface MemberListing {
+  readonly rows: readonly ListedShard[];
+  /** Answered this round (false: an earlier round's listing). */
+  readonly fresh: boolean;
+}
+
+export interface ShardCopy {
+  readonly member: string;
+  readonly shardId: string;
+}
+
+export interface InventoryStripe {
+  readonly stripeId: string;
+  /** The owner as the trailers name it (hex public key). */
+  readonly ownerText: string;
+  /** The owner's member id. */
+  readonly owner: string;
+  readonly k: number;
+  readonly m: number;
+  readonly bodyBytes: number;
+  readonly fileBytes: number;
+  /** Every listed copy per shard index (a shard may sit on two members mid-migration). */
+  readonly copies: ReadonlyMap<number, readonly ShardCopy[]>;
+}
+
+export interface Inventory {
+  readonly members: RepairMember[];
+  /** Every stripe found (settling ones too: they count for exposure). */
+  readonly stripes: StripeHolding[];
+  /** Stripes with a shard stored less than `settleMs` ago: the planner leaves them alone. */
+  readonly settlingIds: ReadonlySet<string>;
+  readonly byId: ReadonlyMap<string, InventoryStripe>;
+  /**
+   * Leftovers of a migration that did not finish (the new copy stored, the old not deleted): the
+   * same shard also on a member outside the stripe's placement while its holder is in it.
+   */
+  readonly leftovers: readonly Leftover[];
+  readonly plans: ReadonlyMap<string, PlacementPlan>;
+  readonly skipped: {
+    settling: number;
+    ownerGone: number;
+    noPlacement: number;
+    inconsistentRows: number;
+    presumedShards: number;
+  };
+}
+
+export interface Leftover {
+  readonly stripeId: string;
+  readonly shardId: string;
+  /** The member chosen as the shard's holder (in the placement). */
+  readonly keeper: string;
+  /** The member with the extra copy (outside the placement). */
+  readonly extra: string;
+}
+
+export interface InventoryInput {
+  readonly self: string;
+  readonly state: GroupState;
+  readonly nowMs: number;
+  /** Per member (self included): its listing, if it ever gave one. */
+  readonly listings: ReadonlyMap<string, MemberListing>;
+  /** When a member that did not answer now was last seen (ms). */
+  readonly lastSeenMs: (member: string) => number;
+  readonly settleMs: number;
+}
+
+interface Acc {
+  rows: { member: string; id: string; info: ShardInfo }[];
+  youngestAgeMs: number;
+}
+
+export function buildInventory(input: InventoryInput): Inventory {
+  const { state, nowMs, self } = input;
+  const current = new Set(state.members.map((m) => m.id));
+  const fresh = new Set<string>([self]);
+  for (const [member, l] of input.listings) if (l.fresh) fresh.add(member);
+  const skipped = { settling: 0, ownerGone: 0, noPlacement: 0, inconsistentRows: 0, presumedShards: 0 };
+
+  const usedBytes = new Map<string, number>();
+  const byStripe = new Map<string, Acc>();
+  for (const [member, listing] of input.listings) {
+    if (!current.has(member)) continue; // a removed member's old listing holds nothing live
+    let used = 0;
+    for (const row of listing.rows) {
+      if (row.info === null) continue;
+      used += row.info.fileBytes;
+      let acc = byStripe.get(row.info.stripeId);
+      if (acc === undefined) {
+        acc = { rows: [], youngestAgeMs: Number.POSITIVE_INFINITY };
+        byStripe.set(row.info.stripeId, acc);
+      }
+      acc.rows.push({ member, id: row.id, info: row.info });
+      acc.youngestAgeMs = Math.min(acc.youngestAgeMs, row.info.ageMs);
+    }
+    usedBytes.set(member, used);
+  }
+
+  const members: RepairMember[] = state.members.map((m) => ({
+    id: m.id,
+    pledgeBytes: m.pledgeBytes,
+    usedBytes: usedBytes.get(m.id) ?? 0,
+    removed: false,
+    lastSeenMs: fresh.has(m.id) ? nowMs : Math.min(input.lastSeenMs(m.id), nowMs - 1),
+  }));
+  for (const r of state.removed) {
+    if (!current.has(r.id)) members.push({ id: r.id, pledgeBytes: 0, removed: true, lastSeenMs: r.atMs });
+  }
+  const silentUnlisted = state.members
+    .map((m) => m.id)
+    .filter((id) => !fresh.has(id) && !input.listings.has(id));
+
+  const plans = new Map<string, PlacementPlan>();
+  const badPlans = new Set<string>();
+  const planOf = (owner: string, s: number): PlacementPlan | null => {
+    const key = planKey(owner, s);
+    if (badPlans.has(key)) return null;
+    let plan = plans.get(key);
+    if (plan === undefined) {
+      try {
+        plan = ownerStripePlan(state.members, owner, s);
+      } catch {
+        badPlans.add(key);
+        return null;
+      }
+      plans.set(key, plan);
+    }
+    return plan;
+  };
+
+  const stripes: StripeHolding[] = [];
+  const leftovers: Leftover[] = [];
+  const settlingIds = new Set<string>();
+  const byId = new Map<string, InventoryStripe>();
+  for (const [stripeId, acc] of [...byStripe].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (acc.youngestAgeMs < input.settleMs) {
+      skipped.settling++;
+      settlingIds.add(stripeId);
+    }
+    // The stripe's shape: the most common among its rows (ties: the smallest key).
+    const shapes = new Map<string, number>();
+    const shapeOf = (i: ShardInfo): string => `${i.owner}|${i.k}|${i.m}|${i.bodyBytes}|${i.fileBytes}`;
+    for (const r of acc.rows) shapes.set(shapeOf(r.info), (shapes.get(shapeOf(r.info)) ?? 0) + 1);
+    const shape = [...shapes].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
+    const rows = acc.rows.filter((r) => shapeOf(r.info) === shape);
+    skipped.inconsistentRows += acc.rows.length - rows.length;
+    const first = rows[0]!.info;
+    const owner = ownerMemberId(first.owner);
+    if (owner === null || !current.has(owner)) {
+      skipped.ownerGone++;
+      continue;
+    }
+    const s = first.k + first.m;
+    const plan = planOf(owner, s);
+    if (plan === null) {
+      skipped.noPlacement++;
+      continue;
+    }
+    const placement = placeStripe(plan, stripeId);
+    const copies = new Map<number, ShardCopy[]>();
+    for (const r of rows) {
+      if (r.member === owner) {
+        skipped.inconsistentRows++;
+        continue;
+      }
+      const list = copies.get(r.info.index) ?? [];
+      if (!list.some((c) => c.member === r.member)) list.push({ member: r.member, shardId: r.id });
+      copies.set(r.info.index, list);
+    }
+    // One holder per index: answered now first, then in placement, then by id; a member once.
+    const rank = (c: ShardCopy): string =>
+      `${fresh.has(c.member) ? 0 : 1}${placement.includes(c.member) ? 0 : 1}${c.member}`;
+    const holders: (string | null)[] = new Array(s).fill(null);
+    const used = new Set<string>();
+    for (let i = 0; i < s; i++) {
+      const best = (copies.get(i) ?? [])
+        .filter((c) => !used.has(c.member))
+        .sort((a, b) => (rank(a) < rank(b) ? -1 : 1))[0];
+      if (best !== undefined) {
+        holders[i] = best.member;
+        used.add(best.member);
+      }
+    }
+    for (const [i, keeper] of holders.entries()) {
+      if (keeper === null || !placement.includes(keeper)) continue;
+      const kept = (copies.get(i) ?? []).find((c) => c.member === keeper)!;
+      for (const c of copies.get(i) ?? []) {
+        if (c.member !== keeper && c.shardId === kept.shardId && !placement.includes(c.member))
+          leftovers.push({ stripeId, shardId: c.shardId, keeper, extra: c.member });
+      }
+    }
+    // A silent member never listed: presumed to hold one of the unlisted shards where it is placed.
+    for (const member of silentUnlisted) {
+      if (member === owner || used.has(member) || !placement.includes(member)) continue;
+      const gap = holders.indexOf(null);
+      if (gap < 0) break;
+      holders[gap] = member;
+      used.add(member);
+      skipped.presumedShards++;
+    }
+    stripes.push({
+      stripeId,
+      owner,
+      dataShards: first.k,
+      parityShards: first.m,
+      shardBytes: first.fileBytes,
+      holders,
+    });
+    byId.set(stripeId, {
+      stripeId,
+      ownerText: first.owner,
+      owner,
+      k: first.k,
+      m: first.m,
+      bodyBytes: first.bodyBytes,
+      fileBytes: first.fileBytes,
+      copies,
+    });
+  }
+  return { members, stripes, settlingIds, byId, leftovers, plans, skipped };
+}
