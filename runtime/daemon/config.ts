@@ -42,6 +42,7 @@ export interface NodeConfig {
   schedule: string | number;
   watchDebounceMs: number;
   syncIntervalMs: number;
+  emptyFraction: number;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -60,6 +61,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   schedule: 'hourly',
   watchDebounceMs: 30_000,
   syncIntervalMs: 30_000,
+  emptyFraction: 0.05,
 };
 
 const COMMENTS: Record<keyof NodeConfig, string> = {
@@ -79,6 +81,8 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
   watchDebounceMs:
     'Also back up this long (milliseconds) after the directories stop changing; 0 to ignore file changes.',
   syncIntervalMs: 'How often the group log is reconciled with every member (milliseconds).',
+  emptyFraction:
+    "Refuse a backup (and alert) when the directories hold fewer than this fraction of the newest snapshot's files or bytes (0 to 1).",
 };
 
 export function defaultDataDir(): string {
@@ -137,6 +141,8 @@ export function parseConfig(text: string, where: string): NodeConfig {
   if (!Array.isArray(c.iceServers)) throw new ConfigError(`${where}: iceServers must be a list`);
   if (!Number.isSafeInteger(c.watchDebounceMs) || c.watchDebounceMs < 0 || c.watchDebounceMs > 24 * 3600_000)
     throw new ConfigError(`${where}: watchDebounceMs must be 0 (off) to 86400000`);
+  if (typeof c.emptyFraction !== 'number' || !(c.emptyFraction >= 0 && c.emptyFraction <= 1))
+    throw new ConfigError(`${where}: emptyFraction must be a number from 0 to 1`);
   try {
     scheduleIntervalMs(c.schedule);
   } catch (error) {

@@ -87,6 +87,7 @@ export class Daemon {
       directories: () => config.directories,
       group: () => group.state,
       log: (line) => this.log(line),
+      emptyFraction: () => config.emptyFraction,
     });
     this.stoppedPromise = new Promise((r) => {
       this.resolveStopped = r;
