@@ -30,9 +30,14 @@ describe('kill -9 during backups: resume without re-sending', () => {
     root = fs.mkdtempSync(join(tmpdir(), 'pb-resume-'));
     src = join(root, 'home', 'data');
     fs.mkdirSync(src, { recursive: true });
-    ({ procs, ids } = await formGroup(root, ['owner', 'm2', 'm3', 'm4', 'm5'], {
-      owner: ['--directories', src, '--schedule', 'off', '--watch-debounce', '0s'],
-    }));
+    ({ procs, ids } = await formGroup(
+      root,
+      ['owner', 'm2', 'm3', 'm4', 'm5'],
+      {
+        owner: ['--directories', src, '--schedule', 'off', '--watch-debounce', '0s'],
+      },
+      '160MiB',
+    ));
   }, 240_000);
 
   afterAll(async () => {
