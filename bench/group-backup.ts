@@ -146,14 +146,20 @@ export async function run(args: string[]): Promise<void> {
 
     // Backup.
     const cpu0 = groupCpu(procs);
+    const ownerCpu0 = groupCpu([owner]);
     const t0 = performance.now();
     const b = await cli(['backup', '--dir', owner.dir, '--json']);
     const backupSeconds = (performance.now() - t0) / 1000;
     if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}${b.stdout}`);
     const backupCpuSeconds = groupCpu(procs) - cpu0;
+    const ownerBackupCpuSeconds = groupCpu([owner]) - ownerCpu0;
+    const pipelineSeconds = (JSON.parse(b.stdout) as { seconds: number }).seconds;
     const ownerPeakRss = peakRssMiBOf(owner.child!.pid!);
     const shardMiBStored = holders.reduce((s, h) => s + storedBytes(h), 0) / MiB;
-    say(`backup ${backupSeconds.toFixed(1)} s, ${(mib / backupSeconds).toFixed(1)} MiB/s`);
+    say(
+      `backup ${backupSeconds.toFixed(1)} s (pipeline ${pipelineSeconds.toFixed(1)} s), ${(mib / backupSeconds).toFixed(1)} MiB/s; ` +
+        `CPU ${backupCpuSeconds.toFixed(1)} s, the owner's ${ownerBackupCpuSeconds.toFixed(1)} s`,
+    );
 
     // Restore with the owner's own index, into a fresh directory.
     await owner.stop();
@@ -177,10 +183,13 @@ export async function run(args: string[]): Promise<void> {
     let holdersCpu = groupCpu(holders);
     const restoreTarget = join(work, 'restored');
     const r = measure(process.execPath, restoreArgs(restoreTarget, owner.dir));
+    const restoreInside = (JSON.parse(r.stdout) as { seconds: number }).seconds;
     const restoreCpuSeconds = r.cpuSeconds + groupCpu(holders) - holdersCpu;
     if (!sameTree(data, join(restoreTarget, data))) throw new Error('the restore differs from the dataset');
     fs.rmSync(restoreTarget, { recursive: true, force: true });
-    say(`restore ${r.seconds.toFixed(1)} s, ${(mib / r.seconds).toFixed(1)} MiB/s`);
+    say(
+      `restore ${r.seconds.toFixed(1)} s (inside ${restoreInside.toFixed(1)} s), ${(mib / r.seconds).toFixed(1)} MiB/s; CPU ${restoreCpuSeconds.toFixed(1)} s, the restore process ${r.cpuSeconds.toFixed(1)} s`,
+    );
 
     // The dead disk: a fresh data directory, the index rebuilt from the holders' shards.
     let recovery: { seconds: number; peakRssMiB: number } | null = null;
@@ -248,7 +257,8 @@ export async function run(args: string[]): Promise<void> {
       '',
       markdownTable(columns, rows),
       '',
-      `- CPU: ${report.cpuSeconds} s (backup: every member's daemon; restore: the restore process and the holders).`,
+      `- CPU: ${report.cpuSeconds} s (backup: every member's daemon, ${fmt(ownerBackupCpuSeconds, 1)} s of it the owner's; restore: the restore process, ${fmt(r.cpuSeconds, 1)} s, and the holders).`,
+      `- Inside the commands: the backup's pipeline took ${fmt(pipelineSeconds, 1)} s of the ${report.backupSeconds} s, the restore ${fmt(restoreInside, 1)} s of ${report.restoreSeconds} s (the rest: process start, connecting, the head).`,
       `- Peak RSS: ${report.peakRssMiB} MiB (the owner's daemon ${fmt(ownerPeakRss, 0)} MiB, restore ${fmt(r.peakRssMiB, 0)} MiB${recovery ? `, recovery ${fmt(recovery.peakRssMiB, 0)} MiB` : ''}).`,
       `- Machine: ${(await import('node:os')).availableParallelism()} cores, shared.`,
     ].join('\n');

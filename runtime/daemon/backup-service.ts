@@ -129,6 +129,7 @@ export async function countSources(
         } catch {
           // vanished meanwhile
         }
+        if (files >= needFiles && bytes >= needBytes) return { files, bytes, reached: true };
       }
     }
   }
