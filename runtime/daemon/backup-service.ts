@@ -401,7 +401,7 @@ export class BackupService {
         if (!found.reached)
           throw this.refuse(
             wasRefused,
-            `the directories hold ${found.files} files (${found.bytes} bytes), fewer than ${fraction * 100}% of the newest snapshot's ` +
+            `the directories hold ${found.files} files (${found.bytes} bytes), fewer than ${Number((fraction * 100).toFixed(2))}% of the newest snapshot's ` +
               `${newest.files} files (${newest.bytes} bytes): not backing up the emptiness (a lost disk or mount?).`,
             {
               sources,
