@@ -44,7 +44,7 @@ export interface PipelineReport {
   notes: string[];
 }
 
-function parseSize(text: string): number {
+export function parseSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(GiB|MiB|KiB|G|M|K)?$/i.exec(text.trim());
   if (!m) throw new Error(`--size: cannot parse ${text}`);
   const unit = (m[2] ?? '').toUpperCase()[0];
@@ -102,7 +102,7 @@ interface Measured {
   stdout: string;
 }
 
-function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Measured {
+export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Measured {
   const timeFile = join(tmpdir(), `pb-bench-time-${process.pid}`);
   const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', cmd, ...args], {
     env: { ...process.env, ...env },
@@ -125,7 +125,7 @@ function has(cmd: string): boolean {
   }
 }
 
-function sameTree(a: string, b: string): boolean {
+export function sameTree(a: string, b: string): boolean {
   return spawnSync('diff', ['-rq', a, b], { stdio: 'ignore' }).status === 0;
 }
 

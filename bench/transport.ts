@@ -38,7 +38,7 @@ interface PathResult {
   getMiBs: number;
 }
 
-async function makeNode(
+export async function makeNode(
   members: Set<string>,
   extra: Partial<PbNodeOptions>,
 ): Promise<{ node: PbLibp2p; id: string }> {
@@ -64,7 +64,11 @@ async function makeNode(
  * cache-hot chunk) on one stream, in the same 256 KiB pieces; the target counts them and answers
  * one byte at the end.
  */
-async function rawUpload(writer: PbLibp2p, target: PeerId, data: readonly Uint8Array[]): Promise<number> {
+export async function rawUpload(
+  writer: PbLibp2p,
+  target: PeerId,
+  data: readonly Uint8Array[],
+): Promise<number> {
   const stream = await writer.dialProtocol(target, RAW_PROTOCOL, { runOnLimitedConnection: true });
   const t0 = performance.now();
   let bytes = 0;
@@ -110,11 +114,13 @@ async function measure(writer: PbLibp2p, target: TargetRef, totalBytes: number):
   return { rawMiBs: fmt(rawMiBs, 1), putMiBs: fmt(putMiBs, 1), getMiBs: fmt(getMiBs, 1) };
 }
 
-async function onlyLink(writer: PbLibp2p, target: TargetRef, keep: Connection): Promise<void> {
+export async function onlyLink(writer: PbLibp2p, target: TargetRef, keep: Connection): Promise<void> {
   for (const c of writer.getConnections(target.peerId)) if (c !== keep) await c.close();
 }
 
-function spawnNode(data: Record<string, unknown>): Promise<{ worker: Worker; id: string; addrs: string[] }> {
+export function spawnNode(
+  data: Record<string, unknown>,
+): Promise<{ worker: Worker; id: string; addrs: string[] }> {
   const worker = new Worker(new URL('./_transport-worker.mjs', import.meta.url), { workerData: data });
   return new Promise((resolve, reject) => {
     worker.once('message', (m: { id: string; addrs: string[] }) => resolve({ worker, ...m }));

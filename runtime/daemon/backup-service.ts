@@ -9,7 +9,15 @@
  * engine's signed head (docs/protocols.md section 5) whose body is the pipeline's head
  * (docs/formats.md section 6) and whose seq is the pipeline's headSeq.
  *
- * The owner's index lives in `<data dir>/backup/` (index.sqlite, head). One run at a time.
+ * The owner's index lives in `<data dir>/backup/` (index.sqlite, head, put-journal). One run
+ * at a time. A run first settles the stripes an interrupted run left in flight (the put journal,
+ * backup-journal.ts): shards that landed are not sent again.
+ *
+ * The empty-directory rule (DESIGN 10): a run whose sources hold fewer than `emptyFraction` of
+ * the newest snapshot's files or bytes is refused before anything is read or sent; the head and
+ * the old snapshots stay; status says `refused` with the restore command, the log gets one ALERT
+ * line and `onAlert` listeners (alert mail) get `{ kind: 'empty-sources', ... }`, once until a
+ * backup succeeds again. `allowEmpty` records the emptiness on purpose.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -23,10 +31,16 @@ import { type LocalConfig, lockDataDir, openRepository, type Repository } from '
 import type { GcSummary, RetentionPolicy } from '../pipeline/retention.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
+import { journaling, PutJournal, type SettleSummary, settleJournal } from './backup-journal.ts';
 import { ControlError } from './control.ts';
 import { holdersOf, NetworkShardDirectory } from './network-directory.ts';
 
 export const BACKUP_SUBDIR = 'backup';
+export const PUT_JOURNAL_FILE = 'put-journal';
+/** Default of the config's `emptyFraction`. */
+export const DEFAULT_EMPTY_FRACTION = 0.05;
+/** Bound on the entries the emptiness check visits (it stops as soon as the sources clearly count). */
+const MAX_CENSUS_ENTRIES = 10_000_000;
 /** Bound on one head push (a member that does not answer is skipped; it gets the next one). */
 const HEAD_PUSH_TIMEOUT_MS = 20_000;
 const PROGRESS_EVERY_MS = 500;
@@ -46,6 +60,23 @@ export interface ForgetSummary {
 export interface GroupBackupSummary extends BackupSummary {
   holders: number;
   heads: HeadPushReport;
+  /** What the run settled of an interrupted one before it scanned (null: nothing to settle). */
+  resumed: SettleSummary | null;
+}
+
+/** What the alert mailer (or anything else) hears from the backups. */
+export interface BackupAlert {
+  kind: 'empty-sources';
+  atMs: number;
+  /** One line for a human. */
+  message: string;
+  /** The command that brings the newest snapshot back. */
+  restoreHint: string;
+  sources: string[];
+  /** What the sources hold now (counted up to what the rule needs). */
+  found: { files: number; bytes: number };
+  /** The newest snapshot's totals. */
+  newest: { files: number; bytes: number };
 }
 
 export type BackupStatus =
@@ -61,6 +92,48 @@ export interface BackupDeps {
   directories: () => string[];
   group: () => GroupState | null;
   log: (line: string) => void;
+  /** The config's `emptyFraction` (0..1; default DEFAULT_EMPTY_FRACTION). */
+  emptyFraction?: () => number;
+}
+
+/**
+ * Regular files and their bytes under `sources`, counted until both reach the bounds given
+ * (then `reached` is true and the walk stops early: a healthy tree costs a fraction of a scan).
+ */
+export async function countSources(
+  sources: readonly string[],
+  needFiles: number,
+  needBytes: number,
+): Promise<{ files: number; bytes: number; reached: boolean }> {
+  let files = 0;
+  let bytes = 0;
+  let visited = 0;
+  const stack = [...sources];
+  while (stack.length > 0) {
+    if (files >= needFiles && bytes >= needBytes) return { files, bytes, reached: true };
+    const dir = stack.pop()!;
+    let entries: fs.Dirent[];
+    try {
+      entries = await fs.promises.readdir(dir, { withFileTypes: true });
+    } catch {
+      continue; // unreadable: the scan will warn about it
+    }
+    for (const e of entries) {
+      if (++visited > MAX_CENSUS_ENTRIES) return { files, bytes, reached: true };
+      const path = join(dir, e.name);
+      if (e.isDirectory()) stack.push(path);
+      else if (e.isFile()) {
+        files++;
+        try {
+          bytes += (await fs.promises.lstat(path)).size;
+        } catch {
+          // vanished meanwhile
+        }
+        if (files >= needFiles && bytes >= needBytes) return { files, bytes, reached: true };
+      }
+    }
+  }
+  return { files, bytes, reached: files >= needFiles && bytes >= needBytes };
 }
 
 /** The pipeline's config for this owner over the group (members are the shard holders). */
@@ -144,8 +217,41 @@ export class BackupService {
   private timer: NodeJS.Timeout | null = null;
   private lastTickProblem = '';
   status: BackupStatus = { state: 'idle', last: null };
+  private readonly alertListeners = new Set<(alert: BackupAlert) => void>();
 
   constructor(private readonly deps: BackupDeps) {}
+
+  /** Hear every alert (alert mail subscribes here); returns the unsubscribe function. */
+  onAlert(listener: (alert: BackupAlert) => void): () => void {
+    this.alertListeners.add(listener);
+    return () => this.alertListeners.delete(listener);
+  }
+
+  private emit(alert: BackupAlert): void {
+    for (const listener of this.alertListeners) {
+      try {
+        listener(alert);
+      } catch (error) {
+        this.deps.log(`alert listener failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Refuses the run (emptied sources): status, one ALERT line and one alert per episode. */
+  private refuse(
+    wasRefused: boolean,
+    message: string,
+    details: { sources: string[]; found: BackupAlert['found']; newest: BackupAlert['newest'] },
+  ): ControlError {
+    const hint = `pb-node stop --dir ${this.deps.dataDir}; pb-node restore --peer <a member's address> --dir ${this.deps.dataDir} --target /`;
+    const atMs = Date.now();
+    this.status = { state: 'refused', reason: message, atMs, restoreHint: hint };
+    if (!wasRefused) {
+      this.deps.log(`ALERT: backup refused: ${message} To restore: ${hint}`);
+      this.emit({ kind: 'empty-sources', atMs, message, restoreHint: hint, ...details });
+    }
+    return new ControlError('empty-sources', `${message} (restore with: ${hint})`);
+  }
 
   /**
    * Backs up every `intervalMs` by itself (the first run one period after start). A tick with
@@ -286,38 +392,72 @@ export class BackupService {
       const directory = new NetworkShardDirectory(deps.node, config.members);
       repo = await openGroupRepository(config, deps.secret, directory);
       unlock = lockDataDir(config.dataDir);
+      const newest = repo.index.listSnapshots().at(-1);
+      if (newest !== undefined && options.allowEmpty !== true) {
+        const fraction = deps.emptyFraction?.() ?? DEFAULT_EMPTY_FRACTION;
+        const needFiles = Math.ceil(fraction * newest.files);
+        const needBytes = Math.ceil(fraction * newest.bytes);
+        const found = await countSources(sources, needFiles, needBytes);
+        if (!found.reached)
+          throw this.refuse(
+            wasRefused,
+            `the directories hold ${found.files} files (${found.bytes} bytes), fewer than ${Number((fraction * 100).toFixed(2))}% of the newest snapshot's ` +
+              `${newest.files} files (${newest.bytes} bytes): not backing up the emptiness (a lost disk or mount?).`,
+            {
+              sources,
+              found: { files: found.files, bytes: found.bytes },
+              newest: { files: newest.files, bytes: newest.bytes },
+            },
+          );
+      }
       // Left behind only by a run that never finished (a crash, kill -9, power loss).
       fs.writeFileSync(this.markerPath(), String(Date.now()), { mode: 0o600 });
+      const journal = new PutJournal(join(config.dataDir, PUT_JOURNAL_FILE));
+      let resumed: SettleSummary | null = null;
+      if (fs.existsSync(journal.path)) {
+        resumed = await settleJournal(repo, journal, Date.now(), deps.log);
+        deps.log(
+          `resume: ${resumed.completed} stripes of the interrupted run completed from their holders ` +
+            `(${resumed.shardsLanded} shards had landed and were not sent again, ${resumed.shardsRebuilt} rebuilt), ` +
+            `${resumed.abandoned} dropped, ${resumed.deferred} deferred`,
+        );
+      }
       const { backup } = await import('../pipeline/backup.ts');
       let summary: BackupSummary;
       let lastProgressMs = 0;
       try {
-        summary = await backup(repo, {
-          allowEmpty: options.allowEmpty === true,
-          onStripe: (seq) => options.onProgress?.('stripe', { seq }),
-          hooks: {
-            // At most one progress line per PROGRESS_EVERY_MS (the scan reports every file).
-            onProgress: (s) => {
-              const now = Date.now();
-              if (now - lastProgressMs < PROGRESS_EVERY_MS) return;
-              lastProgressMs = now;
-              options.onProgress?.('scan', {
-                files: s.files,
-                bytes: s.bytes,
-                bytesRead: s.bytesRead,
-                filesUnchanged: s.filesUnchanged,
-              });
+        summary = await backup(
+          { ...repo, directory: journaling(repo.directory, journal) },
+          {
+            allowEmpty: options.allowEmpty === true,
+            onStripe: (seq) => {
+              journal.committed(seq);
+              options.onProgress?.('stripe', { seq });
+            },
+            hooks: {
+              // At most one progress line per PROGRESS_EVERY_MS (the scan reports every file).
+              onProgress: (s) => {
+                const now = Date.now();
+                if (now - lastProgressMs < PROGRESS_EVERY_MS) return;
+                lastProgressMs = now;
+                options.onProgress?.('scan', {
+                  files: s.files,
+                  bytes: s.bytes,
+                  bytesRead: s.bytesRead,
+                  filesUnchanged: s.filesUnchanged,
+                });
+              },
             },
           },
-        });
+        );
       } catch (error) {
         const message = (error as Error).message;
-        if (/every source is empty/.test(message)) {
-          const hint = `pb-node restore --peer <a member's address> --dir ${deps.dataDir} --target /`;
-          this.status = { state: 'refused', reason: message, atMs: Date.now(), restoreHint: hint };
-          if (!wasRefused) deps.log(`ALERT: backup refused: ${message} To restore: ${hint}`);
-          throw new ControlError('empty-sources', `${message} (restore with: ${hint})`);
-        }
+        if (/every source is empty/.test(message) && newest !== undefined)
+          throw this.refuse(wasRefused, message, {
+            sources,
+            found: { files: 0, bytes: 0 },
+            newest: { files: newest.files, bytes: newest.bytes },
+          });
         throw error;
       }
       const head = networkHead(repo);
@@ -330,7 +470,8 @@ export class BackupService {
           `head ${head.seq} on ${heads.storedOn.length} of ${heads.storedOn.length + heads.failed.length} members`,
       );
       this.status = { state: 'idle', last: { atMs: summary.timeMs, snapshotId: summary.snapshotId } };
-      return { ...summary, holders: config.members.length, heads };
+      journal.rewrite([]); // every stripe of this run is committed
+      return { ...summary, holders: config.members.length, heads, resumed };
     } finally {
       if (this.status.state === 'running') this.status = { state: 'idle', last };
       this.running = false;

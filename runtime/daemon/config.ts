@@ -56,6 +56,7 @@ export interface NodeConfig {
   /** The dashboard (runtime/daemon/dashboard/): null for none; port 0 picks a free port. */
   dashboard: { host: string; port: number; allowRemote?: boolean } | null;
   repair: RepairConfig;
+  emptyFraction: number;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -77,6 +78,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   syncIntervalMs: 30_000,
   dashboard: { host: '127.0.0.1', port: 7460 },
   repair: DEFAULT_REPAIR_CONFIG,
+  emptyFraction: 0.05,
 };
 
 const COMMENTS: Record<keyof NodeConfig, string> = {
@@ -102,6 +104,8 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
     'The web dashboard: {"host":"127.0.0.1","port":7460} (port 0: any free port), null for none. Its token is in dashboard-token; a non-loopback host needs "allowRemote":true.',
   repair:
     'Repair worker (docs/group-backup.md): intervalMs, graceMs, settleMs, bytesPerSecond (0: no cap), concurrency, maxTasks; any subset.',
+  emptyFraction:
+    "Refuse a backup (and alert) when the directories hold fewer than this fraction of the newest snapshot's files or bytes (0 to 1).",
 };
 
 export function defaultDataDir(): string {
@@ -161,6 +165,8 @@ export function parseConfig(text: string, where: string): NodeConfig {
   if (!Array.isArray(c.iceServers)) throw new ConfigError(`${where}: iceServers must be a list`);
   if (!Number.isSafeInteger(c.watchDebounceMs) || c.watchDebounceMs < 0 || c.watchDebounceMs > 24 * 3600_000)
     throw new ConfigError(`${where}: watchDebounceMs must be 0 (off) to 86400000`);
+  if (typeof c.emptyFraction !== 'number' || !(c.emptyFraction >= 0 && c.emptyFraction <= 1))
+    throw new ConfigError(`${where}: emptyFraction must be a number from 0 to 1`);
   try {
     scheduleIntervalMs(c.schedule);
   } catch (error) {

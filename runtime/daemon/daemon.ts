@@ -103,6 +103,7 @@ export class Daemon {
       directories: () => config.directories,
       group: () => group.state,
       log: (line) => this.log(line),
+      emptyFraction: () => config.emptyFraction,
     });
     this.alerts = new AlertMonitor({
       dataDir: dir,

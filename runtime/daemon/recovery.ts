@@ -35,7 +35,7 @@ import { createPbNode, type PbLibp2p } from '../net/node.ts';
 import { lockDataDir, type Repository } from '../pipeline/repository.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import type { ShardDirectory, ShardStore } from '../store/shard-store.ts';
+import { type ShardDirectory, type ShardStore, ShardStoreError } from '../store/shard-store.ts';
 import { groupRepositoryConfig, openGroupRepository } from './backup-service.ts';
 import { initDataDir, type NodeConfig, parseConfig, paths, readSecret, renderConfig } from './config.ts';
 import { ControlError } from './control.ts';
@@ -62,7 +62,14 @@ export interface RecoverySummary {
   members: number;
   headSeq: number;
   snapshotId: string;
-  rebuilt: { stripes: number; snapshots: number; unreadableStripes: string[] } | null;
+  rebuilt: {
+    stripes: number;
+    snapshots: number;
+    unreadableStripes: string[];
+    /** Members offline during the rebuild ("id: reason"); their shards were not needed. */
+    unreachableMembers: string[];
+    incompleteStripes: number;
+  } | null;
   files: number;
   dirs: number;
   symlinks: number;
@@ -255,11 +262,8 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     prepareDataDir(options.dataDir, options.secret, self, group, options.configOverrides ?? {});
     const config = groupRepositoryConfig(options.dataDir, state, self, []);
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    repo = await openGroupRepository(
-      config,
-      options.secret,
-      new NetworkShardDirectory(node, holdersOf(state, self)),
-    );
+    const directory = new OfflineAware(new NetworkShardDirectory(node, holdersOf(state, self)));
+    repo = await openGroupRepository(config, options.secret, directory);
     unlock = lockDataDir(config.dataDir);
     let rebuilt: RecoverySummary['rebuilt'] = null;
     if (!repo.index.listSnapshots().some((s) => s.id.equals(head.snapshotId))) {
@@ -270,15 +274,29 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
         );
       progress(`rebuilding the index from ${repo.directory.members().length} members' shards`);
       const { rebuildIndex } = await import('../pipeline/rebuild-index.ts');
-      const r = await rebuildIndex(
-        repo.index,
-        listingNamesTheMember(repo.directory, state),
-        repo.keys,
-        repo.owner,
-        config.dataDir,
+      const name = (id: string): string => state.members.find((m) => m.id === id)?.name ?? id;
+      const r = await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir, {
+        plan: repo.plan,
+        onProgress: (line) => {
+          const id = line.split(' ')[0]!;
+          progress(line.replace(id, `${name(id)} (${id})`));
+        },
+      });
+      // Members offline now are not asked again during the restore (no retries per stripe).
+      for (const line of r.unreachableMembers) directory.offline.add(line.split(':')[0]!);
+      rebuilt = {
+        stripes: r.stripes,
+        snapshots: r.snapshots,
+        unreadableStripes: r.unreadableStripes,
+        unreachableMembers: r.unreachableMembers,
+        incompleteStripes: r.incompleteStripes,
+      };
+      progress(
+        `index rebuilt: ${r.stripes} stripes, ${r.snapshots} snapshots` +
+          (r.unreachableMembers.length > 0
+            ? ` (${r.unreachableMembers.length} member(s) offline; ${r.incompleteStripes} stripes from the shards of the others)`
+            : ''),
       );
-      rebuilt = { stripes: r.stripes, snapshots: r.snapshots, unreadableStripes: r.unreadableStripes };
-      progress(`index rebuilt: ${r.stripes} stripes, ${r.snapshots} snapshots`);
       for (const s of r.unreadableStripes) progress(`warning: stripe ${s} has too few readable shards`);
       if (!repo.index.listSnapshots().some((s) => s.id.equals(head.snapshotId)))
         throw new ControlError(
@@ -341,38 +359,28 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
   }
 }
 
-/**
- * The directory as rebuild-index sees it: a member whose shard list cannot be had fails the
- * rebuild with its name. (rebuild-index keeps only stripes whose k+m shards were all listed, so
- * for now every holder must be reachable while the index is rebuilt.)
- */
-function listingNamesTheMember(directory: ShardDirectory, state: GroupState): ShardDirectory {
-  const name = (id: string): string => state.members.find((m) => m.id === id)?.name ?? id;
-  return {
-    members: () => directory.members(),
-    storeFor: (id) => {
-      const store = directory.storeFor(id);
-      const wrapped: ShardStore = {
-        put: (shardId, bytes) => store.put(shardId, bytes),
-        get: (shardId) => store.get(shardId),
-        has: (shardId) => store.has(shardId),
-        delete: (shardId) => store.delete(shardId),
-        usage: () => store.usage(),
-        list: async () => {
-          try {
-            return await store.list();
-          } catch (error) {
-            throw new ControlError(
-              'holder-unreachable',
-              `cannot list the shards held by ${name(id)} (${id}): ${(error as Error).message}. ` +
-                'Rebuilding the index needs every holder online for now: start it and retry.',
-            );
-          }
-        },
-      };
-      return wrapped;
-    },
-  };
+/** A directory whose members found offline fail at once (reads use the other shards). */
+class OfflineAware implements ShardDirectory {
+  readonly offline = new Set<string>();
+  constructor(private readonly inner: ShardDirectory) {}
+  members(): string[] {
+    return this.inner.members();
+  }
+  storeFor(id: string): ShardStore {
+    const store = this.inner.storeFor(id);
+    const down = (): never => {
+      throw new ShardStoreError('io', `member ${id} was offline during the recovery`);
+    };
+    const offline = this.offline;
+    return {
+      put: async (shardId, bytes) => (offline.has(id) ? down() : store.put(shardId, bytes)),
+      get: async (shardId) => (offline.has(id) ? down() : store.get(shardId)),
+      has: async (shardId) => (offline.has(id) ? down() : store.has(shardId)),
+      list: async () => (offline.has(id) ? down() : store.list()),
+      delete: async (shardId) => (offline.has(id) ? down() : store.delete(shardId)),
+      usage: async () => (offline.has(id) ? down() : store.usage()),
+    };
+  }
 }
 
 /** Makes `pipelineHead` (verified by the caller) the index's head if it is newer. */

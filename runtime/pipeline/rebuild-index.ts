@@ -1,18 +1,34 @@
 /**
  * Rebuild the owner's index from the members' shards alone (the start of recovery, DESIGN 10):
- * every shard header names its stripe and owner, every stripe's data area ends with its sealed
- * directory of objects, and snapshot objects carry their time and totals. The scan cache starts
- * empty (the next backup reads every file once, and stores only what is missing).
+ * every shard trailer names its stripe and owner and carries the SHA-256 of all k+m bodies of
+ * its stripe, every stripe's data area ends with its sealed directory of objects, and snapshot
+ * objects carry their time and totals. The scan cache starts empty (the next backup reads every
+ * file once, and stores only what is missing).
+ *
+ * Members may be offline: a member whose shard list cannot be had is reported
+ * (`unreachableMembers`) and the rebuild goes on with the others. A stripe is kept when at least
+ * k of its shards are reachable, verified (the store checks SHA-256(file) = id, the body is
+ * checked against its trailer's hash) and agree on their trailer (k, m, body length, the k+m body
+ * hashes). The index still needs a row for each of the k+m shards: the missing ones are
+ * recomputed (Reed-Solomon from the k found, their body hashes checked against the trailers,
+ * their ids from the rebuilt shard files) and their member is the placement's (the engine's
+ * `placeStripe` over the plan given, when it agrees with where the found shards are), else an
+ * unreachable member, else one holding no other shard of the stripe: a hint for reads, which
+ * fall back to the other shards when it is wrong.
+ *
+ * `recoverStripe` (one stripe from any k of its shards) also serves the backup's resume
+ * (runtime/daemon/backup-service.ts): a stripe written but not committed before a crash.
  */
 
 import { join } from 'node:path';
+import { type PlacementPlan, placeStripe } from '../../engine/index.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { openObject } from './chunk-crypto.ts';
-import { reconstructData } from './erasure.ts';
-import { PipelineError } from './errors.ts';
-import { type IndexDb, KIND_SNAPSHOT, type ShardRow } from './index-db.ts';
-import { decodeShard, decodeShardHeader } from './shard-format.ts';
+import { encodeParity, reconstructData } from './erasure.ts';
+import { assert, PipelineError } from './errors.ts';
+import { type IndexDb, KIND_SNAPSHOT, type ObjectRow, type ShardRow, type StripeRow } from './index-db.ts';
+import { buildShards, decodeShard, decodeShardHeader, type ShardHeader, sha256 } from './shard-format.ts';
 import { encodeHead } from './snapshot.ts';
 import { readDirectory } from './stripe-layout.ts';
 import { decodeSnapshot } from './tree.ts';
@@ -22,14 +38,206 @@ export interface RebuildSummary {
   unreadableStripes: string[];
   objects: number;
   snapshots: number;
+  /** Members whose shard list could not be had (offline): "member: reason". */
+  unreachableMembers: string[];
+  /** Stripes kept with fewer than k+m shards found (their missing rows recomputed). */
+  incompleteStripes: number;
 }
 
-interface FoundStripe {
+export interface RebuildOptions {
+  /** The placement plan the stripes were written with (hints where missing shards live). */
+  plan?: PlacementPlan;
+  /** Shard downloads in flight at once (default 8). */
+  concurrency?: number;
+  onProgress?: (line: string) => void;
+}
+
+/** Bound on the shards one rebuild looks at (16 M: far beyond a member's pledge). */
+const MAX_SHARDS_SEEN = 16 * 1024 * 1024;
+const DEFAULT_CONCURRENCY = 8;
+
+/** A stripe to recover from whichever of its shards are reachable. */
+export interface StripeSource {
   stripeId: string;
   seq: number;
   k: number;
   m: number;
   shardBytes: number;
+  /** Shards believed present (at most one per index), fetched in order of index. */
+  present: ShardRow[];
+  /** The member a shard that is not present belongs on (its row in the index). */
+  memberFor: (idx: number) => string;
+  /** The body hashes the present shards' trailers must carry (checked when given). */
+  bodyHashes?: Buffer[];
+}
+
+export interface RecoveredStripe {
+  stripe: StripeRow;
+  /** All k+m rows, in index order. */
+  shards: ShardRow[];
+  objects: ObjectRow[];
+  /** The data area (k x shardBytes), verified. */
+  area: Buffer;
+  /** Shard files that were not among the present ones, rebuilt (ids checked by construction). */
+  rebuilt: { idx: number; shardId: string; member: string; bytes: Buffer }[];
+  /** Present shards that could not be used: "idx on member: reason". */
+  bad: string[];
+}
+
+function sameHashes(a: readonly Buffer[], b: readonly Buffer[]): boolean {
+  return a.length === b.length && a.every((h, i) => h.equals(b[i]!));
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  });
+  await Promise.all(lanes);
+}
+
+/**
+ * Recovers one stripe from any k of its present shards: fetches them (data shards first),
+ * verifies each (trailer matches the stripe, body matches its hash, all trailers agree),
+ * rebuilds the data area, reads its sealed directory (authenticated with the data key) and, when
+ * some shards are not present, recomputes them. Throws 'unrecoverable' with fewer than k good.
+ */
+export async function recoverStripe(
+  directory: ShardDirectory,
+  dataKey: Uint8Array,
+  owner: string,
+  source: StripeSource,
+): Promise<RecoveredStripe> {
+  const { stripeId, k, m, shardBytes } = source;
+  const bodies: (Buffer | null)[] = new Array(k + m).fill(null);
+  const bad: string[] = [];
+  const failed = new Set<number>();
+  let reference: ShardHeader | null = null;
+  let fileBytes = 0;
+  const present = [...source.present].sort((a, b) => a.idx - b.idx);
+  const seen = new Set<number>();
+  for (const row of present) {
+    if (row.idx < 0 || row.idx >= k + m || seen.has(row.idx))
+      throw new PipelineError(
+        'invalid-argument',
+        `stripe ${stripeId}: shard index ${row.idx} twice or out of range`,
+      );
+    seen.add(row.idx);
+  }
+  let good = 0;
+  let at = 0;
+  // Fetch k at a time (data shards first: then no decoding is needed); more only on failures.
+  while (good < k && at < present.length) {
+    const batch = present.slice(at, at + (k - good));
+    at += batch.length;
+    await Promise.all(
+      batch.map(async (row) => {
+        try {
+          const bytes = await directory.storeFor(row.member).get(row.shardId);
+          const { header, body } = decodeShard(bytes, true);
+          if (
+            header.stripeId !== stripeId ||
+            header.owner !== owner ||
+            header.k !== k ||
+            header.m !== m ||
+            header.index !== row.idx ||
+            header.bodyBytes !== shardBytes
+          )
+            throw new PipelineError('corrupt', 'its trailer names another stripe or position');
+          const expected = reference?.bodyHashes ?? source.bodyHashes;
+          if (expected !== undefined && !sameHashes(expected, header.bodyHashes))
+            throw new PipelineError('corrupt', "its trailer disagrees with the stripe's other shards");
+          reference ??= header;
+          fileBytes = bytes.length;
+          bodies[row.idx] = Buffer.from(body);
+          good++;
+        } catch (error) {
+          failed.add(row.idx);
+          bad.push(`${row.idx} on ${row.member}: ${(error as Error).message}`);
+        }
+      }),
+    );
+  }
+  if (good < k || reference === null)
+    throw new PipelineError(
+      'unrecoverable',
+      `stripe ${stripeId}: only ${good} of ${k + m} shards are readable, ${k} are needed`,
+    );
+  const hashes = (reference as ShardHeader).bodyHashes;
+  const area = await reconstructData(k, m, bodies, shardBytes);
+  const entries = readDirectory(area, stripeId, dataKey);
+  const used = entries.reduce((end, e) => Math.max(end, e.offset + e.sealedBytes), 0);
+  const rows = new Map<number, ShardRow>();
+  // Present rows that were not fetched (k were enough) are kept as they are; failed ones are not.
+  for (const row of present) if (!failed.has(row.idx)) rows.set(row.idx, row);
+  const rebuilt: RecoveredStripe['rebuilt'] = [];
+  if (rows.size < k + m) {
+    const parity = await encodeParity(k, m, area, shardBytes);
+    const all: Buffer[] = [];
+    for (let i = 0; i < k; i++) all.push(area.subarray(i * shardBytes, (i + 1) * shardBytes));
+    for (let i = 0; i < m; i++) all.push(parity.subarray(i * shardBytes, (i + 1) * shardBytes));
+    all.forEach((body, i) => {
+      if (!sha256(body).equals(hashes[i]!))
+        throw new PipelineError(
+          'corrupt',
+          `stripe ${stripeId}: rebuilt shard ${i} does not match its trailer's hash`,
+        );
+    });
+    const files = buildShards(stripeId, owner, k, m, all);
+    for (let i = 0; i < k + m; i++) {
+      const row = rows.get(i);
+      if (row !== undefined) {
+        if (files[i]!.id !== row.shardId)
+          throw new PipelineError(
+            'corrupt',
+            `stripe ${stripeId}: shard ${i} rebuilds to another id than ${row.shardId}`,
+          );
+        continue;
+      }
+      const member = source.memberFor(i);
+      rebuilt.push({ idx: i, shardId: files[i]!.id, member, bytes: files[i]!.bytes });
+      rows.set(i, { idx: i, shardId: files[i]!.id, member, fileBytes: files[i]!.bytes.length });
+    }
+  }
+  const shards = [...rows.values()].sort((a, b) => a.idx - b.idx);
+  assert(
+    shards.length === k + m && shards.every((s, i) => s.idx === i),
+    `stripe ${stripeId}: one row per shard`,
+  );
+  for (const s of shards) if (s.fileBytes === 0) s.fileBytes = fileBytes;
+  return {
+    stripe: { seq: source.seq, stripeId, k, m, shardBytes, dataBytes: used, createdMs: 0 },
+    shards,
+    objects: entries.map((e) => ({ ...e, id: Buffer.from(e.id), stripeSeq: source.seq })),
+    area,
+    rebuilt,
+    bad,
+  };
+}
+
+/** The seq in an owner's stripe id `${owner}/${seq}/${salt}`, or null for another owner's. */
+export function stripeSeqOf(stripeId: string, owner: string): number | null {
+  const parts = stripeId.split('/');
+  const seq = Number(parts[1]);
+  if (
+    parts.length !== 3 ||
+    parts[0] !== owner ||
+    !/^[1-9][0-9]*$/.test(parts[1]!) ||
+    !Number.isSafeInteger(seq)
+  )
+    return null;
+  return seq;
+}
+
+interface FoundVariant {
+  k: number;
+  m: number;
+  shardBytes: number;
+  bodyHashes: Buffer[];
   shards: Map<number, ShardRow>;
 }
 
@@ -39,6 +247,7 @@ export async function rebuildIndex(
   keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array; signingSeed: Uint8Array; publicKey: Uint8Array },
   owner: string,
   dataDir: string,
+  options: RebuildOptions = {},
 ): Promise<RebuildSummary> {
   if (index.allStripeSeqs().length > 0 || index.listSnapshots().length > 0) {
     throw new PipelineError(
@@ -46,95 +255,125 @@ export async function rebuildIndex(
       'the index is not empty: rebuild only into a fresh data directory',
     );
   }
-  const found = new Map<string, FoundStripe>();
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const summary: RebuildSummary = {
+    stripes: 0,
+    unreadableStripes: [],
+    objects: 0,
+    snapshots: 0,
+    unreachableMembers: [],
+    incompleteStripes: 0,
+  };
+  // 1. Every reachable member's shard list.
+  const listed: { member: string; shardId: string }[] = [];
+  const unreachable = new Set<string>();
   for (const member of directory.members()) {
-    const store = directory.storeFor(member);
-    for (const shardId of await store.list()) {
-      let bytes: Uint8Array;
-      try {
-        bytes = await store.get(shardId);
-      } catch {
-        continue; // corrupt or vanished: another shard of the stripe will do
-      }
-      let header: ReturnType<typeof decodeShardHeader>['header'];
-      try {
-        header = decodeShardHeader(bytes).header;
-      } catch {
-        continue; // not a pb shard we can read
-      }
-      if (header.owner !== owner) continue;
-      const parts = header.stripeId.split('/');
-      const seq = Number(parts[1]);
-      if (parts.length !== 3 || parts[0] !== owner || !Number.isSafeInteger(seq) || seq < 1) continue;
-      let stripe = found.get(header.stripeId);
-      if (!stripe) {
-        stripe = {
-          stripeId: header.stripeId,
-          seq,
-          k: header.k,
-          m: header.m,
-          shardBytes: header.bodyBytes,
-          shards: new Map(),
-        };
-        found.set(header.stripeId, stripe);
-      }
-      stripe.shards.set(header.index, { idx: header.index, shardId, member, fileBytes: bytes.length });
+    try {
+      for (const shardId of await directory.storeFor(member).list()) listed.push({ member, shardId });
+    } catch (error) {
+      unreachable.add(member);
+      summary.unreachableMembers.push(`${member}: ${(error as Error).message}`);
+      options.onProgress?.(`${member} is unreachable (${(error as Error).message}): going on without it`);
     }
+    if (listed.length > MAX_SHARDS_SEEN)
+      throw new PipelineError('invalid-argument', `more than ${MAX_SHARDS_SEEN} shards listed`);
   }
-  const summary: RebuildSummary = { stripes: 0, unreadableStripes: [], objects: 0, snapshots: 0 };
-  const snapshots: { id: Buffer; timeMs: number; files: number; bytes: number }[] = [];
-  for (const stripe of [...found.values()].sort((a, b) => a.seq - b.seq)) {
-    const { k, m } = stripe;
-    const bodies: (Buffer | null)[] = new Array(k + m).fill(null);
-    let good = 0;
-    for (let idx = 0; idx < k + m && good < k; idx++) {
-      const row = stripe.shards.get(idx);
-      if (!row) continue;
-      try {
-        bodies[idx] = Buffer.from(
-          decodeShard(await directory.storeFor(row.member).get(row.shardId), false).body,
-        );
-        good++;
-      } catch {
-        // try the next shard
-      }
+  // 2. Each shard's trailer: which stripe of this owner, which position, which body hashes.
+  // Shards of one stripe that disagree on their trailer are separate variants; the larger wins.
+  const found = new Map<string, Map<string, FoundVariant>>();
+  await forEachLimited(listed, concurrency, async ({ member, shardId }) => {
+    let bytes: Uint8Array;
+    try {
+      bytes = await directory.storeFor(member).get(shardId);
+    } catch {
+      return; // corrupt or vanished: another shard of the stripe will do
     }
-    if (good < k || stripe.shards.size !== k + m) {
-      // Missing shard rows would break the index's k+m invariant: report, leave for repair.
-      summary.unreadableStripes.push(stripe.stripeId);
+    let header: ShardHeader;
+    try {
+      header = decodeShardHeader(bytes).header;
+    } catch {
+      return; // not a pb shard we can read
+    }
+    if (header.owner !== owner || stripeSeqOf(header.stripeId, owner) === null) return;
+    const variantKey = `${header.k}/${header.m}/${header.bodyBytes}/${Buffer.concat(header.bodyHashes).toString('hex')}`;
+    let variants = found.get(header.stripeId);
+    if (!variants) {
+      variants = new Map();
+      found.set(header.stripeId, variants);
+    }
+    let variant = variants.get(variantKey);
+    if (!variant) {
+      variant = {
+        k: header.k,
+        m: header.m,
+        shardBytes: header.bodyBytes,
+        bodyHashes: header.bodyHashes,
+        shards: new Map(),
+      };
+      variants.set(variantKey, variant);
+    }
+    if (!variant.shards.has(header.index))
+      variant.shards.set(header.index, { idx: header.index, shardId, member, fileBytes: bytes.length });
+  });
+  // 3. Each stripe from any k of its shards, in stripe order.
+  const snapshots: { id: Buffer; timeMs: number; files: number; bytes: number }[] = [];
+  const stripes = [...found.entries()]
+    .map(([stripeId, variants]) => {
+      const best = [...variants.values()].sort((a, b) => b.shards.size - a.shards.size)[0]!;
+      return { stripeId, seq: stripeSeqOf(stripeId, owner)!, variant: best };
+    })
+    .sort((a, b) => a.seq - b.seq);
+  const seqsTaken = new Set<number>();
+  for (const { stripeId, seq, variant } of stripes) {
+    const { k, m } = variant;
+    if (variant.shards.size < k || seqsTaken.has(seq)) {
+      summary.unreadableStripes.push(stripeId);
       continue;
     }
-    const area = await reconstructData(k, m, bodies, stripe.shardBytes);
-    const entries = readDirectory(area, stripe.stripeId, keys.dataKey);
-    const used = entries.reduce((end, e) => Math.max(end, e.offset + e.sealedBytes), 0);
-    index.commitStripe(
-      {
-        seq: stripe.seq,
-        stripeId: stripe.stripeId,
+    const present = [...variant.shards.values()];
+    let recovered: RecoveredStripe;
+    try {
+      recovered = await recoverStripe(directory, keys.dataKey, owner, {
+        stripeId,
+        seq,
         k,
         m,
-        shardBytes: stripe.shardBytes,
-        dataBytes: used,
-        createdMs: 0,
-      },
-      [...stripe.shards.values()].sort((a, b) => a.idx - b.idx),
-      entries.map((e) => ({ ...e, id: Buffer.from(e.id), stripeSeq: stripe.seq })),
-      [],
-    );
-    for (const e of entries) {
+        shardBytes: variant.shardBytes,
+        present,
+        bodyHashes: variant.bodyHashes,
+        memberFor: missingMemberHint(
+          stripeId,
+          present,
+          k + m,
+          directory.members(),
+          unreachable,
+          options.plan,
+        ),
+      });
+    } catch (error) {
+      if (error instanceof PipelineError && (error.code === 'unrecoverable' || error.code === 'corrupt')) {
+        summary.unreadableStripes.push(stripeId);
+        continue;
+      }
+      throw error;
+    }
+    seqsTaken.add(seq);
+    index.commitStripe(recovered.stripe, recovered.shards, recovered.objects, []);
+    const { area } = recovered;
+    for (const e of recovered.objects) {
       if (e.kind !== KIND_SNAPSHOT) continue;
-      const id = Buffer.from(e.id);
       const plain = openObject(
         keys.dataKey,
         keys.chunkIdKey,
-        id,
+        e.id,
         area.subarray(e.offset, e.offset + e.sealedBytes),
       );
       const snapshot = decodeSnapshot(plain);
-      snapshots.push({ id, timeMs: snapshot.timeMs, files: snapshot.files, bytes: snapshot.bytes });
+      snapshots.push({ id: e.id, timeMs: snapshot.timeMs, files: snapshot.files, bytes: snapshot.bytes });
     }
+    if (variant.shards.size < k + m) summary.incompleteStripes++;
     summary.stripes++;
-    summary.objects += entries.length;
+    summary.objects += recovered.objects.length;
   }
   snapshots.sort((x, y) => x.timeMs - y.timeMs);
   for (const [i, snap] of snapshots.entries()) {
@@ -145,4 +384,39 @@ export async function rebuildIndex(
   const newest = snapshots.at(-1);
   if (newest) writeFileAtomic(join(dataDir, 'head'), Buffer.from(index.getMeta('head')!, 'base64'));
   return summary;
+}
+
+/**
+ * Where a shard that was not found probably is: the placement's member when the placement agrees
+ * with every found shard, else an unreachable member, else any member without a shard of this
+ * stripe (a read hint only; reads fall back to the other shards).
+ */
+function missingMemberHint(
+  stripeId: string,
+  found: readonly ShardRow[],
+  shardsPerStripe: number,
+  members: readonly string[],
+  unreachable: ReadonlySet<string>,
+  plan: PlacementPlan | undefined,
+): (idx: number) => string {
+  let placed: string[] | null = null;
+  if (plan !== undefined && plan.shardsPerStripe === shardsPerStripe) {
+    try {
+      const p = placeStripe(plan, stripeId);
+      if (found.every((row) => p[row.idx] === row.member)) placed = p;
+    } catch {
+      placed = null;
+    }
+  }
+  const holding = new Set(found.map((r) => r.member));
+  const spare = [
+    ...members.filter((id) => unreachable.has(id) && !holding.has(id)),
+    ...members.filter((id) => !unreachable.has(id) && !holding.has(id)),
+  ];
+  let next = 0;
+  return (idx) => {
+    if (placed !== null) return placed[idx]!;
+    if (spare.length > 0) return spare[next++ % spare.length]!;
+    return found[0]!.member;
+  };
 }

@@ -45,6 +45,9 @@ export class PledgedShardStore implements ShardStore {
   private writing = 0;
   private stored: number;
   private readonly sizes = new Map<string, number>();
+  /** Puts received from members since start, and those of shards already held (re-sends). */
+  putsReceived = 0;
+  putsAlreadyHeld = 0;
 
   private constructor(
     readonly root: string,
@@ -117,6 +120,7 @@ export class PledgedShardStore implements ShardStore {
     if (!this.isMember(from)) {
       throw new ShardRefusal('non-member', `${from} is not a member of this group: shard refused`, id);
     }
+    this.putsReceived++;
     return this.putHashed(id, bytes, sha256);
   }
 
@@ -137,7 +141,10 @@ export class PledgedShardStore implements ShardStore {
     }
     const actual = sha256 ?? createHash('sha256').update(bytes).digest('hex');
     if (actual !== id) throw new ShardRefusal('bad-hash', `shard ${id}: the bytes hash to ${actual}`, id);
-    if (this.sizes.has(id) || (await this.dir.has(id))) return; // idempotent
+    if (this.sizes.has(id) || (await this.dir.has(id))) {
+      this.putsAlreadyHeld++;
+      return; // idempotent
+    }
     const n = bytes.length;
     if (this.stored + this.writing + n > this.pledge) {
       throw new ShardRefusal(
@@ -203,6 +210,8 @@ export class PledgedShardStore implements ShardStore {
     reservationBytes: number;
     reservationAllocatedBytes: number;
     reservationMode: string;
+    putsReceived: number;
+    putsAlreadyHeld: number;
   }> {
     return {
       pledgeBytes: this.pledge,
@@ -210,6 +219,8 @@ export class PledgedShardStore implements ShardStore {
       reservationBytes: this.reservation.bytes,
       reservationAllocatedBytes: await this.reservation.allocatedBytes(),
       reservationMode: this.reservation.mode,
+      putsReceived: this.putsReceived,
+      putsAlreadyHeld: this.putsAlreadyHeld,
     };
   }
 }

@@ -33,7 +33,8 @@ export class Proc {
     this.child.stderr?.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-20_000);
     });
-    const deadline = Date.now() + 30_000;
+    // Generous: returns as soon as the daemon answers (a loaded machine starts it slowly).
+    const deadline = Date.now() + 90_000;
     while (Date.now() < deadline) {
       if (fs.existsSync(socket)) {
         try {

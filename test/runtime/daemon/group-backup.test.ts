@@ -108,7 +108,7 @@ describe('backup onto the group and recovery from one member', () => {
       names.map((n) => initNode(root, n, ['--pledge', '64MiB', ...(extra[n] ?? [])])),
     );
     nodes.push(...procs);
-    await Promise.all(procs.map((p) => p.start()));
+    for (const p of procs) await p.start(); // one at a time: a loaded machine starts them slowly
     for (const p of procs) ids.set(p, ((await p.call('status')) as { id: string }).id);
     const [owner, ...others] = procs as [Proc, Proc, Proc, Proc];
     expect((await cli(['create', '--dir', owner.dir, '--ratio', '1.5', '--tolerance', '1'])).code).toBe(0);
@@ -371,10 +371,11 @@ describe('backup onto the group and recovery from one member', () => {
     expect(r2.stderr).toMatch(/ending in \/p2p\//);
   }, 60_000);
 
-  it('a holder offline during the index rebuild is named in a clear error (for now)', async () => {
+  it('a holder offline during the index rebuild: the restore goes on with the others', async () => {
     const [, , m3, m4] = nodes as [Proc, Proc, Proc, Proc];
     await m4.stop();
     const address = await directAddress(m3);
+    const target = join(root, 'restored-3');
     const r = await cli([
       'restore',
       '--peer',
@@ -382,13 +383,14 @@ describe('backup onto the group and recovery from one member', () => {
       '--secret-file',
       wordsFile,
       '--target',
-      join(root, 'restored-3'),
+      target,
       '--dir',
       join(root, 'owner-fourth'),
       '--test-network',
     ]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/cannot list the shards held by m4 .*every holder online/);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/m4 .*is unreachable.*going on without it/);
+    expect(manifest(join(target, restoredRoot))).toEqual(manifest(restoredRoot));
   }, 60_000);
 });
 
