@@ -248,13 +248,6 @@ export class Daemon {
       });
       await this.watcher.start(this.config.directories);
     }
-    // The repair worker's status and settings where this daemon has them (repair-service.ts),
-    // read structurally: the report shows zeros with source "none" without a worker.
-    const withRepair = this as unknown as {
-      repair?: { status?: unknown };
-      config: { repair?: { bytesPerSecond?: unknown; graceMs?: unknown } };
-    };
-    const repairGraceMs = withRepair.config.repair?.graceMs;
     this.statusService = await StatusService.start({
       dataDir: this.dir,
       self: this.self,
@@ -270,8 +263,8 @@ export class Daemon {
       interrupted: () => this.backups.interrupted(),
       directories: () => this.config.directories,
       usageOf: (id) => new RemoteShardStore(this.node, id).usage(),
-      repair: () => repairProgressFrom(withRepair.repair?.status, withRepair.config.repair?.bytesPerSecond),
-      ...(typeof repairGraceMs === 'number' ? { graceMs: repairGraceMs } : {}),
+      repair: () => repairProgressFrom(this.repair.status, this.config.repair.bytesPerSecond),
+      graceMs: this.config.repair.graceMs,
       decide: (who, kind) => this.decide(who, kind),
       log: (line) => this.log(line),
     });
