@@ -231,7 +231,9 @@ describe('pb-node status on a live group', () => {
     const refused = await statusJson(owner);
     expect(refused.backup).toMatchObject({ state: 'refused', upToDate: false });
     expect(refused.backup.refused!.restoreHint).toContain('pb-node restore --peer');
-    expect(refused.backup.words).toMatch(/^REFUSED: every source is empty/);
+    expect(refused.backup.words).toMatch(
+      /^REFUSED: the directories hold 0 files .*fewer than 5% of the newest snapshot/,
+    );
     expect((await cli(['status', '--dir', owner.dir])).stdout).toMatch(/^Backed up {4}REFUSED: /m);
     fs.rmSync(src, { recursive: true });
     fs.renameSync(aside, src);
