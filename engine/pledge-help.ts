@@ -85,7 +85,8 @@ export function pledgeHelp(
   if (best <= mine.allowanceBytes) return null;
   const goal = best - Math.floor(best * SATURATION);
   const at = values.findIndex((v) => v >= goal);
-  invariant(at > 0, 'the best grid point raises the allowance');
+  // A gain within one part in 10^6 of today's allowance (grid point 0) is no help worth naming.
+  if (at <= 0) return null;
   let lo = grid[at - 1]!;
   let hi = grid[at]!;
   // To one part in 10^6 of the extra pledge: whole bytes would cost 30 more allowance rounds.

@@ -225,4 +225,14 @@ describe('pledgeHelp (engine)', () => {
       { numRuns: 25 },
     );
   });
+
+  it('names no help when the best gain is within one part in a million (seed 159767924)', () => {
+    const GB = 1e9;
+    const members = [11, 10, 10, 11].map((p, i) => ({ id: `m${i}`, pledgeBytes: p * GB }));
+    const agreement = { ratio: 1.5, tolerance: 1 };
+    const help = pledgeHelp(members, agreement, 'm0');
+    const today = allowances(members, agreement).members[0]!;
+    if (help !== null) expect(help.allowanceBytes).toBeGreaterThan(today.allowanceBytes);
+    else expect(today.limitedBy).not.toBe('pledge');
+  });
 });
