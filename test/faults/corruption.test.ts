@@ -314,6 +314,55 @@ describe('audit and repair across pb-node processes', () => {
     await Promise.all(nodes.map((p) => p.stop()));
   });
 
+  let written = 0;
+  const holderProcs = (): Proc[] => nodes.slice(1);
+  const held = (): HeldShard[] => holderProcs().flatMap((h) => verifiedShards(h.dir, ids.get(h)!));
+  /** Every stripe has k+m verified shards, each on a different holder. */
+  const whole = (): boolean => {
+    const byStripe = new Map<string, HeldShard[]>();
+    for (const s of held()) byStripe.set(s.stripeId, [...(byStripe.get(s.stripeId) ?? []), s]);
+    if (byStripe.size !== written) return false;
+    for (const shards of byStripe.values()) {
+      const { k, m } = shards[0]!;
+      if (new Set(shards.map((s) => s.index)).size !== k + m) return false;
+      if (new Set(shards.map((s) => s.member)).size !== k + m) return false;
+    }
+    return true;
+  };
+  /** The owner's words and one holder's address restore everything, bit-identical. */
+  const restoreExact = async (name: string): Promise<void> => {
+    const [owner, h1] = nodes as [Proc, Proc];
+    const words = join(dir, 'words');
+    fs.writeFileSync(words, fs.readFileSync(join(owner.dir, 'secret'), 'utf8'), { mode: 0o600 });
+    const status = (await h1.call('status')) as { addresses: string[] };
+    const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'))!;
+    const target = join(dir, name);
+    const r = await cli([
+      'restore',
+      '--peer',
+      address,
+      '--secret-file',
+      words,
+      '--target',
+      target,
+      '--dir',
+      join(dir, `${name}-owner`),
+      '--test-network',
+      '--json',
+    ]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expectSameTree(describeTree(join(target, home)), describeTree(home));
+  };
+  const roundsUntilWhole = (timeoutMs: number): Promise<boolean> =>
+    waitFor(
+      'every stripe whole again',
+      async () => {
+        for (const h of holderProcs()) await h.call('repair').catch(() => undefined);
+        return whole();
+      },
+      timeoutMs,
+    );
+
   it(
     'audit and repair: damaged shards are found by the periodic audit and repaired',
     () =>
@@ -321,20 +370,8 @@ describe('audit and repair across pb-node processes', () => {
         const [owner, ...holders] = nodes as [Proc, Proc, Proc, Proc];
         const b = await cli(['backup', '--dir', owner.dir, '--json']);
         expect(b.code, b.stderr + b.stdout).toBe(0);
-        const written = (JSON.parse(b.stdout) as { stored: { stripes: number } }).stored.stripes;
+        written = (JSON.parse(b.stdout) as { stored: { stripes: number } }).stored.stripes;
         expect(written).toBeGreaterThanOrEqual(3);
-        const held = (): HeldShard[] => holders.flatMap((h) => verifiedShards(h.dir, ids.get(h)!));
-        const whole = (): boolean => {
-          const byStripe = new Map<string, HeldShard[]>();
-          for (const s of held()) byStripe.set(s.stripeId, [...(byStripe.get(s.stripeId) ?? []), s]);
-          if (byStripe.size !== written) return false;
-          for (const shards of byStripe.values()) {
-            const { k, m } = shards[0]!;
-            if (new Set(shards.map((s) => s.index)).size !== k + m) return false;
-            if (new Set(shards.map((s) => s.member)).size !== k + m) return false;
-          }
-          return true;
-        };
         expect(whole()).toBe(true);
 
         // Up to m shard files per stripe damaged on the holders: flipped, truncated or deleted.
@@ -358,14 +395,7 @@ describe('audit and repair across pb-node processes', () => {
         expect(whole()).toBe(false);
 
         // Rounds on every holder: each audits its shards, then the planner repairs the stripes.
-        await waitFor(
-          'every stripe whole again',
-          async () => {
-            for (const h of holders) await h.call('repair').catch(() => undefined);
-            return whole();
-          },
-          90_000,
-        );
+        await roundsUntilWhole(90_000);
         const statuses = await Promise.all(
           holders.map(
             async (h) =>
@@ -393,31 +423,86 @@ describe('audit and repair across pb-node processes', () => {
         });
         expect(quarantined.length).toBe(injected - deleted);
 
-        // The owner's words and one holder's address restore everything, bit-identical.
-        const words = join(dir, 'words');
-        fs.writeFileSync(words, fs.readFileSync(join(owner.dir, 'secret'), 'utf8'), { mode: 0o600 });
-        const status = (await holders[0]!.call('status')) as { addresses: string[] };
-        const address = status.addresses.find((a) => a.includes('/tcp/') && !a.includes('p2p-circuit'))!;
-        const target = join(dir, 'restored');
-        const r = await cli([
-          'restore',
-          '--peer',
-          address,
-          '--secret-file',
-          words,
-          '--target',
-          target,
-          '--dir',
-          join(dir, 'owner-again'),
-          '--test-network',
-          '--json',
-        ]);
-        expect(r.code, r.stderr + r.stdout).toBe(0);
-        expectSameTree(describeTree(join(target, home)), describeTree(home));
+        await restoreExact('restored');
         console.log(
           `audit and repair (seed ${seed}): ${written} stripes, ${injected} shard files damaged, all found and repaired; data lost: 0`,
         );
       }),
     scaledTimeoutMs(150_000, 600_000),
+  );
+  it(
+    'a repairer killed (kill -9) mid-repair: after its restart the next rounds finish, nothing lost, no partial shard',
+    () =>
+      explained(async () => {
+        expect(written).toBeGreaterThan(0); // the test above backed up
+        const [h1, h2, h3] = holderProcs() as [Proc, Proc, Proc];
+        // A bandwidth cap on the would-be repairers, so a repair takes seconds and a kill lands in it.
+        // Each keeps its port (the address the group knows: a restore dials it from the op log).
+        for (const p of [h2, h3]) {
+          const address = ((await p.call('status')) as { addresses: string[] }).addresses.find(
+            (a) => a.includes('/tcp/') && !a.includes('p2p-circuit'),
+          )!;
+          const port = /\/tcp\/(\d+)/.exec(address)![1];
+          await p.stop();
+          const config = join(p.dir, 'config');
+          fs.writeFileSync(
+            config,
+            fs
+              .readFileSync(config, 'utf8')
+              .replace('"bytesPerSecond":0', '"bytesPerSecond":2097152')
+              .replace(/^listen = .*$/m, `listen = ["/ip4/127.0.0.1/tcp/${port}","/p2p-circuit","/webrtc"]`),
+          );
+          await p.start();
+        }
+        // h1's disk loses every shard while it stays online; its audit finds them gone.
+        const h1Shards = verifiedShards(h1.dir, ids.get(h1)!);
+        expect(h1Shards.length).toBe(written);
+        for (const s of h1Shards) fs.rmSync(s.file);
+        await h1.call('repair');
+        expect(
+          ((await h1.call('status')) as { repair: { corruptFound: number } }).repair.corruptFound,
+        ).toBeGreaterThanOrEqual(written);
+        // The member that queues a repair is the repairer: killed (kill -9) while it runs.
+        const repairer = await waitFor(
+          'a member that queues a repair',
+          async () => {
+            for (const p of [h2, h3]) {
+              const r = (await p.call('repair')) as { queuedNow: { repairs: number } };
+              if (r.queuedNow.repairs > 0) return p;
+            }
+            return null;
+          },
+          60_000,
+        );
+        await waitFor(
+          'the repair running',
+          async () => ((await repairer.call('status')) as { repair: { running: number } }).repair.running > 0,
+          30_000,
+        );
+        await new Promise((r) => setTimeout(r, 1000)); // into the transfer (seconds at the cap)
+        const child = repairer.child!;
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+        repairer.child = null;
+        expect(whole()).toBe(false); // cut off mid-repair
+        // No partial shard on the new holder: every file in its store verifies, nothing half-written.
+        const h1Store = join(h1.dir, 'shards', 'store');
+        for (const fan of fs.readdirSync(join(h1Store, 'shards')))
+          for (const name of fs.readdirSync(join(h1Store, 'shards', fan)))
+            expect(
+              createHash('sha256')
+                .update(fs.readFileSync(join(h1Store, 'shards', fan, name)))
+                .digest('hex'),
+            ).toBe(name);
+        expect(fs.readdirSync(join(h1Store, 'tmp'))).toEqual([]);
+        // Restarted, the next rounds complete the repair.
+        await repairer.start();
+        await roundsUntilWhole(90_000);
+        expect(verifiedShards(h1.dir, ids.get(h1)!).length).toBe(written);
+        await restoreExact('restored-after-kill');
+        console.log(`repairer killed mid-repair: ${written} stripes whole after its restart; data lost: 0`);
+      }),
+    scaledTimeoutMs(150_000, 300_000),
   );
 });
