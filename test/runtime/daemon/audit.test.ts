@@ -9,6 +9,19 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  deriveMemberKeys,
+  type GroupState,
+  memberIdFromPublicKey,
+  ownerStripePlan,
+  placeStripe,
+  planRepairs,
+} from '../../../engine/index.ts';
+import {
+  buildInventory,
+  type ListedShard,
+  type MemberListing,
+} from '../../../runtime/daemon/repair-inventory.ts';
 import { CatalogBackend, ShardCatalog } from '../../../runtime/daemon/shard-catalog.ts';
 import { buildShards } from '../../../runtime/pipeline/shard-format.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
@@ -105,5 +118,64 @@ describe('the audit of held shards', () => {
     expect((await backend.listPage({ after: '', limit: 100, owner: null })).ids).not.toContain(victim.id);
     await expect(backend.get(victim.id)).rejects.toThrow(/no shard/);
     expect(backend.health.corruptFound).toBe(1); // counted once
+  });
+});
+
+describe('a shard the audit dropped, its holder online', () => {
+  const identity = (n: number): { id: string; hex: string } => {
+    const keys = deriveMemberKeys(new Uint8Array(32).fill(n));
+    return { id: memberIdFromPublicKey(keys.publicKey), hex: Buffer.from(keys.publicKey).toString('hex') };
+  };
+  const ownerId = identity(31);
+  const hs = [32, 33, 34].map(identity);
+  const members = [ownerId, ...hs].map((m) => ({ id: m.id, pledgeBytes: 64 * MiB }));
+  const state = { members, removed: [] } as unknown as GroupState; // buildInventory reads these two
+  const stripeId = `${ownerId.hex}/1/0`;
+  const placement = placeStripe(ownerStripePlan(members, ownerId.id, 3), stripeId);
+  const row = (index: number): ListedShard => ({
+    id: createHash('sha256').update(`${stripeId}#${index}`).digest('hex'),
+    info: {
+      stripeId,
+      owner: ownerId.hex,
+      k: 2,
+      m: 1,
+      index,
+      bodyBytes: 4096,
+      fileBytes: 4500,
+      ageMs: 3_600_000,
+    },
+  });
+
+  it('is missing now (not presumed held): the stripe is repaired at once, back onto that member', () => {
+    const [a, b, c] = placement as [string, string, string];
+    const nowMs = 10_000_000;
+    // c answered this round and lists nothing of the stripe (its shard was quarantined).
+    const listings = new Map<string, MemberListing>([
+      [a, { rows: [row(0)], fresh: true }],
+      [b, { rows: [row(1)], fresh: true }],
+      [c, { rows: [], fresh: true }],
+    ]);
+    const inv = buildInventory({
+      self: a,
+      state,
+      nowMs,
+      listings,
+      lastSeenMs: () => nowMs,
+      settleMs: 60_000,
+    });
+    expect(inv.stripes[0]!.holders).toEqual([a, b, null]);
+    expect(inv.skipped.presumedShards).toBe(0);
+    const plan = planRepairs({
+      members: inv.members,
+      stripes: inv.stripes,
+      plans: inv.plans,
+      nowMs,
+      graceMs: 24 * 3600_000, // well within any grace period: the holder is online, the shard is gone
+      onlineWindowMs: 0,
+      busyStripeIds: inv.settlingIds,
+    });
+    expect(plan.repairs).toHaveLength(1);
+    expect([a, b]).toContain(plan.repairs[0]!.repairer);
+    expect(plan.repairs[0]!.moves).toEqual([{ shardIndex: 2, to: c }]);
   });
 });
