@@ -124,6 +124,7 @@ export class Daemon {
         group: () => group.state,
         memberHas: (member, id) => new RemoteShardStore(node, member).has(id),
       }),
+      (line) => this.log(`audit: ${line}`),
     );
     this.repair = new RepairService({
       self,

@@ -17,6 +17,8 @@ export interface RepairConfig {
   concurrency: number;
   /** Bound on tasks planned per round (for the whole group) and queued on this member. */
   maxTasks: number;
+  /** Bytes of held shards re-read and verified per round (round-robin over the catalog); 0: none. */
+  auditBytesPerRound: number;
 }
 
 export const DEFAULT_REPAIR_CONFIG: RepairConfig = {
@@ -26,6 +28,7 @@ export const DEFAULT_REPAIR_CONFIG: RepairConfig = {
   bytesPerSecond: 4 * 1024 * 1024,
   concurrency: 2,
   maxTasks: 200,
+  auditBytesPerRound: 64 * 1024 * 1024,
 };
 
 const LIMITS: Record<keyof RepairConfig, [number, number]> = {
@@ -35,6 +38,7 @@ const LIMITS: Record<keyof RepairConfig, [number, number]> = {
   bytesPerSecond: [0, Number.MAX_SAFE_INTEGER],
   concurrency: [1, 16],
   maxTasks: [1, 10_000],
+  auditBytesPerRound: [0, Number.MAX_SAFE_INTEGER],
 };
 
 /** A full RepairConfig from the config file's value (an object with any of the keys), or throws. */

@@ -10,17 +10,20 @@
 import { NetError } from '../net/errors.ts';
 import type { ListPage, ListQuery, ShardBackend, ShardInfo } from '../net/shard-protocol.ts';
 import {
+  decodeShard,
   decodeShardHeader,
   MAX_OWNER_BYTES,
   MAX_STRIPE_ID_BYTES,
   shardHeaderBytes,
 } from '../pipeline/shard-format.ts';
-import type { ShardStore } from '../store/shard-store.ts';
+import { type ShardStore, ShardStoreError } from '../store/shard-store.ts';
 
 /** The longest trailer a pb shard can have: what a tail read must cover. */
 export const MAX_TRAILER_BYTES = shardHeaderBytes(MAX_STRIPE_ID_BYTES, MAX_OWNER_BYTES, 24, 6);
 /** Bound on shards one member's catalog tracks (a 4 TB pledge of 1 MiB shards). */
 export const MAX_CATALOG_SHARDS = 4_000_000;
+/** Bound on shards one audit reads (besides its byte budget). */
+const MAX_AUDIT_SHARDS_PER_ROUND = 100_000;
 /** Tail reads in flight while the catalog fills. */
 const LOAD_CONCURRENCY = 8;
 
@@ -30,6 +33,8 @@ export interface CatalogStore extends ShardStore {
     id: string,
     maxBytes: number,
   ): Promise<{ tail: Uint8Array; fileBytes: number; storedAtMs: number } | null>;
+  /** Moves a damaged shard aside (never served, listed or counted again); absent: nothing. */
+  quarantine(id: string): Promise<void>;
 }
 
 /** A stored shard's details; `storedAtMs` on this member's clock. */
@@ -165,6 +170,20 @@ export class ShardCatalog {
     return this.entries.size;
   }
 
+  /** The first held id greater than `after` (wrapping to the smallest), or null when empty. */
+  nextAfter(after: string): string | null {
+    const ids = this.sortedIds();
+    if (ids.length === 0) return null;
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ids[mid]! <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    return ids[lo < ids.length ? lo : 0]!;
+  }
+
   /** Every held shard (after `load`), in id order. */
   *all(): IterableIterator<{ id: string; entry: CatalogEntry | null }> {
     for (const id of this.sortedIds()) {
@@ -229,10 +248,15 @@ export type DeleteCheck = (
 
 /** The daemon's `/pb/shard/1` backend: the store, its catalog, authorized deletes. */
 export class CatalogBackend implements ShardBackend {
+  /** Audit counters since start (and shards found damaged on a get). */
+  readonly health = { auditedShards: 0, auditedBytes: 0, corruptFound: 0 };
+  private auditCursor = '';
+
   constructor(
     readonly store: CatalogStore,
     readonly catalog: ShardCatalog,
     private readonly checkDelete: DeleteCheck,
+    private readonly onDamaged: (line: string) => void = () => undefined,
   ) {}
 
   async putFrom(from: string, id: string, bytes: Uint8Array, sha256?: string): Promise<void> {
@@ -240,8 +264,71 @@ export class CatalogBackend implements ShardBackend {
     this.catalog.added(id, bytes);
   }
 
-  get(id: string): Promise<Uint8Array> {
-    return this.store.get(id);
+  /** A held shard, verified; a damaged one is quarantined (and the error passed on). */
+  async get(id: string): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.store.get(id);
+    } catch (error) {
+      if (error instanceof ShardStoreError && (error.code === 'corrupt' || error.code === 'not-found'))
+        await this.damaged(id, error.message, error.code === 'not-found');
+      throw error;
+    }
+    return bytes;
+  }
+
+  /**
+   * Re-reads and verifies up to `maxBytes` of held shards (at least one), round-robin over the
+   * catalog from where the last audit stopped: SHA-256 = id (the store), then the body against
+   * its trailer's hash. A damaged or vanished shard is quarantined and drops out of the catalog,
+   * so the next repair round sees its stripe short of it.
+   */
+  async audit(maxBytes: number): Promise<{ shards: number; bytes: number; corrupt: number }> {
+    await this.catalog.load();
+    const out = { shards: 0, bytes: 0, corrupt: 0 };
+    if (maxBytes <= 0) return out;
+    const limit = Math.min(this.catalog.size, MAX_AUDIT_SHARDS_PER_ROUND);
+    while (out.shards < limit && out.bytes < maxBytes) {
+      const id = this.catalog.nextAfter(this.auditCursor);
+      if (id === null) break;
+      this.auditCursor = id;
+      const entry = this.catalog.info(id);
+      out.shards++;
+      this.health.auditedShards++;
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.store.get(id);
+      } catch (error) {
+        if (!(error instanceof ShardStoreError) || (error.code !== 'corrupt' && error.code !== 'not-found'))
+          throw error;
+        out.corrupt++;
+        await this.damaged(id, error.message, error.code === 'not-found');
+        continue;
+      }
+      out.bytes += bytes.length;
+      this.health.auditedBytes += bytes.length;
+      if (entry === null || entry === undefined) continue; // not a pb shard: its hash is all there is
+      try {
+        const { header } = decodeShard(bytes, true);
+        if (header.stripeId !== entry.stripeId || header.index !== entry.index)
+          throw new Error('the trailer differs from the catalog');
+      } catch (error) {
+        out.corrupt++;
+        await this.damaged(id, `shard ${id}: ${(error as Error).message}`, false);
+      }
+    }
+    return out;
+  }
+
+  private async damaged(id: string, reason: string, missing: boolean): Promise<void> {
+    if (this.catalog.info(id) === undefined && missing) return; // already gone, already counted
+    this.health.corruptFound++;
+    if (!missing) await this.store.quarantine(id);
+    else await this.store.delete(id); // its accounting
+    this.catalog.removed(id);
+    this.onDamaged(
+      `shard ${id} ${missing ? 'vanished from the disk' : 'is damaged, quarantined'}: ${reason.slice(0, 200)}`,
+    );
   }
 
   has(id: string): Promise<boolean> {

@@ -24,6 +24,8 @@ export interface DirShardStoreOptions {
 
 /** The largest shard a directory store accepts: a bound on memory per get. */
 export const MAX_SHARD_BYTES = 512 * 1024 * 1024;
+/** Damaged shards kept in `quarantine/` (older ones are deleted). */
+export const MAX_QUARANTINE_FILES = 256;
 
 export class DirShardStore implements ShardStore {
   readonly root: string;
@@ -233,6 +235,37 @@ export class DirShardStore implements ShardStore {
         },
       );
     }
+  }
+
+  /**
+   * Moves a damaged shard out of the store into `<root>/quarantine/` (kept for inspection, never
+   * served, listed or counted). Absent: nothing to do. At most MAX_QUARANTINE_FILES are kept (the
+   * oldest are deleted). Returns the bytes the store no longer counts.
+   */
+  async quarantine(id: string): Promise<number> {
+    requireShardId(id);
+    const dir = join(this.root, 'quarantine');
+    await fs.mkdir(dir, { recursive: true });
+    let size: number;
+    try {
+      size = (await fs.stat(this.pathOf(id))).size;
+      await fs.rename(this.pathOf(id), join(dir, `${id}.${Date.now()}`));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw new ShardStoreError(
+        'io',
+        `store ${this.root}: quarantine of shard ${id} failed: ${String(error)}`,
+        id,
+        {
+          cause: error,
+        },
+      );
+    }
+    this.usedBytes -= size;
+    const kept = (await fs.readdir(dir)).sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+    for (const name of kept.slice(0, Math.max(0, kept.length - MAX_QUARANTINE_FILES)))
+      await fs.rm(join(dir, name), { force: true });
+    return size;
   }
 
   async usage(): Promise<{ usedBytes: number; capacityBytes: number }> {

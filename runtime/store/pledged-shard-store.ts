@@ -199,6 +199,17 @@ export class PledgedShardStore implements ShardStore {
     }
   }
 
+  /** A damaged shard leaves the store for `store/quarantine/` (DirShardStore.quarantine). */
+  async quarantine(id: string): Promise<void> {
+    const freed = await this.dir.quarantine(id);
+    this.sizes.delete(id);
+    if (freed > 0) {
+      this.stored -= freed;
+      const room = this.pledge - this.stored - this.writing;
+      if (room > this.reservation.bytes) await this.reservation.resize(room);
+    }
+  }
+
   async usage(): Promise<{ usedBytes: number; capacityBytes: number }> {
     return { usedBytes: this.stored, capacityBytes: this.pledge };
   }
