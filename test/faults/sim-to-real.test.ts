@@ -158,6 +158,9 @@ describe('sim-to-real: five members, a holder lost, repair', () => {
       return { stripeId, dataShards: s.k, parityShards: s.m, shardBytes: s.fileBytes };
     });
     const sim = runScript({ owner: ownerId, members, stripes, lost: lostId, tolerance: 1 });
+    process.stderr.write(
+      `sim-to-real: ${stripes.length} stripes; before ${JSON.stringify(sim.before)}; after loss ${JSON.stringify(sim.afterLoss)}; after repair ${JSON.stringify(sim.afterRepair)}; ${sim.shardsRepaired} shards repaired in ${sim.repairRounds} round(s)\n`,
+    );
 
     // 1. Placements: the holder of every shard index, as written.
     for (const [stripeId, row] of real) expect(row, stripeId).toEqual(sim.placements[stripeId]);
