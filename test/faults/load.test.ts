@@ -135,11 +135,12 @@ describe('load: five members back up at once while one is killed and restarted',
       });
       throw new Error(`${String(error)}; backups: ${done.join(' | ')}\n${logs.join('\n')}`);
     });
+    const underWay = done.filter((d) => d === null).length;
+    expect(underWay, 'backups still under way when the victim is killed').toBeGreaterThan(0);
     victim.child?.kill('SIGKILL');
     await new Promise((r) => victim.child?.once('exit', r));
     victim.child = null;
     const first = await Promise.all(running);
-    expect(first[VICTIM]!.code, 'the victim’s own backup cannot have completed').not.toBe(0);
     for (const r of first)
       if (r.code !== 0) expect(r.stdout + r.stderr).toMatch(/error|refused|unreachable|closed|failed|reset/i);
     await victim.start();
@@ -196,7 +197,7 @@ describe('load: five members back up at once while one is killed and restarted',
     }
     console.log(
       `load: first round ${first.map((r, i) => `${NAMES[i]}=${r.code === 0 ? 'ok' : 'failed'}`).join(' ')}; ` +
-        `${NAMES[VICTIM]} killed and restarted; attempts to complete ${attempts.join(',')}; 5 restores exact`,
+        `${NAMES[VICTIM]} killed with ${underWay} backups under way (its own ${first[VICTIM]!.code === 0 ? 'had completed' : 'interrupted'}), restarted; attempts to complete ${attempts.join(',')}; 5 restores exact`,
     );
   }, 420_000);
 });
