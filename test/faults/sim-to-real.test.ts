@@ -235,3 +235,32 @@ describe('sim-to-real: five members, a holder lost, repair', () => {
     }
   }, 420_000);
 });
+
+describe('the scripted mode alone', () => {
+  const members = ['o', 'a', 'b', 'c', 'd'].map((id, i) => ({ id, pledgeBytes: (64 + 8 * i) * MiB }));
+  const stripes = [1, 2, 3, 4, 5, 6].map((n) => ({
+    stripeId: `o/${n}/0`,
+    dataShards: 2,
+    parityShards: 1,
+    shardBytes: 4 * MiB,
+  }));
+  const script = { owner: 'o', members, stripes, lost: 'd', tolerance: 1 };
+
+  it('is deterministic, loses and repairs exactly the lost holder’s shards; refuses a bad script', () => {
+    const a = runScript(script);
+    expect(runScript(script)).toEqual(a);
+    const lostShards = Object.values(a.placements)
+      .flat()
+      .filter((id) => id === 'd').length;
+    expect(lostShards).toBeGreaterThan(0);
+    expect(a.shardsRepaired).toBe(lostShards);
+    expect(a.before).toEqual({ storedBytes: 6 * 2 * 4 * MiB, exposedBytes: 0, unrecoverableBytes: 0 });
+    expect(a.afterLoss.exposedBytes).toBeGreaterThan(0);
+    expect(a.afterRepair).toEqual(a.before);
+    for (const row of Object.values(a.holdersAfterRepair))
+      expect(new Set(row)).toEqual(new Set(['a', 'b', 'c']));
+    expect(() => runScript({ ...script, lost: 'o' })).toThrow(/other than the owner/);
+    expect(() => runScript({ ...script, owner: 'x' })).toThrow(/not a member/);
+    expect(() => runScript({ ...script, stripes: [] })).toThrow(/no stripes/);
+  });
+});
