@@ -6,9 +6,11 @@
  * The total may be unknown at first (a backup learns it by walking the sources, see
  * `sourceBytes`); until then the bar shows bytes and rate only.
  */
+
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type cliProgress from 'cli-progress';
+import { formatSize } from './daemon/units.ts';
 
 export type ProgressLabel = 'backup' | 'restore' | 'repair';
 
@@ -38,15 +40,9 @@ export const PLAIN_EVERY_MS = 2_000;
 const RATE_WINDOW_MS = 5_000;
 const MAX_SAMPLES = 64;
 
+/** Bytes for a person (the daemon's `formatSize`), whole bytes below 1 KiB (rates are fractional). */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
+  return formatSize(bytes < 1024 ? Math.round(bytes) : bytes);
 }
 
 export function formatSeconds(s: number): string {
