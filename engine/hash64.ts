@@ -28,20 +28,21 @@ const encoder = new TextEncoder();
 const rotl32 = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
 
 /**
- * The last hashed or mixed 64-bit value, as two unsigned 32-bit halves: the hot paths below return
- * their result here instead of allocating a U64 per call (callers copy it out right away).
+ * The last hashed or mixed 64-bit value, as two 32-bit halves ([0] high, [1] low, as int32): the
+ * hot paths below return their result here instead of allocating a U64 per call (callers copy it
+ * out right away). A typed array, not two module variables: storing a uint32 above 2^30 into a
+ * variable boxes it as a heap number, one allocation per store.
  */
-let outHi = 0;
-let outLo = 0;
+const out = new Int32Array(2);
 
 /** pb-hash64 v1 of the UTF-8 bytes of `text`. */
 export function hash64(text: string): U64 {
   hash64Halves(text);
-  return { hi: outHi, lo: outLo };
+  return { hi: out[0]! >>> 0, lo: out[1]! >>> 0 };
 }
 
 /**
- * hash64 into `outHi`/`outLo` (read them with `hashedHi()` / `hashedLo()` before the next call).
+ * hash64 into `out` (read it before the next call).
  * Full 4-char blocks first, then a tail of 1-3 chars: the same words as the zero-padded spec.
  */
 function hash64Halves(text: string): void {
@@ -122,7 +123,7 @@ const INV_2_16 = 1 / 65536;
  * never rounds (every intermediate is an integer below 2^53, and / 2^16 is exact).
  */
 
-/** fmix64 of (hi, lo) into `outHi`/`outLo`. */
+/** fmix64 of (hi, lo) into `out`. */
 function fmix64Halves(hi: number, lo: number): void {
   lo ^= hi >>> 1;
   let u = lo >>> 0;
@@ -133,21 +134,21 @@ function fmix64Halves(hi: number, lo: number): void {
   mh = Math.floor((u * 0x1a85 + Math.floor(u * 0xec53 * INV_2_16)) * INV_2_16);
   hi = (mh + Math.imul(hi, C2_LO) + Math.imul(lo, C2_HI)) | 0;
   lo = Math.imul(lo, C2_LO) ^ (hi >>> 1);
-  outHi = hi >>> 0;
-  outLo = lo >>> 0;
+  out[0] = hi;
+  out[1] = lo;
 }
 
 /** MurmurHash3 fmix64, in place on `x`: k ^= k >>> 33; k *= C1; k ^= k >>> 33; k *= C2; k ^= k >>> 33. */
 export function fmix64(x: U64): U64 {
   fmix64Halves(x.hi | 0, x.lo | 0);
-  x.hi = outHi;
-  x.lo = outLo;
+  x.hi = out[0]! >>> 0;
+  x.lo = out[1]! >>> 0;
   return x;
 }
 
 export function memberKey(memberId: string): U64 {
   hash64Halves(memberId);
-  return fmix64({ hi: outHi, lo: outLo });
+  return fmix64({ hi: out[0]! >>> 0, lo: out[1]! >>> 0 });
 }
 
 export function stripeKey(stripeId: string): U64 {
@@ -155,39 +156,58 @@ export function stripeKey(stripeId: string): U64 {
 }
 
 /**
- * stripeKey without an allocation, for the placement hot path: writes the key's halves to
- * `out[0]` (high) and `out[1]` (low).
+ * stripeKey without an allocation, for the placement hot path: writes the key's halves, as int32,
+ * to `into[0]` (high) and `into[1]` (low).
  */
-export function stripeKeyInto(stripeId: string, out: Uint32Array): void {
+export function stripeKeyInto(stripeId: string, into: Int32Array): void {
   hash64Halves(stripeId);
-  out[0] = outHi;
-  out[1] = outLo;
+  into[0] = out[0]!;
+  into[1] = out[1]!;
 }
 
 const TWO_POW_21 = 2 ** 21;
-const TWO_POW_53 = 2 ** 53;
+/** 2^-53: multiplying by it is exact, the same as dividing by 2^53, and faster. */
+const INV_2_53 = 2 ** -53;
+
+const pairKeyHi = new Int32Array(1);
+const pairKeyLo = new Int32Array(1);
+const pairOut = new Float64Array(1);
 
 /** u in (0, 1) for a (stripe, member) pair, from precomputed keys: fmix64(stripe XOR member), top 53 bits. */
 export function pairUniform(stripe: U64, member: U64): number {
-  return pairUniformHalves(stripe.hi, stripe.lo, member.hi, member.lo);
+  pairKeyHi[0] = member.hi;
+  pairKeyLo[0] = member.lo;
+  pairUniformsInto(stripe.hi | 0, stripe.lo | 0, pairKeyHi, pairKeyLo, pairOut, 1);
+  return pairOut[0]!;
 }
 
 /**
- * pairUniform on the keys' 32-bit halves (the placement hot path keeps keys in typed arrays):
- * fmix64 inlined on int32 values (see fmix64Halves), u from the top 53 bits.
+ * pairUniform of one stripe key (its int32 halves) with the first `count` member keys, into
+ * `scores[0..count)`: the placement hot path. fmix64 is inlined on int32 values (see
+ * fmix64Halves) and the results go to a typed array, so nothing is allocated: a double returned
+ * from a call that is not inlined is boxed, one heap number per pair.
  */
-export function pairUniformHalves(sHi: number, sLo: number, mHi: number, mLo: number): number {
-  let hi = sHi ^ mHi;
-  let lo = sLo ^ mLo ^ (hi >>> 1);
-  let u = lo >>> 0;
-  let mh = Math.floor((u * 0xed55 + Math.floor(u * 0x8ccd * INV_2_16)) * INV_2_16);
-  hi = (mh + Math.imul(hi, C1_LO) + Math.imul(lo, C1_HI)) | 0;
-  lo = Math.imul(lo, C1_LO) ^ (hi >>> 1);
-  u = lo >>> 0;
-  mh = Math.floor((u * 0x1a85 + Math.floor(u * 0xec53 * INV_2_16)) * INV_2_16);
-  hi = (mh + Math.imul(hi, C2_LO) + Math.imul(lo, C2_HI)) | 0;
-  lo = Math.imul(lo, C2_LO) ^ (hi >>> 1);
-  return ((hi >>> 0) * TWO_POW_21 + (lo >>> 11) + 0.5) / TWO_POW_53;
+export function pairUniformsInto(
+  sHi: number,
+  sLo: number,
+  keyHi: Int32Array,
+  keyLo: Int32Array,
+  scores: Float64Array,
+  count: number,
+): void {
+  for (let i = 0; i < count; i++) {
+    let hi = sHi ^ keyHi[i]!;
+    let lo = sLo ^ keyLo[i]! ^ (hi >>> 1);
+    let u = lo >>> 0;
+    let mh = Math.floor((u * 0xed55 + Math.floor(u * 0x8ccd * INV_2_16)) * INV_2_16);
+    hi = (mh + Math.imul(hi, C1_LO) + Math.imul(lo, C1_HI)) | 0;
+    lo = Math.imul(lo, C1_LO) ^ (hi >>> 1);
+    u = lo >>> 0;
+    mh = Math.floor((u * 0x1a85 + Math.floor(u * 0xec53 * INV_2_16)) * INV_2_16);
+    hi = (mh + Math.imul(hi, C2_LO) + Math.imul(lo, C2_HI)) | 0;
+    lo = Math.imul(lo, C2_LO) ^ (hi >>> 1);
+    scores[i] = ((hi >>> 0) * TWO_POW_21 + (lo >>> 11) + 0.5) * INV_2_53;
+  }
 }
 
 /** The full 64-bit score as a lowercase hex string (for documentation and golden vectors). */

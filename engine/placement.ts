@@ -13,7 +13,7 @@
  */
 import { type MemberCapacity, shareBoundExact, validateMembers } from './capacity.ts';
 import { EngineError, invariant, requireShardsPerStripe } from './errors.ts';
-import { memberKey, pairUniformHalves, stripeKeyInto, type U64 } from './hash64.ts';
+import { memberKey, pairUniformsInto, stripeKeyInto, type U64 } from './hash64.ts';
 
 export const PLACEMENT_PLAN_VERSION = 1;
 
@@ -264,8 +264,10 @@ interface CompiledPlan {
   readonly s: number;
   readonly picks: number;
   readonly ids: readonly string[];
-  readonly keyHi: Uint32Array;
-  readonly keyLo: Uint32Array;
+  readonly keyHi: Int32Array;
+  readonly keyLo: Int32Array;
+  /** Scratch: every member's pair score u for the stripe being placed (placement is synchronous). */
+  readonly scores: Float64Array;
   readonly cappedIdx: readonly number[];
   readonly freeIdx: Int32Array;
   readonly freeInvWeight: Float64Array;
@@ -319,8 +321,9 @@ function compileUncached(plan: PlacementPlan): CompiledPlan {
     s,
     picks,
     ids: plan.members.map((m) => m.id),
-    keyHi: Uint32Array.from(plan.members, (m) => memberKey(m.id).hi),
-    keyLo: Uint32Array.from(plan.members, (m) => memberKey(m.id).lo),
+    keyHi: Int32Array.from(plan.members, (m) => memberKey(m.id).hi | 0),
+    keyLo: Int32Array.from(plan.members, (m) => memberKey(m.id).lo | 0),
+    scores: new Float64Array(plan.members.length),
     cappedIdx,
     freeIdx: Int32Array.from(free),
     freeInvWeight: Float64Array.from(free, (i) => 1 / plan.members[i]!.weight),
@@ -336,8 +339,7 @@ const bestKey = new Float64Array(64);
 const bestIdx = new Int32Array(64);
 const chosenIdx = new Int32Array(64);
 const chosenScore = new Float64Array(64);
-let freeScore = new Float64Array(64);
-const stripeKeyHalves = new Uint32Array(2);
+const stripeKeyHalves = new Int32Array(2);
 
 /**
  * A lower bound of -ln(u) for u in bucket b = floor(u * 2^12), that is u < (b + 1) / 2^12:
@@ -361,35 +363,27 @@ for (let b = 0; b < LOG_BUCKETS; b++) {
  */
 function placeIndices(c: CompiledPlan, stripeId: string): void {
   stripeKeyInto(stripeId, stripeKeyHalves);
-  placeIndicesByKey(c, stripeKeyHalves[0]! | 0, stripeKeyHalves[1]! | 0);
+  placeIndicesByKey(c, stripeKeyHalves[0]!, stripeKeyHalves[1]!);
 }
 
 /** placeIndices from the stripe key's halves (as int32). */
 function placeIndicesByKey(c: CompiledPlan, sHi: number, sLo: number): void {
   const picks = c.picks;
   const free = c.freeIdx;
-  const keyHi = c.keyHi;
-  const keyLo = c.keyLo;
-  const nFree = free.length;
-  if (freeScore.length < nFree) freeScore = new Float64Array(nFree);
+  const scores = c.scores;
+  pairUniformsInto(sHi, sLo, c.keyHi, c.keyLo, scores, scores.length);
   if (picks > 0) {
-    if (c.equalWeights) scanEqual(sHi, sLo, picks, free, keyHi, keyLo, nFree);
-    else scanWeighted(sHi, sLo, picks, free, keyHi, keyLo, nFree, c.freeInvWeight);
+    if (c.equalWeights) scanEqual(picks, free, scores);
+    else scanWeighted(picks, free, scores, c.freeInvWeight);
   }
-  // Capped members and the picks, insertion-sorted by raw score (ties by index).
+  // The picks, then the capped members, insertion-sorted by raw score u (ties by index). With
+  // equal weights the picks come in descending u, so they go in last-first: already in order.
   const capped = c.cappedIdx;
   const total = capped.length + picks;
+  const lastFirst = c.equalWeights;
   for (let n = 0; n < total; n++) {
-    let i: number;
-    let score: number;
-    if (n < capped.length) {
-      i = capped[n]!;
-      score = pairUniformHalves(sHi, sLo, keyHi[i]! | 0, keyLo[i]! | 0);
-    } else {
-      const f = bestIdx[n - capped.length]!;
-      i = free[f]!;
-      score = freeScore[f]!;
-    }
+    const i = n < picks ? free[bestIdx[lastFirst ? picks - 1 - n : n]!]! : capped[n - picks]!;
+    const score = scores[i]!;
     let pos = n;
     while (
       pos > 0 &&
@@ -406,25 +400,15 @@ function placeIndicesByKey(c: CompiledPlan, sHi: number, sLo: number): void {
 
 /**
  * The `picks` weighted members with the smallest keys into `bestIdx` (positions in `free`), in
- * ascending key order, earlier members first on equal keys; `freeScore[f]` = u of member f.
+ * ascending key order, earlier members first on equal keys; `scores[i]` = u of plan member i.
  * Equal weights: key = -u, the same order as -ln(u)/w (ln is increasing) with no logarithm.
  */
-function scanEqual(
-  sHi: number,
-  sLo: number,
-  picks: number,
-  free: Int32Array,
-  keyHi: Uint32Array,
-  keyLo: Uint32Array,
-  nFree: number,
-): void {
+function scanEqual(picks: number, free: Int32Array, scores: Float64Array): void {
+  const nFree = free.length;
   let filled = 0;
   let worst = 0; // bestKey[picks - 1] once filled
   for (let f = 0; f < nFree; f++) {
-    const i = free[f]!;
-    const u = pairUniformHalves(sHi, sLo, keyHi[i]! | 0, keyLo[i]! | 0);
-    freeScore[f] = u;
-    const key = -u;
+    const key = -scores[free[f]!]!;
     let pos: number;
     if (filled < picks) pos = filled++;
     else if (key < worst) pos = picks - 1;
@@ -441,22 +425,12 @@ function scanEqual(
 }
 
 /** scanEqual for unequal weights: key = -ln(u) / w, logarithms skipped where they cannot win. */
-function scanWeighted(
-  sHi: number,
-  sLo: number,
-  picks: number,
-  free: Int32Array,
-  keyHi: Uint32Array,
-  keyLo: Uint32Array,
-  nFree: number,
-  inv: Float64Array,
-): void {
+function scanWeighted(picks: number, free: Int32Array, scores: Float64Array, inv: Float64Array): void {
+  const nFree = free.length;
   let filled = 0;
   let worst = 0; // bestKey[picks - 1] once filled
   for (let f = 0; f < nFree; f++) {
-    const i = free[f]!;
-    const u = pairUniformHalves(sHi, sLo, keyHi[i]! | 0, keyLo[i]! | 0);
-    freeScore[f] = u;
+    const u = scores[free[f]!]!;
     const invW = inv[f]!;
     let key: number;
     let pos: number;
