@@ -9,6 +9,7 @@ import {
   ownerBound,
   shareBound,
 } from '../../engine/index.ts';
+import { FlowNetwork } from './_maxflow.ts';
 
 const GB = 1e9;
 
@@ -262,6 +263,57 @@ describe('allowances', () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+
+  it('equals bisection over a Dinic max-flow, demands binding or not', () => {
+    // The engine's feasibility check is a closed-form min cut; this is the network it stands for.
+    const flowLevel = (caps: number[], demands: number[], k: number, s: number): number => {
+      const n = caps.length;
+      const feasible = (level: number) => {
+        const net = new FlowNetwork(2 * n + 2);
+        let need = 0;
+        for (let o = 0; o < n; o++) {
+          const x = Math.min(demands[o]!, level) / k;
+          if (x <= 0) continue;
+          need += x * s;
+          net.addEdge(2 * n, o, x * s);
+          for (let j = 0; j < n; j++) if (j !== o) net.addEdge(o, n + j, x);
+        }
+        if (need === 0) return true;
+        for (let j = 0; j < n; j++) net.addEdge(n + j, 2 * n + 1, caps[j]!);
+        return net.maxFlow(2 * n, 2 * n + 1, need * 1e-12) >= need * (1 - 1e-9);
+      };
+      const maxDemand = Math.max(0, ...demands);
+      if (feasible(maxDemand)) return Number.POSITIVE_INFINITY;
+      let lo = 0;
+      let hi = maxDemand;
+      while (hi - lo > 1) {
+        const mid = lo + Math.floor((hi - lo) / 2);
+        if (feasible(mid)) lo = mid;
+        else hi = mid;
+      }
+      return lo;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 1e7 }), fc.integer({ min: 0, max: 1e7 })), {
+          minLength: 3,
+          maxLength: 12,
+        }),
+        fc.constantFrom([1, 1], [1, 2], [2, 1], [2, 2], [3, 2], [4, 2]),
+        (pairs, [k, m]) => {
+          const s = k! + m!;
+          fc.pre(pairs.length - 1 >= s);
+          const caps = pairs.map((p) => p[0]);
+          const demands = pairs.map((p) => p[1]);
+          const fast = equalShareLevel(caps, demands, k!, s);
+          const slow = flowLevel(caps, demands, k!, s);
+          if (slow === Number.POSITIVE_INFINITY) expect(fast).toBe(slow);
+          else expect(Math.abs(fast - slow)).toBeLessThanOrEqual(Math.max(2, slow * 1e-6));
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 

@@ -1,8 +1,9 @@
 /**
- * A small Dinic max-flow over float capacities, used by the fair-allowance computation.
+ * A small Dinic max-flow over float capacities: the test oracle for the closed-form feasibility
+ * check behind the fair allowance (engine/capacity.ts, equalShareFeasible).
  * Bounded: each phase is a BFS plus blocking-flow DFS; the number of phases is capped.
  */
-import { invariant } from './errors.ts';
+import { invariant } from '../../engine/errors.ts';
 
 export class FlowNetwork {
   private readonly head: Int32Array;
