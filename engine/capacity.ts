@@ -389,7 +389,7 @@ function equalShareFeasible(
   let totalPledge = 0;
   for (let o = 0; o < n; o++) {
     const perMember = Math.min(demandBytes[o]!, levelBytes) / dataShards;
-    const x = perMember > 0 ? perMember : 0;
+    const x = Math.max(perMember, 0);
     totalShare += x;
     totalPledge += pledgeBytes[o]!;
     scratch[o] = pledgeBytes[o]! + x;
