@@ -371,4 +371,7 @@ async function restoreBatch(
       if (job.entry.flags & FILE_FLAG_TORN) progress.torn.push(showPath(job.dest));
     }
   }
+  // Files count once renamed into place, after their batch: report them (the stripe callbacks
+  // above ran while the count still said 0).
+  onProgress?.(progress);
 }

@@ -290,8 +290,15 @@ describe('backup and restore round trips', () => {
       expect(summary.snapshots).toBe(2);
       expect(repo.index.listSnapshots().map((s) => s.id.toString('hex'))).toEqual(snapshots);
       const target = join(root, 'out');
-      await restore(repo, { target });
+      let last = { bytesWritten: 0, bytesTotal: -1, files: -1 };
+      await restore(repo, {
+        target,
+        onProgress: (p) =>
+          (last = { bytesWritten: p.bytesWritten, bytesTotal: p.bytesTotal, files: p.files }),
+      });
       expectSameTree(describeTree(join(target, src)), describeTree(src));
+      // The last progress report counts every restored file and byte (a progress line said "0 files").
+      expect(last).toEqual({ bytesWritten: 3 * MiB + 2, bytesTotal: 3 * MiB + 2, files: 2 });
       const again = await backup(repo, { nowMs });
       expect(again.scan.filesRead).toBe(2); // the scan cache is not rebuilt...
       expect(again.stored.objectsStored).toBe(1); // ...but every chunk and tree is found: only the snapshot is new
