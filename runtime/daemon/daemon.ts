@@ -40,6 +40,7 @@ import { deleteCheck } from './delete-check.ts';
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
+import { LAST_SEEN_FILE, LastSeenFile, SAVE_EVERY_MS as SAVE_SIGHTINGS_EVERY_MS } from './last-seen.ts';
 import { announcedMultiaddrs } from './network-directory.ts';
 import { RepairService } from './repair-service.ts';
 import { scheduleIntervalMs } from './schedule.ts';
@@ -63,7 +64,10 @@ export class Daemon {
   private syncing = false;
   private syncAgain = false;
   private stopped = false;
-  readonly lastSeen = new Map<string, number>();
+  /** When each other member was last reached; persisted (last-seen.ts), loaded at start. */
+  readonly lastSeen: Map<string, number>;
+  private readonly sightings: LastSeenFile;
+  private sightingsTimer: NodeJS.Timeout | null = null;
   /** Members that refused this node as unauthorized on their last sync (it may have been removed). */
   readonly refusedBy = new Set<string>();
   private readonly syncLimiter = new Limiter(MAX_SYNC_CONCURRENCY);
@@ -94,6 +98,10 @@ export class Daemon {
     logFd: number,
   ) {
     this.logFd = logFd;
+    this.sightings = new LastSeenFile(join(dir, LAST_SEEN_FILE), Date.now(), (t) =>
+      this.log(`warning: ${t}`),
+    );
+    this.lastSeen = this.sightings.seen;
     this.backups = new BackupService({
       dataDir: dir,
       node,
@@ -114,7 +122,7 @@ export class Daemon {
       backupStatus: () => this.backups.status,
       storeReport: () => store.report(),
       lastSeen: this.lastSeen,
-      startedMs: Date.now(),
+      startedMs: this.sightings.trackingSinceMs,
     });
     this.shards = new CatalogBackend(
       store,
@@ -133,6 +141,8 @@ export class Daemon {
       config: config.repair,
       backend: this.shards,
       lastSeen: this.lastSeen,
+      neverSeenMs: (member) =>
+        this.sightings.lastSeenMs(member, group.state?.members.find((m) => m.id === member)?.sinceMs ?? null),
       log: (line) => this.log(line),
     });
     this.stoppedPromise = new Promise((r) => {
@@ -235,6 +245,8 @@ export class Daemon {
     }
     if (this.group.state !== null) this.onGroupChange(this.group.state);
     this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
+    this.sightingsTimer = setInterval(() => this.saveSightings(false), SAVE_SIGHTINGS_EVERY_MS);
+    this.sightingsTimer.unref();
     const backupEveryMs = scheduleIntervalMs(this.config.schedule);
     if (backupEveryMs !== null) this.backups.startSchedule(backupEveryMs);
     this.backups.resumeSoon(2000);
@@ -273,6 +285,12 @@ export class Daemon {
       this.log(`control: ${String(e)}`),
     );
     this.log(`pb-node ${this.self} started; listening on ${this.addresses().join(' ') || '(none yet)'}`);
+  }
+
+  /** Writes the sightings (at most once a minute unless `force`; only current members). */
+  private saveSightings(force: boolean): void {
+    const state = this.group.state;
+    this.sightings.save(Date.now(), state === null ? null : new Set(state.members.map((m) => m.id)), force);
   }
 
   addresses(): string[] {
@@ -677,6 +695,8 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.sightingsTimer) clearInterval(this.sightingsTimer);
+    this.saveSightings(true);
     this.backups.stopSchedule();
     this.alerts.stop();
     this.repair.stop();
