@@ -49,6 +49,8 @@ import { repairProgressFrom } from './status-report.ts';
 import { StatusService } from './status-service.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
+/** After start, the listen addresses settle before they are compared with the group's. */
+const REPUBLISH_DELAY_MS = 2_000;
 const MAX_SYNC_CONCURRENCY = 8;
 /** Attempts to reach the inviter (a stream that broke while waiting counts as one). */
 const MAX_JOIN_DIAL_ATTEMPTS = 5;
@@ -245,6 +247,7 @@ export class Daemon {
     }
     if (this.group.state !== null) this.onGroupChange(this.group.state);
     this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
+    setTimeout(() => this.republishAddresses(), REPUBLISH_DELAY_MS).unref();
     this.sightingsTimer = setInterval(() => this.saveSightings(false), SAVE_SIGHTINGS_EVERY_MS);
     this.sightingsTimer.unref();
     const backupEveryMs = scheduleIntervalMs(this.config.schedule);
@@ -285,6 +288,27 @@ export class Daemon {
       this.log(`control: ${String(e)}`),
     );
     this.log(`pb-node ${this.self} started; listening on ${this.addresses().join(' ') || '(none yet)'}`);
+  }
+
+  /**
+   * A daemon listening on port 0 gets a new port at each start, and an operator may change
+   * `listen`: when this member's direct addresses (relayed ones aside, they come and go) differ
+   * from those the group log holds, an `addresses` op publishes the current ones. Peers put them
+   * in their peer stores (onGroupChange); a recovery reads them from the log.
+   */
+  private republishAddresses(): void {
+    const state = this.group.state;
+    if (this.stopped || state === null || !this.group.selfIsMember) return;
+    const me = state.members.find((m) => m.id === this.self);
+    const now = this.addresses();
+    const direct = (list: readonly string[]): string =>
+      list
+        .filter((a) => !a.includes('/p2p-circuit'))
+        .sort()
+        .join(' ');
+    if (me === undefined || direct(now) === '' || direct(me.addresses) === direct(now)) return;
+    this.group.author({ kind: 'addresses', addresses: now });
+    this.log(`addresses republished to the group: ${now.join(' ')}`);
   }
 
   /** Writes the sightings (at most once a minute unless `force`; only current members). */
@@ -546,6 +570,7 @@ export class Daemon {
           name: m.name,
           pledgeBytes: m.pledgeBytes,
           sinceMs: m.sinceMs,
+          addresses: m.addresses,
           self: m.id === this.self,
           lastSeenMs: m.id === this.self ? Date.now() : (this.lastSeen.get(m.id) ?? null),
           connected: this.node.getConnections(toPeerId(m.id) as PeerId).length > 0,
