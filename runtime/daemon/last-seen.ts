@@ -5,7 +5,7 @@
  * these sightings; without the file every restart made an offline member look freshly seen (its
  * grace started over). The daemon's in-memory map is loaded from the file at start and written
  * back at most once per `SAVE_EVERY_MS` when it changed, and at stop (a kill -9 loses at most
- * that much: sightings only move forward, so the loss is on the safe side of the grace).
+ * that much: the grace then ends up to that much early, safe for the data).
  *
  * `trackingSinceMs` is when this data directory began keeping sightings (the first start with
  * this file): a member never seen counts from the later of its join time and that moment, so a
