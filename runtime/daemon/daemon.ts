@@ -307,8 +307,12 @@ export class Daemon {
         .sort()
         .join(' ');
     if (me === undefined || direct(now) === '' || direct(me.addresses) === direct(now)) return;
-    this.group.author({ kind: 'addresses', addresses: now });
-    this.log(`addresses republished to the group: ${now.join(' ')}`);
+    try {
+      this.group.author({ kind: 'addresses', addresses: now });
+      this.log(`addresses republished to the group: ${now.join(' ')}`);
+    } catch (error) {
+      this.log(`addresses not republished: ${(error as Error).message}`);
+    }
   }
 
   /** Writes the sightings (at most once a minute unless `force`; only current members). */
