@@ -380,6 +380,10 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       case 'agree':
         agreement = op.agreement;
         return null;
+      case 'addresses':
+        // The member's own latest word (ops apply in (clock, hash) order).
+        author.addresses = op.addresses;
+        return null;
       default:
         invariant(false, `unhandled op kind ${(op as GroupOp).kind}`);
     }

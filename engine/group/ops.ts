@@ -44,6 +44,8 @@ export const OP_KINDS = [
   'remove',
   'pledge',
   'agree',
+  // A member's current addresses (a daemon restarted on another port republishes them).
+  'addresses',
 ] as const;
 export type OpKind = (typeof OP_KINDS)[number];
 
@@ -66,7 +68,8 @@ export type OpBody =
   | { readonly kind: 'reject'; readonly candidate: string; readonly request: string }
   | { readonly kind: 'remove'; readonly member: string }
   | { readonly kind: 'pledge'; readonly pledgeBytes: number }
-  | { readonly kind: 'agree'; readonly agreement: Agreement };
+  | { readonly kind: 'agree'; readonly agreement: Agreement }
+  | { readonly kind: 'addresses'; readonly addresses: readonly string[] };
 
 /** The header every op carries besides its author. */
 export interface OpHeader {
@@ -176,6 +179,8 @@ function bodyFields(body: OpBody): CborValue[] {
       return [body.pledgeBytes];
     case 'agree':
       return agreementFields(body.agreement);
+    case 'addresses':
+      return [[...body.addresses]];
     default:
       throw new GroupError('invalid-argument', `unknown op kind ${String((body as { kind: unknown }).kind)}`);
   }
@@ -366,6 +371,9 @@ function decodeBody(kind: OpKind, f: CborValue[], atMs: number): OpBody & { toke
     case 'agree':
       array(f, 2, 'agree body');
       return { kind, agreement: agreementOf(f[0], f[1]) };
+    case 'addresses':
+      array(f, 1, 'addresses body');
+      return { kind, addresses: addresses(f[0]) };
   }
 }
 

@@ -26,6 +26,7 @@ import { nodeEd25519Signer } from '../crypto/ed25519.ts';
 import { NetError } from '../net/errors.ts';
 import { putHead } from '../net/head-protocol.ts';
 import type { PbLibp2p } from '../net/node.ts';
+import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import type { BackupSummary } from '../pipeline/backup.ts';
 import { type LocalConfig, lockDataDir, openRepository, type Repository } from '../pipeline/repository.ts';
 import type { GcSummary, RetentionPolicy } from '../pipeline/retention.ts';
@@ -34,6 +35,7 @@ import type { ShardDirectory } from '../store/shard-store.ts';
 import { journaling, PutJournal, type SettleSummary, settleJournal } from './backup-journal.ts';
 import { ControlError } from './control.ts';
 import { holdersOf, NetworkShardDirectory } from './network-directory.ts';
+import { FormerMembersTolerant, locateShards } from './shard-locations.ts';
 
 export const BACKUP_SUBDIR = 'backup';
 export const PUT_JOURNAL_FILE = 'put-journal';
@@ -287,8 +289,24 @@ export class BackupService {
       const everyone = state.members
         .filter((m) => m.id !== deps.self)
         .map((m) => ({ id: m.id, dir: '', pledgeBytes: Math.max(1, m.pledgeBytes) }));
-      repo = await openGroupRepository(config, deps.secret, new NetworkShardDirectory(deps.node, everyone));
+      // Rows naming a removed member: nothing to delete there (and nothing to read).
+      const directory = new FormerMembersTolerant(new NetworkShardDirectory(deps.node, everyone));
+      repo = await openGroupRepository(config, deps.secret, directory);
       unlock = lockDataDir(config.dataDir);
+      if (prune) {
+        // Deletes go where the shards are now (repairs and migrations moved some).
+        const owner = repo.owner;
+        const located = await locateShards(
+          repo.index,
+          everyone.map((m) => m.id),
+          (member) => new RemoteShardStore(deps.node, member).listDetailed(owner),
+        );
+        if (located.moved > 0 || located.unreachable.length > 0)
+          deps.log(
+            `forget: ${located.moved} shard rows moved to their current holders` +
+              (located.unreachable.length > 0 ? `; not listed: ${located.unreachable.join('; ')}` : ''),
+          );
+      }
       const { collectGarbage, selectForget } = await import('../pipeline/retention.ts');
       const snaps = repo.index.listSnapshots().map((x) => ({ id: x.id.toString('hex'), timeMs: x.timeMs }));
       const { keep, forget } = selectForget(snaps, policy);
@@ -300,6 +318,8 @@ export class BackupService {
         );
       repo.index.deleteSnapshots(forget.map((f) => Buffer.from(f.id, 'hex')));
       const gc = prune ? await collectGarbage(repo) : null;
+      if (gc !== null && directory.skippedDeletes > 0)
+        deps.log(`forget: ${directory.skippedDeletes} shards were on members no longer in the group`);
       deps.log(
         `forget: kept ${keep.length}, forgot ${forget.length}${gc ? `, freed ${gc.stripesDeleted} stripes` : ''}`,
       );

@@ -40,6 +40,7 @@ import { deleteCheck } from './delete-check.ts';
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
+import { LAST_SEEN_FILE, LastSeenFile, SAVE_EVERY_MS as SAVE_SIGHTINGS_EVERY_MS } from './last-seen.ts';
 import { announcedMultiaddrs } from './network-directory.ts';
 import { RepairService } from './repair-service.ts';
 import { scheduleIntervalMs } from './schedule.ts';
@@ -48,6 +49,8 @@ import { repairProgressFrom } from './status-report.ts';
 import { StatusService } from './status-service.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
+/** After start, the listen addresses settle before they are compared with the group's. */
+const REPUBLISH_DELAY_MS = 2_000;
 const MAX_SYNC_CONCURRENCY = 8;
 /** Attempts to reach the inviter (a stream that broke while waiting counts as one). */
 const MAX_JOIN_DIAL_ATTEMPTS = 5;
@@ -63,7 +66,10 @@ export class Daemon {
   private syncing = false;
   private syncAgain = false;
   private stopped = false;
-  readonly lastSeen = new Map<string, number>();
+  /** When each other member was last reached; persisted (last-seen.ts), loaded at start. */
+  readonly lastSeen: Map<string, number>;
+  private readonly sightings: LastSeenFile;
+  private sightingsTimer: NodeJS.Timeout | null = null;
   /** Members that refused this node as unauthorized on their last sync (it may have been removed). */
   readonly refusedBy = new Set<string>();
   private readonly syncLimiter = new Limiter(MAX_SYNC_CONCURRENCY);
@@ -94,6 +100,10 @@ export class Daemon {
     logFd: number,
   ) {
     this.logFd = logFd;
+    this.sightings = new LastSeenFile(join(dir, LAST_SEEN_FILE), Date.now(), (t) =>
+      this.log(`warning: ${t}`),
+    );
+    this.lastSeen = this.sightings.seen;
     this.backups = new BackupService({
       dataDir: dir,
       node,
@@ -114,7 +124,7 @@ export class Daemon {
       backupStatus: () => this.backups.status,
       storeReport: () => store.report(),
       lastSeen: this.lastSeen,
-      startedMs: Date.now(),
+      startedMs: this.sightings.trackingSinceMs,
     });
     this.shards = new CatalogBackend(
       store,
@@ -133,6 +143,8 @@ export class Daemon {
       config: config.repair,
       backend: this.shards,
       lastSeen: this.lastSeen,
+      neverSeenMs: (member) =>
+        this.sightings.lastSeenMs(member, group.state?.members.find((m) => m.id === member)?.sinceMs ?? null),
       log: (line) => this.log(line),
     });
     this.stoppedPromise = new Promise((r) => {
@@ -235,6 +247,9 @@ export class Daemon {
     }
     if (this.group.state !== null) this.onGroupChange(this.group.state);
     this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
+    setTimeout(() => this.republishAddresses(), REPUBLISH_DELAY_MS).unref();
+    this.sightingsTimer = setInterval(() => this.saveSightings(false), SAVE_SIGHTINGS_EVERY_MS);
+    this.sightingsTimer.unref();
     const backupEveryMs = scheduleIntervalMs(this.config.schedule);
     if (backupEveryMs !== null) this.backups.startSchedule(backupEveryMs);
     this.backups.resumeSoon(2000);
@@ -273,6 +288,37 @@ export class Daemon {
       this.log(`control: ${String(e)}`),
     );
     this.log(`pb-node ${this.self} started; listening on ${this.addresses().join(' ') || '(none yet)'}`);
+  }
+
+  /**
+   * A daemon listening on port 0 gets a new port at each start, and an operator may change
+   * `listen`: when this member's direct addresses (relayed ones aside, they come and go) differ
+   * from those the group log holds, an `addresses` op publishes the current ones. Peers put them
+   * in their peer stores (onGroupChange); a recovery reads them from the log.
+   */
+  private republishAddresses(): void {
+    const state = this.group.state;
+    if (this.stopped || state === null || !this.group.selfIsMember) return;
+    const me = state.members.find((m) => m.id === this.self);
+    const now = this.addresses();
+    const direct = (list: readonly string[]): string =>
+      list
+        .filter((a) => !a.includes('/p2p-circuit'))
+        .sort()
+        .join(' ');
+    if (me === undefined || direct(now) === '' || direct(me.addresses) === direct(now)) return;
+    try {
+      this.group.author({ kind: 'addresses', addresses: now });
+      this.log(`addresses republished to the group: ${now.join(' ')}`);
+    } catch (error) {
+      this.log(`addresses not republished: ${(error as Error).message}`);
+    }
+  }
+
+  /** Writes the sightings (at most once a minute unless `force`; only current members). */
+  private saveSightings(force: boolean): void {
+    const state = this.group.state;
+    this.sightings.save(Date.now(), state === null ? null : new Set(state.members.map((m) => m.id)), force);
   }
 
   addresses(): string[] {
@@ -528,6 +574,7 @@ export class Daemon {
           name: m.name,
           pledgeBytes: m.pledgeBytes,
           sinceMs: m.sinceMs,
+          addresses: m.addresses,
           self: m.id === this.self,
           lastSeenMs: m.id === this.self ? Date.now() : (this.lastSeen.get(m.id) ?? null),
           connected: this.node.getConnections(toPeerId(m.id) as PeerId).length > 0,
@@ -677,6 +724,8 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.sightingsTimer) clearInterval(this.sightingsTimer);
+    this.saveSightings(true);
     this.backups.stopSchedule();
     this.alerts.stop();
     this.repair.stop();

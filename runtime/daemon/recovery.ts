@@ -32,6 +32,7 @@ import { syncWithPeer } from '../net/group-sync.ts';
 import { getHead } from '../net/head-protocol.ts';
 import { libp2pKeyFromSeed } from '../net/keys.ts';
 import { createPbNode, type PbLibp2p } from '../net/node.ts';
+import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { lockDataDir, type Repository } from '../pipeline/repository.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
@@ -42,6 +43,7 @@ import { ControlError } from './control.ts';
 import { holdersOf, learnAddresses, NetworkShardDirectory } from './network-directory.ts';
 import { OpFile } from './op-file.ts';
 import { wordsToSecret } from './secret-words.ts';
+import { locateShards } from './shard-locations.ts';
 
 export interface RecoveryOptions {
   peer: string;
@@ -70,6 +72,11 @@ export interface RecoverySummary {
     unreachableMembers: string[];
     incompleteStripes: number;
   } | null;
+  /** With the owner's own index: its rows checked against the holders' listings (shard-locations.ts). */
+  located: { moved: number; missing: number; unreachable: string[] } | null;
+  /** Shards the restore could not use ("stripe/idx on member: reason") and stripes it rebuilt. */
+  badShards: string[];
+  rebuiltStripes: number;
   files: number;
   dirs: number;
   symlinks: number;
@@ -266,7 +273,20 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     repo = await openGroupRepository(config, options.secret, directory);
     unlock = lockDataDir(config.dataDir);
     let rebuilt: RecoverySummary['rebuilt'] = null;
-    if (!repo.index.listSnapshots().some((s) => s.id.equals(head.snapshotId))) {
+    let located: RecoverySummary['located'] = null;
+    if (repo.index.listSnapshots().some((s) => s.id.equals(head.snapshotId))) {
+      // The owner's own index: repairs may have moved shards since it was written.
+      const owner = repo.owner;
+      const r = await locateShards(repo.index, repo.directory.members(), (member) =>
+        new RemoteShardStore(node, member).listDetailed(owner),
+      );
+      for (const line of r.unreachable) directory.offline.add(line.split(':')[0]!);
+      located = { moved: r.moved, missing: r.missing, unreachable: r.unreachable };
+      progress(
+        `index checked against ${r.listed.length} members' listings: ${r.moved} shards moved to their current holders` +
+          (r.unreachable.length > 0 ? ` (${r.unreachable.length} member(s) offline)` : ''),
+      );
+    } else {
       if (repo.index.listSnapshots().length > 0)
         throw new ControlError(
           'stale-index',
@@ -344,6 +364,9 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
       headSeq: signed.seq,
       snapshotId,
       rebuilt,
+      located,
+      badShards: summary.badShards,
+      rebuiltStripes: summary.rebuiltStripes,
       files: summary.files,
       dirs: summary.dirs,
       symlinks: summary.symlinks,

@@ -90,8 +90,13 @@ export interface RepairServiceDeps {
   group: () => GroupState | null;
   config: RepairConfig;
   backend: CatalogBackend;
-  /** When the daemon last reached each member (group syncs). */
-  lastSeen: ReadonlyMap<string, number>;
+  /** When the daemon last reached each member (group syncs; answered listings are added). */
+  lastSeen: Map<string, number>;
+  /**
+   * When a member never reached counts as last seen (its join time or the start of tracking:
+   * last-seen.ts); default this service's start.
+   */
+  neverSeenMs?: (member: string) => number;
   log: (line: string) => void;
   now?: () => number;
 }
@@ -251,7 +256,9 @@ export class RepairService {
             }),
           ]).finally(() => clearTimeout(timer));
           this.listings.set(member, { rows, fresh: true });
-          this.answeredAtMs.set(member, this.now());
+          const atMs = this.now();
+          this.answeredAtMs.set(member, atMs);
+          this.deps.lastSeen.set(member, Math.max(atMs, this.deps.lastSeen.get(member) ?? 0));
           answered.add(member);
         } catch {
           const old = this.listings.get(member);
@@ -295,7 +302,10 @@ export class RepairService {
       nowMs,
       listings: this.listings,
       lastSeenMs: (member) =>
-        Math.max(this.answeredAtMs.get(member) ?? 0, this.deps.lastSeen.get(member) ?? 0, this.startedAtMs),
+        Math.max(
+          this.answeredAtMs.get(member) ?? 0,
+          this.deps.lastSeen.get(member) ?? this.deps.neverSeenMs?.(member) ?? this.startedAtMs,
+        ),
       settleMs: config.settleMs,
     });
     const times = { nowMs, graceMs: config.graceMs, onlineWindowMs: 0 };

@@ -292,7 +292,9 @@ export function buildStatusReport(input: StatusInput): StatusReport {
   if (input.members.length > MAX_REPORT_MEMBERS || input.requests.length > MAX_REPORT_MEMBERS)
     fail(`at most ${MAX_REPORT_MEMBERS} members and requests`);
   const graceMs = input.graceMs ?? DEFAULT_GRACE_MS;
-  const onlineWindowMs = input.onlineWindowMs ?? DEFAULT_ONLINE_WINDOW_MS;
+  // A grace shorter than the default window (a test group) bounds the window: the engine refuses
+  // a window longer than the grace.
+  const onlineWindowMs = input.onlineWindowMs ?? Math.min(DEFAULT_ONLINE_WINDOW_MS, graceMs);
   const times = { nowMs, graceMs, onlineWindowMs };
   const selfId = input.self.id;
   const names = new Map(input.members.map((m) => [m.id, m.name]));

@@ -383,6 +383,25 @@ export class IndexDb {
     );
   }
 
+  /** Every shard row: where the index believes each shard is (the owner's view). */
+  shardLocations(): { seq: number; idx: number; shardId: string; member: string }[] {
+    return this.db
+      .prepare<[], { stripe_seq: number; idx: number; shard_id: string; member: string }>(
+        'SELECT stripe_seq, idx, shard_id, member FROM shards ORDER BY stripe_seq, idx',
+      )
+      .all()
+      .map((r) => ({ seq: r.stripe_seq, idx: r.idx, shardId: r.shard_id, member: r.member }));
+  }
+
+  /** Records that shard `idx` of stripe `seq` (id `shardId`) is now held by `member`. */
+  moveShard(seq: number, idx: number, shardId: string, member: string): void {
+    const r = this.db
+      .prepare('UPDATE shards SET member = ? WHERE stripe_seq = ? AND idx = ? AND shard_id = ?')
+      .run(member, seq, idx, shardId);
+    if (r.changes !== 1)
+      throw new PipelineError('not-found', `no shard ${shardId} at ${seq}/${idx} in the index to move`);
+  }
+
   /** Drop scan-cache rows that name an object no longer stored (after gc). */
   pruneFileCache(): number {
     const rows = this.db

@@ -35,6 +35,7 @@ function corpus(): GroupOp[] {
   r.act(1, { kind: 'approve', candidate: idOf(2), request: req.hash });
   r.act(1, { kind: 'reject', candidate: idOf(3), request: req.hash });
   r.act(2, { kind: 'agree', agreement: { ratio: 2.5, tolerance: 2 } });
+  r.act(2, { kind: 'addresses', addresses: ['/ip4/127.0.0.1/tcp/4001', '/ip6/::1/tcp/4002'] });
   r.act(2, { kind: 'remove', member: idOf(1) });
   return r.ops;
 }
@@ -87,7 +88,7 @@ describe('decodeOp under fuzzing', () => {
   const valid = new Map(ops.map((op) => [Buffer.from(op.bytes).toString('hex'), op]));
 
   it('covers every op kind in its corpus, and each decodes back to itself', () => {
-    expect(new Set(ops.map((o) => o.kind)).size).toBe(8);
+    expect(new Set(ops.map((o) => o.kind)).size).toBe(9);
     for (const op of ops) expect(decodeOp(op.bytes).hash).toBe(op.hash);
   });
 
