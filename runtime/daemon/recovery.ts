@@ -35,7 +35,12 @@ import { createPbNode, type PbLibp2p } from '../net/node.ts';
 import { lockDataDir, type Repository } from '../pipeline/repository.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import { type ShardDirectory, type ShardStore, ShardStoreError } from '../store/shard-store.ts';
+import {
+  type ListedShard,
+  type ShardDirectory,
+  type ShardStore,
+  ShardStoreError,
+} from '../store/shard-store.ts';
 import { groupRepositoryConfig, openGroupRepository } from './backup-service.ts';
 import { initDataDir, type NodeConfig, parseConfig, paths, readSecret, renderConfig } from './config.ts';
 import { ControlError } from './control.ts';
@@ -379,6 +384,12 @@ class OfflineAware implements ShardDirectory {
       list: async () => (offline.has(id) ? down() : store.list()),
       delete: async (shardId) => (offline.has(id) ? down() : store.delete(shardId)),
       usage: async () => (offline.has(id) ? down() : store.usage()),
+      ...(store.listOwned === undefined
+        ? {}
+        : {
+            listOwned: async (owner: string) =>
+              offline.has(id) ? down() : (store.listOwned as (o: string) => Promise<ListedShard[]>)(owner),
+          }),
     };
   }
 }
