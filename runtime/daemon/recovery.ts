@@ -36,7 +36,12 @@ import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { lockDataDir, type Repository } from '../pipeline/repository.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import { type ShardDirectory, type ShardStore, ShardStoreError } from '../store/shard-store.ts';
+import {
+  type ListedShard,
+  type ShardDirectory,
+  type ShardStore,
+  ShardStoreError,
+} from '../store/shard-store.ts';
 import { groupRepositoryConfig, openGroupRepository } from './backup-service.ts';
 import { initDataDir, type NodeConfig, parseConfig, paths, readSecret, renderConfig } from './config.ts';
 import { ControlError } from './control.ts';
@@ -402,6 +407,12 @@ class OfflineAware implements ShardDirectory {
       list: async () => (offline.has(id) ? down() : store.list()),
       delete: async (shardId) => (offline.has(id) ? down() : store.delete(shardId)),
       usage: async () => (offline.has(id) ? down() : store.usage()),
+      ...(store.listOwned === undefined
+        ? {}
+        : {
+            listOwned: async (owner: string) =>
+              offline.has(id) ? down() : (store.listOwned as (o: string) => Promise<ListedShard[]>)(owner),
+          }),
     };
   }
 }

@@ -5,6 +5,7 @@
  * Requests in flight are bounded; retries are the caller's (a retrying layer wraps any store).
  */
 import {
+  type ListedShard,
   requireShardId,
   type ShardStore,
   ShardStoreError,
@@ -171,6 +172,23 @@ export class RemoteShardStore implements ShardStore {
       if (fieldUint(message.fields, 1, 'more', 1) === 0) return out;
     }
     throw new ShardStoreError('io', `member ${this.peer} listed more than ${MAX_LIST_PAGES} pages`);
+  }
+
+  /** `owner`'s shards with their trailers' fields (listDetailed without the rows lacking one). */
+  async listOwned(owner: string): Promise<ListedShard[]> {
+    const out: ListedShard[] = [];
+    for (const { id, info } of await this.listDetailed(owner)) {
+      if (info === null) continue;
+      out.push({
+        id,
+        stripeId: info.stripeId,
+        k: info.k,
+        m: info.m,
+        index: info.index,
+        bodyBytes: info.bodyBytes,
+      });
+    }
+    return out;
   }
 
   /** Delete as the owner (or of a shard without a pb trailer). */

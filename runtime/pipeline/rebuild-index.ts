@@ -23,7 +23,7 @@
 import { join } from 'node:path';
 import { type PlacementPlan, placeStripe } from '../../engine/index.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import type { ShardDirectory } from '../store/shard-store.ts';
+import type { ListedShard, ShardDirectory } from '../store/shard-store.ts';
 import { openObject } from './chunk-crypto.ts';
 import { encodeParity, reconstructData } from './erasure.ts';
 import { assert, PipelineError } from './errors.ts';
@@ -69,6 +69,12 @@ export interface StripeSource {
   memberFor: (idx: number) => string;
   /** The body hashes the present shards' trailers must carry (checked when given). */
   bodyHashes?: Buffer[];
+  /**
+   * The present rows come from a holder's listing, not from downloaded trailers: those not fetched
+   * are checked against the shard files rebuilt from the k fetched ones (a row whose id differs is
+   * reported and replaced by the rebuilt shard's).
+   */
+  unverifiedRows?: boolean;
 }
 
 export interface RecoveredStripe {
@@ -175,7 +181,7 @@ export async function recoverStripe(
   // Present rows that were not fetched (k were enough) are kept as they are; failed ones are not.
   for (const row of present) if (!failed.has(row.idx)) rows.set(row.idx, row);
   const rebuilt: RecoveredStripe['rebuilt'] = [];
-  if (rows.size < k + m) {
+  if (rows.size < k + m || source.unverifiedRows === true) {
     const parity = await encodeParity(k, m, area, shardBytes);
     const all: Buffer[] = [];
     for (let i = 0; i < k; i++) all.push(area.subarray(i * shardBytes, (i + 1) * shardBytes));
@@ -190,13 +196,15 @@ export async function recoverStripe(
     const files = buildShards(stripeId, owner, k, m, all);
     for (let i = 0; i < k + m; i++) {
       const row = rows.get(i);
+      if (row !== undefined && files[i]!.id === row.shardId) continue;
       if (row !== undefined) {
-        if (files[i]!.id !== row.shardId)
+        if (bodies[i] !== null || source.unverifiedRows !== true)
           throw new PipelineError(
             'corrupt',
             `stripe ${stripeId}: shard ${i} rebuilds to another id than ${row.shardId}`,
           );
-        continue;
+        bad.push(`${i} on ${row.member}: listed as ${row.shardId}, rebuilds to ${files[i]!.id}`);
+        rows.delete(i);
       }
       const member = source.memberFor(i);
       rebuilt.push({ idx: i, shardId: files[i]!.id, member, bytes: files[i]!.bytes });
@@ -237,7 +245,8 @@ interface FoundVariant {
   k: number;
   m: number;
   shardBytes: number;
-  bodyHashes: Buffer[];
+  /** undefined: from listed trailers (taken from the first verified shard). */
+  bodyHashes: Buffer[] | undefined;
   shards: Map<number, ShardRow>;
 }
 
@@ -264,18 +273,24 @@ export async function rebuildIndex(
     unreachableMembers: [],
     incompleteStripes: 0,
   };
-  // 1. Every reachable member's shard list.
+  // 1. Every reachable member's shard list: with the trailers' fields when the member can list
+  // them (a member over the network: no download just to read trailers), else the ids alone.
   const listed: { member: string; shardId: string }[] = [];
+  const described: { member: string; shard: ListedShard }[] = [];
   const unreachable = new Set<string>();
   for (const member of directory.members()) {
+    const store = directory.storeFor(member);
     try {
-      for (const shardId of await directory.storeFor(member).list()) listed.push({ member, shardId });
+      let rows: ListedShard[] | null = null;
+      if (store.listOwned !== undefined) rows = await store.listOwned(owner).catch(() => null);
+      if (rows !== null) for (const shard of rows) described.push({ member, shard });
+      else for (const shardId of await store.list()) listed.push({ member, shardId });
     } catch (error) {
       unreachable.add(member);
       summary.unreachableMembers.push(`${member}: ${(error as Error).message}`);
       options.onProgress?.(`${member} is unreachable (${(error as Error).message}): going on without it`);
     }
-    if (listed.length > MAX_SHARDS_SEEN)
+    if (listed.length + described.length > MAX_SHARDS_SEEN)
       throw new PipelineError('invalid-argument', `more than ${MAX_SHARDS_SEEN} shards listed`);
   }
   // 2. Each shard's trailer: which stripe of this owner, which position, which body hashes.
@@ -315,6 +330,31 @@ export async function rebuildIndex(
     if (!variant.shards.has(header.index))
       variant.shards.set(header.index, { idx: header.index, shardId, member, fileBytes: bytes.length });
   });
+  // Listed trailers are unverified hints: grouped by shape only (no body hashes); the first shard
+  // fetched and verified in step 3 becomes the stripe's reference, and every other must agree.
+  for (const { member, shard } of described) {
+    if (stripeSeqOf(shard.stripeId, owner) === null) continue;
+    const variantKey = `listed/${shard.k}/${shard.m}/${shard.bodyBytes}`;
+    let variants = found.get(shard.stripeId);
+    if (!variants) {
+      variants = new Map();
+      found.set(shard.stripeId, variants);
+    }
+    let variant = variants.get(variantKey);
+    if (!variant) {
+      variant = {
+        k: shard.k,
+        m: shard.m,
+        shardBytes: shard.bodyBytes,
+        bodyHashes: undefined,
+        shards: new Map(),
+      };
+      variants.set(variantKey, variant);
+    }
+    // fileBytes 0: recoverStripe fills in the verified size; unfetched rows are checked there.
+    if (!variant.shards.has(shard.index))
+      variant.shards.set(shard.index, { idx: shard.index, shardId: shard.id, member, fileBytes: 0 });
+  }
   // 3. Each stripe from any k of its shards, in stripe order.
   const snapshots: { id: Buffer; timeMs: number; files: number; bytes: number }[] = [];
   const stripes = [...found.entries()]
@@ -340,7 +380,7 @@ export async function rebuildIndex(
         m,
         shardBytes: variant.shardBytes,
         present,
-        bodyHashes: variant.bodyHashes,
+        ...(variant.bodyHashes === undefined ? { unverifiedRows: true } : { bodyHashes: variant.bodyHashes }),
         memberFor: missingMemberHint(
           stripeId,
           present,

@@ -8,7 +8,7 @@
  * Reads (`get`, `has`) are not retried unless `retryReads`: a reader has k-of-(k+m) redundancy
  * and does better asking another holder than waiting for this one.
  */
-import type { ShardStore, ShardStoreError } from './shard-store.ts';
+import type { ListedShard, ShardStore, ShardStoreError } from './shard-store.ts';
 
 export interface RetryOptions {
   /** Attempts in all, the first included (1 = no retry). */
@@ -46,7 +46,12 @@ export class RetryingShardStore implements ShardStore {
     this.firstDelayMs = options.firstDelayMs ?? 250;
     this.maxDelayMs = options.maxDelayMs ?? 5000;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    const listOwned = inner.listOwned?.bind(inner);
+    if (listOwned !== undefined) this.listOwned = (owner) => this.retry('list owned', () => listOwned(owner));
   }
+
+  /** Present when the inner store has it. */
+  readonly listOwned?: (owner: string) => Promise<ListedShard[]>;
 
   private async retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
     let delay = this.firstDelayMs;

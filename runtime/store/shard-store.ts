@@ -31,6 +31,21 @@ export interface ShardStore {
   /** Remove a shard; deleting an absent shard is not an error. */
   delete(id: string): Promise<void>;
   usage(): Promise<{ usedBytes: number; capacityBytes: number }>;
+  /**
+   * Optional (a member over the network): `owner`'s shards with the fields of their trailers as
+   * the holder read them. Unverified: a hint of what to fetch, never trusted as data.
+   */
+  listOwned?(owner: string): Promise<ListedShard[]>;
+}
+
+/** One row of `listOwned`: a shard id and its trailer's fields as its holder reports them. */
+export interface ListedShard {
+  readonly id: string;
+  readonly stripeId: string;
+  readonly k: number;
+  readonly m: number;
+  readonly index: number;
+  readonly bodyBytes: number;
 }
 
 /** Resolves a member id to the store that holds that member's shards. */

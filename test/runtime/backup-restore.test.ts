@@ -11,7 +11,8 @@ import { rebuildIndex } from '../../runtime/pipeline/rebuild-index.ts';
 import { type LocalConfig, openRepository, type Repository } from '../../runtime/pipeline/repository.ts';
 import { restore } from '../../runtime/pipeline/restore.ts';
 import { collectGarbage, selectForget } from '../../runtime/pipeline/retention.ts';
-import { buildShards } from '../../runtime/pipeline/shard-format.ts';
+import { buildShards, decodeShardHeader } from '../../runtime/pipeline/shard-format.ts';
+import type { ListedShard, ShardDirectory } from '../../runtime/store/shard-store.ts';
 import {
   describeTree,
   detBytes,
@@ -305,6 +306,77 @@ describe('backup and restore round trips', () => {
       await expect(
         rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir),
       ).rejects.toThrow(/not empty/);
+    });
+  });
+
+  it('rebuilds from listed trailers (no download just to read them); a listed id that lies is replaced', async () => {
+    const root = tempDir('rebuild-listed');
+    const src = join(root, 'src');
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(join(src, 'a.bin'), detBytes('la', 5 * MiB));
+    const config = localConfig(root, [src]);
+    let t = Date.UTC(2026, 5, 1);
+    const nowMs = (): number => (t += 60_000);
+    const before = await withRepo(config, async (repo) => {
+      await backup(repo, { nowMs });
+      return repo.index.allStripeSeqs().map((seq) => repo.index.getShards(seq).map((r) => r.shardId));
+    });
+    for (const f of fs.readdirSync(config.dataDir)) fs.rmSync(join(config.dataDir, f));
+    await withRepo(config, async (repo) => {
+      let gets = 0;
+      let lied = 0;
+      const inner = repo.directory;
+      // Members that list their shards with trailer fields, as a holder's catalog does; the
+      // first parity shard listed is given a wrong id (a holder's listing is never trusted).
+      const directory: ShardDirectory = {
+        members: () => inner.members(),
+        storeFor: (member) => {
+          const store = inner.storeFor(member);
+          return {
+            ...store,
+            put: (id, b) => store.put(id, b),
+            get: (id) => {
+              gets++;
+              return store.get(id);
+            },
+            has: (id) => store.has(id),
+            list: () => store.list(),
+            delete: (id) => store.delete(id),
+            usage: () => store.usage(),
+            listOwned: async (owner: string): Promise<ListedShard[]> => {
+              const out: ListedShard[] = [];
+              for (const id of await store.list()) {
+                const { header } = decodeShardHeader(await store.get(id));
+                if (header.owner !== owner) continue;
+                const lie = header.index >= header.k && lied === 0;
+                if (lie) lied++;
+                out.push({
+                  id: lie ? 'f'.repeat(64) : id,
+                  stripeId: header.stripeId,
+                  k: header.k,
+                  m: header.m,
+                  index: header.index,
+                  bodyBytes: header.bodyBytes,
+                });
+              }
+              return out;
+            },
+          };
+        },
+      };
+      const summary = await rebuildIndex(repo.index, directory, repo.keys, repo.owner, config.dataDir);
+      expect(lied).toBe(1);
+      expect(summary.unreadableStripes).toEqual([]);
+      expect(summary.snapshots).toBe(1);
+      // Each stripe costs k gets (the listing reads the inner stores, as a holder's catalog would):
+      // no pass over every shard.
+      const stripes = repo.index.allStripeSeqs();
+      const k = repo.index.getStripe(stripes[0]!)!.k;
+      expect(gets).toBe(stripes.length * k);
+      expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
+      const target = join(root, 'out');
+      await restore(repo, { target });
+      expectSameTree(describeTree(join(target, src)), describeTree(src));
     });
   });
 

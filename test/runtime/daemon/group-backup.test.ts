@@ -310,7 +310,13 @@ describe('backup onto the group and recovery from one member', () => {
       60_000,
     );
     expect(owner.stderr).toMatch(/resuming an interrupted backup/);
-    expect(fs.existsSync(join(owner.dir, 'backup', 'in-progress'))).toBe(false);
+    // The marker goes when the run ends, after every member answered the head (m4 may store it
+    // before the others answer): wait for it rather than race it.
+    await waitFor(
+      'the resumed run to end',
+      async () => !fs.existsSync(join(owner.dir, 'backup', 'in-progress')),
+      30_000,
+    );
     // A second recovery from the newest head is exact (a fresh directory, another member).
     const address = await directAddress(m3);
     const target2 = join(root, 'restored-2');
