@@ -100,6 +100,23 @@ function findIn(file: string, needles: readonly Buffer[]): Buffer[] {
   return [...found];
 }
 
+/** Each daemon's process state and the tail of its log: why a backup could not reach a member. */
+function describeDaemons(procs: readonly Proc[]): string {
+  return procs
+    .map((p) => {
+      const file = join(p.dir, 'pb-node.log');
+      const tail = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : '';
+      const state =
+        p.child === null
+          ? 'no process'
+          : p.child.exitCode === null
+            ? 'running'
+            : `exited ${p.child.exitCode}`;
+      return `== ${basename(p.dir)} (${state})\n${tail}\n${p.stderr.slice(-2000)}`;
+    })
+    .join('\n');
+}
+
 /** Where a daemon's shard files live (reserveDir 'shards', then its DirShardStore). */
 const shardDirOf = (p: Proc) => join(p.dir, 'shards', 'store', 'shards');
 
@@ -161,7 +178,7 @@ describe('faults across pb-node daemons', () => {
 
   async function backup(): Promise<{ stored: { stripes: number }; heads: { seq: number } }> {
     const b = await cli(['backup', '--dir', owner.dir, '--json']);
-    expect(b.code, b.stderr + b.stdout).toBe(0);
+    expect(b.code, `${b.stderr}${b.stdout}\n${describeDaemons(nodes)}`).toBe(0);
     return JSON.parse(b.stdout);
   }
 

@@ -243,12 +243,23 @@ describe('after a holder goes away (five pb-node processes)', () => {
         const views = await Promise.all(holders.map(repairOf));
         expect(views.reduce((n, v) => n + v.repairsDone, 0)).toBeGreaterThan(0);
         expect(views.reduce((n, v) => n + v.failedTasks, 0)).toBe(0);
-        // The repairs were planned before a full grace had passed since the restart: the grace
-        // ran from h4's last sighting, which the restart did not reset.
+        // The repairs were planned before a full grace had passed since the repairer restarted:
+        // the grace ran from h4's last sighting, which the restart did not reset. (Compared with
+        // each repairer's own start, logged: on a loaded machine the four restarts alone can take
+        // longer than half the grace.)
         const queued = holders.flatMap((p) => logTimes(p, /repair: queued [1-9]\d* repairs/));
         expect(queued.length).toBeGreaterThan(0);
         expect(Math.min(...queued)).toBeGreaterThanOrEqual(goneAtMs + GRACE_MS - 5_000);
-        expect(Math.min(...queued)).toBeLessThan(restartAtMs + GRACE_MS);
+        let planners = 0;
+        for (const p of holders) {
+          const startedMs = Math.max(...logTimes(p, /pb-node \S+ started; listening/));
+          expect(startedMs).toBeGreaterThanOrEqual(restartAtMs);
+          const after = logTimes(p, /repair: queued [1-9]\d* repairs/).filter((t) => t >= startedMs);
+          if (after.length === 0) continue;
+          planners++;
+          expect(Math.min(...after)).toBeLessThan(startedMs + GRACE_MS);
+        }
+        expect(planners).toBeGreaterThan(0);
       }),
     300_000,
   );
