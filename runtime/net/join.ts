@@ -131,11 +131,12 @@ export async function serveJoin(
       const token = fieldBytes(hello.fields, 0, 'token', 32, 32);
       const waitMs = Math.min(fieldUint(hello.fields, 1, 'waitMs'), MAX_JOIN_WAIT_MS);
       const offer = host.admitHello(remote, token);
-      const release = slots.take(Buffer.from(token).toString('hex'));
+      let release: (() => void) | undefined;
       try {
+        release = slots.take(Buffer.from(token).toString('hex'));
         await answerJoin(stream, reader, host, remote, token, waitMs, offer);
       } finally {
-        release();
+        release?.();
         host.finished(remote);
       }
     },
