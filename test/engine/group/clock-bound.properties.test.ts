@@ -263,4 +263,62 @@ describe('the clock bound: no op freezes the group', () => {
     expect(after.clock).toBe(edge.clock);
     expect(after.members.find((m) => m.id === idOf(MALLORY))?.pledgeBytes).toBe(2);
   });
+
+  it('with more than 64 heads, the next op names the highest-clock head and applies', () => {
+    const create = createOp(ALICE);
+    const side: GroupOp[] = [];
+    for (let i = 0; i < 70; i++)
+      side.push(
+        signOp(
+          keysOf(ALICE),
+          { group: create.hash, clock: 2 + i, atMs: T0, parents: [create.hash] },
+          {
+            kind: 'pledge',
+            pledgeBytes: i,
+          },
+        ),
+      );
+    // A chain far ahead of the side heads, whose tip sorts after the 64 smallest heads.
+    let tip: GroupOp | null = null;
+    for (let salt = 0; tip === null; salt++) {
+      let last = create;
+      for (let step = 1; step <= 3; step++)
+        last = signOp(
+          keysOf(ALICE),
+          { group: create.hash, clock: last.clock + MAX_CLOCK_STEP, atMs: T0, parents: [last.hash] },
+          { kind: 'pledge', pledgeBytes: 1000 + salt },
+        );
+      const heads = [...side.map((o) => o.hash), last.hash].sort();
+      if (heads.indexOf(last.hash) >= 64) {
+        tip = last;
+        side.push(...chainOf(last, create));
+      }
+    }
+    const state = foldGroup([create, ...side], T0);
+    expect(state.heads.length).toBe(71);
+    const header = nextHeader(state, T0);
+    expect(header.parents).toHaveLength(64);
+    expect(header.parents).toContain(tip.hash);
+    expect(header.clock).toBe(tip.clock + 1);
+    const op = signOp(keysOf(ALICE), header, { kind: 'pledge', pledgeBytes: 5 });
+    const after = foldGroup([create, ...side, op], T0);
+    expect(after.dropped).toEqual([]);
+    expect(after.clock).toBe(op.clock);
+  });
 });
+
+/** The ops of a pledge chain from `tip` back to (not including) `create`, rebuilt by clock. */
+function chainOf(tip: GroupOp, create: GroupOp): GroupOp[] {
+  const out: GroupOp[] = [];
+  let last = create;
+  for (let step = 1; step <= 3; step++) {
+    last = signOp(
+      keysOf(ALICE),
+      { group: create.hash, clock: last.clock + MAX_CLOCK_STEP, atMs: T0, parents: [last.hash] },
+      { kind: 'pledge', pledgeBytes: tip.kind === 'pledge' ? tip.pledgeBytes : 0 },
+    );
+    out.push(last);
+  }
+  expect(last.hash).toBe(tip.hash);
+  return out;
+}
