@@ -64,6 +64,7 @@ export {
   type GroupMember,
   type GroupState,
   type LiveInvite,
+  MAX_CLOCK_STEP,
   MAX_FOLD_OPS,
   nextHeader,
   type OwnerPlacement,

@@ -9,15 +9,26 @@
  * placement never depend on it.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { type Agreement, type CodeChoice, chooseCode } from '../capacity.ts';
-import { EngineError, invariant } from '../errors.ts';
-import { type PlacementPlan, placementPlan } from '../placement.ts';
+import type { Agreement } from '../capacity.ts';
+import { invariant } from '../errors.ts';
+import type { PlacementPlan } from '../placement.ts';
 import { GroupError } from './errors.ts';
-import { type GroupOp, MAX_PARENTS, type OpHeader, type OpKind, toHex } from './ops.ts';
+import { rememberTopHead } from './next-header.ts';
+import { type GroupOp, type OpKind, toHex } from './ops.ts';
+import { byId, ownerPlacement, rememberPlacementInputs } from './state-placement.ts';
+
+export { nextHeader } from './next-header.ts';
+export { ownerPlacement, ownerPlacements } from './state-placement.ts';
 
 export const GROUP_STATE_VERSION = 1;
 /** Bound on the ops one fold takes (about 200 bytes each: 200 MB). */
 export const MAX_FOLD_OPS = 1_000_000;
+/**
+ * An op's clock exceeds its largest parent's clock (0 for the create op) by at most this. Every
+ * considered op then has a clock of at most MAX_FOLD_OPS x MAX_CLOCK_STEP (about 2^30), so the
+ * next op's clock (largest applied + 1) is always encodable: no op can freeze the group.
+ */
+export const MAX_CLOCK_STEP = 1024;
 
 export interface GroupMember {
   readonly id: string;
@@ -71,6 +82,7 @@ export type DropReason =
   | 'foreign-group'
   | 'missing-parents'
   | 'clock-not-after-parent'
+  | 'clock-too-far'
   | 'not-a-member'
   | 'already-member'
   | 'duplicate-request'
@@ -243,12 +255,16 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       continue;
     }
     let parentFault: DropReason | null = null;
+    let parentClock = 0;
     for (const p of op.parents) {
       const i = position.get(p);
       if (i === undefined) parentFault ??= 'missing-parents';
       else if (sorted[i]!.clock >= op.clock) parentFault = 'clock-not-after-parent';
       else if ((flags[i]! & JUDGED) === 0) parentFault ??= 'missing-parents';
+      else parentClock = Math.max(parentClock, sorted[i]!.clock);
     }
+    // Depends on the op and its parents only, so every member judges it alike in any order.
+    if (parentFault === null && op.clock > parentClock + MAX_CLOCK_STEP) parentFault = 'clock-too-far';
     if (parentFault !== null) {
       drop(op, parentFault);
       continue;
@@ -391,8 +407,13 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
   }
 
   const heads: string[] = [];
+  /** The highest-clock head: `sorted` ascends by (clock, hash), so the last one found. */
+  let topHead: GroupOp | null = null;
   for (let i = 0; i < sorted.length; i++)
-    if ((flags[i]! & (APPLIED | NAMED)) === APPLIED) heads.push(sorted[i]!.hash);
+    if ((flags[i]! & (APPLIED | NAMED)) === APPLIED) {
+      heads.push(sorted[i]!.hash);
+      if (topHead === null || sorted[i]!.clock > topHead.clock) topHead = sorted[i]!;
+    }
   heads.sort();
   const memberList = [...members.values()].sort(byId).map((m) => ({ ...m }));
   const liveInvites: LiveInvite[] = [];
@@ -433,85 +454,7 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       return placement;
     },
   });
-  placementInputs.set(state, { members: memberList, agreement: finalAgreement, cache: new Map() });
+  rememberPlacementInputs(state, memberList, finalAgreement);
+  if (topHead !== null) rememberTopHead(state, topHead.hash);
   return state as GroupState;
-}
-
-/** What each state's lazy placement is computed from, and the owners computed so far. */
-const placementInputs = new WeakMap<
-  object,
-  { members: readonly GroupMember[]; agreement: Agreement | null; cache: Map<string, OwnerPlacement> }
->();
-
-/** One owner's placement under `state` (computed once per state and owner). */
-export function ownerPlacement(state: GroupState, owner: string): OwnerPlacement {
-  const inputs = placementInputs.get(state);
-  if (inputs === undefined)
-    throw new GroupError('invalid-argument', 'ownerPlacement takes a state returned by foldGroup');
-  let p = inputs.cache.get(owner);
-  if (p === undefined) {
-    if (!inputs.members.some((m) => m.id === owner)) {
-      throw new GroupError('invalid-argument', `${owner} is not a member of this state`);
-    }
-    p =
-      inputs.agreement === null
-        ? { owner, feasible: false, reason: 'the group has no agreement' }
-        : placementForOwner(inputs.members, inputs.agreement, owner);
-    inputs.cache.set(owner, p);
-  }
-  return p;
-}
-
-function byId(a: { id: string }, b: { id: string }): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-/**
- * For each member as owner: the code `chooseCode(agreement, others)` and the placement plan over
- * the other members' pledges with `k + m` shards per stripe; infeasible owners say why.
- */
-export function ownerPlacements(
-  members: readonly { id: string; pledgeBytes: number }[],
-  agreement: Agreement,
-): OwnerPlacement[] {
-  return [...members].sort(byId).map((m) => placementForOwner(members, agreement, m.id));
-}
-
-function placementForOwner(
-  members: readonly { id: string; pledgeBytes: number }[],
-  agreement: Agreement,
-  owner: string,
-): OwnerPlacement {
-  const others = members.filter((m) => m.id !== owner).sort(byId);
-  const code: CodeChoice = chooseCode(agreement, others.length);
-  if (!code.feasible) return { owner, feasible: false, reason: code.reason };
-  try {
-    const plan = placementPlan(
-      others.map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes })),
-      code.dataShards + code.parityShards,
-    );
-    return {
-      owner,
-      feasible: true,
-      dataShards: code.dataShards,
-      parityShards: code.parityShards,
-      repairSlack: code.repairSlack,
-      plan,
-    };
-  } catch (e) {
-    if (!(e instanceof EngineError)) throw e;
-    return { owner, feasible: false, reason: `${code.dataShards}+${code.parityShards}: ${e.message}` };
-  }
-}
-
-/**
- * The header of the next op a member (or a candidate holding the log) makes on top of `state`:
- * clock + 1 and the current heads as parents (the MAX_PARENTS smallest if there are more; the
- * rest stay heads and are named by a later op).
- */
-export function nextHeader(state: GroupState, atMs: number): OpHeader {
-  if (state.groupId === null) throw new GroupError('invalid-argument', 'the state has no group yet');
-  if (!Number.isSafeInteger(atMs) || atMs < 0)
-    throw new GroupError('invalid-argument', `atMs must be a whole number >= 0`);
-  return { group: state.groupId, clock: state.clock + 1, atMs, parents: state.heads.slice(0, MAX_PARENTS) };
 }

@@ -40,6 +40,7 @@ import { deleteCheck } from './delete-check.ts';
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
 import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
+import { JoinDesk, makeJoinRequest } from './join-desk.ts';
 import { LAST_SEEN_FILE, LastSeenFile, SAVE_EVERY_MS as SAVE_SIGHTINGS_EVERY_MS } from './last-seen.ts';
 import { announcedMultiaddrs } from './network-directory.ts';
 import { RepairService } from './repair-service.ts';
@@ -220,16 +221,12 @@ export class Daemon {
     await serveJoin(
       this.node,
       policy,
-      {
-        admitHello: (candidate, token) => this.admitHello(candidate, token),
-        acceptRequest: async (candidate, token, op) => this.acceptRequest(candidate, token, op),
-        outcome: (request) => this.group.state?.outcomes.find((o) => o.request === request)?.outcome ?? null,
-        allOps: () => this.group.allOps(),
-        finished: (candidate) => {
-          this.group.activeJoiners.delete(candidate);
-          this.onGroupChange(this.group.state!);
-        },
-      },
+      new JoinDesk({
+        group: this.group,
+        self: this.self,
+        log: (line) => this.log(line),
+        joinerLeft: () => this.onGroupChange(this.group.state!),
+      }),
       onError,
     );
     await serveShards(this.node, policy, this.shards, { onError });
@@ -421,64 +418,6 @@ export class Daemon {
     } finally {
       this.syncing = false;
     }
-  }
-
-  // --- join, inviter side ---------------------------------------------------------------
-
-  private admitHello(candidate: string, token: Uint8Array): { groupId: string; ops: Uint8Array[] } {
-    const state = this.group.state;
-    if (state === null || !this.group.selfIsMember)
-      throw new NetError('invalid-invite', 'this node is not a member of a group');
-    const tokenHash = inviteTokenHash(toHex(token));
-    const resuming = this.group.log
-      .ops()
-      .some((op) => op.kind === 'request' && op.author === candidate && op.tokenHash === tokenHash);
-    if (!resuming) {
-      const invite = state.invites.find((i) => i.tokenHash === tokenHash);
-      if (invite === undefined) {
-        const used = this.group.log.ops().some((op) => op.kind === 'request' && op.tokenHash === tokenHash);
-        const issued = this.group.log.ops().find((op) => op.kind === 'invite' && op.tokenHash === tokenHash);
-        if (used) throw new NetError('invalid-invite', 'this invite was already used');
-        if (issued?.kind === 'invite' && issued.expiresAtMs <= Date.now())
-          throw new NetError('invalid-invite', 'this invite expired');
-        throw new NetError('invalid-invite', 'unknown invite');
-      }
-      if (invite.by !== this.self)
-        throw new NetError('invalid-invite', 'this invite was issued by another member: ask them');
-    }
-    if (state.groupId === null) throw new NetError('internal', 'no group id');
-    this.group.activeJoiners.add(candidate);
-    return { groupId: state.groupId, ops: this.group.allOps() };
-  }
-
-  private acceptRequest(candidate: string, token: Uint8Array, opBytes: Uint8Array): string {
-    const before = this.group.log.size;
-    const result = this.group.receive([opBytes]);
-    if (result.rejected > 0) throw new NetError('bad-message', 'the request op does not verify');
-    const op = this.group.log
-      .ops()
-      .find((o) => o.bytes.length === opBytes.length && Buffer.from(o.bytes).equals(Buffer.from(opBytes)));
-    if (
-      op === undefined ||
-      op.kind !== 'request' ||
-      op.author !== candidate ||
-      op.tokenHash !== inviteTokenHash(toHex(token))
-    ) {
-      throw new NetError('bad-message', 'expected the candidate’s own request presenting the invite token');
-    }
-    const outcome = this.group.state?.outcomes.find((o) => o.request === op.hash);
-    const pending = this.group.state?.pending.some((p) => p.request === op.hash);
-    if (!pending && outcome === undefined) {
-      const dropped = this.group.state?.dropped.find((d) => d.hash === op.hash);
-      throw new NetError(
-        'invalid-invite',
-        `the request was not accepted: ${dropped?.reason ?? 'unknown reason'}`,
-      );
-    }
-    if (this.group.log.size > before)
-      this.log(`join request from ${candidate} (${op.kind === 'request' ? op.name : ''})`);
-    this.scheduleSync();
-    return op.hash;
   }
 
   // --- control methods ------------------------------------------------------------------
@@ -673,7 +612,15 @@ export class Daemon {
           invite.inviter,
           invite.token,
           Math.max(1000, waitMs - (Date.now() - started)),
-          async (groupId, ops) => this.makeRequest(groupId, ops, invite.token),
+          async (offer) =>
+            makeJoinRequest(
+              this.keys,
+              this.self,
+              offer,
+              invite.token,
+              { name: this.config.name, addresses: this.addresses() },
+              Date.now(),
+            ),
           () => progress('waiting', { sinceMs: Date.now() - started }),
         );
       } catch (error) {
@@ -695,29 +642,6 @@ export class Daemon {
       this.group.author({ kind: 'pledge', pledgeBytes: this.store.pledgeBytes });
     await this.syncAll();
     return { outcome: 'approved', groupId: result.groupId, members: this.group.state?.members.length };
-  }
-
-  /** The candidate's request op, on top of the inviter's log (or the one already made with this token). */
-  private async makeRequest(groupId: string, ops: Uint8Array[], token: Uint8Array): Promise<Uint8Array> {
-    const { OpLog, foldGroup, nextHeader, signOp } = await import('../../engine/index.ts');
-    const { nodeEd25519Signer, nodeEd25519Verifier } = await import('../crypto/ed25519.ts');
-    const log = new OpLog({ verify: nodeEd25519Verifier() });
-    for (const b of ops) log.add(b);
-    const tokenHex = toHex(token);
-    const mine = log
-      .ops()
-      .find(
-        (o) => o.kind === 'request' && o.author === this.self && o.tokenHash === inviteTokenHash(tokenHex),
-      );
-    if (mine !== undefined) return mine.bytes;
-    const state = foldGroup(log.ops(), Date.now(), { groupId });
-    const op = signOp(
-      this.keys,
-      nextHeader(state, Date.now()),
-      { kind: 'request', name: this.config.name, addresses: this.addresses(), token: tokenHex },
-      { sign: nodeEd25519Signer() },
-    );
-    return op.bytes;
   }
 
   async stop(): Promise<void> {

@@ -337,7 +337,7 @@ describe('hostile protocol input: typed errors only, no crash, no state change',
             admitHello: (_c, t) => {
               if (inviteTokenHash(Buffer.from(t).toString('hex')) !== inviteTokenHash(token))
                 throw new NetError('invalid-invite', 'unknown invite');
-              return { groupId: ops[0]!.hash, ops: ops.map((o) => o.bytes) };
+              return { groupId: ops[0]!.hash, clock: 2, parents: [ops[0]!.hash], ops: [] };
             },
             acceptRequest: async (_c, _t, bytes) => {
               const op = decodeOp(bytes, { verify }); // typed GroupError on anything bad
@@ -346,6 +346,7 @@ describe('hostile protocol input: typed errors only, no crash, no state change',
               accepted++;
               return op.hash;
             },
+            attemptFailed: () => undefined,
             outcome: () => 'rejected',
             allOps: () => ops.map((o) => o.bytes),
             finished: () => undefined,
