@@ -112,7 +112,10 @@ export class RelayMembers {
         });
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no log within ${PROOF_TIMEOUT_MS} ms`)), PROOF_TIMEOUT_MS);
+          timer = setTimeout(
+            () => reject(new Error(`no log within ${PROOF_TIMEOUT_MS} ms`)),
+            PROOF_TIMEOUT_MS,
+          );
         });
         try {
           await Promise.race([pulled, timeout]);
