@@ -3,7 +3,7 @@
  * invite is live, an unproven peer at the standalone relay). Their inbound connections are
  * bounded per identity and in total, and closed when they do nothing useful, so a flood of
  * strangers can never fill the node's connection table and refuse a member (docs/protocols.md
- * section 1.1). Members are never counted and never reaped. The relay slots a peer held are
+ * section 2.1). Members are never counted and never reaped. The relay slots a peer held are
  * freed when its last connection closes.
  */
 import type { Connection, Libp2p, MultiaddrConnection, PeerId } from '@libp2p/interface';

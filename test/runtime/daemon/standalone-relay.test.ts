@@ -48,7 +48,16 @@ describe('pb-node relay', () => {
     let out = '';
     relay = spawn(
       process.execPath,
-      [BIN, 'relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--key-file', keyFile, '--group', group.ops[0]!.hash],
+      [
+        BIN,
+        'relay',
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--key-file',
+        keyFile,
+        '--group',
+        group.ops[0]!.hash,
+      ],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
