@@ -101,6 +101,23 @@ async function strangerSockets(port: number): Promise<{ total: number; perPeerMa
   return { total, perPeerMax };
 }
 
+/**
+ * The guest sockets once they stop changing (two equal counts 300 ms apart, within 5 s): a
+ * connection n1 refuses is closed a moment after the stranger's handshake ends. Kept guests stay
+ * for the idle time (10 s), so a count over the caps would still be seen here.
+ */
+async function settledSockets(port: number): Promise<{ total: number; perPeerMax: number }> {
+  const deadline = Date.now() + 5_000;
+  let last = await strangerSockets(port);
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 300));
+    const next = await strangerSockets(port);
+    if (next.total === last.total && next.perPeerMax === last.perPeerMax) return next;
+    last = next;
+  }
+  return last;
+}
+
 /** Varint and field reading of the few protobuf bytes of a relay v2 HopMessage status. */
 function readVarint(bytes: Uint8Array, at: number): [number, number] {
   let value = 0;
@@ -298,8 +315,9 @@ describe('hostile connections', () => {
             }
           }),
         );
-        // Every dial of the round has settled: no handshake is pending, the sockets are the guests.
-        samples.push(await strangerSockets(port));
+        // Every dial of the round has settled: no handshake is pending, the sockets are the guests
+        // n1 kept (once the ones it refused in the last milliseconds are closed).
+        samples.push(await settledSockets(port));
         await new Promise((r) => setTimeout(r, ROUND_GAP_MS));
       }
     })();
@@ -336,7 +354,9 @@ describe('hostile connections', () => {
       async () => (await strangerSockets(port)).total === 0,
       LIMITS.idleMs + 15_000,
     );
-    expect(open.filter((c) => c.status === 'open').length).toBe(0);
+    await waitFor('the strangers to see their connections closed', async () =>
+      open.every((c) => c.status !== 'open'),
+    );
     // The member's own daemon after the flood: it connects and syncs with n1.
     await member.stop();
     const restartedAtMs = Date.now();
