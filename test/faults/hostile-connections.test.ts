@@ -258,7 +258,8 @@ describe('hostile connections', () => {
   const groupLog = new OpLog({ verify: nodeEd25519Verifier() });
 
   beforeAll(async () => {
-    n1 = (await initWithWords(root, 'n1')).proc;
+    // n1 relays for nobody: the standalone relay is the only one a hidden member can use.
+    n1 = (await initWithWords(root, 'n1', ['--no-relay-server'])).proc;
     const mInit = await initWithWords(root, 'm');
     m = mInit.proc;
     mWords = mInit.words;
@@ -399,9 +400,11 @@ describe('hostile connections', () => {
       20_000,
     );
     // A member (m's identity, serving the group log it pulled from n1) reserves the one slot.
-    expect(groupLog.size).toBeGreaterThan(0);
     const member = await memberClient(mWords);
     clients.push(member);
+    await member.dial(multiaddr(n1Addr), { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) });
+    await pullLog(member, n1Id, groupLog);
+    expect(groupLog.size).toBeGreaterThan(0);
     await serveLog(member, groupLog);
     expect(await reserve(member, relayAddr)).toBe(HOP_OK);
     // A stranger cannot reach the member through the relay, so it cannot push a byte to it.
@@ -427,8 +430,8 @@ describe('hostile connections', () => {
     const circuit = await waitFor(
       'hidden to hold a reservation on the relay',
       async () =>
-        ((await hidden.call('status')) as { addresses: string[] }).addresses.find((a) =>
-          a.includes('/p2p-circuit'),
+        ((await hidden.call('status')) as { addresses: string[] }).addresses.find(
+          (a) => a.startsWith(relayAddr) && a.includes('/p2p-circuit'),
         ),
       60_000,
     ).catch((e: Error) => {
