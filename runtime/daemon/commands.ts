@@ -139,9 +139,21 @@ export function registerDaemonCommands(program: Command): void {
     .description('run a standalone circuit relay (for a group without a reachable member)')
     .option('--listen <addrs...>', 'listen addresses', ['/ip4/0.0.0.0/tcp/4002'])
     .option('--key-file <file>', 'keep the relay identity here (created if missing)')
-    .action(async (o: { listen: string[]; keyFile?: string }) => {
+    .requiredOption('--group <ids...>', 'serve the members of these groups (group ids, from `status --json`)')
+    .option('--max-reservations <n>', 'relay slots held at once (default 64)', numberArg)
+    .action(async (o: { listen: string[]; keyFile?: string; group: string[]; maxReservations?: number }) => {
       const { runStandaloneRelay } = await import('./relay.ts');
-      await runStandaloneRelay(o.listen, o.keyFile ?? null, io.out);
+      try {
+        const options = { listen: o.listen, keyFile: o.keyFile ?? null, groupIds: o.group };
+        await runStandaloneRelay(
+          o.maxReservations === undefined ? options : { ...options, maxReservations: o.maxReservations },
+          io.out,
+          io.err,
+        );
+      } catch (error) {
+        io.err(`pb-node relay: ${(error as Error).message}`);
+        process.exitCode = 1;
+      }
     });
 
   withDir(

@@ -19,6 +19,7 @@ import {
 } from '../../engine/index.ts';
 import { nodeEd25519Signer, nodeEd25519Verifier } from '../crypto/ed25519.ts';
 import type { AccessPolicy } from '../net/access.ts';
+import { GROUP_PROTOCOL } from '../net/group-sync.ts';
 import { JOIN_PROTOCOL } from '../net/join.ts';
 import { OpFile } from './op-file.ts';
 
@@ -182,8 +183,10 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
   /**
    * Who may do what, from the fold: members everywhere; candidates with a request waiting for
    * this member, and anyone while this member has a live invite out, on the join protocol only;
-   * a removed member nowhere (unless invited anew). A node without a group protects nothing but
-   * serves nothing either.
+   * a removed member nowhere (unless invited anew); a relay this member reserves on may read
+   * the op log (`/pb/group/1`: a standalone relay learns the members from it). Everyone but
+   * members and those relays is a guest (capped, reaped when idle: net/guests.ts). A node
+   * without a group protects nothing but serves nothing either.
    */
   policy(): AccessPolicy {
     const state = this.stateValue;
@@ -193,6 +196,7 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
         mayConnect: () => true,
         mayUse: () => false,
         mayRelay: () => false,
+        isGuest: (peer) => !this.trustedPeers.has(peer),
       };
     }
     const members = new Set(state.members.map((m) => m.id));
@@ -217,9 +221,12 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
     return {
       mayConnect,
       mayUse: (peer, protocol) =>
-        protocol === JOIN_PROTOCOL ? mayConnect(peer) && !members.has(peer) : members.has(peer),
+        protocol === JOIN_PROTOCOL
+          ? mayConnect(peer) && !members.has(peer)
+          : members.has(peer) || (protocol === GROUP_PROTOCOL && trusted.has(peer)),
       mayRelay: (source, destination) =>
         members.has(source) && (destination === null || members.has(destination)),
+      isGuest: (peer) => peer !== self && !members.has(peer) && !trusted.has(peer),
     };
   }
 

@@ -12,6 +12,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { loadConfig, paths, renderConfig } from '../daemon/config.ts';
 import { callDaemon } from '../daemon/control.ts';
 import { type ReceivedMail, SmtpSink } from './smtp-sink.ts';
@@ -36,6 +38,18 @@ const indent = (t: string, by = '  '): string => t.replace(/(^|\n)(?=[^\n])/g, `
 /** A command as shown: long arguments (invite codes) shortened. */
 const shown = (args: string[]): string =>
   short(args.map((a) => (a.length > 60 && !a.startsWith('/') ? `${a.slice(0, 24)}...` : a)).join(' '));
+/** A TCP port free on 127.0.0.1 now. */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
 function say(t = ''): void {
   process.stdout.write(`${t}\n`);
 }
@@ -203,23 +217,15 @@ async function main(): Promise<void> {
   say(`  listening on 127.0.0.1:${sink.port}; every alert mail is printed here as it arrives (✉).`);
 
   heading('Its own relay (members behind NAT meet through it; here everyone is on loopback)');
-  let relayOut = '';
-  const relay = spawn(
-    process.execPath,
-    [BIN, 'relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--key-file', join(root, 'relay.key')],
-    {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    },
-  );
-  children.add(relay);
-  relay.stdout?.on('data', (d: Buffer) => {
-    relayOut += d.toString();
-  });
-  say(dim(`$ pb-node relay --listen /ip4/127.0.0.1/tcp/0 --key-file $DEMO/relay.key &`));
-  const relayAddr = await waitFor('the relay', async () =>
-    relayOut.split('\n').find((l) => l.startsWith('/ip4/')),
-  );
-  say(`  ${relayAddr}`);
+  // The relay serves one group, so it starts once the group is founded; its identity (key file)
+  // and port are fixed now, so the members can name it from the start.
+  const relayKeyFile = join(root, 'relay.key');
+  const relaySeed = randomBytes(32);
+  fs.writeFileSync(relayKeyFile, relaySeed.toString('hex'), { mode: 0o600 });
+  const relayId = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', relaySeed)).toString();
+  const relayListen = `/ip4/127.0.0.1/tcp/${await freePort()}`;
+  const relayAddr = `${relayListen}/p2p/${relayId}`;
+  say(`  ${relayAddr} (started below, once the group exists)`);
 
   heading('Five machines: pb-node init (each gets a recovery secret of 17 words)');
   const sample = join(root, 'ann-home', 'documents');
@@ -283,6 +289,23 @@ async function main(): Promise<void> {
 
   heading('ann founds the group; she invites the others, they join, she approves');
   await must(['create', '--dir', ann.dir, '--ratio', '1.5', '--tolerance', '1']);
+  const groupId = ((await ann.call('status')) as { groupId: string }).groupId;
+  let relayOut = '';
+  const relay = spawn(
+    process.execPath,
+    [BIN, 'relay', '--listen', relayListen, '--key-file', relayKeyFile, '--group', groupId],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  children.add(relay);
+  relay.stdout?.on('data', (d: Buffer) => {
+    relayOut += d.toString();
+  });
+  say(
+    dim(
+      `$ pb-node relay --listen ${relayListen} --key-file $DEMO/relay.key --group ${groupId.slice(0, 12)}... &`,
+    ),
+  );
+  await waitFor('the relay', async () => relayOut.includes(relayId));
   for (const name of NAMES.slice(1)) {
     const d = daemons.get(name)!;
     const code = (await must(['invite', '--dir', ann.dir, '--expires', '1h'], { show: false })).stdout.trim();

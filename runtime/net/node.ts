@@ -21,6 +21,13 @@ export interface IceServer {
 }
 
 import { type AccessPolicy, createGater } from './access.ts';
+import {
+  DEFAULT_GUEST_LIMITS,
+  freeRelaySlotsOnDisconnect,
+  GuestConnections,
+  type GuestLimits,
+  reapIdleGuests,
+} from './guests.ts';
 
 export interface RelayLimits {
   /** Bytes one relayed connection may carry (each direction). */
@@ -92,7 +99,18 @@ export interface PbNodeOptions {
   policy: () => AccessPolicy;
   /** Offer the wide-window muxer (default true; false behaves like a member from before it). */
   wideYamux?: boolean;
+  /** Caps on the connections of guests (policy.isGuest); default DEFAULT_GUEST_LIMITS. */
+  guestLimits?: GuestLimits;
 }
+
+/**
+ * Connections in all (libp2p refuses inbound ones beyond it): members' headroom is what the
+ * guest cap (guests.ts) leaves of it. Connections still in their handshake, when the remote
+ * identity is not known yet, are bounded separately and must finish within the upgrade timeout.
+ */
+export const MAX_CONNECTIONS = 256;
+export const MAX_PENDING_INBOUND_CONNECTIONS = 64;
+export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
 
 export type PbLibp2p = Libp2p;
 
@@ -116,6 +134,10 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
     });
   }
   const transports = [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 20_000 })];
+  // Guests: bounded per identity and in total, reaped when idle (guests.ts).
+  const guestLimits = options.guestLimits ?? DEFAULT_GUEST_LIMITS;
+  const isGuest = (peer: string): boolean => options.policy().isGuest?.(peer) ?? false;
+  const guests = new GuestConnections(guestLimits, isGuest);
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
@@ -138,10 +160,16 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
     connectionEncrypters: [noise()],
     // Members that both know the wide-window yamux pick it; anyone else gets plain yamux.
     streamMuxers: options.wideYamux === false ? [yamux()] : [wideWindowYamux(), yamux()],
-    connectionGater: createGater(options.policy),
-    connectionManager: { maxConnections: 256 },
+    connectionGater: createGater(options.policy, guests),
+    connectionManager: {
+      maxConnections: MAX_CONNECTIONS,
+      maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+    },
     // biome-ignore lint/suspicious/noExplicitAny: libp2p's ServiceFactoryMap is keyed by literal names
     services: services as any,
   });
+  reapIdleGuests(node, guestLimits, isGuest);
+  freeRelaySlotsOnDisconnect(node);
   return node as PbLibp2p;
 }

@@ -1,6 +1,8 @@
 /**
- * `pb-node relay` as its own process: a member that listens on no port reserves a slot on it and
- * another member stores an 8 MiB shard through it (the relay's limits are raised for shards).
+ * `pb-node relay` as its own process, serving one group: a member that listens on no port
+ * reserves a slot on it and another member stores an 8 MiB shard through it (the relay's limits
+ * are raised for shards). Both prove their membership to the relay with the group log they serve
+ * on /pb/group/1. (Strangers at the relay: test/faults/hostile-connections.test.ts.)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,9 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, describe, expect, it } from 'vitest';
+import { OpLog, syncIndex } from '../../../engine/index.ts';
+import { serveGroupSync } from '../../../runtime/net/group-sync.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
 import { serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
+import { createOp, DAY_MS, idOf, Replica, T0, tokenOf } from '../../engine/group/helpers.ts';
 import { setPolicy, type TestNode, testNode } from '../net/_helpers.ts';
 import { BIN, waitFor } from './_cluster.ts';
 
@@ -31,11 +36,28 @@ describe('pb-node relay', () => {
   });
 
   it('relays a shard between two members; its key is kept in a 0600 file', async () => {
+    // A group of two: identity 1 founds it and admits identity 2.
+    const group = new Replica([createOp(1)]);
+    const { token, tokenHash } = tokenOf('standalone-relay');
+    group.act(1, { kind: 'invite', tokenHash, expiresAtMs: T0 + DAY_MS });
+    const request = group.act(2, { kind: 'request', name: 'writer', addresses: [], token });
+    group.act(1, { kind: 'approve', candidate: idOf(2), request: request.hash });
+    const log = new OpLog();
+    for (const op of group.ops) log.addOp(op);
     const keyFile = join(root, 'relay.key');
     let out = '';
     relay = spawn(
       process.execPath,
-      [BIN, 'relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--key-file', keyFile],
+      [
+        BIN,
+        'relay',
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--key-file',
+        keyFile,
+        '--group',
+        group.ops[0]!.hash,
+      ],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -49,10 +71,17 @@ describe('pb-node relay', () => {
     expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
     const members = new Set<string>();
     const policy = setPolicy(members);
-    const hidden = await testNode(policy, { listen: ['/p2p-circuit'] });
-    const writer = await testNode(policy);
+    const hidden = await testNode(policy, { listen: ['/p2p-circuit'] }, new Uint8Array(32).fill(1));
+    const writer = await testNode(policy, {}, new Uint8Array(32).fill(2));
     nodes.push(hidden, writer);
     members.add(hidden.id).add(writer.id).add(relayAddr.split('/p2p/')[1]!);
+    for (const n of [hidden, writer]) {
+      await serveGroupSync(n.node, policy, {
+        index: () => syncIndex(log.hashes()),
+        opBytes: (h) => log.get(h)?.bytes,
+        receive: async () => 0,
+      });
+    }
     const store = await PledgedShardStore.open(join(root, 'store'), {
       pledgeBytes: 16 * 1024 * 1024,
       durable: false,
