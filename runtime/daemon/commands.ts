@@ -122,6 +122,9 @@ export function registerDaemonCommands(program: Command): void {
       .description('run the daemon in the foreground (logs to stderr and the data directory)'),
   ).action(async (o: { dir: string }) => {
     const { Daemon } = await import('./daemon.ts');
+    // Everything the daemon creates in its data directory is its owner's alone (docs/formats.md);
+    // the modules also set modes explicitly, this catches what a library creates (SQLite, sockets).
+    process.umask(0o077);
     try {
       const daemon = await Daemon.start(o.dir);
       const stop = (): void => void daemon.stop();

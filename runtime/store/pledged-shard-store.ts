@@ -11,9 +11,9 @@
  * pledge below what is stored is refused (`pledge-below-stored`) until shards move away.
  */
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { DirShardStore, MAX_SHARD_BYTES } from './dir-shard-store.ts';
+import { ensurePrivateDirAsync } from './private-mode.ts';
 import { Reservation } from './reservation.ts';
 import { requireShardId, type ShardStore, ShardStoreError } from './shard-store.ts';
 
@@ -66,7 +66,7 @@ export class PledgedShardStore implements ShardStore {
     if (!Number.isSafeInteger(pledgeBytes) || pledgeBytes < 0) {
       throw new ShardStoreError('io', `a pledge is a whole number of bytes >= 0, got ${pledgeBytes}`);
     }
-    await fs.mkdir(root, { recursive: true, mode: 0o700 });
+    await ensurePrivateDirAsync(root);
     const dir = await DirShardStore.open(join(root, 'store'), {
       capacityBytes: Number.MAX_SAFE_INTEGER,
       durable: options.durable ?? true,

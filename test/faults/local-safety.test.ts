@@ -19,7 +19,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MAIL, type MailConfig } from '../../runtime/daemon/alerts/config.ts';
 import { MailError, sendMail } from '../../runtime/daemon/alerts/mailer.ts';
 import { initDataDir } from '../../runtime/daemon/config.ts';
-import { cli } from '../runtime/daemon/_cluster.ts';
+import { IndexDb } from '../../runtime/pipeline/index-db.ts';
+import { cli, type Proc } from '../runtime/daemon/_cluster.ts';
+import { formGroup, shardFiles } from '../runtime/daemon/_group.ts';
 
 const root = fs.mkdtempSync(join(tmpdir(), 'pb-local-safety-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -205,4 +207,91 @@ describe('SMTP: no login without TLS, no readable password file', () => {
     expect(r.stderr).toContain(`chmod 600 ${secret}`);
     expect(fs.existsSync(join(dir, 'control.sock'))).toBe(false);
   }, 60_000);
+});
+
+/** Every entry under `dir` (itself included) whose mode lets the group or others in, as "path 0755". */
+function openModes(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (abs: string): void => {
+    const st = fs.lstatSync(abs);
+    if (st.isSymbolicLink()) return;
+    if ((st.mode & 0o077) !== 0) out.push(`${abs} 0${(st.mode & 0o777).toString(8)}`);
+    if (st.isDirectory()) for (const name of fs.readdirSync(abs)) walk(join(abs, name));
+  };
+  walk(dir);
+  return out;
+}
+
+/** Every entry under `dir` by kind, for the test to show it walked what it claims. */
+function kinds(dir: string): { dirs: string[]; files: string[]; sockets: string[] } {
+  const r = { dirs: [] as string[], files: [] as string[], sockets: [] as string[] };
+  const walk = (abs: string, rel: string): void => {
+    const st = fs.lstatSync(abs);
+    if (st.isDirectory()) {
+      r.dirs.push(rel);
+      for (const name of fs.readdirSync(abs)) walk(join(abs, name), rel === '.' ? name : `${rel}/${name}`);
+    } else if (st.isSocket()) r.sockets.push(rel);
+    else if (st.isFile()) r.files.push(rel);
+  };
+  walk(dir, '.');
+  return r;
+}
+
+describe('modes: nothing under a data directory is open to the group or others', () => {
+  let procs: Proc[] = [];
+  let src: string;
+  beforeAll(async () => {
+    process.umask(0o022); // the usual umask: the daemons must not depend on a stricter one
+    const groupRoot = join(root, 'modes');
+    src = join(groupRoot, 'home', 'docs');
+    fs.mkdirSync(src, { recursive: true });
+    ({ procs } = await formGroup(groupRoot, ['owner', 'h1', 'h2', 'h3'], {
+      owner: ['--directories', src, '--schedule', 'off', '--watch-debounce', '0s'],
+    }));
+  }, 240_000);
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+  });
+
+  it('after init, start, a group and a backup: directories 0700, files and sockets 0600', async () => {
+    const [owner, ...holders] = procs as [Proc, ...Proc[]];
+    for (let i = 0; i < 20; i++)
+      fs.writeFileSync(join(src, `file-${i}.txt`), `content ${i}\n`.repeat(500 + i));
+    const b = await cli(['backup', '--dir', owner.dir, '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    expect(holders.reduce((n, h) => n + shardFiles(h).length, 0)).toBeGreaterThan(0);
+    // While the daemons run (sockets, open SQLite files with their -wal and -shm) and after.
+    for (const p of procs) expect(openModes(p.dir), p.dir).toEqual([]);
+    const seen = kinds(owner.dir);
+    expect(seen.dirs).toEqual(expect.arrayContaining(['.', 'backup', 'shards', 'shards/store', 'group']));
+    expect(seen.files).toEqual(
+      expect.arrayContaining([
+        'secret',
+        'config',
+        'pb-node.log',
+        'backup/index.sqlite',
+        'shards/reservation',
+      ]),
+    );
+    expect(seen.sockets).toContain('control.sock');
+    const holderSeen = kinds(holders[0]!.dir);
+    expect(holderSeen.files.some((f) => /^shards\/store\/.*[0-9a-f]{64}$/.test(f))).toBe(true);
+    await Promise.all(procs.map((p) => p.stop()));
+    for (const p of procs) expect(openModes(p.dir), p.dir).toEqual([]);
+
+    // SQLite's -wal and -shm exist only while the index is open: open it here, under this
+    // process's umask 022, after an older pb-node left the database 0644.
+    const index = join(owner.dir, 'backup', 'index.sqlite');
+    fs.chmodSync(index, 0o644);
+    const db = new IndexDb(index);
+    try {
+      expect(db.listSnapshots().length).toBeGreaterThan(0);
+      for (const suffix of ['', '-wal', '-shm']) {
+        expect(fs.existsSync(`${index}${suffix}`), suffix).toBe(true);
+        expect(fs.statSync(`${index}${suffix}`).mode & 0o777, suffix).toBe(0o600);
+      }
+    } finally {
+      db.close();
+    }
+  }, 180_000);
 });
