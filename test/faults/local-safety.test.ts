@@ -10,6 +10,7 @@
  *   backup folder, the logs.
  * - Pledges (below): on a small tmpfs the test mounts (skipped with the reason if it cannot).
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,11 +21,21 @@ import { DEFAULT_MAIL, type MailConfig } from '../../runtime/daemon/alerts/confi
 import { MailError, sendMail } from '../../runtime/daemon/alerts/mailer.ts';
 import { initDataDir } from '../../runtime/daemon/config.ts';
 import { IndexDb } from '../../runtime/pipeline/index-db.ts';
-import { cli, type Proc } from '../runtime/daemon/_cluster.ts';
+import { freeBytesAt, sizeAndBytes } from '../../runtime/store/free-space.ts';
+import { cli, initNode, type Proc } from '../runtime/daemon/_cluster.ts';
 import { formGroup, shardFiles } from '../runtime/daemon/_group.ts';
 
 const root = fs.mkdtempSync(join(tmpdir(), 'pb-local-safety-'));
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const mounts: string[] = [];
+afterAll(() => {
+  for (const m of mounts) {
+    try {
+      execFileSync('umount', [m], { stdio: 'pipe' });
+    } catch {}
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+});
+const MiB = 1024 * 1024;
 
 const PASSWORD = 'hunter2-correct-horse';
 
@@ -294,4 +305,111 @@ describe('modes: nothing under a data directory is open to the group or others',
       db.close();
     }
   }, 180_000);
+});
+
+/** Mounts a tmpfs of `bytes` at `dir`; the reason when this user cannot, else null. */
+function mountTmpfs(dir: string, bytes: number): string | null {
+  fs.mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
+    mounts.push(dir);
+    return null;
+  } catch (error) {
+    return `cannot mount a tmpfs here (${String((error as { stderr?: Buffer }).stderr ?? error).trim()})`;
+  }
+}
+
+const small = join(root, 'small-fs');
+const cannotMount = mountTmpfs(small, 300 * MiB);
+if (cannotMount !== null) console.warn(`pledge tests skipped: ${cannotMount}`);
+
+interface StoreReport {
+  pledgeBytes: number;
+  reservationBytes: number;
+  reservationAllocatedBytes: number;
+}
+
+describe.skipIf(cannotMount !== null)('pledges never fill the disk (a 300 MiB tmpfs)', () => {
+  let member: Proc | null = null;
+  afterAll(async () => {
+    await member?.stop();
+  });
+  const store = async (p: Proc): Promise<StoreReport> =>
+    ((await p.call('status')) as { store: StoreReport }).store;
+  const allocated = (file: string): number => (fs.existsSync(file) ? fs.statSync(file).blocks * 512 : 0);
+
+  it('init --pledge larger than the free space is refused, naming what is free; nothing is created', async () => {
+    const dir = join(small, 'too-big');
+    const free = freeBytesAt(small);
+    expect(free).toBeLessThanOrEqual(300 * MiB);
+    const r = await cli(['init', '--dir', dir, '--name', 'big', '--pledge', '500MiB', '--test-network']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--pledge ${sizeAndBytes(500 * MiB)} does not fit the disk`);
+    expect(r.stderr).toContain(`only ${sizeAndBytes(free)} free at ${join(dir, 'shards')}`);
+    expect(r.stderr).toContain(`pledge at most ${sizeAndBytes(free)}`);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect(freeBytesAt(small)).toBe(free);
+  });
+
+  it('pledge on a running member: over the free space refused, nothing allocated, the old pledge kept', async () => {
+    member = await initNode(small, 'holder', ['--pledge', '100MiB', '--schedule', 'off']);
+    await member.start();
+    const reservation = join(member.dir, 'shards', 'reservation');
+    expect(await store(member)).toMatchObject({
+      pledgeBytes: 100 * MiB,
+      reservationAllocatedBytes: 100 * MiB,
+    });
+    const stateFile = join(member.dir, 'state.json');
+    const readState = (): string | null =>
+      fs.existsSync(stateFile) ? fs.readFileSync(stateFile, 'utf8') : null;
+    const state = readState();
+    const config = fs.readFileSync(join(member.dir, 'config'), 'utf8');
+
+    const freeBefore = freeBytesAt(small);
+    const refused = await cli(['pledge', '1GiB', '--dir', member.dir]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`cannot pledge ${sizeAndBytes(1024 * MiB)}: only `);
+    expect(refused.stderr).toMatch(/only [\d.]+ MiB \(\d+ bytes\) free at \S+ besides the 100\.0 MiB/);
+    expect(refused.stderr).toMatch(/pledge at most [\d.]+ MiB/);
+    // No extra allocation: the reservation file and the free space are what they were (give or
+    // take a log line), the pledge in status, state and config unchanged.
+    expect(allocated(reservation)).toBe(100 * MiB);
+    expect(Math.abs(freeBytesAt(small) - freeBefore)).toBeLessThan(MiB);
+    expect(await store(member)).toMatchObject({ pledgeBytes: 100 * MiB, reservationBytes: 100 * MiB });
+    expect(readState()).toBe(state);
+    expect(fs.readFileSync(join(member.dir, 'config'), 'utf8')).toBe(config);
+
+    // What the reservation already holds counts: 250 MiB needs only 150 MiB more (under 200 free).
+    expect(freeBefore).toBeLessThan(250 * MiB);
+    const grown = await cli(['pledge', '250MiB', '--dir', member.dir]);
+    expect(grown.code, grown.stderr).toBe(0);
+    expect(await store(member)).toMatchObject({
+      pledgeBytes: 250 * MiB,
+      reservationAllocatedBytes: 250 * MiB,
+    });
+    const back = await cli(['pledge', '100MiB', '--dir', member.dir]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(allocated(reservation)).toBe(100 * MiB);
+  }, 120_000);
+
+  it('start with a pledge the disk no longer holds: refused, naming what is free; nothing left allocated', async () => {
+    const p = member!;
+    await p.stop();
+    const reservation = join(p.dir, 'shards', 'reservation');
+    fs.rmSync(reservation);
+    const filler = join(small, 'filler');
+    fs.writeFileSync(filler, Buffer.alloc(250 * MiB));
+    const freeBefore = freeBytesAt(small);
+    expect(freeBefore).toBeLessThan(100 * MiB);
+    const r = await cli(['start', '--dir', p.dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot pledge ${sizeAndBytes(100 * MiB)}: only `);
+    expect(r.stderr).toMatch(/only [\d.]+ MiB \(\d+ bytes\) free at \S+; pledge at most [\d.]+ MiB/);
+    expect(allocated(reservation)).toBe(0);
+    expect(Math.abs(freeBytesAt(small) - freeBefore)).toBeLessThan(MiB);
+    // Space back: the same member starts with its pledge reserved.
+    fs.rmSync(filler);
+    await p.start();
+    expect(await store(p)).toMatchObject({ pledgeBytes: 100 * MiB, reservationAllocatedBytes: 100 * MiB });
+  }, 120_000);
 });
