@@ -1,7 +1,7 @@
 /**
  * The data directory and its config file (`pb-node init`).
  *
- * Layout of the data directory (0700):
+ * Layout of the data directory (0700; everything in it 0700 or 0600, docs/formats.md):
  *   secret          the recovery secret, 64 hex characters (0600); shown once as words at init
  *   config          commented settings, `key = JSON value` per line (this module reads it)
  *   state.json      what the daemon changes itself (the pledge)
@@ -94,7 +94,7 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
   directories: 'Directories to back up.',
   pledgeBytes: 'Bytes of disk pledged for other members, reserved at once (change it with `pb-node pledge`).',
   reserveDir: 'Where shards and the reservation live (relative to the data directory, or absolute).',
-  mail: 'Where alert mails go: your SMTP server (host null: alerts only in the log). Keys: host, port, secure (TLS on connect, port 465), starttls ("auto", "require", "off"), user, passwordFile (relative to this directory), from, to (a list). Try it with `pb-node alerts test`.',
+  mail: 'Where alert mails go: your SMTP server (host null: alerts only in the log). Keys: host, port, secure (TLS on connect, port 465), starttls ("auto": when offered, and required before a login; "require"; "off": never, a login then goes in clear), user, passwordFile (relative to this directory, mode 0600), from, to (a list). Try it with `pb-node alerts test`.',
   alerts:
     'When alerts open: exposureGraceMs (exposure above the tolerance this long), noBackupMs (no successful backup this long), pledgeNearlyFullFraction, joinRequestAfterMs, checkIntervalMs. See docs/alerts.md.',
   schedule: 'When backups run by themselves: "hourly", "daily", "off" or a number of minutes.',
