@@ -183,5 +183,6 @@ export {
   type RepairTask,
   type ShardMove,
 } from './repair.ts';
+export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
 export { type MemberStatus, memberStatus, type StatusInput, type StatusMember } from './status.ts';
 export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';

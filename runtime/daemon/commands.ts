@@ -3,10 +3,11 @@
  * directory; the others talk to the running daemon over its control socket. Every command takes
  * `--dir`; `--json` prints the daemon's answer as JSON.
  */
-import { resolve as resolvePath } from 'node:path';
+import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import { roomAt, sizeAndBytes } from '../store/free-space.ts';
 import { registerAlertCommands } from './alerts/commands.ts';
-import { defaultDataDir, initDataDir, paths } from './config.ts';
+import { DEFAULT_CONFIG, defaultDataDir, initDataDir, paths } from './config.ts';
 import { ControlError, callDaemon } from './control.ts';
 import type { StatusReport } from './status-report.ts';
 import { formatSize, parseDuration, parseSize } from './units.ts';
@@ -63,6 +64,17 @@ async function call(
   }
 }
 
+/** Refuses a pledge the disk under the new data directory cannot hold (`start` would fail). */
+function checkInitPledge(dir: string, pledgeBytes: number): void {
+  const reserveDir = DEFAULT_CONFIG.reserveDir;
+  const reserveRoot = isAbsolute(reserveDir) ? reserveDir : join(resolvePath(dir), reserveDir);
+  const room = roomAt(reserveRoot, pledgeBytes, 0);
+  if (!room.fits)
+    throw new Error(
+      `--pledge ${sizeAndBytes(pledgeBytes)} does not fit the disk: only ${sizeAndBytes(room.freeBytes)} free at ${reserveRoot}; pledge at most ${sizeAndBytes(room.freeBytes)}, or free some space`,
+    );
+}
+
 export function registerDaemonCommands(program: Command): void {
   const withDir = (c: Command): Command =>
     c.option('--dir <dir>', 'data directory', defaultDataDir()).option('--json', 'print JSON');
@@ -102,6 +114,7 @@ export function registerDaemonCommands(program: Command): void {
           if (o.listen === undefined) overrides.listen = ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'];
           overrides.dashboard = { host: '127.0.0.1', port: 0 };
         }
+        if (o.pledge !== undefined) checkInitPledge(String(o.dir), o.pledge as number);
         const r = initDataDir(String(o.dir), String(o.name), overrides);
         if (o.json) io.out(JSON.stringify({ dir: r.dir, words: r.words }));
         else {
@@ -122,6 +135,9 @@ export function registerDaemonCommands(program: Command): void {
       .description('run the daemon in the foreground (logs to stderr and the data directory)'),
   ).action(async (o: { dir: string }) => {
     const { Daemon } = await import('./daemon.ts');
+    // Everything the daemon creates in its data directory is its owner's alone (docs/formats.md);
+    // the modules also set modes explicitly, this catches what a library creates (SQLite, sockets).
+    process.umask(0o077);
     try {
       const daemon = await Daemon.start(o.dir);
       const stop = (): void => void daemon.stop();

@@ -1,7 +1,7 @@
 /**
  * The data directory and its config file (`pb-node init`).
  *
- * Layout of the data directory (0700):
+ * Layout of the data directory (0700; everything in it 0700 or 0600, docs/formats.md):
  *   secret          the recovery secret, 64 hex characters (0600); shown once as words at init
  *   config          commented settings, `key = JSON value` per line (this module reads it)
  *   state.json      what the daemon changes itself (the pledge)
@@ -25,6 +25,7 @@ import {
   parseAlertConfig,
   parseMailConfig,
 } from './alerts/config.ts';
+import { PrivateFileError, readPrivateFile } from './private-file.ts';
 import { DEFAULT_REPAIR_CONFIG, parseRepairConfig, type RepairConfig } from './repair-config.ts';
 import { scheduleIntervalMs } from './schedule.ts';
 import { secretToWords } from './secret-words.ts';
@@ -93,7 +94,7 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
   directories: 'Directories to back up.',
   pledgeBytes: 'Bytes of disk pledged for other members, reserved at once (change it with `pb-node pledge`).',
   reserveDir: 'Where shards and the reservation live (relative to the data directory, or absolute).',
-  mail: 'Where alert mails go: your SMTP server (host null: alerts only in the log). Keys: host, port, secure (TLS on connect, port 465), starttls ("auto", "require", "off"), user, passwordFile (relative to this directory), from, to (a list). Try it with `pb-node alerts test`.',
+  mail: 'Where alert mails go: your SMTP server (host null: alerts only in the log). Keys: host, port, secure (TLS on connect, port 465), starttls ("auto": when offered, and required before a login; "require"; "off": never, a login then goes in clear), user, passwordFile (relative to this directory, mode 0600), from, to (a list). Try it with `pb-node alerts test`.',
   alerts:
     'When alerts open: exposureGraceMs (exposure above the tolerance this long), noBackupMs (no successful backup this long), pledgeNearlyFullFraction, joinRequestAfterMs, checkIntervalMs. See docs/alerts.md.',
   schedule: 'When backups run by themselves: "hourly", "daily", "off" or a number of minutes.',
@@ -214,13 +215,19 @@ export function loadConfig(dir: string): NodeConfig {
   return parseConfig(text, file);
 }
 
+/** The secret file holds 64 hex characters and a newline; a little slack for CRLF or spaces. */
+const MAX_SECRET_FILE_BYTES = 256;
+
+/** The recovery secret; refused when the file is readable by anyone but its owner. */
 export function readSecret(dir: string): Uint8Array {
   const file = paths(dir).secret;
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    throw new ConfigError(`no recovery secret at ${file}: run \`pb-node init\` first`);
+    text = readPrivateFile(file, 'the recovery secret', MAX_SECRET_FILE_BYTES).trim();
+  } catch (error) {
+    if (error instanceof PrivateFileError && error.code === 'unreadable')
+      throw new ConfigError(`no recovery secret at ${file}: run \`pb-node init\` first`);
+    throw new ConfigError((error as Error).message);
   }
   if (!/^[0-9a-f]{64}$/.test(text))
     throw new ConfigError(`the recovery secret in ${file} must be 64 lowercase hex characters`);

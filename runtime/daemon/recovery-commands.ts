@@ -6,12 +6,12 @@
  *   pb-node restore --peer ADDR [--secret-file F] [--target T] [--dir D]
  *                                     recovery with the secret and one member's address
  */
-import * as fs from 'node:fs';
 import { resolve } from 'node:path';
 import { createProgress, scanDoneBytes, sourceBytes } from '../progress.ts';
 import type { ForgetSummary, GroupBackupSummary } from './backup-service.ts';
 import { defaultDataDir, loadConfig, paths } from './config.ts';
 import { callDaemon } from './control.ts';
+import { readPrivateFile } from './private-file.ts';
 
 interface Io {
   out: (text: string) => void;
@@ -121,7 +121,9 @@ export async function groupRestoreCommand(
 ): Promise<void> {
   const { parseSecretText, recover } = await import('./recovery.ts');
   const text =
-    options.secretFile === undefined ? await readStdin() : fs.readFileSync(options.secretFile, 'utf8');
+    options.secretFile === undefined
+      ? await readStdin()
+      : readPrivateFile(options.secretFile, 'the secret file', MAX_SECRET_TEXT_BYTES);
   const secret = parseSecretText(text.slice(0, MAX_SECRET_TEXT_BYTES));
   // Progress goes to stderr even with --json (the recovery's steps always did).
   const progress = await createProgress('restore', { tty: io.isTty === true, write: io.err });

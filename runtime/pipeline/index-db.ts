@@ -5,6 +5,7 @@
  * index that the next run resumes from. Everything here can be rebuilt from the stripes.
  */
 import Database from 'better-sqlite3';
+import { prepareSqliteFile } from '../store/private-mode.ts';
 import { assert, PipelineError } from './errors.ts';
 
 export const INDEX_SCHEMA_VERSION = 1;
@@ -106,6 +107,7 @@ export class IndexDb {
 
   constructor(path: string) {
     try {
+      prepareSqliteFile(path);
       this.db = new Database(path);
     } catch (error) {
       throw new PipelineError('io', `cannot open the index ${path}: ${String(error)}`, { cause: error });

@@ -21,6 +21,7 @@ import {
   RECOVERY_SECRET_BYTES,
 } from '../../engine/index.ts';
 import { LocalShardDirectory } from '../store/local-directory.ts';
+import { ensurePrivateDir } from '../store/private-mode.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { PipelineError } from './errors.ts';
 import { IndexDb } from './index-db.ts';
@@ -158,7 +159,7 @@ export async function openRepository(
     directory?: ShardDirectory;
   } = {},
 ): Promise<Repository> {
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  ensurePrivateDir(config.dataDir);
   const secret =
     options.secret ??
     (options.createSecret ? ensureSecret(config.secretFile) : readSecret(config.secretFile));

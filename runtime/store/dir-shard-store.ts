@@ -11,6 +11,7 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
+import { ensurePrivateDirAsync, PRIVATE_DIR_MODE } from './private-mode.ts';
 import { requireShardId, type ShardStore, ShardStoreError } from './shard-store.ts';
 
 export interface DirShardStoreOptions {
@@ -48,11 +49,13 @@ export class DirShardStore implements ShardStore {
     if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 0) {
       throw new ShardStoreError('io', `capacityBytes must be a whole number >= 0, got ${capacityBytes}`);
     }
-    await fs.mkdir(join(root, 'shards'), { recursive: true });
+    await ensurePrivateDirAsync(root);
+    await ensurePrivateDirAsync(join(root, 'shards'));
     await fs.rm(join(root, 'tmp'), { recursive: true, force: true });
-    await fs.mkdir(join(root, 'tmp'), { recursive: true });
+    await ensurePrivateDirAsync(join(root, 'tmp'));
     let used = 0;
     for (const fan of await fs.readdir(join(root, 'shards'))) {
+      await fs.chmod(join(root, 'shards', fan), PRIVATE_DIR_MODE);
       for (const name of await fs.readdir(join(root, 'shards', fan))) {
         used += (await fs.stat(join(root, 'shards', fan, name))).size;
       }
@@ -112,7 +115,7 @@ export class DirShardStore implements ShardStore {
         await handle.close();
       }
       const dir = join(this.root, 'shards', id.slice(0, 2));
-      await fs.mkdir(dir, { recursive: true });
+      await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
       await fs.rename(tmp, final);
       if (this.durable) await syncDir(dir);
     } catch (error) {
@@ -245,7 +248,7 @@ export class DirShardStore implements ShardStore {
   async quarantine(id: string): Promise<number> {
     requireShardId(id);
     const dir = join(this.root, 'quarantine');
-    await fs.mkdir(dir, { recursive: true });
+    await ensurePrivateDirAsync(dir);
     let size: number;
     try {
       size = (await fs.stat(this.pathOf(id))).size;

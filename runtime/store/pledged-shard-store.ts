@@ -8,16 +8,18 @@
  *
  * Refusals carry a reason: `over-pledge` (the shard does not fit the pledge), `non-member` (the
  * sender is not a current member), `bad-hash` (the bytes do not hash to the id). Lowering the
- * pledge below what is stored is refused (`pledge-below-stored`) until shards move away.
+ * pledge below what is stored is refused (`pledge-below-stored`) until shards move away; a
+ * pledge whose reservation does not fit the free disk is refused (`no-room`), the old pledge kept.
  */
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { DirShardStore, MAX_SHARD_BYTES } from './dir-shard-store.ts';
-import { Reservation } from './reservation.ts';
+import { sizeAndBytes } from './free-space.ts';
+import { ensurePrivateDirAsync } from './private-mode.ts';
+import { Reservation, ReservationError } from './reservation.ts';
 import { requireShardId, type ShardStore, ShardStoreError } from './shard-store.ts';
 
-export type RefusalReason = 'over-pledge' | 'non-member' | 'bad-hash' | 'pledge-below-stored';
+export type RefusalReason = 'over-pledge' | 'non-member' | 'bad-hash' | 'pledge-below-stored' | 'no-room';
 
 export class ShardRefusal extends ShardStoreError {
   readonly reason: RefusalReason;
@@ -38,6 +40,18 @@ export interface PledgedShardStoreOptions {
 }
 
 export const RESERVATION_FILE = 'reservation';
+
+/** A reservation that does not fit, as a refused pledge with the largest pledge that fits. */
+function pledgeError(error: unknown, root: string, pledgeBytes: number, storedBytes: number): unknown {
+  if (!(error instanceof ReservationError) || error.room === null) return error;
+  const { freeBytes, heldBytes } = error.room;
+  const held = heldBytes > 0 ? ` besides the ${sizeAndBytes(heldBytes)} its reservation already holds` : '';
+  const stored = storedBytes > 0 ? ` and ${sizeAndBytes(storedBytes)} of shards` : '';
+  return new ShardRefusal(
+    'no-room',
+    `cannot pledge ${sizeAndBytes(pledgeBytes)}: only ${sizeAndBytes(freeBytes)} free at ${root}${held}${stored}; pledge at most ${sizeAndBytes(storedBytes + heldBytes + freeBytes)} here, or free some space`,
+  );
+}
 
 export class PledgedShardStore implements ShardStore {
   private pledge: number;
@@ -66,7 +80,7 @@ export class PledgedShardStore implements ShardStore {
     if (!Number.isSafeInteger(pledgeBytes) || pledgeBytes < 0) {
       throw new ShardStoreError('io', `a pledge is a whole number of bytes >= 0, got ${pledgeBytes}`);
     }
-    await fs.mkdir(root, { recursive: true, mode: 0o700 });
+    await ensurePrivateDirAsync(root);
     const dir = await DirShardStore.open(join(root, 'store'), {
       capacityBytes: Number.MAX_SAFE_INTEGER,
       durable: options.durable ?? true,
@@ -79,11 +93,16 @@ export class PledgedShardStore implements ShardStore {
         `${usedBytes} bytes of shards are stored, more than the pledge of ${pledgeBytes}: no reservation until shards move away`,
       );
     }
-    const reservation = await Reservation.open(
-      join(root, RESERVATION_FILE),
-      Math.max(0, pledgeBytes - usedBytes),
-      warn,
-    );
+    let reservation: Reservation;
+    try {
+      reservation = await Reservation.open(
+        join(root, RESERVATION_FILE),
+        Math.max(0, pledgeBytes - usedBytes),
+        warn,
+      );
+    } catch (error) {
+      throw pledgeError(error, root, pledgeBytes, usedBytes);
+    }
     return new PledgedShardStore(
       root,
       dir,
@@ -110,8 +129,17 @@ export class PledgedShardStore implements ShardStore {
         `cannot lower the pledge to ${pledgeBytes} bytes: ${held} bytes of shards are stored here; move shards away first`,
       );
     }
+    // A lower pledge holds for puts at once; a higher one only once its space is reserved. On
+    // failure the old pledge stays, and so does the old reservation (Reservation undoes it).
+    const old = this.pledge;
+    if (pledgeBytes < old) this.pledge = pledgeBytes;
+    try {
+      await this.reservation.resize(pledgeBytes - held);
+    } catch (error) {
+      this.pledge = old;
+      throw pledgeError(error, this.root, pledgeBytes, held);
+    }
     this.pledge = pledgeBytes;
-    await this.reservation.resize(pledgeBytes - held);
   }
 
   /** A put from a member of the group (`from`); refused for anyone else. */

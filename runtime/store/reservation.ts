@@ -5,10 +5,16 @@
  *
  * Where the filesystem cannot fallocate, the file is written out with zeros instead (slow, but
  * just as real) and `mode` says so, with a warning through `onWarning`.
+ *
+ * Growing never fills the disk: the free space is checked first (counting what the file already
+ * holds), and a growth that fails all the same (another writer took the space meanwhile) is
+ * undone, the file back at its old size, before the error is thrown (`no-space`, with `room`).
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { promisify } from 'node:util';
+import type { ReservationRoom } from '../../engine/index.ts';
+import { describeNoRoom, roomAt } from './free-space.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -18,10 +24,17 @@ const FILL_CHUNK_BYTES = 4 * 1024 * 1024;
 
 export class ReservationError extends Error {
   readonly code: 'io' | 'no-space';
-  constructor(code: 'io' | 'no-space', message: string, options?: { cause?: unknown }) {
+  /** For `no-space`: what was asked, held and free when the growth was refused. */
+  readonly room: ReservationRoom | null;
+  constructor(
+    code: 'io' | 'no-space',
+    message: string,
+    options?: { cause?: unknown; room?: ReservationRoom },
+  ) {
     super(message, options);
     this.name = 'ReservationError';
     this.code = code;
+    this.room = options?.room ?? null;
   }
 }
 
@@ -71,7 +84,10 @@ export class Reservation {
     }
     this.targetBytes = sizeBytes;
     const run = this.queue.then(() => this.apply(sizeBytes));
-    this.queue = run.catch(() => undefined);
+    this.queue = run.catch(() => {
+      // Failed and nothing queued after it: the target is the size the file kept.
+      if (this.targetBytes === sizeBytes) this.targetBytes = Math.max(0, this.sizeBytes);
+    });
     return run;
   }
 
@@ -88,12 +104,29 @@ export class Reservation {
   private async apply(sizeBytes: number): Promise<void> {
     const handle = await fs.open(this.path, 'a+', 0o600);
     try {
-      const current = (await handle.stat()).size;
+      const stat = await handle.stat();
+      const current = stat.size;
       if (sizeBytes < current || sizeBytes === 0) {
         await handle.truncate(sizeBytes);
       } else if (sizeBytes > current || this.sizeBytes < 0) {
         await handle.close().catch(() => undefined);
-        await this.allocate(sizeBytes, current);
+        const room = roomAt(this.path, sizeBytes, Math.min(sizeBytes, stat.blocks * 512));
+        if (!room.fits)
+          throw new ReservationError('no-space', `cannot reserve: ${describeNoRoom(room, this.path)}`, {
+            room,
+          });
+        try {
+          await this.allocate(sizeBytes, current);
+        } catch (error) {
+          await this.undoGrowth(current);
+          if (!(error instanceof ReservationError) || error.code !== 'no-space') throw error;
+          const held = Math.min(sizeBytes, (await fs.stat(this.path)).blocks * 512);
+          const after = roomAt(this.path, sizeBytes, held);
+          throw new ReservationError('no-space', `cannot reserve: ${describeNoRoom(after, this.path)}`, {
+            cause: error,
+            room: after,
+          });
+        }
         this.sizeBytes = sizeBytes;
         return;
       }
@@ -101,6 +134,20 @@ export class Reservation {
       this.sizeBytes = sizeBytes;
     } finally {
       await handle.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Back to `sizeBytes` after a failed growth, every block past it freed: up one byte and down
+   * again, because shrinking is what makes a filesystem drop blocks a failed fallocate left
+   * allocated past the end of the file.
+   */
+  private async undoGrowth(sizeBytes: number): Promise<void> {
+    try {
+      await fs.truncate(this.path, sizeBytes + 1);
+      await fs.truncate(this.path, sizeBytes);
+    } catch (error) {
+      this.onWarning(`cannot give back a failed reservation at ${this.path}: ${String(error)}`);
     }
   }
 

@@ -311,7 +311,7 @@ describe('hostile on-disk records: typed errors only, no crash', () => {
       const corpus = [Buffer.from(`${'ab'.repeat(32)}\n`), Buffer.from(`${'AB'.repeat(32)}`)];
       fc.assert(
         fc.property(hostileBytes(corpus, 80), (b) => {
-          fs.writeFileSync(file, b);
+          fs.writeFileSync(file, b, { mode: 0o600 });
           outcome('daemon secret', [ConfigError], () => readSecret(dir));
           outcome('local secret', [PipelineError], () => readLocalSecret(file));
           outcome('typed secret', [ControlError], () => parseSecretText(b.toString('utf8')));

@@ -37,6 +37,7 @@ export async function alertsTestCommand(dir: string, json: boolean, out: Io = io
         config.mail,
         dir,
         renderTestMail({ memberName: config.name, dataDir: dir }, Date.now()),
+        (t) => out.err(`warning: ${t}`),
       );
     }
     if (json) out.out(JSON.stringify({ ok: true, via, ...sent }));

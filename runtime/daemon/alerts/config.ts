@@ -10,7 +10,10 @@ export interface MailConfig {
   port: number;
   /** TLS from the first byte (port 465); false: plain, upgraded with STARTTLS per `starttls`. */
   secure: boolean;
-  /** "auto": STARTTLS when offered; "require": refuse a server without it; "off": never. */
+  /**
+   * "auto": STARTTLS when offered, and required before a login (`user`); "require": refuse a
+   * server without it; "off": never (a login then goes in clear, with a warning).
+   */
   starttls: 'auto' | 'require' | 'off';
   user: string | null;
   /** File holding the SMTP password (relative to the data directory, or absolute). */

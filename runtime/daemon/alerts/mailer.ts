@@ -2,10 +2,15 @@
  * Sends one mail through the operator's SMTP server (nodemailer), each attempt bounded in time,
  * and turns SMTP failures into one clear sentence (`MailError`). Retrying is the outbox's job
  * (outbox.ts); this module never retries by itself.
+ *
+ * Credentials never go out without TLS: with a login (`mail.user`) and `starttls: "auto"` a
+ * server that offers no STARTTLS is refused before AUTH (`no-starttls`). Only an explicit
+ * `starttls: "off"` sends the login in clear, and every such attempt is warned about. The
+ * password file must be private to its owner (private-file.ts).
  */
-import * as fs from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import nodemailer from 'nodemailer';
+import { PrivateFileError, readPrivateFile } from '../private-file.ts';
 import type { MailConfig } from './config.ts';
 import type { AlertMail } from './messages.ts';
 
@@ -33,24 +38,45 @@ export interface SentMail {
 function readPassword(config: MailConfig, dataDir: string): string | undefined {
   if (config.passwordFile === null) return undefined;
   const file = isAbsolute(config.passwordFile) ? config.passwordFile : join(dataDir, config.passwordFile);
-  let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return readPrivateFile(file, 'mail.passwordFile', MAX_PASSWORD_BYTES).replace(/\r?\n$/, '');
   } catch (error) {
-    throw new MailError(
-      'password-file',
-      `cannot read mail.passwordFile ${file}: ${(error as Error).message}`,
-    );
+    if (error instanceof PrivateFileError) throw new MailError('password-file', error.message);
+    throw error;
   }
-  if (text.length > MAX_PASSWORD_BYTES)
-    throw new MailError('password-file', `${file} is too large for a password`);
-  return text.replace(/\r?\n$/, '');
+}
+
+/** Whether this attempt must upgrade with STARTTLS (or fail) before anything else is sent. */
+function mustStartTls(config: MailConfig): boolean {
+  if (config.secure || config.starttls === 'off') return false;
+  return config.starttls === 'require' || config.user !== null;
+}
+
+/** The refusal when the server would not upgrade to TLS and the config did not allow plain. */
+function noStartTls(config: MailConfig, detail: string): MailError {
+  const where = `${config.host}:${config.port}`;
+  const why =
+    config.user !== null
+      ? `pb-node does not send the login of mail.user "${config.user}" without TLS`
+      : 'mail.starttls is "require"';
+  return new MailError(
+    'no-starttls',
+    `sending mail via ${where} failed: the server offers no STARTTLS and ${why}. Use a server or port with TLS (port 465 with secure: true, or one that offers STARTTLS), or set mail.starttls = "off" to send it in clear anyway (${detail})`,
+  );
 }
 
 /** One sentence an operator can act on, from nodemailer's error. */
 export function describeSmtpError(error: unknown, config: MailConfig): MailError {
   if (error instanceof MailError) return error;
-  const e = error as { code?: string; responseCode?: number; response?: string; message?: string };
+  const e = error as {
+    code?: string;
+    command?: string;
+    responseCode?: number;
+    response?: string;
+    message?: string;
+  };
+  if (e.code === 'ETLS' && e.command === 'STARTTLS' && mustStartTls(config))
+    return noStartTls(config, e.response ?? e.message ?? String(error));
   const where = `${config.host}:${config.port}`;
   // nodemailer reports socket failures as ESOCKET with the system's code in the message.
   const errno = /\b(ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ECONNRESET|EAI_AGAIN)\b/.exec(
@@ -77,20 +103,32 @@ export function describeSmtpError(error: unknown, config: MailConfig): MailError
   );
 }
 
-/** One attempt to send `mail` to every `config.to`. Throws MailError. */
-export async function sendMail(config: MailConfig, dataDir: string, mail: AlertMail): Promise<SentMail> {
+/**
+ * One attempt to send `mail` to every `config.to`. Throws MailError. `warn` hears about a login
+ * that goes out without TLS (`starttls: "off"`).
+ */
+export async function sendMail(
+  config: MailConfig,
+  dataDir: string,
+  mail: AlertMail,
+  warn: (line: string) => void = () => {},
+): Promise<SentMail> {
   if (config.host === null)
     throw new MailError(
       'not-configured',
       'mail is not configured: set mail.host, mail.from and mail.to in the config',
     );
   const password = readPassword(config, dataDir);
+  if (config.user !== null && !config.secure && config.starttls === 'off')
+    warn(
+      `mail.starttls is "off": the login of mail.user "${config.user}" goes to ${config.host}:${config.port} without TLS, readable by anyone on the path`,
+    );
   const transport = nodemailer.createTransport({
     host: config.host,
     port: config.port,
     secure: config.secure,
     ignoreTLS: config.starttls === 'off',
-    requireTLS: config.starttls === 'require',
+    requireTLS: mustStartTls(config),
     connectionTimeout: CONNECT_TIMEOUT_MS,
     greetingTimeout: GREETING_TIMEOUT_MS,
     socketTimeout: SOCKET_TIMEOUT_MS,

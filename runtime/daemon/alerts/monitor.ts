@@ -287,7 +287,7 @@ export class AlertMonitor {
   private send(mail: AlertMail): Promise<SentMail> {
     return this.deps.send !== undefined
       ? this.deps.send(mail)
-      : sendMail(this.deps.config.mail, this.deps.dataDir, mail);
+      : sendMail(this.deps.config.mail, this.deps.dataDir, mail, (t) => this.deps.log(`warning: ${t}`));
   }
 
   /**
