@@ -122,12 +122,12 @@ export function registerDaemonCommands(program: Command): void {
       .description('run the daemon in the foreground (logs to stderr and the data directory)'),
   ).action(async (o: { dir: string }) => {
     const { Daemon } = await import('./daemon.ts');
+    const { exitWhenStopped } = await import('./shutdown.ts');
+    const { installLastResort } = await import('./last-resort.ts');
     try {
       const daemon = await Daemon.start(o.dir);
-      const stop = (): void => void daemon.stop();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await daemon.stoppedPromise;
+      installLastResort({ log: (l) => daemon.log(l), onTransportError: () => daemon.relays.dialMissing() });
+      await exitWhenStopped(daemon);
     } catch (error) {
       io.err(`pb-node start: ${(error as Error).message}`);
       process.exitCode = 1;

@@ -21,6 +21,7 @@ export interface IceServer {
 }
 
 import { type AccessPolicy, createGater } from './access.ts';
+import { announceDialable, guardAddressManager } from './transport-guard.ts';
 
 export interface RelayLimits {
   /** Bytes one relayed connection may carry (each direction). */
@@ -92,6 +93,8 @@ export interface PbNodeOptions {
   policy: () => AccessPolicy;
   /** Offer the wide-window muxer (default true; false behaves like a member from before it). */
   wideYamux?: boolean;
+  /** Where transport-guard notes go (addresses the address manager was kept from choking on). */
+  log?: (line: string) => void;
 }
 
 export type PbLibp2p = Libp2p;
@@ -121,6 +124,7 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
     addresses: {
       listen: options.listen,
       ...(options.announce === undefined ? {} : { announce: options.announce }),
+      announceFilter: announceDialable, // transport-guard.ts: never announce an undialable address
     },
     transports:
       options.webrtc === true
@@ -143,5 +147,8 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
     // biome-ignore lint/suspicious/noExplicitAny: libp2p's ServiceFactoryMap is keyed by literal names
     services: services as any,
   });
+  // --- transport guard (transport-guard.ts): unparseable addresses must not throw in listeners
+  guardAddressManager(node, options.log);
+  // --- end transport guard
   return node as PbLibp2p;
 }

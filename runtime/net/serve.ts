@@ -6,7 +6,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { AccessPolicy } from './access.ts';
-import { NetError } from './errors.ts';
+import { describeError, NetError } from './errors.ts';
 import { sendError } from './framing.ts';
 import type { PbLibp2p } from './node.ts';
 
@@ -116,7 +116,7 @@ export async function openStream(
     });
   } catch (error) {
     if (error instanceof NetError) throw error;
-    throw new NetError('closed', `cannot open ${protocol} to ${String(peer)}: ${(error as Error).message}`, {
+    throw new NetError('closed', `cannot open ${protocol} to ${String(peer)}: ${describeError(error)}`, {
       cause: error,
     });
   }
