@@ -70,7 +70,7 @@ export function describeError(error: unknown, depth = 0): string {
   const e = error as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown; type?: unknown };
   const parts: string[] = [];
   const name = typeof e.name === 'string' && e.name !== 'Error' ? e.name : '';
-  const code = typeof e.code === 'string' || typeof e.code === 'number' ? String(e.code) : '';
+  const code = typeof e.code === 'string' ? e.code : ''; // numeric DOMException codes say nothing
   const message = typeof e.message === 'string' ? e.message.trim() : '';
   if (name !== '' && !message.includes(name)) parts.push(name);
   if (code !== '' && !message.includes(code)) parts.push(`[${code}]`);
