@@ -51,7 +51,7 @@ describe('the address-manager guard (relay loss with WebRTC links)', () => {
       expect(() => ADDR_MANAGER(pb.node).confirmObservedAddr(bogus, { type: 'transport' })).not.toThrow();
       expect(pb.node.getMultiaddrs().every((a) => a.toString().startsWith('/ip4/'))).toBe(true);
       const kept = announceDialable([
-        multiaddr('/ip4/127.0.0.1/tcp/1/p2p/' + relayId),
+        multiaddr(`/ip4/127.0.0.1/tcp/1/p2p/${relayId}`),
         multiaddr(`/webrtc/p2p/${relayId}/p2p-circuit/webrtc`),
         multiaddr(`/ip4/127.0.0.1/tcp/1/p2p/${relayId}/p2p-circuit/webrtc`),
       ]).map(String);
