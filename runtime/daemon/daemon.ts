@@ -411,7 +411,10 @@ export class Daemon {
       attempts: 2,
       attemptTimeoutMs: 8_000,
       log: (l) => this.log(`${peer.slice(-8)}: ${l}`),
-    }).catch((e: unknown) => this.log(`cannot reach ${peer.slice(-8)} directly: ${describeError(e)}`));
+    }).then(
+      (r) => this.log(`${peer.slice(-8)}: linked over ${r.transport}`),
+      (e: unknown) => this.log(`cannot reach ${peer.slice(-8)} directly: ${describeError(e)}`),
+    );
   }
 
   async syncAll(): Promise<void> {

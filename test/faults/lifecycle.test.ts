@@ -213,6 +213,8 @@ describe('daemon lifecycle with WebRTC links and a relay', () => {
       async () => (await connectedMembers(owner)) === 3,
       90_000,
     );
+    // The members are linked over WebRTC (signalled through the relay), not only relayed.
+    await waitFor('WebRTC links', async () => /linked over webrtc/.test(logOf(owner)), 60_000);
     const { stored, done } = backupInBackground();
     await stored;
     const child = owner.child!;
