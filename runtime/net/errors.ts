@@ -81,6 +81,9 @@ export function describeError(error: unknown, depth = 0): string {
   }
   if (parts.length === 0) parts.push(error instanceof Error ? 'an error without a message' : String(error));
   let text = parts.join(': ').replace(/: \[/g, ' [');
-  if (e.cause !== undefined && depth < MAX_CAUSES) text += ` (cause: ${describeError(e.cause, depth + 1)})`;
+  if (e.cause !== undefined && depth < MAX_CAUSES) {
+    const cause = describeError(e.cause, depth + 1);
+    if (!text.includes(cause)) text += ` (cause: ${cause})`;
+  }
   return text;
 }

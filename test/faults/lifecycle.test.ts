@@ -284,6 +284,11 @@ describe('daemon lifecycle with WebRTC links and a relay', () => {
       expect(since).not.toMatch(/fatal:/);
       await p.call('status');
     }
+    // The fault this guards against did happen: a reservation on a member over an inbound WebRTC
+    // link, whose relay address the address manager would have thrown on (transport-guard.ts).
+    expect(procs.map((p) => logOf(p)).join('\n')).toMatch(
+      /transport: not confirming \/webrtc\/p2p\/\w+\/p2p-circuit/,
+    );
     await relay.start();
     await waitFor(
       'the owner linked to every holder',
