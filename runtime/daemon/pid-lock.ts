@@ -16,6 +16,8 @@ const TAKEOVER_FILE = 'daemon.pid.takeover';
 const STALE_TAKEOVER_MS = 10_000;
 /** Rounds of create / inspect / take over before giving up (each round changes the state). */
 const MAX_LOCK_ROUNDS = 8;
+/** Pause between rounds while the lock is unreadable (synchronous: start-up only). */
+const ROUND_PAUSE_MS = 50;
 
 export interface PidLock {
   readonly file: string;
@@ -111,6 +113,8 @@ export function acquirePidLock(dir: string, pid: number = process.pid): PidLock 
         `a pb-node daemon (pid ${holder}) already runs on ${dir}; stop it first (pb-node stop --dir ${dir})`,
       );
     if (!takeOverStale(dir, file, holder)) break;
+    // An empty lock is a starter between creating and writing it: give it a moment.
+    if (holder === null) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ROUND_PAUSE_MS);
   }
   const holder = readPid(file);
   throw new ControlError(
