@@ -37,6 +37,7 @@ import { BackupService } from './backup-service.ts';
 import { ChangeWatcher } from './change-watcher.ts';
 import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
 import { ControlError, type ControlMethod, startControlServer } from './control.ts';
+import { rotateLog, writeLog } from './daemon-log.ts';
 import { deleteCheck } from './delete-check.ts';
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
@@ -786,23 +787,6 @@ export function resolveWho<T extends Who>(who: string, list: T[], _self: string 
     'ambiguous',
     `"${w}" is ambiguous: ${found.map((m) => `${m.name} (${m.id})`).join(', ')}; use the id`,
   );
-}
-
-/** The log is kept below MAX_LOG_BYTES: a larger one moves to `pb-node.log.1` at start. */
-const MAX_LOG_BYTES = 16 * 1024 * 1024;
-
-function rotateLog(path: string): void {
-  try {
-    if (fs.statSync(path).size > MAX_LOG_BYTES) fs.renameSync(path, `${path}.1`);
-  } catch {}
-}
-
-function writeLog(fd: number, line: string): void {
-  const text = `${new Date().toISOString()} ${line}\n`;
-  process.stderr.write(text);
-  try {
-    fs.writeSync(fd, text);
-  } catch {}
 }
 
 function readState(dir: string, config: NodeConfig): DaemonState {
