@@ -30,7 +30,7 @@ import { createPbNode, type PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { Limiter, toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
-import { watchWebRTCLinks } from '../net/webrtc-probe.ts';
+import { linkKind, watchWebRTCLinks } from '../net/webrtc-probe.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
 import { AlertMonitor } from './alerts/monitor.ts';
 import { BackupService } from './backup-service.ts';
@@ -591,6 +591,7 @@ export class Daemon {
           self: m.id === this.self,
           lastSeenMs: m.id === this.self ? Date.now() : (this.lastSeen.get(m.id) ?? null),
           connected: this.node.getConnections(toPeerId(m.id) as PeerId).length > 0,
+          link: m.id === this.self ? null : linkKind(this.node.getConnections(toPeerId(m.id))),
         })),
       pledge: async (params) => {
         const bytes = num(params.bytes, 'bytes');

@@ -22,6 +22,14 @@ export function isWebRTC(conn: Connection): boolean {
   return conn.remoteAddr.getComponents().some((c) => c.name === 'webrtc');
 }
 
+/** The best open link among `conns`: WebRTC, then direct (unlimited), then relayed; null for none. */
+export function linkKind(conns: readonly Connection[]): 'webrtc' | 'direct' | 'relay' | null {
+  const open = conns.filter((c) => c.status === 'open');
+  if (open.some(isWebRTC)) return 'webrtc';
+  if (open.some((c) => c.limits === undefined)) return 'direct';
+  return open.length > 0 ? 'relay' : null;
+}
+
 /** Null when a data channel opened within `boundMs`, else why not. */
 export async function probeDataChannel(
   conn: Connection,

@@ -214,7 +214,14 @@ describe('daemon lifecycle with WebRTC links and a relay', () => {
       90_000,
     );
     // The members are linked over WebRTC (signalled through the relay), not only relayed.
-    await waitFor('WebRTC links', async () => /linked over webrtc/.test(logOf(owner)), 60_000);
+    await waitFor(
+      'WebRTC links from the owner to every holder',
+      async () =>
+        ((await owner.call('members')) as { self: boolean; link: string | null }[]).every(
+          (m) => m.self || m.link === 'webrtc',
+        ),
+      90_000,
+    );
     const { stored, done } = backupInBackground();
     await stored;
     const child = owner.child!;
