@@ -138,12 +138,12 @@ export function registerDaemonCommands(program: Command): void {
     // Everything the daemon creates in its data directory is its owner's alone (docs/formats.md);
     // the modules also set modes explicitly, this catches what a library creates (SQLite, sockets).
     process.umask(0o077);
+    const { exitWhenStopped } = await import('./shutdown.ts');
+    const { installLastResort } = await import('./last-resort.ts');
     try {
       const daemon = await Daemon.start(o.dir);
-      const stop = (): void => void daemon.stop();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await daemon.stoppedPromise;
+      installLastResort({ log: (l) => daemon.log(l), onTransportError: () => daemon.relays.dialMissing() });
+      await exitWhenStopped(daemon);
     } catch (error) {
       io.err(`pb-node start: ${(error as Error).message}`);
       process.exitCode = 1;

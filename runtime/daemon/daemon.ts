@@ -21,7 +21,7 @@ import {
   toHex,
 } from '../../engine/index.ts';
 import { dialPreferringWebRTC } from '../net/dial.ts';
-import { NetError } from '../net/errors.ts';
+import { describeError, NetError } from '../net/errors.ts';
 import { serveGroupSync, syncWithPeer } from '../net/group-sync.ts';
 import { serveHeads } from '../net/head-protocol.ts';
 import { type JoinOutcome, requestJoin, serveJoin } from '../net/join.ts';
@@ -30,12 +30,14 @@ import { createPbNode, type PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { Limiter, toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
+import { linkKind, watchWebRTCLinks } from '../net/webrtc-probe.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
 import { AlertMonitor } from './alerts/monitor.ts';
 import { BackupService } from './backup-service.ts';
 import { ChangeWatcher } from './change-watcher.ts';
 import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
 import { ControlError, type ControlMethod, startControlServer } from './control.ts';
+import { rotateLog, writeLog } from './daemon-log.ts';
 import { deleteCheck } from './delete-check.ts';
 import { GroupService } from './group-service.ts';
 import { HeadStore } from './head-store.ts';
@@ -43,6 +45,8 @@ import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
 import { JoinDesk, makeJoinRequest } from './join-desk.ts';
 import { LAST_SEEN_FILE, LastSeenFile, SAVE_EVERY_MS as SAVE_SIGHTINGS_EVERY_MS } from './last-seen.ts';
 import { announcedMultiaddrs } from './network-directory.ts';
+import { acquirePidLock, type PidLock } from './pid-lock.ts';
+import { RelayLinks, relayPeerId } from './relay-links.ts';
 import { RepairService } from './repair-service.ts';
 import { scheduleIntervalMs } from './schedule.ts';
 import { CatalogBackend, ShardCatalog } from './shard-catalog.ts';
@@ -55,6 +59,8 @@ const REPUBLISH_DELAY_MS = 2_000;
 const MAX_SYNC_CONCURRENCY = 8;
 /** Attempts to reach the inviter (a stream that broke while waiting counts as one). */
 const MAX_JOIN_DIAL_ATTEMPTS = 5;
+/** Bound on libp2p's own stop (WebRTC links can hold it); the process exits regardless (shutdown.ts). */
+const NODE_STOP_BOUND_MS = 4_000;
 
 export interface DaemonState {
   pledgeBytes: number;
@@ -88,6 +94,12 @@ export class Daemon {
   readonly repair: RepairService;
   readonly stoppedPromise: Promise<void>;
   private resolveStopped!: () => void;
+  /** Settles as soon as a stop begins (shutdown.ts bounds the time from there to the exit). */
+  readonly stopRequested: Promise<void>;
+  private resolveStopRequested!: () => void;
+  /** The configured relays, dialed again whenever their link is gone (relay-links.ts). */
+  readonly relays: RelayLinks;
+  private unwatchWebRTC: () => void = () => {};
 
   private constructor(
     readonly dir: string,
@@ -99,8 +111,10 @@ export class Daemon {
     readonly heads: HeadStore,
     private readonly keys: ReturnType<typeof deriveMemberKeys>,
     logFd: number,
+    private readonly pidLock: PidLock,
   ) {
     this.logFd = logFd;
+    this.relays = new RelayLinks(node, config.relays, (line) => this.log(line));
     this.sightings = new LastSeenFile(join(dir, LAST_SEEN_FILE), Date.now(), (t) =>
       this.log(`warning: ${t}`),
     );
@@ -151,6 +165,9 @@ export class Daemon {
     this.stoppedPromise = new Promise((r) => {
       this.resolveStopped = r;
     });
+    this.stopRequested = new Promise((r) => {
+      this.resolveStopRequested = r;
+    });
   }
 
   static async start(dir: string): Promise<Daemon> {
@@ -158,7 +175,7 @@ export class Daemon {
     const p = paths(dir);
     const keys = deriveMemberKeys(readSecret(dir));
     const self = memberIdFromPublicKey(keys.publicKey);
-    acquirePidLock(dir);
+    const pidLock = acquirePidLock(dir);
     rotateLog(p.log);
     const logFd = fs.openSync(p.log, 'a', 0o600);
     const log = (line: string): void => writeLog(logFd, line);
@@ -177,10 +194,8 @@ export class Daemon {
       (t) => log(`warning: ${t}`),
     );
     for (const relay of config.relays) {
-      const id = multiaddr(relay)
-        .getComponents()
-        .findLast((c) => c.name === 'p2p')?.value;
-      if (id !== undefined) group.trustedPeers.add(id);
+      const id = relayPeerId(relay);
+      if (id !== null) group.trustedPeers.add(id);
     }
     const node = await createPbNode({
       privateKey: await libp2pKeyFromSeed(keys.signingSeed, keys.publicKey),
@@ -191,8 +206,9 @@ export class Daemon {
       ...(config.webrtcBindAddress === null ? {} : { webrtcBindAddress: config.webrtcBindAddress }),
       ...(config.announce.length > 0 ? { announce: config.announce } : {}),
       policy: () => group.policy(),
+      log,
     });
-    const daemon = new Daemon(dir, config, self, node, group, store, heads, keys, logFd);
+    const daemon = new Daemon(dir, config, self, node, group, store, heads, keys, logFd, pidLock);
     await daemon.wire();
     return daemon;
   }
@@ -239,9 +255,9 @@ export class Daemon {
       const peer = event.detail.remotePeer.toString();
       if (this.group.isMember(peer)) setTimeout(() => void this.syncWith(peer), 200);
     });
-    for (const relay of this.config.relays) {
-      this.node.dial(multiaddr(relay)).catch((e: Error) => this.log(`relay ${relay}: ${e.message}`));
-    }
+    this.unwatchWebRTC = watchWebRTCLinks(this.node, (line) => this.log(line));
+    this.relays.dialMissing();
+    this.relays.start();
     if (this.group.state !== null) this.onGroupChange(this.group.state);
     this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
     setTimeout(() => this.republishAddresses(), REPUBLISH_DELAY_MS).unref();
@@ -343,13 +359,7 @@ export class Daemon {
       }
     }
     // A relay that refused this node before it was a member accepts it now: ask again.
-    for (const relay of this.config.relays) {
-      const ma = multiaddr(relay);
-      const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
-      if (id !== undefined && this.node.getConnections(toPeerId(id)).length === 0) {
-        this.node.dial(ma).catch((e: Error) => this.log(`relay ${relay}: ${e.message}`));
-      }
-    }
+    this.relays.dialMissing();
     this.scheduleSync();
   }
 
@@ -378,7 +388,7 @@ export class Daemon {
           this.log('every other member refuses this node: it has probably been removed from the group');
         }
       }
-      if (!this.stopped) this.log(`sync with ${peer.slice(-8)} failed: ${(error as Error).message}`);
+      if (!this.stopped) this.log(`sync with ${peer.slice(-8)} failed: ${describeError(error)}`);
       return 0;
     } finally {
       release();
@@ -399,7 +409,10 @@ export class Daemon {
       attempts: 2,
       attemptTimeoutMs: 8_000,
       log: (l) => this.log(`${peer.slice(-8)}: ${l}`),
-    }).catch((e: Error) => this.log(`cannot reach ${peer.slice(-8)} directly: ${e.message}`));
+    }).then(
+      (r) => this.log(`${peer.slice(-8)}: linked over ${r.transport}`),
+      (e: unknown) => this.log(`cannot reach ${peer.slice(-8)} directly: ${describeError(e)}`),
+    );
   }
 
   async syncAll(): Promise<void> {
@@ -517,6 +530,7 @@ export class Daemon {
           self: m.id === this.self,
           lastSeenMs: m.id === this.self ? Date.now() : (this.lastSeen.get(m.id) ?? null),
           connected: this.node.getConnections(toPeerId(m.id) as PeerId).length > 0,
+          link: m.id === this.self ? null : linkKind(this.node.getConnections(toPeerId(m.id))),
         })),
       pledge: async (params) => {
         const bytes = num(params.bytes, 'bytes');
@@ -645,9 +659,13 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped) return this.stoppedPromise;
     this.stopped = true;
+    this.resolveStopRequested();
+    this.log('pb-node stopping');
     if (this.timer) clearInterval(this.timer);
+    this.relays.stop();
+    this.unwatchWebRTC();
     if (this.sightingsTimer) clearInterval(this.sightingsTimer);
     this.saveSightings(true);
     this.backups.stopSchedule();
@@ -659,13 +677,17 @@ export class Daemon {
     try {
       fs.unlinkSync(paths(this.dir).socket);
     } catch {}
-    await Promise.resolve(this.node.stop()).catch(() => undefined);
+    const nodeStopped = await Promise.race([
+      Promise.resolve(this.node.stop()).then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((r) => setTimeout(() => r(false), NODE_STOP_BOUND_MS).unref()),
+    ]);
+    if (!nodeStopped) this.log(`libp2p did not stop within ${NODE_STOP_BOUND_MS} ms; going on`);
     this.group.close();
-    this.log('pb-node stopped');
+    this.log(`pb-node stopped (the lock ${this.pidLock.file} goes with the process)`);
     fs.closeSync(this.logFd);
-    try {
-      fs.unlinkSync(join(this.dir, 'daemon.pid'));
-    } catch {}
     this.resolveStopped();
   }
 }
@@ -692,23 +714,6 @@ export function resolveWho<T extends Who>(who: string, list: T[], _self: string 
   );
 }
 
-/** The log is kept below MAX_LOG_BYTES: a larger one moves to `pb-node.log.1` at start. */
-const MAX_LOG_BYTES = 16 * 1024 * 1024;
-
-function rotateLog(path: string): void {
-  try {
-    if (fs.statSync(path).size > MAX_LOG_BYTES) fs.renameSync(path, `${path}.1`);
-  } catch {}
-}
-
-function writeLog(fd: number, line: string): void {
-  const text = `${new Date().toISOString()} ${line}\n`;
-  process.stderr.write(text);
-  try {
-    fs.writeSync(fd, text);
-  } catch {}
-}
-
 function readState(dir: string, config: NodeConfig): DaemonState {
   try {
     const s = JSON.parse(fs.readFileSync(paths(dir).state, 'utf8')) as DaemonState;
@@ -721,22 +726,4 @@ function writeState(dir: string, state: DaemonState): void {
   const file = paths(dir).state;
   fs.writeFileSync(`${file}.tmp`, JSON.stringify(state), { mode: 0o600 });
   fs.renameSync(`${file}.tmp`, file);
-}
-
-function acquirePidLock(dir: string): void {
-  const file = join(dir, 'daemon.pid');
-  try {
-    const pid = Number(fs.readFileSync(file, 'utf8'));
-    if (Number.isSafeInteger(pid) && pid > 0) {
-      try {
-        process.kill(pid, 0);
-        throw new ControlError('already-running', `a pb-node daemon (pid ${pid}) already runs on ${dir}`);
-      } catch (error) {
-        if (error instanceof ControlError) throw error;
-      }
-    }
-  } catch (error) {
-    if (error instanceof ControlError) throw error;
-  }
-  fs.writeFileSync(file, String(process.pid), { mode: 0o600 });
 }

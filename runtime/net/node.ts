@@ -28,6 +28,7 @@ import {
   type GuestLimits,
   reapIdleGuests,
 } from './guests.ts';
+import { announceDialable, guardAddressManager } from './transport-guard.ts';
 
 export interface RelayLimits {
   /** Bytes one relayed connection may carry (each direction). */
@@ -101,6 +102,8 @@ export interface PbNodeOptions {
   wideYamux?: boolean;
   /** Caps on the connections of guests (policy.isGuest); default DEFAULT_GUEST_LIMITS. */
   guestLimits?: GuestLimits;
+  /** Where transport-guard notes go (addresses the address manager was kept from choking on). */
+  log?: (line: string) => void;
 }
 
 /**
@@ -143,6 +146,7 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
     addresses: {
       listen: options.listen,
       ...(options.announce === undefined ? {} : { announce: options.announce }),
+      announceFilter: announceDialable, // transport-guard.ts: never announce an undialable address
     },
     transports:
       options.webrtc === true
@@ -171,5 +175,8 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
   });
   reapIdleGuests(node, guestLimits, isGuest);
   freeRelaySlotsOnDisconnect(node);
+  // --- transport guard (transport-guard.ts): unparseable addresses must not throw in listeners
+  guardAddressManager(node, options.log);
+  // --- end transport guard
   return node as PbLibp2p;
 }

@@ -11,7 +11,7 @@ import {
   ShardStoreError,
   type ShardStoreErrorCode,
 } from '../store/shard-store.ts';
-import { NetError } from './errors.ts';
+import { describeError, NetError } from './errors.ts';
 import { fieldArray, fieldUint } from './framing.ts';
 import type { PbLibp2p } from './node.ts';
 import { Limiter } from './serve.ts';
@@ -29,7 +29,7 @@ import {
 /** Bound on list pages one `list()` follows (4096 ids each: 16 M shards). */
 const MAX_LIST_PAGES = 4096;
 
-function toStoreError(error: unknown, id?: string): ShardStoreError {
+function toStoreError(error: unknown, peer: string, id?: string): ShardStoreError {
   if (error instanceof ShardStoreError) return error;
   if (error instanceof NetError) {
     const map: Partial<Record<string, ShardStoreErrorCode>> = {
@@ -42,7 +42,7 @@ function toStoreError(error: unknown, id?: string): ShardStoreError {
       cause: error,
     });
   }
-  return new ShardStoreError('io', String((error as Error)?.message ?? error), id, { cause: error });
+  return new ShardStoreError('io', `/pb/shard/1 with ${peer}: ${describeError(error)}`, id, { cause: error });
 }
 
 export class RemoteShardStore implements ShardStore {
@@ -62,7 +62,7 @@ export class RemoteShardStore implements ShardStore {
     try {
       return await fn();
     } catch (error) {
-      throw toStoreError(error, id);
+      throw toStoreError(error, this.peer, id);
     } finally {
       release();
     }
@@ -162,7 +162,7 @@ export class RemoteShardStore implements ShardStore {
         try {
           info = decodeInfo(rows[i]!);
         } catch (error) {
-          throw toStoreError(error, id);
+          throw toStoreError(error, this.peer, id);
         }
         if (owner !== null && (info === null || info.owner !== owner))
           throw new ShardStoreError('io', `member ${this.peer} listed shard ${id} of another owner`);

@@ -6,7 +6,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { AccessPolicy } from './access.ts';
-import { NetError } from './errors.ts';
+import { describeError, NetError } from './errors.ts';
 import { sendError } from './framing.ts';
 import type { PbLibp2p } from './node.ts';
 
@@ -102,6 +102,20 @@ export function toPeerId(peer: string | PeerId): PeerId {
   return typeof peer === 'string' ? peerIdFromString(peer) : peer;
 }
 
+/**
+ * The open relayed link to use as is, or null to let libp2p pick or dial. With only a relayed
+ * link, libp2p dials the peer again for every stream to try for a better one; when the peer has
+ * no direct address that better one can only be WebRTC, which may be half-open and hang each
+ * stream: that upgrade is left to dial.ts (probed, bounded) and the relayed link is used.
+ */
+async function relayedOnly(node: PbLibp2p, peer: PeerId): Promise<Connection | null> {
+  const open = node.getConnections(peer).filter((c) => c.status === 'open');
+  if (open.length === 0 || open.some((c) => c.limits === undefined)) return null;
+  const known = await node.peerStore.get(peer).catch(() => null);
+  const direct = (known?.addresses ?? []).some((a) => !a.multiaddr.toString().includes('/p2p-circuit'));
+  return direct ? null : open[0]!;
+}
+
 /** Opens a stream, over a limited (relayed) connection too, bounded in time. */
 export async function openStream(
   node: PbLibp2p,
@@ -109,14 +123,15 @@ export async function openStream(
   protocol: string,
   timeoutMs = 20_000,
 ): Promise<Stream> {
+  const options = { runOnLimitedConnection: true, signal: AbortSignal.timeout(timeoutMs) };
   try {
-    return await node.dialProtocol(toPeerId(peer), protocol, {
-      runOnLimitedConnection: true,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const id = toPeerId(peer);
+    const relayed = await relayedOnly(node, id);
+    if (relayed !== null) return await relayed.newStream(protocol, options);
+    return await node.dialProtocol(id, protocol, options);
   } catch (error) {
     if (error instanceof NetError) throw error;
-    throw new NetError('closed', `cannot open ${protocol} to ${String(peer)}: ${(error as Error).message}`, {
+    throw new NetError('closed', `cannot open ${protocol} to ${String(peer)}: ${describeError(error)}`, {
       cause: error,
     });
   }

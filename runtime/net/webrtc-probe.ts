@@ -1,0 +1,85 @@
+/**
+ * A WebRTC link is only usable once its data channels open. A dial can return a connection whose
+ * ICE path is half-open: every data channel then stays `connecting`, and every stream libp2p
+ * opens over that connection (it prefers it to the relayed one) hangs until its own timeout, so
+ * sync and backups fail. Each new WebRTC connection is therefore probed: a stream must open
+ * (multistream-select over a fresh data channel) within WEBRTC_OPEN_BOUND_MS, or the connection
+ * is closed and streams go over the relayed (or direct) path.
+ */
+import type { Connection } from '@libp2p/interface';
+import { describeError, NetError } from './errors.ts';
+import type { PbLibp2p } from './node.ts';
+
+/** How long a new WebRTC link may take to open a data channel before it is closed. */
+export const WEBRTC_OPEN_BOUND_MS = 5_000;
+/**
+ * Never served: the remote's "protocol not supported" answer proves a data channel opened and
+ * carried a round trip (the same trick as libp2p's connection monitor).
+ */
+export const PROBE_PROTOCOL = '/pb/probe/1';
+
+export function isWebRTC(conn: Connection): boolean {
+  return conn.remoteAddr.getComponents().some((c) => c.name === 'webrtc');
+}
+
+/** The best open link among `conns`: WebRTC, then direct (unlimited), then relayed; null for none. */
+export function linkKind(conns: readonly Connection[]): 'webrtc' | 'direct' | 'relay' | null {
+  const open = conns.filter((c) => c.status === 'open');
+  if (open.some(isWebRTC)) return 'webrtc';
+  if (open.some((c) => c.limits === undefined)) return 'direct';
+  return open.length > 0 ? 'relay' : null;
+}
+
+/** Null when a data channel opened within `boundMs`, else why not. */
+export async function probeDataChannel(
+  conn: Connection,
+  boundMs = WEBRTC_OPEN_BOUND_MS,
+): Promise<string | null> {
+  try {
+    const stream = await conn.newStream(PROBE_PROTOCOL, {
+      signal: AbortSignal.timeout(boundMs),
+      runOnLimitedConnection: true,
+    });
+    stream.abort(new Error('probe done'));
+    return null;
+  } catch (error) {
+    if ((error as Error)?.name === 'UnsupportedProtocolError') return null;
+    if ((error as Error)?.name === 'TimeoutError' || (error as Error)?.name === 'AbortError')
+      return `no data channel opened within ${boundMs} ms`;
+    return describeError(error);
+  }
+}
+
+/**
+ * Probes `conn` and closes it when its data channel does not open; returns why it was closed,
+ * or null when the link works.
+ */
+export async function closeIfHalfOpen(
+  conn: Connection,
+  boundMs = WEBRTC_OPEN_BOUND_MS,
+): Promise<string | null> {
+  const reason = await probeDataChannel(conn, boundMs);
+  if (reason === null || conn.status !== 'open') return reason;
+  conn.abort(
+    new NetError('timeout', `the WebRTC link to ${conn.remotePeer.toString()} is half-open: ${reason}`),
+  );
+  return reason;
+}
+
+/** Probes every new WebRTC connection of `node` (see the module comment); returns the unsubscriber. */
+export function watchWebRTCLinks(
+  node: PbLibp2p,
+  log: (line: string) => void,
+  boundMs = WEBRTC_OPEN_BOUND_MS,
+): () => void {
+  const onOpen = (event: CustomEvent<Connection>): void => {
+    const conn = event.detail;
+    if (!isWebRTC(conn)) return;
+    void closeIfHalfOpen(conn, boundMs).then((reason) => {
+      if (reason !== null)
+        log(`webrtc link to ${conn.remotePeer.toString().slice(-8)} closed, using the relay path: ${reason}`);
+    });
+  };
+  node.addEventListener('connection:open', onOpen);
+  return () => node.removeEventListener('connection:open', onOpen);
+}
