@@ -12,6 +12,7 @@ import { tcp } from '@libp2p/tcp';
 import { webRTC } from '@libp2p/webrtc';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p, type Libp2p } from 'libp2p';
+import { isOwnAddress } from '../../engine/addresses.ts';
 
 /** The subset of the DOM RTCIceServer this node passes through. */
 export interface IceServer {
@@ -116,6 +117,14 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
     });
   }
   const transports = [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 20_000 })];
+  // Never dial one of this node's own addresses: behind another router with the same LAN
+  // numbering a member's LAN address is this node itself (engine/addresses.ts).
+  let self: Libp2p | null = null;
+  const gater = createGater(options.policy);
+  const denyDial = gater.denyDialMultiaddr?.bind(gater);
+  gater.denyDialMultiaddr = async (ma) =>
+    (self !== null && isOwnAddress(ma.toString(), self.getMultiaddrs().map(String))) ||
+    (denyDial !== undefined && (await denyDial(ma)));
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
@@ -138,10 +147,11 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
     connectionEncrypters: [noise()],
     // Members that both know the wide-window yamux pick it; anyone else gets plain yamux.
     streamMuxers: options.wideYamux === false ? [yamux()] : [wideWindowYamux(), yamux()],
-    connectionGater: createGater(options.policy),
+    connectionGater: gater,
     connectionManager: { maxConnections: 256 },
     // biome-ignore lint/suspicious/noExplicitAny: libp2p's ServiceFactoryMap is keyed by literal names
     services: services as any,
   });
+  self = node;
   return node as PbLibp2p;
 }
