@@ -109,14 +109,24 @@ export async function openStream(
   protocol: string,
   timeoutMs = 20_000,
 ): Promise<Stream> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  // libp2p reuses only unlimited connections: without this every stream to a member reached
+  // through a relay (a limited connection) opened another relayed connection, hundreds a minute.
+  const open = node.getConnections(toPeerId(peer)).filter((c) => c.status === 'open');
+  const reuse = open.find((c) => c.limits === undefined) ?? open[0];
+  if (reuse !== undefined) {
+    try {
+      return await reuse.newStream(protocol, { runOnLimitedConnection: true, signal });
+    } catch {
+      // That connection is going away (or refuses the protocol): dial as usual below.
+    }
+  }
   try {
-    return await node.dialProtocol(toPeerId(peer), protocol, {
-      runOnLimitedConnection: true,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    return await node.dialProtocol(toPeerId(peer), protocol, { runOnLimitedConnection: true, signal });
   } catch (error) {
     if (error instanceof NetError) throw error;
-    throw new NetError('closed', `cannot open ${protocol} to ${String(peer)}: ${(error as Error).message}`, {
+    const reason = (error as Error)?.message || String(error); // never "undefined"
+    throw new NetError('closed', `cannot open ${protocol} to ${String(peer)}: ${reason}`, {
       cause: error,
     });
   }

@@ -190,9 +190,12 @@ export class Testbed {
       out += d.toString();
     });
     let err = '';
+    const log = fs.createWriteStream(join(this.root, 'relay.log'), { flags: 'a' });
     child.stderr?.on('data', (d: Buffer) => {
       err = (err + d.toString()).slice(-10_000);
+      log.write(d);
     });
+    child.once('exit', () => log.end());
     const address = await waitFor(
       'the relay address',
       async () => {
