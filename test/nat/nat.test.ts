@@ -236,14 +236,16 @@ describe.skipIf(unavailable !== null)(
         await member(n).call('status');
       }
       relayAddress = await bed.startRelay({ keyFile: join(root, 'relay.key') });
-      await waitFor(
-        'c to reserve on the relay again',
-        async () =>
-          ((await member('c').call('status')) as { addresses: string[] }).addresses.some((x) =>
-            x.startsWith(`${relayAddress}/p2p-circuit`),
-          ),
-        60_000,
-      );
+      // Each daemon reconnects to its relay after a sync round and reserves again.
+      for (const n of NAMES)
+        await waitFor(
+          `${n} to reserve on the relay again`,
+          async () =>
+            ((await member(n).call('status')) as { addresses: string[] }).addresses.some((x) =>
+              x.startsWith(`${relayAddress}/p2p-circuit`),
+            ),
+          60_000,
+        );
       const again = await cli(['backup', '--dir', member('c').dir, '--json']);
       expect(again.code, `${again.stderr}${again.stdout}\nfirst: ${interrupted.stdout}`).toBe(0);
       expect((JSON.parse(again.stdout) as { holders: number }).holders).toBe(3);
