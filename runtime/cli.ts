@@ -166,6 +166,7 @@ export function buildProgram(io: Io = defaultIo): Command {
               ...(o.secretFile === undefined ? {} : { secretFile: o.secretFile }),
               ...(o.target === undefined ? {} : { target: o.target }),
               ...(o.dir === undefined ? {} : { dir: o.dir }),
+              testNetwork: o.testNetwork === true,
               json: Boolean(o.json),
             },
             io,

@@ -9,6 +9,7 @@ import type { Server } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
+import { announceable } from '../../engine/addresses.ts';
 import {
   deriveMemberKeys,
   type GroupMember,
@@ -32,6 +33,7 @@ import { Limiter, toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
 import { linkKind, watchWebRTCLinks } from '../net/webrtc-probe.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
+import { AddressPublisher, learnRelayRoutes } from './address-publisher.ts';
 import { AlertMonitor } from './alerts/monitor.ts';
 import { BackupService } from './backup-service.ts';
 import { ChangeWatcher } from './change-watcher.ts';
@@ -100,6 +102,8 @@ export class Daemon {
   /** The configured relays, dialed again whenever their link is gone (relay-links.ts). */
   readonly relays: RelayLinks;
   private unwatchWebRTC: () => void = () => {};
+  /** This member's addresses in the group log, kept current (address-publisher.ts). */
+  private readonly publisher: AddressPublisher;
 
   private constructor(
     readonly dir: string,
@@ -162,6 +166,13 @@ export class Daemon {
         this.sightings.lastSeenMs(member, group.state?.members.find((m) => m.id === member)?.sinceMs ?? null),
       log: (line) => this.log(line),
     });
+    this.publisher = new AddressPublisher(
+      group,
+      self,
+      () => this.addresses(),
+      (line) => this.log(line),
+      MAX_ADDRESSES,
+    );
     this.stoppedPromise = new Promise((r) => {
       this.resolveStopped = r;
     });
@@ -260,7 +271,9 @@ export class Daemon {
     this.relays.start();
     if (this.group.state !== null) this.onGroupChange(this.group.state);
     this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
-    setTimeout(() => this.republishAddresses(), REPUBLISH_DELAY_MS).unref();
+    setTimeout(() => this.publisher.check(), REPUBLISH_DELAY_MS).unref();
+    // A relay reservation made or lost, a new listen address: republish if the group must know.
+    this.node.addEventListener('self:peer:update', () => this.publisher.check());
     this.sightingsTimer = setInterval(() => this.saveSightings(false), SAVE_SIGHTINGS_EVERY_MS);
     this.sightingsTimer.unref();
     const backupEveryMs = scheduleIntervalMs(this.config.schedule);
@@ -303,41 +316,15 @@ export class Daemon {
     this.log(`pb-node ${this.self} started; listening on ${this.addresses().join(' ') || '(none yet)'}`);
   }
 
-  /**
-   * A daemon listening on port 0 gets a new port at each start, and an operator may change
-   * `listen`: when this member's direct addresses (relayed ones aside, they come and go) differ
-   * from those the group log holds, an `addresses` op publishes the current ones. Peers put them
-   * in their peer stores (onGroupChange); a recovery reads them from the log.
-   */
-  private republishAddresses(): void {
-    const state = this.group.state;
-    if (this.stopped || state === null || !this.group.selfIsMember) return;
-    const me = state.members.find((m) => m.id === this.self);
-    const now = this.addresses();
-    const direct = (list: readonly string[]): string =>
-      list
-        .filter((a) => !a.includes('/p2p-circuit'))
-        .sort()
-        .join(' ');
-    if (me === undefined || direct(now) === '' || direct(me.addresses) === direct(now)) return;
-    try {
-      this.group.author({ kind: 'addresses', addresses: now });
-      this.log(`addresses republished to the group: ${now.join(' ')}`);
-    } catch (error) {
-      this.log(`addresses not republished: ${(error as Error).message}`);
-    }
-  }
-
   /** Writes the sightings (at most once a minute unless `force`; only current members). */
   private saveSightings(force: boolean): void {
     const state = this.group.state;
     this.sightings.save(Date.now(), state === null ? null : new Set(state.members.map((m) => m.id)), force);
   }
 
+  /** The addresses others can use (engine/addresses.ts: no loopback unless nothing else). */
   addresses(): string[] {
-    return this.node
-      .getMultiaddrs()
-      .map((a) => a.toString())
+    return announceable(this.node.getMultiaddrs().map((a) => a.toString()))
       .filter((a) => a.length <= MAX_ADDRESS_BYTES)
       .slice(0, MAX_ADDRESSES);
   }
@@ -350,6 +337,7 @@ export class Daemon {
       if (addrs.length > 0)
         void this.node.peerStore.merge(toPeerId(m.id), { multiaddrs: addrs }).catch(() => undefined);
     }
+    learnRelayRoutes(this.node, state, this.self, this.config.relays, this.group.trustedPeers);
     const policy = this.group.policy();
     for (const conn of this.node.getConnections()) {
       const peer = conn.remotePeer.toString();
@@ -428,6 +416,8 @@ export class Daemon {
         const peers = (this.group.state?.members ?? []).map((m) => m.id).filter((id) => id !== this.self);
         await Promise.allSettled(peers.map((p) => this.syncWith(p)));
       } while (this.syncAgain && !this.stopped);
+      this.relays.dialMissing();
+      this.publisher.check();
     } finally {
       this.syncing = false;
     }
@@ -671,6 +661,7 @@ export class Daemon {
     this.backups.stopSchedule();
     this.alerts.stop();
     this.repair.stop();
+    this.publisher.stop();
     await this.watcher?.stop();
     await this.statusService?.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));

@@ -7,7 +7,6 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import type { GroupState } from '../../engine/index.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
-import { toPeerId } from '../net/serve.ts';
 import { RetryingShardStore, type RetryOptions } from '../store/retrying-shard-store.ts';
 import { type ShardDirectory, type ShardStore, ShardStoreError } from '../store/shard-store.ts';
 
@@ -30,15 +29,6 @@ export function holdersOf(state: GroupState, owner: string): NetworkMember[] {
   if (out.length > MAX_DIRECTORY_MEMBERS)
     throw new ShardStoreError('io', `more than ${MAX_DIRECTORY_MEMBERS} shard holders`);
   return out;
-}
-
-/** Puts the members' announced addresses into the peer store, so `storeFor(id)` can dial them. */
-export async function learnAddresses(node: PbLibp2p, state: GroupState, self: string): Promise<void> {
-  for (const m of state.members) {
-    if (m.id === self) continue;
-    const addrs = announcedMultiaddrs(m);
-    if (addrs.length > 0) await node.peerStore.merge(toPeerId(m.id), { multiaddrs: addrs }).catch(() => {});
-  }
 }
 
 /** A member's announced addresses that parse, without a trailing /p2p/<its own id>. */

@@ -45,8 +45,15 @@ import {
 import { groupRepositoryConfig, openGroupRepository } from './backup-service.ts';
 import { initDataDir, type NodeConfig, parseConfig, paths, readSecret, renderConfig } from './config.ts';
 import { ControlError } from './control.ts';
-import { holdersOf, learnAddresses, NetworkShardDirectory } from './network-directory.ts';
+import { holdersOf, NetworkShardDirectory } from './network-directory.ts';
 import { OpFile } from './op-file.ts';
+import {
+  describeDialError,
+  dialNamedMember,
+  groupRelays,
+  learnGroupRoutes,
+  refusedError,
+} from './recovery-dial.ts';
 import { wordsToSecret } from './secret-words.ts';
 import { locateShards } from './shard-locations.ts';
 
@@ -236,17 +243,13 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
   let unlock: (() => void) | null = null;
   try {
     progress(`connecting to ${peer}`);
+    await dialNamedMember(node, address, peer, allowed, progress);
     let group: FetchedGroup;
     try {
-      await node.dial(address);
       group = await fetchGroup(node, peer);
     } catch (error) {
       if (error instanceof ControlError) throw error;
-      throw new ControlError(
-        'unreachable',
-        `${peer} refused this identity (${self}) or did not answer: ${(error as Error).message}. ` +
-          'A mistyped secret derives an identity the group does not know: check the words and the address.',
-      );
+      throw refusedError(peer, self, describeDialError(error));
     }
     const { state } = group;
     if (!state.members.some((m) => m.id === self)) {
@@ -270,8 +273,12 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     const snapshotId = head.snapshotId.toString('hex');
     progress(`head ${signed.seq}: snapshot ${snapshotId.slice(0, 16)}`);
     for (const m of state.members) allowed.add(m.id);
-    await learnAddresses(node, state, self);
-    prepareDataDir(options.dataDir, options.secret, self, group, options.configOverrides ?? {});
+    const relays = groupRelays(options.peer, state);
+    await learnGroupRoutes(node, state, self, relays, allowed);
+    prepareDataDir(options.dataDir, options.secret, self, group, {
+      relays: relays.map((r) => r.address).filter((r) => !r.endsWith(`/p2p/${self}`)),
+      ...options.configOverrides,
+    });
     const config = groupRepositoryConfig(options.dataDir, state, self, []);
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const directory = new OfflineAware(new NetworkShardDirectory(node, holdersOf(state, self)));

@@ -12,6 +12,7 @@ import { tcp } from '@libp2p/tcp';
 import { webRTC } from '@libp2p/webrtc';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p, type Libp2p } from 'libp2p';
+import { isOwnAddress } from '../../engine/addresses.ts';
 
 /** The subset of the DOM RTCIceServer this node passes through. */
 export interface IceServer {
@@ -141,6 +142,14 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
   const guestLimits = options.guestLimits ?? DEFAULT_GUEST_LIMITS;
   const isGuest = (peer: string): boolean => options.policy().isGuest?.(peer) ?? false;
   const guests = new GuestConnections(guestLimits, isGuest);
+  // Never dial one of this node's own addresses: behind another router with the same LAN
+  // numbering a member's LAN address is this node itself (engine/addresses.ts).
+  let self: Libp2p | null = null;
+  const gater = createGater(options.policy, guests);
+  const denyDial = gater.denyDialMultiaddr?.bind(gater);
+  gater.denyDialMultiaddr = async (ma) =>
+    (self !== null && isOwnAddress(ma.toString(), self.getMultiaddrs().map(String))) ||
+    (denyDial !== undefined && (await denyDial(ma)));
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
@@ -164,7 +173,7 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
     connectionEncrypters: [noise()],
     // Members that both know the wide-window yamux pick it; anyone else gets plain yamux.
     streamMuxers: options.wideYamux === false ? [yamux()] : [wideWindowYamux(), yamux()],
-    connectionGater: createGater(options.policy, guests),
+    connectionGater: gater,
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,
       maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
@@ -175,6 +184,7 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
   });
   reapIdleGuests(node, guestLimits, isGuest);
   freeRelaySlotsOnDisconnect(node);
+  self = node;
   // --- transport guard (transport-guard.ts): unparseable addresses must not throw in listeners
   guardAddressManager(node, options.log);
   // --- end transport guard

@@ -103,17 +103,15 @@ export function toPeerId(peer: string | PeerId): PeerId {
 }
 
 /**
- * The open relayed link to use as is, or null to let libp2p pick or dial. With only a relayed
- * link, libp2p dials the peer again for every stream to try for a better one; when the peer has
- * no direct address that better one can only be WebRTC, which may be half-open and hang each
- * stream: that upgrade is left to dial.ts (probed, bounded) and the relayed link is used.
+ * The open link to reuse for a new stream: a direct one first, else a relayed one. libp2p itself
+ * reuses only unlimited connections, so without this every stream to a member reached through a
+ * relay dialed again: another relayed connection (hundreds a minute), or a try at the member's
+ * log addresses (a LAN address behind its router) or at WebRTC, which may be half-open and hang
+ * the stream. The upgrade to a better link is left to dial.ts and webrtc-probe.ts (probed, bounded).
  */
-async function relayedOnly(node: PbLibp2p, peer: PeerId): Promise<Connection | null> {
+function reusableLink(node: PbLibp2p, peer: PeerId): Connection | undefined {
   const open = node.getConnections(peer).filter((c) => c.status === 'open');
-  if (open.length === 0 || open.some((c) => c.limits === undefined)) return null;
-  const known = await node.peerStore.get(peer).catch(() => null);
-  const direct = (known?.addresses ?? []).some((a) => !a.multiaddr.toString().includes('/p2p-circuit'));
-  return direct ? null : open[0]!;
+  return open.find((c) => c.limits === undefined) ?? open[0];
 }
 
 /** Opens a stream, over a limited (relayed) connection too, bounded in time. */
@@ -124,10 +122,16 @@ export async function openStream(
   timeoutMs = 20_000,
 ): Promise<Stream> {
   const options = { runOnLimitedConnection: true, signal: AbortSignal.timeout(timeoutMs) };
+  const id = toPeerId(peer);
+  const reuse = reusableLink(node, id);
+  if (reuse !== undefined) {
+    try {
+      return await reuse.newStream(protocol, options);
+    } catch {
+      // That connection is going away (or refuses the protocol): dial as usual below.
+    }
+  }
   try {
-    const id = toPeerId(peer);
-    const relayed = await relayedOnly(node, id);
-    if (relayed !== null) return await relayed.newStream(protocol, options);
     return await node.dialProtocol(id, protocol, options);
   } catch (error) {
     if (error instanceof NetError) throw error;

@@ -9,10 +9,28 @@ import { callDaemon } from '../../../runtime/daemon/control.ts';
 const execFileAsync = promisify(execFile);
 export const BIN = resolve(import.meta.dirname, '../../../runtime/bin/pb-node.mjs');
 
+/**
+ * A command prefix a process runs under, e.g. `['ip', 'netns', 'exec', ns]` for a network
+ * namespace (test/nat); [] runs it here.
+ */
+export type Wrap = readonly string[];
+
+/** The program and arguments of `node BIN ...args` under `wrap`. */
+export function wrapped(wrap: Wrap, args: string[]): [string, string[]] {
+  const [first, ...rest] = wrap;
+  return first === undefined
+    ? [process.execPath, [BIN, ...args]]
+    : [first, [...rest, process.execPath, BIN, ...args]];
+}
+
 /** Runs the CLI as its own process; returns stdout, stderr and the exit code. */
-export async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+export async function cli(
+  args: string[],
+  wrap: Wrap = [],
+): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], { timeout: 120_000 });
+    const [file, argv] = wrapped(wrap, args);
+    const { stdout, stderr } = await execFileAsync(file, argv, { timeout: 120_000 });
     return { stdout, stderr, code: 0 };
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; code?: number };
@@ -23,11 +41,15 @@ export async function cli(args: string[]): Promise<{ stdout: string; stderr: str
 export class Proc {
   child: ChildProcess | null = null;
   stderr = '';
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    readonly wrap: Wrap = [],
+  ) {}
 
   async start(): Promise<void> {
     const socket = paths(this.dir).socket;
-    this.child = spawn(process.execPath, [BIN, 'start', '--dir', this.dir], {
+    const [file, argv] = wrapped(this.wrap, ['start', '--dir', this.dir]);
+    this.child = spawn(file, argv, {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child.stderr?.on('data', (d: Buffer) => {
@@ -64,7 +86,12 @@ export class Proc {
   }
 }
 
-export async function initNode(root: string, name: string, extra: string[] = []): Promise<Proc> {
+export async function initNode(
+  root: string,
+  name: string,
+  extra: string[] = [],
+  wrap: Wrap = [],
+): Promise<Proc> {
   const dir = join(root, name);
   const r = await cli([
     'init',
@@ -81,7 +108,7 @@ export async function initNode(root: string, name: string, extra: string[] = [])
   if (r.code !== 0) throw new Error(`init ${name} failed: ${r.stderr}`);
   const { words } = JSON.parse(r.stdout) as { words: string };
   if (words.split('-').length !== 17) throw new Error('expected 17 secret words');
-  return new Proc(dir);
+  return new Proc(dir, wrap);
 }
 
 export async function waitFor<T>(

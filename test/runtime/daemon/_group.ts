@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join, relative } from 'node:path';
-import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
+import { cli, initNode, type Proc, type Wrap, waitFor } from './_cluster.ts';
 
 export interface Entry {
   path: string;
@@ -62,16 +62,26 @@ export async function formGroup(
   names: string[],
   extra: Record<string, string[]> = {},
   pledge = '64MiB',
+  /**
+   * `wrap`: each member's command prefix (a network namespace in test/nat); `beforeStart`: a
+   * change to a member's new data directory before its daemon starts.
+   */
+  options: { wrap?: (name: string) => Wrap; beforeStart?: (p: Proc, name: string) => void } = {},
 ): Promise<Group> {
+  const wrap = options.wrap ?? (() => []);
   const procs = await Promise.all(
     names.map((n) =>
-      initNode(root, n, [
-        '--pledge',
-        pledge,
-        ...(extra[n] ?? ['--schedule', 'off', '--watch-debounce', '0s']),
-      ]),
+      initNode(
+        root,
+        n,
+        ['--pledge', pledge, ...(extra[n] ?? ['--schedule', 'off', '--watch-debounce', '0s'])],
+        wrap(n),
+      ),
     ),
   );
+  names.forEach((n, i) => {
+    options.beforeStart?.(procs[i]!, n);
+  });
   // One at a time: five daemons starting at once on a loaded machine miss the start deadline.
   for (const p of procs) await p.start();
   const ids = new Map<Proc, string>();
