@@ -65,10 +65,16 @@ describe('upload schedule', () => {
     expect(() => validateUploadSchedule({ bytesPerSecond: -1, windows: [] })).toThrow(/upload cap/);
     expect(() => validateUploadSchedule({ bytesPerSecond: 1.5, windows: [] })).toThrow(EngineError);
     expect(() =>
-      validateUploadSchedule({ bytesPerSecond: 1, windows: [{ startMinute: 5, endMinute: 5, bytesPerSecond: 1 }] }),
+      validateUploadSchedule({
+        bytesPerSecond: 1,
+        windows: [{ startMinute: 5, endMinute: 5, bytesPerSecond: 1 }],
+      }),
     ).toThrow(/empty/);
     expect(() =>
-      validateUploadSchedule({ bytesPerSecond: 1, windows: [{ startMinute: 0, endMinute: 1440, bytesPerSecond: 1 }] }),
+      validateUploadSchedule({
+        bytesPerSecond: 1,
+        windows: [{ startMinute: 0, endMinute: 1440, bytesPerSecond: 1 }],
+      }),
     ).toThrow(/window 1's end/);
     const many = Array.from({ length: 25 }, () => ({ startMinute: 0, endMinute: 1, bytesPerSecond: 1 }));
     expect(() => validateUploadSchedule({ bytesPerSecond: 1, windows: many })).toThrow(/at most 24/);

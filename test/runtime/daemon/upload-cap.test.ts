@@ -39,7 +39,9 @@ describe('upload cap and pause', () => {
     const owner = procs[0]!;
     await owner.stop();
     const file = join(owner.dir, 'config');
-    const text = fs.readFileSync(file, 'utf8').replace(/^upload = .*$/m, `upload = "${CAP_BYTES_PER_SECOND / 1024}KiB/s"`);
+    const text = fs
+      .readFileSync(file, 'utf8')
+      .replace(/^upload = .*$/m, `upload = "${CAP_BYTES_PER_SECOND / 1024}KiB/s"`);
     fs.writeFileSync(file, text);
     await owner.start();
   }, 240_000);
@@ -60,8 +62,8 @@ describe('upload cap and pause', () => {
     const backup = spawn(process.execPath, [BIN, 'backup', '--dir', owner.dir, '--json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = "";
-    backup.stderr.on("data", (d: Buffer) => {
+    let out = '';
+    backup.stderr.on('data', (d: Buffer) => {
       out += d.toString();
     });
     backup.stdout.on('data', (d: Buffer) => {
@@ -72,7 +74,7 @@ describe('upload cap and pause', () => {
     await waitFor(`the backup to start (${out})`, async () => {
       const s = (await owner.call('status')) as { backup: { state: string } };
       if (backup.exitCode !== null) throw new Error(`backup exited: ${out}`);
-      return s.backup.state === "running";
+      return s.backup.state === 'running';
     });
     await new Promise((r) => setTimeout(r, 4000));
     const before = await Promise.all(holders.map(storeReport));

@@ -36,7 +36,9 @@ describe('upload config', () => {
       bytesPerSecond: 1_000_000,
       windows: [{ startMinute: 1320, endMinute: 420, bytesPerSecond: 0 }],
     });
-    expect(() => parseUploadConfig('off', [{ hours: '22:00', upload: '1MB/s' }])).toThrow(/uploadWindows\[0\]/);
+    expect(() => parseUploadConfig('off', [{ hours: '22:00', upload: '1MB/s' }])).toThrow(
+      /uploadWindows\[0\]/,
+    );
     expect(() => parseUploadConfig('off', [{ hours: '22:00-01:00', upload: '1MB/s', cap: 1 }])).toThrow(
       /unknown setting "cap"/,
     );
