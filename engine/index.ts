@@ -186,3 +186,16 @@ export {
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
 export { type MemberStatus, memberStatus, type StatusInput, type StatusMember } from './status.ts';
 export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';
+export {
+  dataRateUnderCap,
+  MAX_UPLOAD_WINDOWS,
+  MINUTES_PER_DAY,
+  NO_UPLOAD_CAP,
+  parseUploadHours,
+  type UploadCapNow,
+  type UploadSchedule,
+  type UploadWindow,
+  uploadCapAt,
+  validateUploadSchedule,
+  windowContains,
+} from './upload-schedule.ts';

@@ -26,7 +26,7 @@ import { nodeEd25519Signer } from '../crypto/ed25519.ts';
 import { NetError } from '../net/errors.ts';
 import { putHead } from '../net/head-protocol.ts';
 import type { PbLibp2p } from '../net/node.ts';
-import { RemoteShardStore } from '../net/remote-shard-store.ts';
+import { RemoteShardStore, type UploadGate } from '../net/remote-shard-store.ts';
 import type { BackupSummary } from '../pipeline/backup.ts';
 import { type LocalConfig, lockDataDir, openRepository, type Repository } from '../pipeline/repository.ts';
 import type { GcSummary, RetentionPolicy } from '../pipeline/retention.ts';
@@ -96,6 +96,8 @@ export interface BackupDeps {
   log: (line: string) => void;
   /** The config's `emptyFraction` (0..1; default DEFAULT_EMPTY_FRACTION). */
   emptyFraction?: () => number;
+  /** Every shard put waits here first (the member's upload cap and pause). */
+  uploadGate?: UploadGate;
 }
 
 /**
@@ -409,7 +411,12 @@ export class BackupService {
     let repo: Repository | null = null;
     let unlock: (() => void) | null = null;
     try {
-      const directory = new NetworkShardDirectory(deps.node, config.members);
+      const gate = deps.uploadGate;
+      const directory = new NetworkShardDirectory(
+        deps.node,
+        config.members,
+        gate ? { uploadGate: gate } : {},
+      );
       repo = await openGroupRepository(config, deps.secret, directory);
       unlock = lockDataDir(config.dataDir);
       const newest = repo.index.listSnapshots().at(-1);

@@ -11,6 +11,8 @@ import { DEFAULT_CONFIG, defaultDataDir, initDataDir, paths } from './config.ts'
 import { ControlError, callDaemon } from './control.ts';
 import type { StatusReport } from './status-report.ts';
 import { formatSize, parseDuration, parseSize } from './units.ts';
+import { formatRate } from './upload-config.ts';
+import type { UploadState } from './upload-governor.ts';
 
 interface Out {
   out: (t: string) => void;
@@ -314,6 +316,23 @@ export function registerDaemonCommands(program: Command): void {
     );
 
   registerAlertCommands(program);
+
+  const uploadLine = (r: UploadState): string =>
+    r.paused
+      ? `Uploads (backups and repairs) paused until ${new Date(r.pausedUntilMs ?? 0).toLocaleString()}; \`pb-node resume\` resumes them.`
+      : `Uploads run (cap now: ${formatRate(r.bytesPerSecond)}).`;
+  withDir(program.command('pause').description('pause uploads (backups and repairs) for a while'))
+    .option(
+      '--for <duration>',
+      'how long (e.g. 2h); default until `pb-node resume` (at most 7 days)',
+      durationArg,
+    )
+    .action((o: { dir: string; json?: boolean; for?: number }) =>
+      call(o.dir, 'pause', o.for === undefined ? {} : { forMs: o.for }, o.json === true, uploadLine),
+    );
+  withDir(program.command('resume').description('resume paused uploads')).action(
+    (o: { dir: string; json?: boolean }) => call(o.dir, 'resume', {}, o.json === true, uploadLine),
+  );
 
   withDir(program.command('stop').description('stop the daemon')).action(
     (o: { dir: string; json?: boolean }) => call(o.dir, 'stop', {}, o.json === true, () => 'stopping'),

@@ -29,6 +29,7 @@ import { PrivateFileError, readPrivateFile } from './private-file.ts';
 import { DEFAULT_REPAIR_CONFIG, parseRepairConfig, type RepairConfig } from './repair-config.ts';
 import { scheduleIntervalMs } from './schedule.ts';
 import { secretToWords } from './secret-words.ts';
+import { parseUploadConfig } from './upload-config.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -58,6 +59,10 @@ export interface NodeConfig {
   dashboard: { host: string; port: number; allowRemote?: boolean } | null;
   repair: RepairConfig;
   emptyFraction: number;
+  /** Cap on everything this member uploads (backups and repairs): "2MB/s", or "off". */
+  upload: string | number;
+  /** Other caps at some hours of the local day: [{"hours": "22:00-07:00", "upload": "10MB/s"}]. */
+  uploadWindows: { hours: string; upload: string | number }[];
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -80,6 +85,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   dashboard: { host: '127.0.0.1', port: 7460 },
   repair: DEFAULT_REPAIR_CONFIG,
   emptyFraction: 0.05,
+  upload: 'off',
+  uploadWindows: [],
 };
 
 const COMMENTS: Record<keyof NodeConfig, string> = {
@@ -107,6 +114,10 @@ const COMMENTS: Record<keyof NodeConfig, string> = {
     'Repair worker (docs/group-backup.md): intervalMs, graceMs, settleMs, bytesPerSecond (0: no cap), concurrency, maxTasks; any subset.',
   emptyFraction:
     "Refuse a backup (and alert) when the directories hold fewer than this fraction of the newest snapshot's files or bytes (0 to 1).",
+  upload:
+    'Cap on everything this member uploads to the others, backups and repairs together: a rate like "2MB/s" or "500KiB/s", or "off". `pb-node pause` stops uploads for a while.',
+  uploadWindows:
+    'Other caps at some hours of the local day, the first match wins: [{"hours": "22:00-07:00", "upload": "10MB/s"}] ("off" inside: no cap).',
 };
 
 export function defaultDataDir(): string {
@@ -191,6 +202,11 @@ export function parseConfig(text: string, where: string): NodeConfig {
       throw new ConfigError(`${where}: dashboard.port must be 0 to 65535`);
     if (d.allowRemote !== undefined && typeof d.allowRemote !== 'boolean')
       throw new ConfigError(`${where}: dashboard.allowRemote must be true or false`);
+  }
+  try {
+    parseUploadConfig(c.upload, c.uploadWindows);
+  } catch (error) {
+    throw new ConfigError(`${where}: ${(error as Error).message}`);
   }
   try {
     c.repair = parseRepairConfig(c.repair);

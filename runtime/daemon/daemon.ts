@@ -54,6 +54,9 @@ import { scheduleIntervalMs } from './schedule.ts';
 import { CatalogBackend, ShardCatalog } from './shard-catalog.ts';
 import { repairProgressFrom } from './status-report.ts';
 import { StatusService } from './status-service.ts';
+import { parseUploadConfig } from './upload-config.ts';
+import { uploadMethods } from './upload-control.ts';
+import { UploadGovernor } from './upload-governor.ts';
 
 const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
 /** After start, the listen addresses settle before they are compared with the group's. */
@@ -94,6 +97,8 @@ export class Daemon {
   readonly shards: CatalogBackend;
   /** The repair worker (repair-service.ts). */
   readonly repair: RepairService;
+  /** The upload cap and pause over backups and repairs (upload-governor.ts). */
+  readonly upload: UploadGovernor;
   readonly stoppedPromise: Promise<void>;
   private resolveStopped!: () => void;
   /** Settles as soon as a stop begins (shutdown.ts bounds the time from there to the exit). */
@@ -123,7 +128,9 @@ export class Daemon {
       this.log(`warning: ${t}`),
     );
     this.lastSeen = this.sightings.seen;
+    this.upload = new UploadGovernor(parseUploadConfig(config.upload, config.uploadWindows));
     this.backups = new BackupService({
+      uploadGate: this.upload,
       dataDir: dir,
       node,
       keys,
@@ -156,6 +163,7 @@ export class Daemon {
       (line) => this.log(`audit: ${line}`),
     );
     this.repair = new RepairService({
+      uploadGate: this.upload,
       self,
       node,
       group: () => group.state,
@@ -307,6 +315,7 @@ export class Daemon {
       usageOf: (id) => new RemoteShardStore(this.node, id).usage(),
       repair: () => repairProgressFrom(this.repair.status, this.config.repair.bytesPerSecond),
       graceMs: this.config.repair.graceMs,
+      upload: () => ({ state: this.upload.state(), windows: this.upload.schedule.windows }),
       decide: (who, kind) => this.decide(who, kind),
       log: (line) => this.log(line),
     });
@@ -452,8 +461,10 @@ export class Daemon {
         refusedBy: [...this.refusedBy],
         backup: this.backups.status,
         repair: this.repair.status,
+        upload: this.upload.state(),
         pid: process.pid,
       }),
+      ...uploadMethods(this.upload, (line) => this.log(line)),
       report: async () => {
         if (this.statusService === null) throw new ControlError('starting', 'the daemon is still starting');
         return this.statusService.report();

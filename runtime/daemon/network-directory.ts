@@ -6,7 +6,7 @@
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import type { GroupState } from '../../engine/index.ts';
 import type { PbLibp2p } from '../net/node.ts';
-import { RemoteShardStore } from '../net/remote-shard-store.ts';
+import { RemoteShardStore, type UploadGate } from '../net/remote-shard-store.ts';
 import { RetryingShardStore, type RetryOptions } from '../store/retrying-shard-store.ts';
 import { type ShardDirectory, type ShardStore, ShardStoreError } from '../store/shard-store.ts';
 
@@ -57,17 +57,16 @@ export class NetworkShardDirectory implements ShardDirectory {
   constructor(
     node: PbLibp2p,
     holders: readonly NetworkMember[],
-    options: { maxInFlight?: number; retry?: RetryOptions } = {},
+    options: { maxInFlight?: number; retry?: RetryOptions; uploadGate?: UploadGate } = {},
   ) {
     if (holders.length > MAX_DIRECTORY_MEMBERS)
       throw new ShardStoreError('io', `more than ${MAX_DIRECTORY_MEMBERS} shard holders`);
     for (const h of holders) {
       if (this.stores.has(h.id)) throw new ShardStoreError('io', `member ${h.id} is listed twice`);
-      const remote = new RemoteShardStore(
-        node,
-        h.id,
-        options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight },
-      );
+      const remote = new RemoteShardStore(node, h.id, {
+        ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+        ...(options.uploadGate === undefined ? {} : { uploadGate: options.uploadGate }),
+      });
       this.stores.set(h.id, new RetryingShardStore(remote, options.retry));
     }
   }

@@ -22,7 +22,7 @@ import {
   type RepairTask,
 } from '../../engine/index.ts';
 import type { PbLibp2p } from '../net/node.ts';
-import { RemoteShardStore } from '../net/remote-shard-store.ts';
+import { RemoteShardStore, type UploadGate } from '../net/remote-shard-store.ts';
 import type { RepairConfig } from './repair-config.ts';
 import { buildInventory, type InventoryStripe, type Leftover, type ListedShard } from './repair-inventory.ts';
 import { performMigration, performRepair, type TaskDeps } from './repair-tasks.ts';
@@ -99,6 +99,8 @@ export interface RepairServiceDeps {
   neverSeenMs?: (member: string) => number;
   log: (line: string) => void;
   now?: () => number;
+  /** Every shard sent to another member waits here too (the member's upload cap and pause). */
+  uploadGate?: UploadGate;
 }
 
 /** A round with nothing to look at (no group yet, or no agreement): not an error worth a log line. */
@@ -223,7 +225,11 @@ export class RepairService {
   private remote(member: string): RemoteShardStore {
     let store = this.stores.get(member);
     if (store === undefined) {
-      store = new RemoteShardStore(this.deps.node, member, { maxInFlight: 4 });
+      const gate = this.deps.uploadGate;
+      store = new RemoteShardStore(this.deps.node, member, {
+        maxInFlight: 4,
+        ...(gate ? { uploadGate: gate } : {}),
+      });
       this.stores.set(member, store);
     }
     return store;

@@ -23,6 +23,7 @@ import {
   type PledgeHelp,
   pledgeHelp,
 } from '../../engine/index.ts';
+import { cappedDataRate, type StatusUpload, type UploadInput, uploadSection } from './status-upload.ts';
 import { formatSize } from './units.ts';
 
 /** Bumped on any incompatible change of the report's JSON (docs/status.schema.json). */
@@ -151,6 +152,8 @@ export interface StatusInput {
   readonly onlineWindowMs?: number | undefined;
   readonly kMax?: number | undefined;
   readonly dashboardUrl: string | null;
+  /** The upload cap and pause (upload-governor.ts); absent where there is none (tests, the sim). */
+  readonly upload?: UploadInput | undefined;
 }
 
 export interface StatusMemberRow {
@@ -262,6 +265,8 @@ export interface StatusReport {
     readonly atMs: number;
   }[];
   readonly dashboard: { readonly url: string | null };
+  /** The upload cap in force and the pause (absent for a report built without them). */
+  readonly upload?: StatusUpload;
 }
 
 /** pledgeHelp costs tens of allowance computations: remembered per (agreement, pledges, self). */
@@ -386,10 +391,14 @@ export function buildStatusReport(input: StatusInput): StatusReport {
   const b = input.backup;
   const pendingBytes = b.pending?.bytes ?? null;
   const pendingFiles = b.pending?.files ?? null;
-  const rate =
+  const upload = input.upload === undefined ? null : uploadSection(input.upload);
+  const rate = cappedDataRate(
     b.recentUpload !== null && b.recentUpload.spanMs >= 1000 && b.recentUpload.bytes > 0
       ? (b.recentUpload.bytes / b.recentUpload.spanMs) * 1000
-      : null;
+      : null,
+    upload,
+    code?.feasible === true ? code : null,
+  );
   const estimatedDoneMs =
     pendingBytes === null || pendingBytes === 0
       ? null
@@ -418,6 +427,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     pendingBytes,
     pendingFiles,
     complete: b.pending?.complete ?? false,
+    paused: upload?.paused === true,
     rate,
     estimatedDoneMs,
     upToDate,
@@ -514,6 +524,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       atMs: r.atMs,
     })),
     dashboard: { url: input.dashboardUrl },
+    ...(upload === null ? {} : { upload }),
   };
 }
 
@@ -543,6 +554,7 @@ function describeBackup(x: {
   pendingBytes: number | null;
   pendingFiles: number | null;
   complete: boolean;
+  paused: boolean;
   rate: number | null;
   estimatedDoneMs: number | null;
   upToDate: boolean;
@@ -570,6 +582,7 @@ function describeBackup(x: {
     parts.push(
       `done in about ${formatDuration(x.estimatedDoneMs - x.nowMs)} at the recent ${formatSize(x.rate)}/s${x.state === 'running' ? '' : ' once the next backup starts'}`,
     );
+  else if (x.paused) parts.push('uploads are paused');
   else if ((x.pendingBytes ?? 0) > 0) parts.push('no recent upload rate to estimate when');
   return `no: ${parts.join('; ')}; ${last}`;
 }

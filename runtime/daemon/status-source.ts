@@ -18,6 +18,7 @@ import {
   type RepairProgress,
   type StatusReport,
 } from './status-report.ts';
+import type { UploadInput } from './status-upload.ts';
 
 /** How long a usage answer or a pending check stays fresh. */
 export const USAGE_FRESH_MS = 5_000;
@@ -51,6 +52,8 @@ export interface StatusDeps {
   /** Last sightings recorded before (the history file): used for members not seen since start. */
   previousSightings?: () => ReadonlyMap<string, number>;
   graceMs?: number;
+  /** The upload gate's state and the config's windows (status-upload.ts). */
+  upload?: () => UploadInput;
 }
 
 /** Read-only view of the owner's index. */
@@ -300,6 +303,7 @@ export class StatusSource {
       repair: deps.repair(),
       ...(deps.graceMs === undefined ? {} : { graceMs: deps.graceMs }),
       dashboardUrl: deps.dashboardUrl(),
+      ...(deps.upload === undefined ? {} : { upload: deps.upload() }),
     });
   }
 

@@ -85,6 +85,8 @@ export function renderStatusText(r: StatusReport, dashboardLink: string | null =
         `${formatSize(b.backedUpBytes)} in ${b.stripes} stripe${b.stripes === 1 ? '' : 's'}, ${formatSize(b.storedWithRedundancyBytes)} with redundancy`,
       ),
     );
+  if (r.upload !== undefined && (r.upload.paused || r.upload.capBytesPerSecond > 0))
+    out.push(line('Upload', r.upload.words));
   if (r.capacity !== null) out.push(line('Allowance', r.capacity.words));
   out.push(
     line(

@@ -45,16 +45,23 @@ function toStoreError(error: unknown, peer: string, id?: string): ShardStoreErro
   return new ShardStoreError('io', `/pb/shard/1 with ${peer}: ${describeError(error)}`, id, { cause: error });
 }
 
+/** Makes a sender wait before bytes go out (the member's upload cap and pause). */
+export interface UploadGate {
+  take(bytes: number): Promise<void>;
+}
+
 export class RemoteShardStore implements ShardStore {
   private readonly limiter: Limiter;
   private readonly bodyLimiter = new Limiter(1, 1024);
+  private readonly uploadGate: UploadGate | null;
 
   constructor(
     private readonly node: PbLibp2p,
     readonly peer: string,
-    options: { maxInFlight?: number } = {},
+    options: { maxInFlight?: number; uploadGate?: UploadGate } = {},
   ) {
     this.limiter = new Limiter(options.maxInFlight ?? 4);
+    this.uploadGate = options.uploadGate ?? null;
   }
 
   private async request<T>(id: string | undefined, fn: () => Promise<T>): Promise<T> {
@@ -77,6 +84,8 @@ export class RemoteShardStore implements ShardStore {
         id,
       );
     }
+    // Before a slot is taken: a paused or capped upload holds no stream open while it waits.
+    if (this.uploadGate !== null) await this.uploadGate.take(bytes.length);
     await this.request(id, () =>
       shardRequest(this.node, this.peer, SHARD_MSG.put, [id, bytes.length], bytes, SHARD_MSG.ok, {
         bodyLimiter: this.bodyLimiter,
