@@ -1,47 +1,57 @@
 /**
- * `pnpm bench pipeline [--size 1GiB|256MiB|<bytes>] [--json] [--keep] [--no-others] [--source] [--workers N]`
+ * `pnpm bench pipeline [--dataset synthetic|real|tiny|all] [--quick] [--size 1GiB|<bytes>]
+ *   [--real-size 256MiB] [--tiny-files 200000] [--json] [--keep] [--no-others] [--source] [--workers N]`
  *
- * DESIGN section 6's dataset from a fixed seed (170 incompressible files of 100 KiB-50 MiB,
- * log-uniform sizes scaled to 80% of --size, plus copies making 20% duplicates), backed up by pb
- * to 5 local members (owner excluded, tolerance 1, ratio 2: k=2, m=2), backed up again unchanged,
- * and restored to a new directory. restic and borg (if installed) do the same on the same data.
- * Each run is a separate process measured by /usr/bin/time (wall, user+sys CPU, peak RSS).
- * pb's threads: one worker per core (2 here) reads files and runs FastCDC, HMAC and
- * XChaCha20-Poly1305 (restore: decrypts and checks ids); the main thread deduplicates, packs
- * stripes, hashes shards once and writes; Reed-Solomon and file I/O run in libuv's pool.
- * pb runs precompiled (runtime/bin/build.mjs, built here first); `--source` runs the tsx entry,
- * `--workers N` overrides the worker count.
+ * Datasets (bench/_pipeline-data.ts): synthetic (DESIGN section 6: large incompressible files and
+ * 20% duplicates, --size, default 1 GiB), real (a bounded, sorted copy of /usr/share/doc,
+ * /usr/include, the Python standard library and the project's node_modules, --real-size, default
+ * 256 MiB) and tiny (--tiny-files generated files of 16-400 bytes in 400 folders, default 200,000).
+ * `--quick`: 128 MiB, 32 MiB and 10,000 files. Default: synthetic only.
+ * Each dataset is backed up by pb to 5 local members (owner excluded, tolerance 1, ratio 2:
+ * k=2, m=2), backed up again unchanged, and restored to a new directory; restic and borg (if
+ * installed) do the same on the same data. Each run is a separate process measured by
+ * /usr/bin/time (wall, user+sys CPU, peak RSS); stored bytes are read from each repository.
+ * pb runs precompiled (runtime/bin/build.mjs, built here first); `--source` runs the tsx entry.
+ * Writes reports/pipeline.{json,md}; targets (ratios to the others, same run) are reported as
+ * pass or MISS, never as a failure.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import seedrandom from 'seedrandom';
+import {
+  buildRealDataset,
+  type Dataset,
+  generateDataset,
+  generateTinyDataset,
+  SEED,
+} from './_pipeline-data.ts';
+import { benchBorg, benchPb, benchRestic, has, type ToolResult } from './_pipeline-tools.ts';
+import { datasetTargets } from './adapters/pipeline.ts';
+import { type Cell, formatTable, markdownTable } from './report.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..');
+export { generateDataset } from './_pipeline-data.ts';
+export { measure, sameTree, type ToolResult } from './_pipeline-tools.ts';
+
+const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..');
 const MiB = 1024 * 1024;
-const SEED = 'pb bench pipeline v1';
+const DATASETS = ['synthetic', 'real', 'tiny'] as const;
+type DatasetName = (typeof DATASETS)[number];
 
-export interface ToolResult {
-  backupMiBs: number;
-  restoreMiBs: number;
-  rerunSeconds: number;
-  cpuSeconds: number;
-  peakRssMiB: number;
-  backupSeconds: number;
-  restoreSeconds: number;
-}
-
-export interface PipelineReport {
+export interface DatasetReport {
   datasetBytes: number;
   files: number;
+  description: string;
   pb: ToolResult | null;
   restic: ToolResult | null;
   borg: ToolResult | null;
   notes: string[];
+}
+
+export interface PipelineReport {
+  quick: boolean;
+  datasets: Partial<Record<DatasetName, DatasetReport>>;
 }
 
 export function parseSize(text: string): number {
@@ -52,243 +62,150 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-/** Writes the dataset; returns its byte count and file count. */
-export function generateDataset(dir: string, totalBytes: number): { bytes: number; files: number } {
-  const random = seedrandom(SEED);
-  const unique = 170;
-  const lo = Math.log(100 * 1024);
-  const hi = Math.log(50 * MiB);
-  const raw = Array.from({ length: unique }, () => Math.exp(lo + random() * (hi - lo)));
-  const scale = (0.8 * totalBytes) / raw.reduce((a, b) => a + b, 0);
-  const sizes = raw.map((s) => Math.max(1, Math.round(s * scale)));
-  fs.mkdirSync(dir, { recursive: true });
-  let bytes = 0;
-  const buf = Buffer.alloc(4 * MiB);
-  sizes.forEach((size, i) => {
-    const sub = join(dir, `d${i % 10}`);
-    fs.mkdirSync(sub, { recursive: true });
-    const key = createHash('sha256').update(`${SEED}/${i}`).digest();
-    const cipher = createCipheriv('chacha20', key, Buffer.alloc(16));
-    const fd = fs.openSync(join(sub, `f${i}.bin`), 'w');
-    for (let left = size; left > 0; ) {
-      const n = Math.min(left, buf.length);
-      fs.writeSync(fd, cipher.update(buf.subarray(0, n)));
-      left -= n;
-    }
-    fs.closeSync(fd);
-    bytes += size;
-  });
-  let files = unique;
-  const dupTarget = 0.2 * totalBytes;
-  let dup = 0;
-  while (dup < dupTarget) {
-    const i = Math.floor(random() * unique);
-    if (dup + sizes[i]! > dupTarget * 1.05 && dup > 0) break;
-    fs.copyFileSync(
-      join(dir, `d${i % 10}`, `f${i}.bin`),
-      join(dir, `d${i % 10}`, `copy${files}-of-${i}.bin`),
-    );
-    dup += sizes[i]!;
-    bytes += sizes[i]!;
-    files++;
+function argAt(args: string[], flag: string): string | undefined {
+  const at = args.indexOf(flag);
+  return at >= 0 ? args[at + 1] : undefined;
+}
+
+function makeDataset(name: DatasetName, dir: string, args: string[], quick: boolean): Dataset {
+  if (name === 'synthetic') {
+    const size = parseSize(argAt(args, '--size') ?? (quick ? '128MiB' : '1GiB'));
+    const d = generateDataset(dir, size);
+    return { ...d, description: `synthetic: incompressible files and 20% duplicates (seed "${SEED}")` };
   }
-  return { bytes, files };
+  if (name === 'real')
+    return buildRealDataset(dir, parseSize(argAt(args, '--real-size') ?? (quick ? '32MiB' : '256MiB')));
+  const files = Number(argAt(args, '--tiny-files') ?? (quick ? 10_000 : 200_000));
+  if (!Number.isInteger(files) || files < 1 || files > 2_000_000) throw new Error('--tiny-files: 1..2000000');
+  return generateTinyDataset(dir, files, 400);
 }
 
-interface Measured {
-  seconds: number;
-  cpuSeconds: number;
-  peakRssMiB: number;
-  stdout: string;
-}
+const TOOLS = ['pb', 'restic', 'borg'] as const;
+const COLUMNS = [
+  'tool',
+  'backup s',
+  'backup MiB/s',
+  're-run s',
+  'restore s',
+  'restore MiB/s',
+  'CPU s (backup/re-run/restore)',
+  'peak RSS MiB',
+  'stored MiB (before redundancy)',
+  'on disk MiB (after)',
+];
 
-export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Measured {
-  const timeFile = join(tmpdir(), `pb-bench-time-${process.pid}`);
-  const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', cmd, ...args], {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    maxBuffer: 256 * MiB,
-    ...(cwd ? { cwd } : {}),
+function rows(d: DatasetReport): Cell[][] {
+  return TOOLS.filter((t) => d[t]).map((t) => {
+    const r = d[t]!;
+    return [
+      t,
+      r.backupSeconds,
+      r.backupMiBs,
+      r.rerunSeconds,
+      r.restoreSeconds,
+      r.restoreMiBs,
+      `${r.cpuSeconds}/${r.rerunCpuSeconds}/${r.restoreCpuSeconds}`,
+      r.peakRssMiB,
+      (r.storedBytes / MiB).toFixed(1),
+      (r.storedBytesWithRedundancy / MiB).toFixed(1),
+    ];
   });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const [e, u, s, m] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
-  fs.rmSync(timeFile, { force: true });
-  return { seconds: e!, cpuSeconds: u! + s!, peakRssMiB: m! / 1024, stdout: r.stdout };
 }
 
-function has(cmd: string): boolean {
-  try {
-    execFileSync('which', [cmd], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export function sameTree(a: string, b: string): boolean {
-  return spawnSync('diff', ['-rq', a, b], { stdio: 'ignore' }).status === 0;
-}
-
-function result(datasetBytes: number, b: Measured, rerun: Measured, r: Measured): ToolResult {
-  const mib = datasetBytes / MiB;
-  return {
-    backupMiBs: Number((mib / b.seconds).toFixed(1)),
-    restoreMiBs: Number((mib / r.seconds).toFixed(1)),
-    rerunSeconds: Number(rerun.seconds.toFixed(2)),
-    cpuSeconds: Number(b.cpuSeconds.toFixed(2)),
-    peakRssMiB: Number(Math.max(b.peakRssMiB, rerun.peakRssMiB, r.peakRssMiB).toFixed(0)),
-    backupSeconds: Number(b.seconds.toFixed(2)),
-    restoreSeconds: Number(r.seconds.toFixed(2)),
-  };
-}
-
-function benchPb(
-  work: string,
-  data: string,
-  datasetBytes: number,
-  notes: string[],
-  source: boolean,
-  workers: number | undefined,
-): ToolResult {
-  const root = join(work, 'pb');
-  fs.mkdirSync(root, { recursive: true });
-  const config = {
-    dataDir: join(root, 'data'),
-    secretFile: join(root, 'secret'),
-    agreement: { ratio: 2, tolerance: 1 },
-    members: [1, 2, 3, 4, 5].map((i) => ({
-      id: `m${i}`,
-      dir: join(root, `m${i}`),
-      pledgeBytes: 100 * 1024 ** 3,
-    })),
-    sources: [data],
-    durable: true,
-    ...(workers === undefined ? {} : { workers }),
-  };
-  const configPath = join(root, 'pb.json');
-  fs.writeFileSync(configPath, JSON.stringify(config));
-  // The precompiled CLI (runtime/bin/build.mjs), built afresh from this tree: no TypeScript
-  // loader at start-up. `--source` measures the tsx entry instead.
-  const bin = source
-    ? join(repoRoot, 'runtime/bin/pb-node.mjs')
-    : execFileSync(process.execPath, [join(repoRoot, 'runtime/bin/build.mjs')], { encoding: 'utf8' }).trim();
-  execFileSync(process.execPath, [bin, '-c', configPath, 'local-init'], { stdio: 'ignore' });
-  const b = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
-  const stats = JSON.parse(b.stdout) as { stored: { stripes: number; shardBytesWritten: number } };
-  notes.push(
-    `pb: ${stats.stored.stripes} stripes, ${(stats.stored.shardBytesWritten / MiB).toFixed(0)} MiB of shards (k=2, m=2), fsync per shard; ` +
-      `threads: main + ${workers ?? Math.min(4, Math.max(1, availableParallelism()))} worker(s) (backup: FastCDC, HMAC, XChaCha20; restore, one fewer: decrypt and id checks) + libuv pool (Reed-Solomon, I/O, shard SHA-256 on reads); ` +
-      `CLI ${source ? 'from source (tsx)' : 'precompiled (dist/, esbuild)'}`,
+function verdicts(name: DatasetName, d: DatasetReport): string[] {
+  return datasetTargets(name, d).map(
+    (t) =>
+      `${t.measure}: ${t.measured ?? 'not measured'} (target ${t.target}): ${t.verdict === 'miss' ? 'MISSED' : t.verdict}`,
   );
-  const rerun = measure(process.execPath, [bin, '-c', configPath, 'backup', '--json']);
-  const target = join(root, 'restore');
-  const r = measure(process.execPath, [bin, '-c', configPath, 'restore', '--target', target, '--json']);
-  if (!sameTree(data, join(target, data))) throw new Error('pb restore differs from the dataset');
-  return result(datasetBytes, b, rerun, r);
 }
 
-function benchRestic(work: string, data: string, datasetBytes: number): ToolResult {
-  const repo = join(work, 'restic-repo');
-  const env = {
-    RESTIC_PASSWORD: 'bench',
-    RESTIC_REPOSITORY: repo,
-    RESTIC_CACHE_DIR: join(work, 'restic-cache'),
+function runDataset(
+  name: DatasetName,
+  work: string,
+  args: string[],
+  quick: boolean,
+  bin: string,
+): DatasetReport {
+  const data = join(work, 'dataset');
+  const made = makeDataset(name, data, args, quick);
+  const notes: string[] = [];
+  const report: DatasetReport = {
+    datasetBytes: made.bytes,
+    files: made.files,
+    description: made.description,
+    pb: null,
+    restic: null,
+    borg: null,
+    notes,
   };
-  execFileSync('restic', ['init'], { env: { ...process.env, ...env }, stdio: 'ignore' });
-  const b = measure('restic', ['backup', '--quiet', data], env);
-  const rerun = measure('restic', ['backup', '--quiet', data], env);
-  const target = join(work, 'restic-restore');
-  const r = measure('restic', ['restore', 'latest', '--target', target], env);
-  if (!sameTree(data, join(target, data))) throw new Error('restic restore differs from the dataset');
-  return result(datasetBytes, b, rerun, r);
-}
-
-function benchBorg(work: string, data: string, datasetBytes: number): ToolResult {
-  const repo = join(work, 'borg-repo');
-  const env = {
-    BORG_PASSPHRASE: 'bench',
-    BORG_BASE_DIR: join(work, 'borg-base'),
-    BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes',
-  };
-  execFileSync('borg', ['init', '-e', 'repokey', repo], { env: { ...process.env, ...env }, stdio: 'ignore' });
-  const b = measure('borg', ['create', `${repo}::a1`, data], env);
-  const rerun = measure('borg', ['create', `${repo}::a2`, data], env);
-  const target = join(work, 'borg-restore');
-  fs.mkdirSync(target);
-  const r = measure('borg', ['extract', `${repo}::a1`], env, target);
-  if (!sameTree(data, join(target, data))) throw new Error('borg restore differs from the dataset');
-  return result(datasetBytes, b, rerun, r);
+  const workersText = argAt(args, '--workers');
+  report.pb = benchPb(work, data, made.bytes, notes, {
+    source: args.includes('--source'),
+    workers: workersText === undefined ? undefined : Number(workersText),
+    bin,
+  });
+  if (report.pb.indexBytes !== null)
+    notes.push(
+      `pb index: ${(report.pb.indexBytes / MiB).toFixed(1)} MiB, ${(report.pb.indexBytes / made.files).toFixed(0)} bytes per file`,
+    );
+  fs.rmSync(join(work, 'pb'), { recursive: true, force: true });
+  if (!args.includes('--no-others')) {
+    if (has('restic')) report.restic = benchRestic(work, data, made.bytes);
+    else notes.push('restic not installed');
+    if (has('borg')) report.borg = benchBorg(work, data, made.bytes);
+    else notes.push('borg not installed');
+  }
+  return report;
 }
 
 export async function run(args: string[]): Promise<void> {
   const json = args.includes('--json');
-  const sizeAt = args.indexOf('--size');
-  const size = sizeAt >= 0 ? parseSize(args[sizeAt + 1] ?? '') : 1024 * MiB;
-  const work = fs.mkdtempSync(join(tmpdir(), 'pb-bench-pipeline-'));
-  const notes: string[] = [];
-  try {
-    const data = join(work, 'dataset');
-    const { bytes, files } = generateDataset(data, size);
-    const report: PipelineReport = { datasetBytes: bytes, files, pb: null, restic: null, borg: null, notes };
-    const workersAt = args.indexOf('--workers');
-    const workers = workersAt >= 0 ? Number(args[workersAt + 1]) : undefined;
-    report.pb = benchPb(work, data, bytes, notes, args.includes('--source'), workers);
-    if (!args.includes('--no-others')) {
-      if (has('restic')) report.restic = benchRestic(work, data, bytes);
-      else notes.push('restic not installed');
-      if (has('borg')) report.borg = benchBorg(work, data, bytes);
-      else notes.push('borg not installed');
-    }
-    const columns = [
-      'tool',
-      'backup MiB/s',
-      'restore MiB/s',
-      'unchanged re-run s',
-      'backup CPU s',
-      'peak RSS MiB',
-    ];
-    const rows = (['pb', 'restic', 'borg'] as const)
-      .filter((t) => report[t])
-      .map((t) => {
-        const r = report[t]!;
-        return [t, r.backupMiBs, r.restoreMiBs, r.rerunSeconds, r.cpuSeconds, r.peakRssMiB];
-      });
-    const ratio = (a: number | undefined, b: number | undefined): string =>
-      a && b ? (a / b).toFixed(2) : '-';
-    const ratios = [
-      `pb backup / borg backup: ${ratio(report.pb?.backupMiBs, report.borg?.backupMiBs)} (target >= 1.5)`,
-      `pb restore / restic restore: ${ratio(report.pb?.restoreMiBs, report.restic?.restoreMiBs)} (target >= 1.5)`,
-      `pb re-run / restic re-run (seconds): ${ratio(report.pb?.rerunSeconds, report.restic?.rerunSeconds)} (target <= 1)`,
-      `pb peak RSS: ${report.pb?.peakRssMiB} MiB (target <= 300)`,
-    ];
-    const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => String(r[i]).length)));
-    const line = (cells: (string | number)[]): string =>
-      cells.map((c, i) => String(c).padStart(widths[i]!)).join('  ');
-    const table = [line(columns), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-    const md = [
-      `# pipeline benchmark`,
-      '',
-      `Dataset: ${(bytes / MiB).toFixed(0)} MiB, ${files} files (seed "${SEED}"), 5 local members, tolerance 1.`,
-      '',
-      `| ${columns.join(' | ')} |`,
-      `|${columns.map(() => '---').join('|')}|`,
-      ...rows.map((r) => `| ${r.join(' | ')} |`),
-      '',
-      ...ratios.map((r) => `- ${r}`),
-      ...notes.map((n) => `- ${n}`),
-    ].join('\n');
-    fs.mkdirSync(join(repoRoot, 'reports'), { recursive: true });
-    fs.writeFileSync(join(repoRoot, 'reports/pipeline.json'), `${JSON.stringify(report, null, 2)}\n`);
-    fs.writeFileSync(join(repoRoot, 'reports/pipeline.md'), `${md}\n`);
-    if (json) console.log(JSON.stringify(report));
-    else
-      console.log(
-        `dataset ${(bytes / MiB).toFixed(0)} MiB, ${files} files\n${table}\n${ratios.join('\n')}\n${notes.join('\n')}`,
+  const quick = args.includes('--quick');
+  const which = argAt(args, '--dataset') ?? 'synthetic';
+  const names: DatasetName[] =
+    which === 'all' ? [...DATASETS] : DATASETS.includes(which as DatasetName) ? [which as DatasetName] : [];
+  if (names.length === 0) throw new Error(`--dataset: one of ${DATASETS.join(', ')}, all`);
+  // The precompiled CLI (runtime/bin/build.mjs), built afresh from this tree: no TypeScript
+  // loader at start-up. `--source` measures the tsx entry instead.
+  const bin = args.includes('--source')
+    ? join(repoRoot, 'runtime/bin/pb-node.mjs')
+    : execFileSync(process.execPath, [join(repoRoot, 'runtime/bin/build.mjs')], { encoding: 'utf8' }).trim();
+  const report: PipelineReport = { quick, datasets: {} };
+  const text: string[] = [];
+  const md = [
+    '# pipeline benchmark',
+    '',
+    `\`pnpm bench pipeline ${args.filter((a) => a !== '--json').join(' ')}\`; 5 local members, tolerance 1 (k=2, m=2); times are wall seconds of one run on a shared 2-core host: read the ratios.`,
+  ];
+  for (const name of names) {
+    const work = fs.mkdtempSync(join(tmpdir(), `pb-bench-pipeline-${name}-`));
+    try {
+      process.stderr.write(`pipeline: dataset ${name} ...\n`);
+      const d = runDataset(name, work, args, quick, bin);
+      report.datasets[name] = d;
+      const head = `${name}: ${(d.datasetBytes / MiB).toFixed(0)} MiB, ${d.files} files (${d.description})`;
+      text.push(head, formatTable(COLUMNS, rows(d)), ...verdicts(name, d), ...d.notes, '');
+      md.push(
+        '',
+        `## ${name}`,
+        '',
+        `${(d.datasetBytes / MiB).toFixed(0)} MiB, ${d.files} files: ${d.description}.`,
+        '',
+        markdownTable(COLUMNS, rows(d)),
+        '',
+        ...verdicts(name, d).map((v) => `- ${v}`),
+        ...d.notes.map((n) => `- ${n}`),
       );
-  } finally {
-    if (!args.includes('--keep')) fs.rmSync(work, { recursive: true, force: true });
-    else console.error(`kept ${work}`);
+    } finally {
+      if (!args.includes('--keep')) fs.rmSync(work, { recursive: true, force: true });
+      else console.error(`kept ${work}`);
+    }
   }
+  fs.mkdirSync(join(repoRoot, 'reports'), { recursive: true });
+  fs.writeFileSync(join(repoRoot, 'reports/pipeline.json'), `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(join(repoRoot, 'reports/pipeline.md'), `${md.join('\n')}\n`);
+  if (json) console.log(JSON.stringify(report));
+  else console.log(text.join('\n'));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import { chunkId, sealObject } from './chunk-crypto.ts';
+import { chunkId, sealChunk } from './chunk-crypto.ts';
 import { ChunkPool } from './chunk-pool.ts';
 import { PipelineError } from './errors.ts';
 import { KIND_SNAPSHOT } from './index-db.ts';
@@ -81,7 +81,8 @@ export async function backup(repo: Repository, options: BackupOptions = {}): Pro
     };
     const plain = encodeSnapshot(snapshot);
     const id = chunkId(keys.chunkIdKey, plain);
-    await writer.add(id, KIND_SNAPSHOT, sealObject(keys.dataKey, id, plain), plain.length);
+    const { sealed, codec } = sealChunk(keys.dataKey, id, plain);
+    await writer.add(id, KIND_SNAPSHOT, sealed, plain.length, codec);
     await writer.flush();
     const oldHead = index.getMeta('head');
     const headSeq = oldHead ? decodeHead(Buffer.from(oldHead, 'base64'), keys).headSeq + 1 : 1;

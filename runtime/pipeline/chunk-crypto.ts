@@ -4,7 +4,9 @@
  * - chunk id = HMAC-SHA256(chunkIdKey, plaintext): 32 bytes.
  * - sealed object = nonce (24 random bytes) || ciphertext || Poly1305 tag (16 bytes), with
  *   XChaCha20-Poly1305 under the data key and the chunk id as associated data, so a sealed
- *   object cannot be passed off under another id.
+ *   object cannot be passed off under another id. What is encrypted is the payload: the
+ *   plaintext (codec 0) or its zstd frame (codec 1, codec.ts); a compressed object's associated
+ *   data is id || codec byte, so its codec cannot be swapped either.
  *
  * XChaCha20-Poly1305 is built from @noble/ciphers' HChaCha20 (subkey = HChaCha20(key, nonce[0..16]))
  * and node:crypto's chacha20-poly1305 (IETF, 12-byte nonce = 4 zero bytes || nonce[16..24]).
@@ -12,6 +14,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { hchacha } from '@noble/ciphers/chacha.js';
+import { CODEC_RAW, type Codec, compressObject, decompressObject } from './codec.ts';
 import { PipelineError } from './errors.ts';
 
 export const CHUNK_ID_BYTES = 32;
@@ -107,6 +110,38 @@ export function sealObjectParts(
   return [n, body, cipher.getAuthTag()];
 }
 
+/** The associated data of an object: its id, followed by the codec byte unless it is raw. */
+export function objectAad(id: Uint8Array, codec: number): Uint8Array {
+  if (codec === CODEC_RAW) return id;
+  const aad = Buffer.allocUnsafe(id.length + 1);
+  aad.set(id);
+  aad[id.length] = codec;
+  return aad;
+}
+
+/**
+ * Compress (if that saves enough) and seal an object; its parts concatenate to the sealed
+ * object, `codec` goes into the stripe directory and the index.
+ */
+export function sealChunkParts(
+  dataKey: Uint8Array,
+  id: Uint8Array,
+  plaintext: Uint8Array,
+): { parts: Buffer[]; codec: Codec } {
+  const { codec, payload } = compressObject(plaintext);
+  return { parts: sealObjectParts(dataKey, objectAad(id, codec), payload), codec };
+}
+
+/** sealChunkParts, concatenated. */
+export function sealChunk(
+  dataKey: Uint8Array,
+  id: Uint8Array,
+  plaintext: Uint8Array,
+): { sealed: Buffer; codec: Codec } {
+  const { parts, codec } = sealChunkParts(dataKey, id, plaintext);
+  return { sealed: Buffer.concat(parts), codec };
+}
+
 /** Seal an object: nonce || ciphertext || tag, with its id as associated data. */
 export function sealObject(
   dataKey: Uint8Array,
@@ -118,14 +153,16 @@ export function sealObject(
 }
 
 /**
- * Open a sealed object and check that its plaintext really has id `id`. Throws 'wrong-secret'
- * or 'corrupt' (both mean: not a byte of it may be used).
+ * Open a sealed object of codec `codec` (tag, then bounded decompression) and check that its
+ * plaintext really has id `id`. Throws 'wrong-secret' or 'corrupt' (both mean: not a byte of it
+ * may be used).
  */
 export function openObject(
   dataKey: Uint8Array,
   chunkIdKey: Uint8Array,
   id: Uint8Array,
   sealed: Uint8Array,
+  codec: number = CODEC_RAW,
 ): Buffer {
   if (sealed.length < SEAL_OVERHEAD_BYTES) {
     throw new PipelineError(
@@ -133,15 +170,26 @@ export function openObject(
       `object ${hex(id)}: ${sealed.length} bytes is shorter than its envelope`,
     );
   }
-  let plain: Buffer;
+  let payload: Buffer;
   try {
-    plain = xchachaDecrypt(dataKey, sealed.subarray(0, NONCE_BYTES), sealed.subarray(NONCE_BYTES), id);
+    payload = xchachaDecrypt(
+      dataKey,
+      sealed.subarray(0, NONCE_BYTES),
+      sealed.subarray(NONCE_BYTES),
+      objectAad(id, codec),
+    );
   } catch (error) {
     throw new PipelineError(
       'corrupt',
       `object ${hex(id)} fails authentication: the recovery secret is wrong or the data is corrupt`,
       { cause: error },
     );
+  }
+  let plain: Buffer;
+  try {
+    plain = decompressObject(codec, payload);
+  } catch (error) {
+    throw new PipelineError('corrupt', `object ${hex(id)}: ${(error as Error).message}`, { cause: error });
   }
   const actual = chunkId(chunkIdKey, plain);
   if (actual.length !== id.length || !timingSafeEqual(actual, id)) {

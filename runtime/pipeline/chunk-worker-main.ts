@@ -84,7 +84,7 @@ port.on(
 interface OpenRequest {
   jobId: number;
   area: Uint8Array;
-  objects: { id: Uint8Array; offset: number; sealedBytes: number }[];
+  objects: { id: Uint8Array; offset: number; sealedBytes: number; codec: number }[];
   keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array };
 }
 
@@ -100,6 +100,7 @@ function openAll(req: OpenRequest): void {
         req.keys.chunkIdKey,
         o.id,
         req.area.subarray(o.offset, o.offset + o.sealedBytes),
+        o.codec,
       );
       // A plaintext that owns its whole ArrayBuffer moves without a copy; a pooled one is copied.
       const owned =

@@ -1,5 +1,6 @@
 /**
- * Read one file, cut it with FastCDC, name each chunk (HMAC) and seal it (XChaCha20-Poly1305).
+ * Read one file, cut it with FastCDC, name each chunk (HMAC), compress it when that pays (zstd)
+ * and seal it (XChaCha20-Poly1305).
  * Runs inside a chunk worker (or inline). Sealed chunks go out in batches of at most
  * `batchBytes`; the next read waits until the receiver has taken the batch (backpressure).
  *
@@ -9,7 +10,8 @@
 import { readSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { isMainThread } from 'node:worker_threads';
-import { chunkId, sealObjectParts } from './chunk-crypto.ts';
+import { chunkId, sealChunkParts } from './chunk-crypto.ts';
+import type { Codec } from './codec.ts';
 import { Chunker, DEFAULT_CHUNKER } from './fastcdc.ts';
 
 export interface SealedChunk {
@@ -17,6 +19,8 @@ export interface SealedChunk {
   /** nonce, ciphertext, tag: concatenated, the sealed object. */
   parts: Uint8Array[];
   plainBytes: number;
+  /** How the sealed payload encodes the plaintext (codec.ts). */
+  codec: Codec;
 }
 
 export interface FileReadResult {
@@ -72,8 +76,8 @@ export async function readAndSealFile(
       }
       id ??= chunkId(keys.chunkIdKey, chunk);
       chunkIds.push(id);
-      const parts = sealObjectParts(keys.dataKey, id, chunk);
-      batch.push({ id, parts, plainBytes: chunk.length });
+      const { parts, codec } = sealChunkParts(keys.dataKey, id, chunk);
+      batch.push({ id, parts, plainBytes: chunk.length, codec });
       batchSize += chunk.length;
       if (batchSize >= batchBytes) {
         const out = batch;

@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 import { prepareSqliteFile } from '../store/private-mode.ts';
 import { assert, PipelineError } from './errors.ts';
 
-export const INDEX_SCHEMA_VERSION = 1;
+/** Version 2 added objects.codec; a version 1 index is upgraded in place (its objects are raw). */
+export const INDEX_SCHEMA_VERSION = 2;
 
 export const KIND_DATA = 0;
 export const KIND_TREE = 1;
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS objects (
   stripe_seq INTEGER NOT NULL REFERENCES stripes(seq),
   offset INTEGER NOT NULL,
   sealed_bytes INTEGER NOT NULL,
-  plain_bytes INTEGER NOT NULL
+  plain_bytes INTEGER NOT NULL,
+  codec INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS objects_by_stripe ON objects(stripe_seq);
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -66,6 +68,8 @@ export interface ObjectRow {
   offset: number;
   sealedBytes: number;
   plainBytes: number;
+  /** codec.ts: 0 raw, 1 zstd. */
+  codec: number;
 }
 
 export interface ShardRow {
@@ -117,7 +121,15 @@ export class IndexDb {
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
       this.db.exec(SCHEMA);
-      const version = this.getMeta('schema_version');
+      let version = this.getMeta('schema_version');
+      if (version === '1') {
+        // CREATE TABLE IF NOT EXISTS kept the version 1 objects table: add its codec column.
+        this.db.transaction(() => {
+          this.db.exec('ALTER TABLE objects ADD COLUMN codec INTEGER NOT NULL DEFAULT 0');
+          this.setMeta('schema_version', String(INDEX_SCHEMA_VERSION));
+        })();
+        version = String(INDEX_SCHEMA_VERSION);
+      }
       if (version === undefined) this.setMeta('schema_version', String(INDEX_SCHEMA_VERSION));
       else if (version !== String(INDEX_SCHEMA_VERSION)) {
         throw new PipelineError(
@@ -138,8 +150,15 @@ export class IndexDb {
       hasObject: db.prepare<[Buffer], { one: number }>('SELECT 1 AS one FROM objects WHERE id = ?'),
       getObject: db.prepare<
         [Buffer],
-        { kind: number; stripe_seq: number; offset: number; sealed_bytes: number; plain_bytes: number }
-      >('SELECT kind, stripe_seq, offset, sealed_bytes, plain_bytes FROM objects WHERE id = ?'),
+        {
+          kind: number;
+          stripe_seq: number;
+          offset: number;
+          sealed_bytes: number;
+          plain_bytes: number;
+          codec: number;
+        }
+      >('SELECT kind, stripe_seq, offset, sealed_bytes, plain_bytes, codec FROM objects WHERE id = ?'),
       insertStripe: db.prepare(
         'INSERT INTO stripes (seq, stripe_id, k, m, shard_bytes, data_bytes, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -147,7 +166,7 @@ export class IndexDb {
         'INSERT INTO shards (stripe_seq, idx, shard_id, member, file_bytes) VALUES (?, ?, ?, ?, ?)',
       ),
       insertObject: db.prepare(
-        'INSERT OR IGNORE INTO objects (id, kind, stripe_seq, offset, sealed_bytes, plain_bytes) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT OR IGNORE INTO objects (id, kind, stripe_seq, offset, sealed_bytes, plain_bytes, codec) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       upsertFile: db.prepare(
         `INSERT INTO files (path, size, mtime_ns, ctime_ns, ino, chunks) VALUES (?, ?, ?, ?, ?, ?)
@@ -255,6 +274,7 @@ export class IndexDb {
       offset: row.offset,
       sealedBytes: row.sealed_bytes,
       plainBytes: row.plain_bytes,
+      codec: row.codec,
     };
   }
 
@@ -273,7 +293,7 @@ export class IndexDb {
       );
       for (const s of shards) this.stmts.insertShard.run(stripe.seq, s.idx, s.shardId, s.member, s.fileBytes);
       for (const o of objects)
-        this.stmts.insertObject.run(o.id, o.kind, stripe.seq, o.offset, o.sealedBytes, o.plainBytes);
+        this.stmts.insertObject.run(o.id, o.kind, stripe.seq, o.offset, o.sealedBytes, o.plainBytes, o.codec);
       for (const f of files) this.stmts.upsertFile.run(f.path, f.size, f.mtimeNs, f.ctimeNs, f.ino, f.chunks);
     })();
   }

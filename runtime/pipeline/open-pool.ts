@@ -17,6 +17,8 @@ export interface OpenTarget {
   id: Uint8Array;
   offset: number;
   sealedBytes: number;
+  /** codec.ts; from the index. */
+  codec: number;
 }
 
 /** Per object: its verified plaintext, or why it cannot be used. */
@@ -109,6 +111,7 @@ export class OpenPool {
               this.keys.chunkIdKey,
               o.id,
               area.subarray(o.offset, o.offset + o.sealedBytes),
+              o.codec,
             ),
           };
         } catch (error) {

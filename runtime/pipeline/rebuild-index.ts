@@ -407,6 +407,7 @@ export async function rebuildIndex(
         keys.chunkIdKey,
         e.id,
         area.subarray(e.offset, e.offset + e.sealedBytes),
+        e.codec,
       );
       const snapshot = decodeSnapshot(plain);
       snapshots.push({ id: e.id, timeMs: snapshot.timeMs, files: snapshot.files, bytes: snapshot.bytes });

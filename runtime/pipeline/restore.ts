@@ -224,6 +224,7 @@ interface Placement {
   id: Buffer;
   offset: number;
   sealedBytes: number;
+  codec: number;
   targets: { file: number; position: number }[];
 }
 
@@ -254,7 +255,7 @@ async function restoreBatch(
       const key = id.toString('hex');
       let p = stripe.get(key);
       if (!p) {
-        p = { id, offset: row.offset, sealedBytes: row.sealedBytes, targets: [] };
+        p = { id, offset: row.offset, sealedBytes: row.sealedBytes, codec: row.codec, targets: [] };
         stripe.set(key, p);
       }
       p.targets.push({ file: f, position });

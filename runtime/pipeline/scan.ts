@@ -13,7 +13,7 @@
  */
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { chunkId, sealObject } from './chunk-crypto.ts';
+import { chunkId, sealChunk } from './chunk-crypto.ts';
 import { type ChunkPool, FileReadError } from './chunk-pool.ts';
 import { assert, PipelineError } from './errors.ts';
 import { findCut } from './fastcdc.ts';
@@ -208,8 +208,10 @@ export class Scanner {
       const n = findCut(encoded, pos, encoded.length, true);
       const piece = encoded.subarray(pos, pos + n);
       const id = chunkId(this.o.keys.chunkIdKey, piece);
-      if (!this.o.writer.has(id))
-        await this.o.writer.add(id, KIND_TREE, sealObject(this.o.keys.dataKey, id, piece), piece.length);
+      if (!this.o.writer.has(id)) {
+        const { sealed, codec } = sealChunk(this.o.keys.dataKey, id, piece);
+        await this.o.writer.add(id, KIND_TREE, sealed, piece.length, codec);
+      }
       ids.push(id);
       pos += n;
       if (n === 0) break;
@@ -255,7 +257,7 @@ export class Scanner {
           await this.o.hooks?.onFileBatch?.(path, attempt);
           for (const c of chunks) {
             const id = Buffer.from(c.id.buffer, c.id.byteOffset, c.id.length);
-            await this.o.writer.add(id, KIND_DATA, c.parts, c.plainBytes);
+            await this.o.writer.add(id, KIND_DATA, c.parts, c.plainBytes, c.codec);
             this.stats.bytesRead += c.plainBytes;
           }
           this.o.hooks?.onProgress?.(this.stats);

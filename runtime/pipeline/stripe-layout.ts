@@ -1,22 +1,26 @@
 /**
- * Stripe data area layout v1 (docs/formats.md, "Stripe").
+ * Stripe data area layout (docs/formats.md, "Stripes"); directory version 2 (version 1, still
+ * read, had no codec byte: all its objects are raw).
  *
  * The data area is k x shardBytes bytes, cut into the k data shard bodies in order:
  *
  *   [sealed objects, back to back][zero padding][sealed directory][u32 LE: sealed directory length]
  *
  * The directory lists the stripe's objects so that the index can be rebuilt from stripes alone:
- *   u8 version = 1, u32 LE count, then per object: id (32), kind (u8), offset (u32 LE),
- *   sealed length (u32 LE), plain length (u32 LE).
+ *   u8 version = 2, u32 LE count, then per object: id (32), kind (u8), offset (u32 LE),
+ *   sealed length (u32 LE), plain length (u32 LE), codec (u8; codec.ts).
  * It is sealed with XChaCha20-Poly1305 under the data key, associated data
  * "pb/v1/stripe-directory\0" || stripe id.
  * shardBytes = ceil(used / k) rounded up to a multiple of 8 (Reed-Solomon's alignment).
  */
 import { NONCE_BYTES, SEAL_OVERHEAD_BYTES, sealObject, xchachaDecrypt } from './chunk-crypto.ts';
+import { CODEC_RAW, type Codec, isCodec } from './codec.ts';
 import { assert, PipelineError } from './errors.ts';
 
-export const DIRECTORY_VERSION = 1;
-export const DIRECTORY_ENTRY_BYTES = 45;
+export const DIRECTORY_VERSION = 2;
+export const DIRECTORY_ENTRY_BYTES = 46;
+/** Version 1 entries (no codec byte), still read. */
+const DIRECTORY_V1_ENTRY_BYTES = 45;
 const TRAILER_BYTES = 4;
 
 export interface DirectoryEntry {
@@ -25,6 +29,7 @@ export interface DirectoryEntry {
   offset: number;
   sealedBytes: number;
   plainBytes: number;
+  codec: Codec;
 }
 
 /** Bytes the sealed directory and its trailer take for `count` objects. */
@@ -52,6 +57,7 @@ export function encodeDirectory(entries: readonly DirectoryEntry[]): Buffer {
     out.writeUInt32LE(e.offset, p + 33);
     out.writeUInt32LE(e.sealedBytes, p + 37);
     out.writeUInt32LE(e.plainBytes, p + 41);
+    out[p + 45] = e.codec;
     p += DIRECTORY_ENTRY_BYTES;
   }
   return out;
@@ -86,19 +92,29 @@ export function readDirectory(area: Buffer, stripeId: string, dataKey: Uint8Arra
     sealed.subarray(NONCE_BYTES),
     directoryAad(stripeId),
   );
-  if (plain[0] !== DIRECTORY_VERSION)
-    throw new PipelineError('corrupt', `stripe ${stripeId}: directory version ${plain[0]}`);
+  const version = plain[0];
+  if (version !== DIRECTORY_VERSION && version !== 1)
+    throw new PipelineError('corrupt', `stripe ${stripeId}: directory version ${version}`);
+  const entryBytes = version === 1 ? DIRECTORY_V1_ENTRY_BYTES : DIRECTORY_ENTRY_BYTES;
+  if (plain.length < 5) throw new PipelineError('corrupt', `stripe ${stripeId}: directory size`);
   const count = plain.readUInt32LE(1);
-  if (plain.length !== 5 + DIRECTORY_ENTRY_BYTES * count)
+  if (plain.length !== 5 + entryBytes * count)
     throw new PipelineError('corrupt', `stripe ${stripeId}: directory size`);
   const out: DirectoryEntry[] = [];
-  for (let i = 0, p = 5; i < count; i++, p += DIRECTORY_ENTRY_BYTES) {
+  for (let i = 0, p = 5; i < count; i++, p += entryBytes) {
+    const codec = version === 1 ? CODEC_RAW : plain[p + 45]!;
+    if (!isCodec(codec))
+      throw new PipelineError(
+        'corrupt',
+        `stripe ${stripeId}: directory entry ${i} has unknown codec ${codec}`,
+      );
     const e = {
       id: Buffer.from(plain.subarray(p, p + 32)),
       kind: plain[p + 32]!,
       offset: plain.readUInt32LE(p + 33),
       sealedBytes: plain.readUInt32LE(p + 37),
       plainBytes: plain.readUInt32LE(p + 41),
+      codec,
     };
     if (e.offset + e.sealedBytes > area.length - TRAILER_BYTES - sealedLength) {
       throw new PipelineError('corrupt', `stripe ${stripeId}: directory entry ${i} out of bounds`);

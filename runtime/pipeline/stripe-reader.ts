@@ -139,7 +139,7 @@ export class ObjectReader {
   }
 
   /** Open an object found in a stripe area (tag and id verified). */
-  openIn(area: Buffer, id: Buffer, offset: number, sealedBytes: number): Buffer {
+  openIn(area: Buffer, id: Buffer, offset: number, sealedBytes: number, codec: number): Buffer {
     if (offset + sealedBytes > area.length)
       throw new PipelineError('corrupt', `object ${id.toString('hex')} lies outside its stripe`);
     return openObject(
@@ -147,6 +147,7 @@ export class ObjectReader {
       this.keys.chunkIdKey,
       id,
       area.subarray(offset, offset + sealedBytes),
+      codec,
     );
   }
 
@@ -154,7 +155,7 @@ export class ObjectReader {
     const row = this.index.getObject(id);
     if (!row) throw new PipelineError('not-found', `object ${id.toString('hex')} is not in the index`);
     const area = await this.stripes.area(row.stripeSeq);
-    return this.openIn(area, id, row.offset, row.sealedBytes);
+    return this.openIn(area, id, row.offset, row.sealedBytes, row.codec);
   }
 
   /** The concatenated plaintexts of a list of objects (a chunked tree). */

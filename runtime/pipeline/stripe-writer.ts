@@ -17,6 +17,7 @@
  */
 import { chooseStripe, type PlacementPlan } from '../../engine/index.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
+import { CODEC_RAW, type Codec } from './codec.ts';
 import { encodeParity } from './erasure.ts';
 import { assert, PipelineError } from './errors.ts';
 import type { FileCacheRow, IndexDb, ObjectRow } from './index-db.ts';
@@ -80,6 +81,7 @@ interface PendingObject {
   offset: number;
   sealedBytes: number;
   plainBytes: number;
+  codec: Codec;
 }
 
 export class StripeWriter {
@@ -131,8 +133,14 @@ export class StripeWriter {
    * Add a sealed object unless it is known; resolves when it is in a stripe buffer. Calls are
    * serialised (batches of several files arrive at once; the open stripe has one writer).
    */
-  add(id: Buffer, kind: number, sealed: Uint8Array | Uint8Array[], plainBytes: number): Promise<boolean> {
-    const run = this.addQueue.then(() => this.addNow(id, kind, sealed, plainBytes));
+  add(
+    id: Buffer,
+    kind: number,
+    sealed: Uint8Array | Uint8Array[],
+    plainBytes: number,
+    codec: Codec = CODEC_RAW,
+  ): Promise<boolean> {
+    const run = this.addQueue.then(() => this.addNow(id, kind, sealed, plainBytes, codec));
     this.addQueue = run.catch(() => undefined);
     return run;
   }
@@ -142,6 +150,7 @@ export class StripeWriter {
     kind: number,
     sealedOrParts: Uint8Array | Uint8Array[],
     plainBytes: number,
+    codec: Codec,
   ): Promise<boolean> {
     const parts = Array.isArray(sealedOrParts) ? sealedOrParts : [sealedOrParts];
     const sealed = { length: parts.reduce((n, p) => n + p.length, 0) };
@@ -171,7 +180,7 @@ export class StripeWriter {
       this.buf.set(part, at);
       at += part.length;
     }
-    this.objects.push({ id, kind, offset: this.used, sealedBytes: sealed.length, plainBytes });
+    this.objects.push({ id, kind, offset: this.used, sealedBytes: sealed.length, plainBytes, codec });
     this.pendingIds.add(id.toString('hex'));
     this.used += sealed.length;
     return true;

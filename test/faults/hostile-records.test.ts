@@ -30,6 +30,7 @@ import { HeadStore } from '../../runtime/daemon/head-store.ts';
 import { decodeInviteCode, encodeInviteCode, InviteCodeError } from '../../runtime/daemon/invite-code.ts';
 import { OpFile } from '../../runtime/daemon/op-file.ts';
 import { parseSecretText } from '../../runtime/daemon/recovery.ts';
+import { CODEC_ZSTD, compressObject, decompressObject } from '../../runtime/pipeline/codec.ts';
 import { PipelineError } from '../../runtime/pipeline/errors.ts';
 import { IndexDb } from '../../runtime/pipeline/index-db.ts';
 import {
@@ -205,14 +206,44 @@ describe('hostile on-disk records: typed errors only, no crash', () => {
     'stripe directories: readDirectory',
     () => {
       const entries = [
-        { id: ID7, kind: 0, offset: 0, sealedBytes: 100, plainBytes: 60 },
-        { id: Buffer.alloc(32, 9), kind: 1, offset: 100, sealedBytes: 50, plainBytes: 10 },
+        { id: ID7, kind: 0, offset: 0, sealedBytes: 100, plainBytes: 60, codec: 0 as const },
+        { id: Buffer.alloc(32, 9), kind: 1, offset: 100, sealedBytes: 50, plainBytes: 10, codec: 1 as const },
       ];
       const area = Buffer.alloc(150 + directoryBytes(2) + 16);
       writeDirectory(area, 'x/1/0', keys.dataKey, entries);
       fc.assert(
         fc.property(hostileBytes([area], 64), (b) =>
           outcome('stripe directory', [PipelineError], () => readDirectory(b, 'x/1/0', keys.dataKey)),
+        ),
+        opts,
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'compressed object payloads: decompressObject (bounded output)',
+    () => {
+      const frame = (b: Uint8Array): Buffer => {
+        const out = compressObject(b);
+        expect(out.codec).toBe(CODEC_ZSTD);
+        return Buffer.from(out.payload);
+      };
+      let text = '';
+      for (let i = 0; text.length < 20_000; i++) text += `entry ${i}: ${i % 11} ${'ab'.repeat(i % 7)}\n`;
+      const corpus = [
+        frame(Buffer.from(text)),
+        frame(Buffer.alloc(200_000)),
+        frame(Buffer.from('x'.repeat(300))),
+        frame(Buffer.concat([Buffer.from(text), createHash('sha256').update('r').digest()])),
+      ];
+      const limitBytes = 256 * 1024;
+      fc.assert(
+        fc.property(hostileBytes(corpus, 256), (b) =>
+          outcome('zstd payload', [PipelineError], () => {
+            const plain = decompressObject(CODEC_ZSTD, b, limitBytes);
+            expect(plain.length).toBeLessThanOrEqual(limitBytes);
+          }),
         ),
         opts,
       );

@@ -204,8 +204,8 @@ describe('defensive decoding', () => {
 
   it('stripe directory round trip', () => {
     const entries = [
-      { id: ID7, kind: 0, offset: 0, sealedBytes: 100, plainBytes: 60 },
-      { id: Buffer.alloc(32, 9), kind: 1, offset: 100, sealedBytes: 50, plainBytes: 10 },
+      { id: ID7, kind: 0, offset: 0, sealedBytes: 100, plainBytes: 60, codec: 0 as const },
+      { id: Buffer.alloc(32, 9), kind: 1, offset: 100, sealedBytes: 50, plainBytes: 10, codec: 1 as const },
     ];
     const area = Buffer.alloc(150 + directoryBytes(2) + 16);
     writeDirectory(area, 'x/1/0', keys.dataKey, entries);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deriveMemberKeys } from '../../engine/index.ts';
-import { chunkId, sealObject } from '../../runtime/pipeline/chunk-crypto.ts';
-import { OpenPool } from '../../runtime/pipeline/open-pool.ts';
+import { chunkId, sealChunk } from '../../runtime/pipeline/chunk-crypto.ts';
+import { OpenPool, type OpenTarget } from '../../runtime/pipeline/open-pool.ts';
 import { detBytes } from './helpers.ts';
 
 const keys = deriveMemberKeys(Buffer.alloc(32, 0x33));
@@ -9,20 +9,23 @@ const keys = deriveMemberKeys(Buffer.alloc(32, 0x33));
 /** A stripe-like area: three sealed objects back to back, the second one damaged. */
 function area(): {
   area: Buffer;
-  objects: { id: Buffer; offset: number; sealedBytes: number }[];
+  objects: OpenTarget[];
   plains: Buffer[];
 } {
-  const plains = [detBytes('a', 1000), detBytes('b', 70_000), detBytes('c', 5)];
+  // The first object compresses (codec 1), the others are random (raw).
+  const plains = [Buffer.from('compressible '.repeat(100)), detBytes('b', 70_000), detBytes('c', 5)];
   const sealed = plains.map((p) => {
     const id = chunkId(keys.chunkIdKey, p);
-    return { id, bytes: sealObject(keys.dataKey, id, p) };
+    const { sealed: bytes, codec } = sealChunk(keys.dataKey, id, p);
+    return { id, bytes, codec };
   });
+  expect(sealed.map((s) => s.codec)).toEqual([1, 0, 0]);
   const out = Buffer.alloc(1 << 20);
-  const objects: { id: Buffer; offset: number; sealedBytes: number }[] = [];
+  const objects: OpenTarget[] = [];
   let at = 0;
   for (const s of sealed) {
     s.bytes.copy(out, at);
-    objects.push({ id: s.id, offset: at, sealedBytes: s.bytes.length });
+    objects.push({ id: s.id, offset: at, sealedBytes: s.bytes.length, codec: s.codec });
     at += s.bytes.length;
   }
   out[objects[1]!.offset + 100]! ^= 1;
@@ -36,7 +39,7 @@ describe('OpenPool', () => {
       try {
         const a = area();
         const copy = Buffer.from(a.area);
-        const outside = { id: a.objects[0]!.id, offset: a.area.length - 10, sealedBytes: 100 };
+        const outside = { id: a.objects[0]!.id, offset: a.area.length - 10, sealedBytes: 100, codec: 0 };
         const { area: back, results } = await pool.open(a.area, [...a.objects, outside]);
         expect(back.equals(copy)).toBe(true);
         expect('plain' in results[0]! && results[0].plain.equals(a.plains[0]!)).toBe(true);
