@@ -224,8 +224,10 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
         protocol === JOIN_PROTOCOL
           ? mayConnect(peer) && !members.has(peer)
           : members.has(peer) || (protocol === GROUP_PROTOCOL && trusted.has(peer)),
+      // Reservations for members; circuits to members, from members or candidates (a removed
+      // member is neither): the destination's own gate admits a non-member on join alone.
       mayRelay: (source, destination) =>
-        members.has(source) && (destination === null || members.has(destination)),
+        destination === null ? members.has(source) : members.has(destination) && !removed.has(source),
       isGuest: (peer) => peer !== self && !members.has(peer) && !trusted.has(peer),
     };
   }

@@ -12,9 +12,9 @@ import { nodeEd25519Verifier } from '../crypto/ed25519.ts';
 import type { AccessPolicy } from '../net/access.ts';
 import { syncWithPeer } from '../net/group-sync.ts';
 import type { PbLibp2p } from '../net/node.ts';
-import { Limiter, toPeerId } from '../net/serve.ts';
+import { Limiter } from '../net/serve.ts';
 
-/** A proof (one log pull) may take this long; the peer is then cut off. */
+/** A proof (one log pull) may take this long; the peer then stays a guest. */
 export const PROOF_TIMEOUT_MS = 10_000;
 /** A member proven this recently is not asked again. */
 export const PROOF_FRESH_MS = 60_000;
@@ -70,13 +70,20 @@ export class RelayMembers {
     return this.groups.some((g) => g.members.has(a) && g.members.has(b));
   }
 
-  /** Anyone may connect (to prove itself, as a guest); only members reserve and are relayed. */
+  /**
+   * Anyone may connect (to prove itself, as a guest); only members reserve. A circuit goes to a
+   * member only: from a member of its group, or from a peer that is a member of no group served
+   * here (a candidate joining through the relay when every member is behind a router; the
+   * member's own gate admits it only on the join protocol, and only while it has an invite out).
+   */
   policy(): AccessPolicy {
     return {
       mayConnect: () => true,
       mayUse: () => false,
       mayRelay: (source, destination) =>
-        destination === null ? this.isMember(source) : this.sameGroup(source, destination),
+        destination === null
+          ? this.isMember(source)
+          : this.isMember(destination) && (this.sameGroup(source, destination) || !this.isMember(source)),
       isGuest: (peer) => !this.isMember(peer),
       learn: (peer) => this.learn(peer),
     };
@@ -122,7 +129,6 @@ export class RelayMembers {
         } catch (error) {
           pulled.catch(() => undefined);
           this.log(`${peer}: no proof of membership: ${(error as Error).message}`);
-          if (!this.isMember(peer)) await node.hangUp(toPeerId(peer)).catch(() => undefined);
           return;
         } finally {
           clearTimeout(timer);
@@ -138,8 +144,9 @@ export class RelayMembers {
           return;
         }
       }
+      // A guest: held within the guest caps (guests.ts) and closed when idle, not cut off here,
+      // so a candidate's circuit to a member survives its failed proof.
       this.log(`${peer}: not a member of a group this relay serves`);
-      await node.hangUp(toPeerId(peer)).catch(() => undefined);
     } finally {
       release();
     }

@@ -26,8 +26,16 @@ export const DEFAULT_GUEST_LIMITS: GuestLimits = {
   lifetimeMs: 35 * 60 * 1000,
 };
 
-/** Only pb's own protocols count as doing something (identify, ping and relay hops do not). */
+/**
+ * Only pb's own protocols count as doing something (identify and ping do not), and a relay hop
+ * stream: at a relay it stays open for as long as it carries a circuit the policy allowed (a
+ * candidate's join to a member, whose own gate then decides); a refused hop closes at once.
+ */
 const USEFUL_PROTOCOL_PREFIX = '/pb/';
+const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop';
+
+const isUseful = (protocol: string | undefined): boolean =>
+  protocol !== undefined && (protocol.startsWith(USEFUL_PROTOCOL_PREFIX) || protocol === RELAY_HOP_PROTOCOL);
 
 /** Counts the inbound connections of guests from the gater's admission to their close. */
 export class GuestConnections {
@@ -92,7 +100,7 @@ export function reapIdleGuests(node: Libp2p, limits: GuestLimits, isGuest: (peer
         clearInterval(timer);
         return;
       }
-      const busy = conn.streams.some((s) => s.protocol?.startsWith(USEFUL_PROTOCOL_PREFIX) === true);
+      const busy = conn.streams.some((s) => isUseful(s.protocol));
       if (busy) busySinceMs = nowMs;
       const idle = nowMs - busySinceMs >= limits.idleMs;
       if (idle || nowMs - openedAtMs >= limits.lifetimeMs) {

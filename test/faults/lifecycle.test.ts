@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, cli, initNode, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
+import { BIN, cli, initNode, newRelayKey, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
 import { detBytes } from '../runtime/helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -71,29 +71,35 @@ function describeDaemons(procs: readonly Proc[]): string {
 
 class Relay {
   child: ChildProcess | null = null;
-  address = '';
+  /** The group it serves, known once the group is founded (`start` needs it). */
+  groupId = '';
   constructor(
     readonly port: number,
     readonly keyFile: string,
+    readonly address: string,
   ) {}
 
-  async start(): Promise<string> {
+  async start(): Promise<void> {
     let out = '';
     const child = spawn(
       process.execPath,
-      [BIN, 'relay', '--listen', `/ip4/127.0.0.1/tcp/${this.port}`, '--key-file', this.keyFile],
+      [
+        BIN,
+        'relay',
+        '--listen',
+        `/ip4/127.0.0.1/tcp/${this.port}`,
+        '--key-file',
+        this.keyFile,
+        '--group',
+        this.groupId,
+      ],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    this.address = await waitFor(
-      'the relay address',
-      async () => out.split('\n').find((l) => l.startsWith('/ip4/')),
-      60_000,
-    );
-    return this.address;
+    await waitFor('the relay address', async () => out.includes(this.address), 60_000);
   }
 
   async kill(signal: NodeJS.Signals): Promise<void> {
@@ -118,8 +124,12 @@ describe('daemon lifecycle with WebRTC links and a relay', () => {
     root = fs.mkdtempSync(join(tmpdir(), 'pb-lifecycle-'));
     src = join(root, 'src');
     fs.mkdirSync(src);
-    relay = new Relay(await freePort(), join(root, 'relay.key'));
-    const relayAddr = await relay.start();
+    // The relay serves this group only: it starts once the group is founded, under the
+    // identity the members were told.
+    const relayPort = await freePort();
+    const relayKey = join(root, 'relay.key');
+    const relayAddr = `/ip4/127.0.0.1/tcp/${relayPort}/p2p/${await newRelayKey(relayKey)}`;
+    relay = new Relay(relayPort, relayKey, relayAddr);
     procs = await Promise.all(
       ['owner', 'h1', 'h2', 'h3'].map((n) =>
         initNode(root, n, [
@@ -137,6 +147,17 @@ describe('daemon lifecycle with WebRTC links and a relay', () => {
     [owner, ...holders] = procs as [Proc, ...Proc[]];
     for (const p of procs) await p.start();
     expect((await cli(['create', '--dir', owner.dir, '--ratio', '1.5', '--tolerance', '1'])).code).toBe(0);
+    relay.groupId = ((await owner.call('status')) as { groupId: string }).groupId;
+    await relay.start();
+    // The owner reserves on it (redialled within 10 s) before its invites name a relayed address.
+    await waitFor(
+      "the owner's reservation",
+      async () =>
+        ((await owner.call('status')) as { addresses: string[] }).addresses.some((a) =>
+          a.startsWith(`${relayAddr}/p2p-circuit`),
+        ),
+      60_000,
+    );
     for (const candidate of holders) {
       const code = (await cli(['invite', '--dir', owner.dir])).stdout.trim();
       const joining = cli(['join', code, '--dir', candidate.dir, '--json', '--wait', '60s']);

@@ -74,12 +74,11 @@ export function testbedUnavailable(): string | null {
 /** The public host's relay, in one place: its command line is what a deployment runs. */
 export interface RelayOptions {
   keyFile: string;
+  /** The group it serves (`--group`): the relay carries that group's members only. */
+  groupId: string;
   /** Default RELAY_PORT. */
   port?: number;
-  /**
-   * Extra `pb-node relay` arguments (e.g. the group it serves once the relay is members-only:
-   * the member list or a member's data directory).
-   */
+  /** Extra `pb-node relay` arguments. */
   extraArgs?: string[];
 }
 
@@ -183,6 +182,8 @@ export class Testbed {
       `/ip4/${PUBLIC_IP}/tcp/${options.port ?? RELAY_PORT}`,
       '--key-file',
       options.keyFile,
+      '--group',
+      options.groupId,
       ...(options.extraArgs ?? []),
     ]);
     let out = '';

@@ -1,13 +1,27 @@
 /** Real pb-node processes on 127.0.0.1 in temporary directories, for the daemon tests. */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { paths } from '../../../runtime/daemon/config.ts';
 import { callDaemon } from '../../../runtime/daemon/control.ts';
 
 const execFileAsync = promisify(execFile);
 export const BIN = resolve(import.meta.dirname, '../../../runtime/bin/pb-node.mjs');
+
+/**
+ * Writes a new identity for a standalone relay to `keyFile` (`pb-node relay --key-file`) and
+ * returns its peer id: members name the relay in their config before the group, and so the
+ * relay (which serves one group: `--group <id>`), exists.
+ */
+export async function newRelayKey(keyFile: string): Promise<string> {
+  const seed = randomBytes(32);
+  fs.writeFileSync(keyFile, seed.toString('hex'), { mode: 0o600 });
+  return peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seed)).toString();
+}
 
 /**
  * A command prefix a process runs under, e.g. `['ip', 'netns', 'exec', ns]` for a network

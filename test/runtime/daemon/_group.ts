@@ -64,9 +64,14 @@ export async function formGroup(
   pledge = '64MiB',
   /**
    * `wrap`: each member's command prefix (a network namespace in test/nat); `beforeStart`: a
-   * change to a member's new data directory before its daemon starts.
+   * change to a member's new data directory before its daemon starts; `afterCreate`: what must
+   * run once the group exists, before anyone joins (a relay that serves this group only).
    */
-  options: { wrap?: (name: string) => Wrap; beforeStart?: (p: Proc, name: string) => void } = {},
+  options: {
+    wrap?: (name: string) => Wrap;
+    beforeStart?: (p: Proc, name: string) => void;
+    afterCreate?: (founder: Proc) => Promise<void>;
+  } = {},
 ): Promise<Group> {
   const wrap = options.wrap ?? (() => []);
   const procs = await Promise.all(
@@ -89,6 +94,7 @@ export async function formGroup(
   const [founder, ...others] = procs as [Proc, ...Proc[]];
   const created = await cli(['create', '--dir', founder.dir, '--ratio', '1.5', '--tolerance', '1']);
   if (created.code !== 0) throw new Error(`create failed: ${created.stderr}`);
+  await options.afterCreate?.(founder);
   for (const candidate of others) {
     const code = (await cli(['invite', '--dir', founder.dir])).stdout.trim();
     const joining = cli(['join', code, '--dir', candidate.dir, '--json', '--wait', '60s']);
