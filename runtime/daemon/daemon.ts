@@ -123,7 +123,12 @@ export class Daemon {
     private readonly pidLock: PidLock,
   ) {
     this.logFd = logFd;
-    this.relays = new RelayLinks(node, config.relays, (line) => this.log(line));
+    this.relays = new RelayLinks(
+      node,
+      config.relays,
+      (line) => this.log(line),
+      () => this.group.isMember(this.self),
+    );
     this.sightings = new LastSeenFile(join(dir, LAST_SEEN_FILE), Date.now(), (t) =>
       this.log(`warning: ${t}`),
     );

@@ -20,6 +20,7 @@ import {
 import { nodeEd25519Signer, nodeEd25519Verifier } from '../crypto/ed25519.ts';
 import type { AccessPolicy } from '../net/access.ts';
 import { GROUP_PROTOCOL } from '../net/group-sync.ts';
+import { GrantedCircuits } from '../net/guests.ts';
 import { JOIN_PROTOCOL } from '../net/join.ts';
 import { OpFile } from './op-file.ts';
 
@@ -42,6 +43,8 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
   private stateValue: GroupState | null = null;
   private index: SyncIndex | null = null;
   private readonly sign = nodeEd25519Signer();
+  /** Candidates this member's relay server carried to a member, and when (net/guests.ts). */
+  private readonly guestCircuits = new GrantedCircuits();
   /** Relays this member reserves on: they may connect though not members. */
   readonly trustedPeers = new Set<string>();
   /** Candidates whose join stream is open here: they keep their connection until it ends. */
@@ -226,8 +229,13 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
           : members.has(peer) || (protocol === GROUP_PROTOCOL && trusted.has(peer)),
       // Reservations for members; circuits to members, from members or candidates (a removed
       // member is neither): the destination's own gate admits a non-member on join alone.
-      mayRelay: (source, destination) =>
-        destination === null ? members.has(source) : members.has(destination) && !removed.has(source),
+      mayRelay: (source, destination) => {
+        if (destination === null) return members.has(source);
+        if (!members.has(destination) || removed.has(source)) return false;
+        if (!members.has(source)) this.guestCircuits.note(source);
+        return true;
+      },
+      circuitGrantedAtMs: (peer) => this.guestCircuits.grantedAtMs(peer),
       isGuest: (peer) => peer !== self && !members.has(peer) && !trusted.has(peer),
     };
   }

@@ -12,6 +12,8 @@ import { toPeerId } from '../net/serve.ts';
 
 /** How often missing relay links are dialed again. */
 export const RELAY_CHECK_MS = 10_000;
+/** A connected relay gives a member its reservation within this (libp2p waits up to 20 s). */
+export const RESERVE_WITHIN_MS = 30_000;
 
 /** The relay's peer id: the last /p2p component of its address, or null. */
 export function relayPeerId(address: string): string | null {
@@ -35,21 +37,43 @@ export class RelayLinks {
     private readonly node: PbLibp2p,
     private readonly relays: readonly string[],
     private readonly log: (line: string) => void,
+    /** Is this node a member now (a relay refuses anyone else a reservation)? */
+    private readonly isMember: () => boolean = () => true,
   ) {}
 
-  /** Dials each configured relay this node has no connection to (one dial per relay at a time). */
+  /**
+   * Dials each configured relay this node has no connection to (one dial per relay at a time).
+   * A member connected for RESERVE_WITHIN_MS without a reservation there (refused while it was
+   * a candidate, or dropped) hangs up and dials again: libp2p asks for one only on connecting.
+   */
   dialMissing(): void {
     if (this.stopped) return;
     for (const relay of this.relays) {
       const id = relayPeerId(relay);
       if (this.dialing.has(relay)) continue;
-      if (id !== null && this.node.getConnections(toPeerId(id)).length > 0) continue;
+      const links = id === null ? [] : this.node.getConnections(toPeerId(id));
+      if (links.length > 0 && !this.mustReserveAgain(id!, links)) continue;
       this.dialing.add(relay);
-      this.node
-        .dial(multiaddr(relay), { signal: AbortSignal.timeout(RELAY_CHECK_MS * 2) })
+      this.redial(relay, id, links.length > 0)
         .catch((e: unknown) => this.log(`relay ${relay}: ${describeError(e)}`))
         .finally(() => this.dialing.delete(relay));
     }
+  }
+
+  private mustReserveAgain(relayId: string, links: readonly { timeline: { open: number } }[]): boolean {
+    if (!this.isMember()) return false; // a candidate's circuit to its inviter may run through it
+    const reserved = this.node
+      .getMultiaddrs()
+      .some((a) => a.toString().includes(`/p2p/${relayId}/p2p-circuit`));
+    return !reserved && links.every((c) => Date.now() - c.timeline.open >= RESERVE_WITHIN_MS);
+  }
+
+  private async redial(relay: string, id: string | null, hangUpFirst: boolean): Promise<void> {
+    if (hangUpFirst && id !== null) {
+      this.log(`relay ${relay}: connected without a reservation; connecting again to ask for one`);
+      await this.node.hangUp(toPeerId(id));
+    }
+    await this.node.dial(multiaddr(relay), { signal: AbortSignal.timeout(RELAY_CHECK_MS * 2) });
   }
 
   start(everyMs = RELAY_CHECK_MS): void {

@@ -11,6 +11,7 @@ import { foldGroup, OpLog, syncIndex } from '../../engine/index.ts';
 import { nodeEd25519Verifier } from '../crypto/ed25519.ts';
 import type { AccessPolicy } from '../net/access.ts';
 import { syncWithPeer } from '../net/group-sync.ts';
+import { GrantedCircuits } from '../net/guests.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import { Limiter } from '../net/serve.ts';
 
@@ -46,6 +47,8 @@ export class RelayMembers {
   /** When each member last proved itself (members only: bounded by the groups' size). */
   private readonly provenAtMs = new Map<string, number>();
   private node: PbLibp2p | null = null;
+  /** Guests granted a circuit to a member, and when. */
+  private readonly guestCircuits = new GrantedCircuits();
 
   constructor(
     groupIds: readonly string[],
@@ -56,6 +59,15 @@ export class RelayMembers {
       if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`--group ${id}: a group id is 64 hex digits`);
     }
     this.groups = [...new Set(groupIds)].map((id) => new GroupView(id));
+  }
+
+  private mayRelay(source: string, destination: string | null): boolean {
+    if (destination === null) return this.isMember(source);
+    if (!this.isMember(destination)) return false;
+    if (this.sameGroup(source, destination)) return true;
+    if (this.isMember(source)) return false;
+    this.guestCircuits.note(source);
+    return true;
   }
 
   attach(node: PbLibp2p): void {
@@ -80,10 +92,8 @@ export class RelayMembers {
     return {
       mayConnect: () => true,
       mayUse: () => false,
-      mayRelay: (source, destination) =>
-        destination === null
-          ? this.isMember(source)
-          : this.isMember(destination) && (this.sameGroup(source, destination) || !this.isMember(source)),
+      mayRelay: (source, destination) => this.mayRelay(source, destination),
+      circuitGrantedAtMs: (peer) => this.guestCircuits.grantedAtMs(peer),
       isGuest: (peer) => !this.isMember(peer),
       learn: (peer) => this.learn(peer),
     };

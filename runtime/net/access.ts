@@ -24,6 +24,11 @@ export interface AccessPolicy {
    * chance to learn whether it is a member (the standalone relay pulls the group log from it).
    */
   learn?(peerId: string): Promise<void>;
+  /**
+   * When this relay last granted the guest `peerId` a circuit (ms since the epoch), or undefined:
+   * the hop stream carrying it keeps the guest's connection from being closed as idle.
+   */
+  circuitGrantedAtMs?(peerId: string): number | undefined;
 }
 
 /** Everyone everywhere: a standalone relay or a node before it has a group. */

@@ -26,16 +26,29 @@ export const DEFAULT_GUEST_LIMITS: GuestLimits = {
   lifetimeMs: 35 * 60 * 1000,
 };
 
-/**
- * Only pb's own protocols count as doing something (identify and ping do not), and a relay hop
- * stream: at a relay it stays open for as long as it carries a circuit the policy allowed (a
- * candidate's join to a member, whose own gate then decides); a refused hop closes at once.
- */
+/** Only pb's own protocols count as doing something (identify, ping, refused relay hops do not). */
 const USEFUL_PROTOCOL_PREFIX = '/pb/';
 const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop';
 
-const isUseful = (protocol: string | undefined): boolean =>
-  protocol !== undefined && (protocol.startsWith(USEFUL_PROTOCOL_PREFIX) || protocol === RELAY_HOP_PROTOCOL);
+/** A granted circuit's hop stream opens this long before the grant at most. */
+const HOP_BEFORE_GRANT_MS = 5_000;
+
+/**
+ * Is this connection doing something: a `/pb/` stream open, or (at a relay) a hop stream opened
+ * just before the relay last granted this peer a circuit, i.e. the stream carrying it (a
+ * candidate's join to a member, whose own gate decides). An older hop stream (one the relay
+ * refused, which libp2p leaves open until the peer closes it) does not count.
+ */
+function isBusy(conn: Connection, circuitGrantedAtMs: number | undefined): boolean {
+  return conn.streams.some(
+    (s) =>
+      s.protocol?.startsWith(USEFUL_PROTOCOL_PREFIX) === true ||
+      (s.protocol === RELAY_HOP_PROTOCOL &&
+        circuitGrantedAtMs !== undefined &&
+        s.timeline.open <= circuitGrantedAtMs &&
+        circuitGrantedAtMs - s.timeline.open <= HOP_BEFORE_GRANT_MS),
+  );
+}
 
 /** Counts the inbound connections of guests from the gater's admission to their close. */
 export class GuestConnections {
@@ -83,10 +96,15 @@ export class GuestConnections {
 }
 
 /**
- * Closes a guest's connection once it has had no open `/pb/` stream for `idleMs`, and in any case
+ * Closes a guest's connection once it has done nothing (isBusy) for `idleMs`, and in any case
  * after `lifetimeMs`. A guest that became a member meanwhile keeps its connection.
  */
-export function reapIdleGuests(node: Libp2p, limits: GuestLimits, isGuest: (peer: string) => boolean): void {
+export function reapIdleGuests(
+  node: Libp2p,
+  limits: GuestLimits,
+  isGuest: (peer: string) => boolean,
+  circuitGrantedAtMs: (peer: string) => number | undefined = () => undefined,
+): void {
   const checkEveryMs = Math.max(250, Math.floor(limits.idleMs / 4));
   node.addEventListener('connection:open', (event) => {
     const conn: Connection = event.detail;
@@ -100,7 +118,7 @@ export function reapIdleGuests(node: Libp2p, limits: GuestLimits, isGuest: (peer
         clearInterval(timer);
         return;
       }
-      const busy = conn.streams.some((s) => isUseful(s.protocol));
+      const busy = isBusy(conn, circuitGrantedAtMs(peer));
       if (busy) busySinceMs = nowMs;
       const idle = nowMs - busySinceMs >= limits.idleMs;
       if (idle || nowMs - openedAtMs >= limits.lifetimeMs) {
@@ -131,4 +149,27 @@ export function freeRelaySlotsOnDisconnect(node: Libp2p): void {
     reservation.signal?.clear?.();
     relay.reservations.delete(peer);
   });
+}
+
+/** Guests' granted circuits remembered: at most this many, for at most a guest's lifetime. */
+const MAX_GRANTED_CIRCUITS = 1024;
+
+/** When a relay last granted each guest a circuit (see isBusy); bounded in count and age. */
+export class GrantedCircuits {
+  private readonly atMs = new Map<string, number>();
+
+  constructor(private readonly memoryMs = DEFAULT_GUEST_LIMITS.lifetimeMs) {}
+
+  note(peer: string, nowMs = Date.now()): void {
+    this.atMs.delete(peer);
+    this.atMs.set(peer, nowMs);
+    for (const [p, at] of this.atMs) {
+      if (this.atMs.size <= MAX_GRANTED_CIRCUITS && nowMs - at < this.memoryMs) break;
+      this.atMs.delete(p);
+    }
+  }
+
+  grantedAtMs(peer: string): number | undefined {
+    return this.atMs.get(peer);
+  }
 }

@@ -182,7 +182,7 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
     // biome-ignore lint/suspicious/noExplicitAny: libp2p's ServiceFactoryMap is keyed by literal names
     services: services as any,
   });
-  reapIdleGuests(node, guestLimits, isGuest);
+  reapIdleGuests(node, guestLimits, isGuest, (peer) => options.policy().circuitGrantedAtMs?.(peer));
   freeRelaySlotsOnDisconnect(node);
   self = node;
   // --- transport guard (transport-guard.ts): unparseable addresses must not throw in listeners

@@ -258,9 +258,9 @@ describe('hostile connections', () => {
   const groupLog = new OpLog({ verify: nodeEd25519Verifier() });
 
   beforeAll(async () => {
-    // n1 relays for nobody: the standalone relay is the only one a hidden member can use.
+    // n1 and m relay for nobody: the standalone relay is the only one a hidden member can use.
     n1 = (await initWithWords(root, 'n1', ['--no-relay-server'])).proc;
-    const mInit = await initWithWords(root, 'm');
+    const mInit = await initWithWords(root, 'm', ['--no-relay-server']);
     m = mInit.proc;
     mWords = mInit.words;
     procs.push(n1, m);
@@ -427,8 +427,11 @@ describe('hostile connections', () => {
           (a) => a.startsWith(relayAddr) && a.includes('/p2p-circuit'),
         ),
       60_000,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\nrelay log:\n${err}\nhidden log:\n${hidden.stderr}`);
+    ).catch(async (e: Error) => {
+      const addresses = ((await hidden.call('status')) as { addresses: string[] }).addresses;
+      throw new Error(
+        `${e.message} (relay ${relayAddr}; n1 ${n1Addr}; hidden's addresses ${addresses.join(' ')})\nrelay log:\n${err}\nhidden log:\n${hidden.stderr}`,
+      );
     });
     expect(circuit).toContain(relayAddr.split('/p2p/')[1]);
     // A member reaches the relayed member through the relay (hidden listens on no port).
