@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { CountedStripe, GroupState } from '../../engine/index.ts';
+import { INDEX_SCHEMA_VERSION } from '../pipeline/index-db.ts';
 import { BACKUP_SUBDIR, type BackupStatus } from './backup-service.ts';
 import { type CachedFile, type PendingScan, scanPending } from './pending-scan.ts';
 import {
@@ -30,8 +31,12 @@ export const DUTY_FACTOR = 20;
 export const USAGE_TIMEOUT_MS = 5_000;
 /** The upload rate is measured over stripes committed within this span before the latest one. */
 export const RATE_WINDOW_MS = 10 * 60_000;
-/** Index schema this reader understands (runtime/pipeline/index-db.ts). */
-const INDEX_SCHEMA_VERSION = '1';
+/**
+ * Index schemas this reader understands (runtime/pipeline/index-db.ts): the current one and 1,
+ * which differs only in what status does not read (2 added `objects.codec`) and is upgraded the
+ * next time the pipeline opens it.
+ */
+const READABLE_INDEX_SCHEMAS: readonly string[] = ['1', String(INDEX_SCHEMA_VERSION)];
 
 export interface StatusDeps {
   dataDir: string;
@@ -73,10 +78,10 @@ class IndexReader {
     const version = db
       .prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
       .get()?.value;
-    if (version !== INDEX_SCHEMA_VERSION) {
+    if (version === undefined || !READABLE_INDEX_SCHEMAS.includes(version)) {
       db.close();
       throw new Error(
-        `the index ${this.path} has schema ${String(version)}; status reads ${INDEX_SCHEMA_VERSION}`,
+        `the index ${this.path} has schema ${String(version)}; status reads ${READABLE_INDEX_SCHEMAS.join(' and ')}`,
       );
     }
     this.db = db;

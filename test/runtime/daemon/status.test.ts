@@ -22,7 +22,7 @@ const schema = JSON.parse(
 
 async function statusJson(p: Proc): Promise<StatusReport> {
   const r = await cli(['status', '--dir', p.dir, '--json']);
-  expect(r.code, r.stderr).toBe(0);
+  expect(r.code, `${r.stderr}${r.stdout}`).toBe(0);
   const report = JSON.parse(r.stdout) as StatusReport;
   expect(validate(schema, report)).toEqual([]);
   return report;
