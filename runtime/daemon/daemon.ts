@@ -71,6 +71,11 @@ export interface DaemonState {
   pledgeBytes: number;
 }
 
+/** Sync rounds one syncAll runs back to back at most (changes during a round ask for another). */
+const MAX_SYNC_ROUNDS = 4;
+/** How long an approved join waits for its first sync with the group before answering. */
+const JOIN_SYNC_WAIT_MS = 10_000;
+
 export class Daemon {
   private control: Server | null = null;
   private watcher: ChangeWatcher | null = null;
@@ -425,11 +430,15 @@ export class Daemon {
     }
     this.syncing = true;
     try {
+      // Changes during a round ask for another, a bounded number of times: a group that keeps
+      // changing (or a member that keeps failing slowly) is left to the next timer round.
+      let rounds = 0;
       do {
         this.syncAgain = false;
+        rounds++;
         const peers = (this.group.state?.members ?? []).map((m) => m.id).filter((id) => id !== this.self);
         await Promise.allSettled(peers.map((p) => this.syncWith(p)));
-      } while (this.syncAgain && !this.stopped);
+      } while (this.syncAgain && !this.stopped && rounds < MAX_SYNC_ROUNDS);
       this.relays.dialMissing();
       this.publisher.check();
     } finally {
@@ -660,7 +669,9 @@ export class Daemon {
       throw new ControlError('internal', 'approved, but the log does not make this node a member');
     if (this.store.pledgeBytes > 0)
       this.group.author({ kind: 'pledge', pledgeBytes: this.store.pledgeBytes });
-    await this.syncAll();
+    // Tell the others at once, but answer the joiner within a bound: a member that cannot be
+    // reached must not hold the join (the timer's rounds carry on).
+    await Promise.race([this.syncAll(), new Promise((r) => setTimeout(r, JOIN_SYNC_WAIT_MS).unref())]);
     return { outcome: 'approved', groupId: result.groupId, members: this.group.state?.members.length };
   }
 

@@ -186,7 +186,8 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
   /**
    * Who may do what, from the fold: members everywhere; candidates with a request waiting for
    * this member, and anyone while this member has a live invite out, on the join protocol only;
-   * a removed member nowhere (unless invited anew); a relay this member reserves on may read
+   * a removed member may connect as a guest and is refused on every protocol (unless invited
+   * anew), so its syncs say why; a relay this member reserves on may read
    * the op log (`/pb/group/1`: a standalone relay learns the members from it). Everyone but
    * members and those relays is a guest (capped, reaped when idle: net/guests.ts). A node
    * without a group protects nothing but serves nothing either.
@@ -209,23 +210,17 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
     const liveInvite = state.invites.some((i) => i.by === self && i.expiresAtMs > now);
     const trusted = this.trustedPeers;
     const joiners = this.activeJoiners;
-    const mayConnect = (peer: string): boolean => {
-      if (
-        peer === self ||
-        members.has(peer) ||
-        trusted.has(peer) ||
-        myCandidates.has(peer) ||
-        joiners.has(peer)
-      )
-        return true;
-      if (removed.has(peer)) return liveInvite;
-      return liveInvite;
-    };
+    const mayJoin = (peer: string): boolean =>
+      !members.has(peer) && (myCandidates.has(peer) || joiners.has(peer) || liveInvite);
+    // A removed member may connect (as a guest) only to be refused on every protocol: that is
+    // how it learns of its removal; a refused connection would tell it nothing.
+    const mayConnect = (peer: string): boolean =>
+      peer === self || members.has(peer) || trusted.has(peer) || removed.has(peer) || mayJoin(peer);
     return {
       mayConnect,
       mayUse: (peer, protocol) =>
         protocol === JOIN_PROTOCOL
-          ? mayConnect(peer) && !members.has(peer)
+          ? mayJoin(peer)
           : members.has(peer) || (protocol === GROUP_PROTOCOL && trusted.has(peer)),
       // Reservations for members; circuits to members, from members or candidates (a removed
       // member is neither): the destination's own gate admits a non-member on join alone.

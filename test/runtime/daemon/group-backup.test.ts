@@ -367,7 +367,7 @@ describe('backup onto the group and recovery from one member', () => {
     const m2 = nodes[1]!;
     const address = await directAddress(m2);
     const wrong = join(root, 'wrong.txt');
-    fs.writeFileSync(wrong, randomBytes(32).toString('hex'));
+    fs.writeFileSync(wrong, randomBytes(32).toString('hex'), { mode: 0o600 }); // private, as pb insists
     const r = await cli(['restore', '--peer', address, '--secret-file', wrong, '--target', join(root, 'x')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/pb-node: .*refused this identity.*check the words/);

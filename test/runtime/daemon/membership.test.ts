@@ -212,7 +212,9 @@ describe('five pb-node processes', () => {
     await waitFor(
       'n4 to be refused',
       async () => ((await n4.call('status')) as { refusedBy: string[] }).refusedBy.length > 0,
-    );
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- n4's log\n${n4.stderr.slice(-3000)}`);
+    });
     await n4.stop();
     const secret = Uint8Array.from(
       Buffer.from(fs.readFileSync(join(n4.dir, 'secret'), 'utf8').trim(), 'hex'),
