@@ -4,6 +4,17 @@
  */
 
 export {
+  addressesToPublish,
+  announceable,
+  isCircuit,
+  isLoopback,
+  isOwnAddress,
+  MAX_RELAYS,
+  relayOf,
+  relaysIn,
+  transportPart,
+} from './addresses.ts';
+export {
   type Availability,
   availabilityOf,
   DEFAULT_GRACE_MS,

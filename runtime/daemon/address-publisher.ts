@@ -9,8 +9,8 @@
  * connect to them (they are not members) and tries each member through them too.
  */
 import { multiaddr } from '@multiformats/multiaddr';
-import { addressesToPublish, relaysIn } from '../../engine/addresses.ts';
 import type { GroupState } from '../../engine/index.ts';
+import { addressesToPublish, relaysIn } from '../../engine/index.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import { toPeerId } from '../net/serve.ts';
 import type { GroupService } from './group-service.ts';

@@ -9,8 +9,8 @@ import type { Server } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
-import { announceable } from '../../engine/addresses.ts';
 import {
+  announceable,
   deriveMemberKeys,
   type GroupMember,
   type GroupState,

@@ -5,8 +5,8 @@
  * not members) and nothing else beyond the group. Failures say what was tried and why.
  */
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
-import { relayOf, relaysIn } from '../../engine/addresses.ts';
 import type { GroupState } from '../../engine/index.ts';
+import { relayOf, relaysIn } from '../../engine/index.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import { toPeerId } from '../net/serve.ts';
 import { ControlError } from './control.ts';

@@ -12,7 +12,7 @@ import { tcp } from '@libp2p/tcp';
 import { webRTC } from '@libp2p/webrtc';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import { isOwnAddress } from '../../engine/addresses.ts';
+import { isOwnAddress } from '../../engine/index.ts';
 
 /** The subset of the DOM RTCIceServer this node passes through. */
 export interface IceServer {
