@@ -35,7 +35,7 @@ import { GROUP_PROTOCOL, serveGroupSync, syncWithPeer } from '../../runtime/net/
 import { DEFAULT_GUEST_LIMITS } from '../../runtime/net/guests.ts';
 import { libp2pKeyFromSeed } from '../../runtime/net/keys.ts';
 import type { PbLibp2p } from '../../runtime/net/node.ts';
-import { BIN, cli, Proc, waitFor } from '../runtime/daemon/_cluster.ts';
+import { BIN, cli, initNodeWithWords, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
 
 const execFileAsync = promisify(execFile);
 const STRANGERS = 24;
@@ -212,28 +212,6 @@ async function directAddress(p: Proc): Promise<string> {
   return a;
 }
 
-async function initWithWords(
-  root: string,
-  name: string,
-  extra: string[] = [],
-): Promise<{ proc: Proc; words: string }> {
-  const dir = join(root, name);
-  const r = await cli([
-    'init',
-    '--dir',
-    dir,
-    '--name',
-    name,
-    '--test-network',
-    '--sync-interval',
-    '1s',
-    '--json',
-    ...extra,
-  ]);
-  if (r.code !== 0) throw new Error(`init ${name} failed: ${r.stderr}`);
-  return { proc: new Proc(dir), words: (JSON.parse(r.stdout) as { words: string }).words };
-}
-
 async function joinGroup(founder: Proc, joiner: Proc, code: string, name: string): Promise<void> {
   const joining = cli(['join', code, '--dir', joiner.dir, '--json']);
   await waitFor(`${name}'s request`, async () =>
@@ -259,8 +237,8 @@ describe('hostile connections', () => {
 
   beforeAll(async () => {
     // n1 and m relay for nobody: the standalone relay is the only one a hidden member can use.
-    n1 = (await initWithWords(root, 'n1', ['--no-relay-server'])).proc;
-    const mInit = await initWithWords(root, 'm', ['--no-relay-server']);
+    n1 = (await initNodeWithWords(root, 'n1', ['--no-relay-server'])).proc;
+    const mInit = await initNodeWithWords(root, 'm', ['--no-relay-server']);
     m = mInit.proc;
     mWords = mInit.words;
     procs.push(n1, m);
@@ -409,7 +387,7 @@ describe('hostile connections', () => {
     expect(await reserve(member, relayAddr)).toBe(HOP_OK);
     // The member leaves: its slot (the only one) is free for the next member at once.
     await member.stop();
-    const hiddenInit = await initWithWords(root, 'hidden', [
+    const hiddenInit = await initNodeWithWords(root, 'hidden', [
       '--listen',
       '/p2p-circuit',
       '--no-webrtc',

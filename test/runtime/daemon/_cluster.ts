@@ -100,12 +100,13 @@ export class Proc {
   }
 }
 
-export async function initNode(
+/** `pb-node init` for tests (loopback, 1 s sync); the process and its 17 secret words. */
+export async function initNodeWithWords(
   root: string,
   name: string,
   extra: string[] = [],
   wrap: Wrap = [],
-): Promise<Proc> {
+): Promise<{ proc: Proc; words: string }> {
   const dir = join(root, name);
   const r = await cli([
     'init',
@@ -122,7 +123,16 @@ export async function initNode(
   if (r.code !== 0) throw new Error(`init ${name} failed: ${r.stderr}`);
   const { words } = JSON.parse(r.stdout) as { words: string };
   if (words.split('-').length !== 17) throw new Error('expected 17 secret words');
-  return new Proc(dir, wrap);
+  return { proc: new Proc(dir, wrap), words };
+}
+
+export async function initNode(
+  root: string,
+  name: string,
+  extra: string[] = [],
+  wrap: Wrap = [],
+): Promise<Proc> {
+  return (await initNodeWithWords(root, name, extra, wrap)).proc;
 }
 
 export async function waitFor<T>(
