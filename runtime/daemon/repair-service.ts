@@ -222,6 +222,12 @@ export class RepairService {
     return this.current;
   }
 
+  /** A round that starts after this call (one already running may predate what the caller saw). */
+  async runFreshRound(): Promise<RoundReport> {
+    if (this.current !== null) await this.current.catch(() => undefined);
+    return this.runRound();
+  }
+
   private remote(member: string): RemoteShardStore {
     let store = this.stores.get(member);
     if (store === undefined) {

@@ -37,8 +37,24 @@ function lengthPrefix(length: number): Uint8Array {
 }
 
 /** Writes bytes, waiting for the stream to drain when its buffer is full (back-pressure). */
+/** How long a send waits for the peer to take bytes before the stream is given up. */
+export const SEND_DRAIN_TIMEOUT_MS = 30_000;
+
+/**
+ * Sends with back-pressure. A peer that stops reading (or a half-open link whose buffer never
+ * empties) gets SEND_DRAIN_TIMEOUT_MS; then the stream is aborted and the send fails 'timeout'.
+ */
 export async function sendBytes(stream: Stream, bytes: Uint8Array | Uint8ArrayList): Promise<void> {
-  if (!stream.send(bytes)) await stream.onDrain();
+  if (stream.send(bytes)) return;
+  try {
+    await stream.onDrain({ signal: AbortSignal.timeout(SEND_DRAIN_TIMEOUT_MS) });
+  } catch (error) {
+    const stuck = new NetError('timeout', `the peer took no bytes for ${SEND_DRAIN_TIMEOUT_MS} ms`, {
+      cause: error,
+    });
+    stream.abort(stuck);
+    throw stuck;
+  }
 }
 
 export function encodeMessage(type: number, fields: readonly CborValue[]): Uint8Array {

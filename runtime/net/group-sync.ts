@@ -140,26 +140,44 @@ export async function serveGroupSync(
       const index = side.index();
       const first = await readStep(reader, side, remote);
       await respondLoop(stream, reader, side, remote, index, first.message);
-      await stream.close().catch(() => undefined);
+      await stream
+        .close({ signal: AbortSignal.timeout(5_000) })
+        .catch(() => stream.abort(new Error('close timed out')));
     },
     { maxInboundStreams: 4, maxConcurrent: 8 },
     onError,
   );
 }
 
-/** Reconciles with `peer`; returns how many new ops arrived. */
-export async function syncWithPeer(node: PbLibp2p, peer: string, side: SyncSide): Promise<number> {
+/** One reconciliation, open to close, gets at most this long; then its stream is aborted. */
+export const SYNC_DEADLINE_MS = 60_000;
+
+/** Reconciles with `peer`; returns how many new ops arrived. Fails 'timeout' after `deadlineMs`. */
+export async function syncWithPeer(
+  node: PbLibp2p,
+  peer: string,
+  side: SyncSide,
+  deadlineMs = SYNC_DEADLINE_MS,
+): Promise<number> {
   const stream = await openStream(node, peer, GROUP_PROTOCOL);
+  const late = new NetError('timeout', `sync with ${peer} did not finish within ${deadlineMs} ms`);
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    stream.abort(late);
+  }, deadlineMs);
   try {
     const reader = new FrameReader(stream);
     const index = side.index();
     await sendMessage(stream, GROUP_MSG.step, [encodeSyncMessage(syncStart(index))]);
     const answer = await readStep(reader, side, peer);
     const received = answer.received + (await respondLoop(stream, reader, side, peer, index, answer.message));
-    await stream.close().catch(() => undefined);
+    await stream.close({ signal: AbortSignal.timeout(5_000) }).catch(() => stream.abort(late));
     return received;
   } catch (error) {
     stream.abort(error as Error);
-    throw error;
+    throw expired ? late : error;
+  } finally {
+    clearTimeout(timer);
   }
 }
