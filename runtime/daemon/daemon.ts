@@ -75,6 +75,8 @@ export interface DaemonState {
 const MAX_SYNC_ROUNDS = 4;
 /** How long an approved join waits for its first sync with the group before answering. */
 const JOIN_SYNC_WAIT_MS = 10_000;
+/** How long one sync waits for a direct (WebRTC) link before it syncs over the relayed one. */
+const ENSURE_LINK_MS = 20_000;
 
 export class Daemon {
   private control: Server | null = null;
@@ -378,7 +380,11 @@ export class Daemon {
     if (this.stopped || peer === this.self || !this.group.isMember(peer)) return 0;
     const release = await this.syncLimiter.acquire(60_000);
     try {
-      await this.ensureConnected(peer);
+      // A direct link is tried for a bounded time; the sync goes over whatever link exists then.
+      await Promise.race([
+        this.ensureConnected(peer),
+        new Promise((r) => setTimeout(r, ENSURE_LINK_MS).unref()),
+      ]);
       const n = await syncWithPeer(this.node, peer, {
         index: () => this.group.syncIndex(),
         opBytes: (h) => this.group.opBytes(h),
@@ -577,7 +583,7 @@ export class Daemon {
         }
       },
       alertsCheck: async () => ({ transitions: await this.alerts.check() }),
-      repair: async () => this.repair.runRound(),
+      repair: async () => this.repair.runFreshRound(),
       sync: async () => {
         await this.syncAll();
         return { ops: this.group.log.size };

@@ -208,7 +208,9 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
     const myCandidates = new Set(state.pending.filter((p) => p.invitedBy === self).map((p) => p.candidate));
     const now = this.now();
     const liveInvite = state.invites.some((i) => i.by === self && i.expiresAtMs > now);
-    const trusted = this.trustedPeers;
+    // A relay this member reserves on is trusted only while it is not a removed member (members
+    // run relays too; a removed one must learn its removal, not keep reading the log).
+    const trusted = { has: (peer: string): boolean => this.trustedPeers.has(peer) && !removed.has(peer) };
     const joiners = this.activeJoiners;
     const mayJoin = (peer: string): boolean =>
       !members.has(peer) && (myCandidates.has(peer) || joiners.has(peer) || liveInvite);
