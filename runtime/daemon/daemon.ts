@@ -1,51 +1,46 @@
 /**
- * pb-node, the daemon: composes the libp2p node with the group, join, shard and head services
- * and the control socket (js-libp2p style: each service registers its handlers and subscribes to
- * events; the daemon owns start and stop order).
+ * pb-node, the daemon: composes the libp2p node with its services (group log and its syncer,
+ * join desk, shard store and repair, backups, status, alerts, relay links, control socket) in
+ * js-libp2p style: each service registers its handlers and subscribes to events; the daemon
+ * owns the start and stop order. It decides nothing itself.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Server } from 'node:net';
 import { isAbsolute, join } from 'node:path';
-import type { PeerId } from '@libp2p/interface';
-import { multiaddr } from '@multiformats/multiaddr';
 import {
   announceable,
   deriveMemberKeys,
-  type GroupMember,
   type GroupState,
-  inviteTokenHash,
   MAX_ADDRESS_BYTES,
   MAX_ADDRESSES,
-  MAX_INVITE_TTL_MS,
   memberIdFromPublicKey,
-  toHex,
 } from '../../engine/index.ts';
-import { dialPreferringWebRTC } from '../net/dial.ts';
-import { describeError, NetError } from '../net/errors.ts';
-import { serveGroupSync, syncWithPeer } from '../net/group-sync.ts';
+import { serveGroupSync } from '../net/group-sync.ts';
 import { serveHeads } from '../net/head-protocol.ts';
-import { type JoinOutcome, requestJoin, serveJoin } from '../net/join.ts';
+import { serveJoin } from '../net/join.ts';
 import { libp2pKeyFromSeed } from '../net/keys.ts';
 import { createPbNode, type PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
-import { Limiter, toPeerId } from '../net/serve.ts';
+import { toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
-import { linkKind, watchWebRTCLinks } from '../net/webrtc-probe.ts';
+import { watchWebRTCLinks } from '../net/webrtc-probe.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
 import { AddressPublisher, learnRelayRoutes } from './address-publisher.ts';
 import { AlertMonitor } from './alerts/monitor.ts';
 import { BackupService } from './backup-service.ts';
 import { ChangeWatcher } from './change-watcher.ts';
 import { loadConfig, type NodeConfig, paths, readSecret } from './config.ts';
-import { ControlError, type ControlMethod, startControlServer } from './control.ts';
+import { ControlError, startControlServer } from './control.ts';
+import { controlMethods, type DaemonParts } from './control-methods.ts';
 import { rotateLog, writeLog } from './daemon-log.ts';
+import { readState } from './daemon-state.ts';
 import { deleteCheck } from './delete-check.ts';
 import { GroupService } from './group-service.ts';
+import { GroupSyncer } from './group-syncer.ts';
 import { HeadStore } from './head-store.ts';
-import { decodeInviteCode, encodeInviteCode } from './invite-code.ts';
-import { JoinDesk, makeJoinRequest } from './join-desk.ts';
+import { JoinDesk } from './join-desk.ts';
 import { LAST_SEEN_FILE, LastSeenFile, SAVE_EVERY_MS as SAVE_SIGHTINGS_EVERY_MS } from './last-seen.ts';
+import { decide } from './member-methods.ts';
 import { announcedMultiaddrs } from './network-directory.ts';
 import { acquirePidLock, type PidLock } from './pid-lock.ts';
 import { RelayLinks, relayPeerId } from './relay-links.ts';
@@ -55,43 +50,23 @@ import { CatalogBackend, ShardCatalog } from './shard-catalog.ts';
 import { repairProgressFrom } from './status-report.ts';
 import { StatusService } from './status-service.ts';
 import { parseUploadConfig } from './upload-config.ts';
-import { uploadMethods } from './upload-control.ts';
 import { UploadGovernor } from './upload-governor.ts';
 
-const DEFAULT_INVITE_TTL_MS = 24 * 3600 * 1000;
 /** After start, the listen addresses settle before they are compared with the group's. */
 const REPUBLISH_DELAY_MS = 2_000;
-const MAX_SYNC_CONCURRENCY = 8;
-/** Attempts to reach the inviter (a stream that broke while waiting counts as one). */
-const MAX_JOIN_DIAL_ATTEMPTS = 5;
 /** Bound on libp2p's own stop (WebRTC links can hold it); the process exits regardless (shutdown.ts). */
 const NODE_STOP_BOUND_MS = 4_000;
 
-export interface DaemonState {
-  pledgeBytes: number;
-}
-
-/** Sync rounds one syncAll runs back to back at most (changes during a round ask for another). */
-const MAX_SYNC_ROUNDS = 4;
-/** How long an approved join waits for its first sync with the group before answering. */
-const JOIN_SYNC_WAIT_MS = 10_000;
-/** How long one sync waits for a direct (WebRTC) link before it syncs over the relayed one. */
-const ENSURE_LINK_MS = 20_000;
-
-export class Daemon {
+export class Daemon implements DaemonParts {
   private control: Server | null = null;
   private watcher: ChangeWatcher | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private syncing = false;
-  private syncAgain = false;
   private stopped = false;
   /** When each other member was last reached; persisted (last-seen.ts), loaded at start. */
   readonly lastSeen: Map<string, number>;
   private readonly sightings: LastSeenFile;
   private sightingsTimer: NodeJS.Timeout | null = null;
-  /** Members that refused this node as unauthorized on their last sync (it may have been removed). */
-  readonly refusedBy = new Set<string>();
-  private readonly syncLimiter = new Limiter(MAX_SYNC_CONCURRENCY);
+  /** The group log kept reconciled with every member (group-syncer.ts). */
+  readonly syncer: GroupSyncer;
   readonly startedAtMs = Date.now();
   /** The status report, its history and the dashboard (status-service.ts). */
   private statusService: StatusService | null = null;
@@ -125,7 +100,7 @@ export class Daemon {
     readonly group: GroupService,
     readonly store: PledgedShardStore,
     readonly heads: HeadStore,
-    private readonly keys: ReturnType<typeof deriveMemberKeys>,
+    readonly keys: ReturnType<typeof deriveMemberKeys>,
     logFd: number,
     private readonly pidLock: PidLock,
   ) {
@@ -193,6 +168,18 @@ export class Daemon {
       (line) => this.log(line),
       MAX_ADDRESSES,
     );
+    this.syncer = new GroupSyncer({
+      node,
+      group,
+      self,
+      webrtc: config.webrtc,
+      lastSeen: this.lastSeen,
+      log: (line) => this.log(line),
+      afterRound: () => {
+        this.relays.dialMissing();
+        this.publisher.check();
+      },
+    });
     this.stoppedPromise = new Promise((r) => {
       this.resolveStopped = r;
     });
@@ -248,7 +235,28 @@ export class Daemon {
     writeLog(this.logFd, line);
   }
 
+  get name(): string {
+    return this.config.name;
+  }
+
+  async report(): Promise<unknown> {
+    if (this.statusService === null) throw new ControlError('starting', 'the daemon is still starting');
+    return this.statusService.report();
+  }
+
   private async wire(): Promise<void> {
+    await this.serveProtocols();
+    this.startServices();
+    await this.startWatcher();
+    this.statusService = await this.startStatus();
+    this.control = await startControlServer(paths(this.dir).socket, controlMethods(this), (e) =>
+      this.log(`control: ${String(e)}`),
+    );
+    this.log(`pb-node ${this.self} started; listening on ${this.addresses().join(' ') || '(none yet)'}`);
+  }
+
+  /** The four protocols, each behind the group's access policy (docs/protocols.md). */
+  private async serveProtocols(): Promise<void> {
     const onError = (protocol: string, remote: string, error: unknown): void =>
       this.log(`${protocol} from ${remote.slice(-8)}: ${(error as Error)?.message ?? String(error)}`);
     const policy = () => this.group.policy();
@@ -278,19 +286,19 @@ export class Daemon {
     );
     await serveShards(this.node, policy, this.shards, { onError });
     await serveHeads(this.node, policy, this.heads, onError);
+  }
+
+  /** Group-following services, timers and schedules. */
+  private startServices(): void {
     this.group.on('change', (state) => this.onGroupChange(state));
     this.group.on('change', (state) => this.repair.groupChanged(state));
     if (this.group.state !== null) this.repair.groupChanged(this.group.state);
     this.repair.start();
-    this.node.addEventListener('connection:open', (event) => {
-      const peer = event.detail.remotePeer.toString();
-      if (this.group.isMember(peer)) setTimeout(() => void this.syncWith(peer), 200);
-    });
     this.unwatchWebRTC = watchWebRTCLinks(this.node, (line) => this.log(line));
     this.relays.dialMissing();
     this.relays.start();
     if (this.group.state !== null) this.onGroupChange(this.group.state);
-    this.timer = setInterval(() => void this.syncAll(), this.config.syncIntervalMs);
+    this.syncer.start(this.config.syncIntervalMs);
     setTimeout(() => this.publisher.check(), REPUBLISH_DELAY_MS).unref();
     // A relay reservation made or lost, a new listen address: republish if the group must know.
     this.node.addEventListener('self:peer:update', () => this.publisher.check());
@@ -300,6 +308,10 @@ export class Daemon {
     if (backupEveryMs !== null) this.backups.startSchedule(backupEveryMs);
     this.backups.resumeSoon(2000);
     this.alerts.start();
+  }
+
+  /** File-change events start a backup once the directories settle (config watchDebounceMs). */
+  private async startWatcher(): Promise<void> {
     if (this.config.watchDebounceMs > 0 && this.config.directories.length > 0) {
       this.watcher = new ChangeWatcher({
         debounceMs: this.config.watchDebounceMs,
@@ -310,7 +322,10 @@ export class Daemon {
       });
       await this.watcher.start(this.config.directories);
     }
-    this.statusService = await StatusService.start({
+  }
+
+  private startStatus(): Promise<StatusService> {
+    return StatusService.start({
       dataDir: this.dir,
       self: this.self,
       name: this.config.name,
@@ -328,13 +343,9 @@ export class Daemon {
       repair: () => repairProgressFrom(this.repair.status, this.config.repair.bytesPerSecond),
       graceMs: this.config.repair.graceMs,
       upload: () => ({ state: this.upload.state(), windows: this.upload.schedule.windows }),
-      decide: (who, kind) => this.decide(who, kind),
+      decide: (who, kind) => decide(this, who, kind),
       log: (line) => this.log(line),
     });
-    this.control = await startControlServer(paths(this.dir).socket, this.methods(), (e) =>
-      this.log(`control: ${String(e)}`),
-    );
-    this.log(`pb-node ${this.self} started; listening on ${this.addresses().join(' ') || '(none yet)'}`);
   }
 
   /** Writes the sightings (at most once a minute unless `force`; only current members). */
@@ -369,316 +380,7 @@ export class Daemon {
     }
     // A relay that refused this node before it was a member accepts it now: ask again.
     this.relays.dialMissing();
-    this.scheduleSync();
-  }
-
-  private scheduleSync(): void {
-    setTimeout(() => void this.syncAll(), 50);
-  }
-
-  async syncWith(peer: string): Promise<number> {
-    if (this.stopped || peer === this.self || !this.group.isMember(peer)) return 0;
-    const release = await this.syncLimiter.acquire(60_000);
-    try {
-      // A direct link is tried for a bounded time; the sync goes over whatever link exists then.
-      await Promise.race([
-        this.ensureConnected(peer),
-        new Promise((r) => setTimeout(r, ENSURE_LINK_MS).unref()),
-      ]);
-      const n = await syncWithPeer(this.node, peer, {
-        index: () => this.group.syncIndex(),
-        opBytes: (h) => this.group.opBytes(h),
-        receive: async (_p, ops) => this.group.receive(ops).added,
-      });
-      this.lastSeen.set(peer, Date.now());
-      this.refusedBy.delete(peer);
-      return n;
-    } catch (error) {
-      if (error instanceof NetError && error.remote && error.code === 'unauthorized') {
-        this.refusedBy.add(peer);
-        const others = (this.group.state?.members.length ?? 1) - 1;
-        if (others > 0 && this.refusedBy.size >= others) {
-          this.log('every other member refuses this node: it has probably been removed from the group');
-        }
-      }
-      if (!this.stopped) this.log(`sync with ${peer.slice(-8)} failed: ${describeError(error)}`);
-      return 0;
-    } finally {
-      release();
-    }
-  }
-
-  /** A member behind NAT: prefer a WebRTC link (retried, with backoff) over the relayed one. */
-  private async ensureConnected(peer: string): Promise<void> {
-    const id = toPeerId(peer);
-    if (this.node.getConnections(id).some((c) => c.limits === undefined)) return;
-    const known = await this.node.peerStore.get(id).catch(() => null);
-    const addrs = (known?.addresses ?? []).map((a) => a.multiaddr);
-    if (!this.config.webrtc || !addrs.some((a) => a.toString().includes('/webrtc'))) return;
-    const withPeer = addrs.map((a) =>
-      a.getComponents().at(-1)?.name === 'p2p' ? a : a.encapsulate(`/p2p/${peer}`),
-    );
-    await dialPreferringWebRTC(this.node, withPeer, {
-      attempts: 2,
-      attemptTimeoutMs: 8_000,
-      log: (l) => this.log(`${peer.slice(-8)}: ${l}`),
-    }).then(
-      (r) => this.log(`${peer.slice(-8)}: linked over ${r.transport}`),
-      (e: unknown) => this.log(`cannot reach ${peer.slice(-8)} directly: ${describeError(e)}`),
-    );
-  }
-
-  async syncAll(): Promise<void> {
-    if (this.stopped) return;
-    if (this.syncing) {
-      this.syncAgain = true;
-      return;
-    }
-    this.syncing = true;
-    try {
-      // Changes during a round ask for another, a bounded number of times: a group that keeps
-      // changing (or a member that keeps failing slowly) is left to the next timer round.
-      let rounds = 0;
-      do {
-        this.syncAgain = false;
-        rounds++;
-        const peers = (this.group.state?.members ?? []).map((m) => m.id).filter((id) => id !== this.self);
-        await Promise.allSettled(peers.map((p) => this.syncWith(p)));
-      } while (this.syncAgain && !this.stopped && rounds < MAX_SYNC_ROUNDS);
-      this.relays.dialMissing();
-      this.publisher.check();
-    } finally {
-      this.syncing = false;
-    }
-  }
-
-  // --- control methods ------------------------------------------------------------------
-
-  private methods(): Record<string, ControlMethod> {
-    const state = (): GroupState => {
-      const s = this.group.state;
-      if (s === null)
-        throw new ControlError(
-          'no-group',
-          'this node has no group yet: run `pb-node create` to found one or `pb-node join <code>`',
-        );
-      return s;
-    };
-    const num = (v: unknown, what: string): number => {
-      if (typeof v !== 'number' || !Number.isFinite(v))
-        throw new ControlError('bad-argument', `${what} must be a number`);
-      return v;
-    };
-    return {
-      status: async () => ({
-        id: this.self,
-        name: this.config.name,
-        groupId: this.group.groupId,
-        member: this.group.selfIsMember,
-        members: this.group.state?.members.length ?? 0,
-        addresses: this.addresses(),
-        store: await this.store.report(),
-        refusedBy: [...this.refusedBy],
-        backup: this.backups.status,
-        repair: this.repair.status,
-        upload: this.upload.state(),
-        pid: process.pid,
-      }),
-      ...uploadMethods(this.upload, (line) => this.log(line)),
-      report: async () => {
-        if (this.statusService === null) throw new ControlError('starting', 'the daemon is still starting');
-        return this.statusService.report();
-      },
-      forget: async (params) => {
-        const policy: Record<string, number> = {};
-        for (const key of ['keepLast', 'keepDaily', 'keepWeekly'] as const) {
-          if (params[key] === undefined) continue;
-          const n = num(params[key], key);
-          if (!Number.isInteger(n) || n < 0)
-            throw new ControlError('bad-argument', `${key} must be a whole number`);
-          policy[key] = n;
-        }
-        return this.backups.forget(policy, params.prune === true);
-      },
-      backup: async (params, progress) =>
-        this.backups.run({ allowEmpty: params.allowEmpty === true, onProgress: progress }),
-      create: async (params) => {
-        const agreement = {
-          ratio: num(params.ratio ?? 1.5, 'ratio'),
-          tolerance: num(params.tolerance ?? 1, 'tolerance'),
-        };
-        const groupId = this.group.create(agreement, this.config.name, this.addresses());
-        if (this.store.pledgeBytes > 0)
-          this.group.author({ kind: 'pledge', pledgeBytes: this.store.pledgeBytes });
-        return { groupId };
-      },
-      invite: async (params) => {
-        state();
-        const ttl = num(params.expiresMs ?? DEFAULT_INVITE_TTL_MS, 'expiresMs');
-        if (ttl <= 0 || ttl > MAX_INVITE_TTL_MS)
-          throw new ControlError('bad-argument', 'an invite lasts from 1 ms to 30 days');
-        const token = randomBytes(32);
-        const expiresAtMs = Date.now() + Math.round(ttl);
-        this.group.author({ kind: 'invite', tokenHash: inviteTokenHash(toHex(token)), expiresAtMs });
-        return {
-          code: encodeInviteCode({ inviter: this.self, addresses: this.addresses(), token, expiresAtMs }),
-          expiresAtMs,
-        };
-      },
-      join: async (params, progress) =>
-        this.join(String(params.code ?? ''), num(params.waitMs ?? 600_000, 'waitMs'), progress),
-      requests: async () => state().pending.map((p) => ({ ...p, mine: p.invitedBy === this.self })),
-      approve: async (params) => this.decide(String(params.who ?? ''), 'approve'),
-      reject: async (params) => this.decide(String(params.who ?? ''), 'reject'),
-      remove: async (params) => {
-        const s = state();
-        const target = resolveWho(
-          String(params.who ?? ''),
-          [...s.members, ...s.pending.map((p) => ({ id: p.candidate, name: p.name }))],
-          this.self,
-        );
-        this.group.author({ kind: 'remove', member: target.id });
-        await this.syncAll();
-        return { removed: target.id, name: target.name };
-      },
-      members: async () =>
-        state().members.map((m: GroupMember) => ({
-          id: m.id,
-          name: m.name,
-          pledgeBytes: m.pledgeBytes,
-          sinceMs: m.sinceMs,
-          addresses: m.addresses,
-          self: m.id === this.self,
-          lastSeenMs: m.id === this.self ? Date.now() : (this.lastSeen.get(m.id) ?? null),
-          connected: this.node.getConnections(toPeerId(m.id) as PeerId).length > 0,
-          link: m.id === this.self ? null : linkKind(this.node.getConnections(toPeerId(m.id))),
-        })),
-      pledge: async (params) => {
-        const bytes = num(params.bytes, 'bytes');
-        try {
-          await this.store.setPledge(bytes);
-        } catch (error) {
-          throw new ControlError('pledge-refused', (error as Error).message);
-        }
-        writeState(this.dir, { pledgeBytes: bytes });
-        if (this.group.selfIsMember) this.group.author({ kind: 'pledge', pledgeBytes: bytes });
-        return this.store.report();
-      },
-      agreement: async (params) => {
-        state();
-        const agreement = {
-          ratio: num(params.ratio, 'ratio'),
-          tolerance: num(params.tolerance, 'tolerance'),
-        };
-        this.group.author({ kind: 'agree', agreement });
-        return agreement;
-      },
-      alerts: async () => this.alerts.report(),
-      alertsTest: async () => {
-        try {
-          return await this.alerts.sendTest();
-        } catch (error) {
-          const e = error as { code?: string; message: string };
-          throw new ControlError(e.code ?? 'mail', e.message);
-        }
-      },
-      alertsCheck: async () => ({ transitions: await this.alerts.check() }),
-      repair: async () => this.repair.runFreshRound(),
-      sync: async () => {
-        await this.syncAll();
-        return { ops: this.group.log.size };
-      },
-      stop: async () => {
-        setTimeout(() => void this.stop(), 50);
-        return { stopping: true };
-      },
-    };
-  }
-
-  private async decide(who: string, kind: 'approve' | 'reject'): Promise<unknown> {
-    const s = this.group.state;
-    if (s === null) throw new ControlError('no-group', 'this node has no group');
-    const p = resolveWho(
-      who,
-      s.pending.map((r) => ({ id: r.candidate, name: r.name, request: r.request, invitedBy: r.invitedBy })),
-      null,
-    );
-    if (p.invitedBy !== this.self)
-      throw new ControlError(
-        'not-inviter',
-        `only the inviter (${p.invitedBy}) decides on ${p.name}'s request`,
-      );
-    this.group.author({ kind, candidate: p.id, request: p.request });
-    void this.syncAll();
-    return { [kind === 'approve' ? 'approved' : 'rejected']: p.id, name: p.name };
-  }
-
-  private async join(
-    code: string,
-    waitMs: number,
-    progress: (event: string, data: unknown) => void,
-  ): Promise<unknown> {
-    if (this.group.groupId !== null)
-      throw new ControlError('has-group', 'this node already belongs to a group');
-    let invite: ReturnType<typeof decodeInviteCode>;
-    try {
-      invite = decodeInviteCode(code, Date.now());
-    } catch (error) {
-      throw new ControlError('bad-invite', (error as Error).message);
-    }
-    const addrs = invite.addresses.flatMap((a) => {
-      try {
-        return [multiaddr(a)];
-      } catch {
-        return [];
-      }
-    });
-    const inviter = toPeerId(invite.inviter);
-    await this.node.peerStore.merge(inviter, {
-      multiaddrs: addrs.map((a) => (a.getComponents().at(-1)?.name === 'p2p' ? a.decapsulateCode(421) : a)),
-    });
-    progress('connecting', { inviter: invite.inviter });
-    const started = Date.now();
-    let result: { outcome: JoinOutcome; groupId: string; ops: Uint8Array[] } | null = null;
-    for (let attempt = 0; attempt < MAX_JOIN_DIAL_ATTEMPTS && result === null; attempt++) {
-      try {
-        result = await requestJoin(
-          this.node,
-          invite.inviter,
-          invite.token,
-          Math.max(1000, waitMs - (Date.now() - started)),
-          async (offer) =>
-            makeJoinRequest(
-              this.keys,
-              this.self,
-              offer,
-              invite.token,
-              { name: this.config.name, addresses: this.addresses() },
-              Date.now(),
-            ),
-          () => progress('waiting', { sinceMs: Date.now() - started }),
-        );
-      } catch (error) {
-        const e = error as NetError;
-        if (e instanceof NetError && e.remote && e.code !== 'timeout')
-          throw new ControlError(e.code, e.message);
-        if (Date.now() - started > waitMs)
-          throw new ControlError('timeout', `no decision within ${waitMs} ms: ${e.message}`);
-        progress('retrying', { reason: e.message });
-        await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** Math.min(attempt, 4))));
-      }
-    }
-    if (result === null) throw new ControlError('timeout', 'no decision');
-    if (result.outcome !== 'approved') return { outcome: result.outcome };
-    this.group.adopt(result.groupId, result.ops);
-    if (!this.group.selfIsMember)
-      throw new ControlError('internal', 'approved, but the log does not make this node a member');
-    if (this.store.pledgeBytes > 0)
-      this.group.author({ kind: 'pledge', pledgeBytes: this.store.pledgeBytes });
-    // Tell the others at once, but answer the joiner within a bound: a member that cannot be
-    // reached must not hold the join (the timer's rounds carry on).
-    await Promise.race([this.syncAll(), new Promise((r) => setTimeout(r, JOIN_SYNC_WAIT_MS).unref())]);
-    return { outcome: 'approved', groupId: result.groupId, members: this.group.state?.members.length };
+    this.syncer.soon();
   }
 
   async stop(): Promise<void> {
@@ -686,7 +388,7 @@ export class Daemon {
     this.stopped = true;
     this.resolveStopRequested();
     this.log('pb-node stopping');
-    if (this.timer) clearInterval(this.timer);
+    this.syncer.stop();
     this.relays.stop();
     this.unwatchWebRTC();
     if (this.sightingsTimer) clearInterval(this.sightingsTimer);
@@ -714,40 +416,4 @@ export class Daemon {
     fs.closeSync(this.logFd);
     this.resolveStopped();
   }
-}
-
-interface Who {
-  id: string;
-  name: string;
-}
-
-/** Finds one of `list` by exact id, id prefix (6+ characters) or name; friendly when ambiguous. */
-export function resolveWho<T extends Who>(who: string, list: T[], _self: string | null): T {
-  const w = who.trim();
-  if (w === '') throw new ControlError('bad-argument', 'name a member or candidate (name or id)');
-  const exact = list.filter((m) => m.id === w);
-  if (exact.length > 0) return exact[0]!;
-  const byName = list.filter((m) => m.name.toLowerCase() === w.toLowerCase());
-  const byPrefix = w.length >= 6 ? list.filter((m) => m.id.startsWith(w) || m.id.endsWith(w)) : [];
-  const found = [...new Map([...byName, ...byPrefix].map((m) => [m.id, m])).values()];
-  if (found.length === 1) return found[0]!;
-  if (found.length === 0) throw new ControlError('not-found', `nobody called "${w}" here`);
-  throw new ControlError(
-    'ambiguous',
-    `"${w}" is ambiguous: ${found.map((m) => `${m.name} (${m.id})`).join(', ')}; use the id`,
-  );
-}
-
-function readState(dir: string, config: NodeConfig): DaemonState {
-  try {
-    const s = JSON.parse(fs.readFileSync(paths(dir).state, 'utf8')) as DaemonState;
-    if (Number.isSafeInteger(s.pledgeBytes) && s.pledgeBytes >= 0) return s;
-  } catch {}
-  return { pledgeBytes: config.pledgeBytes };
-}
-
-function writeState(dir: string, state: DaemonState): void {
-  const file = paths(dir).state;
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(state), { mode: 0o600 });
-  fs.renameSync(`${file}.tmp`, file);
 }

@@ -12,8 +12,8 @@ import {
   readSecret,
   renderConfig,
 } from '../../../runtime/daemon/config.ts';
-import { resolveWho } from '../../../runtime/daemon/daemon.ts';
 import { decodeInviteCode, encodeInviteCode } from '../../../runtime/daemon/invite-code.ts';
+import { resolveWho } from '../../../runtime/daemon/member-methods.ts';
 import { secretToWords, wordsToSecret } from '../../../runtime/daemon/secret-words.ts';
 import { parseDuration, parseSize } from '../../../runtime/daemon/units.ts';
 
@@ -86,10 +86,10 @@ describe('names and units', () => {
     { id: '12D3KooWCCCCCCCC3', name: 'nas' },
   ];
   it('resolves names and ids; ambiguity and unknown names are friendly errors', () => {
-    expect(resolveWho('nas', list, null).id).toBe('12D3KooWCCCCCCCC3');
-    expect(resolveWho('12D3KooWBBBBBBBB2', list, null).name).toBe('Laptop');
-    expect(() => resolveWho('laptop', list, null)).toThrow(/ambiguous.*use the id/);
-    expect(() => resolveWho('desk', list, null)).toThrow(/nobody called "desk"/);
+    expect(resolveWho('nas', list).id).toBe('12D3KooWCCCCCCCC3');
+    expect(resolveWho('12D3KooWBBBBBBBB2', list).name).toBe('Laptop');
+    expect(() => resolveWho('laptop', list)).toThrow(/ambiguous.*use the id/);
+    expect(() => resolveWho('desk', list)).toThrow(/nobody called "desk"/);
   });
   it('parses sizes and durations', () => {
     expect(parseSize('500G')).toBe(500e9);
