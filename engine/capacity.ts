@@ -282,7 +282,10 @@ export function allowances(
 ): AllowanceReport {
   validateMembers(members.map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes })));
   validateAgreement(agreement);
-  const code = chooseCode(agreement, Math.max(0, members.length - 1), kMax);
+  // Every pledging owner's holders are the other pledging members (layout.ts); an owner
+  // without a pledge has no allowance, so this one code is every owner's that matters.
+  const pledging = members.reduce((n, m) => n + (m.pledgeBytes > 0 ? 1 : 0), 0);
+  const code = chooseCode(agreement, Math.max(0, pledging - 1), kMax);
   const agreementBytes = members.map((m) => Math.floor(m.pledgeBytes / agreement.ratio));
   if (!code.feasible) {
     return {

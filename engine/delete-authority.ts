@@ -13,6 +13,7 @@
  * - Everything else is refused, with the reason.
  */
 import { EngineError } from './errors.ts';
+import { layoutHolders } from './layout.ts';
 import { type PlacementPlan, placementPlan, placeStripe } from './placement.ts';
 
 export interface DeleteRequest {
@@ -47,9 +48,7 @@ export function ownerStripePlan(
   shardsPerStripe: number,
 ): PlacementPlan {
   return placementPlan(
-    members
-      .filter((m) => m.id !== owner && m.pledgeBytes > 0)
-      .map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes })),
+    layoutHolders(members, owner).map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes })),
     shardsPerStripe,
   );
 }

@@ -171,6 +171,7 @@ export {
   type MemberKeys,
   RECOVERY_SECRET_BYTES,
 } from './identity.ts';
+export { holderLayout, type LayoutMember, layoutHolders, ownerLayout } from './layout.ts';
 export {
   chooseStripe,
   PLACEMENT_PLAN_VERSION,

@@ -13,6 +13,7 @@ import {
 } from './capacity.ts';
 import { EngineError } from './errors.ts';
 import type { CountedStripe } from './exposure.ts';
+import { layoutHolders } from './layout.ts';
 import { stripeCount, validateStripe, validateStripeList } from './stripes.ts';
 
 export interface StatusMember {
@@ -70,9 +71,9 @@ export function memberStatus(input: StatusInput): MemberStatus[] {
     for (const h of st.holders) if (h !== null) held.set(h, (held.get(h) ?? 0) + st.shardBytes * count);
   }
   return report.members.map((a) => {
-    const others = current.filter((m) => m.id !== a.id).map((m) => m.pledgeBytes);
-    const code = chooseCode(input.agreement, others.length, kMax);
-    const boundBytes = code.feasible ? ownerBound(others, code.dataShards, code.parityShards) : 0;
+    const holders = layoutHolders(current, a.id).map((m) => m.pledgeBytes);
+    const code = chooseCode(input.agreement, holders.length, kMax);
+    const boundBytes = code.feasible ? ownerBound(holders, code.dataShards, code.parityShards) : 0;
     const o = own.get(a.id) ?? { data: 0, all: 0 };
     const used = held.get(a.id) ?? 0;
     return {

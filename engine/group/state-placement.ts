@@ -1,11 +1,10 @@
 /**
  * The placement a folded state implies (docs/group-log.md section 4): for each member as owner,
- * the code `chooseCode(agreement, others)` and the placement plan over the other members'
- * pledges. Derived lazily from what `foldGroup` remembers of each state.
+ * its layout (layout.ts: code and plan over the other members that pledged). Derived lazily from
+ * what `foldGroup` remembers of each state.
  */
-import { type Agreement, type CodeChoice, chooseCode } from '../capacity.ts';
-import { EngineError } from '../errors.ts';
-import { placementPlan } from '../placement.ts';
+import type { Agreement } from '../capacity.ts';
+import { ownerLayout } from '../layout.ts';
 import { GroupError } from './errors.ts';
 import type { GroupMember, GroupState, OwnerPlacement } from './fold.ts';
 
@@ -37,7 +36,7 @@ export function ownerPlacement(state: GroupState, owner: string): OwnerPlacement
     p =
       inputs.agreement === null
         ? { owner, feasible: false, reason: 'the group has no agreement' }
-        : placementForOwner(inputs.members, inputs.agreement, owner);
+        : ownerLayout(inputs.members, inputs.agreement, owner);
     inputs.cache.set(owner, p);
   }
   return p;
@@ -48,39 +47,11 @@ export function byId(a: { id: string }, b: { id: string }): number {
 }
 
 /**
- * For each member as owner: the code `chooseCode(agreement, others)` and the placement plan over
- * the other members' pledges with `k + m` shards per stripe; infeasible owners say why.
+ * For each member as owner, its layout (layout.ts); infeasible owners say why.
  */
 export function ownerPlacements(
   members: readonly { id: string; pledgeBytes: number }[],
   agreement: Agreement,
 ): OwnerPlacement[] {
-  return [...members].sort(byId).map((m) => placementForOwner(members, agreement, m.id));
-}
-
-function placementForOwner(
-  members: readonly { id: string; pledgeBytes: number }[],
-  agreement: Agreement,
-  owner: string,
-): OwnerPlacement {
-  const others = members.filter((m) => m.id !== owner).sort(byId);
-  const code: CodeChoice = chooseCode(agreement, others.length);
-  if (!code.feasible) return { owner, feasible: false, reason: code.reason };
-  try {
-    const plan = placementPlan(
-      others.map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes })),
-      code.dataShards + code.parityShards,
-    );
-    return {
-      owner,
-      feasible: true,
-      dataShards: code.dataShards,
-      parityShards: code.parityShards,
-      repairSlack: code.repairSlack,
-      plan,
-    };
-  } catch (e) {
-    if (!(e instanceof EngineError)) throw e;
-    return { owner, feasible: false, reason: `${code.dataShards}+${code.parityShards}: ${e.message}` };
-  }
+  return [...members].sort(byId).map((m) => ownerLayout(members, agreement, m.id));
 }

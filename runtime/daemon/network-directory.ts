@@ -4,7 +4,7 @@
  * exactly as it runs on local directories in local mode.
  */
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
-import type { GroupState } from '../../engine/index.ts';
+import { type GroupState, layoutHolders } from '../../engine/index.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore, type UploadGate } from '../net/remote-shard-store.ts';
 import { RetryingShardStore, type RetryOptions } from '../store/retrying-shard-store.ts';
@@ -22,10 +22,11 @@ export const MAX_DIRECTORY_MEMBERS = 1000;
 
 /** The owner's shard holders: every member but `owner` that pledged disk, sorted by id. */
 export function holdersOf(state: GroupState, owner: string): NetworkMember[] {
-  const out = state.members
-    .filter((m) => m.id !== owner && m.pledgeBytes > 0)
-    .map((m) => ({ id: m.id, dir: '', pledgeBytes: m.pledgeBytes }))
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const out = layoutHolders(state.members, owner).map((m) => ({
+    id: m.id,
+    dir: '',
+    pledgeBytes: m.pledgeBytes,
+  }));
   if (out.length > MAX_DIRECTORY_MEMBERS)
     throw new ShardStoreError('io', `more than ${MAX_DIRECTORY_MEMBERS} shard holders`);
   return out;

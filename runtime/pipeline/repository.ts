@@ -13,11 +13,10 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   type Agreement,
-  chooseCode,
   deriveMemberKeys,
   type MemberKeys,
+  ownerLayout,
   type PlacementPlan,
-  placementPlan,
   RECOVERY_SECRET_BYTES,
 } from '../../engine/index.ts';
 import { LocalShardDirectory } from '../store/local-directory.ts';
@@ -165,8 +164,9 @@ export async function openRepository(
     (options.createSecret ? ensureSecret(config.secretFile) : readSecret(config.secretFile));
   const keys = deriveMemberKeys(secret);
   const owner = Buffer.from(keys.publicKey).toString('hex');
-  const code = chooseCode(config.agreement, config.members.length, config.kMax);
-  if (!code.feasible) throw new PipelineError('infeasible', `no code fits this group: ${code.reason}`);
+  // The members listed are this owner's holders; the layout is the one every member computes.
+  const layout = ownerLayout(config.members, config.agreement, owner, config.kMax);
+  if (!layout.feasible) throw new PipelineError('infeasible', `no layout fits this group: ${layout.reason}`);
   const index = new IndexDb(join(config.dataDir, 'index.sqlite'));
   try {
     const recorded = index.getMeta('owner');
@@ -177,12 +177,7 @@ export async function openRepository(
         `wrong recovery secret: the index in ${config.dataDir} belongs to owner ${recorded.slice(0, 16)}..., this secret derives ${owner.slice(0, 16)}...`,
       );
     }
-    const k = code.dataShards;
-    const m = code.parityShards;
-    const plan = placementPlan(
-      config.members.map((mb) => ({ id: mb.id, capacityBytes: mb.pledgeBytes })),
-      k + m,
-    );
+    const { dataShards: k, parityShards: m, plan } = layout;
     // Local stores do not re-hash puts: the stripe writer computes each shard id from the very
     // buffer it hands to put (buildShards); every read is still verified against its id. A
     // network directory (the daemon's) is passed in and verifies on the holder's side.
