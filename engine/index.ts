@@ -195,6 +195,19 @@ export {
   type RepairTask,
   type ShardMove,
 } from './repair.ts';
+export {
+  buildInventory,
+  type Inventory,
+  type InventoryInput,
+  type InventoryStripe,
+  type Leftover,
+  type ListedShard,
+  type MemberListing,
+  ownerMemberId,
+  type ShardCopy,
+  type ShardInfo as ListedShardInfo,
+} from './repair-inventory.ts';
+export { type RepairRound, type RepairRoundInput, repairRound } from './repair-round.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
 export { type MemberStatus, memberStatus, type StatusInput, type StatusMember } from './status.ts';
 export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';

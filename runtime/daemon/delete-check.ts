@@ -3,19 +3,9 @@
  * over the current group state and the shard's own trailer, then, for a migration, one `has`
  * to the named new holder (it must hold this very shard id). Refusals carry the reason.
  */
-import { authorizeShardDelete, fromHex, type GroupState, memberIdFromPublicKey } from '../../engine/index.ts';
+import { authorizeShardDelete, type GroupState, ownerMemberId } from '../../engine/index.ts';
 import type { CatalogEntry, DeleteCheck } from './shard-catalog.ts';
 import { refuseDelete } from './shard-catalog.ts';
-
-/** The member id of a trailer's owner (the pipeline writes the owner's public key in hex); null if it is not one. */
-export function ownerMemberId(ownerText: string): string | null {
-  if (!/^[0-9a-f]{64}$/.test(ownerText)) return null;
-  try {
-    return memberIdFromPublicKey(fromHex(ownerText, 32, 'owner'));
-  } catch {
-    return null;
-  }
-}
 
 export interface DeleteCheckDeps {
   self: string;

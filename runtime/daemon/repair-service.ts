@@ -1,9 +1,9 @@
 /**
- * The repair worker (DESIGN section 9): every member runs it; no owner needs to be online.
+ * The repair worker (docs/design.md, repair): every member runs it; no owner needs to be online.
  *
  * A round: list every current member's shards with their trailer details (`/pb/shard/1` list,
- * paged), build the planner's input (repair-inventory.ts), run the engine's `planRepairs` and
- * `exposure`, and queue the tasks the plan gives this member: the repairs it is the repairer of,
+ * paged), hand the listings to the engine's `repairRound` (inventory, plan, exposure, and this
+ * member's share within its room), and queue the tasks it gives this member: the repairs it is the repairer of,
  * the migrations it is the new holder of (repair-tasks.ts performs them), and the last step of
  * any migration left unfinished (its shard kept here and still on an out-of-placement member: that
  * member is asked to delete, and re-checks with the engine). Rounds run every
@@ -14,17 +14,19 @@
  * bucket of `bytesPerSecond` over every transfer, each listing bounded in pages and time.
  */
 import {
-  exposure,
   type GroupState,
+  type Inventory,
+  type InventoryStripe,
+  type Leftover,
+  type ListedShard,
   type MigrationTask,
   type OwnerExposure,
-  planRepairs,
   type RepairTask,
+  repairRound,
 } from '../../engine/index.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore, type UploadGate } from '../net/remote-shard-store.ts';
 import type { RepairConfig } from './repair-config.ts';
-import { buildInventory, type InventoryStripe, type Leftover, type ListedShard } from './repair-inventory.ts';
 import { performMigration, performRepair, type TaskDeps } from './repair-tasks.ts';
 import type { CatalogBackend } from './shard-catalog.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -78,7 +80,7 @@ export interface RoundReport {
   silent: string[];
   stripes: number;
   plan: RepairStatus['lastPlan'];
-  skipped: ReturnType<typeof buildInventory>['skipped'];
+  skipped: Inventory['skipped'];
   /** The engine's exposure per owner, from this round's inventory. */
   exposure: OwnerExposure[];
   queuedNow: { repairs: number; migrations: number };
@@ -308,58 +310,33 @@ export class RepairService {
     await this.audit();
     const answered = await this.listAll(state);
     const nowMs = this.now();
-    const inventory = buildInventory({
+    const { inventory, plan, report, mine } = repairRound({
       self: this.deps.self,
       state,
       nowMs,
       listings: this.listings,
+      answered,
       lastSeenMs: (member) =>
         Math.max(
           this.answeredAtMs.get(member) ?? 0,
           this.deps.lastSeen.get(member) ?? this.deps.neverSeenMs?.(member) ?? this.startedAtMs,
         ),
       settleMs: config.settleMs,
-    });
-    const times = { nowMs, graceMs: config.graceMs, onlineWindowMs: 0 };
-    const plan = planRepairs({
-      members: inventory.members,
-      stripes: inventory.stripes,
-      plans: inventory.plans,
-      ...times,
+      graceMs: config.graceMs,
       maxTasks: config.maxTasks,
-      busyStripeIds: new Set([...this.busy.keys(), ...inventory.settlingIds]),
-    });
-    const report = exposure({
-      members: inventory.members,
-      stripes: inventory.stripes,
-      tolerance: state.agreement.tolerance,
-      ...times,
+      roomTasks: Math.max(0, config.maxTasks - this.queuedCount() - this.active),
+      busyStripeIds: new Set(this.busy.keys()),
     });
     const online = new Set(answered);
-    let room = config.maxTasks - this.queuedCount() - this.active;
-    let repairs = 0;
-    let migrations = 0;
-    for (const task of plan.repairs) {
-      if (task.repairer !== this.deps.self || room <= 0) continue;
-      const stripe = inventory.byId.get(task.stripeId)!;
-      this.enqueue({ kind: 'repair', task, stripe, online });
-      repairs++;
-      room--;
+    for (const task of mine.repairs) {
+      this.enqueue({ kind: 'repair', task, stripe: inventory.byId.get(task.stripeId)!, online });
     }
-    for (const task of plan.migrations) {
-      if (task.to !== this.deps.self || room <= 0) continue;
-      const stripe = inventory.byId.get(task.stripeId)!;
-      this.enqueue({ kind: 'migration', task, stripe, online });
-      migrations++;
-      room--;
+    for (const task of mine.migrations) {
+      this.enqueue({ kind: 'migration', task, stripe: inventory.byId.get(task.stripeId)!, online });
     }
-    for (const task of inventory.leftovers) {
-      if (task.keeper !== this.deps.self || !answered.has(task.extra) || room <= 0) continue;
-      if (this.busy.has(task.stripeId) || inventory.settlingIds.has(task.stripeId)) continue;
-      this.enqueue({ kind: 'cleanup', task });
-      migrations++;
-      room--;
-    }
+    for (const task of mine.cleanups) this.enqueue({ kind: 'cleanup', task });
+    const repairs = mine.repairs.length;
+    const migrations = mine.migrations.length + mine.cleanups.length;
     this.lastDeferred = plan.deferredStripeIds.length;
     const lastPlan = {
       stripes: plan.counts.stripes,

@@ -13,11 +13,10 @@
  *   member; the old holder re-checks with the engine and with this member before it deletes.
  * Every transfer first takes its bytes from the bandwidth bucket.
  */
-import type { MigrationTask, RepairTask } from '../../engine/index.ts';
+import type { InventoryStripe, MigrationTask, RepairTask, ShardCopy } from '../../engine/index.ts';
 import type { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { encodeParity, reconstructData } from '../pipeline/erasure.ts';
 import { buildShards, decodeShard, type ShardHeader, sha256 } from '../pipeline/shard-format.ts';
-import type { InventoryStripe, ShardCopy } from './repair-inventory.ts';
 import type { TokenBucket } from './token-bucket.ts';
 
 export class RepairTaskError extends Error {

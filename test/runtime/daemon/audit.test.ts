@@ -10,18 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  buildInventory,
   deriveMemberKeys,
   type GroupState,
+  type ListedShard,
+  type MemberListing,
   memberIdFromPublicKey,
   ownerStripePlan,
   placeStripe,
   planRepairs,
 } from '../../../engine/index.ts';
-import {
-  buildInventory,
-  type ListedShard,
-  type MemberListing,
-} from '../../../runtime/daemon/repair-inventory.ts';
 import { CatalogBackend, ShardCatalog } from '../../../runtime/daemon/shard-catalog.ts';
 import { buildShards } from '../../../runtime/pipeline/shard-format.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';

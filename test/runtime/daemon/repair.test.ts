@@ -17,20 +17,18 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeShardDelete,
+  buildInventory,
   deriveMemberKeys,
   exposure,
   type GroupState,
+  type ListedShard,
+  type MemberListing,
   memberIdFromPublicKey,
   ownerStripePlan,
   placeStripe,
   planRepairs,
 } from '../../../engine/index.ts';
 import { deleteCheck } from '../../../runtime/daemon/delete-check.ts';
-import {
-  buildInventory,
-  type ListedShard,
-  type MemberListing,
-} from '../../../runtime/daemon/repair-inventory.ts';
 import { CatalogBackend, ShardCatalog } from '../../../runtime/daemon/shard-catalog.ts';
 import { TokenBucket } from '../../../runtime/daemon/token-bucket.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';

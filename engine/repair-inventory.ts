@@ -1,5 +1,5 @@
 /**
- * The planner's input from the members' shard listings (DESIGN section 9): which member holds
+ * The planner's input from the members' shard listings (docs/design.md, repair): which member holds
  * which shard of which stripe, who answered just now, and a placement plan per owner and stripe
  * shape. The engine's `planRepairs` and `exposure` take what this builds; the rules about "live"
  * stay in the engine (availability.ts): here only the facts are gathered, checked and cleaned.
@@ -14,17 +14,38 @@
  * - Stripes with a shard stored less than `settleMs` ago are marked settling (a backup may still
  *   be writing them): the planner leaves them alone, exposure counts them.
  */
-import {
-  type GroupState,
-  ownerStripePlan,
-  type PlacementPlan,
-  placeStripe,
-  planKey,
-  type RepairMember,
-  type StripeHolding,
-} from '../../engine/index.ts';
-import type { ShardInfo } from '../net/shard-protocol.ts';
-import { ownerMemberId } from './delete-check.ts';
+import { ownerStripePlan } from './delete-authority.ts';
+import type { GroupState } from './group/fold.ts';
+import { memberIdFromPublicKey } from './group/member-id.ts';
+import { fromHex } from './group/ops.ts';
+import { type PlacementPlan, placeStripe } from './placement.ts';
+import type { RepairMember } from './repair.ts';
+import { planKey, type StripeHolding } from './stripes.ts';
+
+/** A holder's word about one shard on its disk (the `/pb/shard/1` listing row, docs/protocols.md). */
+export interface ShardInfo {
+  readonly stripeId: string;
+  /** The owner as the trailer names it (the pipeline writes the owner's public key in hex). */
+  readonly owner: string;
+  readonly k: number;
+  readonly m: number;
+  readonly index: number;
+  readonly bodyBytes: number;
+  /** The whole shard file: body and trailer. */
+  readonly fileBytes: number;
+  /** How long ago the holder stored it (its own clock). */
+  readonly ageMs: number;
+}
+
+/** The member id of an owner named by its hex public key in shard trailers; null if malformed. */
+export function ownerMemberId(ownerText: string): string | null {
+  if (!/^[0-9a-f]{64}$/.test(ownerText)) return null;
+  try {
+    return memberIdFromPublicKey(fromHex(ownerText, 32, 'owner'));
+  } catch {
+    return null;
+  }
+}
 
 export interface ListedShard {
   readonly id: string;
