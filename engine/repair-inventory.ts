@@ -15,6 +15,7 @@
  *   be writing them): the planner leaves them alone, exposure counts them.
  */
 import { ownerStripePlan } from './delete-authority.ts';
+import { EngineError, invariant } from './errors.ts';
 import type { GroupState } from './group/fold.ts';
 import { memberIdFromPublicKey } from './group/member-id.ts';
 import { fromHex } from './group/ops.ts';
@@ -124,64 +125,28 @@ interface Acc {
   youngestAgeMs: number;
 }
 
+type Skipped = Inventory['skipped'];
+type Row = Acc['rows'][number];
+
 export function buildInventory(input: InventoryInput): Inventory {
-  const { state, nowMs, self } = input;
+  const { state, self } = input;
+  if (!(input.settleMs >= 0)) throw new EngineError('invalid-argument', 'settleMs must be >= 0');
   const current = new Set(state.members.map((m) => m.id));
   const fresh = new Set<string>([self]);
   for (const [member, l] of input.listings) if (l.fresh) fresh.add(member);
-  const skipped = { settling: 0, ownerGone: 0, noPlacement: 0, inconsistentRows: 0, presumedShards: 0 };
-
-  const usedBytes = new Map<string, number>();
-  const byStripe = new Map<string, Acc>();
-  for (const [member, listing] of input.listings) {
-    if (!current.has(member)) continue; // a removed member's old listing holds nothing live
-    let used = 0;
-    for (const row of listing.rows) {
-      if (row.info === null) continue;
-      used += row.info.fileBytes;
-      let acc = byStripe.get(row.info.stripeId);
-      if (acc === undefined) {
-        acc = { rows: [], youngestAgeMs: Number.POSITIVE_INFINITY };
-        byStripe.set(row.info.stripeId, acc);
-      }
-      acc.rows.push({ member, id: row.id, info: row.info });
-      acc.youngestAgeMs = Math.min(acc.youngestAgeMs, row.info.ageMs);
-    }
-    usedBytes.set(member, used);
-  }
-
-  const members: RepairMember[] = state.members.map((m) => ({
-    id: m.id,
-    pledgeBytes: m.pledgeBytes,
-    usedBytes: usedBytes.get(m.id) ?? 0,
-    removed: false,
-    lastSeenMs: fresh.has(m.id) ? nowMs : Math.min(input.lastSeenMs(m.id), nowMs - 1),
-  }));
-  for (const r of state.removed) {
-    if (!current.has(r.id)) members.push({ id: r.id, pledgeBytes: 0, removed: true, lastSeenMs: r.atMs });
-  }
+  const skipped: Skipped = {
+    settling: 0,
+    ownerGone: 0,
+    noPlacement: 0,
+    inconsistentRows: 0,
+    presumedShards: 0,
+  };
+  const { byStripe, usedBytes } = gatherRows(input.listings, current);
+  const members = inventoryMembers(input, fresh, usedBytes);
   const silentUnlisted = state.members
     .map((m) => m.id)
     .filter((id) => !fresh.has(id) && !input.listings.has(id));
-
-  const plans = new Map<string, PlacementPlan>();
-  const badPlans = new Set<string>();
-  const planOf = (owner: string, s: number): PlacementPlan | null => {
-    const key = planKey(owner, s);
-    if (badPlans.has(key)) return null;
-    let plan = plans.get(key);
-    if (plan === undefined) {
-      try {
-        plan = ownerStripePlan(state.members, owner, s);
-      } catch {
-        badPlans.add(key);
-        return null;
-      }
-      plans.set(key, plan);
-    }
-    return plan;
-  };
-
+  const plans = new PlanCache(state);
   const stripes: StripeHolding[] = [];
   const leftovers: Leftover[] = [];
   const settlingIds = new Set<string>();
@@ -191,67 +156,23 @@ export function buildInventory(input: InventoryInput): Inventory {
       skipped.settling++;
       settlingIds.add(stripeId);
     }
-    // The stripe's shape: the most common among its rows (ties: the smallest key).
-    const shapes = new Map<string, number>();
-    const shapeOf = (i: ShardInfo): string => `${i.owner}|${i.k}|${i.m}|${i.bodyBytes}|${i.fileBytes}`;
-    for (const r of acc.rows) shapes.set(shapeOf(r.info), (shapes.get(shapeOf(r.info)) ?? 0) + 1);
-    const shape = [...shapes].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
-    const rows = acc.rows.filter((r) => shapeOf(r.info) === shape);
-    skipped.inconsistentRows += acc.rows.length - rows.length;
+    const rows = majorityRows(acc.rows, skipped);
     const first = rows[0]!.info;
     const owner = ownerMemberId(first.owner);
     if (owner === null || !current.has(owner)) {
       skipped.ownerGone++;
       continue;
     }
-    const s = first.k + first.m;
-    const plan = planOf(owner, s);
+    const plan = plans.of(owner, first.k + first.m);
     if (plan === null) {
       skipped.noPlacement++;
       continue;
     }
     const placement = placeStripe(plan, stripeId);
-    const copies = new Map<number, ShardCopy[]>();
-    for (const r of rows) {
-      if (r.member === owner) {
-        skipped.inconsistentRows++;
-        continue;
-      }
-      const list = copies.get(r.info.index) ?? [];
-      if (!list.some((c) => c.member === r.member)) list.push({ member: r.member, shardId: r.id });
-      copies.set(r.info.index, list);
-    }
-    // One holder per index: answered now first, then in placement, then by id; a member once.
-    const rank = (c: ShardCopy): string =>
-      `${fresh.has(c.member) ? 0 : 1}${placement.includes(c.member) ? 0 : 1}${c.member}`;
-    const holders: (string | null)[] = new Array(s).fill(null);
-    const used = new Set<string>();
-    for (let i = 0; i < s; i++) {
-      const best = (copies.get(i) ?? [])
-        .filter((c) => !used.has(c.member))
-        .sort((a, b) => (rank(a) < rank(b) ? -1 : 1))[0];
-      if (best !== undefined) {
-        holders[i] = best.member;
-        used.add(best.member);
-      }
-    }
-    for (const [i, keeper] of holders.entries()) {
-      if (keeper === null || !placement.includes(keeper)) continue;
-      const kept = (copies.get(i) ?? []).find((c) => c.member === keeper)!;
-      for (const c of copies.get(i) ?? []) {
-        if (c.member !== keeper && c.shardId === kept.shardId && !placement.includes(c.member))
-          leftovers.push({ stripeId, shardId: c.shardId, keeper, extra: c.member });
-      }
-    }
-    // A silent member never listed: presumed to hold one of the unlisted shards where it is placed.
-    for (const member of silentUnlisted) {
-      if (member === owner || used.has(member) || !placement.includes(member)) continue;
-      const gap = holders.indexOf(null);
-      if (gap < 0) break;
-      holders[gap] = member;
-      used.add(member);
-      skipped.presumedShards++;
-    }
+    const copies = copiesByIndex(rows, owner, skipped);
+    const holders = chooseHolders(copies, first.k + first.m, fresh, placement);
+    leftovers.push(...leftoversOf(stripeId, copies, holders, placement));
+    skipped.presumedShards += presumeSilent(holders, silentUnlisted, owner, placement);
     stripes.push({
       stripeId,
       owner,
@@ -271,5 +192,165 @@ export function buildInventory(input: InventoryInput): Inventory {
       copies,
     });
   }
-  return { members, stripes, settlingIds, byId, leftovers, plans, skipped };
+  invariant(stripes.length === byId.size, 'one inventory entry per stripe kept');
+  return { members, stripes, settlingIds, byId, leftovers, plans: plans.plans, skipped };
+}
+
+/** Every current member's rows grouped by stripe, and what each member's rows occupy. */
+function gatherRows(
+  listings: ReadonlyMap<string, MemberListing>,
+  current: ReadonlySet<string>,
+): { byStripe: Map<string, Acc>; usedBytes: Map<string, number> } {
+  const usedBytes = new Map<string, number>();
+  const byStripe = new Map<string, Acc>();
+  for (const [member, listing] of listings) {
+    if (!current.has(member)) continue; // a removed member's old listing holds nothing live
+    let used = 0;
+    for (const row of listing.rows) {
+      if (row.info === null) continue;
+      used += row.info.fileBytes;
+      let acc = byStripe.get(row.info.stripeId);
+      if (acc === undefined) {
+        acc = { rows: [], youngestAgeMs: Number.POSITIVE_INFINITY };
+        byStripe.set(row.info.stripeId, acc);
+      }
+      acc.rows.push({ member, id: row.id, info: row.info });
+      acc.youngestAgeMs = Math.min(acc.youngestAgeMs, row.info.ageMs);
+    }
+    usedBytes.set(member, used);
+  }
+  return { byStripe, usedBytes };
+}
+
+/** Current members (seen now if they answered, else at their last sighting) and removed ones. */
+function inventoryMembers(
+  input: InventoryInput,
+  fresh: ReadonlySet<string>,
+  usedBytes: ReadonlyMap<string, number>,
+): RepairMember[] {
+  const { state, nowMs } = input;
+  const current = new Set(state.members.map((m) => m.id));
+  const members: RepairMember[] = state.members.map((m) => ({
+    id: m.id,
+    pledgeBytes: m.pledgeBytes,
+    usedBytes: usedBytes.get(m.id) ?? 0,
+    removed: false,
+    lastSeenMs: fresh.has(m.id) ? nowMs : Math.min(input.lastSeenMs(m.id), nowMs - 1),
+  }));
+  for (const r of state.removed) {
+    if (!current.has(r.id)) members.push({ id: r.id, pledgeBytes: 0, removed: true, lastSeenMs: r.atMs });
+  }
+  return members;
+}
+
+/** Placement plans per owner and stripe size, built once per round; null where none fits. */
+class PlanCache {
+  readonly plans = new Map<string, PlacementPlan>();
+  private readonly bad = new Set<string>();
+  constructor(private readonly state: GroupState) {}
+
+  of(owner: string, shardsPerStripe: number): PlacementPlan | null {
+    const key = planKey(owner, shardsPerStripe);
+    if (this.bad.has(key)) return null;
+    let plan = this.plans.get(key);
+    if (plan === undefined) {
+      try {
+        plan = ownerStripePlan(this.state.members, owner, shardsPerStripe);
+      } catch {
+        this.bad.add(key);
+        return null;
+      }
+      this.plans.set(key, plan);
+    }
+    return plan;
+  }
+}
+
+/** The rows of the stripe's most common shape (ties: the smallest key); the others are counted. */
+function majorityRows(rows: readonly Row[], skipped: Skipped): Row[] {
+  const shapes = new Map<string, number>();
+  const shapeOf = (i: ShardInfo): string => `${i.owner}|${i.k}|${i.m}|${i.bodyBytes}|${i.fileBytes}`;
+  for (const r of rows) shapes.set(shapeOf(r.info), (shapes.get(shapeOf(r.info)) ?? 0) + 1);
+  const shape = [...shapes].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
+  const kept = rows.filter((r) => shapeOf(r.info) === shape);
+  skipped.inconsistentRows += rows.length - kept.length;
+  return kept;
+}
+
+/** Every listed copy per shard index, a member once per index; an owner never holds its own. */
+function copiesByIndex(rows: readonly Row[], owner: string, skipped: Skipped): Map<number, ShardCopy[]> {
+  const copies = new Map<number, ShardCopy[]>();
+  for (const r of rows) {
+    if (r.member === owner) {
+      skipped.inconsistentRows++;
+      continue;
+    }
+    const list = copies.get(r.info.index) ?? [];
+    if (!list.some((c) => c.member === r.member)) list.push({ member: r.member, shardId: r.id });
+    copies.set(r.info.index, list);
+  }
+  return copies;
+}
+
+/** One holder per index: answered now first, then in placement, then by id; a member once. */
+function chooseHolders(
+  copies: ReadonlyMap<number, readonly ShardCopy[]>,
+  shardsPerStripe: number,
+  fresh: ReadonlySet<string>,
+  placement: readonly string[],
+): (string | null)[] {
+  const rank = (c: ShardCopy): string =>
+    `${fresh.has(c.member) ? 0 : 1}${placement.includes(c.member) ? 0 : 1}${c.member}`;
+  const holders: (string | null)[] = new Array(shardsPerStripe).fill(null);
+  const used = new Set<string>();
+  for (let i = 0; i < shardsPerStripe; i++) {
+    const best = (copies.get(i) ?? [])
+      .filter((c) => !used.has(c.member))
+      .sort((a, b) => (rank(a) < rank(b) ? -1 : 1))[0];
+    if (best !== undefined) {
+      holders[i] = best.member;
+      used.add(best.member);
+    }
+  }
+  return holders;
+}
+
+/** The same shard kept in placement and also on a member outside it: a migration to finish. */
+function leftoversOf(
+  stripeId: string,
+  copies: ReadonlyMap<number, readonly ShardCopy[]>,
+  holders: readonly (string | null)[],
+  placement: readonly string[],
+): Leftover[] {
+  const out: Leftover[] = [];
+  for (const [i, keeper] of holders.entries()) {
+    if (keeper === null || !placement.includes(keeper)) continue;
+    const kept = (copies.get(i) ?? []).find((c) => c.member === keeper)!;
+    for (const c of copies.get(i) ?? []) {
+      if (c.member !== keeper && c.shardId === kept.shardId && !placement.includes(c.member))
+        out.push({ stripeId, shardId: c.shardId, keeper, extra: c.member });
+    }
+  }
+  return out;
+}
+
+/**
+ * A silent member never listed is presumed to hold one of the unlisted shards of each stripe it
+ * is placed in. Fills `holders` in place; returns how many shards were presumed.
+ */
+function presumeSilent(
+  holders: (string | null)[],
+  silentUnlisted: readonly string[],
+  owner: string,
+  placement: readonly string[],
+): number {
+  let presumed = 0;
+  for (const member of silentUnlisted) {
+    if (member === owner || holders.includes(member) || !placement.includes(member)) continue;
+    const gap = holders.indexOf(null);
+    if (gap < 0) break;
+    holders[gap] = member;
+    presumed++;
+  }
+  return presumed;
 }
