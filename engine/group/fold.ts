@@ -1,5 +1,5 @@
 /**
- * The fold: a set of verified ops -> the group's state (DESIGN section 5, docs/group-log.md).
+ * The fold: a set of verified ops -> the group's state (docs/group-log.md; rules per kind in fold-rules.ts).
  *
  * Ops are deduplicated by hash and applied in (clock, hash) order. An op applies only when every
  * parent it names is present, has a smaller clock and itself applied or was judged (causal
@@ -13,6 +13,7 @@ import type { Agreement } from '../capacity.ts';
 import { invariant } from '../errors.ts';
 import type { PlacementPlan } from '../placement.ts';
 import { GroupError } from './errors.ts';
+import { GroupRules } from './fold-rules.ts';
 import { rememberTopHead } from './next-header.ts';
 import { type GroupOp, type OpKind, toHex } from './ops.ts';
 import { byId, ownerPlacement, rememberPlacementInputs } from './state-placement.ts';
@@ -153,24 +154,6 @@ export interface FoldOptions {
   readonly groupId?: string;
 }
 
-interface MutableMember {
-  id: string;
-  name: string;
-  addresses: readonly string[];
-  pledgeBytes: number;
-  sinceMs: number;
-  sinceClock: number;
-  invitedBy: string | null;
-}
-interface Invite {
-  tokenHash: string;
-  by: string;
-  expiresAtMs: number;
-  op: string;
-  used: boolean;
-  cancelled: boolean;
-}
-
 const utf8 = new TextEncoder();
 /** Per-op flags in the fold: considered (complete history), applied, named by an applied op. */
 const JUDGED = 1;
@@ -193,6 +176,9 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
   if (!Number.isSafeInteger(nowMs) || nowMs < 0) {
     throw new GroupError('invalid-argument', `nowMs must be a whole number of ms >= 0, got ${String(nowMs)}`);
   }
+  if (options.groupId !== undefined && !/^[0-9a-f]{64}$/.test(options.groupId)) {
+    throw new GroupError('invalid-argument', 'groupId must be an op hash: 64 lowercase hex characters');
+  }
   const byHash = new Map<string, GroupOp>();
   for (const op of ops) {
     if (
@@ -206,206 +192,83 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
     byHash.set(op.hash, op);
   }
   const sorted = [...byHash.values()].sort(compareOps);
-  /** Position of each op in `sorted`, and per position: JUDGED, APPLIED, NAMED flags. */
+  const groupId = options.groupId ?? sorted.find((op) => op.kind === 'create')?.hash ?? null;
+  const run = foldSorted(sorted, groupId);
+  const state = finishState(run, sorted, nowMs, groupId, byHash);
+  invariant(
+    state.members.every((m, i) => i === 0 || state.members[i - 1]!.id < m.id),
+    'members sorted',
+  );
+  return state;
+}
+
+interface FoldRun {
+  readonly rules: GroupRules;
+  /** Per position in the sorted ops: JUDGED, APPLIED, NAMED flags. */
+  readonly flags: Uint8Array;
+  readonly dropped: DroppedOp[];
+  readonly clock: number;
+}
+
+/** Judges and applies the sorted ops in order; see the module comment for the rules. */
+function foldSorted(sorted: readonly GroupOp[], groupId: string | null): FoldRun {
   const position = new Map<string, number>();
   for (let i = 0; i < sorted.length; i++) position.set(sorted[i]!.hash, i);
   const flags = new Uint8Array(sorted.length);
-  if (options.groupId !== undefined && !/^[0-9a-f]{64}$/.test(options.groupId)) {
-    throw new GroupError('invalid-argument', 'groupId must be an op hash: 64 lowercase hex characters');
-  }
-  let groupId: string | null = options.groupId ?? null;
-  if (groupId === null)
-    for (const op of sorted)
-      if (op.kind === 'create') {
-        groupId = op.hash;
-        break;
-      }
-
-  const members = new Map<string, MutableMember>();
-  const pending = new Map<string, PendingRequest>();
-  const invites = new Map<string, Invite>();
-  /** Unused invites by inviter, so a removal cancels them without scanning every invite. */
-  const openInvitesBy = new Map<string, Set<Invite>>();
-  const removed = new Map<string, RemovedMember>();
-  const outcomes: RequestOutcome[] = [];
+  const rules = new GroupRules();
   const dropped: DroppedOp[] = [];
-  let agreement: Agreement | null = null;
   let clock = 0;
-  let founded = false;
-
-  const drop = (op: GroupOp, reason: DropReason): void => {
-    dropped.push({ hash: op.hash, kind: op.kind, author: op.author, clock: op.clock, reason });
-  };
-  const cancelRequest = (p: PendingRequest, op: GroupOp): void => {
-    pending.delete(p.candidate);
-    outcomes.push({
-      candidate: p.candidate,
-      request: p.request,
-      outcome: 'cancelled',
-      op: op.hash,
-      by: op.author,
-    });
-  };
-
   for (let at = 0; at < sorted.length; at++) {
     const op = sorted[at]!;
-    // 1. Group and causal completeness.
-    if (op.kind === 'create' ? op.hash !== groupId : op.group !== groupId) {
-      drop(op, 'foreign-group');
-      continue;
+    // 1. Group and causal completeness; 2. the rules of the kind.
+    let reason = causalFault(op, groupId, sorted, position, flags);
+    if (reason === null) {
+      flags[at]! |= JUDGED;
+      reason = rules.apply(op);
     }
-    let parentFault: DropReason | null = null;
-    let parentClock = 0;
-    for (const p of op.parents) {
-      const i = position.get(p);
-      if (i === undefined) parentFault ??= 'missing-parents';
-      else if (sorted[i]!.clock >= op.clock) parentFault = 'clock-not-after-parent';
-      else if ((flags[i]! & JUDGED) === 0) parentFault ??= 'missing-parents';
-      else parentClock = Math.max(parentClock, sorted[i]!.clock);
-    }
-    // Depends on the op and its parents only, so every member judges it alike in any order.
-    if (parentFault === null && op.clock > parentClock + MAX_CLOCK_STEP) parentFault = 'clock-too-far';
-    if (parentFault !== null) {
-      drop(op, parentFault);
-      continue;
-    }
-    flags[at]! |= JUDGED;
-
-    // 2. The rules of the kind.
-    const reason = applyRules(op);
     if (reason !== null) {
-      drop(op, reason);
+      dropped.push({ hash: op.hash, kind: op.kind, author: op.author, clock: op.clock, reason });
       continue;
     }
     flags[at]! |= APPLIED;
     for (const p of op.parents) flags[position.get(p)!]! |= NAMED;
     if (op.clock > clock) clock = op.clock;
   }
+  return { rules, flags, dropped, clock };
+}
 
-  function applyRules(op: GroupOp): DropReason | null {
-    if (op.kind === 'create') {
-      invariant(!founded, 'only one create op has the group hash');
-      founded = true;
-      agreement = op.agreement;
-      members.set(op.author, {
-        id: op.author,
-        name: op.name,
-        addresses: op.addresses,
-        pledgeBytes: 0,
-        sinceMs: op.atMs,
-        sinceClock: op.clock,
-        invitedBy: null,
-      });
-      return null;
-    }
-    if (op.kind === 'request') {
-      // The first request that presents a token spends it, whatever happens next (late, already a
-      // member, already waiting): a token seen in gossip can never be redeemed by someone else.
-      const invite = invites.get(op.tokenHash!);
-      if (invite === undefined || invite.cancelled) return 'unknown-token';
-      if (invite.used) return 'token-used';
-      invite.used = true;
-      openInvitesBy.get(invite.by)?.delete(invite);
-      if (op.atMs > invite.expiresAtMs) return 'token-expired';
-      if (members.has(op.author)) return 'already-member';
-      if (pending.has(op.author)) return 'duplicate-request';
-      pending.set(op.author, {
-        candidate: op.author,
-        request: op.hash,
-        name: op.name,
-        addresses: op.addresses,
-        invitedBy: invite.by,
-        atMs: op.atMs,
-        clock: op.clock,
-      });
-      return null;
-    }
-    // Every other kind: only a current member authors it.
-    const author = members.get(op.author);
-    if (author === undefined) {
-      return 'not-a-member';
-    }
-    switch (op.kind) {
-      case 'invite': {
-        if (invites.has(op.tokenHash)) {
-          return 'duplicate-token';
-        }
-        const invite: Invite = {
-          tokenHash: op.tokenHash,
-          by: op.author,
-          expiresAtMs: op.expiresAtMs,
-          op: op.hash,
-          used: false,
-          cancelled: false,
-        };
-        invites.set(op.tokenHash, invite);
-        const open = openInvitesBy.get(op.author);
-        if (open === undefined) openInvitesBy.set(op.author, new Set([invite]));
-        else open.add(invite);
-        return null;
-      }
-      case 'approve':
-      case 'reject': {
-        const p = pending.get(op.candidate);
-        if (p === undefined || p.request !== op.request) {
-          return 'no-pending-request';
-        }
-        if (p.invitedBy !== op.author) {
-          return 'not-inviter';
-        }
-        pending.delete(op.candidate);
-        outcomes.push({
-          candidate: p.candidate,
-          request: p.request,
-          outcome: op.kind === 'approve' ? 'approved' : 'rejected',
-          op: op.hash,
-          by: op.author,
-        });
-        if (op.kind === 'approve') {
-          removed.delete(p.candidate);
-          members.set(p.candidate, {
-            id: p.candidate,
-            name: p.name,
-            addresses: p.addresses,
-            pledgeBytes: 0,
-            sinceMs: op.atMs,
-            sinceClock: op.clock,
-            invitedBy: p.invitedBy,
-          });
-        }
-        return null;
-      }
-      case 'remove': {
-        const target = op.member;
-        const p = pending.get(target);
-        if (!members.has(target) && p === undefined) {
-          return 'not-pending-or-member';
-        }
-        members.delete(target);
-        if (p !== undefined) cancelRequest(p, op);
-        removed.set(target, { id: target, by: op.author, atMs: op.atMs, clock: op.clock, op: op.hash });
-        // What the removed member set in motion dies with it: its invites and the requests it must decide.
-        for (const invite of openInvitesBy.get(target) ?? []) invite.cancelled = true;
-        openInvitesBy.delete(target);
-        for (const q of [...pending.values()]) if (q.invitedBy === target) cancelRequest(q, op);
-        return null;
-      }
-      case 'pledge':
-        author.pledgeBytes = op.pledgeBytes;
-        return null;
-      case 'agree':
-        agreement = op.agreement;
-        return null;
-      case 'addresses':
-        // The member's own latest word (ops apply in (clock, hash) order).
-        author.addresses = op.addresses;
-        return null;
-      default:
-        invariant(false, `unhandled op kind ${(op as GroupOp).kind}`);
-    }
-    return null;
+/** Why `op` cannot be judged: another group, a parent missing, unjudged or not before it, a clock too far. */
+function causalFault(
+  op: GroupOp,
+  groupId: string | null,
+  sorted: readonly GroupOp[],
+  position: ReadonlyMap<string, number>,
+  flags: Uint8Array,
+): DropReason | null {
+  if (op.kind === 'create' ? op.hash !== groupId : op.group !== groupId) return 'foreign-group';
+  let fault: DropReason | null = null;
+  let parentClock = 0;
+  for (const p of op.parents) {
+    const i = position.get(p);
+    if (i === undefined) fault ??= 'missing-parents';
+    else if (sorted[i]!.clock >= op.clock) fault = 'clock-not-after-parent';
+    else if ((flags[i]! & JUDGED) === 0) fault ??= 'missing-parents';
+    else parentClock = Math.max(parentClock, sorted[i]!.clock);
   }
+  // Depends on the op and its parents only, so every member judges it alike in any order.
+  if (fault === null && op.clock > parentClock + MAX_CLOCK_STEP) fault = 'clock-too-far';
+  return fault;
+}
 
+/** The state a fold run leaves: sorted lists, live invites at `nowMs`, heads, lazy digest and placement. */
+function finishState(
+  run: FoldRun,
+  sorted: readonly GroupOp[],
+  nowMs: number,
+  groupId: string | null,
+  byHash: ReadonlyMap<string, GroupOp>,
+): GroupState {
+  const { rules, flags } = run;
   const heads: string[] = [];
   /** The highest-clock head: `sorted` ascends by (clock, hash), so the last one found. */
   let topHead: GroupOp | null = null;
@@ -415,26 +278,26 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       if (topHead === null || sorted[i]!.clock > topHead.clock) topHead = sorted[i]!;
     }
   heads.sort();
-  const memberList = [...members.values()].sort(byId).map((m) => ({ ...m }));
+  const memberList = [...rules.members.values()].sort(byId).map((m) => ({ ...m }));
   const liveInvites: LiveInvite[] = [];
-  for (const i of invites.values()) {
-    if (!i.used && !i.cancelled && i.expiresAtMs > nowMs && members.has(i.by)) {
+  for (const i of rules.invites.values()) {
+    if (!i.used && !i.cancelled && i.expiresAtMs > nowMs && rules.members.has(i.by)) {
       liveInvites.push({ tokenHash: i.tokenHash, by: i.by, expiresAtMs: i.expiresAtMs, op: i.op });
     }
   }
   liveInvites.sort((a, b) => (a.tokenHash < b.tokenHash ? -1 : 1));
   const state: Omit<GroupState, 'placement' | 'digest'> = {
     version: GROUP_STATE_VERSION,
-    groupId: founded ? groupId : null,
-    agreement,
+    groupId: rules.founded ? groupId : null,
+    agreement: rules.agreement,
     members: memberList,
-    pending: [...pending.values()].sort((a, b) => (a.candidate < b.candidate ? -1 : 1)),
+    pending: [...rules.pending.values()].sort((a, b) => (a.candidate < b.candidate ? -1 : 1)),
     invites: liveInvites,
-    removed: [...removed.values()].sort(byId),
-    outcomes,
-    dropped,
+    removed: [...rules.removed.values()].sort(byId),
+    outcomes: rules.outcomes,
+    dropped: run.dropped,
     heads,
-    clock,
+    clock: run.clock,
     opCount: byHash.size,
   };
   let digest: string | null = null;
@@ -445,7 +308,6 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       return digest;
     },
   });
-  const finalAgreement: Agreement | null = agreement;
   let placement: OwnerPlacement[] | null = null;
   Object.defineProperty(state, 'placement', {
     enumerable: true,
@@ -454,7 +316,7 @@ export function foldGroup(ops: readonly GroupOp[], nowMs: number, options: FoldO
       return placement;
     },
   });
-  rememberPlacementInputs(state, memberList, finalAgreement);
+  rememberPlacementInputs(state, memberList, rules.agreement);
   if (topHead !== null) rememberTopHead(state, topHead.hash);
   return state as GroupState;
 }
