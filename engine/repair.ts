@@ -230,10 +230,32 @@ export function planRepairs(input: RepairInput): RepairPlan {
   if (input.plans === null || typeof input.plans !== 'object') {
     throw new EngineError('invalid-argument', 'plans must be a Map or a record of placement plans');
   }
-  const avail = availabilityMap(input.members, times);
+  const ctx = repairContext(input.members, availabilityMap(input.members, times));
+  validateStripeList(input.stripes);
+  const busy = input.busyStripeIds ?? new Set<string>();
+  if (!(busy instanceof Set))
+    throw new EngineError('invalid-argument', 'busyStripeIds must be a Set of stripe ids');
+  const sorted = sortStripes(input, ctx.avail, busy);
+  const work = assignTasks(ctx, input.plans, sorted, maxTasks);
+  invariant(work.repairs.length + work.migrations.length <= maxTasks, 'task bound');
+  return {
+    ...work,
+    unrecoverableStripeIds: sorted.unrecoverable,
+    counts: {
+      stripes: input.stripes.length,
+      healthy: sorted.healthy,
+      needRepair: sorted.repairs.length,
+      needMigration: sorted.migrations.length,
+      busy: sorted.busy,
+    },
+  };
+}
+
+/** Members by id with their used bytes checked, and who is online. */
+function repairContext(members: readonly RepairMember[], avail: Context['avail']): Context {
   const byId = new Map<string, RepairMember>();
   const usedBytes = new Map<string, number>();
-  for (const m of input.members) {
+  for (const m of members) {
     if (!Number.isSafeInteger(m.pledgeBytes) || m.pledgeBytes < 0) {
       throw new EngineError(
         'invalid-capacity',
@@ -251,15 +273,22 @@ export function planRepairs(input: RepairInput): RepairPlan {
     usedBytes.set(m.id, used);
   }
   const onlineIds = [...byId.keys()].filter((id) => avail.get(id) === 'online').sort();
-  const ctx: Context = { avail, byId, usedBytes, keys: new Map(), onlineIds };
-  validateStripeList(input.stripes);
-  const busy = input.busyStripeIds ?? new Set<string>();
-  if (!(busy instanceof Set))
-    throw new EngineError('invalid-argument', 'busyStripeIds must be a Set of stripe ids');
+  return { avail, byId, usedBytes, keys: new Map(), onlineIds };
+}
 
-  const repairCandidates: RepairCandidate[] = [];
-  const migrationCandidates: { st: StripeHolding; s: number; placement: readonly string[] }[] = [];
-  const unrecoverable: string[] = [];
+interface SortedStripes {
+  /** Need repair, fewest held shards first (then by id). */
+  readonly repairs: RepairCandidate[];
+  /** Whole but (partly) outside their placement. */
+  readonly migrations: { st: StripeHolding; s: number; placement: readonly string[] }[];
+  readonly unrecoverable: string[];
+  readonly healthy: number;
+  readonly busy: number;
+}
+
+/** Each stripe is busy, unrecoverable, in need of repair, of migration, or healthy. */
+function sortStripes(input: RepairInput, avail: Context['avail'], busy: ReadonlySet<string>): SortedStripes {
+  const out: SortedStripes = { repairs: [], migrations: [], unrecoverable: [], healthy: 0, busy: 0 };
   let healthy = 0;
   let busyCount = 0;
   for (const [i, st] of input.stripes.entries()) {
@@ -274,40 +303,45 @@ export function planRepairs(input: RepairInput): RepairPlan {
       if (h === null || !holds(avail.get(h))) missing.push(j);
     }
     const held = s - missing.length;
-    if (held < st.dataShards) {
-      unrecoverable.push(st.stripeId);
-      continue;
+    if (held < st.dataShards) out.unrecoverable.push(st.stripeId);
+    else if (missing.length > 0) out.repairs.push({ st, s, held, missing });
+    else {
+      const placement = placementOf(planFor(input.plans, st, s), st.stripeId);
+      if (st.holders.every((h) => h !== null && placement.includes(h))) healthy++;
+      else out.migrations.push({ st, s, placement });
     }
-    if (missing.length > 0) {
-      repairCandidates.push({ st, s, held, missing });
-      continue;
-    }
-    const placement = placementOf(planFor(input.plans, st, s), st.stripeId);
-    if (st.holders.every((h) => h !== null && placement.includes(h))) healthy++;
-    else migrationCandidates.push({ st, s, placement });
   }
-  repairCandidates.sort(
+  out.repairs.sort(
     (a, b) => a.held - b.held || (a.st.stripeId < b.st.stripeId ? -1 : a.st.stripeId > b.st.stripeId ? 1 : 0),
   );
+  return { ...out, healthy, busy: busyCount };
+}
 
+/** Repairs first, then migrations, up to `maxTasks`; the rest wait or are deferred. */
+function assignTasks(
+  ctx: Context,
+  plans: RepairInput['plans'],
+  sorted: SortedStripes,
+  maxTasks: number,
+): Pick<RepairPlan, 'repairs' | 'migrations' | 'waitingStripeIds' | 'deferredStripeIds'> {
   const repairs: RepairTask[] = [];
   const migrations: MigrationTask[] = [];
   const waiting: string[] = [];
   const deferred: string[] = [];
   let tasks = 0;
-  for (const c of repairCandidates) {
+  for (const c of sorted.repairs) {
     if (tasks >= maxTasks) {
       deferred.push(c.st.stripeId);
       continue;
     }
-    const task = planOneRepair(ctx, input.plans, c);
+    const task = planOneRepair(ctx, plans, c);
     if (task === null) waiting.push(c.st.stripeId);
     else {
       repairs.push(task);
       tasks++;
     }
   }
-  for (const c of migrationCandidates) {
+  for (const c of sorted.migrations) {
     if (tasks >= maxTasks) {
       deferred.push(c.st.stripeId);
       continue;
@@ -317,21 +351,7 @@ export function planRepairs(input: RepairInput): RepairPlan {
     for (const mv of moves) migrations.push(mv);
     tasks += moves.length;
   }
-  invariant(tasks <= maxTasks, 'task bound');
-  return {
-    repairs,
-    migrations,
-    waitingStripeIds: waiting,
-    unrecoverableStripeIds: unrecoverable,
-    deferredStripeIds: deferred,
-    counts: {
-      stripes: input.stripes.length,
-      healthy,
-      needRepair: repairCandidates.length,
-      needMigration: migrationCandidates.length,
-      busy: busyCount,
-    },
-  };
+  return { repairs, migrations, waitingStripeIds: waiting, deferredStripeIds: deferred };
 }
 
 function planOneRepair(ctx: Context, plans: RepairInput['plans'], c: RepairCandidate): RepairTask | null {
