@@ -4,13 +4,23 @@
  * stripe packing, Reed-Solomon (native, in libuv's pool), shard hashing, writes and the index.
  * With `workers: 0` the same code runs inline (tests, one-core machines).
  *
- * Bounds: one file per worker at a time; each worker has at most two batches (<= 4 MiB of sealed
- * chunks each) waiting for the main thread, which acknowledges a batch only after it has packed
- * it; a file's batches are packed in order and its 'done' comes after its last acknowledgement.
+ * Bounds: one file (or one batch of small files) per worker at a time; each worker has at most two
+ * batches (<= 4 MiB of sealed chunks each) waiting for the main thread, which acknowledges a batch
+ * only after it has packed it; a file's batches are packed in order and its 'done' comes after its
+ * last acknowledgement. Small files (<= SMALL_FILE_BYTES when scanned) go in batches of at most
+ * SMALL_BATCH_FILES files or SMALL_BATCH_BYTES, answered in one message; the scanner bounds how
+ * many are in flight.
  */
 import { Worker } from 'node:worker_threads';
 import { assert } from './errors.ts';
-import { type FileReadKeys, type FileReadResult, readAndSealFile, type SealedChunk } from './file-reader.ts';
+import {
+  type FileReadKeys,
+  type FileReadResult,
+  readAndSealFile,
+  type SealedChunk,
+  SMALL_FILE_BYTES,
+  type SmallFileOutcome,
+} from './file-reader.ts';
 
 export class FileReadError extends Error {
   readonly code: string;
@@ -31,10 +41,23 @@ interface Job {
   chain: Promise<void>;
 }
 
+/** Small files read by one worker in one message (file-reader.ts readAndSealSmallFile). */
+interface SmallBatch {
+  jobId: number;
+  files: Job[];
+  bytes: number;
+}
+
 interface Slot {
   worker: Worker;
   job: Job | null;
+  /** The small-file batch the worker is on (then `job` is null). */
+  small: SmallBatch | null;
 }
+
+/** A small-file batch goes out at this many files or bytes (scan-time sizes), or when the scan yields. */
+export const SMALL_BATCH_FILES = 128;
+export const SMALL_BATCH_BYTES = 2 * 1024 * 1024;
 
 export const WORKER_URL = new URL('./chunk-worker.mjs', import.meta.url);
 export const MAX_WORKERS = 16;
@@ -42,7 +65,10 @@ export const MAX_WORKERS = 16;
 export class ChunkPool {
   private readonly keys: FileReadKeys;
   private readonly slots: Slot[] = [];
-  private readonly queue: Job[] = [];
+  private readonly queue: (Job | SmallBatch)[] = [];
+  /** Small files waiting to fill a batch. */
+  private filling: SmallBatch | null = null;
+  private flushScheduled = false;
   private nextJobId = 1;
   private failure: Error | null = null;
 
@@ -62,9 +88,9 @@ export class ChunkPool {
   private spawn(): Slot {
     // Small heaps: a worker holds little JS state; its buffers are external memory.
     const worker = new Worker(WORKER_URL, {
-      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 },
+      resourceLimits: { maxYoungGenerationSizeMb: 32, maxOldGenerationSizeMb: 128 },
     });
-    const slot: Slot = { worker, job: null };
+    const slot: Slot = { worker, job: null, small: null };
     worker.on(
       'message',
       (msg: {
@@ -74,7 +100,12 @@ export class ChunkPool {
         result?: FileReadResult;
         code?: string;
         message?: string;
+        files?: SmallFileOutcome[];
       }) => {
+        if (msg.type === 'smallDone') {
+          this.smallDone(slot, msg.jobId, msg.files ?? []);
+          return;
+        }
         const job = slot.job;
         if (!job || job.jobId !== msg.jobId) return;
         if (msg.type === 'chunks') {
@@ -108,6 +139,9 @@ export class ChunkPool {
       const job = slot.job;
       slot.job = null;
       job?.reject(error);
+      const small = slot.small;
+      slot.small = null;
+      for (const f of small?.files ?? []) f.reject(error);
     });
     return slot;
   }
@@ -120,22 +154,83 @@ export class ChunkPool {
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (slot.job || this.queue.length === 0) continue;
-      const job = this.queue.shift()!;
-      slot.job = job;
-      slot.worker.postMessage({ type: 'file', jobId: job.jobId, path: job.path, keys: this.keys });
+      if (slot.job || slot.small || this.queue.length === 0) continue;
+      const next = this.queue.shift()!;
+      if ('files' in next) {
+        slot.small = next;
+        const paths = next.files.map((f) => f.path);
+        slot.worker.postMessage({ type: 'smallFiles', jobId: next.jobId, paths, keys: this.keys });
+      } else {
+        slot.job = next;
+        slot.worker.postMessage({ type: 'file', jobId: next.jobId, path: next.path, keys: this.keys });
+      }
     }
   }
 
-  /** Read, chunk and seal one file; `onBatch` receives the sealed chunks in order. */
-  run(path: Uint8Array, onBatch: (chunks: SealedChunk[]) => Promise<void>): Promise<FileReadResult> {
+  /** A small-file batch came back: each file's chunks are packed, in order, then it resolves. */
+  private smallDone(slot: Slot, jobId: number, outcomes: SmallFileOutcome[]): void {
+    const batch = slot.small;
+    if (!batch || batch.jobId !== jobId) return;
+    slot.small = null;
+    assert(outcomes.length === batch.files.length, 'one outcome per small file');
+    this.dispatch();
+    let chain = Promise.resolve();
+    for (const [i, file] of batch.files.entries()) {
+      const outcome = outcomes[i]!;
+      if ('error' in outcome) {
+        file.reject(new FileReadError(outcome.error.code, outcome.error.message));
+        continue;
+      }
+      chain = chain
+        .then(() => file.onBatch(outcome.chunks))
+        .then(() => file.resolve(outcome.result), file.reject);
+    }
+  }
+
+  /** Queues the batch being filled (if any) for the next free worker. */
+  private flushSmall(): void {
+    this.flushScheduled = false;
+    const batch = this.filling;
+    if (batch === null) return;
+    this.filling = null;
+    this.queue.push(batch);
+    this.dispatch();
+  }
+
+  /**
+   * Read, chunk and seal one file; `onBatch` receives the sealed chunks in order. A file whose
+   * scan-time size (`sizeHint`) is at most SMALL_FILE_BYTES joins a small-file batch: one message
+   * to a worker for many files, read there without thread-pool round trips.
+   */
+  run(
+    path: Uint8Array,
+    onBatch: (chunks: SealedChunk[]) => Promise<void>,
+    sizeHint?: number,
+  ): Promise<FileReadResult> {
     if (this.workers === 0) return readAndSealFile(path, this.keys, onBatch);
     while (this.slots.length < this.workers) this.slots.push(this.spawn());
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.queue.push({ jobId: this.nextJobId++, path, onBatch, resolve, reject, chain: Promise.resolve() });
-      this.dispatch();
+      const job = { jobId: this.nextJobId++, path, onBatch, resolve, reject, chain: Promise.resolve() };
+      if (sizeHint !== undefined && sizeHint <= SMALL_FILE_BYTES) this.addSmall(job, sizeHint);
+      else {
+        this.queue.push(job);
+        this.dispatch();
+      }
     });
+  }
+
+  private addSmall(job: Job, bytes: number): void {
+    this.filling ??= { jobId: this.nextJobId++, files: [], bytes: 0 };
+    this.filling.files.push(job);
+    this.filling.bytes += bytes;
+    if (this.filling.files.length >= SMALL_BATCH_FILES || this.filling.bytes >= SMALL_BATCH_BYTES) {
+      this.flushSmall();
+    } else if (!this.flushScheduled) {
+      // The scan yields to the event loop between directories' stats: what was gathered goes then.
+      this.flushScheduled = true;
+      setImmediate(() => this.flushSmall());
+    }
   }
 
   async close(): Promise<void> {

@@ -1,15 +1,16 @@
 /**
  * Chunk worker: reads, chunks, names and seals files sent by the ChunkPool (chunk-pool.ts), and
  * opens objects of a stripe area for the OpenPool (open-pool.ts, restore).
- * Messages in: { type: 'file', jobId, path, keys }, { type: 'ack', jobId } and
- * { type: 'open', jobId, area, objects, keys }.
+ * Messages in: { type: 'file', jobId, path, keys }, { type: 'ack', jobId },
+ * { type: 'smallFiles', jobId, paths, keys } and { type: 'open', jobId, area, objects, keys }.
  * Messages out: { type: 'chunks', jobId, chunks } (buffers transferred), { type: 'done', jobId,
- * result }, { type: 'error', jobId, code, message } and { type: 'opened', jobId, results }
- * (each result { plain } transferred, or { error }).
+ * result }, { type: 'error', jobId, code, message }, { type: 'smallDone', jobId, files } (one
+ * outcome per path, in order: { result, chunks } or { error }) and { type: 'opened', jobId,
+ * results } (each result { plain } transferred, or { error }).
  */
 import { parentPort } from 'node:worker_threads';
 import { openObject } from './chunk-crypto.ts';
-import { readAndSealFile, type SealedChunk } from './file-reader.ts';
+import { readAndSealFile, readAndSealSmallFile, type SealedChunk } from './file-reader.ts';
 
 const port = parentPort;
 if (!port) throw new Error('chunk-worker-main runs only as a worker thread');
@@ -51,6 +52,10 @@ port.on(
     }
     if (msg.type === 'open') {
       openAll(msg as unknown as OpenRequest);
+      return;
+    }
+    if (msg.type === 'smallFiles') {
+      sealSmallFiles(msg as unknown as SmallFilesRequest);
       return;
     }
     if (msg.type !== 'file' || !msg.path || !msg.keys) return;
@@ -118,4 +123,26 @@ function openAll(req: OpenRequest): void {
   if (area.byteOffset === 0 && area.byteLength === area.buffer.byteLength)
     transfer.push(area.buffer as ArrayBuffer);
   port!.postMessage({ type: 'opened', jobId: req.jobId, results, area }, transfer);
+}
+
+interface SmallFilesRequest {
+  jobId: number;
+  paths: Uint8Array[];
+  keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array };
+}
+
+/** A batch of small files, read synchronously one after the other; one answer for all. */
+function sealSmallFiles(req: SmallFilesRequest): void {
+  const files = req.paths.map((path) => readAndSealSmallFile(path, req.keys));
+  const transfer = new Set<ArrayBuffer>();
+  for (const f of files) {
+    if (!('chunks' in f)) continue;
+    for (const c of f.chunks) {
+      for (const part of c.parts) {
+        const ab = part.buffer as ArrayBuffer;
+        if (part.byteOffset === 0 && part.byteLength === ab.byteLength) transfer.add(ab);
+      }
+    }
+  }
+  port!.postMessage({ type: 'smallDone', jobId: req.jobId, files }, [...transfer]);
 }

@@ -213,6 +213,13 @@ export class Chunker {
     this.eof = true;
   }
 
+  /** Forget everything (its buffer is kept): the next file starts from an empty buffer. */
+  reset(): void {
+    this.start = 0;
+    this.end = 0;
+    this.eof = false;
+  }
+
   next(): Buffer | null {
     if (this.start === this.end) return null;
     const n = findCut(this.buf, this.start, this.end, this.eof, this.params);

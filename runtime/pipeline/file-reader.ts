@@ -7,7 +7,7 @@
  * Torn reads: the file's (size, mtime, ctime) are compared before and after reading, and the bytes
  * read with the size; any difference is reported as `changed` so the caller can retry.
  */
-import { readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { isMainThread } from 'node:worker_threads';
 import { chunkId, sealChunkParts } from './chunk-crypto.ts';
@@ -119,4 +119,89 @@ export async function readAndSealFile(
   } finally {
     await handle.close();
   }
+}
+
+/** Files this small (by their scan-time size) are read in batches, synchronously, in a worker. */
+export const SMALL_FILE_BYTES = 64 * 1024;
+/** A small file that grew past this while it was read is left to the streaming path. */
+const SMALL_READ_LIMIT_BYTES = 4 * SMALL_FILE_BYTES;
+
+let smallChunker: Chunker | null = null;
+
+/** One small file's outcome: its result and sealed chunks, or the error that stopped it. */
+export type SmallFileOutcome =
+  | { result: FileReadResult; chunks: SealedChunk[] }
+  | { error: { code: string; message: string } };
+
+/**
+ * Reads, chunks and seals one small file with synchronous calls (a worker owns its thread: no
+ * thread-pool round trip per call). Same chunks, ids and change detection as readAndSealFile; a
+ * file that grows past SMALL_READ_LIMIT_BYTES while read is reported `changed` (the caller's retry
+ * takes the streaming path).
+ */
+export function readAndSealSmallFile(path: Uint8Array, keys: FileReadKeys): SmallFileOutcome {
+  let fd: number;
+  try {
+    fd = openSync(Buffer.from(path), 'r');
+  } catch (error) {
+    return { error: errorOf(error) };
+  }
+  try {
+    const before = fstatSync(fd, { bigint: true });
+    // One chunker per thread for small files (its 8 MiB buffer allocated once, not per file): the
+    // read is synchronous, so no two files share it at once; each chunk is sealed before reuse.
+    smallChunker ??= new Chunker();
+    const chunker = smallChunker;
+    chunker.reset();
+    const chunkIds: Uint8Array[] = [];
+    const chunks: SealedChunk[] = [];
+    let total = 0;
+    const take = (chunk: Buffer): void => {
+      const id = chunkId(keys.chunkIdKey, chunk);
+      chunkIds.push(id);
+      const { parts, codec } = sealChunkParts(keys.dataKey, id, chunk);
+      chunks.push({ id, parts, plainBytes: chunk.length, codec });
+    };
+    let grew = false;
+    for (;;) {
+      const space = chunker.fill();
+      const bytesRead = readSync(fd, space, 0, space.length, null);
+      if (bytesRead === 0) chunker.finish();
+      else {
+        chunker.commit(bytesRead);
+        total += bytesRead;
+      }
+      for (let chunk = chunker.next(); chunk; chunk = chunker.next()) take(chunk);
+      if (bytesRead === 0) break;
+      if (total > SMALL_READ_LIMIT_BYTES) {
+        grew = true;
+        break;
+      }
+    }
+    const after = fstatSync(fd, { bigint: true });
+    const changed =
+      grew ||
+      before.size !== after.size ||
+      before.mtimeNs !== after.mtimeNs ||
+      before.ctimeNs !== after.ctimeNs ||
+      BigInt(total) !== after.size;
+    const result: FileReadResult = {
+      size: total,
+      mtimeNs: before.mtimeNs.toString(),
+      ctimeNs: before.ctimeNs.toString(),
+      ino: before.ino.toString(),
+      changed,
+      chunkIds,
+    };
+    return { result, chunks };
+  } catch (error) {
+    return { error: errorOf(error) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function errorOf(error: unknown): { code: string; message: string } {
+  const e = error as NodeJS.ErrnoException;
+  return { code: e.code ?? 'EIO', message: String(e.message ?? error) };
 }

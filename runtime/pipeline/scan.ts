@@ -9,7 +9,8 @@
  *   warning, never silently.
  * - Permission denied and vanished entries are reported as warnings; the run goes on.
  * - Names are raw bytes end to end (Buffer paths), so non-UTF-8 names and newlines survive.
- * - At most `maxFilesInFlight` files are being read at once.
+ * - At most `maxFilesInFlight` files are being read at once, besides up to 512 small files
+ *   (<= 64 KiB when stat'ed) that the pool reads in batches.
  */
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -17,7 +18,7 @@ import { chunkId, sealChunk } from './chunk-crypto.ts';
 import { type ChunkPool, FileReadError } from './chunk-pool.ts';
 import { assert, PipelineError } from './errors.ts';
 import { findCut } from './fastcdc.ts';
-import type { SealedChunk } from './file-reader.ts';
+import { type SealedChunk, SMALL_FILE_BYTES } from './file-reader.ts';
 import { type IndexDb, KIND_DATA, KIND_TREE } from './index-db.ts';
 import type { StripeWriter } from './stripe-writer.ts';
 import {
@@ -81,6 +82,12 @@ class Semaphore {
 }
 
 const SLASH = Buffer.from('/');
+/** Directory entries stat'ed at once. */
+const STAT_GROUP = 64;
+/** Small files in flight at once: 512 x 64 KiB bounds their buffers to 32 MiB. */
+const MAX_SMALL_FILES_IN_FLIGHT = 512;
+/** Directories being listed at once (a directory waiting for its children holds no slot). */
+const MAX_DIRS_LISTING = 8;
 
 export function splitNs(ns: bigint): { sec: number; nsec: number } {
   const sec = ns / 1_000_000_000n;
@@ -116,6 +123,10 @@ export function showPath(path: Buffer): string {
 export class Scanner {
   private readonly o: ScannerOptions;
   private readonly sem: Semaphore;
+  /** Small files in flight (batched by the pool): many, each costing at most SMALL_FILE_BYTES. */
+  private readonly smallSem: Semaphore;
+  /** Directories listing and stat'ing their entries at once. */
+  private readonly walkSlots: Semaphore;
   readonly warnings: string[] = [];
   readonly stats: ScanStats = {
     files: 0,
@@ -130,6 +141,8 @@ export class Scanner {
   constructor(options: ScannerOptions) {
     this.o = options;
     this.sem = new Semaphore(options.maxFilesInFlight ?? Math.max(2, options.pool.size * 2));
+    this.smallSem = new Semaphore(MAX_SMALL_FILES_IN_FLIGHT);
+    this.walkSlots = new Semaphore(MAX_DIRS_LISTING);
   }
 
   private warn(message: string): void {
@@ -153,52 +166,79 @@ export class Scanner {
     };
   }
 
-  /** Store a directory's tree; returns the ids of its pieces, or null if it could not be read. */
+  /**
+   * Store a directory's tree; returns the ids of its pieces, or null if it could not be read.
+   * Subdirectories are walked while this one's files are read (each holds a walk slot only while
+   * it lists and stats its own entries, never while it waits for its children).
+   */
   private async saveDir(path: Buffer): Promise<Buffer[] | null> {
-    let names: Buffer[];
-    try {
-      names = await fs.readdir(path, { encoding: 'buffer' });
-    } catch (error) {
-      this.warn(`cannot read directory ${showPath(path)}: ${errnoOf(error)}; skipped`);
-      return null;
-    }
-    this.stats.dirs++;
-    names.sort(Buffer.compare);
     const pending: Promise<TreeEntry | null>[] = [];
+    await this.walkSlots.acquire();
     try {
-      for (const name of names) {
-        const full = joinPath(path, name);
-        let st: BigIntStats;
-        try {
-          st = await fs.lstat(full, { bigint: true });
-        } catch (error) {
-          this.warn(`cannot stat ${showPath(full)}: ${errnoOf(error)}; skipped`);
-          continue;
-        }
-        if (st.isDirectory()) {
-          const tree = await this.saveDir(full);
-          if (tree) pending.push(Promise.resolve({ type: ENTRY_DIR, ...metaOf(name, st), tree }));
-        } else if (st.isFile()) {
-          await this.sem.acquire();
-          pending.push(this.saveFile(full, name, st).finally(() => this.sem.release()));
-        } else if (st.isSymbolicLink()) {
-          try {
-            const target = await fs.readlink(full, { encoding: 'buffer' });
-            this.stats.symlinks++;
-            pending.push(Promise.resolve({ type: ENTRY_SYMLINK, ...metaOf(name, st), target }));
-          } catch (error) {
-            this.warn(`cannot read link ${showPath(full)}: ${errnoOf(error)}; skipped`);
-          }
-        } else {
-          this.warn(`${showPath(full)} is not a file, directory or symlink; skipped`);
+      let names: Buffer[];
+      try {
+        names = await fs.readdir(path, { encoding: 'buffer' });
+      } catch (error) {
+        this.warn(`cannot read directory ${showPath(path)}: ${errnoOf(error)}; skipped`);
+        return null;
+      }
+      this.stats.dirs++;
+      names.sort(Buffer.compare);
+      for (let from = 0; from < names.length; from += STAT_GROUP) {
+        const group = names.slice(from, from + STAT_GROUP);
+        // Stats of a group run at once (one thread-pool round trip each, overlapped), in order.
+        const stats = await Promise.all(group.map((name) => this.statEntry(joinPath(path, name))));
+        for (const [i, name] of group.entries()) {
+          const st = stats[i];
+          if (st !== null && st !== undefined) await this.saveEntry(path, name, st, pending);
         }
       }
     } finally {
+      this.walkSlots.release();
       // Never leave file reads running unobserved, even when the walk fails.
       await Promise.allSettled(pending);
     }
     const entries = (await Promise.all(pending)).filter((e): e is TreeEntry => e !== null);
     return this.saveTree(entries);
+  }
+
+  private async statEntry(full: Buffer): Promise<BigIntStats | null> {
+    try {
+      return await fs.lstat(full, { bigint: true });
+    } catch (error) {
+      this.warn(`cannot stat ${showPath(full)}: ${errnoOf(error)}; skipped`);
+      return null;
+    }
+  }
+
+  /** One directory entry: recurse, read a file (bounded in flight), keep a link, or warn. */
+  private async saveEntry(
+    path: Buffer,
+    name: Buffer,
+    st: BigIntStats,
+    pending: Promise<TreeEntry | null>[],
+  ): Promise<void> {
+    const full = joinPath(path, name);
+    if (st.isDirectory()) {
+      pending.push(
+        this.saveDir(full).then((tree) => (tree ? { type: ENTRY_DIR, ...metaOf(name, st), tree } : null)),
+      );
+    } else if (st.isFile()) {
+      // Small files travel in batches (chunk-pool.ts): many may be in flight at little cost.
+      const sem = st.size <= BigInt(SMALL_FILE_BYTES) ? this.smallSem : this.sem;
+      await sem.acquire();
+      pending.push(this.saveFile(full, name, st).finally(() => sem.release()));
+    } else if (st.isSymbolicLink()) {
+      try {
+        const target = await fs.readlink(full, { encoding: 'buffer' });
+        this.stats.symlinks++;
+        pending.push(Promise.resolve({ type: ENTRY_SYMLINK, ...metaOf(name, st), target }));
+      } catch (error) {
+        this.warn(`cannot read link ${showPath(full)}: ${errnoOf(error)}; skipped`);
+      }
+    } else {
+      this.warn(`${showPath(full)} is not a file, directory or symlink; skipped`);
+    }
   }
 
   private async saveTree(entries: TreeEntry[]): Promise<Buffer[]> {
@@ -253,15 +293,22 @@ export class Scanner {
       let result: Awaited<ReturnType<ChunkPool['run']>>;
       try {
         this.o.hooks?.beforeRead?.(path);
-        result = await this.o.pool.run(path, async (chunks: SealedChunk[]) => {
-          await this.o.hooks?.onFileBatch?.(path, attempt);
-          for (const c of chunks) {
-            const id = Buffer.from(c.id.buffer, c.id.byteOffset, c.id.length);
-            await this.o.writer.add(id, KIND_DATA, c.parts, c.plainBytes, c.codec);
-            this.stats.bytesRead += c.plainBytes;
-          }
-          this.o.hooks?.onProgress?.(this.stats);
-        });
+        // A retry (the file changed while read) takes the streaming path whatever its size, and so
+        // does every file while an onFileBatch hook injects changes between batches (tests).
+        const sizeHint = attempt === 1 && !this.o.hooks?.onFileBatch ? Number(st.size) : undefined;
+        result = await this.o.pool.run(
+          path,
+          async (chunks: SealedChunk[]) => {
+            await this.o.hooks?.onFileBatch?.(path, attempt);
+            for (const c of chunks) {
+              const id = Buffer.from(c.id.buffer, c.id.byteOffset, c.id.length);
+              await this.o.writer.add(id, KIND_DATA, c.parts, c.plainBytes, c.codec);
+              this.stats.bytesRead += c.plainBytes;
+            }
+            this.o.hooks?.onProgress?.(this.stats);
+          },
+          sizeHint,
+        );
       } catch (error) {
         if (error instanceof FileReadError || (error as NodeJS.ErrnoException).code !== undefined) {
           const code = errnoOf(error);
