@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import { eachLimit } from './each-limit.ts';
 import { PipelineError } from './errors.ts';
 import { reclaimShortLived } from './memory.ts';
 import { OpenPool } from './open-pool.ts';
@@ -32,6 +33,8 @@ import {
 } from './tree.ts';
 
 export const MAX_FILES_PER_BATCH = 256;
+/** File system calls (open, metadata, close, rename) of a batch's files in flight at once. */
+const FILE_OPS_IN_FLIGHT = 16;
 export const MAX_CHUNK_REFS_PER_BATCH = 65_536;
 /** Stripes read, opened and written at once (memory: about 3 x 8 MiB per stripe). */
 export const STRIPES_IN_FLIGHT = 3;
@@ -264,25 +267,22 @@ async function restoreBatch(
     if (!failed[f] && position !== job.entry.size)
       failed[f] = `chunks add up to ${position} bytes, the file had ${job.entry.size}`;
   });
-  const handles: (fs.FileHandle | null)[] = [];
-  const temps: Buffer[] = [];
+  const handles: (fs.FileHandle | null)[] = batch.map(() => null);
+  const temps = batch.map((job) =>
+    Buffer.concat([job.dest, Buffer.from(`.pb-tmp-${randomBytes(6).toString('hex')}`)]),
+  );
   try {
-    for (const [f, job] of batch.entries()) {
-      const tmp = Buffer.concat([job.dest, Buffer.from(`.pb-tmp-${randomBytes(6).toString('hex')}`)]);
-      temps.push(tmp);
-      if (failed[f]) {
-        handles.push(null);
-        continue;
-      }
+    // File system calls of different files overlap (each is a thread-pool round trip).
+    await eachLimit(batch, FILE_OPS_IN_FLIGHT, async (job, f) => {
+      if (failed[f]) return;
       try {
-        const h = await fs.open(tmp, 'wx', 0o600);
-        handles.push(h);
+        const h = await fs.open(temps[f]!, 'wx', 0o600);
+        handles[f] = h;
         if (job.entry.size > 0) await h.truncate(job.entry.size);
       } catch (error) {
-        if (handles.length === f) handles.push(null);
-        failed[f] = `cannot create ${showPath(tmp)}: ${(error as Error).message}`;
+        failed[f] = `cannot create ${showPath(temps[f]!)}: ${(error as Error).message}`;
       }
-    }
+    });
     const seqs = [...byStripe.keys()].sort((a, b) => a - b);
     const restoreStripe = async (seq: number, placements: Placement[]): Promise<void> => {
       let area: Buffer;
@@ -344,33 +344,45 @@ async function restoreBatch(
       inFlight.add(work);
     }
     await Promise.all(inFlight);
-    for (const [f, job] of batch.entries()) {
+    await eachLimit(batch, FILE_OPS_IN_FLIGHT, async (job, f) => {
       const h = handles[f];
-      if (!h) continue;
-      if (failed[f]) continue;
+      if (!h || failed[f]) return;
       const time = job.entry.mtimeSec + job.entry.mtimeNsec / 1e9;
-      if (process.getuid?.() === 0) await h.chown(job.entry.uid, job.entry.gid).catch(() => undefined);
-      await h.chmod(job.entry.mode & 0o7777);
-      await h.utimes(time, time);
-    }
+      try {
+        if (process.getuid?.() === 0) await h.chown(job.entry.uid, job.entry.gid).catch(() => undefined);
+        await h.chmod(job.entry.mode & 0o7777);
+        await h.utimes(time, time);
+      } catch (error) {
+        failed[f] = `cannot set the metadata of ${showPath(temps[f]!)}: ${(error as Error).message}`;
+      }
+    });
   } finally {
-    for (const h of handles) await h?.close();
+    await eachLimit(handles, FILE_OPS_IN_FLIGHT, async (h) => {
+      await h?.close();
+    });
   }
-  for (const [f, job] of batch.entries()) {
+  // Each file lands whole by its rename or not at all (its temporary file is removed).
+  const landed = batch.map(() => false);
+  await eachLimit(batch, FILE_OPS_IN_FLIGHT, async (job, f) => {
     if (failed[f]) {
       await fs.rm(temps[f]!, { force: true });
-      failures.push(`file ${showPath(job.dest)}: ${failed[f]}`);
-    } else {
-      try {
-        await fs.rename(temps[f]!, job.dest);
-      } catch (error) {
-        await fs.rm(temps[f]!, { force: true });
-        failures.push(`file ${showPath(job.dest)}: ${(error as Error).message}`);
-        continue;
-      }
-      progress.files++;
-      if (job.entry.flags & FILE_FLAG_TORN) progress.torn.push(showPath(job.dest));
+      return;
     }
+    try {
+      await fs.rename(temps[f]!, job.dest);
+      landed[f] = true;
+    } catch (error) {
+      await fs.rm(temps[f]!, { force: true });
+      failed[f] = (error as Error).message;
+    }
+  });
+  for (const [f, job] of batch.entries()) {
+    if (!landed[f]) {
+      failures.push(`file ${showPath(job.dest)}: ${failed[f]}`);
+      continue;
+    }
+    progress.files++;
+    if (job.entry.flags & FILE_FLAG_TORN) progress.torn.push(showPath(job.dest));
   }
   // Files count once renamed into place, after their batch: report them (the stripe callbacks
   // above ran while the count still said 0).

@@ -1,0 +1,22 @@
+/** Runs `fn` over `items` with at most `limit` calls in flight; resolves when all have settled. */
+export async function eachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  if (!(Number.isInteger(limit) && limit >= 1)) throw new Error(`eachLimit: limit ${limit} must be >= 1`);
+  let next = 0;
+  let firstError: unknown = null;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        await fn(items[i]!, i);
+      } catch (error) {
+        firstError ??= error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (firstError !== null) throw firstError;
+}
