@@ -1,5 +1,5 @@
 /**
- * Calibrated rendezvous placement (DESIGN section 4).
+ * Calibrated rendezvous placement (docs/design.md §4).
  *
  * 1. From the pledges compute the share bound x* and each member's target inclusion probability
  *    pi_i = min(c_i, x*) / x* (they sum to s). Members with pi_i = 1 are capped: in every stripe.

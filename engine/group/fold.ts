@@ -1,5 +1,5 @@
 /**
- * The fold: a set of verified ops -> the group's state (DESIGN section 5, docs/group-log.md).
+ * The fold: a set of verified ops -> the group's state (docs/design.md §5, docs/group-log.md).
  *
  * Ops are deduplicated by hash and applied in (clock, hash) order. An op applies only when every
  * parent it names is present, has a smaller clock and itself applied or was judged (causal

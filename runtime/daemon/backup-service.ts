@@ -1,5 +1,5 @@
 /**
- * The owner's backups in daemon mode (DESIGN sections 6 and 9): the local pipeline
+ * The owner's backups in daemon mode (docs/design.md §6 and §9): the local pipeline
  * (`runtime/pipeline/backup.ts`) run over the group, i.e. over a NetworkShardDirectory of the
  * members other than this one (with their pledges, from the folded group state). A stripe is
  * committed to the index only after every shard put was acknowledged by its holder (the stripe
@@ -13,7 +13,7 @@
  * at a time. A run first settles the stripes an interrupted run left in flight (the put journal,
  * backup-journal.ts): shards that landed are not sent again.
  *
- * The empty-directory rule (DESIGN 10): a run whose sources hold fewer than `emptyFraction` of
+ * The empty-directory rule (docs/design.md §10): a run whose sources hold fewer than `emptyFraction` of
  * the newest snapshot's files or bytes is refused before anything is read or sent; the head and
  * the old snapshots stay; status says `refused` with the restore command, the log gets one ALERT
  * line and `onAlert` listeners (alert mail) get `{ kind: 'empty-sources', ... }`, once until a

@@ -1,5 +1,5 @@
 /**
- * Catastrophe recovery (DESIGN section 10): with only the recovery secret and one member's
+ * Catastrophe recovery (docs/design.md §10): with only the recovery secret and one member's
  * address, get every file back.
  *
  *  1. Derive the identity from the secret; start a client-only libp2p node with that key (its

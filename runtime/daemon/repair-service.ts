@@ -1,5 +1,5 @@
 /**
- * The repair worker (DESIGN section 9): every member runs it; no owner needs to be online.
+ * The repair worker (docs/design.md §9): every member runs it; no owner needs to be online.
  *
  * A round: list every current member's shards with their trailer details (`/pb/shard/1` list,
  * paged), build the planner's input (repair-inventory.ts), run the engine's `planRepairs` and

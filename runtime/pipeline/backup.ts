@@ -20,7 +20,7 @@ import { encodeSnapshot, type Snapshot } from './tree.ts';
 export interface BackupOptions {
   nowMs?: () => number;
   hooks?: ScanHooks;
-  /** Back up even when every source is empty although the last snapshot was not (DESIGN 10). */
+  /** Back up even when every source is empty although the last snapshot was not (docs/design.md §10). */
   allowEmpty?: boolean;
   onStripe?: (seq: number) => void;
 }

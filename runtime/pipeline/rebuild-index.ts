@@ -1,5 +1,5 @@
 /**
- * Rebuild the owner's index from the members' shards alone (the start of recovery, DESIGN 10):
+ * Rebuild the owner's index from the members' shards alone (the start of recovery, docs/design.md §10):
  * every shard trailer names its stripe and owner and carries the SHA-256 of all k+m bodies of
  * its stripe, every stripe's data area ends with its sealed directory of objects, and snapshot
  * objects carry their time and totals. The scan cache starts empty (the next backup reads every

@@ -1,5 +1,5 @@
 /**
- * Packs sealed objects into stripes and stores them (DESIGN section 6).
+ * Packs sealed objects into stripes and stores them (docs/design.md §6).
  *
  * Objects are appended to the open stripe's buffer; when the next one would not fit in
  * `targetBytes`, the stripe is sealed: directory written, Reed-Solomon parity computed, the k+m
