@@ -179,7 +179,6 @@ export {
   placementPlan,
   placeStripe,
   placeStripeByKey,
-  saltedStripeId,
   straw2Inclusion,
 } from './placement.ts';
 export { type PledgeHelp, pledgeHelp } from './pledge-help.ts';
@@ -196,6 +195,13 @@ export {
 } from './repair.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
 export { type MemberStatus, memberStatus, type StatusInput, type StatusMember } from './status.ts';
+export {
+  type ParsedStripeId,
+  parseStripeId,
+  saltedStripeId,
+  stripeBaseId,
+  stripeSeqOf,
+} from './stripe-id.ts';
 export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';
 export {
   dataRateUnderCap,

@@ -15,7 +15,8 @@
  * stripes whenever it grows past COMPACT_BYTES.
  */
 import * as fs from 'node:fs';
-import { recoverStripe, stripeSeqOf } from '../pipeline/rebuild-index.ts';
+import { parseStripeId, stripeSeqOf } from '../../engine/index.ts';
+import { recoverStripe } from '../pipeline/rebuild-index.ts';
 import type { Repository } from '../pipeline/repository.ts';
 import { decodeShardHeader } from '../pipeline/shard-format.ts';
 import { isShardId, type ShardDirectory, type ShardStore } from '../store/shard-store.ts';
@@ -112,7 +113,7 @@ export class PutJournal {
   /** Stripe `seq` is in the index now: forget it (and shrink the file now and then). */
   committed(seq: number): void {
     for (const stripeId of [...this.pending.keys()])
-      if (stripeId.split('/')[1] === String(seq)) this.pending.delete(stripeId);
+      if (parseStripeId(stripeId)?.seq === seq) this.pending.delete(stripeId);
     if (this.bytes > COMPACT_BYTES) this.rewrite([...this.pending.values()].flat());
   }
 
