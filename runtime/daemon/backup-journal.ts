@@ -19,6 +19,7 @@ import { parseStripeId, stripeSeqOf } from '../../engine/index.ts';
 import { recoverStripe } from '../pipeline/rebuild-index.ts';
 import type { Repository } from '../pipeline/repository.ts';
 import { decodeShardHeader } from '../pipeline/shard-format.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
 import { isShardId, type ShardDirectory, type ShardStore } from '../store/shard-store.ts';
 
 export const JOURNAL_VERSION = 1;
@@ -125,8 +126,7 @@ export class PutJournal {
       return;
     }
     const text = rows.map((r) => `${JSON.stringify({ v: JOURNAL_VERSION, ...r })}\n`).join('');
-    fs.writeFileSync(`${this.path}.tmp`, text, { mode: 0o600 });
-    fs.renameSync(`${this.path}.tmp`, this.path);
+    writeFileAtomic(this.path, Buffer.from(text));
     this.bytes = Buffer.byteLength(text);
   }
 }
