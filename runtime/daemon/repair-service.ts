@@ -135,7 +135,6 @@ export class RepairService {
     lastError: null,
     lastPlan: null,
   };
-  lastReport: RoundReport | null = null;
   private readonly now: () => number;
   private readonly startedAtMs: number;
   private readonly bucket: TokenBucket;
@@ -379,7 +378,7 @@ export class RepairService {
       this.deps.log(`repair: queued ${repairs} repairs and ${migrations} migrations`);
     this.pump();
     const all = state.members.map((m) => m.id);
-    this.lastReport = {
+    return {
       atMs: nowMs,
       answered: all.filter((id) => answered.has(id)),
       silent: all.filter((id) => !answered.has(id)),
@@ -389,7 +388,6 @@ export class RepairService {
       exposure: [...report.owners],
       queuedNow: { repairs, migrations },
     };
-    return this.lastReport;
   }
 
   private queuedCount(): number {
