@@ -1,7 +1,7 @@
 /**
  * The pipeline benchmark's datasets (bench/pipeline.ts):
  *
- * - synthetic: DESIGN section 6's set from a fixed seed (170 incompressible files of
+ * - synthetic: docs/design.md §6's set from a fixed seed (170 incompressible files of
  *   100 KiB-50 MiB, log-uniform sizes scaled to 80% of the size asked, plus copies making 20%
  *   duplicates);
  * - real: a bounded copy of files every machine of this kind has: /usr/share/doc, /usr/include,

@@ -2,7 +2,7 @@
  * `pnpm bench pipeline [--dataset synthetic|real|tiny|all] [--quick] [--size 1GiB|<bytes>]
  *   [--real-size 256MiB] [--tiny-files 200000] [--json] [--keep] [--no-others] [--source] [--workers N]`
  *
- * Datasets (bench/_pipeline-data.ts): synthetic (DESIGN section 6: large incompressible files and
+ * Datasets (bench/_pipeline-data.ts): synthetic (docs/design.md §6: large incompressible files and
  * 20% duplicates, --size, default 1 GiB), real (a bounded, sorted copy of /usr/share/doc,
  * /usr/include, the Python standard library and the project's node_modules, --real-size, default
  * 256 MiB) and tiny (--tiny-files generated files of 16-400 bytes in 400 folders, default 200,000).

@@ -1,5 +1,5 @@
 /**
- * How the engine sees a member at a moment (DESIGN section 9): shared by repair planning,
+ * How the engine sees a member at a moment (docs/design.md §9): shared by repair planning,
  * exposure and status so that every rule about "live" is written once.
  *
  * - `online`: seen within `onlineWindowMs` of `nowMs`; can send and receive now.

@@ -1,5 +1,5 @@
 /**
- * Capacity under the agreement (DESIGN section 3).
+ * Capacity under the agreement (docs/design.md §3).
  *
  * A stripe of `s = k + m` shards goes to `s` distinct members, at most one shard each, so a
  * member can never usefully hold more than the per-member share `x*` that solves
@@ -186,7 +186,7 @@ export type CodeChoice =
 
 /**
  * The code `(k, m)` for a stripe written now by an owner with `otherMembers` other members
- * (DESIGN section 3): m = f + 1 where it fits, else f; k the largest <= kMax with
+ * (docs/design.md §3): m = f + 1 where it fits, else f; k the largest <= kMax with
  * k + m <= others - 1 and (k + m) / k <= ratio; without a free member only if nothing else fits.
  */
 export function chooseCode(

@@ -1,5 +1,5 @@
 /**
- * Who may delete a shard from its holder (DESIGN section 9). The holder asks this before it
+ * Who may delete a shard from its holder (docs/design.md §9). The holder asks this before it
  * deletes anything another member asked it to delete. Pure: the caller supplies the group's
  * current members and the shard's stripe (from the shard's own trailer, read on the holder).
  *

@@ -1,5 +1,5 @@
 /**
- * Exposure (DESIGN section 9): per owner, bytes whose stripes cannot survive `f` more losses now
+ * Exposure (docs/design.md §9): per owner, bytes whose stripes cannot survive `f` more losses now
  * (fewer than k + f held shards: exposed), bytes that cannot be read now (fewer than k shards on
  * online members: unreadable now), bytes that cannot be rebuilt (fewer than k held: unrecoverable),
  * and an estimate of when full protection returns, given the repair queue and bandwidth.

@@ -1,5 +1,5 @@
 /**
- * An owner's head (DESIGN section 6): the small signed pointer to its newest snapshot, kept by
+ * An owner's head (docs/design.md §6): the small signed pointer to its newest snapshot, kept by
  * every member. To the network it is opaque bytes with an owner, a sequence number and a
  * signature; the body (encrypted by the owner) is the data path's business.
  *

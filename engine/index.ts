@@ -180,7 +180,6 @@ export {
   placementPlan,
   placeStripe,
   placeStripeByKey,
-  saltedStripeId,
   straw2Inclusion,
 } from './placement.ts';
 export { type PledgeHelp, pledgeHelp } from './pledge-help.ts';
@@ -210,6 +209,13 @@ export {
 export { type RepairRound, type RepairRoundInput, repairRound } from './repair-round.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
 export { type MemberStatus, memberStatus, type StatusInput, type StatusMember } from './status.ts';
+export {
+  type ParsedStripeId,
+  parseStripeId,
+  saltedStripeId,
+  stripeBaseId,
+  stripeSeqOf,
+} from './stripe-id.ts';
 export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';
 export {
   dataRateUnderCap,

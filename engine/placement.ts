@@ -1,5 +1,5 @@
 /**
- * Calibrated rendezvous placement (DESIGN section 4).
+ * Calibrated rendezvous placement (docs/design.md §4).
  *
  * 1. From the pledges compute the share bound x* and each member's target inclusion probability
  *    pi_i = min(c_i, x*) / x* (they sum to s). Members with pi_i = 1 are capped: in every stripe.
@@ -14,6 +14,7 @@
 import { type MemberCapacity, shareBoundExact, validateMembers } from './capacity.ts';
 import { EngineError, invariant, requireShardsPerStripe } from './errors.ts';
 import { memberKey, pairUniformsInto, stripeKeyInto, type U64 } from './hash64.ts';
+import { saltedStripeId } from './stripe-id.ts';
 
 export const PLACEMENT_PLAN_VERSION = 1;
 
@@ -274,7 +275,6 @@ interface CompiledPlan {
   /** Every weighted member has the same weight: -ln(u)/w orders like -u, so no logarithm is needed. */
   readonly equalWeights: boolean;
   readonly capacity: Float64Array;
-  readonly indexOf: ReadonlyMap<string, number>;
 }
 
 const compiledPlans = new WeakMap<PlacementPlan, CompiledPlan>();
@@ -329,7 +329,6 @@ function compileUncached(plan: PlacementPlan): CompiledPlan {
     freeInvWeight: Float64Array.from(free, (i) => 1 / plan.members[i]!.weight),
     equalWeights: free.every((i) => plan.members[i]!.weight === plan.members[free[0]!]!.weight),
     capacity: Float64Array.from(plan.members, (m) => m.capacityBytes),
-    indexOf,
   };
   compiledPlans.set(plan, compiled);
   return compiled;
@@ -487,11 +486,6 @@ export function placeStripeByKey(plan: PlacementPlan, key: U64): string[] {
   return chosenIds(c);
 }
 
-/** The stripe id for a base id and a salt (0 or 1): `${baseId}/${salt}`. */
-export function saltedStripeId(baseId: string, salt: 0 | 1): string {
-  return `${baseId}/${salt}`;
-}
-
 /**
  * The writer's best of two: place `${baseId}/0` and `${baseId}/1` and keep the one whose fullest
  * member (bytes used after this shard, over its capacity; members in both candidates ignored) is
@@ -535,9 +529,4 @@ export function chooseStripe(
   return maxB < maxA
     ? { stripeId: id1, members: b.map((i) => c.ids[i]!) }
     : { stripeId: id0, members: a.map((i) => c.ids[i]!) };
-}
-
-/** Index of a member id in the plan, or -1. */
-export function planMemberIndex(plan: PlacementPlan, memberId: string): number {
-  return compile(plan).indexOf.get(memberId) ?? -1;
 }

@@ -1,7 +1,7 @@
 /**
- * When the other members' capacity limits what a member may back up (DESIGN section 3: "you
- * pledge 10 TB; with today's members you can back up 13 GB; a member pledging 40 GB more would
- * raise that to ..."), by how much would a larger pledge on one other member help?
+ * When the other members' capacity limits what a member may back up (docs/design.md §3: a large
+ * pledge buys little until the others pledge more), by how much would a larger pledge on one other
+ * member help?
  *
  * The answer is the engine's own `allowances` on a hypothetical group in which one other member
  * (the one with the smallest pledge: the one the water-filling bound binds on first) pledges

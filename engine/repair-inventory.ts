@@ -1,5 +1,5 @@
 /**
- * The planner's input from the members' shard listings (docs/design.md, repair): which member holds
+ * The planner's input from the members' shard listings (docs/design.md §9): which member holds
  * which shard of which stripe, who answered just now, and a placement plan per owner and stripe
  * shape. The engine's `planRepairs` and `exposure` take what this builds; the rules about "live"
  * stay in the engine (availability.ts): here only the facts are gathered, checked and cleaned.

@@ -1,5 +1,5 @@
 /**
- * One repair round as a pure function (docs/design.md, repair): the members' listings in, this
+ * One repair round as a pure function (docs/design.md §9): the members' listings in, this
  * member's share of the work out. The daemon's repair service gathers the listings and runs the
  * tasks; the decisions (inventory, plan, exposure, which tasks are this member's, within room)
  * are made here once.

@@ -1,5 +1,5 @@
 /**
- * Repair planning (DESIGN section 9): which stripes to repair, in what order, onto whom, by whom;
+ * Repair planning (docs/design.md §9): which stripes to repair, in what order, onto whom, by whom;
  * then the migrations that a join or a pledge change calls for. Pure: time is an argument.
  *
  * Rules, in one place:

@@ -1,5 +1,5 @@
 /**
- * Whether a pledge's reservation fits the disk (DESIGN section 7): growing the reservation file
+ * Whether a pledge's reservation fits the disk (docs/design.md §7): growing the reservation file
  * to `askedBytes` takes only what it does not already hold from the filesystem's free space. A
  * reservation that does not fit is refused before anything is allocated, so a pledge larger
  * than the disk never fills the disk.

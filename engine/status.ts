@@ -1,5 +1,5 @@
 /**
- * What `status` shows per member (DESIGN section 11): pledge, allowance under the agreement, the
+ * What `status` shows per member (docs/design.md §11): pledge, allowance under the agreement, the
  * feasible share and why it binds, the one-owner bound, bytes of own backup stored (and with
  * redundancy), and how much of the pledge is used.
  */

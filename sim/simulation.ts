@@ -1,5 +1,5 @@
 /**
- * The discrete-event simulator (DESIGN section 12). A virtual clock, a binary-heap event queue and
+ * The discrete-event simulator (docs/design.md §12). A virtual clock, a binary-heap event queue and
  * one seeded generator: the same config gives the same run, byte for byte. Every rule about
  * placement, capacity, repair and exposure comes from `engine/index.ts`; this file only moves
  * bytes between simulated members and keeps score.
@@ -414,7 +414,7 @@ class Simulation {
         }
       }
     }
-    // Its own backup goes (DESIGN keeps it 30 days; the simulator drops it at once).
+    // Its own backup goes (pb leaves it in place, docs/design.md §10; the simulator drops it at once).
     this.dropPending(m);
     for (const st of m.own) if (st.state === 'stored') this.deleteStripe(st);
     m.dataLeftBytes = 0;

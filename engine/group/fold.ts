@@ -1,5 +1,6 @@
 /**
- * The fold: a set of verified ops -> the group's state (docs/group-log.md; rules per kind in fold-rules.ts).
+ * The fold: a set of verified ops -> the group's state (docs/design.md §5, docs/group-log.md;
+ * the rules per kind in fold-rules.ts).
  *
  * Ops are deduplicated by hash and applied in (clock, hash) order. An op applies only when every
  * parent it names is present, has a smaller clock and itself applied or was judged (causal

@@ -15,9 +15,11 @@
  * stripes whenever it grows past COMPACT_BYTES.
  */
 import * as fs from 'node:fs';
-import { recoverStripe, stripeSeqOf } from '../pipeline/rebuild-index.ts';
+import { parseStripeId, stripeSeqOf } from '../../engine/index.ts';
+import { recoverStripe } from '../pipeline/rebuild-index.ts';
 import type { Repository } from '../pipeline/repository.ts';
 import { decodeShardHeader } from '../pipeline/shard-format.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
 import { isShardId, type ShardDirectory, type ShardStore } from '../store/shard-store.ts';
 
 export const JOURNAL_VERSION = 1;
@@ -112,7 +114,7 @@ export class PutJournal {
   /** Stripe `seq` is in the index now: forget it (and shrink the file now and then). */
   committed(seq: number): void {
     for (const stripeId of [...this.pending.keys()])
-      if (stripeId.split('/')[1] === String(seq)) this.pending.delete(stripeId);
+      if (parseStripeId(stripeId)?.seq === seq) this.pending.delete(stripeId);
     if (this.bytes > COMPACT_BYTES) this.rewrite([...this.pending.values()].flat());
   }
 
@@ -124,8 +126,7 @@ export class PutJournal {
       return;
     }
     const text = rows.map((r) => `${JSON.stringify({ v: JOURNAL_VERSION, ...r })}\n`).join('');
-    fs.writeFileSync(`${this.path}.tmp`, text, { mode: 0o600 });
-    fs.renameSync(`${this.path}.tmp`, this.path);
+    writeFileAtomic(this.path, Buffer.from(text));
     this.bytes = Buffer.byteLength(text);
   }
 }

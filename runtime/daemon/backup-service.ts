@@ -1,5 +1,5 @@
 /**
- * The owner's backups in daemon mode (DESIGN sections 6 and 9): the local pipeline
+ * The owner's backups in daemon mode (docs/design.md §6 and §9): the local pipeline
  * (`runtime/pipeline/backup.ts`) run over the group, i.e. over a NetworkShardDirectory of the
  * members other than this one (with their pledges, from the folded group state). A stripe is
  * committed to the index only after every shard put was acknowledged by its holder (the stripe
@@ -13,7 +13,7 @@
  * at a time. A run first settles the stripes an interrupted run left in flight (the put journal,
  * backup-journal.ts): shards that landed are not sent again.
  *
- * The empty-directory rule (DESIGN 10): a run whose sources hold fewer than `emptyFraction` of
+ * The empty-directory rule (docs/design.md §10): a run whose sources hold fewer than `emptyFraction` of
  * the newest snapshot's files or bytes is refused before anything is read or sent; the head and
  * the old snapshots stay; status says `refused` with the restore command, the log gets one ALERT
  * line and `onAlert` listeners (alert mail) get `{ kind: 'empty-sources', ... }`, once until a
@@ -23,11 +23,11 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type GroupState, type MemberKeys, signHead } from '../../engine/index.ts';
 import { nodeEd25519Signer } from '../crypto/ed25519.ts';
-import { NetError } from '../net/errors.ts';
-import { putHead } from '../net/head-protocol.ts';
+import { putHead, StaleHeadError } from '../net/head-protocol.ts';
 import type { PbLibp2p } from '../net/node.ts';
 import { RemoteShardStore, type UploadGate } from '../net/remote-shard-store.ts';
 import type { BackupSummary } from '../pipeline/backup.ts';
+import { EmptySourcesError } from '../pipeline/errors.ts';
 import { type LocalConfig, lockDataDir, openRepository, type Repository } from '../pipeline/repository.ts';
 import type { GcSummary, RetentionPolicy } from '../pipeline/retention.ts';
 import { decodeHead as decodePipelineHead } from '../pipeline/snapshot.ts';
@@ -198,16 +198,16 @@ export async function pushHead(
         }
         report.storedOn.push(member);
       } catch (error) {
-        let reason = (error as Error).message;
         // A member already holding this very seq (a re-push) has it; a newer one is an alarm:
         // this owner's index is behind the group (restored from an old copy?).
-        const held =
-          error instanceof NetError && error.code === 'stale' ? /held seq (\d+)/.exec(reason) : null;
-        if (held !== null && Number(held[1]) === head.seq) {
+        if (error instanceof StaleHeadError && error.heldSeq === head.seq) {
           report.storedOn.push(member);
           return;
         }
-        if (held !== null) reason = `it holds a newer head (seq ${held[1]}): this index is behind the group`;
+        const reason =
+          error instanceof StaleHeadError
+            ? `it holds a newer head (seq ${error.heldSeq}): this index is behind the group`
+            : (error as Error).message;
         report.failed.push({ member, reason });
       }
     }),
@@ -478,9 +478,8 @@ export class BackupService {
           },
         );
       } catch (error) {
-        const message = (error as Error).message;
-        if (/every source is empty/.test(message) && newest !== undefined)
-          throw this.refuse(wasRefused, message, {
+        if (error instanceof EmptySourcesError && newest !== undefined)
+          throw this.refuse(wasRefused, error.message, {
             sources,
             found: { files: 0, bytes: 0 },
             newest: { files: newest.files, bytes: newest.bytes },

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { decodeHead, headIsNewer, type SignedHead } from '../../engine/index.ts';
 import { nodeEd25519Verifier } from '../crypto/ed25519.ts';
 import { NetError } from '../net/errors.ts';
+import { StaleHeadError } from '../net/head-protocol.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 
 /** Bound on heads held (one per owner; a group is small). */
@@ -49,9 +50,7 @@ export class HeadStore {
     if (!this.mayOwn(head.owner))
       throw new NetError('unauthorized', `${head.owner} is not a member: its head is not kept`);
     const current = this.get(head.owner);
-    if (!headIsNewer(current, head)) {
-      throw new NetError('stale', `head seq ${head.seq} is not newer than the held seq ${current?.seq}`);
-    }
+    if (current !== null && !headIsNewer(current, head)) throw new StaleHeadError(head.seq, current.seq);
     if (current === null && this.heads.size >= MAX_HEADS)
       throw new NetError('too-large', 'too many heads held');
     writeFileAtomic(join(this.dir, `${head.owner}.head`), bytes);

@@ -1,6 +1,6 @@
 /**
  * Invite codes: one copy-pasteable string holding the inviter's PeerId, its addresses (relay
- * addresses included) and a one-time token (DESIGN section 8).
+ * addresses included) and a one-time token (docs/design.md §8).
  *
  *   code = "pb1" || base64url( pb-cbor [1, inviter: text, [address: text...], token: bytes(32), expiresAtMs] )
  */

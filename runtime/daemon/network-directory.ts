@@ -1,6 +1,6 @@
 /**
  * The group as a ShardDirectory: each member other than the owner is a RemoteShardStore over
- * `/pb/shard/1` on this daemon's libp2p node (DESIGN section 7). The owner's pipeline runs on it
+ * `/pb/shard/1` on this daemon's libp2p node (docs/design.md §7). The owner's pipeline runs on it
  * exactly as it runs on local directories in local mode.
  */
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';

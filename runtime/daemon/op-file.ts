@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { MAX_OP_BYTES } from '../../engine/index.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
 
 export class OpFile {
   private constructor(
@@ -56,9 +57,7 @@ export class OpFile {
   }
 
   setGroupId(groupId: string): void {
-    const tmp = join(this.dir, 'group-id.tmp');
-    fs.writeFileSync(tmp, `${groupId}\n`, { mode: 0o600 });
-    fs.renameSync(tmp, join(this.dir, 'group-id'));
+    writeFileAtomic(join(this.dir, 'group-id'), Buffer.from(`${groupId}\n`));
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 /**
- * Catastrophe recovery (DESIGN section 10): with only the recovery secret and one member's
+ * Catastrophe recovery (docs/design.md §10): with only the recovery secret and one member's
  * address, get every file back.
  *
  *  1. Derive the identity from the secret; start a client-only libp2p node with that key (its
@@ -202,8 +202,7 @@ function adoptDirectories(dataDir: string, directories: string[]): string[] {
   const file = paths(dataDir).config;
   const config = parseConfig(fs.readFileSync(file, 'utf8'), file);
   if (config.directories.length > 0) return config.directories;
-  fs.writeFileSync(`${file}.tmp`, renderConfig({ ...config, directories }), { mode: 0o600 });
-  fs.renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, Buffer.from(renderConfig({ ...config, directories })));
   return directories;
 }
 

@@ -7,7 +7,7 @@ import { DEFAULT_GRACE_MS } from '../../engine/index.ts';
 export interface RepairConfig {
   /** A repair round this often (and soon after every membership change). */
   intervalMs: number;
-  /** A member unreachable for less than this still counts as holding its shards (DESIGN 9). */
+  /** A member unreachable for less than this still counts as holding its shards (docs/design.md §9). */
   graceMs: number;
   /** Stripes with a shard stored more recently than this are left alone (a backup still writing). */
   settleMs: number;

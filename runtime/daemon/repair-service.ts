@@ -1,5 +1,5 @@
 /**
- * The repair worker (docs/design.md, repair): every member runs it; no owner needs to be online.
+ * The repair worker (docs/design.md §9): every member runs it; no owner needs to be online.
  *
  * A round: list every current member's shards with their trailer details (`/pb/shard/1` list,
  * paged), hand the listings to the engine's `repairRound` (inventory, plan, exposure, and this
@@ -137,7 +137,6 @@ export class RepairService {
     lastError: null,
     lastPlan: null,
   };
-  lastReport: RoundReport | null = null;
   private readonly now: () => number;
   private readonly startedAtMs: number;
   private readonly bucket: TokenBucket;
@@ -356,7 +355,7 @@ export class RepairService {
       this.deps.log(`repair: queued ${repairs} repairs and ${migrations} migrations`);
     this.pump();
     const all = state.members.map((m) => m.id);
-    this.lastReport = {
+    return {
       atMs: nowMs,
       answered: all.filter((id) => answered.has(id)),
       silent: all.filter((id) => !answered.has(id)),
@@ -366,7 +365,6 @@ export class RepairService {
       exposure: [...report.owners],
       queuedNow: { repairs, migrations },
     };
-    return this.lastReport;
   }
 
   private queuedCount(): number {

@@ -1,5 +1,5 @@
 /**
- * Performing one planned task (DESIGN section 9) with the pipeline's own code: shard files are
+ * Performing one planned task (docs/design.md §9) with the pipeline's own code: shard files are
  * decoded and built by shard-format.ts, rebuilt by erasure.ts; nothing here knows the format.
  *
  * - Repair (this member is the repairer): read k shards of the stripe, its own first; every one

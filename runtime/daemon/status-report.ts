@@ -1,5 +1,5 @@
 /**
- * The status report (DESIGN section 11; docs/status.md; docs/status.schema.json): one typed
+ * The status report (docs/design.md §11; docs/status.md; docs/status.schema.json): one typed
  * object built from the daemon's live state, printed by `pb-node status`, served as JSON to the
  * dashboard and used by alerts. Every capacity, allowance and exposure number comes from the
  * engine (`memberStatus`, `exposure`, `allowances` via `pledgeHelp`, `capacityReport`,

@@ -17,18 +17,6 @@ export interface ByteGate {
   take(bytes: number): Promise<void>;
 }
 
-/** Passes every take at once. */
-export const OPEN_GATE: ByteGate = { take: async () => {} };
-
-/** Takes from each gate in turn (a repair passes its own cap, then the member's upload cap). */
-export function chainGates(...gates: ByteGate[]): ByteGate {
-  return {
-    take: async (bytes) => {
-      for (const g of gates) await g.take(bytes);
-    },
-  };
-}
-
 /** A pause lasts at most this long (a week); `pause` without a duration means this. */
 export const MAX_PAUSE_MS = 7 * 24 * 3600_000;
 /** A paused take looks again this often (so a resume or the pause's end lets it go promptly). */

@@ -11,12 +11,48 @@ import type { PbLibp2p } from './node.ts';
 import { openStream, serveProtocol } from './serve.ts';
 
 export const HEAD_PROTOCOL = '/pb/head/1';
+
+/**
+ * A put refused because the member already holds a head of this owner with a seq at least the
+ * offered one. The held seq travels in the error frame's text (docs/protocols.md section 5); this
+ * class writes that text and `putHead` reads it back, so callers get the numbers as fields.
+ */
+export class StaleHeadError extends NetError {
+  readonly offeredSeq: number;
+  readonly heldSeq: number;
+  constructor(
+    offeredSeq: number,
+    heldSeq: number,
+    options?: { remote?: boolean; message?: string; cause?: unknown },
+  ) {
+    super(
+      'stale',
+      options?.message ?? `head seq ${offeredSeq} is not newer than the held seq ${heldSeq}`,
+      options,
+    );
+    this.name = 'StaleHeadError';
+    this.offeredSeq = offeredSeq;
+    this.heldSeq = heldSeq;
+  }
+}
+
+const STALE_TEXT = /head seq (\d+) is not newer than the held seq (\d+)$/;
+
+/** A remote 'stale' refusal of a put, with its seqs as fields when its text carries them. */
+function withStaleFields(error: unknown): unknown {
+  if (!(error instanceof NetError) || error.code !== 'stale' || !error.remote) return error;
+  const found = STALE_TEXT.exec(error.message);
+  if (found === null) return error;
+  const [offered, held] = [Number(found[1]), Number(found[2])];
+  if (!Number.isSafeInteger(offered) || !Number.isSafeInteger(held)) return error;
+  return new StaleHeadError(offered, held, { remote: true, message: error.message, cause: error });
+}
 export const HEAD_MSG = { get: 1, put: 2, head: 3, stored: 4 } as const;
 const MAX_FRAME = MAX_HEAD_BYTES + 128;
 
 export interface HeadBackend {
   get(owner: string): SignedHead | null;
-  /** Verifies and keeps; throws NetError 'stale' / 'bad-signature' / 'unauthorized'. Returns the seq now held. */
+  /** Verifies and keeps; throws StaleHeadError, or NetError 'bad-signature' / 'unauthorized'. Returns the seq now held. */
   put(from: string, bytes: Uint8Array): Promise<number>;
 }
 
@@ -74,6 +110,6 @@ export async function putHead(node: PbLibp2p, peer: string, head: Uint8Array): P
     return fieldUint(m.fields, 0, 'seq');
   } catch (error) {
     stream.abort(error as Error);
-    throw error;
+    throw withStaleFields(error);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The libp2p node of a pb member (DESIGN section 8): TCP, circuit relay v2 (client always; server
+ * The libp2p node of a pb member (docs/design.md §8): TCP, circuit relay v2 (client always; server
  * on reachable members and on a standalone relay), WebRTC signalled over the relay, Noise, Yamux,
  * identify. Relay limits are raised for real shard traffic (the defaults, 128 KiB and 2 minutes
  * per relayed connection, would cut a shard off).

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import { chunkId, sealChunk } from './chunk-crypto.ts';
 import { ChunkPool } from './chunk-pool.ts';
-import { PipelineError } from './errors.ts';
+import { EmptySourcesError } from './errors.ts';
 import { KIND_SNAPSHOT } from './index-db.ts';
 import type { Repository } from './repository.ts';
 import { type ScanHooks, Scanner, type ScanStats } from './scan.ts';
@@ -20,7 +20,7 @@ import { encodeSnapshot, type Snapshot } from './tree.ts';
 export interface BackupOptions {
   nowMs?: () => number;
   hooks?: ScanHooks;
-  /** Back up even when every source is empty although the last snapshot was not (DESIGN 10). */
+  /** Back up even when every source is empty although the last snapshot was not (docs/design.md §10). */
   allowEmpty?: boolean;
   onStripe?: (seq: number) => void;
 }
@@ -64,11 +64,7 @@ export async function backup(repo: Repository, options: BackupOptions = {}): Pro
     for (const source of repo.config.sources)
       roots.push(await scanner.saveRoot(Buffer.from(resolve(source))));
     if (scanner.stats.files === 0 && previous && previous.files > 0 && !options.allowEmpty) {
-      throw new PipelineError(
-        'invalid-argument',
-        `every source is empty but the last snapshot has ${previous.files} files: not backing up the emptiness. ` +
-          'Restore with `pb-node restore`, or pass --allow-empty if the deletion is intended.',
-      );
+      throw new EmptySourcesError(previous.files);
     }
     const timeMs = nowMs();
     const snapshot: Snapshot = {

@@ -17,7 +17,6 @@ import { hchacha } from '@noble/ciphers/chacha.js';
 import { CODEC_RAW, type Codec, compressObject, decompressObject } from './codec.ts';
 import { PipelineError } from './errors.ts';
 
-export const CHUNK_ID_BYTES = 32;
 export const NONCE_BYTES = 24;
 export const TAG_BYTES = 16;
 export const SEAL_OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES;

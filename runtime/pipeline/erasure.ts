@@ -1,7 +1,7 @@
 /**
  * Reed-Solomon erasure coding with @ronomon/reed-solomon (native N-API, runs in libuv's thread
  * pool, so encoding does not block the event loop). Limits: k <= 24, m <= 6, shard size a
- * multiple of 8 (TOOLCHAIN pitfall 4). Its `main` is a .node file, hence createRequire.
+ * multiple of 8 (docs/design.md §6). Its `main` is a .node file, hence createRequire.
  */
 import { createRequire } from 'node:module';
 import { assert, PipelineError } from './errors.ts';

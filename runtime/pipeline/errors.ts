@@ -21,6 +21,22 @@ export class PipelineError extends Error {
   }
 }
 
+/**
+ * A backup refused because every source is empty while the last snapshot was not (the empty-directory
+ * rule, docs/design.md §10). Code `invalid-argument`, as before; the daemon tells it apart by class.
+ */
+export class EmptySourcesError extends PipelineError {
+  readonly previousFiles: number;
+  constructor(previousFiles: number) {
+    super(
+      'invalid-argument',
+      `every source is empty but the last snapshot has ${previousFiles} files: not backing up the emptiness. ` +
+        'Restore with `pb-node restore`, or pass --allow-empty if the deletion is intended.',
+    );
+    this.previousFiles = previousFiles;
+  }
+}
+
 /** Crash loudly on a broken invariant: this is a bug or corruption, never bad input. */
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`pb invariant violated: ${message}`);

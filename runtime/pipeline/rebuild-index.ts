@@ -1,5 +1,5 @@
 /**
- * Rebuild the owner's index from the members' shards alone (the start of recovery, DESIGN 10):
+ * Rebuild the owner's index from the members' shards alone (the start of recovery, docs/design.md §10):
  * every shard trailer names its stripe and owner and carries the SHA-256 of all k+m bodies of
  * its stripe, every stripe's data area ends with its sealed directory of objects, and snapshot
  * objects carry their time and totals. The scan cache starts empty (the next backup reads every
@@ -21,7 +21,7 @@
  */
 
 import { join } from 'node:path';
-import { type PlacementPlan, placeStripe } from '../../engine/index.ts';
+import { type PlacementPlan, placeStripe, stripeSeqOf } from '../../engine/index.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import type { ListedShard, ShardDirectory } from '../store/shard-store.ts';
 import { openObject } from './chunk-crypto.ts';
@@ -225,20 +225,6 @@ export async function recoverStripe(
     rebuilt,
     bad,
   };
-}
-
-/** The seq in an owner's stripe id `${owner}/${seq}/${salt}`, or null for another owner's. */
-export function stripeSeqOf(stripeId: string, owner: string): number | null {
-  const parts = stripeId.split('/');
-  const seq = Number(parts[1]);
-  if (
-    parts.length !== 3 ||
-    parts[0] !== owner ||
-    !/^[1-9][0-9]*$/.test(parts[1]!) ||
-    !Number.isSafeInteger(seq)
-  )
-    return null;
-  return seq;
 }
 
 interface FoundVariant {

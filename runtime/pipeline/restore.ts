@@ -1,5 +1,5 @@
 /**
- * Restore all or part of a snapshot (DESIGN section 6).
+ * Restore all or part of a snapshot (docs/design.md §6).
  *
  * - Files are restored in batches (bounded open files and chunk references). Within a batch the
  *   work is ordered by stripe: each stripe is read once (rebuilt from any k good shards), and each

@@ -1,5 +1,5 @@
 /**
- * Walks the backed-up directories and turns them into trees (DESIGN section 6).
+ * Walks the backed-up directories and turns them into trees (docs/design.md §6).
  *
  * - Never follows a symlink: every entry is lstat'ed; links are stored as links.
  * - Unchanged files (same size, mtime ns, ctime ns and inode as in the scan cache, and every chunk

@@ -11,7 +11,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { Encoder } from 'cbor-x';
-import { chunkId, NONCE_BYTES, sealObject, xchachaDecrypt } from './chunk-crypto.ts';
+import { NONCE_BYTES, sealObject, xchachaDecrypt } from './chunk-crypto.ts';
 import { PipelineError } from './errors.ts';
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: false, tagUint8Array: false });
@@ -30,10 +30,6 @@ export interface HeadKeys {
   signingSeed: Uint8Array;
   publicKey: Uint8Array;
   dataKey: Uint8Array;
-}
-
-export function snapshotObjectId(chunkIdKey: Uint8Array, plaintext: Uint8Array): Buffer {
-  return chunkId(chunkIdKey, plaintext);
 }
 
 export function encodeHead(head: Head, keys: HeadKeys, nonce?: Uint8Array): Buffer {

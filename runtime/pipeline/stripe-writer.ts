@@ -1,5 +1,5 @@
 /**
- * Packs sealed objects into stripes and stores them (DESIGN section 6).
+ * Packs sealed objects into stripes and stores them (docs/design.md §6).
  *
  * Objects are appended to the open stripe's buffer; when the next one would not fit in
  * `targetBytes`, the stripe is sealed: directory written, Reed-Solomon parity computed, the k+m
@@ -15,7 +15,7 @@
  * prepared), one parity buffer (prepares are serial) and WRITE_SETS sets of k+m shard-file
  * buffers (one per stripe being written).
  */
-import { chooseStripe, type PlacementPlan } from '../../engine/index.ts';
+import { chooseStripe, type PlacementPlan, stripeBaseId } from '../../engine/index.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { CODEC_RAW, type Codec } from './codec.ts';
 import { encodeParity } from './erasure.ts';
@@ -337,7 +337,7 @@ export class StripeWriter {
       const fileBytesEstimate = shardBytes + 160 + 32 * (k + m) + 48;
       const { stripeId, members } = chooseStripe(
         this.o.plan,
-        `${owner}/${seq}`,
+        stripeBaseId(owner, seq),
         this.usedBytes,
         fileBytesEstimate,
       );

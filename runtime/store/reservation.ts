@@ -1,5 +1,5 @@
 /**
- * The pledge reservation (DESIGN section 7): a file that really holds the pledged space on disk
+ * The pledge reservation (docs/design.md §7): a file that really holds the pledged space on disk
  * (`fallocate`, never a sparse `truncate`), so other data cannot eat what was promised. It shrinks
  * as shards arrive and grows back as they leave: `size = pledgeBytes - storedBytes`, always.
  *

@@ -1,5 +1,5 @@
 /**
- * Where shards live. One interface for every kind of store (DESIGN section 7; restic's backend
+ * Where shards live. One interface for every kind of store (docs/design.md §7; restic's backend
  * habit): a local directory now, a networked member later, and verifying or retrying layers that
  * wrap either.
  *

@@ -139,7 +139,7 @@ describe('closedFormLoss', () => {
 });
 
 describe('memberStatus', () => {
-  it('reports the DESIGN table: [10000, 10, 10, 10, 10] GB at ratio 2, tolerance 1', () => {
+  it('reports the table of docs/design.md §3: [10000, 10, 10, 10, 10] GB at ratio 2, tolerance 1', () => {
     const pledges = [10000, 10, 10, 10, 10].map((g) => g * GB);
     const ids = ['big', 's1', 's2', 's3', 's4'];
     const status = memberStatus({

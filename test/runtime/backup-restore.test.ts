@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../../runtime/pipeline/backup.ts';
-import { PipelineError } from '../../runtime/pipeline/errors.ts';
+import { EmptySourcesError, PipelineError } from '../../runtime/pipeline/errors.ts';
 import { rebuildIndex } from '../../runtime/pipeline/rebuild-index.ts';
 import { type LocalConfig, openRepository, type Repository } from '../../runtime/pipeline/repository.ts';
 import { restore } from '../../runtime/pipeline/restore.ts';
@@ -390,6 +390,9 @@ describe('backup and restore round trips', () => {
       await backup(repo);
       fs.rmSync(join(src, 'a'));
       await expect(backup(repo)).rejects.toThrow(/emptiness/);
+      // The daemon tells this refusal apart by its class and field, not by its text.
+      await expect(backup(repo)).rejects.toBeInstanceOf(EmptySourcesError);
+      await expect(backup(repo)).rejects.toMatchObject({ code: 'invalid-argument', previousFiles: 1 });
       await expect(backup(repo, { allowEmpty: true })).resolves.toBeTruthy();
     });
   });

@@ -1,5 +1,5 @@
 /**
- * Alert rules (DESIGN section 11), pure: a snapshot of what the daemon knows now goes in, with the
+ * Alert rules (docs/design.md §11), pure: a snapshot of what the daemon knows now goes in, with the
  * previous rule state; the next state and the transitions (an episode opens, an episode clears)
  * come out. No I/O, no clock: `nowMs` is in the snapshot. The monitor (monitor.ts) gathers the
  * snapshot, persists the state and mails each transition, so every episode is mailed once when it

@@ -1,5 +1,5 @@
 /**
- * The dashboard's HTTP server, inside the daemon (DESIGN section 11). It listens on 127.0.0.1 by
+ * The dashboard's HTTP server, inside the daemon (docs/design.md §11). It listens on 127.0.0.1 by
  * default (another address only with `allowRemote`), and every request must carry the token kept
  * in `<data dir>/dashboard-token` (0600): `Authorization: Bearer <token>`, or `?token=` for the
  * page itself. Without a token: 401; with a wrong one: 403. On loopback the Host header must name

@@ -180,6 +180,29 @@ describe('the put journal', () => {
     expect(journal.read()).toEqual([]);
   });
 
+  it('rewrites the journal atomically: the rows given, mode 0600, no temporary file left', () => {
+    const root = tempDir('journal-rewrite');
+    const journal = new PutJournal(join(root, 'put-journal'));
+    const row = (seq: number) => ({
+      stripe: `o/${seq}/0`,
+      idx: 0,
+      shard: String(seq % 10).repeat(64),
+      member: 'm1',
+      fileBytes: 100,
+      k: 2,
+      m: 1,
+      shardBytes: 64,
+    });
+    for (const seq of [1, 2, 3]) journal.record(row(seq));
+    journal.rewrite([row(2), row(3)]);
+    expect(journal.read()).toEqual([row(2), row(3)]);
+    expect(fs.statSync(journal.path).mode & 0o777).toBe(0o600);
+    expect(fs.readdirSync(root)).toEqual(['put-journal']);
+    journal.committed(2);
+    journal.rewrite([row(3)]);
+    expect(journal.read()).toEqual([row(3)]);
+  });
+
   it('counts files and bytes only as far as the emptiness rule needs', async () => {
     const root = tempDir('census');
     fs.mkdirSync(join(root, 'a', 'b'), { recursive: true });

@@ -1,5 +1,5 @@
 /**
- * The empty-directory rule (DESIGN 10, issue 7): five members; the owner backs up 100 files;
+ * The empty-directory rule (docs/design.md §10, issue 7): five members; the owner backs up 100 files;
  * then it is restarted with its directories nearly emptied (10 files left, under its configured
  * `emptyFraction` of 0.2) and a short schedule. Every run is refused: status `refused` with the
  * restore command, exactly one ALERT line however many runs are refused, and nothing changes on

@@ -1,5 +1,5 @@
 /**
- * The repair worker (DESIGN section 9).
+ * The repair worker (docs/design.md §9).
  *
  * Unit level: who may delete a shard (the engine's rule, the holder's catalog backend, and the
  * same over /pb/shard/1 between two libp2p nodes); the detailed, owner-filtered, paged listing;

@@ -1,6 +1,6 @@
 /**
  * The status report's numbers against hand-computed expectations on small groups, the 1000x skew
- * case among them (DESIGN section 3's table), with hand-made inputs; every report is also checked
+ * case among them (the table in docs/design.md §3), with hand-made inputs; every report is also checked
  * against docs/status.schema.json; the human text is short and aligned.
  */
 import { readFileSync } from 'node:fs';
@@ -217,7 +217,7 @@ describe('status report: three equal members, ratio 2, tolerance 1', () => {
 });
 
 describe('status report: the 1000x skew case', () => {
-  // DESIGN section 3: pledges [10000, 10, 10, 10, 10] GB.
+  // docs/design.md §3: pledges [10000, 10, 10, 10, 10] GB.
   const skew = [
     { id: 'big', name: 'big', pledgeBytes: 10_000 * GB },
     { id: 'm1', name: 'm1', pledgeBytes: 10 * GB },

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHead, deriveMemberKeys, headIsNewer, signHead } from '../../../engine/index.ts';
 import { HeadStore } from '../../../runtime/daemon/head-store.ts';
 import { NetError } from '../../../runtime/net/errors.ts';
-import { getHead, putHead, serveHeads } from '../../../runtime/net/head-protocol.ts';
+import { getHead, putHead, StaleHeadError, serveHeads } from '../../../runtime/net/head-protocol.ts';
 import { setPolicy, type TestNode, testNode } from './_helpers.ts';
 
 const a = deriveMemberKeys(new Uint8Array(32).fill(1));
@@ -67,6 +67,9 @@ describe('/pb/head/1', () => {
     );
     expect(stale).toBeInstanceOf(NetError);
     expect((stale as NetError).code).toBe('stale');
+    // The held and offered seqs arrive as fields (the pusher tells a re-push from an index behind).
+    expect(stale).toBeInstanceOf(StaleHeadError);
+    expect(stale).toMatchObject({ offeredSeq: 1, heldSeq: 2, remote: true });
     const forged = signHead(a, 9, new Uint8Array([9])).bytes.slice();
     forged[forged.length - 1]! ^= 1;
     expect(await putHead(client.node, server.id, forged).catch((e: NetError) => e.code)).toBe(
