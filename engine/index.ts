@@ -198,6 +198,14 @@ export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
 export { type MemberStatus, memberStatus, type StatusInput, type StatusMember } from './status.ts';
 export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';
 export {
+  durationSetting,
+  formatDuration,
+  formatSize,
+  parseDuration,
+  parseSize,
+  sizeSetting,
+} from './units.ts';
+export {
   dataRateUnderCap,
   MAX_UPLOAD_WINDOWS,
   MINUTES_PER_DAY,
