@@ -11,6 +11,7 @@ import { DEFAULT_CONFIG, loadConfig, parseConfig, renderConfig } from '../../../
 import { cli } from './_cluster.ts';
 
 const TIMEOUT = 60_000;
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const root = fs.mkdtempSync(join(tmpdir(), 'pb-config-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -61,6 +62,26 @@ describe('config file', () => {
     },
     TIMEOUT,
   );
+
+  it('docs/config.md lists every key the config file holds, with the default init writes', () => {
+    const doc = fs.readFileSync(join(import.meta.dirname, '../../../docs/config.md'), 'utf8');
+    const text = renderConfig({
+      ...DEFAULT_CONFIG,
+      mail: { ...DEFAULT_CONFIG.mail, host: 'h', to: ['a@b.c'] },
+    });
+    const rows = [...text.matchAll(/^(\w+) = (.*)$/gm)];
+    expect(rows.length).toBeGreaterThan(20);
+    for (const [, key, value] of rows) {
+      if (key === 'mail' || key === 'alerts' || key === 'repair') {
+        for (const [, k, v] of value!.matchAll(/(\w+) = ("[^"]*"|\[[^\]]*\]|[\w.]+)/g)) {
+          if (key === 'mail' && (k === 'host' || k === 'to')) continue;
+          expect(doc, `${key}.${k}`).toMatch(new RegExp(`\\| \`${key}\\.${k}\` +\\| \`${escape(v!)}\``));
+        }
+      } else if (key !== 'name') {
+        expect(doc, key).toMatch(new RegExp(`\\| \`${key}\` +\\| \`${escape(value!)}\``));
+      }
+    }
+  });
 
   it('every key renders and reads back; sections and human keys a person writes are read too', () => {
     expect(parseConfig(renderConfig(DEFAULT_CONFIG), 'c')).toEqual(DEFAULT_CONFIG);
