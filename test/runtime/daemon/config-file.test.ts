@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG, loadConfig, parseConfig, renderConfig } from '../../../
 import { cli } from './_cluster.ts';
 
 const TIMEOUT = 60_000;
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const root = fs.mkdtempSync(join(tmpdir(), 'pb-config-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -75,10 +75,10 @@ describe('config file', () => {
       if (key === 'mail' || key === 'alerts' || key === 'repair') {
         for (const [, k, v] of value!.matchAll(/(\w+) = ("[^"]*"|\[[^\]]*\]|[\w.]+)/g)) {
           if (key === 'mail' && (k === 'host' || k === 'to')) continue;
-          expect(doc, `${key}.${k}`).toMatch(new RegExp(`\\| \`${key}\\.${k}\` +\\| \`${escape(v!)}\``));
+          expect(doc, `${key}.${k}`).toMatch(new RegExp(`\\| \`${key}\\.${k}\` +\\| \`${escapeRe(v!)}\``));
         }
       } else if (key !== 'name') {
-        expect(doc, key).toMatch(new RegExp(`\\| \`${key}\` +\\| \`${escape(value!)}\``));
+        expect(doc, key).toMatch(new RegExp(`\\| \`${key}\` +\\| \`${escapeRe(value!)}\``));
       }
     }
   });
