@@ -5,6 +5,9 @@
 // the pipeline benchmark builds dist/ afresh before it measures.
 //   dist/pb-node.mjs       the CLI (polyfills first), packages left external (node_modules)
 //   dist/chunk-worker.mjs  the chunk worker; chunk-pool.ts finds it next to the CLI bundle
+// `--package` (the npm package's `prepack`): the same two files with every pure-JavaScript package
+// bundled in, so that an installed pb-node needs only the packages in NATIVE (native addons and d3,
+// whose minified file the dashboard serves) and resolves them the same under npm as under pnpm.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,9 +26,30 @@ const common = {
   legalComments: 'none',
 };
 
-export async function build() {
+/** Left out of the package bundle: loaded at run time from node_modules (package.json dependencies). */
+export const NATIVE = [
+  '@parcel/watcher',
+  '@ronomon/reed-solomon',
+  'better-sqlite3',
+  'cbor-extract',
+  'd3',
+  'node-datachannel',
+  'zstd-napi',
+];
+
+/** CommonJS packages inside an ES module bundle call require(); this gives them one. */
+const REQUIRE_BANNER =
+  "import { createRequire as __pbCreateRequire } from 'node:module';\nconst require = __pbCreateRequire(import.meta.url);";
+
+export async function build({ bundlePackages = false } = {}) {
+  const settings = bundlePackages
+    ? { ...common, packages: undefined, external: NATIVE, minifySyntax: true }
+    : { ...common };
+  const banner = (lines) => ({ js: lines.filter((l) => l !== null).join('\n') });
   await esbuild.build({
-    ...common,
+    ...settings,
+    // The bin runs as a script: the #! line must come first.
+    banner: banner(['#!/usr/bin/env node', bundlePackages ? REQUIRE_BANNER : null]),
     stdin: {
       contents:
         "import './runtime/polyfill.ts';\nimport { main } from './runtime/cli.ts';\nprocess.exitCode = await main(process.argv);\n",
@@ -36,7 +60,8 @@ export async function build() {
     outfile: join(root, 'dist', 'pb-node.mjs'),
   });
   await esbuild.build({
-    ...common,
+    ...settings,
+    ...(bundlePackages ? { banner: banner([REQUIRE_BANNER]) } : {}),
     entryPoints: [join(root, 'runtime', 'pipeline', 'chunk-worker-main.ts')],
     outfile: join(root, 'dist', 'chunk-worker.mjs'),
   });
@@ -44,5 +69,5 @@ export async function build() {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  console.log(await build());
+  console.log(await build({ bundlePackages: process.argv.includes('--package') }));
 }
