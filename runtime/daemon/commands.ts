@@ -8,9 +8,11 @@ import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { roomAt, sizeAndBytes } from '../store/free-space.ts';
 import { registerAlertCommands } from './alerts/commands.ts';
+import { registerDocCommands } from './cli-docs.ts';
 import { checkConfig, DEFAULT_CONFIG, defaultDataDir, initDataDir, paths } from './config.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { ControlError, callDaemon } from './control.ts';
+import { registerServiceCommands } from './service-commands.ts';
 import type { StatusReport } from './status-report.ts';
 import { durationSetting, formatSize, parseDuration, parseSize } from './units.ts';
 import { formatRate } from './upload-config.ts';
@@ -347,6 +349,8 @@ export function registerDaemonCommands(program: Command): void {
 
   registerAlertCommands(program);
   registerConfigCommands(program, io);
+  registerServiceCommands(program, io);
+  registerDocCommands(program, io.out);
 
   const uploadLine = (r: UploadState): string =>
     r.paused
