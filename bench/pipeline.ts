@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseSize as parseSizeText } from '../engine/index.ts';
 import {
   buildRealDataset,
   type Dataset,
@@ -54,12 +55,9 @@ export interface PipelineReport {
   datasets: Partial<Record<DatasetName, DatasetReport>>;
 }
 
+/** "1GiB", "128MiB", "2G" (decimal, as everywhere: engine/units.ts) -> bytes. */
 export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(GiB|MiB|KiB|G|M|K)?$/i.exec(text.trim());
-  if (!m) throw new Error(`--size: cannot parse ${text}`);
-  const unit = (m[2] ?? '').toUpperCase()[0];
-  const mult = unit === 'G' ? 1024 ** 3 : unit === 'M' ? MiB : unit === 'K' ? 1024 : 1;
-  return Math.round(Number(m[1]) * mult);
+  return parseSizeText(text, '--size');
 }
 
 function argAt(args: string[], flag: string): string | undefined {

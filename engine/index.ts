@@ -218,6 +218,14 @@ export {
 } from './stripe-id.ts';
 export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';
 export {
+  durationSetting,
+  formatDuration,
+  formatSize,
+  parseDuration,
+  parseSize,
+  sizeSetting,
+} from './units.ts';
+export {
   dataRateUnderCap,
   MAX_UPLOAD_WINDOWS,
   MINUTES_PER_DAY,

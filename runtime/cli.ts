@@ -8,6 +8,7 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { registerDaemonCommands } from './daemon/commands.ts';
+import { formatSize } from './daemon/units.ts';
 import { PipelineError } from './pipeline/errors.ts';
 import type { Repository } from './pipeline/repository.ts';
 
@@ -37,10 +38,6 @@ function count(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
   return n;
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
 async function withRepo<T>(
@@ -129,8 +126,8 @@ export function buildProgram(io: Io = defaultIo): Command {
           for (const w of summary.warnings) io.err(`warning: ${w}`);
           io.out(
             `snapshot ${summary.snapshotId.slice(0, 16)} saved: ${summary.scan.files} files (${summary.scan.filesUnchanged} unchanged), ` +
-              `${mib(summary.scan.bytes)}, read ${mib(summary.scan.bytesRead)}, ${summary.stored.stripes} stripes, ` +
-              `${mib(summary.stored.shardBytesWritten)} of shards written in ${summary.seconds.toFixed(1)} s`,
+              `${formatSize(summary.scan.bytes)}, read ${formatSize(summary.scan.bytesRead)}, ${summary.stored.stripes} stripes, ` +
+              `${formatSize(summary.stored.shardBytesWritten)} of shards written in ${summary.seconds.toFixed(1)} s`,
           );
         }
       });
@@ -200,7 +197,7 @@ export function buildProgram(io: Io = defaultIo): Command {
             for (const t of summary.tornFiles)
               io.err(`warning: ${t} changed while it was backed up and may be torn`);
             io.out(
-              `restored ${summary.files} files, ${summary.dirs} dirs, ${summary.symlinks} symlinks, ${mib(summary.bytes)} ` +
+              `restored ${summary.files} files, ${summary.dirs} dirs, ${summary.symlinks} symlinks, ${formatSize(summary.bytes)} ` +
                 `in ${summary.seconds.toFixed(1)} s${summary.rebuiltStripes ? ` (${summary.rebuiltStripes} stripes rebuilt from parity)` : ''}`,
             );
           }
@@ -223,7 +220,8 @@ export function buildProgram(io: Io = defaultIo): Command {
         if (o.json) io.out(JSON.stringify(list));
         else if (list.length === 0) io.out('no snapshots');
         else
-          for (const s of list) io.out(`${s.id.slice(0, 16)}  ${s.time}  ${s.files} files  ${mib(s.bytes)}`);
+          for (const s of list)
+            io.out(`${s.id.slice(0, 16)}  ${s.time}  ${s.files} files  ${formatSize(s.bytes)}`);
       });
     });
 

@@ -40,9 +40,9 @@ export const PLAIN_EVERY_MS = 2_000;
 const RATE_WINDOW_MS = 5_000;
 const MAX_SAMPLES = 64;
 
-/** Bytes for a person (the daemon's `formatSize`), whole bytes below 1 KiB (rates are fractional). */
+/** Bytes for a person (the daemon's `formatSize`), whole bytes below 1 kB (rates are fractional). */
 export function formatBytes(bytes: number): string {
-  return formatSize(bytes < 1024 ? Math.round(bytes) : bytes);
+  return formatSize(bytes < 1000 ? Math.round(bytes) : bytes);
 }
 
 export function formatSeconds(s: number): string {

@@ -3,16 +3,21 @@
  * directory; the others talk to the running daemon over its control socket. Every command takes
  * `--dir`; `--json` prints the daemon's answer as JSON.
  */
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { roomAt, sizeAndBytes } from '../store/free-space.ts';
 import { registerAlertCommands } from './alerts/commands.ts';
-import { DEFAULT_CONFIG, defaultDataDir, initDataDir, paths } from './config.ts';
+import { registerDocCommands } from './cli-docs.ts';
+import { checkConfig, DEFAULT_CONFIG, defaultDataDir, initDataDir, paths } from './config.ts';
+import { registerConfigCommands } from './config-commands.ts';
 import { ControlError, callDaemon } from './control.ts';
+import { registerServiceCommands } from './service-commands.ts';
 import type { StatusReport } from './status-report.ts';
-import { formatSize, parseDuration, parseSize } from './units.ts';
+import { durationSetting, formatSize, parseDuration, parseSize } from './units.ts';
 import { formatRate } from './upload-config.ts';
 import type { UploadState } from './upload-governor.ts';
+import { packageVersion } from './version.ts';
 
 interface Out {
   out: (t: string) => void;
@@ -33,6 +38,11 @@ const durationArg = (v: string): number => {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+};
+/** A duration option whose help shows its default as a person writes it ("default: 24h"). */
+const durationOption = (flags: string, description: string, defaultMs?: number): Option => {
+  const o = new Option(flags, description).argParser(durationArg);
+  return defaultMs === undefined ? o : o.default(defaultMs, durationSetting(defaultMs));
 };
 const numberArg = (v: string): number => {
   const n = Number(v);
@@ -77,7 +87,19 @@ function checkInitPledge(dir: string, pledgeBytes: number): void {
     );
 }
 
+/** A config in the first format still works; say once at start how to rewrite it. */
+function noteOldConfig(dir: string): void {
+  try {
+    const file = paths(resolvePath(dir)).config;
+    if (checkConfig(readFileSync(file, 'utf8')).format === 'json-lines')
+      io.err(`pb-node start: ${file} is in the first format; \`pb-node config upgrade\` rewrites it as TOML`);
+  } catch {
+    // Daemon.start reports a missing or unreadable config itself.
+  }
+}
+
 export function registerDaemonCommands(program: Command): void {
+  program.version(packageVersion(), '-V, --version', 'print the version of pb-node');
   const withDir = (c: Command): Command =>
     c.option('--dir <dir>', 'data directory', defaultDataDir()).option('--json', 'print JSON');
 
@@ -88,13 +110,22 @@ export function registerDaemonCommands(program: Command): void {
     .option('--relay <addrs...>', 'relays to reserve a slot on')
     .option('--no-webrtc', 'no WebRTC transport')
     .option('--no-relay-server', 'do not relay for other members')
-    .option('--sync-interval <duration>', 'group reconciliation period', durationArg)
+    .addOption(
+      durationOption(
+        '--sync-interval <duration>',
+        `group reconciliation period (default: ${durationSetting(DEFAULT_CONFIG.syncIntervalMs)})`,
+      ),
+    )
     .option('--directories <dirs...>', 'directories to back up onto the group')
-    .option('--schedule <when>', 'when backups run by themselves: hourly, daily, off or minutes')
     .option(
-      '--watch-debounce <duration>',
-      'back up this long after the directories stop changing (0: off)',
-      durationArg,
+      '--schedule <when>',
+      `when backups run by themselves: hourly, daily, off or minutes (default: ${DEFAULT_CONFIG.schedule})`,
+    )
+    .addOption(
+      durationOption(
+        '--watch-debounce <duration>',
+        `back up this long after the directories stop changing, 0s: off (default: ${durationSetting(DEFAULT_CONFIG.watchDebounceMs)})`,
+      ),
     )
     .option('--test-network', 'loopback only, no ICE servers (tests)')
     .action((o: Record<string, unknown>) => {
@@ -140,6 +171,7 @@ export function registerDaemonCommands(program: Command): void {
     // Everything the daemon creates in its data directory is its owner's alone (docs/formats.md);
     // the modules also set modes explicitly, this catches what a library creates (SQLite, sockets).
     process.umask(0o077);
+    noteOldConfig(o.dir);
     const { exitWhenStopped } = await import('./shutdown.ts');
     const { installLastResort } = await import('./last-resort.ts');
     try {
@@ -200,7 +232,7 @@ export function registerDaemonCommands(program: Command): void {
     );
 
   withDir(program.command('invite').description('print a one-time invite code'))
-    .option('--expires <duration>', 'how long the code stays valid', durationArg, 24 * 3600 * 1000)
+    .addOption(durationOption('--expires <duration>', 'how long the code stays valid', 24 * 3600 * 1000))
     .action((o: { dir: string; json?: boolean; expires: number }) =>
       call(o.dir, 'invite', { expiresMs: o.expires }, o.json === true, (r: { code: string }) => r.code),
     );
@@ -209,7 +241,7 @@ export function registerDaemonCommands(program: Command): void {
     program.command('join').description('ask to join a group with an invite code and wait for the decision'),
   )
     .argument('<code>', 'the invite code')
-    .option('--wait <duration>', 'how long to wait for the decision', durationArg, 10 * 60 * 1000)
+    .addOption(durationOption('--wait <duration>', 'how long to wait for the decision', 10 * 60 * 1000))
     .action((code: string, o: { dir: string; json?: boolean; wait: number }) => {
       const tty = process.stderr.isTTY;
       const spinner = ['|', '/', '-', '\\'];
@@ -316,16 +348,17 @@ export function registerDaemonCommands(program: Command): void {
     );
 
   registerAlertCommands(program);
+  registerConfigCommands(program, io);
+  registerServiceCommands(program, io);
+  registerDocCommands(program, io.out);
 
   const uploadLine = (r: UploadState): string =>
     r.paused
       ? `Uploads (backups and repairs) paused until ${new Date(r.pausedUntilMs ?? 0).toLocaleString()}; \`pb-node resume\` resumes them.`
       : `Uploads run (cap now: ${formatRate(r.bytesPerSecond)}).`;
   withDir(program.command('pause').description('pause uploads (backups and repairs) for a while'))
-    .option(
-      '--for <duration>',
-      'how long (e.g. 2h); default until `pb-node resume` (at most 7 days)',
-      durationArg,
+    .addOption(
+      durationOption('--for <duration>', 'how long (e.g. 2h); default until `pb-node resume` (at most 7d)'),
     )
     .action((o: { dir: string; json?: boolean; for?: number }) =>
       call(o.dir, 'pause', o.for === undefined ? {} : { forMs: o.for }, o.json === true, uploadLine),

@@ -12,6 +12,7 @@ import type { ForgetSummary, GroupBackupSummary } from './backup-service.ts';
 import { defaultDataDir, loadConfig, paths } from './config.ts';
 import { callDaemon } from './control.ts';
 import { readPrivateFile } from './private-file.ts';
+import { formatSize } from './units.ts';
 
 interface Io {
   out: (text: string) => void;
@@ -22,8 +23,6 @@ interface Io {
 
 /** Bound on the secret read from stdin (17 words fit in far less). */
 const MAX_SECRET_TEXT_BYTES = 4096;
-
-const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
 
 export async function groupBackupCommand(
   dir: string,
@@ -72,7 +71,7 @@ export async function groupBackupCommand(
   }
   io.out(
     `snapshot ${result.snapshotId.slice(0, 16)} saved on ${result.holders} members: ${result.scan.files} files, ` +
-      `${mib(result.scan.bytes)}, ${result.stored.stripes} stripes; head ${result.heads.seq} on ` +
+      `${formatSize(result.scan.bytes)}, ${result.stored.stripes} stripes; head ${result.heads.seq} on ` +
       `${result.heads.storedOn.length} members`,
   );
   for (const f of result.heads.failed) io.err(`warning: head not stored on ${f.member}: ${f.reason}`);
@@ -156,7 +155,7 @@ export async function groupRestoreCommand(
   else
     io.out(
       `restored snapshot ${summary.snapshotId.slice(0, 16)} (head ${summary.headSeq}): ${summary.files} files, ` +
-        `${summary.dirs} dirs, ${summary.symlinks} symlinks, ${mib(summary.bytes)} in ${summary.seconds.toFixed(1)} s\n` +
+        `${summary.dirs} dirs, ${summary.symlinks} symlinks, ${formatSize(summary.bytes)} in ${summary.seconds.toFixed(1)} s\n` +
         `this node is ready to go on backing up ${summary.directories.join(', ')}: pb-node start --dir ${summary.dataDir}`,
     );
 }

@@ -56,6 +56,7 @@ import {
 } from './recovery-dial.ts';
 import { wordsToSecret } from './secret-words.ts';
 import { locateShards } from './shard-locations.ts';
+import { formatSize } from './units.ts';
 
 export interface RecoveryOptions {
   peer: string;
@@ -357,7 +358,7 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
         if (percent >= lastPercent + 10 || (percent === 100 && lastPercent !== 100)) {
           lastPercent = percent;
           progress(
-            `restore ${percent}%: ${(p.bytesWritten / 1048576).toFixed(1)} of ${(p.bytesTotal / 1048576).toFixed(1)} MiB, ${p.files} files`,
+            `restore ${percent}%: ${formatSize(p.bytesWritten)} of ${formatSize(p.bytesTotal)}, ${p.files} files`,
           );
         }
       },

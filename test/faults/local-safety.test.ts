@@ -372,8 +372,8 @@ describe.skipIf(cannotMount !== null)(
       const refused = await cli(['pledge', '1GiB', '--dir', member.dir]);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(`cannot pledge ${sizeAndBytes(1024 * MiB)}: only `);
-      expect(refused.stderr).toMatch(/only [\d.]+ MiB \(\d+ bytes\) free at \S+ besides the 100\.0 MiB/);
-      expect(refused.stderr).toMatch(/pledge at most [\d.]+ MiB/);
+      expect(refused.stderr).toMatch(/only [\d.]+ [kMG]B \(\d+ bytes\) free at \S+ besides the 105 MB/);
+      expect(refused.stderr).toMatch(/pledge at most [\d.]+ [kMG]B/);
       // No extra allocation: the reservation file and the free space are what they were (give or
       // take a log line), the pledge in status, state and config unchanged.
       expect(allocated(reservation)).toBe(100 * MiB);
@@ -407,7 +407,7 @@ describe.skipIf(cannotMount !== null)(
       const r = await cli(['start', '--dir', p.dir]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`cannot pledge ${sizeAndBytes(100 * MiB)}: only `);
-      expect(r.stderr).toMatch(/only [\d.]+ MiB \(\d+ bytes\) free at \S+; pledge at most [\d.]+ MiB/);
+      expect(r.stderr).toMatch(/only [\d.]+ [kMG]B \(\d+ bytes\) free at \S+; pledge at most [\d.]+ [kMG]B/);
       expect(allocated(reservation)).toBe(0);
       expect(Math.abs(freeBytesAt(small) - freeBefore)).toBeLessThan(MiB);
       // Space back: the same member starts with its pledge reserved.

@@ -36,10 +36,10 @@ describe('progress', () => {
 
   it('formats lines with bytes, percentage, rate and time left', () => {
     expect(progressLine('backup', 3 << 20, 12 << 20, 1 << 20, 9, '3 files')).toBe(
-      'backup 25%: 3.0 MiB of 12.0 MiB, 1.0 MiB/s, 9s left, 3 files',
+      'backup 25%: 3.15 MB of 12.6 MB, 1.05 MB/s, 9s left, 3 files',
     );
     expect(progressLine('restore', 512, null, null, null)).toBe('restore: 512 B');
-    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(1536)).toBe('1.54 kB');
     expect(formatSeconds(3725)).toBe('1h02m');
     expect(formatSeconds(75)).toBe('1m15s');
   });
@@ -55,8 +55,8 @@ describe('progress', () => {
     }
     p.stop();
     expect(lines.length).toBeLessThanOrEqual(Math.ceil(10_000 / PLAIN_EVERY_MS) + 1);
-    expect(lines[0]).toMatch(/^restore 1%: 1\.0 MiB of 100\.0 MiB/);
-    expect(lines.at(-1)).toMatch(/^restore 100%: 100\.0 MiB of 100\.0 MiB, 10\.0 MiB\/s, 0s left$/);
+    expect(lines[0]).toMatch(/^restore 1%: 1\.05 MB of 105 MB/);
+    expect(lines.at(-1)).toMatch(/^restore 100%: 105 MB of 105 MB, 10\.5 MB\/s, 0s left$/);
   });
 
   it('--json: nothing but notes', async () => {
@@ -90,7 +90,7 @@ describe('progress', () => {
     p.note('a line above the bar');
     p.stop();
     expect(out).toContain('a line above the bar');
-    expect(out).toMatch(/backup\s+\[[█░]+\] 20\.0 MiB of 40\.0 MiB, 10\.0 MiB\/s, 2s left, 4 files/);
+    expect(out).toMatch(/backup\s+\[[█░]+\] 21\.0 MB of 41\.9 MB, 10\.5 MB\/s, 2s left, 4 files/);
   });
 
   it("counts a backup's bytes: unchanged files whole, changed files as they are read", () => {

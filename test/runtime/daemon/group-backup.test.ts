@@ -231,7 +231,7 @@ describe('backup onto the group and recovery from one member', () => {
     const againConfig = join(root, 'owner-again', 'config');
     fs.writeFileSync(
       againConfig,
-      fs.readFileSync(againConfig, 'utf8').replace(/^watchDebounceMs = .*$/m, 'watchDebounceMs = 0'),
+      fs.readFileSync(againConfig, 'utf8').replace(/^watchDebounce = .*$/m, 'watchDebounce = "0s"'),
     );
     again = new Proc(join(root, 'owner-again'));
     nodes.push(again);

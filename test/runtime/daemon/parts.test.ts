@@ -49,7 +49,7 @@ describe('config and data directory', () => {
   it('refuses unknown keys and bad values with the line', () => {
     expect(() => parseConfig('nme = "x"', 'c')).toThrow(/c:1: unknown setting "nme"/);
     expect(() => parseConfig('pledgeBytes = -1', 'c')).toThrow(/pledgeBytes/);
-    expect(() => parseConfig('name = [', 'c')).toThrow(/not a JSON value/);
+    expect(() => parseConfig('name = [', 'c')).toThrow(/^c:1: not TOML/);
     expect(parseConfig(renderConfig(DEFAULT_CONFIG), 'c')).toEqual(DEFAULT_CONFIG);
   });
 });

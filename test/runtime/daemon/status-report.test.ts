@@ -139,7 +139,7 @@ describe('status report: three equal members, ratio 2, tolerance 1', () => {
     expect(r.backup.words).toMatch(/^yes, everything is backed up; last snapshot 10 min ago \(12 files/);
     expect(r.exposure.words).toBe('none: every stripe survives 1 more lost member');
     expect(r.capacity!.words).toMatch(
-      /you can back up 38\.1 MiB more .* your pledge of 95\.4 MiB at ratio 2 is the limit/,
+      /you can back up 40\.0 MB more .* your pledge of 100 MB at ratio 2 is the limit/,
     );
   });
 
@@ -174,7 +174,7 @@ describe('status report: three equal members, ratio 2, tolerance 1', () => {
       lastSeenMs: NOW - 25 * HOUR,
     });
     expect(r.exposure.words).toBe(
-      '9.5 MiB of 9.5 MiB exposed (would not survive 1 more lost member); protected again in about 10 s',
+      '10.0 MB of 10.0 MB exposed (would not survive 1 more lost member); protected again in about 10 s',
     );
   });
 
@@ -197,7 +197,7 @@ describe('status report: three equal members, ratio 2, tolerance 1', () => {
       unrecoverableBytes: 10 * MB,
       protectedByMs: null,
     });
-    expect(r.exposure.words).toMatch(/^9\.5 MiB CANNOT be rebuilt/);
+    expect(r.exposure.words).toMatch(/^10\.0 MB CANNOT be rebuilt/);
   });
 
   it('a member not heard from since the start counts as away (held, not online), lost after the grace period', () => {
@@ -251,7 +251,7 @@ describe('status report: the 1000x skew case', () => {
     expect(c.help!.extraPledgeBytes / GB).toBeCloseTo(5, 3);
     expect(c.help!.allowanceBytes / GB).toBeCloseTo(15, 3);
     expect(c.words).toMatch(
-      /the other members' capacity is the limit; with today's members each can back up at most 12\.4 GiB; if m1 pledged 4\.7 GiB more, your allowance would rise to 14\.0 GiB/,
+      /the other members' capacity is the limit; with today's members each can back up at most 13\.3 GB; if m1 pledged 5\.00 GB more, your allowance would rise to 15\.0 GB/,
     );
     expect(pledgeHelp(skew, { ratio: 2, tolerance: 1 }, 'big')).toEqual({
       memberId: c.help!.memberId,
@@ -306,7 +306,7 @@ describe('status report: pending, estimate, refusal, requests', () => {
       estimatedDoneMs: NOW + 20_000,
     });
     expect(r.backup.words).toBe(
-      'no: 95.4 MiB in 3 changed files not backed up yet; a backup is running; done in about 20 s at the recent 4.8 MiB/s; last snapshot 10 min ago (12 files, 9.5 MiB)',
+      'no: 100 MB in 3 changed files not backed up yet; a backup is running; done in about 20 s at the recent 5.00 MB/s; last snapshot 10 min ago (12 files, 10.0 MB)',
     );
   });
 
@@ -436,7 +436,7 @@ describe('repair progress from the repair worker', () => {
     });
     const r = valid(buildStatusReport(input({ members: three, stripes: aliceStripes, repair: rp })));
     expect(renderStatusText(r)).toMatch(
-      /Repair {7}1 task running, 3 queued\n {15}7 repairs and 2 migrations done \(4\.8 MiB moved\)\n {15}6 stripes in the group need repair\n {15}last round 60 s ago\n {15}1 tasks failed, last: member x did not answer/,
+      /Repair {7}1 task running, 3 queued\n {15}7 repairs and 2 migrations done \(5\.00 MB moved\)\n {15}6 stripes in the group need repair\n {15}last round 60 s ago\n {15}1 tasks failed, last: member x did not answer/,
     );
   });
 });
@@ -455,12 +455,12 @@ describe('status text', () => {
     expect(lines.length).toBeLessThan(25);
     const table = lines.slice(lines.findIndex((l) => l.startsWith('Members')));
     const rows = table.slice(0, 4);
-    const pledgeEnd = rows.slice(1).map((l) => l.indexOf('MiB') + 3);
+    const pledgeEnd = rows.slice(1).map((l) => l.indexOf(' MB') + 3);
     expect(new Set(pledgeEnd).size).toBe(1);
     expect(rows[0]!.indexOf('pledge') + 'pledge'.length).toBe(pledgeEnd[0]);
     expect(rows[2]).toMatch(/^ {2}bob /);
     expect(rows[3]).toMatch(/ \? /); // carol never answered a usage question
     expect(text).toContain('Dashboard    http://127.0.0.1:7460/?token=x');
-    expect(text).toMatch(/Backup size {2}9\.5 MiB in 10 stripes, 19\.1 MiB with redundancy/);
+    expect(text).toMatch(/Backup size {2}10\.0 MB in 10 stripes, 20\.0 MB with redundancy/);
   });
 });

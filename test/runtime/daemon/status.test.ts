@@ -190,7 +190,7 @@ describe('pb-node status on a live group', () => {
       30_000,
     );
     expect(changed.backup).toMatchObject({ upToDate: false, pendingBytes: MiB });
-    expect(changed.backup.words).toMatch(/^no: 1\.0 MiB in 1 changed file not backed up yet/);
+    expect(changed.backup.words).toMatch(/^no: 1\.05 MB in 1 changed file not backed up yet/);
 
     // A join request waits: the owner decides.
     const m5 = await initNode(root, 'm5', ['--pledge', '32MiB']);
@@ -213,7 +213,7 @@ describe('pb-node status on a live group', () => {
     expect(text.code).toBe(0);
     const lines = text.stdout.split('\n');
     expect(lines.length).toBeLessThan(40);
-    expect(text.stdout).toMatch(/^Backed up {4}no: 1\.0 MiB in 1 changed file/m);
+    expect(text.stdout).toMatch(/^Backed up {4}no: 1\.05 MB in 1 changed file/m);
     expect(text.stdout).toContain('pb-node approve m5  or  pb-node reject m5');
     const token = fs.readFileSync(join(owner.dir, 'dashboard-token'), 'utf8').trim();
     expect(fs.statSync(join(owner.dir, 'dashboard-token')).mode & 0o777).toBe(0o600);
