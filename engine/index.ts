@@ -195,8 +195,23 @@ export {
   type ShardMove,
 } from './repair.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
+export {
+  MAX_RELOCATION_ROWS,
+  relocateShards,
+  type ShardRelocation,
+  type ShardRow,
+} from './shard-relocation.ts';
+export { lastSeenOf, memberSightings, type SightingClock, type SightingFacts } from './sightings.ts';
 export { type MemberStatus, memberStatus, type StatusInput, type StatusMember } from './status.ts';
 export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';
+export {
+  estimatedDoneMs,
+  MIN_SAMPLE_BYTES,
+  type StripeCommit,
+  sampleRate,
+  type UploadSample,
+  uploadSample,
+} from './upload-rate.ts';
 export {
   dataRateUnderCap,
   MAX_UPLOAD_WINDOWS,

@@ -16,6 +16,7 @@
 import {
   exposure,
   type GroupState,
+  lastSeenOf,
   type MigrationTask,
   type OwnerExposure,
   planRepairs,
@@ -27,6 +28,7 @@ import type { RepairConfig } from './repair-config.ts';
 import { buildInventory, type InventoryStripe, type Leftover, type ListedShard } from './repair-inventory.ts';
 import { performMigration, performRepair, type TaskDeps } from './repair-tasks.ts';
 import type { CatalogBackend } from './shard-catalog.ts';
+import { locationsFrom, type ShardLocations } from './shard-locations.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 /** Bound on one member's whole listing (every page). */
@@ -93,10 +95,11 @@ export interface RepairServiceDeps {
   /** When the daemon last reached each member (group syncs; answered listings are added). */
   lastSeen: Map<string, number>;
   /**
-   * When a member never reached counts as last seen (its join time or the start of tracking:
-   * last-seen.ts); default this service's start.
+   * When this data directory began keeping sightings (last-seen.ts): a member never reached
+   * counts from the later of that and its join (the engine's `lastSeenOf`); default this
+   * service's start.
    */
-  neverSeenMs?: (member: string) => number;
+  trackingSinceMs?: number;
   log: (line: string) => void;
   now?: () => number;
   /** Every shard sent to another member waits here too (the member's upload cap and pause). */
@@ -154,6 +157,8 @@ export class RepairService {
   private readonly stores = new Map<string, RemoteShardStore>();
   private membershipKey = '';
   private lastDeferred = 0;
+  private locations: ShardLocations | null = null;
+  private listingsVersion = 0;
 
   constructor(private readonly deps: RepairServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -228,6 +233,14 @@ export class RepairService {
     return this.runRound();
   }
 
+  /** Where every listed shard is now (latest listings of current members; null before any). */
+  shardLocations(): ShardLocations | null {
+    if (this.listings.size === 0) return null;
+    if (this.locations?.version !== this.listingsVersion)
+      this.locations = locationsFrom(this.listings, this.listingsVersion);
+    return this.locations;
+  }
+
   private remote(member: string): RemoteShardStore {
     let store = this.stores.get(member);
     if (store === undefined) {
@@ -282,6 +295,7 @@ export class RepairService {
     // Listings of members no longer in the group are dropped (the engine repairs around them).
     const current = new Set(state.members.map((m) => m.id));
     for (const member of [...this.listings.keys()]) if (!current.has(member)) this.listings.delete(member);
+    this.listingsVersion++;
     return answered;
   }
 
@@ -313,11 +327,18 @@ export class RepairService {
       state,
       nowMs,
       listings: this.listings,
-      lastSeenMs: (member) =>
-        Math.max(
-          this.answeredAtMs.get(member) ?? 0,
-          this.deps.lastSeen.get(member) ?? this.deps.neverSeenMs?.(member) ?? this.startedAtMs,
-        ),
+      lastSeenMs: (member) => {
+        const heard = [this.answeredAtMs.get(member), this.deps.lastSeen.get(member)].filter(
+          (ms): ms is number => ms !== undefined,
+        );
+        const facts = {
+          id: member,
+          seenMs: heard.length === 0 ? null : Math.max(...heard),
+          joinedAtMs: state.members.find((m) => m.id === member)?.sinceMs ?? null,
+        };
+        const trackingSinceMs = this.deps.trackingSinceMs ?? this.startedAtMs;
+        return lastSeenOf(facts, { nowMs, trackingSinceMs, onlineWindowMs: 0 });
+      },
       settleMs: config.settleMs,
     });
     const times = { nowMs, graceMs: config.graceMs, onlineWindowMs: 0 };
