@@ -1,11 +1,12 @@
 /**
  * Status that is always true (docs/status.md), on five real pb-node daemons through a lifecycle:
  * the first backup, a change, the second backup, a holder stopped within the grace period, a
- * holder lost and removed while the owner is stopped, the repair, the owner restarted. At each
- * step the owner's `pb-node status` is checked against ground truth computed without the daemon:
- * the files in the directory (count, bytes, what changed) and the shards on the members' disks
- * (the engine's exposure over them, what each holds of the owner's). Each step's status text is
- * printed and written to `<test dir>/status-steps.txt`.
+ * holder lost and removed while the owner is stopped, the repair, the owner restarted, the
+ * configured directory deleted. At each step the owner's `pb-node status` is checked against
+ * ground truth computed without the daemon: the files in the directory (count, bytes, what
+ * changed) and the shards on the members' disks (the engine's exposure over them, what each holds
+ * of the owner's). Each step's status text is printed and written to
+ * `<test dir>/status-steps.txt`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -22,6 +23,8 @@ const GRACE_MS = 60_000;
 /** Bounds the steps assert within. */
 const NOTICE_CHANGE_MS = 12_000;
 const EXPOSURE_CLEARS_MS = 30_000;
+/** The owner's exposure alert opens after this long: longer than a restart's first round. */
+const ALERT_HOLD_MS = 20_000;
 
 interface DiskShard {
   member: string;
@@ -181,6 +184,11 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
         join(p.dir, 'config'),
         `\nrepair = {"intervalMs":1500,"graceMs":${GRACE_MS},"settleMs":15000,"bytesPerSecond":67108864,"concurrency":2,"maxTasks":50}\n`,
       );
+    // The owner checks its alert conditions every second; exposure mails after 20 s of it.
+    fs.appendFileSync(
+      join(procs[0]!.dir, 'config'),
+      `\nalerts = {"checkIntervalMs":1000,"exposureGraceMs":${ALERT_HOLD_MS}}\n`,
+    );
     nodes.push(...procs);
     await Promise.all(procs.map((p) => p.start()));
     for (const p of procs) ids.set(p, ((await p.call('status')) as { id: string }).id);
@@ -315,10 +323,43 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
       expect(r.exposure).toMatchObject({ exposedBytes: 0, unrecoverableBytes: 0, unreadableNowBytes: 0 });
       expect(r.exposure.words).toMatch(/^none: every stripe survives 1 more lost member/);
       checkCommon(r, holders, truth(owner, holders, [ids.get(h4)!]));
-      // Alerts read the same numbers: no exposure episode, open or pending.
-      const alerts = (await cli(['alerts', 'list', '--dir', owner.dir])).stdout;
+      // Alerts read the same numbers: no exposure episode open or pending once status is healthy
+      // (within two checks), and none ever opened.
+      const alerts = await waitFor(
+        'no alert condition pending',
+        async () => {
+          const out = (await cli(['alerts', 'list', '--dir', owner.dir])).stdout;
+          return /within their grace period/.test(out) ? null : out;
+        },
+        5_000,
+      );
       expect(alerts).toContain('no open alerts');
+      expect(fs.readFileSync(join(owner.dir, 'pb-node.log'), 'utf8')).not.toMatch(/ALERT opened: .*exposed/);
       await printStep(owner, '6. the owner restarted after the repair');
+
+      // 7. The configured directory is deleted: backup refuses with the restore command, and
+      // status says so (not "not backed up yet") with a member's address, within NOTICE_CHANGE_MS.
+      fs.rmSync(src, { recursive: true, force: true });
+      const gone = await cli(['backup', '--dir', owner.dir]);
+      expect(gone.code).not.toBe(0);
+      expect(gone.stderr).toMatch(
+        /does not exist; if it was deleted after a backup, restore it: pb-node restore --peer/,
+      );
+      r = await waitFor(
+        'the missing directory in status',
+        async () => {
+          const x = await report(owner);
+          return (x.backup.missingDirectories ?? []).length > 0 ? x : null;
+        },
+        NOTICE_CHANGE_MS,
+      );
+      expect(r.backup.missingDirectories).toEqual([src]);
+      expect(r.backup.upToDate).toBe(false);
+      expect(r.backup.words).toMatch(
+        /^no: the configured directory .* does not exist \(deleted\? to restore: pb-node restore --peer \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//,
+      );
+      expect(r.backup.words).not.toMatch(/not backed up yet/);
+      await printStep(owner, '7. the configured directory deleted');
     } catch (error) {
       process.stderr.write(`${logs()}\n`);
       throw error;
