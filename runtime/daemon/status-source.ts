@@ -221,6 +221,8 @@ export class StatusSource {
   private readonly index: IndexReader;
   private readonly usage = new Map<string, { usedBytes: number; atMs: number }>();
   private usageAskedMs = 0;
+  /** The backup's state at the last usage round: a backup's start or commit asks again. */
+  private usageBackupKey = '';
   private usageRound: Promise<void> | null = null;
   private pending: (PendingScan & { backupKey: string; missing: string[] }) | null = null;
   private pendingTookMs = 0;
@@ -233,7 +235,10 @@ export class StatusSource {
 
   private askUsage(state: GroupState | null): Promise<void> {
     if (this.usageRound !== null) return this.usageRound;
-    if (Date.now() - this.usageAskedMs < USAGE_FRESH_MS) return Promise.resolve();
+    const key = backupKey(this.deps.backup());
+    if (key === this.usageBackupKey && Date.now() - this.usageAskedMs < USAGE_FRESH_MS)
+      return Promise.resolve();
+    this.usageBackupKey = key;
     const others = (state?.members ?? []).map((m) => m.id).filter((id) => id !== this.deps.self);
     for (const id of this.usage.keys()) if (!others.includes(id)) this.usage.delete(id);
     this.usageRound = Promise.all(

@@ -132,11 +132,13 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
     });
     const bodyOf = (member: string): number =>
       shards.filter((s) => s.member === member).reduce((n, s) => n + s.bodyBytes, 0);
+    const filesOf = (member: string): number =>
+      shards.filter((s) => s.member === member).reduce((n, s) => n + s.fileBytes, 0);
     const whole = [...byStripe.values()].every((s) => {
       const { k, m } = s[0]!;
       return new Set(s.map((x) => x.index)).size === k + m && new Set(s.map((x) => x.member)).size === k + m;
     });
-    return { stripes: byStripe.size, exposedBytes: exp.totals.exposedBytes, bodyOf, whole };
+    return { stripes: byStripe.size, exposedBytes: exp.totals.exposedBytes, bodyOf, filesOf, whole };
   };
 
   /** What every step checks: members, addresses, the snapshot against the directory, holdings. */
@@ -153,6 +155,8 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
     for (const h of holders) {
       const row = r.members.find((m) => m.id === ids.get(h))!;
       expect(row.holdsOfMineBytes, `${row.name} holds of mine`).toBe(t.bodyOf(ids.get(h)!));
+      // Its pledge use (its own answer; only the owner backs up here): the shard files on its disk.
+      expect(row.usedBytes, `${row.name} used`).toBe(t.filesOf(ids.get(h)!));
     }
     expect(r.backup.words).not.toMatch(/ 0 s|\d+ days/);
   };
