@@ -208,6 +208,13 @@ export {
 } from './repair-inventory.ts';
 export { type RepairRound, type RepairRoundInput, repairRound } from './repair-round.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
+export {
+  MAX_RELOCATION_ROWS,
+  relocateShards,
+  type ShardRelocation,
+  type ShardRow,
+} from './shard-relocation.ts';
+export { lastSeenOf, memberSightings, type SightingClock, type SightingFacts } from './sightings.ts';
 export { type MemberStatus, memberStatus, type StatusInput, type StatusMember } from './status.ts';
 export {
   type ParsedStripeId,
@@ -225,6 +232,14 @@ export {
   parseSize,
   sizeSetting,
 } from './units.ts';
+export {
+  estimatedDoneMs,
+  MIN_SAMPLE_BYTES,
+  type StripeCommit,
+  sampleRate,
+  type UploadSample,
+  uploadSample,
+} from './upload-rate.ts';
 export {
   dataRateUnderCap,
   MAX_UPLOAD_WINDOWS,

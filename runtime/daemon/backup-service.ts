@@ -36,6 +36,7 @@ import { journaling, PutJournal, type SettleSummary, settleJournal } from './bac
 import { ControlError } from './control.ts';
 import { holdersOf, NetworkShardDirectory } from './network-directory.ts';
 import { FormerMembersTolerant, locateShards } from './shard-locations.ts';
+import { DELETED_DIRECTORY_HINT } from './status-words.ts';
 
 export const BACKUP_SUBDIR = 'backup';
 export const PUT_JOURNAL_FILE = 'put-journal';
@@ -401,7 +402,11 @@ export class BackupService {
         'no directories to back up: set `directories` in the config of the data directory',
       );
     for (const s of sources) {
-      if (!fs.existsSync(s)) throw new ControlError('bad-directory', `the directory ${s} does not exist`);
+      if (!fs.existsSync(s))
+        throw new ControlError(
+          'bad-directory',
+          `the directory ${s} does not exist; ${DELETED_DIRECTORY_HINT}`,
+        );
     }
     const config = groupRepositoryConfig(deps.dataDir, state, deps.self, sources);
     this.running = true;

@@ -136,8 +136,7 @@ export class Daemon implements DaemonParts {
       group: () => group.state,
       backupStatus: () => this.backups.status,
       storeReport: () => store.report(),
-      lastSeen: this.lastSeen,
-      startedMs: this.sightings.trackingSinceMs,
+      report: async () => (this.statusService === null ? null : this.statusService.report()),
     });
     this.shards = new CatalogBackend(
       store,
@@ -157,8 +156,7 @@ export class Daemon implements DaemonParts {
       config: config.repair,
       backend: this.shards,
       lastSeen: this.lastSeen,
-      neverSeenMs: (member) =>
-        this.sightings.lastSeenMs(member, group.state?.members.find((m) => m.id === member)?.sinceMs ?? null),
+      trackingSinceMs: this.sightings.trackingSinceMs,
       log: (line) => this.log(line),
     });
     this.publisher = new AddressPublisher(
@@ -330,6 +328,8 @@ export class Daemon implements DaemonParts {
       self: this.self,
       name: this.config.name,
       startedAtMs: this.startedAtMs,
+      trackingSinceMs: this.sightings.trackingSinceMs,
+      shardLocations: () => this.repair.shardLocations(),
       config: this.config.dashboard,
       group: () => this.group.state,
       isMember: () => this.group.selfIsMember,

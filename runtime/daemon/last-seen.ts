@@ -9,13 +9,15 @@
  *
  * `trackingSinceMs` is when this data directory began keeping sightings (the first start with
  * this file): a member never seen counts from the later of its join time and that moment, so a
- * daemon upgraded from a version without the file does not declare every offline member lost.
+ * daemon upgraded from a version without the file does not declare every offline member lost
+ * (the engine's `lastSeenOf`, used by repair, status and alerts alike).
  *
  * Format (version 1): `{ "version": 1, "trackingSinceMs": ms, "seen": { "<member id>": ms } }`,
  * at most MAX_SIGHTINGS entries, at most MAX_FILE_BYTES; a malformed file is set aside (`.bad`)
  * with a warning and tracking starts over (the safe side again).
  */
 import * as fs from 'node:fs';
+import { lastSeenOf } from '../../engine/index.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 
 export const LAST_SEEN_FILE = 'last-seen.json';
@@ -121,6 +123,11 @@ export class LastSeenFile {
    * and the start of tracking.
    */
   lastSeenMs(member: string, joinedAtMs: number | null): number {
-    return this.seen.get(member) ?? Math.max(joinedAtMs ?? 0, this.trackingSinceMs);
+    const facts = { id: member, seenMs: this.seen.get(member) ?? null, joinedAtMs };
+    return lastSeenOf(facts, {
+      nowMs: Number.MAX_SAFE_INTEGER,
+      trackingSinceMs: this.trackingSinceMs,
+      onlineWindowMs: 0,
+    });
   }
 }

@@ -19,6 +19,7 @@ import {
   type InventoryStripe,
   type Leftover,
   type ListedShard,
+  lastSeenOf,
   type MigrationTask,
   type OwnerExposure,
   type RepairTask,
@@ -29,6 +30,7 @@ import { RemoteShardStore, type UploadGate } from '../net/remote-shard-store.ts'
 import type { RepairConfig } from './repair-config.ts';
 import { performMigration, performRepair, type TaskDeps } from './repair-tasks.ts';
 import type { CatalogBackend } from './shard-catalog.ts';
+import { locationsFrom, type ShardLocations } from './shard-locations.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 /** Bound on one member's whole listing (every page). */
@@ -95,10 +97,11 @@ export interface RepairServiceDeps {
   /** When the daemon last reached each member (group syncs; answered listings are added). */
   lastSeen: Map<string, number>;
   /**
-   * When a member never reached counts as last seen (its join time or the start of tracking:
-   * last-seen.ts); default this service's start.
+   * When this data directory began keeping sightings (last-seen.ts): a member never reached
+   * counts from the later of that and its join (the engine's `lastSeenOf`); default this
+   * service's start.
    */
-  neverSeenMs?: (member: string) => number;
+  trackingSinceMs?: number;
   log: (line: string) => void;
   now?: () => number;
   /** Every shard sent to another member waits here too (the member's upload cap and pause). */
@@ -155,6 +158,8 @@ export class RepairService {
   private readonly stores = new Map<string, RemoteShardStore>();
   private membershipKey = '';
   private lastDeferred = 0;
+  private locations: ShardLocations | null = null;
+  private listingsVersion = 0;
 
   constructor(private readonly deps: RepairServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -229,6 +234,14 @@ export class RepairService {
     return this.runRound();
   }
 
+  /** Where every listed shard is now (latest listings of current members; null before any). */
+  shardLocations(): ShardLocations | null {
+    if (this.listings.size === 0) return null;
+    if (this.locations?.version !== this.listingsVersion)
+      this.locations = locationsFrom(this.listings, this.listingsVersion);
+    return this.locations;
+  }
+
   private remote(member: string): RemoteShardStore {
     let store = this.stores.get(member);
     if (store === undefined) {
@@ -283,6 +296,7 @@ export class RepairService {
     // Listings of members no longer in the group are dropped (the engine repairs around them).
     const current = new Set(state.members.map((m) => m.id));
     for (const member of [...this.listings.keys()]) if (!current.has(member)) this.listings.delete(member);
+    this.listingsVersion++;
     return answered;
   }
 
@@ -315,11 +329,18 @@ export class RepairService {
       nowMs,
       listings: this.listings,
       answered,
-      lastSeenMs: (member) =>
-        Math.max(
-          this.answeredAtMs.get(member) ?? 0,
-          this.deps.lastSeen.get(member) ?? this.deps.neverSeenMs?.(member) ?? this.startedAtMs,
-        ),
+      lastSeenMs: (member) => {
+        const heard = [this.answeredAtMs.get(member), this.deps.lastSeen.get(member)].filter(
+          (ms): ms is number => ms !== undefined,
+        );
+        const facts = {
+          id: member,
+          seenMs: heard.length === 0 ? null : Math.max(...heard),
+          joinedAtMs: state.members.find((m) => m.id === member)?.sinceMs ?? null,
+        };
+        const trackingSinceMs = this.deps.trackingSinceMs ?? this.startedAtMs;
+        return lastSeenOf(facts, { nowMs, trackingSinceMs, onlineWindowMs: 0 });
+      },
       settleMs: config.settleMs,
       graceMs: config.graceMs,
       maxTasks: config.maxTasks,

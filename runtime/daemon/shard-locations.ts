@@ -12,7 +12,10 @@
  *
  * A member that does not answer keeps its rows (it may just be offline) and is reported; a row
  * whose shard nobody lists stays as it is (the read falls back to the stripe's other shards).
+ * The decision is the engine's `relocateShards`; status applies the same function to the repair
+ * worker's latest listings (status-source.ts), so exposure follows repairs without a write here.
  */
+import { relocateShards } from '../../engine/index.ts';
 import type { IndexDb } from '../pipeline/index-db.ts';
 import { type ShardDirectory, type ShardStore, ShardStoreError } from '../store/shard-store.ts';
 
@@ -30,6 +33,31 @@ export interface LocateReport {
   moved: number;
   /** Rows whose shard no answering member listed (not even the recorded holder). */
   missing: number;
+}
+
+/** Where shards are, from members' latest listings (status applies it to the owner's index). */
+export interface ShardLocations {
+  /** Shard id -> the members that list it. */
+  readonly where: ReadonlyMap<string, readonly string[]>;
+  /** Members whose listing (the latest round's or an earlier one) is known. */
+  readonly listed: ReadonlySet<string>;
+  /** Which listing pass these are from (changes when the listings do). */
+  readonly version: number;
+}
+
+/** The repair worker's listings (member -> its rows) as shard locations. */
+export function locationsFrom(
+  listings: ReadonlyMap<string, { readonly rows: readonly { readonly id: string }[] }>,
+  version: number,
+): ShardLocations {
+  const where = new Map<string, string[]>();
+  for (const [member, listing] of listings)
+    for (const row of listing.rows) {
+      const at = where.get(row.id);
+      if (at === undefined) where.set(row.id, [member]);
+      else if (!at.includes(member)) at.push(member);
+    }
+  return { where, listed: new Set(listings.keys()), version };
 }
 
 /** Lists `member`'s shards of this owner (ids only are used). */
@@ -69,29 +97,9 @@ export async function locateShards(
     }
   };
   await Promise.all(Array.from({ length: Math.min(LOCATE_CONCURRENCY, members.length) }, worker));
-  let moved = 0;
-  let missing = 0;
-  const rows = index.shardLocations();
-  // Members already named by a stripe's rows: a moved shard prefers a member not holding another.
-  const byStripe = new Map<number, Set<string>>();
-  for (const r of rows) {
-    const s = byStripe.get(r.seq) ?? new Set<string>();
-    s.add(r.member);
-    byStripe.set(r.seq, s);
-  }
-  for (const r of rows) {
-    const at = where.get(r.shardId);
-    if (at === undefined) {
-      if (listed.has(r.member)) missing++;
-      continue;
-    }
-    if (at.includes(r.member)) continue;
-    const taken = byStripe.get(r.seq)!;
-    const to = [...at].sort().find((m) => !taken.has(m)) ?? [...at].sort()[0]!;
-    index.moveShard(r.seq, r.idx, r.shardId, to);
-    taken.add(to);
-    moved++;
-  }
+  const { moves, missing } = relocateShards(index.shardLocations(), where, listed);
+  for (const m of moves) index.moveShard(m.seq, m.idx, m.shardId, m.to);
+  const moved = moves.length;
   return { listed: [...listed].sort(), unreachable, moved, missing };
 }
 

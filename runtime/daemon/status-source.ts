@@ -1,18 +1,30 @@
 /**
  * Gathers the live inputs of the status report (status-report.ts) inside the daemon: the group
  * state, this member's own stripes and snapshots from its index (opened read-only; the backup
- * keeps writing it), each other member's pledge use over `/pb/shard/1` `usage` (which also tells
- * whether it is reachable), the pending-bytes check of the directories, and the store. Measures
- * that cost network or disk are remembered for a few seconds (and for 20 times their own
- * duration when they are slow), so a dashboard that polls does not multiply them.
+ * keeps writing it) with each shard's holder corrected by the repair worker's latest listings
+ * (the engine's `relocateShards`: repairs and migrations move shards without the owner), each
+ * other member's pledge use over `/pb/shard/1` `usage` (which also tells whether it is
+ * reachable), the pending-bytes check of the directories, and the store. Measures that cost
+ * network or disk are remembered for a few seconds (a slow pending check for a few times its own
+ * duration, its age then shown), so a dashboard that polls does not multiply them; a backup that
+ * commits or starts makes the next report check again at once.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { CountedStripe, GroupState } from '../../engine/index.ts';
+import {
+  type CountedStripe,
+  type GroupState,
+  relocateShards,
+  type ShardRow,
+  type StripeCommit,
+  uploadSample,
+} from '../../engine/index.ts';
 import { INDEX_SCHEMA_VERSION } from '../pipeline/index-db.ts';
 import { BACKUP_SUBDIR, type BackupStatus } from './backup-service.ts';
+import { announcedMultiaddrs } from './network-directory.ts';
 import { type CachedFile, type PendingScan, scanPending } from './pending-scan.ts';
+import type { ShardLocations } from './shard-locations.ts';
 import {
   buildStatusReport,
   MAX_REPORT_MEMBERS,
@@ -24,13 +36,15 @@ import type { UploadInput } from './status-upload.ts';
 /** How long a usage answer or a pending check stays fresh. */
 export const USAGE_FRESH_MS = 5_000;
 export const PENDING_FRESH_MS = 5_000;
-/** A costly measure (walking big directories, reading a big index) is reused for this many
- * times its own duration, so status never spends more than about 1/20 of the daemon's time. */
+/** A costly read of the index is reused for this many times its own duration, so status never
+ * spends more than about 1/20 of the daemon's time on it. */
 export const DUTY_FACTOR = 20;
+/** A slow pending check is reused for this many times its own duration (its age is shown). */
+export const PENDING_DUTY_FACTOR = 4;
 /** Bound on one usage question (an unreachable member costs at most this). */
 export const USAGE_TIMEOUT_MS = 5_000;
-/** The upload rate is measured over stripes committed within this span before the latest one. */
-export const RATE_WINDOW_MS = 10 * 60_000;
+/** Stripe commits read for the upload rate (newest first; the engine's `uploadSample` picks). */
+export const RATE_COMMITS = 20_000;
 /**
  * Index schemas this reader understands (runtime/pipeline/index-db.ts): the current one and 1,
  * which differs only in what status does not read (2 added `objects.codec`) and is upgraded the
@@ -43,6 +57,8 @@ export interface StatusDeps {
   self: string;
   name: string;
   startedAtMs: number;
+  /** When this data directory began keeping sightings (last-seen.ts); default `startedAtMs`. */
+  trackingSinceMs?: number;
   group: () => GroupState | null;
   isMember: () => boolean;
   lastSeen: Map<string, number>;
@@ -59,6 +75,15 @@ export interface StatusDeps {
   graceMs?: number;
   /** The upload gate's state and the config's windows (status-upload.ts). */
   upload?: () => UploadInput;
+  /** Where shards are now, from the repair worker's latest listings (null before any). */
+  shardLocations?: () => ShardLocations | null;
+}
+
+/** A member's announced addresses, direct ones first, each ending in `/p2p/<id>`. */
+function reachableAddresses(m: { id: string; addresses: readonly string[] }): string[] {
+  const all = announcedMultiaddrs(m).map((a) => `${a.toString()}/p2p/${m.id}`);
+  const direct = all.filter((a) => !a.includes('/p2p-circuit'));
+  return [...direct, ...all.filter((a) => a.includes('/p2p-circuit'))].slice(0, 8);
 }
 
 /** Read-only view of the owner's index. */
@@ -88,48 +113,59 @@ class IndexReader {
     return db;
   }
 
-  /** This owner's stripes, identical shapes and holders aggregated with `count`. */
-  stripes(owner: string): CountedStripe[] {
+  /**
+   * This owner's stripes, identical shapes and holders aggregated with `count`; each shard's
+   * holder as the members' listings show it now where they differ from the index.
+   */
+  stripes(owner: string, locations: ShardLocations | null): CountedStripe[] {
     const db = this.open();
     if (db === null) return [];
-    const rows = db
-      .prepare<[], { seq: number; k: number; m: number; shard_bytes: number; idx: number; member: string }>(
-        'SELECT s.seq, s.k, s.m, s.shard_bytes, h.idx, h.member FROM stripes s JOIN shards h ON h.stripe_seq = s.seq ORDER BY s.seq, h.idx',
+    const shape = new Map<number, { k: number; m: number; shardBytes: number }>();
+    for (const r of db
+      .prepare<[], { seq: number; k: number; m: number; shard_bytes: number }>(
+        'SELECT seq, k, m, shard_bytes FROM stripes',
       )
-      .iterate();
-    const groups = new Map<
-      string,
-      { k: number; m: number; shardBytes: number; holders: string[]; count: number }
-    >();
-    let seq = -1;
-    let current: { k: number; m: number; shardBytes: number; holders: (string | null)[] } | null = null;
-    const flush = (): void => {
-      if (current === null) return;
-      const holders = current.holders.map((h) => h ?? '');
-      const key = `${current.k}/${current.m}/${current.shardBytes}/${holders.join(',')}`;
+      .iterate())
+      shape.set(r.seq, { k: r.k, m: r.m, shardBytes: r.shard_bytes });
+    const rows: ShardRow[] = db
+      .prepare<[], { seq: number; idx: number; shard_id: string; member: string }>(
+        'SELECT stripe_seq AS seq, idx, shard_id, member FROM shards ORDER BY stripe_seq, idx',
+      )
+      .all()
+      .map((r) => ({ seq: r.seq, idx: r.idx, shardId: r.shard_id, member: r.member }));
+    const moved = new Map<string, string>();
+    if (locations !== null)
+      for (const m of relocateShards(rows, locations.where, locations.listed).moves)
+        moved.set(`${m.seq}/${m.idx}`, m.to);
+    const holdersOf = new Map<number, (string | null)[]>();
+    for (const r of rows) {
+      const s = shape.get(r.seq);
+      if (s === undefined || r.idx < 0 || r.idx >= s.k + s.m) continue;
+      const holders = holdersOf.get(r.seq) ?? new Array<string | null>(s.k + s.m).fill(null);
+      holdersOf.set(r.seq, holders);
+      const member = moved.get(`${r.seq}/${r.idx}`) ?? r.member;
+      // A holder that is the owner itself counts as gone.
+      holders[r.idx] = member === owner ? null : member;
+    }
+    const groups = new Map<string, CountedStripe & { count: number }>();
+    for (const [seq, s] of shape) {
+      const holders = holdersOf.get(seq);
+      if (holders === undefined) continue; // no shard rows: not a stored stripe
+      const key = `${s.k}/${s.m}/${s.shardBytes}/${holders.join(',')}`;
       const g = groups.get(key);
       if (g !== undefined) g.count++;
-      else groups.set(key, { k: current.k, m: current.m, shardBytes: current.shardBytes, holders, count: 1 });
-    };
-    for (const r of rows) {
-      if (r.seq !== seq) {
-        flush();
-        seq = r.seq;
-        current = { k: r.k, m: r.m, shardBytes: r.shard_bytes, holders: new Array(r.k + r.m).fill(null) };
-      }
-      if (r.idx >= 0 && r.idx < current!.holders.length) current!.holders[r.idx] = r.member;
+      else
+        groups.set(key, {
+          stripeId: `aggregate-${groups.size}`,
+          owner,
+          dataShards: s.k,
+          parityShards: s.m,
+          shardBytes: s.shardBytes,
+          holders,
+          count: 1,
+        });
     }
-    flush();
-    return [...groups.values()].map((g, i) => ({
-      stripeId: `aggregate-${i}`,
-      owner,
-      dataShards: g.k,
-      parityShards: g.m,
-      shardBytes: g.shardBytes,
-      // A shard the index does not name, or a holder that is the owner itself, counts as gone.
-      holders: g.holders.map((h) => (h === '' || h === owner ? null : h)),
-      count: g.count,
-    }));
+    return [...groups.values()];
   }
 
   lastSnapshot(): { id: string; atMs: number; files: number; bytes: number } | null {
@@ -145,19 +181,16 @@ class IndexReader {
       : { id: r.id.toString('hex'), atMs: r.time_ms, files: r.files, bytes: r.bytes };
   }
 
-  /** Data bytes of the stripes committed in the window before the latest, and the span they took. */
-  recentUpload(): { bytes: number; spanMs: number } | null {
+  /** The newest stripe commits (time, data bytes): the engine's `uploadSample` takes the rate. */
+  recentCommits(): StripeCommit[] {
     const db = this.open();
-    if (db === null) return null;
-    const rows = db
+    if (db === null) return [];
+    return db
       .prepare<[number], { created_ms: number; data_bytes: number }>(
-        'SELECT created_ms, data_bytes FROM stripes WHERE created_ms >= (SELECT MAX(created_ms) FROM stripes) - ? ORDER BY created_ms LIMIT 100000',
+        'SELECT created_ms, data_bytes FROM stripes ORDER BY created_ms DESC LIMIT ?',
       )
-      .all(RATE_WINDOW_MS);
-    if (rows.length < 2) return null;
-    // The first stripe's bytes were sent before its commit time: count the ones after it.
-    const bytes = rows.slice(1).reduce((s, r) => s + r.data_bytes, 0);
-    return { bytes, spanMs: rows.at(-1)!.created_ms - rows[0]!.created_ms };
+      .all(RATE_COMMITS)
+      .map((r) => ({ atMs: r.created_ms, dataBytes: r.data_bytes }));
   }
 
   fileRow(path: Buffer): CachedFile | undefined {
@@ -179,15 +212,22 @@ class IndexReader {
   }
 }
 
+/** What a pending check saw of the backup: a commit or a start since makes it stale. */
+function backupKey(b: BackupStatus): string {
+  return b.state === 'refused' ? `refused/${b.atMs}` : `${b.state}/${b.last?.snapshotId ?? ''}`;
+}
+
 export class StatusSource {
   private readonly index: IndexReader;
   private readonly usage = new Map<string, { usedBytes: number; atMs: number }>();
   private usageAskedMs = 0;
+  /** The backup's state at the last usage round: a backup's start or commit asks again. */
+  private usageBackupKey = '';
   private usageRound: Promise<void> | null = null;
-  private pending: PendingScan | null = null;
+  private pending: (PendingScan & { backupKey: string; missing: string[] }) | null = null;
   private pendingTookMs = 0;
   private pendingRound: Promise<void> | null = null;
-  private stripes: { atMs: number; tookMs: number; value: CountedStripe[] } | null = null;
+  private stripes: { atMs: number; tookMs: number; key: string; value: CountedStripe[] } | null = null;
 
   constructor(private readonly deps: StatusDeps) {
     this.index = new IndexReader(join(deps.dataDir, BACKUP_SUBDIR, 'index.sqlite'));
@@ -195,7 +235,10 @@ export class StatusSource {
 
   private askUsage(state: GroupState | null): Promise<void> {
     if (this.usageRound !== null) return this.usageRound;
-    if (Date.now() - this.usageAskedMs < USAGE_FRESH_MS) return Promise.resolve();
+    const key = backupKey(this.deps.backup());
+    if (key === this.usageBackupKey && Date.now() - this.usageAskedMs < USAGE_FRESH_MS)
+      return Promise.resolve();
+    this.usageBackupKey = key;
     const others = (state?.members ?? []).map((m) => m.id).filter((id) => id !== this.deps.self);
     for (const id of this.usage.keys()) if (!others.includes(id)) this.usage.delete(id);
     this.usageRound = Promise.all(
@@ -224,33 +267,49 @@ export class StatusSource {
     return this.usageRound;
   }
 
-  private checkPending(): Promise<void> {
-    if (this.pendingRound !== null) return this.pendingRound;
-    const freshMs = Math.max(PENDING_FRESH_MS, DUTY_FACTOR * this.pendingTookMs);
-    if (this.pending !== null && Date.now() - this.pending.checkedAtMs < freshMs) return Promise.resolve();
+  /**
+   * A pending check fresh enough for now: one started after the backup's last commit or start
+   * (else checked again at once, so "backed up" is exact when a backup commits), and younger
+   * than 5 s or a few times its own duration.
+   */
+  private async checkPending(): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (this.pendingRound !== null) await this.pendingRound;
+      const key = backupKey(this.deps.backup());
+      const freshMs = Math.max(PENDING_FRESH_MS, PENDING_DUTY_FACTOR * this.pendingTookMs);
+      const p = this.pending;
+      if (p !== null && p.backupKey === key && Date.now() - p.checkedAtMs < freshMs) return;
+      if (this.pendingRound === null) this.pendingRound = this.runPendingCheck(key);
+    }
+    if (this.pendingRound !== null) await this.pendingRound;
+  }
+
+  private runPendingCheck(key: string): Promise<void> {
     const started = Date.now();
-    this.pendingRound = scanPending(this.deps.directories(), (p) => this.index.fileRow(p), {
-      nowMs: Date.now,
-    })
+    const directories = this.deps.directories();
+    const missing = directories.filter((d) => !fs.existsSync(d)).slice(0, MAX_REPORT_MEMBERS);
+    return scanPending(directories, (p) => this.index.fileRow(p), { nowMs: Date.now })
       .then((p) => {
-        this.pending = p;
+        // The check counts from its start: a change during the walk may be missed by it.
+        this.pending = { ...p, checkedAtMs: started, backupKey: key, missing };
         this.pendingTookMs = Date.now() - started;
       })
       .finally(() => {
         this.pendingRound = null;
       });
-    return this.pendingRound;
   }
 
   private ownStripes(): CountedStripe[] {
     const now = Date.now();
+    const locations = this.deps.shardLocations?.() ?? null;
+    const key = `${backupKey(this.deps.backup())}/${locations?.version ?? -1}`;
     const cached = this.stripes;
-    if (cached !== null && now - cached.atMs < DUTY_FACTOR * cached.tookMs) return cached.value;
-    const value = this.index.stripes(this.deps.self);
-    this.stripes = { atMs: now, tookMs: Date.now() - now, value };
+    if (cached !== null && cached.key === key && now - cached.atMs < DUTY_FACTOR * cached.tookMs)
+      return cached.value;
+    const value = this.index.stripes(this.deps.self, locations);
+    this.stripes = { atMs: now, tookMs: Date.now() - now, key, value };
     return value;
   }
-
   /** Live sightings, and for a member not seen since the start its last recorded one. */
   private sightings(): ReadonlyMap<string, number> {
     const before = this.deps.previousSightings?.();
@@ -271,11 +330,14 @@ export class StatusSource {
       id: m.id,
       name: m.name,
       pledgeBytes: m.pledgeBytes,
+      sinceMs: m.sinceMs,
+      addresses: reachableAddresses(m),
     }));
     const memberIds = new Set(members.map((m) => m.id));
     return buildStatusReport({
       nowMs,
       startedAtMs: deps.startedAtMs,
+      ...(deps.trackingSinceMs === undefined ? {} : { trackingSinceMs: deps.trackingSinceMs }),
       self: { id: deps.self, name: deps.name },
       groupId: state?.groupId ?? null,
       isMember: deps.isMember(),
@@ -303,7 +365,7 @@ export class StatusSource {
         interrupted: deps.interrupted(),
         lastSnapshot: this.index.lastSnapshot(),
         pending: directories.length > 0 ? this.pending : null,
-        recentUpload: this.index.recentUpload(),
+        recentUpload: uploadSample(this.index.recentCommits()),
       },
       repair: deps.repair(),
       ...(deps.graceMs === undefined ? {} : { graceMs: deps.graceMs }),

@@ -82,7 +82,8 @@ export function renderStatusText(r: StatusReport, dashboardLink: string | null =
     out.push(
       line(
         'Backup size',
-        `${formatSize(b.backedUpBytes)} in ${b.stripes} stripe${b.stripes === 1 ? '' : 's'}, ${formatSize(b.storedWithRedundancyBytes)} with redundancy`,
+        b.sizeWords ??
+          `${formatSize(b.backedUpBytes)} in ${b.stripes} stripe${b.stripes === 1 ? '' : 's'}, ${formatSize(b.storedWithRedundancyBytes)} with redundancy`,
       ),
     );
   if (r.upload !== undefined && (r.upload.paused || r.upload.capBytesPerSecond > 0))
@@ -128,6 +129,14 @@ export function renderStatusText(r: StatusReport, dashboardLink: string | null =
       ]);
     }
     out.push(...table(rows, new Set([1, 2, 3, 4])));
+    // Where to reach each member: the address to give `pb-node restore --peer`.
+    const reach = r.members
+      .filter((m) => (m.addresses ?? []).length > 0)
+      .map((m) => [`${m.self ? '*' : ' '} ${m.name}`, m.addresses![0]!]);
+    if (reach.length > 0) {
+      out.push('');
+      out.push(...table([['Addresses', '(for pb-node restore --peer)'], ...reach], new Set()));
+    }
   }
   out.push('');
   out.push(line('Dashboard', dashboardLink ?? 'off (set `dashboard` in the config)'));

@@ -3,7 +3,7 @@
  * do (with the exact command). Pure: the transition and the member's name and data directory in,
  * a subject and a plain-text body out.
  */
-import { formatSize } from '../units.ts';
+import { formatDuration, formatSize } from '../units.ts';
 import type { AlertDetail, AlertKind, Transition } from './rules.ts';
 
 export interface MailContext {
@@ -31,15 +31,8 @@ function when(ms: number): string {
     .replace(/\.\d+Z$/, ' UTC');
 }
 
-export function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s} s`;
-  const m = Math.round(s / 60);
-  if (m < 120) return `${m} min`;
-  const h = Math.round(m / 60);
-  if (h < 48) return `${h} h`;
-  return `${Math.round(h / 24)} days`;
-}
+/** Spans in mails read as in `pb-node status` (engine/units.ts). */
+export { formatDuration };
 
 function title(d: AlertDetail): string {
   return d.kind === 'join-request' ? `${d.name} asks to join the group` : TITLES[d.kind];

@@ -1,6 +1,7 @@
 /**
- * The daemon's alert loop: every `alerts.checkIntervalMs` it gathers a snapshot (exposure from the
- * backup index, the last successful backup, the pledge, join requests this operator decides, the
+ * The daemon's alert loop: every `alerts.checkIntervalMs` it gathers a snapshot (exposure and the
+ * last snapshot from the status report, the very numbers `pb-node status` shows, so an alert
+ * never fires on a state status shows as healthy; the last successful backup, the pledge, join requests this operator decides, the
  * empty-directory refusal), runs the pure rules (rules.ts), logs each transition as an `ALERT`
  * line, and queues its mail in an outbox. The outbox sends in the background with bounded backoff;
  * a failing SMTP server only produces log lines. Rule state and outbox live in
@@ -14,9 +15,9 @@ import { writeFileAtomic } from '../../store/atomic-file.ts';
 import type { BackupStatus } from '../backup-service.ts';
 import type { NodeConfig } from '../config.ts';
 import { announcedMultiaddrs, holdersOf } from '../network-directory.ts';
+import type { StatusReport } from '../status-types.ts';
 import { MailError, type SentMail, sendMail } from './mailer.ts';
 import { type AlertMail, renderAlertMail, renderTestMail } from './messages.ts';
-import { ownExposure, readOwnIndex } from './own-exposure.ts';
 import {
   type AlertSnapshot,
   type AlertState,
@@ -60,8 +61,11 @@ export interface MonitorDeps {
   group: () => GroupState | null;
   backupStatus: () => BackupStatus;
   storeReport: () => Promise<{ pledgeBytes: number; storedBytes: number }>;
-  lastSeen: ReadonlyMap<string, number>;
-  startedMs: number;
+  /**
+   * The status report (status-source.ts): exposure and the last snapshot come from it, one
+   * source for status and alerts. Null or absent: exposure is unknown (neither opens nor clears).
+   */
+  report?: () => Promise<StatusReport | null>;
   now?: () => number;
   /** Tests: instead of SMTP. */
   send?: (mail: AlertMail) => Promise<SentMail>;
@@ -173,22 +177,15 @@ export class AlertMonitor {
     // biome-ignore lint/complexity/useOptionalChain: the explicit test narrows `state` below
     const member = state !== null && state.members.some((m) => m.id === deps.self);
     const status = deps.backupStatus();
-    const facts = readOwnIndex(deps.dataDir, deps.self);
+    const report = deps.report === undefined ? null : await deps.report();
     let exposureNow: AlertSnapshot['exposure'] = null;
-    if (member && state.agreement !== null) {
-      if (facts.stripes === null)
-        exposureNow = { exposedBytes: 0, storedBytes: 0, tolerance: state.agreement.tolerance };
-      else {
-        const sightings = state.members
-          .filter((m) => m.id !== deps.self)
-          .map((m) => ({
-            id: m.id,
-            lastSeenMs: Math.min(nowMs, deps.lastSeen.get(m.id) ?? deps.startedMs),
-            removed: false,
-          }));
-        exposureNow = ownExposure(facts.stripes, sightings, state.agreement.tolerance, nowMs);
-      }
-    }
+    if (member && state.agreement !== null && report?.group.member === true)
+      exposureNow = {
+        exposedBytes: report.exposure.exposedBytes,
+        storedBytes: report.exposure.storedBytes,
+        tolerance: state.agreement.tolerance,
+      };
+    const facts = { lastSnapshotMs: report?.backup.lastSnapshot?.atMs ?? null };
     const expected =
       member &&
       deps.config.directories.length > 0 &&

@@ -48,6 +48,7 @@ button { margin-left: 0.6em; }
 <body data-charts-drawn="0" data-refreshes="0">
 <h1 id="title">pb-node</h1>
 <div class="sub" id="subtitle"></div>
+<p id="loading">loading the daemon's report…</p>
 <p id="error"></p>
 <dl id="words">
 <dt>Backed up</dt><dd id="w-backup"></dd>
@@ -105,6 +106,36 @@ async function api(path, body) {
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error((data.error && data.error.message) || res.status + ' ' + res.statusText);
   return data;
+}
+// 24-hour clock times (the browser's time zone), a date at midnight: never 12-hour "04:08" for 16:08.
+const hourMinute = d3.timeFormat('%H:%M');
+const monthDay = d3.timeFormat('%b %d');
+const hourMinuteSecond = d3.timeFormat('%H:%M:%S');
+function clockTime(d) {
+  return d.getHours() === 0 && d.getMinutes() === 0 ? monthDay(d) : hourMinute(d);
+}
+// A time axis: seconds on a span under 10 minutes, each label once.
+function timeAxis(x, count) {
+  const [from, to] = x.domain();
+  const format = to - from < 10 * 60000 ? hourMinuteSecond : clockTime;
+  const seen = new Set();
+  const values = x.ticks(count).filter((d) => {
+    const label = format(d);
+    if (seen.has(label)) return false;
+    seen.add(label);
+    return true;
+  });
+  return d3.axisBottom(x).tickValues(values).tickFormat(format);
+}
+// Size ticks: whole bytes only, each label once ("0 B 0 B 0 B 1 B" on a tiny domain is noise).
+function sizeTicks(scale, count) {
+  const seen = new Set();
+  return scale.ticks(count).filter((v) => {
+    const label = size(v);
+    if (!Number.isInteger(v) || seen.has(label)) return false;
+    seen.add(label);
+    return true;
+  });
 }
 function frame(id, margin) {
   const svg = d3.select('#' + id);
@@ -169,10 +200,10 @@ function drawCoverage(r) {
   legend(g, segments.map((s) => [s[0], s[2]]));
   const holders = r.members.filter((m) => !m.self);
   const y = d3.scaleBand().domain(holders.map((m) => m.id)).range([48, h]).padding(0.2);
-  const hx = d3.scaleLinear().domain([0, d3.max(holders, (m) => m.holdsOfMineBytes) || 1]).range([0, w]);
+  const hx = d3.scaleLinear().domain([0, Math.max(1024, d3.max(holders, (m) => m.holdsOfMineBytes) || 0)]).range([0, w]);
   const names = new Map(holders.map((m) => [m.id, m.name]));
   g.append('g').attr('class', 'axis').call(d3.axisLeft(y).tickFormat((id) => names.get(id) + ' holds'));
-  g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(d3.axisBottom(hx).ticks(6).tickFormat(size));
+  g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(d3.axisBottom(hx).tickValues(sizeTicks(hx, 6)).tickFormat(size));
   g.append('g').attr('class', 'holders').selectAll('rect').data(holders).join('rect')
     .attr('class', 'holder').attr('x', 0).attr('y', (m) => y(m.id)).attr('height', y.bandwidth())
     .attr('width', (m) => hx(m.holdsOfMineBytes)).attr('fill', (m) => (m.availability === 'online' ? '#4e79a7' : '#e15759'))
@@ -183,8 +214,8 @@ function timeChart(id, points, key, cls, fill) {
   const x = d3.scaleTime().domain(d3.extent(points, (p) => p.atMs).map((t) => new Date(t))).range([0, w]);
   if (points.length < 2) x.domain([new Date(points[0].atMs - 60000), new Date(points[0].atMs)]);
   const y = d3.scaleLinear().domain([0, Math.max(1024, d3.max(points, (p) => p[key]) || 0)]).nice().range([h, 0]);
-  g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(d3.axisBottom(x).ticks(6));
-  g.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(5).tickFormat(size));
+  g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(timeAxis(x, 6));
+  g.append('g').attr('class', 'axis').call(d3.axisLeft(y).tickValues(sizeTicks(y, 5)).tickFormat(size));
   const area = d3.area().x((p) => x(new Date(p.atMs))).y0(h).y1((p) => y(p[key])).curve(d3.curveStepAfter);
   g.append('path').datum(points).attr('class', cls).attr('fill', fill).attr('fill-opacity', 0.35).attr('stroke', fill).attr('d', area);
 }
@@ -201,7 +232,9 @@ function fillWords(r) {
     'group ' + g.id.slice(0, 16) + ', ' + g.memberCount + ' members' +
     (g.agreement ? ', ratio ' + g.agreement.ratio + ', tolerance ' + g.agreement.tolerance : '') +
     (g.code && g.code.feasible ? ', stripes ' + g.code.dataShards + '+' + g.code.parityShards : ''));
-  d3.select('#w-backup').text(r.backup.words).classed('alert', r.backup.refused !== null || !r.backup.upToDate);
+  // A member with no directories of its own backs nothing up: that is not an error.
+  const backupAlert = r.backup.refused !== null || (r.backup.directories.length > 0 && !r.backup.upToDate);
+  d3.select('#w-backup').text(r.backup.words).classed('alert', backupAlert);
   d3.select('#w-capacity').text(r.capacity ? r.capacity.words : 'not a member of a group');
   d3.select('#w-pledge').text(size(r.pledge.usedBytes) + ' of ' + size(r.pledge.pledgeBytes) + ' used holding other members\\' shards');
   d3.select('#w-exposure').text(r.exposure.words).classed('alert', r.exposure.exposedBytes > 0);
@@ -258,6 +291,7 @@ async function refresh() {
       drawCoverage(r);
       drawTime(r, history);
       d3.select('#error').text('');
+      d3.select('#loading').remove();
       document.body.dataset.chartsDrawn = '4';
       document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes) + 1);
     } catch (err) {

@@ -303,8 +303,6 @@ function fakeMonitor(dir: string, mail: NodeConfig['mail'], facts: Facts, log: s
     group: () => facts.group,
     backupStatus: () => facts.backup,
     storeReport: async () => facts.store,
-    lastSeen: new Map(),
-    startedMs: T0,
     now: () => facts.now,
   });
 }

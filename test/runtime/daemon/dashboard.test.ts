@@ -129,6 +129,16 @@ describe('the dashboard', () => {
     expect(page.body).not.toMatch(/<script[^>]+src=/); // self-contained: d3 is inlined
   });
 
+  it('keeps its port across a restart (port 0 picks one the first time)', async () => {
+    const m3 = nodes.find((p) => p.dir.endsWith('/m3'))!;
+    const before = ((await m3.call('report')) as StatusReport).dashboard.url;
+    expect(before).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(fs.readFileSync(join(m3.dir, 'dashboard-port'), 'utf8').trim()).toBe(new URL(before!).port);
+    await m3.stop();
+    await m3.start();
+    expect(((await m3.call('report')) as StatusReport).dashboard.url).toBe(before);
+  }, 120_000);
+
   it('has chromium in CI', () => {
     if (inCi) expect(available, `${CHROMIUM} is missing: .ci/run installs it with apt-get`).toBe(true);
   });
@@ -165,6 +175,8 @@ describe('the dashboard', () => {
       });
       const problems: string[] = [];
       const foreign: string[] = [];
+      /** The daemons' own pages: the page asks nothing else. */
+      const own = [url];
       try {
         const page = await context.newPage();
         page.on('console', (msg) => {
@@ -173,7 +185,7 @@ describe('the dashboard', () => {
         });
         page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
         page.on('request', (req) => {
-          if (!req.url().startsWith(url)) foreign.push(req.url());
+          if (!own.some((u) => req.url().startsWith(u))) foreign.push(req.url());
         });
         await page.goto(`${url}?token=${token}`);
         await page.waitForSelector('body[data-charts-drawn="4"]', { timeout: 30_000 });
@@ -186,6 +198,10 @@ describe('the dashboard', () => {
           exposure: document.querySelectorAll('#chart-exposure path.exposure').length,
           traffic: document.querySelectorAll('#chart-repair path.traffic').length,
           ticks: document.querySelectorAll('.axis .tick').length,
+          timeTicks: [...document.querySelectorAll('#chart-exposure .axis .tick text, #chart-repair .axis .tick text')]
+            .map((t) => t.textContent).filter((t) => !/B$/.test(t)),
+          axes: [...document.querySelectorAll('.axis')].map((a) => [...a.querySelectorAll('.tick text')].map((t) => t.textContent)),
+          loading: document.querySelector('#loading') !== null,
           words: document.querySelector('#w-backup').textContent,
           requests: [...document.querySelectorAll('#requests li.request')].map((li) => li.dataset.candidate),
         })`)) as {
@@ -197,6 +213,9 @@ describe('the dashboard', () => {
           exposure: number;
           traffic: number;
           ticks: number;
+          timeTicks: string[];
+          axes: string[][];
+          loading: boolean;
           words: string;
           requests: string[];
         };
@@ -208,6 +227,13 @@ describe('the dashboard', () => {
         expect(counts.exposure).toBe(1);
         expect(counts.traffic).toBe(1);
         expect(counts.ticks).toBeGreaterThan(10);
+        // 24-hour clock times (or a date at midnight), never "04:08 PM"-style 12-hour ones.
+        expect(counts.timeTicks.length).toBeGreaterThan(0);
+        for (const t of counts.timeTicks)
+          expect(t).toMatch(/^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$|^[A-Z][a-z]{2} \d\d$/);
+        // No axis repeats a label ("0 B 0 B 0 B 1 B").
+        for (const labels of counts.axes) expect(new Set(labels).size, labels.join(' ')).toBe(labels.length);
+        expect(counts.loading).toBe(false);
         expect(counts.words).toMatch(/^yes, everything is backed up/);
         expect(counts.requests).toEqual([m4id]);
 
@@ -225,6 +251,17 @@ describe('the dashboard', () => {
             timeout: 30_000,
           },
         );
+        // A member with no directories of its own: said plainly, not shown as an error.
+        const m2 = nodes.find((p) => p.dir.endsWith('/m2'))!;
+        const m2Url = ((await m2.call('report')) as StatusReport).dashboard.url!;
+        const m2Token = fs.readFileSync(join(m2.dir, 'dashboard-token'), 'utf8').trim();
+        own.push(m2Url);
+        await page.goto(`${m2Url}?token=${m2Token}`);
+        await page.waitForSelector('body[data-charts-drawn="4"]', { timeout: 30_000 });
+        const m2Backup = (await page.evaluate(
+          `({ text: document.querySelector('#w-backup').textContent, alert: document.querySelector('#w-backup').classList.contains('alert') })`,
+        )) as { text: string; alert: boolean };
+        expect(m2Backup).toEqual({ text: 'nothing to back up: no directories are configured', alert: false });
       } finally {
         await context.close();
       }

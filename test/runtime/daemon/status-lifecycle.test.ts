@@ -1,0 +1,372 @@
+/**
+ * Status that is always true (docs/status.md), on five real pb-node daemons through a lifecycle:
+ * the first backup, a change, the second backup, a holder stopped within the grace period, a
+ * holder lost and removed while the owner is stopped, the repair, the owner restarted, the
+ * configured directory deleted. At each step the owner's `pb-node status` is checked against
+ * ground truth computed without the daemon: the files in the directory (count, bytes, what
+ * changed) and the shards on the members' disks (the engine's exposure over them, what each holds
+ * of the owner's). Each step's status text is printed and written to
+ * `<test dir>/status-steps.txt`.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exposure } from '../../../engine/index.ts';
+import type { StatusReport } from '../../../runtime/daemon/status-types.ts';
+import { decodeShardHeader } from '../../../runtime/pipeline/shard-format.ts';
+import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
+
+const MiB = 1024 * 1024;
+const GRACE_MS = 60_000;
+/** Bounds the steps assert within. */
+const NOTICE_CHANGE_MS = 12_000;
+const EXPOSURE_CLEARS_MS = 30_000;
+/** The owner's exposure alert opens after this long: longer than a restart's first round. */
+const ALERT_HOLD_MS = 20_000;
+
+interface DiskShard {
+  member: string;
+  stripeId: string;
+  owner: string;
+  k: number;
+  m: number;
+  index: number;
+  fileBytes: number;
+  bodyBytes: number;
+}
+
+/** The shards a member holds for others, read from its disk. */
+function shardsOnDisk(dir: string, member: string): DiskShard[] {
+  const root = join(dir, 'shards', 'store', 'shards');
+  if (!fs.existsSync(root)) return [];
+  const out: DiskShard[] = [];
+  for (const fan of fs.readdirSync(root))
+    for (const name of fs.readdirSync(join(root, fan))) {
+      const bytes = fs.readFileSync(join(root, fan, name));
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(name);
+      const { header } = decodeShardHeader(bytes);
+      out.push({ member, ...header, fileBytes: bytes.length, bodyBytes: header.bodyBytes });
+    }
+  return out;
+}
+
+/** Regular files under `root`: how many and their apparent bytes. */
+function filesIn(root: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  const walk = (abs: string): void => {
+    for (const name of fs.readdirSync(abs)) {
+      const st = fs.lstatSync(join(abs, name));
+      if (st.isDirectory()) walk(join(abs, name));
+      else if (st.isFile()) {
+        files++;
+        bytes += st.size;
+      }
+    }
+  };
+  walk(root);
+  return { files, bytes };
+}
+
+describe('status through a lifecycle on five daemons, against ground truth', () => {
+  let root: string;
+  let src: string;
+  const nodes: Proc[] = [];
+  const ids = new Map<Proc, string>();
+  const stepsFile = (): string => join(root, 'status-steps.txt');
+
+  const logs = (): string =>
+    nodes
+      .map((p) => {
+        const file = join(p.dir, 'pb-node.log');
+        const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n') : [];
+        return `== ${p.dir.split('/').at(-1)}\n${lines
+          .filter((l) => !/sync with|webrtc dial|cannot reach/.test(l))
+          .slice(-20)
+          .join('\n')}`;
+      })
+      .join('\n');
+
+  const report = async (p: Proc): Promise<StatusReport> => (await p.call('report')) as StatusReport;
+  /** The status text as a person sees it, recorded for the step. */
+  const printStep = async (p: Proc, step: string): Promise<string> => {
+    const r = await cli(['status', '--dir', p.dir]);
+    expect(r.code, r.stderr).toBe(0);
+    const text = `=== ${step}\n${r.stdout.trimEnd()}\n\n`;
+    fs.appendFileSync(stepsFile(), text);
+    console.log(text);
+    return r.stdout;
+  };
+
+  /** The owner's shards on the current holders' disks, and the engine's exposure over them. */
+  const truth = (owner: Proc, holders: Proc[], removed: string[] = []) => {
+    const ownerId = ids.get(owner)!;
+    const shards = holders.flatMap((h) => shardsOnDisk(h.dir, ids.get(h)!));
+    const byStripe = new Map<string, DiskShard[]>();
+    for (const s of shards) byStripe.set(s.stripeId, [...(byStripe.get(s.stripeId) ?? []), s]);
+    const nowMs = Date.now();
+    const exp = exposure({
+      members: [
+        { id: ownerId, lastSeenMs: nowMs, removed: false },
+        ...holders.map((h) => ({ id: ids.get(h)!, lastSeenMs: nowMs, removed: false })),
+        ...removed.map((id) => ({ id, lastSeenMs: 0, removed: true })),
+      ],
+      stripes: [...byStripe.values()].map((s) => {
+        const holdersOf: (string | null)[] = new Array(s[0]!.k + s[0]!.m).fill(null);
+        for (const x of s) holdersOf[x.index] = x.member;
+        return {
+          stripeId: s[0]!.stripeId,
+          owner: ownerId,
+          dataShards: s[0]!.k,
+          parityShards: s[0]!.m,
+          shardBytes: s[0]!.fileBytes,
+          holders: holdersOf,
+        };
+      }),
+      tolerance: 1,
+      nowMs,
+      graceMs: GRACE_MS,
+      onlineWindowMs: 0,
+    });
+    const bodyOf = (member: string): number =>
+      shards.filter((s) => s.member === member).reduce((n, s) => n + s.bodyBytes, 0);
+    const filesOf = (member: string): number =>
+      shards.filter((s) => s.member === member).reduce((n, s) => n + s.fileBytes, 0);
+    const whole = [...byStripe.values()].every((s) => {
+      const { k, m } = s[0]!;
+      return new Set(s.map((x) => x.index)).size === k + m && new Set(s.map((x) => x.member)).size === k + m;
+    });
+    return { stripes: byStripe.size, exposedBytes: exp.totals.exposedBytes, bodyOf, filesOf, whole };
+  };
+
+  /** What every step checks: members, addresses, the snapshot against the directory, holdings. */
+  const checkCommon = (r: StatusReport, holders: Proc[], t: ReturnType<typeof truth>): void => {
+    expect(r.members.map((m) => m.name).sort()).toEqual(
+      [nodes[0]!, ...holders].map((p) => p.dir.split('/').at(-1)!).sort(),
+    );
+    for (const m of r.members) {
+      expect(m.addresses?.length ?? 0, `${m.name} has an address`).toBeGreaterThan(0);
+      expect(m.addresses![0]).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${m.id}$`));
+    }
+    expect(r.backup.stripes).toBe(t.stripes);
+    // What each holder holds of this owner's backup: the shard bodies on its disk.
+    for (const h of holders) {
+      const row = r.members.find((m) => m.id === ids.get(h))!;
+      expect(row.holdsOfMineBytes, `${row.name} holds of mine`).toBe(t.bodyOf(ids.get(h)!));
+      // Its pledge use (its own answer; only the owner backs up here): the shard files on its disk.
+      expect(row.usedBytes, `${row.name} used`).toBe(t.filesOf(ids.get(h)!));
+    }
+    expect(r.backup.words).not.toMatch(/ 0 s|\d+ days/);
+  };
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(join(tmpdir(), 'pb-status-life-'));
+    src = join(root, 'home');
+    fs.mkdirSync(join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(join(src, 'a.bin'), randomBytes(7 * MiB + 123));
+    fs.writeFileSync(join(src, 'sub', 'b.bin'), randomBytes(5 * MiB + 7));
+    fs.writeFileSync(join(src, 'sub', 'c.bin'), randomBytes(9 * MiB));
+    fs.writeFileSync(join(src, 'note.txt'), 'status\n');
+    const names = ['owner', 'h1', 'h2', 'h3', 'h4'];
+    const procs = await Promise.all(
+      names.map((n) =>
+        initNode(root, n, [
+          '--pledge',
+          '96MiB',
+          '--schedule',
+          'off',
+          '--watch-debounce',
+          '0s',
+          ...(n === 'owner' ? ['--directories', src] : []),
+        ]),
+      ),
+    );
+    for (const p of procs)
+      fs.appendFileSync(
+        join(p.dir, 'config'),
+        `\nrepair = {"intervalMs":1500,"graceMs":${GRACE_MS},"settleMs":15000,"bytesPerSecond":67108864,"concurrency":2,"maxTasks":50}\n`,
+      );
+    // The owner checks its alert conditions every second; exposure mails after 20 s of it.
+    fs.appendFileSync(
+      join(procs[0]!.dir, 'config'),
+      `\nalerts = {"checkIntervalMs":1000,"exposureGraceMs":${ALERT_HOLD_MS}}\n`,
+    );
+    nodes.push(...procs);
+    await Promise.all(procs.map((p) => p.start()));
+    for (const p of procs) ids.set(p, ((await p.call('status')) as { id: string }).id);
+    const [owner, ...others] = procs as [Proc, Proc, Proc, Proc, Proc];
+    expect((await cli(['create', '--dir', owner.dir, '--ratio', '1.5', '--tolerance', '1'])).code).toBe(0);
+    for (const candidate of others) {
+      const code = (await cli(['invite', '--dir', owner.dir])).stdout.trim();
+      const joining = cli(['join', code, '--dir', candidate.dir, '--json', '--wait', '60s']);
+      const name = candidate.dir.split('/').at(-1)!;
+      await waitFor(
+        `${name}'s request`,
+        async () => ((await owner.call('requests')) as { name: string }[]).some((r) => r.name === name),
+        60_000,
+      );
+      expect((await cli(['approve', name, '--dir', owner.dir])).code).toBe(0);
+      expect(JSON.parse((await joining).stdout)).toMatchObject({ outcome: 'approved' });
+    }
+    for (const p of procs)
+      await waitFor(
+        'five members with pledges and addresses',
+        async () =>
+          ((await p.call('members')) as { pledgeBytes: number; addresses: string[] }[]).filter(
+            (m) => m.pledgeBytes > 0 && m.addresses.length > 0,
+          ).length === 5,
+        60_000,
+      );
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((p) => p.stop()));
+    if (process.env.PB_KEEP_TEST_DIR === undefined) fs.rmSync(root, { recursive: true, force: true });
+    else process.stderr.write(`kept ${root}\n`);
+  });
+
+  it('every step: status agrees with the disks and the directory within the stated time', async () => {
+    const [owner, h1, h2, h3, h4] = nodes as [Proc, Proc, Proc, Proc, Proc];
+    try {
+      // 1. The first backup: up to date the moment it commits.
+      const first = await cli(['backup', '--dir', owner.dir, '--json']);
+      expect(first.code, first.stderr + first.stdout).toBe(0);
+      let r = await report(owner);
+      let t = truth(owner, [h1, h2, h3, h4]);
+      expect(r.backup.upToDate, r.backup.words).toBe(true);
+      expect(r.backup).toMatchObject({ pendingBytes: 0, pendingFiles: 0 });
+      expect(r.backup.lastSnapshot).toMatchObject(filesIn(src));
+      expect(r.backup.words).toMatch(/^yes, everything is backed up/);
+      expect(r.exposure.exposedBytes).toBe(t.exposedBytes);
+      expect(t.exposedBytes).toBe(0);
+      checkCommon(r, [h1, h2, h3, h4], t);
+      expect(r.backup.sizeWords).toMatch(/with redundancy \(from 21\.0 MiB of files in the last snapshot/);
+      await printStep(owner, '1. after the first backup');
+
+      // 2. A change: noticed within NOTICE_CHANGE_MS, exactly the changed files.
+      fs.writeFileSync(join(src, 'sub', 'new.bin'), randomBytes(3 * MiB));
+      fs.appendFileSync(join(src, 'note.txt'), 'changed\n');
+      const changedAt = Date.now();
+      r = await waitFor(
+        'the change in status',
+        async () => {
+          const x = await report(owner);
+          return x.backup.pendingFiles === 2 ? x : null;
+        },
+        NOTICE_CHANGE_MS,
+      );
+      expect(Date.now() - changedAt).toBeLessThan(NOTICE_CHANGE_MS);
+      expect(r.backup.upToDate).toBe(false);
+      expect(r.backup.pendingBytes).toBe(3 * MiB + fs.statSync(join(src, 'note.txt')).size);
+      expect(r.backup.words).toMatch(/^no: 3\.0 MiB in 2 changed files not backed up yet/);
+      await printStep(owner, '2. after a change (a new 3 MiB file, an edited note)');
+
+      // 3. The second backup: up to date the moment it commits.
+      const second = await cli(['backup', '--dir', owner.dir, '--json']);
+      expect(second.code, second.stderr).toBe(0);
+      r = await report(owner);
+      t = truth(owner, [h1, h2, h3, h4]);
+      expect(r.backup.upToDate, r.backup.words).toBe(true);
+      expect(r.backup.lastSnapshot).toMatchObject(filesIn(src));
+      expect(r.exposure.exposedBytes).toBe(0);
+      checkCommon(r, [h1, h2, h3, h4], t);
+      await printStep(owner, '3. after the second backup');
+
+      // 4. A holder stopped within the grace period: nothing exposed, nothing repaired.
+      await h2.stop();
+      r = await waitFor(
+        'h2 not connected',
+        async () => {
+          const x = await report(owner);
+          return x.members.find((m) => m.id === ids.get(h2))?.connected === false ? x : null;
+        },
+        30_000,
+      );
+      expect(r.exposure.exposedBytes).toBe(0);
+      expect(r.exposure.unrecoverableBytes).toBe(0);
+      expect(r.backup.upToDate).toBe(true);
+      expect(r.members.find((m) => m.id === ids.get(h2))!.availability).not.toBe('lost');
+      await printStep(owner, '4. h2 stopped (within the grace period)');
+      await h2.start();
+      await waitFor(
+        'h2 connected again',
+        async () => (await report(owner)).members.find((m) => m.id === ids.get(h2))?.connected === true,
+        60_000,
+      );
+
+      // 5. The owner stops; h4's disk dies and h4 is removed; the others repair.
+      await owner.stop();
+      await h4.stop();
+      fs.rmSync(h4.dir, { recursive: true, force: true });
+      const removed = await cli(['remove', 'h4', '--dir', h1.dir, '--json']);
+      expect(removed.code, removed.stderr).toBe(0);
+      const holders = [h1, h2, h3];
+      await waitFor('every stripe whole on h1, h2, h3', async () => truth(owner, holders).whole, 180_000);
+      t = truth(owner, holders, [ids.get(h4)!]);
+      expect(t.exposedBytes).toBe(0);
+      const h1View = await report(h1);
+      fs.appendFileSync(
+        stepsFile(),
+        `=== 5. repaired while the owner was stopped (h1's view of the group)\n${JSON.stringify(h1View.repair)}\n\n`,
+      );
+
+      // 6. The owner restarts: exposure 0 within EXPOSURE_CLEARS_MS, every field on the disks.
+      await owner.start();
+      const restartedAt = Date.now();
+      r = await waitFor(
+        'the restarted owner sees the repaired group',
+        async () => {
+          const x = await report(owner);
+          return x.members.length === 4 && x.exposure.exposedBytes === 0 && x.backup.upToDate ? x : null;
+        },
+        EXPOSURE_CLEARS_MS,
+      );
+      expect(Date.now() - restartedAt).toBeLessThan(EXPOSURE_CLEARS_MS);
+      expect(r.exposure).toMatchObject({ exposedBytes: 0, unrecoverableBytes: 0, unreadableNowBytes: 0 });
+      expect(r.exposure.words).toMatch(/^none: every stripe survives 1 more lost member/);
+      checkCommon(r, holders, truth(owner, holders, [ids.get(h4)!]));
+      // Alerts read the same numbers: no exposure episode open or pending once status is healthy
+      // (within two checks), and none ever opened.
+      const alerts = await waitFor(
+        'no alert condition pending',
+        async () => {
+          const out = (await cli(['alerts', 'list', '--dir', owner.dir])).stdout;
+          return /within their grace period/.test(out) ? null : out;
+        },
+        5_000,
+      );
+      expect(alerts).toContain('no open alerts');
+      expect(fs.readFileSync(join(owner.dir, 'pb-node.log'), 'utf8')).not.toMatch(/ALERT opened: .*exposed/);
+      await printStep(owner, '6. the owner restarted after the repair');
+
+      // 7. The configured directory is deleted: backup refuses with the restore command, and
+      // status says so (not "not backed up yet") with a member's address, within NOTICE_CHANGE_MS.
+      fs.rmSync(src, { recursive: true, force: true });
+      const gone = await cli(['backup', '--dir', owner.dir]);
+      expect(gone.code).not.toBe(0);
+      expect(gone.stderr).toMatch(
+        /does not exist; if it was deleted after a backup, restore it: pb-node restore --peer/,
+      );
+      r = await waitFor(
+        'the missing directory in status',
+        async () => {
+          const x = await report(owner);
+          return (x.backup.missingDirectories ?? []).length > 0 ? x : null;
+        },
+        NOTICE_CHANGE_MS,
+      );
+      expect(r.backup.missingDirectories).toEqual([src]);
+      expect(r.backup.upToDate).toBe(false);
+      expect(r.backup.words).toMatch(
+        /^no: the configured directory .* does not exist \(deleted\? to restore: pb-node restore --peer \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//,
+      );
+      expect(r.backup.words).not.toMatch(/not backed up yet/);
+      await printStep(owner, '7. the configured directory deleted');
+    } catch (error) {
+      process.stderr.write(`${logs()}\n`);
+      throw error;
+    }
+  }, 600_000);
+});
