@@ -3,6 +3,7 @@
  * failures and the empty rejoin after a replacement.
  */
 import { DAY_MS, type Member, YEAR_MS } from './model.ts';
+import { openWindow } from './repair-window.ts';
 import { dropPending, fill, lose, pump, pumpStalled } from './uploads.ts';
 import { exp, type World } from './world.ts';
 
@@ -90,6 +91,7 @@ export function fail(w: World, m: Member): void {
       st.exists[i] = false;
       st.existCount--;
       if (st.state === 'stored' && st.existCount < st.dataShards) lose(w, st);
+      else if (st.state === 'stored') openWindow(w.windows, st, i, w.nowMs);
     }
   }
   // The owner's not-yet-uploaded data is gone with its disk; it writes it again after rejoining.

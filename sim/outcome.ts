@@ -1,9 +1,11 @@
 /** The run's result: per-member figures, the group's figures and the closed-form comparison. */
-import { capacityReport, closedFormLoss, memberStatus } from '../engine/index.ts';
+import { CLOSED_FORM_FORMULA, capacityReport, closedFormLoss, memberStatus } from '../engine/index.ts';
+import { effectiveWindowDays, memberLossChance, summariseWindows, windowedLossRate } from './closed-form.ts';
 import { DAY_MS, HOUR_MS, type Member, type Stripe, YEAR_MS } from './model.ts';
+import { closeAll } from './repair-window.ts';
 import type { SimMemberResult, SimResult } from './result.ts';
 import { round } from './score.ts';
-import { integrateStripes, memberId, present, type World } from './world.ts';
+import { detectionMs, integrateStripes, memberId, present, type World } from './world.ts';
 
 type MemberStatusRow = ReturnType<typeof memberStatus>[number];
 
@@ -77,6 +79,7 @@ function memberResult(mm: Member, st: MemberStatusRow | undefined): SimMemberRes
     exposedByteHours: Math.round(mm.exposedByteMs / HOUR_MS),
     repairBytesSent: mm.repairBytesSent,
     migrationBytesSent: mm.migrationBytesSent,
+    stripesLost: mm.stripesLost,
   };
 }
 
@@ -90,8 +93,7 @@ function groupResult(w: World, storedStripes: readonly Stripe[]): SimResult['gro
     m,
   );
   const backedUpTotal = present(w).reduce((a, mm) => a + mm.backedUpBytes, 0);
-  const repairWindowDays = modelledRepairWindowDays(w, storedStripes);
-  const closed = closedFormLoss({ dataShards: k, parityShards: m, afr: c.afr, repairWindowDays });
+  const closed = closedFormResult(w, storedStripes);
   const stripeYears = s.stripeMs / YEAR_MS;
   return {
     k,
@@ -106,13 +108,7 @@ function groupResult(w: World, storedStripes: readonly Stripe[]): SimResult['gro
     bytesLost: s.bytesLost,
     stripeYears: round(stripeYears, 6),
     annualLossObserved: stripeYears > 0 ? s.stripesLost / stripeYears : 0,
-    closedForm: {
-      afr: c.afr,
-      repairWindowDays: round(repairWindowDays, 6),
-      annualLoss: closed.annualLossRate,
-      annualLossProbability: closed.annualLoss,
-      formula: closed.formula,
-    },
+    closedForm: closed,
     failures: s.failures,
     joins: s.joins,
     removals: s.removals,
@@ -150,4 +146,48 @@ function modelledRepairWindowDays(w: World, storedStripes: readonly Stripe[]): n
   const rebuildMs =
     ((heldPerMember * k) / (Math.max(1, n - 1) * linkBytesPerSecond)) * 1000 + c.planIntervalMs / 2;
   return (Math.min(c.graceMs, c.replacementMs) + rebuildMs) / DAY_MS;
+}
+
+/**
+ * The closed form, fed with the windows the run measured (the modelled estimate when no failure
+ * took a shard), and the chance per year that a member loses any of its stripes.
+ */
+function closedFormResult(w: World, storedStripes: readonly Stripe[]): SimResult['group']['closedForm'] {
+  const c = w.config;
+  const { k, m } = w.initialCode;
+  closeAll(w.windows, w.nowMs, detectionMs(w));
+  const histogram = w.windows.histogram;
+  const summary = summariseWindows(histogram);
+  const modelledDays = modelledRepairWindowDays(w, storedStripes);
+  const shape = { dataShards: k, parityShards: m, afr: c.afr };
+  const measured = summary.count > 0;
+  const repairWindowDays = measured ? effectiveWindowDays({ ...shape, histogram }) : modelledDays;
+  const rate = measured
+    ? windowedLossRate({ ...shape, histogram })
+    : closedFormLoss({ ...shape, repairWindowDays }).annualLossRate;
+  const n = present(w).length;
+  const owners = Math.max(1, w.members.filter((mm) => !mm.removed && mm.dataBytes > 0).length);
+  const stripesPerOwner = Math.round((storedStripes.length + w.score.stripesLost) / owners);
+  const memberChance =
+    n - 1 >= k + m
+      ? memberLossChance({ members: n, ...shape, repairWindowDays, stripes: stripesPerOwner })
+      : null;
+  return {
+    afr: c.afr,
+    repairWindowDays: round(repairWindowDays, 6),
+    windowSource: measured ? 'measured' : 'modelled',
+    measuredWindow: {
+      shards: summary.count,
+      meanDays: round(summary.meanDays, 6),
+      p50Days: round(summary.p50Days, 6),
+      p90Days: round(summary.p90Days, 6),
+      maxDays: round(summary.maxDays, 6),
+      detectionDays: round(measured ? w.windows.detectionMsSum / summary.count / DAY_MS : 0, 6),
+    },
+    modelledRepairWindowDays: round(modelledDays, 6),
+    annualLoss: rate,
+    annualLossProbability: -Math.expm1(-rate),
+    memberAnnualLossChance: memberChance,
+    formula: CLOSED_FORM_FORMULA,
+  };
 }

@@ -11,7 +11,8 @@ import {
   type RepairTask,
 } from '../engine/index.ts';
 import { type Job, MAX_TASKS_PER_ROUND, type Stripe, TASKS_PER_MEMBER_PER_ROUND } from './model.ts';
-import { member, planFor, type World } from './world.ts';
+import { closeWindow } from './repair-window.ts';
+import { detectionMs, member, planFor, type World } from './world.ts';
 
 /** One planning round. */
 export function planRound(w: World): void {
@@ -188,6 +189,7 @@ function place(w: World, st: Stripe, index: number, to: string): void {
   st.holders[index] = to;
   member(w, to).held.add(st);
   if (!st.exists[index]) {
+    closeWindow(w.windows, st, index, w.nowMs, detectionMs(w));
     st.exists[index] = true;
     st.existCount++;
   }

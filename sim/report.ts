@@ -27,6 +27,16 @@ function byteHours(bh: number): string {
   return bh === 0 ? '0' : `${formatBytes(bh)}·h`;
 }
 
+function windowLine(cf: SimResult['group']['closedForm']): string {
+  const w = cf.measuredWindow;
+  if (w.shards === 0)
+    return `none (no failure took a shard; modelled ${cf.modelledRepairWindowDays.toFixed(2)} d)`;
+  return (
+    `mean ${w.meanDays.toFixed(2)} d (detection ${w.detectionDays.toFixed(2)} d), p50 ${w.p50Days.toFixed(2)} d, ` +
+    `p90 ${w.p90Days.toFixed(2)} d over ${w.shards} shards; modelled ${cf.modelledRepairWindowDays.toFixed(2)} d`
+  );
+}
+
 function rate(x: number): string {
   return x === 0 ? '0' : x.toExponential(2);
 }
@@ -83,7 +93,14 @@ export function formatTable(r: SimResult): string {
         ],
         [
           'annual loss, closed form',
-          `${rate(cf.annualLoss)} per stripe-year (afr ${cf.afr}, window ${cf.repairWindowDays.toFixed(2)} d)`,
+          `${rate(cf.annualLoss)} per stripe-year (afr ${cf.afr}, window ${cf.repairWindowDays.toFixed(2)} d, ${cf.windowSource})`,
+        ],
+        ['repair window, measured', windowLine(cf)],
+        [
+          'member loses any stripe',
+          cf.memberAnnualLossChance === null
+            ? 'n/a'
+            : `${rate(cf.memberAnnualLossChance)} chance per member-year (closed form)`,
         ],
         ['events', String(g.events)],
       ],
@@ -91,7 +108,8 @@ export function formatTable(r: SimResult): string {
     ),
     '',
     'closed form: a stripe of k+m shards is lost when more than m of its holders fail within one repair',
-    'window W (detection: grace or replacement, whichever is first, plus the time to rebuild a member):',
+    'window W (from a failure until the shard exists again: detection, then queueing and transfer; the',
+    'rate is averaged over the windows measured in the run, W is the single window giving that rate):',
     ...cf.formula.split('; ').map((part) => `  ${part}`),
   ];
   return lines.join('\n');

@@ -5,7 +5,8 @@
  */
 import { chooseStripe } from '../engine/index.ts';
 import { DAY_MS, type Member, type Stripe, type Transfer, UPLOAD_LOOKAHEAD_STRIPES } from './model.ts';
-import { integrateStripes, member, planFor, release, unstore, type World } from './world.ts';
+import { closeWindow } from './repair-window.ts';
+import { detectionMs, integrateStripes, member, planFor, release, unstore, type World } from './world.ts';
 
 export function daily(w: World, m: Member): void {
   const change = Math.round(m.dataBytes * w.config.dailyChange);
@@ -165,6 +166,7 @@ export function deleteStripe(w: World, st: Stripe): void {
   integrateStripes(w);
   if (st.state === 'stored') unstore(w, st);
   st.state = 'deleted';
+  closeWindow(w.windows, st, 'all', w.nowMs, detectionMs(w));
   release(w, st);
   w.exposureDirty.add(st);
   w.repairDirty.delete(st);
@@ -176,6 +178,7 @@ export function lose(w: World, st: Stripe): void {
   integrateStripes(w);
   if (st.state === 'stored') unstore(w, st);
   st.state = 'lost';
+  closeWindow(w.windows, st, 'all', w.nowMs, detectionMs(w));
   w.score.stripesLost++;
   const data = st.dataShards * st.shardBytes;
   w.score.bytesLost += data;
@@ -185,6 +188,7 @@ export function lose(w: World, st: Stripe): void {
   w.waiting.delete(st);
   // The owner still has the data (unless its own disk failed too): it writes it again.
   const owner = w.members[st.ownerIdx]!;
+  owner.stripesLost++;
   if (!owner.removed) {
     owner.dataLeftBytes += data;
     fill(w, owner);

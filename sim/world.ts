@@ -18,6 +18,7 @@ import type { SimConfig } from './config.ts';
 import { EventQueue } from './heap.ts';
 import { Links } from './links.ts';
 import { DAY_MS, type Member, newMember, type Stripe } from './model.ts';
+import { newRepairWindows, type RepairWindows } from './repair-window.ts';
 import type { SimResult } from './result.ts';
 
 /** Counters the result reports. */
@@ -69,6 +70,8 @@ export interface World {
   readonly stalled: Set<Member>;
   onlineSincePlan: boolean;
   readonly score: Score;
+  /** Shard windows from failure to repair, measured. */
+  readonly windows: RepairWindows;
   readonly series: SimResult['series'];
 }
 
@@ -99,6 +102,7 @@ export function newWorld(config: SimConfig): World {
     stalled: new Set(),
     onlineSincePlan: false,
     score: newScore(),
+    windows: newRepairWindows(),
     series: { hours: [], exposedBytes: [], repairBytes: [], migrationBytes: [], storedBytes: [] },
   };
   for (const p of config.pledgesBytes) addMember(w, p, 0);
@@ -197,6 +201,11 @@ export function release(w: World, st: Stripe): void {
     if (h === null || h === undefined) continue;
     if (member(w, h).held.delete(st)) w.usedById[h]! -= st.shardBytes;
   }
+}
+
+/** Failure until the group repairs around a member: the grace period, or its replacement if sooner. */
+export function detectionMs(w: World): number {
+  return Math.min(w.config.graceMs, w.config.replacementMs);
 }
 
 /** The stripe needs a new look from the planner and from the exposure count. */
