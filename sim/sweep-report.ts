@@ -37,7 +37,11 @@ function memberTable(s: SweepResult): string {
     `${id} ${formatBytes(feasible[0]!.members[i]!.pledgeBytes)}`,
     ...feasible.map((r) => {
       const m = r.members[i]!;
-      return `${formatBytes(m.allowanceBytes)} / ${formatBytes(m.unusablePledgeBytes)} / ${days(m.firstFullBackupDays)}`;
+      const first =
+        m.firstFullBackupDays === null
+          ? `never (${(m.backedUpFraction * 100).toFixed(0)} %)`
+          : days(m.firstFullBackupDays);
+      return `${formatBytes(m.allowanceBytes)} / ${formatBytes(m.unusablePledgeBytes)} / ${first}`;
     }),
   ]);
   return table(['member pledge', ...feasible.map((r) => `${r.ratio} / ${r.tolerance}`)], rows);
@@ -62,7 +66,8 @@ export function formatSweep(s: SweepResult): string {
     ),
     ...s.rows.filter((r) => !r.feasible).map((r) => `  ${r.ratio} / ${r.tolerance}: ${r.reason}`),
     '',
-    'per member: allowance / unusable pledge / days to first full backup',
+    'per member: allowance / unusable pledge / days to first full backup (never: not within the run;',
+    'in brackets the share of its allowance backed up at the end)',
     memberTable(s),
     '',
     `loss / member-yr: chance per year that a member loses any of its backup (closed form with the`,

@@ -7,6 +7,7 @@
 import { chooseCode } from '../engine/index.ts';
 import type { SimConfig } from './config.ts';
 import { runSimulation } from './simulation.ts';
+import { formatBytes as gb } from './units.ts';
 
 export const DEFAULT_SWEEP_RATIOS: readonly number[] = [1.5, 2, 3];
 export const DEFAULT_SWEEP_TOLERANCES: readonly number[] = [0, 1, 2];
@@ -22,6 +23,8 @@ export interface SweepMember {
   readonly unusablePledgeBytes: number;
   /** Days from the start until its first full backup; null if not within the run. */
   readonly firstFullBackupDays: number | null;
+  /** Backed up at the end over what it set out to back up (its allowance). */
+  readonly backedUpFraction: number;
 }
 
 export interface SweepRow {
@@ -95,6 +98,7 @@ function sweepRow(base: SimConfig, ratio: number, tolerance: number): SweepRow {
       allowanceBytes: m.allowanceBytes,
       unusablePledgeBytes: Math.max(0, m.pledgeBytes - m.pledgeUsedBytes),
       firstFullBackupDays: m.firstFullBackupHours === null ? null : round(m.firstFullBackupHours / 24, 3),
+      backedUpFraction: m.dataBytes > 0 ? round(m.backedUpBytes / m.dataBytes, 4) : 1,
     }),
   );
   const days = members.map((m) => m.firstFullBackupDays);
@@ -175,10 +179,6 @@ export function recommend(rows: readonly SweepRow[], targetChance: number): Reco
       `under ${fmt(targetChance)} per member-year: the group backs up ${gb(best.totalAllowanceBytes)} in all ` +
       `and a member loses anything with chance ${fmt(chance(best))} a year${why}`,
   };
-}
-
-function gb(bytes: number): string {
-  return `${(bytes / 1e9).toPrecision(3)} GB`;
 }
 
 function fmt(x: number): string {
