@@ -112,7 +112,41 @@ export function formatTable(r: SimResult): string {
     'rate is averaged over the windows measured in the run, W is the single window giving that rate):',
     ...cf.formula.split('; ').map((part) => `  ${part}`),
   ];
+  const notes = surprises(r);
+  if (notes.length > 0) lines.push('', 'notes:', ...notes.map((n) => `- ${n}`));
   return lines.join('\n');
+}
+
+/** A sentence for each figure a reader would stop at. */
+export function surprises(r: SimResult): string[] {
+  const notes: string[] = [];
+  const g = r.group;
+  for (const m of r.members) {
+    if (m.removed) continue;
+    const unusable = m.pledgeBytes - m.pledgeUsedBytes;
+    if (unusable > m.pledgeBytes / 2 && unusable > 1e9) {
+      notes.push(
+        `${m.id} pledges ${formatBytes(m.pledgeBytes)} but only ${formatBytes(m.pledgeUsedBytes)} of it is used: ` +
+          `${formatBytes(unusable)} cannot be used under this agreement, because every stripe needs ${g.k + g.m} ` +
+          `holders among the other members and the smaller pledges bound what anyone backs up. More members, ` +
+          `or larger pledges on the small ones, would change that; a higher ratio would not.`,
+      );
+    }
+    if (m.backedUpBytes > m.allowanceBytes && m.allowanceBytes > 0) {
+      notes.push(
+        `${m.id} backed up ${formatBytes(m.backedUpBytes)}, above its ${formatBytes(m.allowanceBytes)} allowance: ` +
+          `data goes in whole stripes (${g.k} shards of ${formatBytes(r.config.shardBytes)}) and the day's ` +
+          `change is stored before the oldest stripes are deleted.`,
+      );
+    }
+  }
+  if (g.repairBytes > g.backedUpBytes && g.backedUpBytes > 0) {
+    notes.push(
+      `repair moved ${formatBytes(g.repairBytes)}, more than the ${formatBytes(g.backedUpBytes)} backed up: ` +
+        `${g.failures} disk failures each emptied a member, and rebuilding a shard reads ${g.k} shards.`,
+    );
+  }
+  return notes;
 }
 
 /** d3's exports map hides dist/d3.min.js: resolve the package, take the file beside it. */
