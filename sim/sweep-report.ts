@@ -39,7 +39,7 @@ function memberTable(s: SweepResult): string {
       const m = r.members[i]!;
       const first =
         m.firstFullBackupDays === null
-          ? `never (${(m.backedUpFraction * 100).toFixed(0)} %)`
+          ? `never (${(Math.floor(m.backedUpFraction * 1000) / 10).toFixed(1)} %)`
           : days(m.firstFullBackupDays);
       return `${formatBytes(m.allowanceBytes)} / ${formatBytes(m.unusablePledgeBytes)} / ${first}`;
     }),

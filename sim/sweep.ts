@@ -98,7 +98,7 @@ function sweepRow(base: SimConfig, ratio: number, tolerance: number): SweepRow {
       allowanceBytes: m.allowanceBytes,
       unusablePledgeBytes: Math.max(0, m.pledgeBytes - m.pledgeUsedBytes),
       firstFullBackupDays: m.firstFullBackupHours === null ? null : round(m.firstFullBackupHours / 24, 3),
-      backedUpFraction: m.dataBytes > 0 ? round(m.backedUpBytes / m.dataBytes, 4) : 1,
+      backedUpFraction: m.dataBytes > 0 ? Math.floor((m.backedUpBytes / m.dataBytes) * 1e4) / 1e4 : 1,
     }),
   );
   const days = members.map((m) => m.firstFullBackupDays);
