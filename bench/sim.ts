@@ -6,12 +6,18 @@
  * Options: --json, --members N, --days D, --skew R (pledge spread; 1 = equal pledges), --seed S.
  * With skewed pledges the 50 per-owner placement plans dominate set-up (~0.1-0.2 s each); the
  * default keeps pledges equal so that the figure measures the event loop, repair and exposure.
+ *
+ * `--scenario heavy`: heavy failure instead: 8 members (pledges 10x apart), disk failures at 300 %
+ * a year, ten simulated years (--days to shorten), daily churn; target <= 30 s. Not in the suite:
+ * it does not meet its target yet (repairs of a failed member are planned and run one stripe at a
+ * time; see docs/sim.md).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { defaultConfig, pledgesFromSkew } from '../sim/config.ts';
 import { runSimulation } from '../sim/simulation.ts';
 
 const TARGET_SECONDS = 10;
+const HEAVY_TARGET_SECONDS = 30;
 
 function option(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(`--${name}`);
@@ -29,29 +35,38 @@ function positive(text: string, what: string): number {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const members = positive(option(args, 'members', '50'), '--members');
-  const days = positive(option(args, 'days', '365'), '--days');
-  const skew = positive(option(args, 'skew', '1'), '--skew');
+  const scenario = option(args, 'scenario', 'churn');
+  if (scenario !== 'churn' && scenario !== 'heavy')
+    throw new Error(`bench sim: --scenario must be churn or heavy, got ${scenario}`);
+  const heavy = scenario === 'heavy';
+  const members = positive(option(args, 'members', heavy ? '8' : '50'), '--members');
+  const days = positive(option(args, 'days', heavy ? '3650' : '365'), '--days');
+  const skew = positive(option(args, 'skew', heavy ? '10' : '1'), '--skew');
   const seed = option(args, 'seed', 'bench');
-  const config = defaultConfig({
-    seed,
-    pledgesBytes: pledgesFromSkew(members, skew, 100e9),
-    days,
-    sessionMs: 3600e3,
-    onlineFraction: 0.9,
-    afr: 0.05,
-    targetStripes: 5000,
-  });
+  const targetSeconds = heavy ? HEAVY_TARGET_SECONDS : TARGET_SECONDS;
+  const config = heavy
+    ? defaultConfig({ seed, pledgesBytes: pledgesFromSkew(members, skew, 10e9), days, afr: 3 })
+    : defaultConfig({
+        seed,
+        pledgesBytes: pledgesFromSkew(members, skew, 100e9),
+        days,
+        sessionMs: 3600e3,
+        onlineFraction: 0.9,
+        afr: 0.05,
+        targetStripes: 5000,
+      });
   const t0 = performance.now();
   const result = runSimulation(config);
   const wallSeconds = (performance.now() - t0) / 1000;
   const g = result.group;
   const report = {
     name: 'sim',
+    scenario,
     members,
     days,
     pledgeSkew: skew,
-    sessionHours: 1,
+    sessionHours: config.sessionMs / 3600e3,
+    afr: config.afr,
     code: `${g.k}+${g.m}`,
     shardBytes: result.config.shardBytes,
     storedStripes: g.storedStripes,
@@ -63,12 +78,15 @@ export async function run(args: string[]): Promise<void> {
     wallSeconds: Number(wallSeconds.toFixed(3)),
     eventsPerSecond: Math.round(g.events / wallSeconds),
     simulatedDaysPerSecond: Number((days / wallSeconds).toFixed(1)),
-    targetSeconds: TARGET_SECONDS,
-    meetsTarget: wallSeconds <= TARGET_SECONDS,
+    targetSeconds,
+    meetsTarget: wallSeconds <= targetSeconds,
     node: process.version,
   };
   const rows: [string, string][] = [
-    ['members / days / churn', `${members} / ${days} / 1 h cycle, 90 % online`],
+    [
+      'members / days / churn / afr',
+      `${members} / ${days} / ${report.sessionHours} h cycle, 90 % online / ${config.afr}`,
+    ],
     [
       'code / shard / stripes',
       `${report.code} / ${(report.shardBytes / 2 ** 20).toFixed(0)} MiB / ${g.storedStripes}`,
@@ -80,7 +98,7 @@ export async function run(args: string[]): Promise<void> {
     ['events', String(g.events)],
     [
       'wall time',
-      `${report.wallSeconds} s (target <= ${TARGET_SECONDS} s: ${report.meetsTarget ? 'met' : 'MISSED'})`,
+      `${report.wallSeconds} s (target <= ${targetSeconds} s: ${report.meetsTarget ? 'met' : 'MISSED'})`,
     ],
     ['events per second', String(report.eventsPerSecond)],
     ['simulated days per second', String(report.simulatedDaysPerSecond)],
@@ -89,8 +107,9 @@ export async function run(args: string[]): Promise<void> {
   const table = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
   const md = `# bench sim\n\n| measure | value |\n|---|---|\n${rows.map(([k, v]) => `| ${k} | ${v} |`).join('\n')}\n`;
   mkdirSync('reports', { recursive: true });
-  writeFileSync('reports/sim.json', `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync('reports/sim.md', md);
+  const name = heavy ? 'sim-heavy' : 'sim';
+  writeFileSync(`reports/${name}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`reports/${name}.md`, md);
   process.stdout.write(args.includes('--json') ? `${JSON.stringify(report)}\n` : `${table}\n`);
 }
 

@@ -10,10 +10,18 @@ import { EngineError } from '../engine/index.ts';
 import { type CliOptions, configFromCli, DEFAULTS } from './config.ts';
 import { formatTable, renderHtml } from './report.ts';
 import { runSimulation } from './simulation.ts';
-import { SimConfigError } from './units.ts';
+import { DEFAULT_SWEEP_RATIOS, DEFAULT_SWEEP_TOLERANCES, DEFAULT_TARGET_CHANCE, runSweep } from './sweep.ts';
+import { formatSweep, renderSweepHtml } from './sweep-report.ts';
+import { parseNumber, SimConfigError } from './units.ts';
+
+const DEFAULT_OUT = 'reports/sim.html';
 
 interface Options extends CliOptions {
   json?: boolean;
+  sweep?: boolean;
+  ratios?: string;
+  tolerances?: string;
+  target?: string;
   out: string;
   report: boolean;
 }
@@ -55,8 +63,18 @@ export function buildCommand(): Command {
     .option('--shard <size>', "shard size, or 'auto' (keeps stripes near 20000; default)")
     .option('--joins <n>', 'members joining at random times during the run (default 0)')
     .option('--removals <n>', 'members removed at random times during the run (default 0)')
+    .option(
+      '--sweep',
+      `one run per agreement (--ratios x --tolerances, ${SWEEP_DAYS} days each unless --days) and a recommendation`,
+    )
+    .option('--ratios <list>', `ratios for --sweep (default ${DEFAULT_SWEEP_RATIOS.join(',')})`)
+    .option('--tolerances <list>', `tolerances for --sweep (default ${DEFAULT_SWEEP_TOLERANCES.join(',')})`)
+    .option(
+      '--target <chance>',
+      `--sweep recommends the cheapest agreement under this chance per member-year of losing anything (default ${DEFAULT_TARGET_CHANCE})`,
+    )
     .option('--json', 'print one JSON object instead of the table')
-    .option('--out <file>', 'where to write the HTML report', 'reports/sim.html')
+    .option('--out <file>', 'where to write the HTML report (--sweep: reports/sim-sweep.html)', DEFAULT_OUT)
     .option('--no-report', 'do not write the HTML report')
     .showHelpAfterError();
 }
@@ -72,16 +90,12 @@ export function main(argv: string[]): number {
   }
   const o = cmd.opts<Options>();
   try {
+    if (o.sweep) return sweepMain(o);
     const config = configFromCli(o);
     const result = runSimulation(config);
     if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else process.stdout.write(`${formatTable(result)}\n`);
-    if (o.report) {
-      const path = resolve(o.out);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, renderHtml(result));
-      process.stderr.write(`report: ${path}\n`);
-    }
+    if (o.report) writeReport(o.out, renderHtml(result));
     return 0;
   } catch (err) {
     if (err instanceof SimConfigError || err instanceof EngineError || err instanceof InvalidArgumentError) {
@@ -90,6 +104,43 @@ export function main(argv: string[]): number {
     }
     throw err;
   }
+}
+
+/** Days per run in a sweep unless --days: enough for first backups; the loss chance is a closed form. */
+export const SWEEP_DAYS = 90;
+
+function sweepMain(o: Options): number {
+  if (o.ratio !== undefined || o.tolerance !== undefined)
+    throw new SimConfigError('--sweep takes --ratios and --tolerances (lists), not --ratio/--tolerance');
+  const ratios = parseList(o.ratios, '--ratios', DEFAULT_SWEEP_RATIOS, 1, 1000, false);
+  const tolerances = parseList(o.tolerances, '--tolerances', DEFAULT_SWEEP_TOLERANCES, 0, 6, true);
+  const target = o.target === undefined ? DEFAULT_TARGET_CHANCE : parseNumber(o.target, '--target', 0, 1);
+  const base = configFromCli({ ...o, days: o.days ?? String(SWEEP_DAYS) });
+  const result = runSweep(base, ratios, tolerances, target);
+  process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : `${formatSweep(result)}\n`);
+  if (o.report)
+    writeReport(o.out === DEFAULT_OUT ? 'reports/sim-sweep.html' : o.out, renderSweepHtml(result));
+  return 0;
+}
+
+function parseList(
+  text: string | undefined,
+  what: string,
+  fallback: readonly number[],
+  min: number,
+  max: number,
+  integer: boolean,
+): number[] {
+  if (text === undefined) return [...fallback];
+  const items = text.split(',').map((t, i) => parseNumber(t, `${what} item ${i + 1}`, min, max, integer));
+  return [...new Set(items)];
+}
+
+function writeReport(out: string, html: string): void {
+  const path = resolve(out);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, html);
+  process.stderr.write(`report: ${path}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -3,15 +3,7 @@
  * makes the order total, so events at the same virtual time run in the order they were scheduled
  * and a seed always replays the same run.
  */
-export interface SimEvent {
-  readonly timeMs: number;
-  readonly seq: number;
-  readonly kind: string;
-  readonly member: number;
-  /** The member's epoch when scheduled: a stale event (epoch moved on) is ignored. */
-  readonly epoch: number;
-  readonly ref?: unknown;
-}
+import type { SimEvent, SimEventBody } from './events.ts';
 
 export class EventQueue {
   private readonly items: SimEvent[] = [];
@@ -22,12 +14,12 @@ export class EventQueue {
     return this.items.length;
   }
 
-  push(timeMs: number, kind: string, member: number, epoch: number, ref?: unknown): void {
-    if (!Number.isFinite(timeMs)) throw new Error(`sim: event ${kind} scheduled at a non-finite time`);
+  push(timeMs: number, body: SimEventBody): void {
+    if (!Number.isFinite(timeMs)) throw new Error(`sim: event ${body.kind} scheduled at a non-finite time`);
     if (this.items.length >= this.maxSize) {
       throw new Error(`sim: event queue exceeded its bound of ${this.maxSize} events`);
     }
-    const ev: SimEvent = { timeMs, seq: this.nextSeq++, kind, member, epoch, ref };
+    const ev: SimEvent = { ...body, timeMs, seq: this.nextSeq++ };
     const a = this.items;
     let i = a.length;
     a.push(ev);

@@ -75,6 +75,8 @@ export interface Member {
   exposedByteMs: number;
   repairBytesSent: number;
   migrationBytesSent: number;
+  /** Stripes of this owner lost. */
+  stripesLost: number;
 }
 
 export interface Job {
@@ -128,5 +130,6 @@ export function newMember(idx: number, id: string, pledgeBytes: number, atMs: nu
     exposedByteMs: 0,
     repairBytesSent: 0,
     migrationBytesSent: 0,
+    stripesLost: 0,
   };
 }

@@ -27,6 +27,16 @@ function byteHours(bh: number): string {
   return bh === 0 ? '0' : `${formatBytes(bh)}·h`;
 }
 
+function windowLine(cf: SimResult['group']['closedForm']): string {
+  const w = cf.measuredWindow;
+  if (w.shards === 0)
+    return `none (no failure took a shard; modelled ${cf.modelledRepairWindowDays.toFixed(2)} d)`;
+  return (
+    `mean ${w.meanDays.toFixed(2)} d (detection ${w.detectionDays.toFixed(2)} d), p50 ${w.p50Days.toFixed(2)} d, ` +
+    `p90 ${w.p90Days.toFixed(2)} d over ${w.shards} shards; modelled ${cf.modelledRepairWindowDays.toFixed(2)} d`
+  );
+}
+
 function rate(x: number): string {
   return x === 0 ? '0' : x.toExponential(2);
 }
@@ -83,7 +93,14 @@ export function formatTable(r: SimResult): string {
         ],
         [
           'annual loss, closed form',
-          `${rate(cf.annualLoss)} per stripe-year (afr ${cf.afr}, window ${cf.repairWindowDays.toFixed(2)} d)`,
+          `${rate(cf.annualLoss)} per stripe-year (afr ${cf.afr}, window ${cf.repairWindowDays.toFixed(2)} d, ${cf.windowSource})`,
+        ],
+        ['repair window, measured', windowLine(cf)],
+        [
+          'member loses any stripe',
+          cf.memberAnnualLossChance === null
+            ? 'n/a'
+            : `${rate(cf.memberAnnualLossChance)} chance per member-year (closed form)`,
         ],
         ['events', String(g.events)],
       ],
@@ -91,10 +108,45 @@ export function formatTable(r: SimResult): string {
     ),
     '',
     'closed form: a stripe of k+m shards is lost when more than m of its holders fail within one repair',
-    'window W (detection: grace or replacement, whichever is first, plus the time to rebuild a member):',
+    'window W (from a failure until the shard exists again: detection, then queueing and transfer; the',
+    'rate is averaged over the windows measured in the run, W is the single window giving that rate):',
     ...cf.formula.split('; ').map((part) => `  ${part}`),
   ];
+  const notes = surprises(r);
+  if (notes.length > 0) lines.push('', 'notes:', ...notes.map((n) => `- ${n}`));
   return lines.join('\n');
+}
+
+/** A sentence for each figure a reader would stop at. */
+export function surprises(r: SimResult): string[] {
+  const notes: string[] = [];
+  const g = r.group;
+  for (const m of r.members) {
+    if (m.removed) continue;
+    const unusable = m.pledgeBytes - m.pledgeUsedBytes;
+    if (unusable > m.pledgeBytes / 2 && unusable > 1e9) {
+      notes.push(
+        `${m.id} pledges ${formatBytes(m.pledgeBytes)} but only ${formatBytes(m.pledgeUsedBytes)} of it is used: ` +
+          `${formatBytes(unusable)} cannot be used under this agreement, because every stripe needs ${g.k + g.m} ` +
+          `holders among the other members and the smaller pledges bound what anyone backs up. More members, ` +
+          `or larger pledges on the small ones, would change that; a higher ratio would not.`,
+      );
+    }
+    if (m.backedUpBytes > m.allowanceBytes && m.allowanceBytes > 0) {
+      notes.push(
+        `${m.id} backed up ${formatBytes(m.backedUpBytes)}, above its ${formatBytes(m.allowanceBytes)} allowance: ` +
+          `data goes in whole stripes (${g.k} shards of ${formatBytes(r.config.shardBytes)}) and the day's ` +
+          `change is stored before the oldest stripes are deleted.`,
+      );
+    }
+  }
+  if (g.repairBytes > g.backedUpBytes && g.backedUpBytes > 0) {
+    notes.push(
+      `repair moved ${formatBytes(g.repairBytes)}, more than the ${formatBytes(g.backedUpBytes)} backed up: ` +
+        `${g.failures} disk failures each emptied a member, and rebuilding a shard reads ${g.k} shards.`,
+    );
+  }
+  return notes;
 }
 
 /** d3's exports map hides dist/d3.min.js: resolve the package, take the file beside it. */

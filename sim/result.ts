@@ -20,6 +20,8 @@ export interface SimMemberResult {
   readonly exposedByteHours: number;
   readonly repairBytesSent: number;
   readonly migrationBytesSent: number;
+  /** Stripes of this member lost during the run. */
+  readonly stripesLost: number;
 }
 
 export interface SimResult {
@@ -62,10 +64,29 @@ export interface SimResult {
     readonly annualLossObserved: number;
     readonly closedForm: {
       readonly afr: number;
+      /**
+       * The window the closed form uses: the single window giving the same loss rate as the
+       * measured distribution of windows, or the modelled estimate when no failure took a shard.
+       */
       readonly repairWindowDays: number;
+      readonly windowSource: 'measured' | 'modelled';
+      /** Per shard a failure took: failure until it exists again (or its stripe is lost or gone). */
+      readonly measuredWindow: {
+        readonly shards: number;
+        readonly meanDays: number;
+        readonly p50Days: number;
+        readonly p90Days: number;
+        readonly maxDays: number;
+        /** Of the mean: failure until the group repairs around the member (grace or replacement). */
+        readonly detectionDays: number;
+      };
+      /** Detection plus one member's shards rebuilt over the others' links, estimated up front. */
+      readonly modelledRepairWindowDays: number;
       /** Expected losses per stripe-year (comparable with annualLossObserved). */
       readonly annualLoss: number;
       readonly annualLossProbability: number;
+      /** Chance per year that a member loses any of its stripes (correlated: clusters of m+1 failures). */
+      readonly memberAnnualLossChance: number | null;
       readonly formula: string;
     };
     readonly failures: number;

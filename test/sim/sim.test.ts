@@ -231,6 +231,9 @@ describe('pnpm sim CLI', () => {
     expect(r.out).toMatch(/m01 +10\.0 TB/);
     expect(r.out).toMatch(/m05 +10\.0 GB/);
     expect(r.out).toMatch(/annual loss, closed form/);
+    expect(r.out).toMatch(/repair window, measured/);
+    // The figure a reader stops at gets a sentence: the 10 TB pledge is almost all unusable.
+    expect(r.out).toMatch(/m01 pledges 10\.0 TB but only .* cannot be used under this agreement/);
   });
 
   it('explains bad values and refuses them', () => {

@@ -1,0 +1,215 @@
+/**
+ * The simulator's mutable state (members, stripes, queue, score) and the small helpers every
+ * concern shares. The concerns themselves live in their own modules: churn.ts (sessions,
+ * failures), uploads.ts (owners writing stripes), membership.ts (joins, removals), repair.ts
+ * (planning rounds and their transfers), score.ts (exposure and samples), outcome.ts (the result).
+ */
+import seedrandom from 'seedrandom';
+import {
+  allowances,
+  type CodeChoice,
+  chooseCode,
+  EngineError,
+  type PlacementPlan,
+  placementPlan,
+  planKey,
+} from '../engine/index.ts';
+import type { SimConfig } from './config.ts';
+import { EventQueue } from './heap.ts';
+import { Links } from './links.ts';
+import { DAY_MS, type Member, newMember, type Stripe } from './model.ts';
+import { newRepairWindows, type RepairWindows } from './repair-window.ts';
+import type { SimResult } from './result.ts';
+
+/** Counters the result reports. */
+export interface Score {
+  stripesLost: number;
+  bytesLost: number;
+  storedStripes: number;
+  storedSinceMs: number;
+  stripeMs: number;
+  repairBytes: number;
+  migrationBytes: number;
+  repairTasks: number;
+  repairsCompleted: number;
+  migrationTasks: number;
+  failures: number;
+  joins: number;
+  removals: number;
+  removalsSkipped: number;
+  bucketRepairBytes: number;
+  bucketMigrationBytes: number;
+  events: number;
+}
+
+export interface World {
+  readonly config: SimConfig;
+  readonly rng: seedrandom.PRNG;
+  readonly queue: EventQueue;
+  nowMs: number;
+  readonly endMs: number;
+  readonly sampleMs: number;
+  readonly links: Links;
+  readonly members: Member[];
+  readonly byId: Map<string, Member>;
+  /** Bytes each member holds or has reserved for incoming shards (the placement input). */
+  readonly usedById: Record<string, number>;
+  plans: Map<string, PlacementPlan>;
+  /** The code new stripes use (changes with the membership). */
+  code: CodeChoice;
+  /** The code of the founding group (the result's k and m). */
+  readonly initialCode: { readonly k: number; readonly m: number };
+  shardBytes: number;
+  /** Stripes the next planning round looks at. */
+  readonly repairDirty: Set<Stripe>;
+  /** Stripes the planner could not repair until someone comes back online. */
+  readonly waiting: Set<Stripe>;
+  /** Stripes whose exposure must be recomputed after the current event. */
+  readonly exposureDirty: Set<Stripe>;
+  /** Owners with uploads queued but no online target. */
+  readonly stalled: Set<Member>;
+  onlineSincePlan: boolean;
+  readonly score: Score;
+  /** Shard windows from failure to repair, measured. */
+  readonly windows: RepairWindows;
+  readonly series: SimResult['series'];
+}
+
+export function newWorld(config: SimConfig): World {
+  const n = config.pledgesBytes.length;
+  const code = chooseCode(config.agreement, n - 1);
+  if (!code.feasible)
+    throw new EngineError('infeasible', `the agreement is infeasible for this group: ${code.reason}`);
+  const endMs = config.days * DAY_MS;
+  const w: World = {
+    config,
+    rng: seedrandom(`pb-sim:${config.seed}`),
+    queue: new EventQueue(1_000_000 + 64 * n * 100),
+    nowMs: 0,
+    endMs,
+    sampleMs: endMs / config.samples,
+    links: new Links(config.uploadBytesPerSecond, config.downloadBytesPerSecond),
+    members: [],
+    byId: new Map(),
+    usedById: {},
+    plans: new Map(),
+    code,
+    initialCode: { k: code.dataShards, m: code.parityShards },
+    shardBytes: 0,
+    repairDirty: new Set(),
+    waiting: new Set(),
+    exposureDirty: new Set(),
+    stalled: new Set(),
+    onlineSincePlan: false,
+    score: newScore(),
+    windows: newRepairWindows(),
+    series: { hours: [], exposedBytes: [], repairBytes: [], migrationBytes: [], storedBytes: [] },
+  };
+  for (const p of config.pledgesBytes) addMember(w, p, 0);
+  return w;
+}
+
+function newScore(): Score {
+  return {
+    stripesLost: 0,
+    bytesLost: 0,
+    storedStripes: 0,
+    storedSinceMs: 0,
+    stripeMs: 0,
+    repairBytes: 0,
+    migrationBytes: 0,
+    repairTasks: 0,
+    repairsCompleted: 0,
+    migrationTasks: 0,
+    failures: 0,
+    joins: 0,
+    removals: 0,
+    removalsSkipped: 0,
+    bucketRepairBytes: 0,
+    bucketMigrationBytes: 0,
+    events: 0,
+  };
+}
+
+export function memberId(idx: number): string {
+  return `m${String(idx + 1).padStart(2, '0')}`;
+}
+
+export function addMember(w: World, pledgeBytes: number, atMs: number): Member {
+  const idx = w.members.length;
+  const id = memberId(idx);
+  const m = newMember(idx, id, pledgeBytes, atMs);
+  w.members.push(m);
+  w.byId.set(id, m);
+  w.usedById[id] = 0;
+  return m;
+}
+
+export function member(w: World, id: string): Member {
+  const m = w.byId.get(id);
+  if (m === undefined) throw new Error(`sim invariant violated: no member ${id}`);
+  return m;
+}
+
+/** An exponential draw with the given mean. */
+export function exp(w: World, meanMs: number): number {
+  return -Math.log(1 - w.rng()) * meanMs;
+}
+
+export function present(w: World): Member[] {
+  return w.members.filter((m) => !m.removed);
+}
+
+/** Each present member's allowance under the agreement, by id. */
+export function allowancesById(w: World, members: readonly Member[]): Map<string, number> {
+  const report = allowances(
+    members.map((m) => ({ id: m.id, pledgeBytes: m.pledgeBytes })),
+    w.config.agreement,
+  );
+  return new Map(report.members.map((a) => [a.id, a.allowanceBytes]));
+}
+
+/** The owner's placement plan over today's other members (cached until the membership changes). */
+export function planFor(w: World, owner: string, s: number): PlacementPlan {
+  const key = planKey(owner, s);
+  let plan = w.plans.get(key);
+  if (plan === undefined) {
+    const others = present(w)
+      .filter((m) => m.id !== owner)
+      .map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes }));
+    plan = placementPlan(others, s);
+    w.plans.set(key, plan);
+  }
+  return plan;
+}
+
+/** Stripe-time: stored stripes integrated over virtual time (the loss rate's denominator). */
+export function integrateStripes(w: World): void {
+  w.score.stripeMs += w.score.storedStripes * (w.nowMs - w.score.storedSinceMs);
+  w.score.storedSinceMs = w.nowMs;
+}
+
+export function unstore(w: World, st: Stripe): void {
+  w.score.storedStripes--;
+  w.members[st.ownerIdx]!.backedUpBytes -= st.dataShards * st.shardBytes;
+}
+
+/** Every listed holder lets go of its shard of the stripe. */
+export function release(w: World, st: Stripe): void {
+  for (let i = 0; i < st.holders.length; i++) {
+    const h = st.holders[i];
+    if (h === null || h === undefined) continue;
+    if (member(w, h).held.delete(st)) w.usedById[h]! -= st.shardBytes;
+  }
+}
+
+/** Failure until the group repairs around a member: the grace period, or its replacement if sooner. */
+export function detectionMs(w: World): number {
+  return Math.min(w.config.graceMs, w.config.replacementMs);
+}
+
+/** The stripe needs a new look from the planner and from the exposure count. */
+export function touch(w: World, st: Stripe): void {
+  w.repairDirty.add(st);
+  w.exposureDirty.add(st);
+}
