@@ -10,8 +10,8 @@ import {
   type CodeChoice,
   chooseCode,
   EngineError,
+  ownerStripePlan,
   type PlacementPlan,
-  placementPlan,
   planKey,
 } from '../engine/index.ts';
 import type { SimConfig } from './config.ts';
@@ -169,15 +169,13 @@ export function allowancesById(w: World, members: readonly Member[]): Map<string
   return new Map(report.members.map((a) => [a.id, a.allowanceBytes]));
 }
 
-/** The owner's placement plan over today's other members (cached until the membership changes). */
+/** The owner's placement plan over today's holders (cached until the membership changes). */
 export function planFor(w: World, owner: string, s: number): PlacementPlan {
   const key = planKey(owner, s);
   let plan = w.plans.get(key);
   if (plan === undefined) {
-    const others = present(w)
-      .filter((m) => m.id !== owner)
-      .map((m) => ({ id: m.id, capacityBytes: m.pledgeBytes }));
-    plan = placementPlan(others, s);
+    // The writer's plan (engine/layout.ts holders: the other members with a pledge).
+    plan = ownerStripePlan(present(w), owner, s);
     w.plans.set(key, plan);
   }
   return plan;
