@@ -7,7 +7,7 @@
  */
 
 import { Command, InvalidArgumentError } from 'commander';
-import { registerDaemonCommands } from './daemon/commands.ts';
+import { registerDaemonCommands } from './daemon/cli/commands.ts';
 import { formatSize } from './daemon/units.ts';
 import { PipelineError } from './pipeline/errors.ts';
 import type { Repository } from './pipeline/repository.ts';
@@ -98,7 +98,7 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--dir <dir>', 'daemon mode: the running daemon of this data directory backs up onto the group')
     .action(async (o: { json?: boolean; allowEmpty?: boolean; dir?: string }) => {
       if (o.dir !== undefined) {
-        const { groupBackupCommand } = await import('./daemon/recovery-commands.ts');
+        const { groupBackupCommand } = await import('./daemon/cli/recovery-commands.ts');
         await groupBackupCommand(o.dir, { allowEmpty: Boolean(o.allowEmpty), json: Boolean(o.json) }, io);
         return;
       }
@@ -156,7 +156,7 @@ export function buildProgram(io: Io = defaultIo): Command {
         testNetwork?: boolean;
       }) => {
         if (o.peer !== undefined) {
-          const { groupRestoreCommand } = await import('./daemon/recovery-commands.ts');
+          const { groupRestoreCommand } = await import('./daemon/cli/recovery-commands.ts');
           await groupRestoreCommand(
             {
               peer: o.peer,
@@ -244,7 +244,7 @@ export function buildProgram(io: Io = defaultIo): Command {
         dir?: string;
       }) => {
         if (o.dir !== undefined) {
-          const { groupForgetCommand } = await import('./daemon/recovery-commands.ts');
+          const { groupForgetCommand } = await import('./daemon/cli/recovery-commands.ts');
           await groupForgetCommand(o.dir, o, io);
           return;
         }

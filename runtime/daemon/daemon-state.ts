@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import { type NodeConfig, paths } from './config.ts';
+import { type NodeConfig, paths } from './config/config.ts';
 
 export interface DaemonState {
   pledgeBytes: number;

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { ControlError } from './control.ts';
+import { ControlError } from './control/control.ts';
 
 export const PID_FILE = 'daemon.pid';
 const TAKEOVER_FILE = 'daemon.pid.takeover';

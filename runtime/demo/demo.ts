@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { loadConfig, paths, renderConfig } from '../daemon/config.ts';
-import { callDaemon } from '../daemon/control.ts';
+import { loadConfig, paths, renderConfig } from '../daemon/config/config.ts';
+import { callDaemon } from '../daemon/control/control.ts';
 import { type ReceivedMail, SmtpSink } from './smtp-sink.ts';
 
 const BIN = resolve(import.meta.dirname, '../bin/pb-node.mjs');

@@ -17,7 +17,7 @@
  * fall back to the other shards when it is wrong.
  *
  * `recoverStripe` (one stripe from any k of its shards) also serves the backup's resume
- * (runtime/daemon/backup-service.ts): a stripe written but not committed before a crash.
+ * (runtime/daemon/backup/backup-service.ts): a stripe written but not committed before a crash.
  */
 
 import { join } from 'node:path';

@@ -33,7 +33,7 @@ import {
   signOp,
   syncIndex,
 } from '../../engine/index.ts';
-import { secretToWords } from '../../runtime/daemon/secret-words.ts';
+import { secretToWords } from '../../runtime/daemon/recovery/secret-words.ts';
 import { OPEN_POLICY } from '../../runtime/net/access.ts';
 import { NetError } from '../../runtime/net/errors.ts';
 import { syncWithPeer } from '../../runtime/net/group-sync.ts';

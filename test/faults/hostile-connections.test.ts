@@ -30,7 +30,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveMemberKeys, OpLog, syncIndex } from '../../engine/index.ts';
 import { nodeEd25519Verifier } from '../../runtime/crypto/ed25519.ts';
-import { wordsToSecret } from '../../runtime/daemon/secret-words.ts';
+import { wordsToSecret } from '../../runtime/daemon/recovery/secret-words.ts';
 import { GROUP_PROTOCOL, serveGroupSync, syncWithPeer } from '../../runtime/net/group-sync.ts';
 import { DEFAULT_GUEST_LIMITS } from '../../runtime/net/guests.ts';
 import { libp2pKeyFromSeed } from '../../runtime/net/keys.ts';

@@ -29,8 +29,8 @@ import {
   syncIndex,
   toHex,
 } from '../../engine/index.ts';
-import { decodeInviteCode } from '../../runtime/daemon/invite-code.ts';
-import { MAX_JOIN_ATTEMPTS } from '../../runtime/daemon/join-desk.ts';
+import { decodeInviteCode } from '../../runtime/daemon/group/invite-code.ts';
+import { MAX_JOIN_ATTEMPTS } from '../../runtime/daemon/group/join-desk.ts';
 import { OPEN_POLICY } from '../../runtime/net/access.ts';
 import { FrameReader, type Message, sendMessage } from '../../runtime/net/framing.ts';
 import { syncWithPeer } from '../../runtime/net/group-sync.ts';

@@ -30,7 +30,7 @@ import {
   syncStart,
 } from '../../engine/index.ts';
 import { nodeEd25519Verifier } from '../../runtime/crypto/ed25519.ts';
-import { HeadStore } from '../../runtime/daemon/head-store.ts';
+import { HeadStore } from '../../runtime/daemon/shards/head-store.ts';
 import type { AccessPolicy } from '../../runtime/net/access.ts';
 import { NET_ERROR_CODES, NetError } from '../../runtime/net/errors.ts';
 import { encodeMessage, parseMessage } from '../../runtime/net/framing.ts';

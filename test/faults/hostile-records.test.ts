@@ -24,12 +24,16 @@ import {
   parseConfig,
   readSecret,
   renderConfig,
-} from '../../runtime/daemon/config.ts';
-import { ControlError } from '../../runtime/daemon/control.ts';
-import { HeadStore } from '../../runtime/daemon/head-store.ts';
-import { decodeInviteCode, encodeInviteCode, InviteCodeError } from '../../runtime/daemon/invite-code.ts';
-import { OpFile } from '../../runtime/daemon/op-file.ts';
-import { parseSecretText } from '../../runtime/daemon/recovery.ts';
+} from '../../runtime/daemon/config/config.ts';
+import { ControlError } from '../../runtime/daemon/control/control.ts';
+import {
+  decodeInviteCode,
+  encodeInviteCode,
+  InviteCodeError,
+} from '../../runtime/daemon/group/invite-code.ts';
+import { OpFile } from '../../runtime/daemon/group/op-file.ts';
+import { parseSecretText } from '../../runtime/daemon/recovery/recovery.ts';
+import { HeadStore } from '../../runtime/daemon/shards/head-store.ts';
 import { CODEC_ZSTD, compressObject, decompressObject } from '../../runtime/pipeline/codec.ts';
 import { PipelineError } from '../../runtime/pipeline/errors.ts';
 import { IndexDb } from '../../runtime/pipeline/index-db.ts';

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { secretToWords } from '../../runtime/daemon/secret-words.ts';
+import { secretToWords } from '../../runtime/daemon/recovery/secret-words.ts';
 import { cli, initNode, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
 import { describeTree, detBytes, expectSameTree } from '../runtime/helpers.ts';
 import { LONG } from './_counts.ts';

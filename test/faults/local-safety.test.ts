@@ -19,7 +19,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MAIL, type MailConfig } from '../../runtime/daemon/alerts/config.ts';
 import { MailError, sendMail } from '../../runtime/daemon/alerts/mailer.ts';
-import { initDataDir } from '../../runtime/daemon/config.ts';
+import { initDataDir } from '../../runtime/daemon/config/config.ts';
 import { IndexDb } from '../../runtime/pipeline/index-db.ts';
 import { freeBytesAt, sizeAndBytes } from '../../runtime/store/free-space.ts';
 import { cli, initNode, type Proc } from '../runtime/daemon/_cluster.ts';

@@ -16,7 +16,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { paths } from '../../runtime/daemon/config.ts';
+import { paths } from '../../runtime/daemon/config/config.ts';
 import { BIN, type Wrap, waitFor } from '../runtime/daemon/_cluster.ts';
 
 export const INTERNET_PREFIX = '198.51.100';

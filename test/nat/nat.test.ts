@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { secretToWords } from '../../runtime/daemon/secret-words.ts';
+import { secretToWords } from '../../runtime/daemon/recovery/secret-words.ts';
 import { cli, newRelayKey, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
 import { fixTimes, formGroup, manifest, shardFiles } from '../runtime/daemon/_group.ts';
 import {
@@ -321,7 +321,7 @@ describe.skipIf(unavailable !== null)(
 
     it('announces no loopback address, and never dials its own LAN address at another home', async () => {
       const code = (await cli(['invite', '--dir', member('b').dir])).stdout.trim();
-      const { decodeInviteCode } = await import('../../runtime/daemon/invite-code.ts');
+      const { decodeInviteCode } = await import('../../runtime/daemon/group/invite-code.ts');
       const invite = decodeInviteCode(code, Date.now());
       expect(invite.addresses.length).toBeGreaterThan(0);
       expect(invite.addresses.filter((x) => x.includes('/127.'))).toEqual([]);

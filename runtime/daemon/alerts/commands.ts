@@ -4,8 +4,8 @@
  * `pb-node alerts list [--dir D]`: the open (and pending) alert episodes of the running daemon.
  */
 import type { Command } from 'commander';
-import { defaultDataDir, loadConfig, paths } from '../config.ts';
-import { ControlError, callDaemon } from '../control.ts';
+import { defaultDataDir, loadConfig, paths } from '../config/config.ts';
+import { ControlError, callDaemon } from '../control/control.ts';
 import { type SentMail, sendMail } from './mailer.ts';
 import { renderTestMail } from './messages.ts';
 import type { Episode } from './rules.ts';

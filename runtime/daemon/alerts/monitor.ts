@@ -12,10 +12,10 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { GroupState } from '../../../engine/index.ts';
 import { writeFileAtomic } from '../../store/atomic-file.ts';
-import type { BackupStatus } from '../backup-service.ts';
-import type { NodeConfig } from '../config.ts';
-import { announcedMultiaddrs, holdersOf } from '../network-directory.ts';
-import type { StatusReport } from '../status-types.ts';
+import type { BackupStatus } from '../backup/backup-service.ts';
+import type { NodeConfig } from '../config/config.ts';
+import { announcedMultiaddrs, holdersOf } from '../group/network-directory.ts';
+import type { StatusReport } from '../status/status-types.ts';
 import { MailError, type SentMail, sendMail } from './mailer.ts';
 import { type AlertMail, renderAlertMail, renderTestMail } from './messages.ts';
 import {

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import { writeFileAtomic } from '../../store/atomic-file.ts';
-import type { StatusReport } from '../status-report.ts';
+import type { StatusReport } from '../status/status-report.ts';
 
 export const HISTORY_VERSION = 1;
 /** One day at one sample a minute. */

@@ -6,8 +6,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { paths } from '../../../runtime/daemon/config.ts';
-import { callDaemon } from '../../../runtime/daemon/control.ts';
+import { paths } from '../../../runtime/daemon/config/config.ts';
+import { callDaemon } from '../../../runtime/daemon/control/control.ts';
 
 const execFileAsync = promisify(execFile);
 export const BIN = resolve(import.meta.dirname, '../../../runtime/bin/pb-node.mjs');

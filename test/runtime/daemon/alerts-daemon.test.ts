@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type NodeConfig, renderConfig } from '../../../runtime/daemon/config.ts';
+import { loadConfig, type NodeConfig, renderConfig } from '../../../runtime/daemon/config/config.ts';
 import { SmtpSink } from '../../../runtime/demo/smtp-sink.ts';
 import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
 

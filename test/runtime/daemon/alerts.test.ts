@@ -33,14 +33,14 @@ import {
   PLEDGE_HYSTERESIS,
   type Transition,
 } from '../../../runtime/daemon/alerts/rules.ts';
-import type { BackupStatus } from '../../../runtime/daemon/backup-service.ts';
+import type { BackupStatus } from '../../../runtime/daemon/backup/backup-service.ts';
 import {
   DEFAULT_CONFIG,
   initDataDir,
   loadConfig,
   type NodeConfig,
   renderConfig,
-} from '../../../runtime/daemon/config.ts';
+} from '../../../runtime/daemon/config/config.ts';
 import { SmtpSink } from '../../../runtime/demo/smtp-sink.ts';
 import { cli, waitFor } from './_cluster.ts';
 

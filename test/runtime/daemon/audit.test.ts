@@ -20,7 +20,7 @@ import {
   placeStripe,
   planRepairs,
 } from '../../../engine/index.ts';
-import { CatalogBackend, ShardCatalog } from '../../../runtime/daemon/shard-catalog.ts';
+import { CatalogBackend, ShardCatalog } from '../../../runtime/daemon/shards/shard-catalog.ts';
 import { buildShards } from '../../../runtime/pipeline/shard-format.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
 

@@ -9,8 +9,8 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { journaling, PutJournal, settleJournal } from '../../../runtime/daemon/backup-journal.ts';
-import { countSources } from '../../../runtime/daemon/backup-service.ts';
+import { journaling, PutJournal, settleJournal } from '../../../runtime/daemon/backup/backup-journal.ts';
+import { countSources } from '../../../runtime/daemon/backup/backup-service.ts';
 import { backup } from '../../../runtime/pipeline/backup.ts';
 import { openRepository, type Repository } from '../../../runtime/pipeline/repository.ts';
 import { restore } from '../../../runtime/pipeline/restore.ts';

@@ -7,7 +7,12 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, loadConfig, parseConfig, renderConfig } from '../../../runtime/daemon/config.ts';
+import {
+  DEFAULT_CONFIG,
+  loadConfig,
+  parseConfig,
+  renderConfig,
+} from '../../../runtime/daemon/config/config.ts';
 import { cli } from './_cluster.ts';
 
 const TIMEOUT = 60_000;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StatusReport } from '../../../runtime/daemon/status-report.ts';
+import type { StatusReport } from '../../../runtime/daemon/status/status-report.ts';
 import { cli, initNode, memberNames, type Proc, waitFor } from './_cluster.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHead } from '../../../engine/index.ts';
-import { secretToWords } from '../../../runtime/daemon/secret-words.ts';
+import { secretToWords } from '../../../runtime/daemon/recovery/secret-words.ts';
 import { BIN, cli, initNode, memberNames, Proc, waitFor } from './_cluster.ts';
 
 interface Entry {

@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LastSeenFile, SAVE_EVERY_MS } from '../../../runtime/daemon/last-seen.ts';
-import { FormerMembersTolerant, locateShards } from '../../../runtime/daemon/shard-locations.ts';
+import { LastSeenFile, SAVE_EVERY_MS } from '../../../runtime/daemon/group/last-seen.ts';
+import { FormerMembersTolerant, locateShards } from '../../../runtime/daemon/shards/shard-locations.ts';
 import { IndexDb } from '../../../runtime/pipeline/index-db.ts';
 import { type ShardDirectory, ShardStoreError } from '../../../runtime/store/shard-store.ts';
 

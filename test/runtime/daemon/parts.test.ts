@@ -11,10 +11,10 @@ import {
   parseConfig,
   readSecret,
   renderConfig,
-} from '../../../runtime/daemon/config.ts';
-import { decodeInviteCode, encodeInviteCode } from '../../../runtime/daemon/invite-code.ts';
-import { resolveWho } from '../../../runtime/daemon/member-methods.ts';
-import { secretToWords, wordsToSecret } from '../../../runtime/daemon/secret-words.ts';
+} from '../../../runtime/daemon/config/config.ts';
+import { resolveWho } from '../../../runtime/daemon/control/member-methods.ts';
+import { decodeInviteCode, encodeInviteCode } from '../../../runtime/daemon/group/invite-code.ts';
+import { secretToWords, wordsToSecret } from '../../../runtime/daemon/recovery/secret-words.ts';
 import { parseDuration, parseSize } from '../../../runtime/daemon/units.ts';
 
 describe('recovery secret words', () => {

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { secretToWords } from '../../../runtime/daemon/secret-words.ts';
+import { secretToWords } from '../../../runtime/daemon/recovery/secret-words.ts';
 import { cli, type Proc } from './_cluster.ts';
 import { directAddress, fixTimes, formGroup, manifest, shardFiles } from './_group.ts';
 

@@ -28,9 +28,9 @@ import {
   placeStripe,
   planRepairs,
 } from '../../../engine/index.ts';
-import { deleteCheck } from '../../../runtime/daemon/delete-check.ts';
-import { CatalogBackend, ShardCatalog } from '../../../runtime/daemon/shard-catalog.ts';
-import { TokenBucket } from '../../../runtime/daemon/token-bucket.ts';
+import { deleteCheck } from '../../../runtime/daemon/shards/delete-check.ts';
+import { CatalogBackend, ShardCatalog } from '../../../runtime/daemon/shards/shard-catalog.ts';
+import { TokenBucket } from '../../../runtime/daemon/upload/token-bucket.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
 import { serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { buildShards, decodeShardHeader } from '../../../runtime/pipeline/shard-format.ts';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import seedrandom from 'seedrandom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHead } from '../../../engine/index.ts';
-import { secretToWords } from '../../../runtime/daemon/secret-words.ts';
+import { secretToWords } from '../../../runtime/daemon/recovery/secret-words.ts';
 import { BIN, cli, type Proc, waitFor } from './_cluster.ts';
 import { directAddress, fixTimes, formGroup, manifest, storeReport } from './_group.ts';
 

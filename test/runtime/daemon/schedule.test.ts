@@ -2,11 +2,16 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { GroupState } from '../../../engine/index.ts';
-import { ConfigError, DEFAULT_CONFIG, parseConfig, renderConfig } from '../../../runtime/daemon/config.ts';
-import { holdersOf } from '../../../runtime/daemon/network-directory.ts';
-import { parseSecretText } from '../../../runtime/daemon/recovery.ts';
-import { ScheduleError, scheduleIntervalMs } from '../../../runtime/daemon/schedule.ts';
-import { secretToWords } from '../../../runtime/daemon/secret-words.ts';
+import { ScheduleError, scheduleIntervalMs } from '../../../runtime/daemon/backup/schedule.ts';
+import {
+  ConfigError,
+  DEFAULT_CONFIG,
+  parseConfig,
+  renderConfig,
+} from '../../../runtime/daemon/config/config.ts';
+import { holdersOf } from '../../../runtime/daemon/group/network-directory.ts';
+import { parseSecretText } from '../../../runtime/daemon/recovery/recovery.ts';
+import { secretToWords } from '../../../runtime/daemon/recovery/secret-words.ts';
 
 describe('schedule', () => {
   it('names, minutes as numbers or numeric strings, off', () => {

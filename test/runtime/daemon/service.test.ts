@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { renderService } from '../../../runtime/daemon/service-unit.ts';
+import { renderService } from '../../../runtime/daemon/cli/service-unit.ts';
 import { BIN } from './_cluster.ts';
 
 const TIMEOUT = 60_000;

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exposure } from '../../../engine/index.ts';
-import type { StatusReport } from '../../../runtime/daemon/status-types.ts';
+import type { StatusReport } from '../../../runtime/daemon/status/status-types.ts';
 import { decodeShardHeader } from '../../../runtime/pipeline/shard-format.ts';
 import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
 

@@ -18,8 +18,12 @@ import {
   sampleRate,
   uploadSample,
 } from '../../../engine/index.ts';
-import { buildStatusReport, NO_REPAIR, type StatusInput } from '../../../runtime/daemon/status-report.ts';
-import { renderStatusText } from '../../../runtime/daemon/status-text.ts';
+import {
+  buildStatusReport,
+  NO_REPAIR,
+  type StatusInput,
+} from '../../../runtime/daemon/status/status-report.ts';
+import { renderStatusText } from '../../../runtime/daemon/status/status-text.ts';
 import { validate } from './_schema.ts';
 
 const schema = JSON.parse(

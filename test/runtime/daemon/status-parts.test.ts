@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allowances, pledgeHelp } from '../../../engine/index.ts';
-import { DEFAULT_CONFIG, parseConfig, renderConfig } from '../../../runtime/daemon/config.ts';
+import { type CachedFile, scanPending } from '../../../runtime/daemon/backup/pending-scan.ts';
+import { DEFAULT_CONFIG, parseConfig, renderConfig } from '../../../runtime/daemon/config/config.ts';
 import { MAX_HISTORY_SAMPLES, StatusHistory } from '../../../runtime/daemon/dashboard/history.ts';
 import { DashboardServer, readOrCreateToken } from '../../../runtime/daemon/dashboard/server.ts';
-import { type CachedFile, scanPending } from '../../../runtime/daemon/pending-scan.ts';
-import type { StatusReport } from '../../../runtime/daemon/status-report.ts';
+import type { StatusReport } from '../../../runtime/daemon/status/status-report.ts';
 
 let dir: string;
 beforeEach(() => {

@@ -14,8 +14,8 @@ import {
   repairProgressFrom,
   type StatusInput,
   type StatusReport,
-} from '../../../runtime/daemon/status-report.ts';
-import { renderStatusText } from '../../../runtime/daemon/status-text.ts';
+} from '../../../runtime/daemon/status/status-report.ts';
+import { renderStatusText } from '../../../runtime/daemon/status/status-text.ts';
 import { validate } from './_schema.ts';
 
 const schema = JSON.parse(

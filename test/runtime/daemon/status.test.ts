@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StatusReport } from '../../../runtime/daemon/status-report.ts';
+import type { StatusReport } from '../../../runtime/daemon/status/status-report.ts';
 import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
 import { validate } from './_schema.ts';
 

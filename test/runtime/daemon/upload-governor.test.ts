@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseRate, parseUploadConfig } from '../../../runtime/daemon/upload-config.ts';
-import { type GovernorClock, MAX_PAUSE_MS, UploadGovernor } from '../../../runtime/daemon/upload-governor.ts';
+import { parseRate, parseUploadConfig } from '../../../runtime/daemon/upload/upload-config.ts';
+import {
+  type GovernorClock,
+  MAX_PAUSE_MS,
+  UploadGovernor,
+} from '../../../runtime/daemon/upload/upload-governor.ts';
 
 /** A clock that moves only when someone sleeps (or the test moves it). */
 class FakeClock implements GovernorClock {

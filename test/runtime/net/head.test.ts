@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHead, deriveMemberKeys, headIsNewer, signHead } from '../../../engine/index.ts';
-import { HeadStore } from '../../../runtime/daemon/head-store.ts';
+import { HeadStore } from '../../../runtime/daemon/shards/head-store.ts';
 import { NetError } from '../../../runtime/net/errors.ts';
 import { getHead, putHead, StaleHeadError, serveHeads } from '../../../runtime/net/head-protocol.ts';
 import { setPolicy, type TestNode, testNode } from './_helpers.ts';

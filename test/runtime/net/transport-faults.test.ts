@@ -18,7 +18,7 @@ import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installLastResort, isTransportError } from '../../../runtime/daemon/last-resort.ts';
+import { installLastResort, isTransportError } from '../../../runtime/daemon/recovery/last-resort.ts';
 import { dialPreferringWebRTC } from '../../../runtime/net/dial.ts';
 import { describeError } from '../../../runtime/net/errors.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';

@@ -1,0 +1,380 @@
+/**
+ * Gathers the live inputs of the status report (status-report.ts) inside the daemon: the group
+ * state, this member's own stripes and snapshots from its index (opened read-only; the backup
+ * keeps writing it) with each shard's holder corrected by the repair worker's latest listings
+ * (the engine's `relocateShards`: repairs and migrations move shards without the owner), each
+ * other member's pledge use over `/pb/shard/1` `usage` (which also tells whether it is
+ * reachable), the pending-bytes check of the directories, and the store. Measures that cost
+ * network or disk are remembered for a few seconds (a slow pending check for a few times its own
+ * duration, its age then shown), so a dashboard that polls does not multiply them; a backup that
+ * commits or starts makes the next report check again at once.
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  type CountedStripe,
+  type GroupState,
+  relocateShards,
+  type ShardRow,
+  type StripeCommit,
+  uploadSample,
+} from '../../../engine/index.ts';
+import { INDEX_SCHEMA_VERSION } from '../../pipeline/index-db.ts';
+import { BACKUP_SUBDIR, type BackupStatus } from '../backup/backup-service.ts';
+import { type CachedFile, type PendingScan, scanPending } from '../backup/pending-scan.ts';
+import { announcedMultiaddrs } from '../group/network-directory.ts';
+import type { ShardLocations } from '../shards/shard-locations.ts';
+import {
+  buildStatusReport,
+  MAX_REPORT_MEMBERS,
+  type RepairProgress,
+  type StatusReport,
+} from './status-report.ts';
+import type { UploadInput } from './status-upload.ts';
+
+/** How long a usage answer or a pending check stays fresh. */
+export const USAGE_FRESH_MS = 5_000;
+export const PENDING_FRESH_MS = 5_000;
+/** A costly read of the index is reused for this many times its own duration, so status never
+ * spends more than about 1/20 of the daemon's time on it. */
+export const DUTY_FACTOR = 20;
+/** A slow pending check is reused for this many times its own duration (its age is shown). */
+export const PENDING_DUTY_FACTOR = 4;
+/** Bound on one usage question (an unreachable member costs at most this). */
+export const USAGE_TIMEOUT_MS = 5_000;
+/** Stripe commits read for the upload rate (newest first; the engine's `uploadSample` picks). */
+export const RATE_COMMITS = 20_000;
+/**
+ * Index schemas this reader understands (runtime/pipeline/index-db.ts): the current one and 1,
+ * which differs only in what status does not read (2 added `objects.codec`) and is upgraded the
+ * next time the pipeline opens it.
+ */
+const READABLE_INDEX_SCHEMAS: readonly string[] = ['1', String(INDEX_SCHEMA_VERSION)];
+
+export interface StatusDeps {
+  dataDir: string;
+  self: string;
+  name: string;
+  startedAtMs: number;
+  /** When this data directory began keeping sightings (last-seen.ts); default `startedAtMs`. */
+  trackingSinceMs?: number;
+  group: () => GroupState | null;
+  isMember: () => boolean;
+  lastSeen: Map<string, number>;
+  connected: (id: string) => boolean;
+  store: () => Promise<{ pledgeBytes: number; storedBytes: number; reservationBytes: number }>;
+  backup: () => BackupStatus;
+  interrupted: () => boolean;
+  directories: () => string[];
+  usageOf: (id: string) => Promise<{ usedBytes: number }>;
+  repair: () => RepairProgress;
+  dashboardUrl: () => string | null;
+  /** Last sightings recorded before (the history file): used for members not seen since start. */
+  previousSightings?: () => ReadonlyMap<string, number>;
+  graceMs?: number;
+  /** The upload gate's state and the config's windows (status-upload.ts). */
+  upload?: () => UploadInput;
+  /** Where shards are now, from the repair worker's latest listings (null before any). */
+  shardLocations?: () => ShardLocations | null;
+}
+
+/** A member's announced addresses, direct ones first, each ending in `/p2p/<id>`. */
+function reachableAddresses(m: { id: string; addresses: readonly string[] }): string[] {
+  const all = announcedMultiaddrs(m).map((a) => `${a.toString()}/p2p/${m.id}`);
+  const direct = all.filter((a) => !a.includes('/p2p-circuit'));
+  return [...direct, ...all.filter((a) => a.includes('/p2p-circuit'))].slice(0, 8);
+}
+
+/** Read-only view of the owner's index. */
+class IndexReader {
+  private db: Database.Database | null = null;
+  /** Prepared once: the pending check asks for one row per file. */
+  private fileStmt: Database.Statement<
+    [Buffer],
+    { size: number; mtime_ns: string; ctime_ns: string; ino: string }
+  > | null = null;
+  constructor(private readonly path: string) {}
+
+  private open(): Database.Database | null {
+    if (this.db !== null) return this.db;
+    if (!fs.existsSync(this.path)) return null;
+    const db = new Database(this.path, { readonly: true, fileMustExist: true });
+    const version = db
+      .prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
+      .get()?.value;
+    if (version === undefined || !READABLE_INDEX_SCHEMAS.includes(version)) {
+      db.close();
+      throw new Error(
+        `the index ${this.path} has schema ${String(version)}; status reads ${READABLE_INDEX_SCHEMAS.join(' and ')}`,
+      );
+    }
+    this.db = db;
+    return db;
+  }
+
+  /**
+   * This owner's stripes, identical shapes and holders aggregated with `count`; each shard's
+   * holder as the members' listings show it now where they differ from the index.
+   */
+  stripes(owner: string, locations: ShardLocations | null): CountedStripe[] {
+    const db = this.open();
+    if (db === null) return [];
+    const shape = new Map<number, { k: number; m: number; shardBytes: number }>();
+    for (const r of db
+      .prepare<[], { seq: number; k: number; m: number; shard_bytes: number }>(
+        'SELECT seq, k, m, shard_bytes FROM stripes',
+      )
+      .iterate())
+      shape.set(r.seq, { k: r.k, m: r.m, shardBytes: r.shard_bytes });
+    const rows: ShardRow[] = db
+      .prepare<[], { seq: number; idx: number; shard_id: string; member: string }>(
+        'SELECT stripe_seq AS seq, idx, shard_id, member FROM shards ORDER BY stripe_seq, idx',
+      )
+      .all()
+      .map((r) => ({ seq: r.seq, idx: r.idx, shardId: r.shard_id, member: r.member }));
+    const moved = new Map<string, string>();
+    if (locations !== null)
+      for (const m of relocateShards(rows, locations.where, locations.listed).moves)
+        moved.set(`${m.seq}/${m.idx}`, m.to);
+    const holdersOf = new Map<number, (string | null)[]>();
+    for (const r of rows) {
+      const s = shape.get(r.seq);
+      if (s === undefined || r.idx < 0 || r.idx >= s.k + s.m) continue;
+      const holders = holdersOf.get(r.seq) ?? new Array<string | null>(s.k + s.m).fill(null);
+      holdersOf.set(r.seq, holders);
+      const member = moved.get(`${r.seq}/${r.idx}`) ?? r.member;
+      // A holder that is the owner itself counts as gone.
+      holders[r.idx] = member === owner ? null : member;
+    }
+    const groups = new Map<string, CountedStripe & { count: number }>();
+    for (const [seq, s] of shape) {
+      const holders = holdersOf.get(seq);
+      if (holders === undefined) continue; // no shard rows: not a stored stripe
+      const key = `${s.k}/${s.m}/${s.shardBytes}/${holders.join(',')}`;
+      const g = groups.get(key);
+      if (g !== undefined) g.count++;
+      else
+        groups.set(key, {
+          stripeId: `aggregate-${groups.size}`,
+          owner,
+          dataShards: s.k,
+          parityShards: s.m,
+          shardBytes: s.shardBytes,
+          holders,
+          count: 1,
+        });
+    }
+    return [...groups.values()];
+  }
+
+  lastSnapshot(): { id: string; atMs: number; files: number; bytes: number } | null {
+    const db = this.open();
+    if (db === null) return null;
+    const r = db
+      .prepare<[], { id: Buffer; time_ms: number; files: number; bytes: number }>(
+        'SELECT id, time_ms, files, bytes FROM snapshots ORDER BY time_ms DESC, id DESC LIMIT 1',
+      )
+      .get();
+    return r === undefined
+      ? null
+      : { id: r.id.toString('hex'), atMs: r.time_ms, files: r.files, bytes: r.bytes };
+  }
+
+  /** The newest stripe commits (time, data bytes): the engine's `uploadSample` takes the rate. */
+  recentCommits(): StripeCommit[] {
+    const db = this.open();
+    if (db === null) return [];
+    return db
+      .prepare<[number], { created_ms: number; data_bytes: number }>(
+        'SELECT created_ms, data_bytes FROM stripes ORDER BY created_ms DESC LIMIT ?',
+      )
+      .all(RATE_COMMITS)
+      .map((r) => ({ atMs: r.created_ms, dataBytes: r.data_bytes }));
+  }
+
+  fileRow(path: Buffer): CachedFile | undefined {
+    const db = this.open();
+    if (db === null) return undefined;
+    this.fileStmt ??= db.prepare<[Buffer], { size: number; mtime_ns: string; ctime_ns: string; ino: string }>(
+      'SELECT size, mtime_ns, ctime_ns, ino FROM files WHERE path = ?',
+    );
+    const r = this.fileStmt.get(path);
+    return r === undefined
+      ? undefined
+      : { size: r.size, mtimeNs: r.mtime_ns, ctimeNs: r.ctime_ns, ino: r.ino };
+  }
+
+  close(): void {
+    this.fileStmt = null;
+    this.db?.close();
+    this.db = null;
+  }
+}
+
+/** What a pending check saw of the backup: a commit or a start since makes it stale. */
+function backupKey(b: BackupStatus): string {
+  return b.state === 'refused' ? `refused/${b.atMs}` : `${b.state}/${b.last?.snapshotId ?? ''}`;
+}
+
+export class StatusSource {
+  private readonly index: IndexReader;
+  private readonly usage = new Map<string, { usedBytes: number; atMs: number }>();
+  private usageAskedMs = 0;
+  /** The backup's state at the last usage round: a backup's start or commit asks again. */
+  private usageBackupKey = '';
+  private usageRound: Promise<void> | null = null;
+  private pending: (PendingScan & { backupKey: string; missing: string[] }) | null = null;
+  private pendingTookMs = 0;
+  private pendingRound: Promise<void> | null = null;
+  private stripes: { atMs: number; tookMs: number; key: string; value: CountedStripe[] } | null = null;
+
+  constructor(private readonly deps: StatusDeps) {
+    this.index = new IndexReader(join(deps.dataDir, BACKUP_SUBDIR, 'index.sqlite'));
+  }
+
+  private askUsage(state: GroupState | null): Promise<void> {
+    if (this.usageRound !== null) return this.usageRound;
+    const key = backupKey(this.deps.backup());
+    if (key === this.usageBackupKey && Date.now() - this.usageAskedMs < USAGE_FRESH_MS)
+      return Promise.resolve();
+    this.usageBackupKey = key;
+    const others = (state?.members ?? []).map((m) => m.id).filter((id) => id !== this.deps.self);
+    for (const id of this.usage.keys()) if (!others.includes(id)) this.usage.delete(id);
+    this.usageRound = Promise.all(
+      others.slice(0, MAX_REPORT_MEMBERS).map(async (id) => {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const answer = await Promise.race([
+            this.deps.usageOf(id),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error('no answer in time')), USAGE_TIMEOUT_MS);
+            }),
+          ]);
+          const now = Date.now();
+          this.usage.set(id, { usedBytes: answer.usedBytes, atMs: now });
+          this.deps.lastSeen.set(id, now);
+        } catch {
+          // Unreachable now: its last answer (if any) stays, with its time.
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    ).then(() => {
+      this.usageAskedMs = Date.now();
+      this.usageRound = null;
+    });
+    return this.usageRound;
+  }
+
+  /**
+   * A pending check fresh enough for now: one started after the backup's last commit or start
+   * (else checked again at once, so "backed up" is exact when a backup commits), and younger
+   * than 5 s or a few times its own duration.
+   */
+  private async checkPending(): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (this.pendingRound !== null) await this.pendingRound;
+      const key = backupKey(this.deps.backup());
+      const freshMs = Math.max(PENDING_FRESH_MS, PENDING_DUTY_FACTOR * this.pendingTookMs);
+      const p = this.pending;
+      if (p !== null && p.backupKey === key && Date.now() - p.checkedAtMs < freshMs) return;
+      if (this.pendingRound === null) this.pendingRound = this.runPendingCheck(key);
+    }
+    if (this.pendingRound !== null) await this.pendingRound;
+  }
+
+  private runPendingCheck(key: string): Promise<void> {
+    const started = Date.now();
+    const directories = this.deps.directories();
+    const missing = directories.filter((d) => !fs.existsSync(d)).slice(0, MAX_REPORT_MEMBERS);
+    return scanPending(directories, (p) => this.index.fileRow(p), { nowMs: Date.now })
+      .then((p) => {
+        // The check counts from its start: a change during the walk may be missed by it.
+        this.pending = { ...p, checkedAtMs: started, backupKey: key, missing };
+        this.pendingTookMs = Date.now() - started;
+      })
+      .finally(() => {
+        this.pendingRound = null;
+      });
+  }
+
+  private ownStripes(): CountedStripe[] {
+    const now = Date.now();
+    const locations = this.deps.shardLocations?.() ?? null;
+    const key = `${backupKey(this.deps.backup())}/${locations?.version ?? -1}`;
+    const cached = this.stripes;
+    if (cached !== null && cached.key === key && now - cached.atMs < DUTY_FACTOR * cached.tookMs)
+      return cached.value;
+    const value = this.index.stripes(this.deps.self, locations);
+    this.stripes = { atMs: now, tookMs: Date.now() - now, key, value };
+    return value;
+  }
+  /** Live sightings, and for a member not seen since the start its last recorded one. */
+  private sightings(): ReadonlyMap<string, number> {
+    const before = this.deps.previousSightings?.();
+    if (before === undefined || before.size === 0) return this.deps.lastSeen;
+    const merged = new Map(before);
+    for (const [id, ms] of this.deps.lastSeen) merged.set(id, Math.max(ms, merged.get(id) ?? 0));
+    return merged;
+  }
+
+  async report(): Promise<StatusReport> {
+    const { deps } = this;
+    const state = deps.group();
+    const directories = deps.directories();
+    await Promise.all([this.askUsage(state), directories.length > 0 ? this.checkPending() : undefined]);
+    const nowMs = Date.now();
+    const backup = deps.backup();
+    const members = (state?.members ?? []).map((m) => ({
+      id: m.id,
+      name: m.name,
+      pledgeBytes: m.pledgeBytes,
+      sinceMs: m.sinceMs,
+      addresses: reachableAddresses(m),
+    }));
+    const memberIds = new Set(members.map((m) => m.id));
+    return buildStatusReport({
+      nowMs,
+      startedAtMs: deps.startedAtMs,
+      ...(deps.trackingSinceMs === undefined ? {} : { trackingSinceMs: deps.trackingSinceMs }),
+      self: { id: deps.self, name: deps.name },
+      groupId: state?.groupId ?? null,
+      isMember: deps.isMember(),
+      agreement: state?.agreement ?? null,
+      members,
+      requests: (state?.pending ?? []).map((p) => ({
+        candidate: p.candidate,
+        request: p.request,
+        name: p.name,
+        invitedBy: p.invitedBy,
+        atMs: p.atMs,
+      })),
+      stripes: this.ownStripes(),
+      lastSeenMs: this.sightings(),
+      connected: new Set([...memberIds].filter((id) => id !== deps.self && deps.connected(id))),
+      usage: this.usage,
+      store: await deps.store(),
+      backup: {
+        directories,
+        state: backup.state,
+        refused:
+          backup.state === 'refused'
+            ? { reason: backup.reason, restoreHint: backup.restoreHint, atMs: backup.atMs }
+            : null,
+        interrupted: deps.interrupted(),
+        lastSnapshot: this.index.lastSnapshot(),
+        pending: directories.length > 0 ? this.pending : null,
+        recentUpload: uploadSample(this.index.recentCommits()),
+      },
+      repair: deps.repair(),
+      ...(deps.graceMs === undefined ? {} : { graceMs: deps.graceMs }),
+      dashboardUrl: deps.dashboardUrl(),
+      ...(deps.upload === undefined ? {} : { upload: deps.upload() }),
+    });
+  }
+
+  close(): void {
+    this.index.close();
+  }
+}

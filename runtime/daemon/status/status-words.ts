@@ -1,0 +1,155 @@
+/**
+ * The status report in plain words (docs/status.md): each section's sentence from the numbers
+ * status-report.ts computed. Nothing here decides; it only says.
+ */
+import { type Agreement, formatDuration, type MemberStatus, type PledgeHelp } from '../../../engine/index.ts';
+import { formatSize } from '../units.ts';
+
+export { formatDuration };
+
+export function formatAgo(thenMs: number, nowMs: number): string {
+  const d = nowMs - thenMs;
+  return d < 2000 ? 'just now' : `${formatDuration(d)} ago`;
+}
+
+/** How to get a deleted directory back from the group (`pb-node status` lists the addresses). */
+export const DELETED_DIRECTORY_HINT =
+  "if it was deleted after a backup, restore it: pb-node restore --peer <a member's address, listed by pb-node status> --dir <a new data directory> --target <where>";
+
+/** A pending check older than this shows its age. */
+export const SHOW_CHECK_AGE_MS = 5_000;
+
+/** "about 3 min"; under a minute never reads "0 s". */
+export function formatEta(ms: number): string {
+  return ms < 60_000 ? 'under a minute' : `about ${formatDuration(ms)}`;
+}
+
+export interface BackupFacts {
+  directories: number;
+  missing: readonly string[];
+  state: 'idle' | 'running' | 'refused';
+  refused: { reason: string; restoreHint: string } | null;
+  interrupted: boolean;
+  lastSnapshot: { atMs: number; files: number; bytes: number } | null;
+  pendingBytes: number | null;
+  pendingFiles: number | null;
+  pendingCheckedAtMs: number | null;
+  complete: boolean;
+  paused: boolean;
+  rate: number | null;
+  estimatedDoneMs: number | null;
+  upToDate: boolean;
+  nowMs: number;
+  inGroup: boolean;
+  /** The command that restores this member's backup (with a member's address when known). */
+  restoreCommand: string;
+}
+
+export function describeBackup(x: BackupFacts): string {
+  if (x.refused !== null)
+    return `REFUSED: ${x.refused.reason} Nothing is backed up until this is resolved. To restore: ${x.refused.restoreHint}`;
+  if (x.directories === 0) return 'nothing to back up: no directories are configured';
+  if (!x.inGroup) return 'not backed up: this node is not a member of a group yet';
+  const last =
+    x.lastSnapshot === null
+      ? 'no snapshot yet'
+      : `last snapshot ${formatAgo(x.lastSnapshot.atMs, x.nowMs)} (${x.lastSnapshot.files} files, ${formatSize(x.lastSnapshot.bytes)})`;
+  if (x.upToDate) return `yes, everything is backed up; ${last}`;
+  const parts: string[] = [];
+  if (x.missing.length > 0) {
+    const names =
+      x.missing.slice(0, 3).join(', ') + (x.missing.length > 3 ? ` and ${x.missing.length - 3} more` : '');
+    parts.push(
+      `the configured director${x.missing.length === 1 ? 'y' : 'ies'} ${names} ${x.missing.length === 1 ? 'does' : 'do'} not exist${
+        x.lastSnapshot === null ? '' : ` (deleted? to restore: ${x.restoreCommand})`
+      }`,
+    );
+  }
+  const age =
+    x.pendingCheckedAtMs !== null && x.nowMs - x.pendingCheckedAtMs > SHOW_CHECK_AGE_MS
+      ? ` (checked ${formatAgo(x.pendingCheckedAtMs, x.nowMs)})`
+      : '';
+  if (x.pendingBytes !== null && x.pendingFiles !== null) {
+    if (x.pendingFiles > 0 || x.missing.length === 0)
+      parts.push(
+        `${formatSize(x.pendingBytes)} in ${x.pendingFiles} changed file${x.pendingFiles === 1 ? '' : 's'} not backed up yet${x.complete ? '' : ' (at least: the check stopped early)'}${age}`,
+      );
+  } else parts.push('not checked yet');
+  if (x.state === 'running') parts.push('a backup is running');
+  else if (x.interrupted) parts.push('the last backup was cut off and resumes soon');
+  if (x.estimatedDoneMs !== null && x.rate !== null)
+    parts.push(
+      `done in ${formatEta(x.estimatedDoneMs - x.nowMs)} at the recent ${formatSize(x.rate)}/s${x.state === 'running' ? '' : ' once the next backup starts'}`,
+    );
+  else if (x.paused) parts.push('uploads are paused');
+  else if ((x.pendingBytes ?? 0) > 0) parts.push('the upload rate is unknown yet, so is when');
+  return `no: ${parts.join('; ')}; ${last}`;
+}
+
+/**
+ * What the backup occupies, explained in one line: this member's stripes (every kept snapshot,
+ * after dedup and compression), that with redundancy, and the apparent size of the last
+ * snapshot's files it came from.
+ */
+export function describeSize(x: {
+  lastSnapshotBytes: number | null;
+  backedUpBytes: number;
+  storedWithRedundancyBytes: number;
+  stripes: number;
+}): string {
+  if (x.stripes === 0) return 'nothing stored yet';
+  const stored = `${formatSize(x.backedUpBytes)} in ${x.stripes} stripe${x.stripes === 1 ? '' : 's'}, ${formatSize(x.storedWithRedundancyBytes)} with redundancy`;
+  return x.lastSnapshotBytes === null
+    ? stored
+    : `${stored} (from ${formatSize(x.lastSnapshotBytes)} of files in the last snapshot, after dedup and compression)`;
+}
+
+export function describeCapacity(
+  mine: MemberStatus,
+  agreement: Agreement,
+  help: (PledgeHelp & { memberName: string }) | null,
+): string {
+  const left = `you can back up ${formatSize(mine.allowanceLeftBytes)} more (allowance ${formatSize(mine.allowanceBytes)}, ${formatSize(mine.backedUpBytes)} used)`;
+  if (mine.dataShards === 0) return `you cannot back up yet: ${mine.reason}`;
+  if (mine.limitedBy === 'pledge')
+    return `${left}; your pledge of ${formatSize(mine.pledgeBytes)} at ratio ${agreement.ratio} is the limit`;
+  const why = `your pledge of ${formatSize(mine.pledgeBytes)} would allow ${formatSize(mine.agreementBytes)}, but the other members' capacity is the limit; with today's members each can back up at most ${formatSize(mine.feasibleBytes)}`;
+  const more =
+    help === null
+      ? 'a larger pledge on one member would not raise it: the group needs more members'
+      : `if ${help.memberName} pledged ${formatSize(help.extraPledgeBytes)} more, your allowance would rise to ${formatSize(help.allowanceBytes)}`;
+  return `${left}; ${why}; ${more}`;
+}
+
+export function describeExposure(
+  e: {
+    storedBytes: number;
+    exposedBytes: number;
+    unreadableNowBytes: number;
+    unrecoverableBytes: number;
+    repairQueueBytes: number;
+    protectedByMs: number | null;
+  },
+  tolerance: number,
+  nowMs: number,
+): string {
+  if (e.storedBytes === 0) return 'nothing stored yet';
+  const parts: string[] = [];
+  if (e.unrecoverableBytes > 0)
+    parts.push(`${formatSize(e.unrecoverableBytes)} CANNOT be rebuilt from what the group holds`);
+  if (e.exposedBytes === 0)
+    parts.push(`none: every stripe survives ${tolerance} more lost member${tolerance === 1 ? '' : 's'}`);
+  else {
+    parts.push(
+      `${formatSize(e.exposedBytes)} of ${formatSize(e.storedBytes)} exposed (would not survive ${tolerance} more lost member${tolerance === 1 ? '' : 's'})`,
+    );
+    parts.push(
+      e.protectedByMs === null
+        ? 'no estimate of when it is protected again'
+        : `protected again in ${formatEta(e.protectedByMs - nowMs)}`,
+    );
+  }
+  if (e.unreadableNowBytes > 0)
+    parts.push(`${formatSize(e.unreadableNowBytes)} cannot be read right now (too few holders online)`);
+  return parts.join('; ');
+}
