@@ -6,7 +6,7 @@
  */
 import { type Agreement, chooseCode, DEFAULT_K_MAX } from './capacity.ts';
 import { EngineError } from './errors.ts';
-import type { OwnerPlacement } from './group/fold.ts';
+import type { OwnerPlacement } from './group/state.ts';
 import { placementPlan } from './placement.ts';
 
 export interface LayoutMember {

@@ -6,8 +6,8 @@
  */
 import type { Agreement } from '../capacity.ts';
 import { invariant } from '../errors.ts';
-import type { DropReason, PendingRequest, RemovedMember, RequestOutcome } from './fold.ts';
 import type { GroupOp } from './ops.ts';
+import type { DropReason, PendingRequest, RemovedMember, RequestOutcome } from './state.ts';
 
 export interface MutableMember {
   id: string;

@@ -5,8 +5,8 @@
  * clock-step bound (MAX_CLOCK_STEP), however many heads there are.
  */
 import { GroupError } from './errors.ts';
-import type { GroupState } from './fold.ts';
 import { MAX_PARENTS, type OpHeader } from './ops.ts';
+import type { GroupState } from './state.ts';
 
 /** Per state returned by the fold: the head with the highest clock (ties: the smallest hash). */
 const topHeads = new WeakMap<object, string>();

@@ -6,7 +6,7 @@
 import type { Agreement } from '../capacity.ts';
 import { ownerLayout } from '../layout.ts';
 import { GroupError } from './errors.ts';
-import type { GroupMember, GroupState, OwnerPlacement } from './fold.ts';
+import type { GroupMember, GroupState, OwnerPlacement } from './state.ts';
 
 /** What each state's lazy placement is computed from, and the owners computed so far. */
 const placementInputs = new WeakMap<
