@@ -21,38 +21,33 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { type GroupState, type MemberKeys, signHead } from '../../../engine/index.ts';
-import { nodeEd25519Signer } from '../../crypto/ed25519.ts';
-import { putHead, StaleHeadError } from '../../net/head-protocol.ts';
+import type { GroupState, MemberKeys } from '../../../engine/index.ts';
 import type { PbLibp2p } from '../../net/node.ts';
 import { RemoteShardStore, type UploadGate } from '../../net/remote-shard-store.ts';
 import type { BackupSummary } from '../../pipeline/backup.ts';
 import { EmptySourcesError } from '../../pipeline/errors.ts';
-import { type LocalConfig, lockDataDir, openRepository, type Repository } from '../../pipeline/repository.ts';
+import { lockDataDir, type Repository } from '../../pipeline/repository.ts';
 import type { GcSummary, RetentionPolicy } from '../../pipeline/retention.ts';
-import { decodeHead as decodePipelineHead } from '../../pipeline/snapshot.ts';
-import type { ShardDirectory } from '../../store/shard-store.ts';
 import { ControlError } from '../control/control.ts';
 import { holdersOf, NetworkShardDirectory } from '../group/network-directory.ts';
 import { FormerMembersTolerant, locateShards } from '../shards/shard-locations.ts';
 import { DELETED_DIRECTORY_HINT } from '../status/status-words.ts';
 import { journaling, PutJournal, type SettleSummary, settleJournal } from './backup-journal.ts';
+import {
+  BACKUP_SUBDIR,
+  countSources,
+  groupRepositoryConfig,
+  type HeadPushReport,
+  networkHead,
+  openGroupRepository,
+  PUT_JOURNAL_FILE,
+  pushHead,
+} from './group-repository.ts';
 
-export const BACKUP_SUBDIR = 'backup';
-export const PUT_JOURNAL_FILE = 'put-journal';
+export { BACKUP_SUBDIR, countSources, groupRepositoryConfig, openGroupRepository, PUT_JOURNAL_FILE };
 /** Default of the config's `emptyFraction`. */
 export const DEFAULT_EMPTY_FRACTION = 0.05;
-/** Bound on the entries the emptiness check visits (it stops as soon as the sources clearly count). */
-const MAX_CENSUS_ENTRIES = 10_000_000;
-/** Bound on one head push (a member that does not answer is skipped; it gets the next one). */
-const HEAD_PUSH_TIMEOUT_MS = 20_000;
 const PROGRESS_EVERY_MS = 500;
-
-export interface HeadPushReport {
-  seq: number;
-  storedOn: string[];
-  failed: { member: string; reason: string }[];
-}
 
 export interface ForgetSummary {
   kept: string[];
@@ -99,122 +94,6 @@ export interface BackupDeps {
   emptyFraction?: () => number;
   /** Every shard put waits here first (the member's upload cap and pause). */
   uploadGate?: UploadGate;
-}
-
-/**
- * Regular files and their bytes under `sources`, counted until both reach the bounds given
- * (then `reached` is true and the walk stops early: a healthy tree costs a fraction of a scan).
- */
-export async function countSources(
-  sources: readonly string[],
-  needFiles: number,
-  needBytes: number,
-): Promise<{ files: number; bytes: number; reached: boolean }> {
-  let files = 0;
-  let bytes = 0;
-  let visited = 0;
-  const stack = [...sources];
-  while (stack.length > 0) {
-    if (files >= needFiles && bytes >= needBytes) return { files, bytes, reached: true };
-    const dir = stack.pop()!;
-    let entries: fs.Dirent[];
-    try {
-      entries = await fs.promises.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue; // unreadable: the scan will warn about it
-    }
-    for (const e of entries) {
-      if (++visited > MAX_CENSUS_ENTRIES) return { files, bytes, reached: true };
-      const path = join(dir, e.name);
-      if (e.isDirectory()) stack.push(path);
-      else if (e.isFile()) {
-        files++;
-        try {
-          bytes += (await fs.promises.lstat(path)).size;
-        } catch {
-          // vanished meanwhile
-        }
-        if (files >= needFiles && bytes >= needBytes) return { files, bytes, reached: true };
-      }
-    }
-  }
-  return { files, bytes, reached: files >= needFiles && bytes >= needBytes };
-}
-
-/** The pipeline's config for this owner over the group (members are the shard holders). */
-export function groupRepositoryConfig(dataDir: string, state: GroupState, self: string, sources: string[]) {
-  if (state.agreement === null)
-    throw new ControlError('no-agreement', 'the group has no agreement yet: nothing to back up onto');
-  const members = holdersOf(state, self);
-  if (members.length === 0)
-    throw new ControlError('no-holders', 'no other member has pledged disk yet: nothing to back up onto');
-  const config: LocalConfig = {
-    dataDir: join(dataDir, BACKUP_SUBDIR),
-    secretFile: join(dataDir, 'secret'),
-    agreement: state.agreement,
-    members,
-    sources,
-  };
-  return config;
-}
-
-export async function openGroupRepository(
-  config: LocalConfig,
-  secret: Uint8Array,
-  directory: ShardDirectory,
-): Promise<Repository> {
-  return openRepository(config, { secret, directory });
-}
-
-/** The engine-signed head around the pipeline head in the index; null before the first snapshot. */
-export function networkHead(repo: Repository): { seq: number; bytes: Uint8Array } | null {
-  const b64 = repo.index.getMeta('head');
-  if (b64 === undefined) return null;
-  const inner = Buffer.from(b64, 'base64');
-  const { headSeq } = decodePipelineHead(inner, repo.keys);
-  const head = signHead(repo.keys, headSeq, inner, nodeEd25519Signer());
-  return { seq: headSeq, bytes: head.bytes };
-}
-
-/** Sends `head` to every member but `self`, in parallel; each push bounded in time. */
-export async function pushHead(
-  node: PbLibp2p,
-  state: GroupState,
-  self: string,
-  head: { seq: number; bytes: Uint8Array },
-): Promise<HeadPushReport> {
-  const report: HeadPushReport = { seq: head.seq, storedOn: [], failed: [] };
-  const others = state.members.map((m) => m.id).filter((id) => id !== self);
-  await Promise.all(
-    others.map(async (member) => {
-      try {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('no answer in time')), HEAD_PUSH_TIMEOUT_MS);
-        });
-        try {
-          await Promise.race([putHead(node, member, head.bytes), timeout]);
-        } finally {
-          clearTimeout(timer);
-        }
-        report.storedOn.push(member);
-      } catch (error) {
-        // A member already holding this very seq (a re-push) has it; a newer one is an alarm:
-        // this owner's index is behind the group (restored from an old copy?).
-        if (error instanceof StaleHeadError && error.heldSeq === head.seq) {
-          report.storedOn.push(member);
-          return;
-        }
-        const reason =
-          error instanceof StaleHeadError
-            ? `it holds a newer head (seq ${error.heldSeq}): this index is behind the group`
-            : (error as Error).message;
-        report.failed.push({ member, reason });
-      }
-    }),
-  );
-  report.storedOn.sort();
-  return report;
 }
 
 export class BackupService {

@@ -42,7 +42,7 @@ import {
   type ShardStore,
   ShardStoreError,
 } from '../../store/shard-store.ts';
-import { groupRepositoryConfig, openGroupRepository } from '../backup/backup-service.ts';
+import { groupRepositoryConfig, openGroupRepository } from '../backup/group-repository.ts';
 import {
   initDataDir,
   type NodeConfig,
