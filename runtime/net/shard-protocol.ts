@@ -7,7 +7,7 @@
  * holder's backend decides whether the caller may delete (the owner, or a planned migration).
  */
 import type { Stream } from '@libp2p/interface';
-import type { CborValue } from '../../engine/index.ts';
+import type { CborValue, ListedShardInfo } from '../../engine/index.ts';
 import type { AccessPolicy } from './access.ts';
 import { NetError } from './errors.ts';
 import {
@@ -60,19 +60,7 @@ function shardId(m: Message, i: number): string {
 }
 
 /** What a holder knows of one stored shard from its trailer (docs/protocols.md section 4). */
-export interface ShardInfo {
-  readonly stripeId: string;
-  /** The owner as the trailer names it (the pipeline writes the owner's public key in hex). */
-  readonly owner: string;
-  readonly k: number;
-  readonly m: number;
-  readonly index: number;
-  readonly bodyBytes: number;
-  /** The whole shard file: body and trailer. */
-  readonly fileBytes: number;
-  /** How long ago the holder stored it (its own clock). */
-  readonly ageMs: number;
-}
+export type ShardInfo = ListedShardInfo;
 
 export interface ListQuery {
   /** Ids greater than this ('' for the first page). */

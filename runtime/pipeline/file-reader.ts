@@ -7,7 +7,7 @@
  * Torn reads: the file's (size, mtime, ctime) are compared before and after reading, and the bytes
  * read with the size; any difference is reported as `changed` so the caller can retry.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { type BigIntStats, closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { isMainThread } from 'node:worker_threads';
 import { chunkId, sealChunkParts } from './chunk-crypto.ts';
@@ -103,22 +103,37 @@ export async function readAndSealFile(
     if (batch.length > 0) await onBatch(batch);
     await drained();
     const after = await handle.stat({ bigint: true });
-    const changed =
-      before.size !== after.size ||
-      before.mtimeNs !== after.mtimeNs ||
-      before.ctimeNs !== after.ctimeNs ||
-      BigInt(total) !== after.size;
-    return {
-      size: total,
-      mtimeNs: before.mtimeNs.toString(),
-      ctimeNs: before.ctimeNs.toString(),
-      ino: before.ino.toString(),
-      changed,
-      chunkIds,
-    };
+    return readResult(before, after, total, chunkIds, false);
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A read's result: the file's facts before the read, and `changed` when its size, mtime or ctime
+ * moved during the read or the bytes read differ from its size (a torn read to retry).
+ */
+function readResult(
+  before: BigIntStats,
+  after: BigIntStats,
+  total: number,
+  chunkIds: Uint8Array[],
+  grew: boolean,
+): FileReadResult {
+  const changed =
+    grew ||
+    before.size !== after.size ||
+    before.mtimeNs !== after.mtimeNs ||
+    before.ctimeNs !== after.ctimeNs ||
+    BigInt(total) !== after.size;
+  return {
+    size: total,
+    mtimeNs: before.mtimeNs.toString(),
+    ctimeNs: before.ctimeNs.toString(),
+    ino: before.ino.toString(),
+    changed,
+    chunkIds,
+  };
 }
 
 /** Files this small (by their scan-time size) are read in batches, synchronously, in a worker. */
@@ -179,21 +194,7 @@ export function readAndSealSmallFile(path: Uint8Array, keys: FileReadKeys): Smal
       }
     }
     const after = fstatSync(fd, { bigint: true });
-    const changed =
-      grew ||
-      before.size !== after.size ||
-      before.mtimeNs !== after.mtimeNs ||
-      before.ctimeNs !== after.ctimeNs ||
-      BigInt(total) !== after.size;
-    const result: FileReadResult = {
-      size: total,
-      mtimeNs: before.mtimeNs.toString(),
-      ctimeNs: before.ctimeNs.toString(),
-      ino: before.ino.toString(),
-      changed,
-      chunkIds,
-    };
-    return { result, chunks };
+    return { result: readResult(before, after, total, chunkIds, grew), chunks };
   } catch (error) {
     return { error: errorOf(error) };
   } finally {

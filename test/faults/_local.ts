@@ -152,14 +152,21 @@ export async function expectRestoreExact(
 
 /** Shard files and temporary shard files across the local members (grows while a backup writes). */
 export function shardWrites(root: string): number {
+  // The writer creates and removes these folders while we count: a folder gone counts as empty.
+  const names = (dir: string): string[] => {
+    try {
+      return fs.readdirSync(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  };
   let n = 0;
   const members = join(root, 'members');
-  for (const m of fs.existsSync(members) ? fs.readdirSync(members) : []) {
-    const tmp = join(members, m, 'tmp');
-    if (fs.existsSync(tmp)) n += fs.readdirSync(tmp).length;
+  for (const m of names(members)) {
+    n += names(join(members, m, 'tmp')).length;
     const shards = join(members, m, 'shards');
-    if (fs.existsSync(shards))
-      for (const fan of fs.readdirSync(shards)) n += fs.readdirSync(join(shards, fan)).length;
+    for (const fan of names(shards)) n += names(join(shards, fan)).length;
   }
   return n;
 }

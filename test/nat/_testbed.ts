@@ -16,7 +16,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { paths } from '../../runtime/daemon/config/config.ts';
+import { loadConfig, type NodeConfig, paths, renderConfig } from '../../runtime/daemon/config/config.ts';
 import { BIN, type Wrap, waitFor } from '../runtime/daemon/_cluster.ts';
 
 export const INTERNET_PREFIX = '198.51.100';
@@ -271,22 +271,16 @@ export class Testbed {
   }
 }
 
-/** Rewrites `key = value` lines of a member's config (before its daemon starts). */
-export function setConfig(dir: string, values: Record<string, unknown>): void {
-  const file = paths(dir).config;
-  let text = fs.readFileSync(file, 'utf8');
-  for (const [key, value] of Object.entries(values)) {
-    const line = `${key} = ${JSON.stringify(value)}`;
-    const re = new RegExp(`^${key} = .*$`, 'm');
-    if (!re.test(text)) throw new Error(`${file} has no setting ${key}`);
-    text = text.replace(re, line);
-  }
-  fs.writeFileSync(file, text, { mode: 0o600 });
+/** Changes settings of a member's config (before its daemon starts), through the config module. */
+export function setConfig(dir: string, values: Partial<NodeConfig>): void {
+  const config = loadConfig(dir);
+  for (const key of Object.keys(values))
+    if (!(key in config)) throw new Error(`${paths(dir).config} has no setting ${key}`);
+  fs.writeFileSync(paths(dir).config, renderConfig({ ...config, ...values }), { mode: 0o600 });
 }
 
-export function readConfigValue(dir: string, key: string): unknown {
-  const m = new RegExp(`^${key} = (.*)$`, 'm').exec(fs.readFileSync(paths(dir).config, 'utf8'));
-  return m === null ? undefined : JSON.parse(m[1]!);
+export function readConfigValue(dir: string, key: keyof NodeConfig): unknown {
+  return loadConfig(dir)[key];
 }
 
 export const dataDir = (root: string, name: string): string => join(root, name);

@@ -7,6 +7,7 @@
  * `CatalogBackend` is what the daemon serves over `/pb/shard/1`: the store plus paged, filtered,
  * detailed listing and authorized deletes (the caller supplies the check: delete-check.ts).
  */
+import type { ListedShardInfo } from '../../../engine/index.ts';
 import { NetError } from '../../net/errors.ts';
 import type { ListPage, ListQuery, ShardBackend, ShardInfo } from '../../net/shard-protocol.ts';
 import {
@@ -37,17 +38,8 @@ export interface CatalogStore extends ShardStore {
   quarantine(id: string): Promise<void>;
 }
 
-/** A stored shard's details; `storedAtMs` on this member's clock. */
-export interface CatalogEntry {
-  readonly stripeId: string;
-  readonly owner: string;
-  readonly k: number;
-  readonly m: number;
-  readonly index: number;
-  readonly bodyBytes: number;
-  readonly fileBytes: number;
-  readonly storedAtMs: number;
-}
+/** A stored shard's details (a listing row's, without its age); `storedAtMs` on this member's clock. */
+export type CatalogEntry = Omit<ListedShardInfo, 'ageMs'> & { readonly storedAtMs: number };
 
 /** The trailer details of a whole shard file or of its tail (`fileBytes` = the whole file's size). */
 export function entryFromTail(
