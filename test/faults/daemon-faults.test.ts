@@ -38,6 +38,7 @@ import { OPEN_POLICY } from '../../runtime/net/access.ts';
 import { NetError } from '../../runtime/net/errors.ts';
 import { syncWithPeer } from '../../runtime/net/group-sync.ts';
 import { putHead } from '../../runtime/net/head-protocol.ts';
+import { fixedPort } from '../_ports.ts';
 import { cli, initNode, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
 import { describeTree, detBytes, expectSameTree } from '../runtime/helpers.ts';
 import { testNode } from '../runtime/net/_helpers.ts';
@@ -46,19 +47,6 @@ import { expectIndexConsistent, MiB } from './_local.ts';
 
 const CANARY_NAME = `PBCANARYNAME${randomBytes(6).toString('hex')}`;
 const CANARY_TEXT = `PBCANARYTEXT${randomBytes(6).toString('hex')}`;
-
-/** A TCP port free on 127.0.0.1 now (fixed per node, so a restarted daemon keeps its address). */
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function directAddress(member: Proc): Promise<string> {
   const status = (await member.call('status')) as { addresses: string[] };
@@ -137,7 +125,7 @@ describe('faults across pb-node daemons', () => {
       ['owner', 'h1', 'h2', 'h3'].map(async (n) =>
         initNode(root, n, [
           '--listen',
-          `/ip4/127.0.0.1/tcp/${await freePort()}`,
+          `/ip4/127.0.0.1/tcp/${await fixedPort()}`,
           '/p2p-circuit',
           '/webrtc',
           '--pledge',

@@ -15,24 +15,13 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixedPort } from '../_ports.ts';
 import { BIN, cli, initNode, newRelayKey, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
 import { detBytes } from '../runtime/helpers.ts';
 
 const MiB = 1024 * 1024;
 /** What the tests allow a stop: the issue's bound. */
 const STOP_WITHIN_MS = 10_000;
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Ms until `child` exits (rejects after `boundMs`, the child still running). */
 function exitWithin(child: ChildProcess, boundMs: number): Promise<number> {
@@ -126,7 +115,7 @@ describe('daemon lifecycle with WebRTC links and a relay', () => {
     fs.mkdirSync(src);
     // The relay serves this group only: it starts once the group is founded, under the
     // identity the members were told.
-    const relayPort = await freePort();
+    const relayPort = await fixedPort();
     const relayKey = join(root, 'relay.key');
     const relayAddr = `/ip4/127.0.0.1/tcp/${relayPort}/p2p/${await newRelayKey(relayKey)}`;
     relay = new Relay(relayPort, relayKey, relayAddr);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secretToWords } from '../../runtime/daemon/recovery/secret-words.ts';
+import { fixedPort } from '../_ports.ts';
 import { cli, initNode, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
 import { describeTree, detBytes, expectSameTree } from '../runtime/helpers.ts';
 import { LONG } from './_counts.ts';
@@ -19,19 +20,6 @@ const NAMES = ['m0', 'm1', 'm2', 'm3', 'm4'] as const;
 const VICTIM = 2;
 /** Backups after the restart, per member, before the test gives up (each is one CLI run). */
 const MAX_BACKUP_ATTEMPTS = 4;
-
-/** A TCP port free on 127.0.0.1 now (fixed per node, so the restarted daemon keeps its address). */
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function directAddress(member: Proc): Promise<string> {
   const status = (await member.call('status')) as { addresses: string[] };
@@ -67,7 +55,7 @@ describe.runIf(LONG)('load: five members back up at once while one is killed and
         sources.push(src);
         return initNode(root, n, [
           '--listen',
-          `/ip4/127.0.0.1/tcp/${await freePort()}`,
+          `/ip4/127.0.0.1/tcp/${await fixedPort()}`,
           '/p2p-circuit',
           '/webrtc',
           '--pledge',
