@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exposure, formatSize } from '../../../engine/index.ts';
 import type { StatusReport } from '../../../runtime/daemon/status/status-types.ts';
 import { decodeShardHeader } from '../../../runtime/pipeline/shard-format.ts';
-import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
+import { cli, type Proc, waitFor } from './_cluster.ts';
+import { formGroup } from './_group.ts';
 
 const MiB = 1024 * 1024;
 const GRACE_MS = 60_000;
@@ -187,47 +188,29 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
     fs.writeFileSync(join(src, 'sub', 'b.bin'), randomBytes(5 * MiB + 7));
     fs.writeFileSync(join(src, 'sub', 'c.bin'), randomBytes(9 * MiB));
     fs.writeFileSync(join(src, 'note.txt'), 'status\n');
-    const names = ['owner', 'h1', 'h2', 'h3', 'h4'];
-    const procs = await Promise.all(
-      names.map((n) =>
-        initNode(root, n, [
-          '--pledge',
-          '96MiB',
-          '--schedule',
-          'off',
-          '--watch-debounce',
-          '0s',
-          ...(n === 'owner' ? ['--directories', src] : []),
-        ]),
-      ),
-    );
-    for (const p of procs)
-      fs.appendFileSync(
-        join(p.dir, 'config'),
-        `\nrepair = {"intervalMs":1500,"graceMs":${GRACE_MS},"settleMs":15000,"bytesPerSecond":67108864,"concurrency":2,"maxTasks":50}\n`,
-      );
-    // The owner checks its alert conditions every second; exposure mails after 20 s of it.
-    fs.appendFileSync(
-      join(procs[0]!.dir, 'config'),
-      `\nalerts = {"checkIntervalMs":1000,"exposureGraceMs":${ALERT_HOLD_MS}}\n`,
+    const quiet = ['--schedule', 'off', '--watch-debounce', '0s'];
+    const { procs, ids: formed } = await formGroup(
+      root,
+      ['owner', 'h1', 'h2', 'h3', 'h4'],
+      { owner: [...quiet, '--directories', src], h1: quiet, h2: quiet, h3: quiet, h4: quiet },
+      '96MiB',
+      {
+        beforeStart: (p, name) => {
+          fs.appendFileSync(
+            join(p.dir, 'config'),
+            `\nrepair = {"intervalMs":1500,"graceMs":${GRACE_MS},"settleMs":15000,"bytesPerSecond":67108864,"concurrency":2,"maxTasks":50}\n`,
+          );
+          // The owner checks its alert conditions every second; exposure mails after 20 s of it.
+          if (name === 'owner')
+            fs.appendFileSync(
+              join(p.dir, 'config'),
+              `\nalerts = {"checkIntervalMs":1000,"exposureGraceMs":${ALERT_HOLD_MS}}\n`,
+            );
+        },
+      },
     );
     nodes.push(...procs);
-    await Promise.all(procs.map((p) => p.start()));
-    for (const p of procs) ids.set(p, ((await p.call('status')) as { id: string }).id);
-    const [owner, ...others] = procs as [Proc, Proc, Proc, Proc, Proc];
-    expect((await cli(['create', '--dir', owner.dir, '--ratio', '1.5', '--tolerance', '1'])).code).toBe(0);
-    for (const candidate of others) {
-      const code = (await cli(['invite', '--dir', owner.dir])).stdout.trim();
-      const joining = cli(['join', code, '--dir', candidate.dir, '--json', '--wait', '60s']);
-      const name = candidate.dir.split('/').at(-1)!;
-      await waitFor(
-        `${name}'s request`,
-        async () => ((await owner.call('requests')) as { name: string }[]).some((r) => r.name === name),
-        60_000,
-      );
-      expect((await cli(['approve', name, '--dir', owner.dir])).code).toBe(0);
-      expect(JSON.parse((await joining).stdout)).toMatchObject({ outcome: 'approved' });
-    }
+    for (const [p, id] of formed) ids.set(p, id);
     for (const p of procs)
       await waitFor(
         'five members with pledges and addresses',
