@@ -4,6 +4,7 @@ import { chooseCode } from '../../engine/index.ts';
 import { main } from '../../sim/cli.ts';
 import { defaultConfig, type SimConfig } from '../../sim/config.ts';
 import { runSimulation } from '../../sim/simulation.ts';
+import { capture } from './_capture.ts';
 
 const MiB = 2 ** 20;
 
@@ -24,25 +25,6 @@ function small(n: number, over: Partial<SimConfig> = {}): SimConfig {
     samples: 40,
     ...over,
   });
-}
-
-function capture(fn: () => number): { code: number; out: string; err: string } {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  try {
-    return { code: fn(), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
 }
 
 afterEach(() => {

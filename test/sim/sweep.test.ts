@@ -4,25 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../sim/cli.ts';
 import { recommend, type SweepResult, type SweepRow } from '../../sim/sweep.ts';
-
-function capture(fn: () => number): { code: number; out: string; err: string } {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  try {
-    return { code: fn(), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+import { capture } from './_capture.ts';
 
 afterEach(() => {
   vi.restoreAllMocks();
