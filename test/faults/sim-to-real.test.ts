@@ -14,37 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exposure } from '../../engine/index.ts';
-import { decodeShardHeader } from '../../runtime/pipeline/shard-format.ts';
 import { runScript, type ScriptFigures } from '../../sim/scripted.ts';
 import { cli, initNode, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
+import { type DiskShard, shardsOnDisk } from '../runtime/daemon/_group.ts';
 
 const MiB = 1024 * 1024;
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-interface DiskShard {
-  member: string;
-  stripeId: string;
-  owner: string;
-  k: number;
-  m: number;
-  index: number;
-  fileBytes: number;
-}
-
-function shardsOnDisk(dir: string, member: string): DiskShard[] {
-  const root = join(dir, 'shards', 'store', 'shards');
-  if (!fs.existsSync(root)) return [];
-  const out: DiskShard[] = [];
-  for (const fan of fs.readdirSync(root)) {
-    for (const name of fs.readdirSync(join(root, fan))) {
-      const bytes = fs.readFileSync(join(root, fan, name));
-      expect(sha(bytes)).toBe(name);
-      const { header } = decodeShardHeader(bytes);
-      out.push({ member, ...header, fileBytes: bytes.length });
-    }
-  }
-  return out;
-}
+const _sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** Holder per shard index, per stripe id. */
 function holdersByStripe(shards: DiskShard[]): Map<string, (string | null)[]> {

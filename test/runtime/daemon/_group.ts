@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join, relative } from 'node:path';
+import { decodeShardHeader } from '../../../runtime/pipeline/shard-format.ts';
 import { cli, initNode, type Proc, type Wrap, waitFor } from './_cluster.ts';
 
 export interface Entry {
@@ -151,4 +152,32 @@ export function shardFiles(p: Proc): string[] {
   };
   walk(join(p.dir, 'shards'));
   return out.sort();
+}
+
+/** One shard file on a holder's disk, as its header describes it. */
+export interface DiskShard {
+  member: string;
+  stripeId: string;
+  owner: string;
+  k: number;
+  m: number;
+  index: number;
+  bodyBytes: number;
+  fileBytes: number;
+}
+
+/** The shards a member holds for others, read from its disk (independently of the daemon). */
+export function shardsOnDisk(dir: string, member: string): DiskShard[] {
+  const root = join(dir, 'shards', 'store', 'shards');
+  if (!fs.existsSync(root)) return [];
+  const out: DiskShard[] = [];
+  for (const fan of fs.readdirSync(root))
+    for (const name of fs.readdirSync(join(root, fan))) {
+      const bytes = fs.readFileSync(join(root, fan, name));
+      const hash = createHash('sha256').update(bytes).digest('hex');
+      if (hash !== name) throw new Error(`${join(root, fan, name)} does not hash to its name (${hash})`);
+      const { header } = decodeShardHeader(bytes);
+      out.push({ member, ...header, fileBytes: bytes.length });
+    }
+  return out;
 }

@@ -37,6 +37,7 @@ import { buildShards, decodeShardHeader } from '../../../runtime/pipeline/shard-
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
 import { setPolicy, type TestNode, testNode } from '../net/_helpers.ts';
 import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
+import { type DiskShard, shardsOnDisk } from './_group.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -330,32 +331,6 @@ function manifest(root: string): { path: string; mode: number; sha256: string }[
     }
   };
   walk(root);
-  return out;
-}
-
-interface DiskShard {
-  member: string;
-  stripeId: string;
-  owner: string;
-  k: number;
-  m: number;
-  index: number;
-  fileBytes: number;
-}
-
-/** The shards a member holds for others, read from its disk (independently of the daemon). */
-function shardsOnDisk(dir: string, member: string): DiskShard[] {
-  const root = join(dir, 'shards', 'store', 'shards');
-  if (!fs.existsSync(root)) return [];
-  const out: DiskShard[] = [];
-  for (const fan of fs.readdirSync(root)) {
-    for (const name of fs.readdirSync(join(root, fan))) {
-      const bytes = fs.readFileSync(join(root, fan, name));
-      expect(sha(bytes)).toBe(name);
-      const { header } = decodeShardHeader(bytes);
-      out.push({ member, ...header, fileBytes: bytes.length });
-    }
-  }
   return out;
 }
 

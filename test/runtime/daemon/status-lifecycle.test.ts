@@ -8,16 +8,15 @@
  * of the owner's). Each step's status text is printed and written to
  * `<test dir>/status-steps.txt`.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exposure, formatSize } from '../../../engine/index.ts';
 import type { StatusReport } from '../../../runtime/daemon/status/status-types.ts';
-import { decodeShardHeader } from '../../../runtime/pipeline/shard-format.ts';
 import { cli, type Proc, waitFor } from './_cluster.ts';
-import { formGroup } from './_group.ts';
+import { type DiskShard, formGroup, shardsOnDisk } from './_group.ts';
 
 const MiB = 1024 * 1024;
 const GRACE_MS = 60_000;
@@ -26,32 +25,6 @@ const NOTICE_CHANGE_MS = 12_000;
 const EXPOSURE_CLEARS_MS = 30_000;
 /** The owner's exposure alert opens after this long: longer than a restart's first round. */
 const ALERT_HOLD_MS = 20_000;
-
-interface DiskShard {
-  member: string;
-  stripeId: string;
-  owner: string;
-  k: number;
-  m: number;
-  index: number;
-  fileBytes: number;
-  bodyBytes: number;
-}
-
-/** The shards a member holds for others, read from its disk. */
-function shardsOnDisk(dir: string, member: string): DiskShard[] {
-  const root = join(dir, 'shards', 'store', 'shards');
-  if (!fs.existsSync(root)) return [];
-  const out: DiskShard[] = [];
-  for (const fan of fs.readdirSync(root))
-    for (const name of fs.readdirSync(join(root, fan))) {
-      const bytes = fs.readFileSync(join(root, fan, name));
-      expect(createHash('sha256').update(bytes).digest('hex')).toBe(name);
-      const { header } = decodeShardHeader(bytes);
-      out.push({ member, ...header, fileBytes: bytes.length, bodyBytes: header.bodyBytes });
-    }
-  return out;
-}
 
 /** Regular files under `root`: how many and their apparent bytes. */
 function filesIn(root: string): { files: number; bytes: number } {
