@@ -14,6 +14,7 @@ export type NetErrorCode =
   | 'no-space'
   | 'busy'
   | 'stale'
+  | 'gone'
   | 'bad-signature'
   | 'invalid-invite'
   | 'timeout'
@@ -32,6 +33,7 @@ export const NET_ERROR_CODES: readonly NetErrorCode[] = [
   'no-space',
   'busy',
   'stale',
+  'gone',
   'bad-signature',
   'invalid-invite',
   'timeout',

@@ -29,7 +29,7 @@ import type { PbLibp2p } from '../../net/node.ts';
 import { RemoteShardStore, type UploadGate } from '../../net/remote-shard-store.ts';
 import { TokenBucket } from '../upload/token-bucket.ts';
 import type { RepairConfig } from './repair-config.ts';
-import { performMigration, performRepair, type TaskDeps } from './repair-tasks.ts';
+import { performMigration, performRepair, StripeGoneError, type TaskDeps } from './repair-tasks.ts';
 import type { CatalogBackend } from './shard-catalog.ts';
 import { locationsFrom, type ShardLocations } from './shard-locations.ts';
 
@@ -461,6 +461,10 @@ export class RepairService {
       }
       this.deps.log(`repair: ${what} done`);
     } catch (error) {
+      if (error instanceof StripeGoneError) {
+        this.deps.log(`repair: ${what} dropped: ${error.message}`.slice(0, MAX_ERROR_TEXT));
+        return;
+      }
       this.status.failedTasks++;
       const text = `${what} failed: ${(error as Error).message}`.slice(0, MAX_ERROR_TEXT);
       this.status.lastError = text;

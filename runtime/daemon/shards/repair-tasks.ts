@@ -14,6 +14,7 @@
  * Every transfer first takes its bytes from the bandwidth bucket.
  */
 import type { InventoryStripe, MigrationTask, RepairTask, ShardCopy } from '../../../engine/index.ts';
+import { NetError } from '../../net/errors.ts';
 import type { RemoteShardStore } from '../../net/remote-shard-store.ts';
 import { encodeParity, reconstructData } from '../../pipeline/erasure.ts';
 import { buildShards, decodeShard, type ShardHeader, sha256 } from '../../pipeline/shard-format.ts';
@@ -24,6 +25,24 @@ export class RepairTaskError extends Error {
     super(message);
     this.name = 'RepairTaskError';
   }
+}
+
+/** The stripe's owner deleted it while the task ran (a prune): nothing to repair, no failure. */
+export class StripeGoneError extends RepairTaskError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StripeGoneError';
+  }
+}
+
+/**
+ * A holder answered `gone`: the owner deleted that stripe's shard there (owner-deletes.ts). Local
+ * stores throw the NetError itself; a remote store wraps it as its cause.
+ */
+function isGone(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++)
+    if (e instanceof NetError && e.code === 'gone') return true;
+  return false;
 }
 
 export interface TaskDeps {
@@ -113,6 +132,7 @@ export async function performRepair(
   let reference: Buffer[] | null = null;
   let good = 0;
   const problems: string[] = [];
+  let gone = false;
   for (const { index, copy } of order) {
     if (good === k) break;
     if (bodies[index] !== null) continue;
@@ -122,9 +142,12 @@ export async function performRepair(
       bodies[index] = body;
       good++;
     } catch (error) {
+      gone ||= isGone(error);
       problems.push(`${index} on ${copy.member.slice(-8)}: ${(error as Error).message}`);
     }
   }
+  if (gone && (good < k || reference === null))
+    throw new StripeGoneError(`stripe ${stripe.stripeId}: its owner deleted it (${problems.join('; ')})`);
   if (good < k || reference === null) {
     throw new RepairTaskError(
       `stripe ${stripe.stripeId}: only ${good} of the ${k} shards needed could be read (${problems.join('; ')})`,
@@ -156,6 +179,7 @@ export async function performRepair(
       deps.onBytes(file.bytes.length);
       shardsPushed++;
     } catch (error) {
+      if (isGone(error)) throw new StripeGoneError(`stripe ${stripe.stripeId}: ${(error as Error).message}`);
       failures.push(`shard ${move.shardIndex} to ${move.to.slice(-8)}: ${(error as Error).message}`);
     }
   }
@@ -174,8 +198,14 @@ export async function performMigration(
     throw new RepairTaskError(`${task.from} lists no shard ${task.shardIndex} of ${stripe.stripeId}`);
   // The id is the SHA-256 of the whole file (checked by the store) and the trailer matches the
   // listing: the very shard the old holder keeps, byte for byte.
-  const { bytes } = await fetchVerified(stripe, task.shardIndex, copy, null, deps);
-  await deps.local.putFrom(deps.self, copy.shardId, bytes);
+  let bytes: Uint8Array;
+  try {
+    ({ bytes } = await fetchVerified(stripe, task.shardIndex, copy, null, deps));
+    await deps.local.putFrom(deps.self, copy.shardId, bytes);
+  } catch (error) {
+    if (isGone(error)) throw new StripeGoneError(`stripe ${stripe.stripeId}: ${(error as Error).message}`);
+    throw error;
+  }
   await deps.remote(task.from).deleteMigrated(copy.shardId, deps.self);
   return { shardsPushed: 1 };
 }

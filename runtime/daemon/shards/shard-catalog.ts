@@ -7,7 +7,7 @@
  * `CatalogBackend` is what the daemon serves over `/pb/shard/1`: the store plus paged, filtered,
  * detailed listing and authorized deletes (the caller supplies the check: delete-check.ts).
  */
-import type { ListedShardInfo } from '../../../engine/index.ts';
+import { type ListedShardInfo, ownerMemberId } from '../../../engine/index.ts';
 import { NetError } from '../../net/errors.ts';
 import type { ListPage, ListQuery, ShardBackend, ShardInfo } from '../../net/shard-protocol.ts';
 import {
@@ -18,6 +18,7 @@ import {
   shardHeaderBytes,
 } from '../../pipeline/shard-format.ts';
 import { type ShardStore, ShardStoreError } from '../../store/shard-store.ts';
+import { OwnerDeletes } from './owner-deletes.ts';
 
 /** The longest trailer a pb shard can have: what a tail read must cover. */
 export const MAX_TRAILER_BYTES = shardHeaderBytes(MAX_STRIPE_ID_BYTES, MAX_OWNER_BYTES, 24, 6);
@@ -249,9 +250,26 @@ export class CatalogBackend implements ShardBackend {
     readonly catalog: ShardCatalog,
     private readonly checkDelete: DeleteCheck,
     private readonly onDamaged: (line: string) => void = () => undefined,
+    readonly ownerDeletes = new OwnerDeletes(),
   ) {}
 
+  /**
+   * Stores a shard put by `from`. A shard of a stripe its owner lately deleted here is refused
+   * `gone` unless the owner itself puts it (a repair that read the stripe before the prune).
+   */
   async putFrom(from: string, id: string, bytes: Uint8Array, sha256?: string): Promise<void> {
+    const stripe = stripeOwnerOf(bytes);
+    if (stripe !== null) {
+      if (ownerMemberId(stripe.owner) === from) this.ownerDeletes.forgetStripe(stripe.stripeId);
+      else {
+        const agoMs = this.ownerDeletes.stripeDeletedAgoMs(stripe.stripeId);
+        if (agoMs !== null)
+          throw new NetError(
+            'gone',
+            `shard ${id}: its owner deleted stripe ${stripe.stripeId} here ${Math.round(agoMs / 1000)} s ago; only the owner may store it again`,
+          );
+      }
+    }
     await this.store.putFrom(from, id, bytes, sha256);
     this.catalog.added(id, bytes);
   }
@@ -262,8 +280,12 @@ export class CatalogBackend implements ShardBackend {
     try {
       bytes = await this.store.get(id);
     } catch (error) {
-      if (error instanceof ShardStoreError && (error.code === 'corrupt' || error.code === 'not-found'))
+      if (error instanceof ShardStoreError && (error.code === 'corrupt' || error.code === 'not-found')) {
+        const stripeId = error.code === 'not-found' ? this.ownerDeletes.deletedShardStripe(id) : null;
+        if (stripeId !== null)
+          throw new NetError('gone', `shard ${id}: its owner deleted it (stripe ${stripeId})`);
         await this.damaged(id, error.message, error.code === 'not-found');
+      }
       throw error;
     }
     return bytes;
@@ -362,6 +384,18 @@ export class CatalogBackend implements ShardBackend {
     }
     if (entry !== null) await this.checkDelete(from, id, entry, newHolder);
     await this.delete(id);
+    if (entry !== null && newHolder === null && ownerMemberId(entry.owner) === from)
+      this.ownerDeletes.record(entry.stripeId, id);
+  }
+}
+
+/** The stripe and owner a shard's trailer names, or null (not a pb shard). */
+function stripeOwnerOf(bytes: Uint8Array): { stripeId: string; owner: string } | null {
+  try {
+    const { header } = decodeShardHeader(bytes);
+    return { stripeId: header.stripeId, owner: header.owner };
+  } catch {
+    return null;
   }
 }
 
