@@ -1,8 +1,10 @@
 /**
  * Status that is always true (docs/status.md), on five real pb-node daemons through a lifecycle:
  * the first backup, a change, the second backup, a holder stopped within the grace period, a
- * holder lost and removed while the owner is stopped, the repair, the owner restarted, the
- * configured directory deleted. At each step the owner's `pb-node status` is checked against
+ * holder lost and removed while the owner is stopped, the repair, the owner restarted, a pledge
+ * change (and the holder's pledge alert opening and clearing), a member joining (migrations), a
+ * member removed while every holder paused its repairs (the owner's exposure alert opening, then
+ * clearing after the repair), the configured directory deleted. At each step the owner's `pb-node status` is checked against
  * ground truth computed without the daemon: the files in the directory (count, bytes, what
  * changed) and the shards on the members' disks (the engine's exposure over them, what each holds
  * of the owner's). Each step's status text is printed and written to
@@ -15,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exposure, formatSize } from '../../../engine/index.ts';
 import type { StatusReport } from '../../../runtime/daemon/status/status-types.ts';
-import { cli, type Proc, waitFor } from './_cluster.ts';
+import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
 import { type DiskShard, formGroup, shardsOnDisk } from './_group.ts';
 
 const MiB = 1024 * 1024;
@@ -25,6 +27,8 @@ const NOTICE_CHANGE_MS = 12_000;
 const EXPOSURE_CLEARS_MS = 30_000;
 /** The owner's exposure alert opens after this long: longer than a restart's first round. */
 const ALERT_HOLD_MS = 20_000;
+const PLEDGE_SEEN_MS = 15_000;
+const MIGRATIONS_SETTLE_MS = 120_000;
 
 /** Regular files under `root`: how many and their apparent bytes. */
 function filesIn(root: string): { files: number; bytes: number } {
@@ -74,6 +78,60 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
     return r.stdout;
   };
 
+  /** The bytes of the shard files on `p`'s disk (only the owner backs up: all of them its). */
+  const shardFilesBytes = (p: Proc): number =>
+    shardsOnDisk(p.dir, ids.get(p)!).reduce((n, x) => n + x.fileBytes, 0);
+  /** The keys of `p`'s open alert episodes. */
+  const openAlerts = async (p: Proc): Promise<string[]> =>
+    ((await p.call('alerts')) as { episodes: { key: string; openedAtMs: number | null }[] }).episodes
+      .filter((e) => e.openedAtMs !== null)
+      .map((e) => e.key);
+  const logLines = (p: Proc, re: RegExp): string[] =>
+    fs
+      .readFileSync(join(p.dir, 'pb-node.log'), 'utf8')
+      .split('\n')
+      .filter((l) => re.test(l));
+  const quiet = ['--schedule', 'off', '--watch-debounce', '0s'];
+  /** Fast repair rounds everywhere; the owner checks its alert conditions every second. */
+  const configure = (p: Proc, name: string): void => {
+    fs.appendFileSync(
+      join(p.dir, 'config'),
+      `\nrepair = {"intervalMs":1500,"graceMs":${GRACE_MS},"settleMs":15000,"bytesPerSecond":67108864,"concurrency":2,"maxTasks":50}\n`,
+    );
+    fs.appendFileSync(
+      join(p.dir, 'config'),
+      `\nalerts = {"checkIntervalMs":1000,"exposureGraceMs":${name === 'owner' ? ALERT_HOLD_MS : 3_600_000}}\n`,
+    );
+  };
+  /** A new member, invited by `inviter` and approved, with the group's pledges seen by all. */
+  const joinMember = async (inviter: Proc, name: string): Promise<Proc> => {
+    const p = await initNode(root, name, ['--pledge', '96MiB', ...quiet]);
+    configure(p, name);
+    await p.start();
+    nodes.push(p);
+    ids.set(p, ((await p.call('status')) as { id: string }).id);
+    const code = (await cli(['invite', '--dir', inviter.dir])).stdout.trim();
+    const joining = cli(['join', code, '--dir', p.dir, '--json', '--wait', '60s']);
+    await waitFor(
+      `${name}'s request`,
+      async () => ((await inviter.call('requests')) as { name: string }[]).some((x) => x.name === name),
+      60_000,
+    );
+    expect((await cli(['approve', name, '--dir', inviter.dir])).code).toBe(0);
+    expect((await joining).stdout).toMatch(/"approved"/);
+    const running = nodes.filter((x) => x.child !== null && x.child.exitCode === null);
+    const count = running.length;
+    for (const n of running)
+      await waitFor(
+        `${count} members with pledges on ${n.dir.split('/').at(-1)}`,
+        async () =>
+          ((await n.call('members')) as { pledgeBytes: number }[]).filter((m) => m.pledgeBytes > 0).length ===
+          count,
+        60_000,
+      );
+    return p;
+  };
+
   /** The owner's shards on the current holders' disks, and the engine's exposure over them. */
   const truth = (owner: Proc, holders: Proc[], removed: string[] = []) => {
     const ownerId = ids.get(owner)!;
@@ -95,7 +153,7 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
           owner: ownerId,
           dataShards: s[0]!.k,
           parityShards: s[0]!.m,
-          shardBytes: s[0]!.fileBytes,
+          shardBytes: s[0]!.bodyBytes, // the engine counts k shard bodies per stripe
           holders: holdersOf,
         };
       }),
@@ -114,6 +172,28 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
     });
     return { stripes: byStripe.size, exposedBytes: exp.totals.exposedBytes, bodyOf, filesOf, whole };
   };
+
+  /**
+   * The owner's report once what it says each holder holds of its backup and uses of its pledge
+   * equals the disks (usage answers are remembered USAGE_FRESH_MS, shards move until then).
+   */
+  const agreesWithDisks = (owner: Proc, holders: Proc[], removed: string[], what: string) =>
+    waitFor(
+      what,
+      async () => {
+        const x = await report(owner);
+        const t = truth(owner, holders, removed);
+        const rows = holders.map((h) => x.members.find((m) => m.id === ids.get(h)));
+        return x.members.length === holders.length + 1 &&
+          rows.every(
+            (m) =>
+              m !== undefined && m.holdsOfMineBytes === t.bodyOf(m.id) && m.usedBytes === t.filesOf(m.id),
+          )
+          ? x
+          : null;
+      },
+      EXPOSURE_CLEARS_MS,
+    );
 
   /** What every step checks: members, addresses, the snapshot against the directory, holdings. */
   const checkCommon = async (
@@ -161,26 +241,12 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
     fs.writeFileSync(join(src, 'sub', 'b.bin'), randomBytes(5 * MiB + 7));
     fs.writeFileSync(join(src, 'sub', 'c.bin'), randomBytes(9 * MiB));
     fs.writeFileSync(join(src, 'note.txt'), 'status\n');
-    const quiet = ['--schedule', 'off', '--watch-debounce', '0s'];
     const { procs, ids: formed } = await formGroup(
       root,
       ['owner', 'h1', 'h2', 'h3', 'h4'],
       { owner: [...quiet, '--directories', src], h1: quiet, h2: quiet, h3: quiet, h4: quiet },
       '96MiB',
-      {
-        beforeStart: (p, name) => {
-          fs.appendFileSync(
-            join(p.dir, 'config'),
-            `\nrepair = {"intervalMs":1500,"graceMs":${GRACE_MS},"settleMs":15000,"bytesPerSecond":67108864,"concurrency":2,"maxTasks":50}\n`,
-          );
-          // The owner checks its alert conditions every second; exposure mails after 20 s of it.
-          if (name === 'owner')
-            fs.appendFileSync(
-              join(p.dir, 'config'),
-              `\nalerts = {"checkIntervalMs":1000,"exposureGraceMs":${ALERT_HOLD_MS}}\n`,
-            );
-        },
-      },
+      { beforeStart: configure },
     );
     nodes.push(...procs);
     for (const [p, id] of formed) ids.set(p, id);
@@ -322,7 +388,98 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
       expect(fs.readFileSync(join(owner.dir, 'pb-node.log'), 'utf8')).not.toMatch(/ALERT opened: .*exposed/);
       await printStep(owner, '6. the owner restarted after the repair');
 
-      // 7. The configured directory is deleted: backup refuses with the restore command, and
+      // 8. A pledge change: h1 lowers its pledge close to what it holds. Its own status and the
+      // owner's member row follow within PLEDGE_SEEN_MS; h1's pledge alert opens (its own
+      // numbers: the shard files on its disk over the pledge) and clears when the pledge is raised.
+      const h1Used = shardFilesBytes(h1);
+      const tight = Math.ceil(h1Used / 0.95);
+      const lowered = await cli(['pledge', String(tight), '--dir', h1.dir, '--json']);
+      expect(lowered.code, lowered.stderr).toBe(0);
+      const h1Report = await report(h1);
+      expect(h1Report.pledge).toMatchObject({ pledgeBytes: tight, usedBytes: h1Used });
+      expect(h1Report.pledge.usedFraction).toBeGreaterThanOrEqual(0.9);
+      await waitFor(
+        'the owner sees h1’s new pledge',
+        async () => (await report(owner)).members.find((m) => m.id === ids.get(h1))?.pledgeBytes === tight,
+        PLEDGE_SEEN_MS,
+      );
+      await waitFor(
+        'h1’s pledge alert open',
+        async () => (await openAlerts(h1)).includes('pledge-nearly-full'),
+        5_000,
+      );
+      await printStep(h1, '8. h1 lowered its pledge close to what it holds (h1’s status)');
+      expect((await cli(['pledge', '96MiB', '--dir', h1.dir])).code).toBe(0);
+      await waitFor('h1’s pledge alert cleared', async () => (await openAlerts(h1)).length === 0, 5_000);
+      expect(
+        logLines(h1, /ALERT (opened|cleared): (?!.*asks to join)/).map((l) => l.split('ALERT ')[1]!.split(':')[0]),
+      ).toEqual(['opened', 'cleared']);
+
+      // 9. A member joins: migrations move some of the owner's shards to it; both copies count
+      // while they move (never exposed), and every field follows the disks once they settle.
+      const h5 = await joinMember(owner, 'h5');
+      const withH5 = [h1, h2, h3, h5];
+      const lost = [ids.get(h4)!];
+      await waitFor(
+        'migrations to h5 settled',
+        async () => {
+          const x = truth(owner, withH5, lost);
+          return x.whole &&
+            x.bodyOf(ids.get(h5)!) > 0 &&
+            truth(owner, [h1, h2, h3], lost).stripes === x.stripes
+            ? x
+            : null;
+        },
+        MIGRATIONS_SETTLE_MS,
+      );
+      r = await agreesWithDisks(owner, withH5, lost, 'the owner’s holdings follow the migrations');
+      expect(r.exposure.exposedBytes).toBe(0);
+      await checkCommon(owner, r, withH5, truth(owner, withH5, lost));
+      await printStep(owner, '9. h5 joined; some shards migrated to it');
+
+      // 10. An alert episode: repairs paused on every holder, h5 removed. Its shards stop counting
+      // at once: status says exposed (the engine over the disks says the same bytes), the exposure
+      // alert opens after its hold, and clears once the holders resume and repair.
+      for (const h of [h1, h2, h3]) expect((await cli(['pause', '--dir', h.dir])).code).toBe(0);
+      expect((await cli(['remove', 'h5', '--dir', h1.dir, '--json'])).code).toBe(0);
+      const removedAt = Date.now();
+      const without = [ids.get(h4)!, ids.get(h5)!];
+      r = await waitFor(
+        'the owner sees h5’s shards gone',
+        async () => {
+          const x = await report(owner);
+          return x.members.length === 4 && x.exposure.exposedBytes > 0 ? x : null;
+        },
+        PLEDGE_SEEN_MS,
+      );
+      expect(r.exposure.exposedBytes).toBe(truth(owner, [h1, h2, h3], without).exposedBytes);
+      expect(r.exposure.words).not.toMatch(/^none/);
+      await printStep(owner, '10. h5 removed while every holder paused its repairs');
+      await waitFor(
+        'the exposure alert open',
+        async () => (await openAlerts(owner)).includes('exposure'),
+        ALERT_HOLD_MS + 10_000,
+      );
+      expect(Date.now() - removedAt).toBeGreaterThanOrEqual(ALERT_HOLD_MS - 2_000);
+      await h5.stop();
+      for (const h of [h1, h2, h3]) expect((await cli(['resume', '--dir', h.dir])).code).toBe(0);
+      await waitFor('repaired on h1, h2, h3', async () => truth(owner, [h1, h2, h3], without).whole, 120_000);
+      const repairedAt = Date.now();
+      await waitFor(
+        'exposure back to none, the alert cleared',
+        async () =>
+          (await report(owner)).exposure.exposedBytes === 0 && (await openAlerts(owner)).length === 0,
+        EXPOSURE_CLEARS_MS,
+      );
+      r = await agreesWithDisks(owner, [h1, h2, h3], without, 'the owner’s holdings follow the repair');
+      expect(Date.now() - repairedAt).toBeLessThan(EXPOSURE_CLEARS_MS);
+      await checkCommon(owner, r, [h1, h2, h3], truth(owner, [h1, h2, h3], without));
+      expect(
+        logLines(owner, /ALERT (opened|cleared): (?!.*asks to join)/).map((l) => l.split('ALERT ')[1]!.split(':')[0]),
+      ).toEqual(['opened', 'cleared']);
+      await printStep(owner, '11. repaired after the holders resumed: the alert cleared');
+
+      // 12. The configured directory is deleted: backup refuses with the restore command, and
       // status says so (not "not backed up yet") with a member's address, within NOTICE_CHANGE_MS.
       fs.rmSync(src, { recursive: true, force: true });
       const gone = await cli(['backup', '--dir', owner.dir]);
@@ -344,7 +501,7 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
         /^no: the configured directory .* does not exist \(deleted\? to restore: pb-node restore --peer \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//,
       );
       expect(r.backup.words).not.toMatch(/not backed up yet/);
-      await printStep(owner, '7. the configured directory deleted');
+      await printStep(owner, '12. the configured directory deleted');
     } catch (error) {
       process.stderr.write(`${logs()}\n`);
       throw error;
