@@ -20,6 +20,7 @@ import {
   type StripeCommit,
   uploadSample,
 } from '../../../engine/index.ts';
+import type { PeerHealthView } from '../../net/peer-health.ts';
 import { INDEX_SCHEMA_VERSION } from '../../pipeline/index-db.ts';
 import { BACKUP_SUBDIR, type BackupStatus } from '../backup/backup-service.ts';
 import { type CachedFile, type PendingScan, scanPending } from '../backup/pending-scan.ts';
@@ -63,6 +64,8 @@ export interface StatusDeps {
   isMember: () => boolean;
   lastSeen: Map<string, number>;
   connected: (id: string) => boolean;
+  /** How a member is reached now and how its recent requests went (peer-health.ts). */
+  paths?: (id: string) => PeerHealthView;
   store: () => Promise<{ pledgeBytes: number; storedBytes: number; reservationBytes: number }>;
   backup: () => BackupStatus;
   interrupted: () => boolean;
@@ -353,6 +356,13 @@ export class StatusSource {
       stripes: this.ownStripes(),
       lastSeenMs: this.sightings(),
       connected: new Set([...memberIds].filter((id) => id !== deps.self && deps.connected(id))),
+      ...(deps.paths === undefined
+        ? {}
+        : {
+            paths: new Map(
+              [...memberIds].filter((id) => id !== deps.self).map((id) => [id, deps.paths!(id)]),
+            ),
+          }),
       usage: this.usage,
       store: await deps.store(),
       backup: {
