@@ -97,3 +97,16 @@ export function addressesToPublish(
   if (relaysNow !== '') return [...current];
   return [...current, ...published.filter(isCircuit)];
 }
+
+/** How a connection reaches a peer, from its remote address. */
+export type ConnectionPath = 'direct' | 'relay' | 'webrtc';
+
+/**
+ * The path of a connection whose remote address is `address`: WebRTC (a direct data channel,
+ * set up through a relay: `/webrtc` in the address), a relay circuit, or a direct transport.
+ */
+export function connectionPath(address: string): ConnectionPath {
+  if (/\/webrtc(\/|$)/.test(address)) return 'webrtc';
+  if (isCircuit(address)) return 'relay';
+  return 'direct';
+}

@@ -6,6 +6,8 @@
 export {
   addressesToPublish,
   announceable,
+  type ConnectionPath,
+  connectionPath,
   isCircuit,
   isLoopback,
   isOwnAddress,

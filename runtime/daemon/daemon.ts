@@ -20,6 +20,7 @@ import { serveHeads } from '../net/head-protocol.ts';
 import { serveJoin } from '../net/join.ts';
 import { libp2pKeyFromSeed } from '../net/keys.ts';
 import { createPbNode, type PbLibp2p } from '../net/node.ts';
+import { observeTransfers, PeerHealth } from '../net/peer-health.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
@@ -33,6 +34,7 @@ import { loadConfig, type NodeConfig, paths, readSecret } from './config/config.
 import { ControlError, startControlServer } from './control/control.ts';
 import { controlMethods, type DaemonParts } from './control/control-methods.ts';
 import { decide } from './control/member-methods.ts';
+import { uploadMethods } from './control/upload-control.ts';
 import { rotateLog, writeLog } from './daemon-log.ts';
 import { readState } from './daemon-state.ts';
 import { AddressPublisher, learnRelayRoutes } from './group/address-publisher.ts';
@@ -91,6 +93,8 @@ export class Daemon implements DaemonParts {
   private unwatchWebRTC: () => void = () => {};
   /** This member's addresses in the group log, kept current (address-publisher.ts). */
   private readonly publisher: AddressPublisher;
+  /** How each member is reached and how its shard requests went (peer-health.ts). */
+  private readonly peerHealth = new PeerHealth();
 
   private constructor(
     readonly dir: string,
@@ -105,6 +109,7 @@ export class Daemon implements DaemonParts {
     private readonly pidLock: PidLock,
   ) {
     this.logFd = logFd;
+    observeTransfers(node, (note) => this.peerHealth.record(note, Date.now()));
     this.relays = new RelayLinks(
       node,
       config.relays,
@@ -335,6 +340,12 @@ export class Daemon implements DaemonParts {
       isMember: () => this.group.selfIsMember,
       lastSeen: this.lastSeen,
       connected: (id) => this.node.getConnections(toPeerId(id)).length > 0,
+      paths: (id) =>
+        this.peerHealth.view(
+          id,
+          this.node.getConnections(toPeerId(id)).map((c) => c.remoteAddr.toString()),
+          Date.now(),
+        ),
       store: () => this.store.report(),
       backup: () => this.backups.status,
       interrupted: () => this.backups.interrupted(),
@@ -344,6 +355,9 @@ export class Daemon implements DaemonParts {
       graceMs: this.config.repair.graceMs,
       upload: () => ({ state: this.upload.state(), windows: this.upload.schedule.windows }),
       decide: (who, kind) => decide(this, who, kind),
+      // The control socket's own pause/resume (until resumed), so the dashboard does what the CLI does.
+      uploads: (verb) =>
+        uploadMethods(this.upload, (line) => this.log(`dashboard: ${line}`))[verb]!({}, () => {}),
       log: (line) => this.log(line),
     });
   }

@@ -14,6 +14,7 @@ import {
 import { describeError, NetError } from './errors.ts';
 import { fieldArray, fieldUint } from './framing.ts';
 import type { PbLibp2p } from './node.ts';
+import { noteTransfer } from './peer-health.ts';
 import { Limiter } from './serve.ts';
 import {
   BODY_QUEUE_WAIT_MS,
@@ -64,12 +65,28 @@ export class RemoteShardStore implements ShardStore {
     this.uploadGate = options.uploadGate ?? null;
   }
 
-  private async request<T>(id: string | undefined, fn: () => Promise<T>): Promise<T> {
+  /** One request in the in-flight bound; its outcome noted for the peer's path health. */
+  private async request<T>(id: string | undefined, fn: () => Promise<T>, bodyBytes = 0): Promise<T> {
     const release = await this.limiter.acquire(BODY_QUEUE_WAIT_MS);
+    const startMs = performance.now();
     try {
-      return await fn();
+      const out = await fn();
+      const data = (out as { data?: unknown }).data;
+      const bytes = data instanceof Uint8Array ? data.length : bodyBytes;
+      noteTransfer(this.node, { peer: this.peer, bytes, ms: performance.now() - startMs, ok: true });
+      return out;
     } catch (error) {
-      throw toStoreError(error, this.peer, id);
+      const e = toStoreError(error, this.peer, id);
+      // A refusal (a missing shard, a full pledge) is an answer: the path worked.
+      const answered = e.code !== 'io' || (e.cause instanceof NetError && e.cause.remote);
+      noteTransfer(this.node, {
+        peer: this.peer,
+        bytes: 0,
+        ms: performance.now() - startMs,
+        ok: answered,
+        ...(answered ? {} : { error: e.message }),
+      });
+      throw e;
     } finally {
       release();
     }
@@ -86,10 +103,13 @@ export class RemoteShardStore implements ShardStore {
     }
     // Before a slot is taken: a paused or capped upload holds no stream open while it waits.
     if (this.uploadGate !== null) await this.uploadGate.take(bytes.length);
-    await this.request(id, () =>
-      shardRequest(this.node, this.peer, SHARD_MSG.put, [id, bytes.length], bytes, SHARD_MSG.ok, {
-        bodyLimiter: this.bodyLimiter,
-      }),
+    await this.request(
+      id,
+      () =>
+        shardRequest(this.node, this.peer, SHARD_MSG.put, [id, bytes.length], bytes, SHARD_MSG.ok, {
+          bodyLimiter: this.bodyLimiter,
+        }),
+      bytes.length,
     );
   }
 

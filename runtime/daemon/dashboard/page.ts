@@ -56,6 +56,7 @@ button { margin-left: 0.6em; }
 <dt>Pledge</dt><dd id="w-pledge"></dd>
 <dt>Exposure</dt><dd id="w-exposure"></dd>
 <dt>Repair</dt><dd id="w-repair"></dd>
+<dt>Uploads</dt><dd><span id="w-upload"></span><button id="upload-toggle" hidden></button></dd>
 </dl>
 <h2>Join requests</h2>
 <ul id="requests"></ul>
@@ -244,6 +245,24 @@ function fillWords(r) {
     rp.repairsDone + ' repairs and ' + rp.migrationsDone + ' migrations done (' + size(rp.movedBytes) + ' moved)' +
     (rp.stripesNeedingRepair ? '; ' + rp.stripesNeedingRepair + ' stripes in the group need repair' : ''));
 }
+// Pause or resume uploads (backups and repairs): the daemon's pause/resume, as the CLI's.
+function fillUpload(r) {
+  const button = d3.select('#upload-toggle');
+  if (!r.upload) { d3.select('#w-upload').text('no upload gate reports'); button.attr('hidden', true); return; }
+  d3.select('#w-upload').text(r.upload.words).classed('alert', r.upload.paused);
+  const verb = r.upload.paused ? 'resume' : 'pause';
+  button.attr('hidden', null).attr('data-verb', verb).attr('disabled', null).text(verb === 'pause' ? 'pause uploads' : 'resume uploads');
+  button.on('click', async function () {
+    button.attr('disabled', true);
+    try {
+      await api('/api/' + verb, {});
+      await refresh();
+    } catch (err) {
+      d3.select('#error').text(verb + ' failed: ' + err.message);
+      button.attr('disabled', null);
+    }
+  });
+}
 function fillMembers(r) {
   const rows = d3.select('#members tbody').selectAll('tr').data(r.members, (m) => m.id).join('tr').attr('class', 'member').attr('data-id', (m) => m.id);
   rows.selectAll('td').data((m) => [
@@ -253,7 +272,7 @@ function fillMembers(r) {
     [size(m.allowanceBytes) + (m.limitedBy === 'group' ? ' (group)' : ''), true],
     [m.self ? '-' : size(m.holdsOfMineBytes), true],
     [m.self ? 'this node' : ago(m.lastSeenMs, r.generatedAtMs), false],
-    [m.self ? '' : m.availability + (m.connected ? ', connected' : '') + (m.capped ? ', capped' : ''), false],
+    [m.reach || '', false],
   ]).join('td').classed('num', (d) => d[1]).text((d) => d[0]);
 }
 function fillRequests(r) {
@@ -286,6 +305,7 @@ async function refresh() {
       const [r, history] = await Promise.all([api('/api/status'), api('/api/history')]);
       fillWords(r);
       fillMembers(r);
+      fillUpload(r);
       fillRequests(r);
       drawMembers(r);
       drawCoverage(r);

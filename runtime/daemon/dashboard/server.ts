@@ -7,7 +7,9 @@
  *
  * Routes: GET / (the page), GET /api/status (the StatusReport), GET /api/history (the sample
  * ring), POST /api/approve and /api/reject with `{"who": "<candidate id or name>"}` (the daemon's
- * `approve`/`reject` control methods: the same code as the CLI). Bodies are at most 4 KiB.
+ * `approve`/`reject` control methods: the same code as the CLI), POST /api/pause and /api/resume
+ * with `{}` (uploads of backups and repairs: the daemon's `pause`/`resume`). Bodies are at most
+ * 4 KiB.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -31,6 +33,8 @@ export interface DashboardDeps {
   report: () => Promise<unknown>;
   history: () => readonly HistorySample[];
   decide: (who: string, kind: 'approve' | 'reject') => Promise<unknown>;
+  /** The daemon's `pause` (until `resume`) and `resume`: the same code as the CLI. */
+  uploads: (verb: 'pause' | 'resume') => Promise<unknown>;
   log: (line: string) => void;
 }
 
@@ -221,6 +225,11 @@ export class DashboardServer {
         const status = e.code === 'not-found' ? 404 : e.code === 'not-inviter' ? 403 : 400;
         throw new DashboardError(status, e.message ?? String(error));
       }
+      return;
+    }
+    if (method === 'POST' && (url.pathname === '/api/pause' || url.pathname === '/api/resume')) {
+      await this.readBody(req); // an empty object; read so the body is bounded and well formed
+      this.send(res, 200, await this.deps.uploads(url.pathname === '/api/pause' ? 'pause' : 'resume'));
       return;
     }
     if (url.pathname === '/' || url.pathname.startsWith('/api/'))

@@ -28,7 +28,13 @@ import {
 import type { StatusInput, StatusMemberRow, StatusReport } from './status-types.ts';
 import { MAX_REPORT_MEMBERS, STATUS_REPORT_VERSION } from './status-types.ts';
 import { cappedDataRate, uploadSection } from './status-upload.ts';
-import { describeBackup, describeCapacity, describeExposure, describeSize } from './status-words.ts';
+import {
+  describeBackup,
+  describeCapacity,
+  describeExposure,
+  describeReach,
+  describeSize,
+} from './status-words.ts';
 
 export { NO_REPAIR, type RepairProgress, repairProgressFrom } from './status-repair.ts';
 export {
@@ -262,6 +268,9 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     const self = m.id === selfId;
     const usedBytes = self ? input.store.storedBytes : (input.usage.get(m.id)?.usedBytes ?? null);
     const availability = availabilityOf(sightings[i], times);
+    const connected = self || input.connected.has(m.id);
+    const path = self ? null : (input.paths?.get(m.id) ?? null);
+    const shown = self ? 'self' : availability === 'removed' ? 'lost' : availability;
     return {
       id: m.id,
       name: m.name,
@@ -275,8 +284,10 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       holdsOfMineBytes: st?.pledgeUsedBytes ?? 0,
       addresses: [...(m.addresses ?? [])].slice(0, 8),
       lastSeenMs: self ? nowMs : (input.lastSeenMs.get(m.id) ?? null),
-      availability: self ? 'self' : availability === 'removed' ? 'lost' : availability,
-      connected: self || input.connected.has(m.id),
+      availability: shown,
+      connected,
+      path,
+      reach: describeReach({ self, availability: shown, connected, capped: capped.has(m.id), path, nowMs }),
     };
   });
 

@@ -30,6 +30,7 @@ function rememberedPort(file: string, configured: number): number {
 export interface StatusServiceDeps extends Omit<StatusDeps, 'dashboardUrl'> {
   config: NodeConfig['dashboard'];
   decide: (who: string, kind: 'approve' | 'reject') => Promise<unknown>;
+  uploads: (verb: 'pause' | 'resume') => Promise<unknown>;
   log: (line: string) => void;
 }
 
@@ -65,6 +66,7 @@ export class StatusService {
             report: () => service.report(),
             history: () => service.history.samples(),
             decide: deps.decide,
+            uploads: deps.uploads,
             log: deps.log,
           });
         let server = serve(wanted);

@@ -1,7 +1,7 @@
 /**
  * Gathers the live inputs of the status report (status-report.ts) inside the daemon: the group
- * state, this member's own stripes and snapshots from its index (opened read-only; the backup
- * keeps writing it) with each shard's holder corrected by the repair worker's latest listings
+ * state, this member's own stripes and snapshots from its index (read-only, through the pipeline's
+ * index-reader.ts; the backup keeps writing it) with each shard's holder corrected by the repair worker's latest listings
  * (the engine's `relocateShards`: repairs and migrations move shards without the owner), each
  * other member's pledge use over `/pb/shard/1` `usage` (which also tells whether it is
  * reachable), the pending-bytes check of the directories, and the store. Measures that cost
@@ -11,18 +11,17 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import {
   type CountedStripe,
   type GroupState,
   relocateShards,
   type ShardRow,
-  type StripeCommit,
   uploadSample,
 } from '../../../engine/index.ts';
-import { INDEX_SCHEMA_VERSION } from '../../pipeline/index-db.ts';
+import type { PeerHealthView } from '../../net/peer-health.ts';
+import { IndexReader } from '../../pipeline/index-reader.ts';
 import { BACKUP_SUBDIR, type BackupStatus } from '../backup/backup-service.ts';
-import { type CachedFile, type PendingScan, scanPending } from '../backup/pending-scan.ts';
+import { type PendingScan, scanPending } from '../backup/pending-scan.ts';
 import { announcedMultiaddrs } from '../group/network-directory.ts';
 import type { ShardLocations } from '../shards/shard-locations.ts';
 import {
@@ -45,12 +44,6 @@ export const PENDING_DUTY_FACTOR = 4;
 export const USAGE_TIMEOUT_MS = 5_000;
 /** Stripe commits read for the upload rate (newest first; the engine's `uploadSample` picks). */
 export const RATE_COMMITS = 20_000;
-/**
- * Index schemas this reader understands (runtime/pipeline/index-db.ts): the current one and 1,
- * which differs only in what status does not read (2 added `objects.codec`) and is upgraded the
- * next time the pipeline opens it.
- */
-const READABLE_INDEX_SCHEMAS: readonly string[] = ['1', String(INDEX_SCHEMA_VERSION)];
 
 export interface StatusDeps {
   dataDir: string;
@@ -63,6 +56,8 @@ export interface StatusDeps {
   isMember: () => boolean;
   lastSeen: Map<string, number>;
   connected: (id: string) => boolean;
+  /** How a member is reached now and how its recent requests went (peer-health.ts). */
+  paths?: (id: string) => PeerHealthView;
   store: () => Promise<{ pledgeBytes: number; storedBytes: number; reservationBytes: number }>;
   backup: () => BackupStatus;
   interrupted: () => boolean;
@@ -86,130 +81,46 @@ function reachableAddresses(m: { id: string; addresses: readonly string[] }): st
   return [...direct, ...all.filter((a) => a.includes('/p2p-circuit'))].slice(0, 8);
 }
 
-/** Read-only view of the owner's index. */
-class IndexReader {
-  private db: Database.Database | null = null;
-  /** Prepared once: the pending check asks for one row per file. */
-  private fileStmt: Database.Statement<
-    [Buffer],
-    { size: number; mtime_ns: string; ctime_ns: string; ino: string }
-  > | null = null;
-  constructor(private readonly path: string) {}
-
-  private open(): Database.Database | null {
-    if (this.db !== null) return this.db;
-    if (!fs.existsSync(this.path)) return null;
-    const db = new Database(this.path, { readonly: true, fileMustExist: true });
-    const version = db
-      .prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
-      .get()?.value;
-    if (version === undefined || !READABLE_INDEX_SCHEMAS.includes(version)) {
-      db.close();
-      throw new Error(
-        `the index ${this.path} has schema ${String(version)}; status reads ${READABLE_INDEX_SCHEMAS.join(' and ')}`,
-      );
-    }
-    this.db = db;
-    return db;
+/**
+ * This owner's stripes from its index, identical shapes and holders aggregated with `count`;
+ * each shard's holder as the members' listings show it now where they differ from the index.
+ */
+function ownStripes(index: IndexReader, owner: string, locations: ShardLocations | null): CountedStripe[] {
+  const shape = new Map(index.stripeShapes().map((s) => [s.seq, s]));
+  const rows: ShardRow[] = index.shardRows();
+  const moved = new Map<string, string>();
+  if (locations !== null)
+    for (const m of relocateShards(rows, locations.where, locations.listed).moves)
+      moved.set(`${m.seq}/${m.idx}`, m.to);
+  const holdersOf = new Map<number, (string | null)[]>();
+  for (const r of rows) {
+    const s = shape.get(r.seq);
+    if (s === undefined || r.idx < 0 || r.idx >= s.k + s.m) continue;
+    const holders = holdersOf.get(r.seq) ?? new Array<string | null>(s.k + s.m).fill(null);
+    holdersOf.set(r.seq, holders);
+    const member = moved.get(`${r.seq}/${r.idx}`) ?? r.member;
+    // A holder that is the owner itself counts as gone.
+    holders[r.idx] = member === owner ? null : member;
   }
-
-  /**
-   * This owner's stripes, identical shapes and holders aggregated with `count`; each shard's
-   * holder as the members' listings show it now where they differ from the index.
-   */
-  stripes(owner: string, locations: ShardLocations | null): CountedStripe[] {
-    const db = this.open();
-    if (db === null) return [];
-    const shape = new Map<number, { k: number; m: number; shardBytes: number }>();
-    for (const r of db
-      .prepare<[], { seq: number; k: number; m: number; shard_bytes: number }>(
-        'SELECT seq, k, m, shard_bytes FROM stripes',
-      )
-      .iterate())
-      shape.set(r.seq, { k: r.k, m: r.m, shardBytes: r.shard_bytes });
-    const rows: ShardRow[] = db
-      .prepare<[], { seq: number; idx: number; shard_id: string; member: string }>(
-        'SELECT stripe_seq AS seq, idx, shard_id, member FROM shards ORDER BY stripe_seq, idx',
-      )
-      .all()
-      .map((r) => ({ seq: r.seq, idx: r.idx, shardId: r.shard_id, member: r.member }));
-    const moved = new Map<string, string>();
-    if (locations !== null)
-      for (const m of relocateShards(rows, locations.where, locations.listed).moves)
-        moved.set(`${m.seq}/${m.idx}`, m.to);
-    const holdersOf = new Map<number, (string | null)[]>();
-    for (const r of rows) {
-      const s = shape.get(r.seq);
-      if (s === undefined || r.idx < 0 || r.idx >= s.k + s.m) continue;
-      const holders = holdersOf.get(r.seq) ?? new Array<string | null>(s.k + s.m).fill(null);
-      holdersOf.set(r.seq, holders);
-      const member = moved.get(`${r.seq}/${r.idx}`) ?? r.member;
-      // A holder that is the owner itself counts as gone.
-      holders[r.idx] = member === owner ? null : member;
-    }
-    const groups = new Map<string, CountedStripe & { count: number }>();
-    for (const [seq, s] of shape) {
-      const holders = holdersOf.get(seq);
-      if (holders === undefined) continue; // no shard rows: not a stored stripe
-      const key = `${s.k}/${s.m}/${s.shardBytes}/${holders.join(',')}`;
-      const g = groups.get(key);
-      if (g !== undefined) g.count++;
-      else
-        groups.set(key, {
-          stripeId: `aggregate-${groups.size}`,
-          owner,
-          dataShards: s.k,
-          parityShards: s.m,
-          shardBytes: s.shardBytes,
-          holders,
-          count: 1,
-        });
-    }
-    return [...groups.values()];
+  const groups = new Map<string, CountedStripe & { count: number }>();
+  for (const [seq, s] of shape) {
+    const holders = holdersOf.get(seq);
+    if (holders === undefined) continue; // no shard rows: not a stored stripe
+    const key = `${s.k}/${s.m}/${s.shardBytes}/${holders.join(',')}`;
+    const g = groups.get(key);
+    if (g !== undefined) g.count++;
+    else
+      groups.set(key, {
+        stripeId: `aggregate-${groups.size}`,
+        owner,
+        dataShards: s.k,
+        parityShards: s.m,
+        shardBytes: s.shardBytes,
+        holders,
+        count: 1,
+      });
   }
-
-  lastSnapshot(): { id: string; atMs: number; files: number; bytes: number } | null {
-    const db = this.open();
-    if (db === null) return null;
-    const r = db
-      .prepare<[], { id: Buffer; time_ms: number; files: number; bytes: number }>(
-        'SELECT id, time_ms, files, bytes FROM snapshots ORDER BY time_ms DESC, id DESC LIMIT 1',
-      )
-      .get();
-    return r === undefined
-      ? null
-      : { id: r.id.toString('hex'), atMs: r.time_ms, files: r.files, bytes: r.bytes };
-  }
-
-  /** The newest stripe commits (time, data bytes): the engine's `uploadSample` takes the rate. */
-  recentCommits(): StripeCommit[] {
-    const db = this.open();
-    if (db === null) return [];
-    return db
-      .prepare<[number], { created_ms: number; data_bytes: number }>(
-        'SELECT created_ms, data_bytes FROM stripes ORDER BY created_ms DESC LIMIT ?',
-      )
-      .all(RATE_COMMITS)
-      .map((r) => ({ atMs: r.created_ms, dataBytes: r.data_bytes }));
-  }
-
-  fileRow(path: Buffer): CachedFile | undefined {
-    const db = this.open();
-    if (db === null) return undefined;
-    this.fileStmt ??= db.prepare<[Buffer], { size: number; mtime_ns: string; ctime_ns: string; ino: string }>(
-      'SELECT size, mtime_ns, ctime_ns, ino FROM files WHERE path = ?',
-    );
-    const r = this.fileStmt.get(path);
-    return r === undefined
-      ? undefined
-      : { size: r.size, mtimeNs: r.mtime_ns, ctimeNs: r.ctime_ns, ino: r.ino };
-  }
-
-  close(): void {
-    this.fileStmt = null;
-    this.db?.close();
-    this.db = null;
-  }
+  return [...groups.values()];
 }
 
 /** What a pending check saw of the backup: a commit or a start since makes it stale. */
@@ -306,7 +217,7 @@ export class StatusSource {
     const cached = this.stripes;
     if (cached !== null && cached.key === key && now - cached.atMs < DUTY_FACTOR * cached.tookMs)
       return cached.value;
-    const value = this.index.stripes(this.deps.self, locations);
+    const value = ownStripes(this.index, this.deps.self, locations);
     this.stripes = { atMs: now, tookMs: Date.now() - now, key, value };
     return value;
   }
@@ -353,6 +264,13 @@ export class StatusSource {
       stripes: this.ownStripes(),
       lastSeenMs: this.sightings(),
       connected: new Set([...memberIds].filter((id) => id !== deps.self && deps.connected(id))),
+      ...(deps.paths === undefined
+        ? {}
+        : {
+            paths: new Map(
+              [...memberIds].filter((id) => id !== deps.self).map((id) => [id, deps.paths!(id)]),
+            ),
+          }),
       usage: this.usage,
       store: await deps.store(),
       backup: {
@@ -365,7 +283,7 @@ export class StatusSource {
         interrupted: deps.interrupted(),
         lastSnapshot: this.index.lastSnapshot(),
         pending: directories.length > 0 ? this.pending : null,
-        recentUpload: uploadSample(this.index.recentCommits()),
+        recentUpload: uploadSample(this.index.recentCommits(RATE_COMMITS)),
       },
       repair: deps.repair(),
       ...(deps.graceMs === undefined ? {} : { graceMs: deps.graceMs }),

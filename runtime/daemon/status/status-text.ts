@@ -126,7 +126,7 @@ export function renderStatusText(r: StatusReport, dashboardLink: string | null =
           : m.lastSeenMs === null
             ? 'not since start'
             : formatAgo(m.lastSeenMs, r.generatedAtMs),
-        m.self ? '' : `${m.availability}${m.connected ? ', connected' : ''}${m.capped ? ', capped' : ''}`,
+        m.reach ?? '',
       ]);
     }
     out.push(...table(rows, new Set([1, 2, 3, 4])));

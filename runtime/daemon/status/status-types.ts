@@ -4,6 +4,7 @@
  * status-report.ts, the words in status-words.ts.
  */
 import type { Agreement, CountedStripe, PledgeHelp, UploadSample } from '../../../engine/index.ts';
+import type { PeerHealthView } from '../../net/peer-health.ts';
 import type { RepairProgress } from './status-repair.ts';
 import type { StatusUpload, UploadInput } from './status-upload.ts';
 
@@ -47,6 +48,8 @@ export interface StatusInput {
   readonly stripes: readonly CountedStripe[];
   readonly lastSeenMs: ReadonlyMap<string, number>;
   readonly connected: ReadonlySet<string>;
+  /** How each connected or recently tried member is reached (runtime/net/peer-health.ts). */
+  readonly paths?: ReadonlyMap<string, PeerHealthView> | undefined;
   /** Each other member's answer to `usage` (its whole pledge use), when it answered. */
   readonly usage: ReadonlyMap<string, { readonly usedBytes: number; readonly atMs: number }>;
   readonly store: {
@@ -105,6 +108,10 @@ export interface StatusMemberRow {
   readonly lastSeenMs: number | null;
   readonly availability: MemberAvailability;
   readonly connected: boolean;
+  /** How it is reached now and how its recent requests went; null for this node or unknown. */
+  readonly path?: PeerHealthView | null;
+  /** The "reach" column in words (status text and dashboard alike). */
+  readonly reach?: string;
 }
 
 export interface StatusReport {

@@ -3,6 +3,7 @@
  * status-report.ts computed. Nothing here decides; it only says.
  */
 import { type Agreement, formatDuration, type MemberStatus, type PledgeHelp } from '../../../engine/index.ts';
+import type { PeerHealthView } from '../../net/peer-health.ts';
 import { formatSize } from '../units.ts';
 
 export { formatDuration };
@@ -152,4 +153,38 @@ export function describeExposure(
   if (e.unreadableNowBytes > 0)
     parts.push(`${formatSize(e.unreadableNowBytes)} cannot be read right now (too few holders online)`);
   return parts.join('; ');
+}
+
+/** A failed request newer than the last success this recent shows in the reach column. */
+export const SHOW_FAILURE_MS = 10 * 60_000;
+
+/**
+ * The "reach" column: how a member is reached now. Connected: the paths of its open connections
+ * ("direct", "relay", "webrtc") and the rate of its recent transfers. Not connected: "not
+ * connected now" while it still counts as online (seen within the online window), else its
+ * availability ("away", "lost"), with the last failed request when it is newer than the last
+ * success.
+ */
+export function describeReach(x: {
+  self: boolean;
+  availability: string;
+  connected: boolean;
+  capped: boolean;
+  path: PeerHealthView | null;
+  nowMs: number;
+}): string {
+  if (x.self) return '';
+  const parts: string[] = [];
+  if (x.connected) {
+    const via = x.path !== null && x.path.via.length > 0 ? x.path.via.join(' + ') : 'connected';
+    const rate = x.path?.bytesPerSecond ?? null;
+    parts.push(rate === null ? via : `${via} ${formatSize(rate)}/s`);
+  } else {
+    parts.push(x.availability === 'online' ? 'not connected now' : x.availability);
+    const f = x.path?.lastFailure ?? null;
+    if (f !== null && x.nowMs - f.atMs <= SHOW_FAILURE_MS && (x.path?.lastOkMs ?? 0) < f.atMs)
+      parts.push(`last try ${formatAgo(f.atMs, x.nowMs)} failed`);
+  }
+  if (x.capped) parts.push('capped');
+  return parts.join(', ');
 }

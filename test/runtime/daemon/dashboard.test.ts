@@ -236,6 +236,21 @@ describe('the dashboard', () => {
         expect(counts.loading).toBe(false);
         expect(counts.words).toMatch(/^yes, everything is backed up/);
         expect(counts.requests).toEqual([m4id]);
+        // The reach column: how each holder is reached (the owner's backup went over loopback TCP).
+        const reach = (await page.evaluate(
+          `[...document.querySelectorAll('#members tbody tr')].filter((tr) => !tr.firstChild.textContent.startsWith('*')).map((tr) => tr.lastChild.textContent)`,
+        )) as string[];
+        expect(reach).toHaveLength(2);
+        for (const r of reach) expect(r).toMatch(/^direct( [\d.]+ [kMG]?B\/s)?$/);
+
+        // Pause and resume uploads from the page: the daemon's own pause (the CLI's).
+        await page.click('#upload-toggle[data-verb="pause"]');
+        await page.waitForSelector('#upload-toggle[data-verb="resume"]', { timeout: 15_000 });
+        expect(((await owner.call('status')) as { upload: { paused: boolean } }).upload.paused).toBe(true);
+        expect(await page.textContent('#w-upload')).toMatch(/^paused until /);
+        await page.click('#upload-toggle[data-verb="resume"]');
+        await page.waitForSelector('#upload-toggle[data-verb="pause"]', { timeout: 15_000 });
+        expect(((await owner.call('status')) as { upload: { paused: boolean } }).upload.paused).toBe(false);
 
         // Approve in the page: the same code as `pb-node approve`; the candidate joins.
         await page.click(`#requests li.request[data-candidate="${m4id}"] button.approve`);

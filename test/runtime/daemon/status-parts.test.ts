@@ -170,7 +170,13 @@ describe('dashboard settings', () => {
   });
 
   it('refuses a non-loopback address unless allowRemote is set', () => {
-    const deps = { report: async () => ({}), history: () => [], decide: async () => ({}), log: () => {} };
+    const deps = {
+      report: async () => ({}),
+      history: () => [],
+      decide: async () => ({}),
+      uploads: async () => ({}),
+      log: () => {},
+    };
     const token = 'a'.repeat(64);
     expect(() => new DashboardServer({ host: '0.0.0.0', port: 0, allowRemote: false }, token, deps)).toThrow(
       /not a loopback address/,
