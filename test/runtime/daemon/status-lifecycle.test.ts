@@ -209,6 +209,9 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
       expect(m.addresses?.length ?? 0, `${m.name} has an address`).toBeGreaterThan(0);
       expect(m.addresses![0]).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${m.id}$`));
     }
+    // How each connected holder is reached: the paths of its connections (loopback: direct or WebRTC).
+    for (const m of r.members.filter((x) => !x.self && x.connected))
+      expect(m.reach, `${m.name} reach`).toMatch(/^(direct|webrtc)( \+ (webrtc|relay))*( [\d.]+ [kMG]?B\/s)?$/);
     expect(r.backup.stripes).toBe(t.stripes);
     // What each holder holds of this owner's backup: the shard bodies on its disk.
     for (const h of holders) {
@@ -335,6 +338,8 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
       expect(r.exposure.unrecoverableBytes).toBe(0);
       expect(r.backup.upToDate).toBe(true);
       expect(r.members.find((m) => m.id === ids.get(h2))!.availability).not.toBe('lost');
+      // Never "online" for a member without a connection: the reach column says so.
+      expect(r.members.find((m) => m.id === ids.get(h2))!.reach).toMatch(/^(not connected now|away)/);
       await printStep(owner, '4. h2 stopped (within the grace period)');
       await h2.start();
       await waitFor(
