@@ -7,6 +7,7 @@
  * is closed and streams go over the relayed (or direct) path.
  */
 import type { Connection } from '@libp2p/interface';
+import { type ConnectionPath, connectionPath } from '../../engine/index.ts';
 import { describeError, NetError } from './errors.ts';
 import type { PbLibp2p } from './node.ts';
 
@@ -19,15 +20,18 @@ export const WEBRTC_OPEN_BOUND_MS = 5_000;
 export const PROBE_PROTOCOL = '/pb/probe/1';
 
 export function isWebRTC(conn: Connection): boolean {
-  return conn.remoteAddr.getComponents().some((c) => c.name === 'webrtc');
+  return connectionPath(conn.remoteAddr.toString()) === 'webrtc';
 }
 
-/** The best open link among `conns`: WebRTC, then direct (unlimited), then relayed; null for none. */
-export function linkKind(conns: readonly Connection[]): 'webrtc' | 'direct' | 'relay' | null {
-  const open = conns.filter((c) => c.status === 'open');
-  if (open.some(isWebRTC)) return 'webrtc';
-  if (open.some((c) => c.limits === undefined)) return 'direct';
-  return open.length > 0 ? 'relay' : null;
+/**
+ * The link streams prefer among `conns`: WebRTC (libp2p picks it over the relayed one), then
+ * direct, then relayed (the engine's `connectionPath` of each open one); null for none.
+ */
+export function linkKind(conns: readonly Connection[]): ConnectionPath | null {
+  const paths = new Set(
+    conns.filter((c) => c.status === 'open').map((c) => connectionPath(c.remoteAddr.toString())),
+  );
+  return (['webrtc', 'direct', 'relay'] as const).find((p) => paths.has(p)) ?? null;
 }
 
 /** Null when a data channel opened within `boundMs`, else why not. */
