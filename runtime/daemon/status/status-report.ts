@@ -18,6 +18,7 @@ import {
   DEFAULT_ONLINE_WINDOW_MS,
   estimatedDoneMs,
   exposure,
+  type MemberSighting,
   type MemberStatus,
   memberSightings,
   memberStatus,
@@ -221,56 +222,51 @@ function capacitySection(
   };
 }
 
-export function buildStatusReport(input: StatusInput): StatusReport {
+/** The report's clock: now, the grace and the online window (bounded by the grace). */
+function reportTimes(input: StatusInput): { nowMs: number; graceMs: number; onlineWindowMs: number } {
   const { nowMs } = input;
   if (!Number.isFinite(nowMs) || nowMs < 0) fail('nowMs must be a time');
-  if (input.members.length > MAX_REPORT_MEMBERS || input.requests.length > MAX_REPORT_MEMBERS)
-    fail(`at most ${MAX_REPORT_MEMBERS} members and requests`);
   const graceMs = input.graceMs ?? DEFAULT_GRACE_MS;
   // A grace shorter than the default window (a test group) bounds the window: the engine refuses
   // a window longer than the grace.
   const onlineWindowMs = input.onlineWindowMs ?? Math.min(DEFAULT_ONLINE_WINDOW_MS, graceMs);
-  const times = { nowMs, graceMs, onlineWindowMs };
-  const selfId = input.self.id;
-  const inGroup = input.isMember && input.agreement !== null && input.members.some((m) => m.id === selfId);
+  return { nowMs, graceMs, onlineWindowMs };
+}
 
-  // Sightings, the engine's rule (the same in repair and alerts): heard from, or never heard from
-  // and counted from the later of its join and the start of tracking, never online.
-  const sightings = memberSightings(
+/**
+ * Sightings, the engine's rule (the same in repair and alerts): heard from, or never heard from
+ * and counted from the later of its join and the start of tracking, never online.
+ */
+function sightingsOf(input: StatusInput, onlineWindowMs: number): MemberSighting[] {
+  const { nowMs } = input;
+  return memberSightings(
     input.members.map((m) => ({
       id: m.id,
       seenMs: input.lastSeenMs.get(m.id) ?? null,
       joinedAtMs: m.sinceMs ?? null,
     })),
-    selfId,
+    input.self.id,
     { nowMs, trackingSinceMs: Math.min(nowMs, input.trackingSinceMs ?? input.startedAtMs), onlineWindowMs },
   );
+}
 
-  const { statuses, code, shareBytes, boundBytes, capped } = groupNumbers(input);
-  const statusOf = new Map(statuses.map((s) => [s.id, s]));
-  const mine = statusOf.get(selfId);
-
-  const exp = exposure({
-    members: sightings,
-    stripes: input.stripes,
-    tolerance: input.agreement?.tolerance ?? 0,
-    nowMs,
-    graceMs,
-    onlineWindowMs,
-    ...(input.repair.bytesPerSecond !== null && input.repair.bytesPerSecond > 0
-      ? { repairBytesPerSecond: input.repair.bytesPerSecond }
-      : {}),
-  });
-  const ownExposure = exp.owners.find((o) => o.owner === selfId);
-
-  const members: StatusMemberRow[] = input.members.map((m, i) => {
-    const st = statusOf.get(m.id);
-    const self = m.id === selfId;
+/** One row per member: pledge, use, allowance, what it holds of mine, availability and reach. */
+function memberRows(
+  input: StatusInput,
+  sightings: readonly MemberSighting[],
+  times: { nowMs: number; graceMs: number; onlineWindowMs: number },
+  numbers: { statusOf: ReadonlyMap<string, MemberStatus>; capped: ReadonlySet<string> },
+): StatusMemberRow[] {
+  const { nowMs } = times;
+  return input.members.map((m, i) => {
+    const st = numbers.statusOf.get(m.id);
+    const self = m.id === input.self.id;
     const usedBytes = self ? input.store.storedBytes : (input.usage.get(m.id)?.usedBytes ?? null);
     const availability = availabilityOf(sightings[i], times);
     const connected = self || input.connected.has(m.id);
     const path = self ? null : (input.paths?.get(m.id) ?? null);
     const shown = self ? 'self' : availability === 'removed' ? 'lost' : availability;
+    const capped = numbers.capped.has(m.id);
     return {
       id: m.id,
       name: m.name,
@@ -280,31 +276,74 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       usedFraction: usedBytes === null ? null : m.pledgeBytes > 0 ? usedBytes / m.pledgeBytes : 0,
       allowanceBytes: st?.allowanceBytes ?? 0,
       limitedBy: st?.limitedBy ?? 'group',
-      capped: capped.has(m.id),
+      capped,
       holdsOfMineBytes: st?.pledgeUsedBytes ?? 0,
       addresses: [...(m.addresses ?? [])].slice(0, 8),
       lastSeenMs: self ? nowMs : (input.lastSeenMs.get(m.id) ?? null),
       availability: shown,
       connected,
       path,
-      reach: describeReach({ self, availability: shown, connected, capped: capped.has(m.id), path, nowMs }),
+      reach: describeReach({ self, availability: shown, connected, capped, path, nowMs }),
     };
   });
+}
 
-  const upload = input.upload === undefined ? null : uploadSection(input.upload);
-  const exposureTotals = {
-    storedBytes: ownExposure?.storedBytes ?? 0,
-    exposedBytes: ownExposure?.exposedBytes ?? 0,
-    unreadableNowBytes: ownExposure?.unreadableNowBytes ?? 0,
-    unrecoverableBytes: ownExposure?.unrecoverableBytes ?? 0,
-    repairQueueBytes: ownExposure?.repairQueueBytes ?? 0,
-    protectedByMs: ownExposure === undefined ? nowMs : ownExposure.protectedByMs,
+/** This owner's exposure (the engine's `exposure` over its stripes and the sightings), with words. */
+function exposureSection(
+  input: StatusInput,
+  sightings: MemberSighting[],
+  times: { nowMs: number; graceMs: number; onlineWindowMs: number },
+): StatusReport['exposure'] {
+  const { nowMs } = times;
+  const exp = exposure({
+    members: sightings,
+    stripes: input.stripes,
+    tolerance: input.agreement?.tolerance ?? 0,
+    ...times,
+    ...(input.repair.bytesPerSecond !== null && input.repair.bytesPerSecond > 0
+      ? { repairBytesPerSecond: input.repair.bytesPerSecond }
+      : {}),
+  });
+  const own = exp.owners.find((o) => o.owner === input.self.id);
+  const totals = {
+    storedBytes: own?.storedBytes ?? 0,
+    exposedBytes: own?.exposedBytes ?? 0,
+    unreadableNowBytes: own?.unreadableNowBytes ?? 0,
+    unrecoverableBytes: own?.unrecoverableBytes ?? 0,
+    repairQueueBytes: own?.repairQueueBytes ?? 0,
+    protectedByMs: own === undefined ? nowMs : own.protectedByMs,
   };
-  const names = new Map(input.members.map((m) => [m.id, m.name]));
+  return { ...totals, words: describeExposure(totals, input.agreement?.tolerance ?? 0, nowMs) };
+}
 
+/** The join requests, each with who invited it and whether this node decides. */
+function requestRows(input: StatusInput): StatusReport['requests'] {
+  const names = new Map(input.members.map((m) => [m.id, m.name]));
+  return input.requests.map((r) => ({
+    candidate: r.candidate,
+    request: r.request,
+    name: r.name,
+    invitedBy: r.invitedBy,
+    invitedByName: names.get(r.invitedBy) ?? r.invitedBy,
+    mine: r.invitedBy === input.self.id,
+    atMs: r.atMs,
+  }));
+}
+
+export function buildStatusReport(input: StatusInput): StatusReport {
+  const times = reportTimes(input);
+  if (input.members.length > MAX_REPORT_MEMBERS || input.requests.length > MAX_REPORT_MEMBERS)
+    fail(`at most ${MAX_REPORT_MEMBERS} members and requests`);
+  const selfId = input.self.id;
+  const inGroup = input.isMember && input.agreement !== null && input.members.some((m) => m.id === selfId);
+  const sightings = sightingsOf(input, times.onlineWindowMs);
+  const { statuses, code, shareBytes, boundBytes, capped } = groupNumbers(input);
+  const statusOf = new Map(statuses.map((s) => [s.id, s]));
+  const mine = statusOf.get(selfId);
+  const upload = input.upload === undefined ? null : uploadSection(input.upload);
   return {
     version: STATUS_REPORT_VERSION,
-    generatedAtMs: nowMs,
+    generatedAtMs: times.nowMs,
     self: { id: selfId, name: input.self.name },
     group: {
       id: input.groupId,
@@ -323,21 +362,10 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       usedFraction: input.store.pledgeBytes > 0 ? input.store.storedBytes / input.store.pledgeBytes : 0,
       reservationBytes: input.store.reservationBytes,
     },
-    members,
-    exposure: {
-      ...exposureTotals,
-      words: describeExposure(exposureTotals, input.agreement?.tolerance ?? 0, nowMs),
-    },
+    members: memberRows(input, sightings, times, { statusOf, capped }),
+    exposure: exposureSection(input, sightings, times),
     repair: input.repair,
-    requests: input.requests.map((r) => ({
-      candidate: r.candidate,
-      request: r.request,
-      name: r.name,
-      invitedBy: r.invitedBy,
-      invitedByName: names.get(r.invitedBy) ?? r.invitedBy,
-      mine: r.invitedBy === selfId,
-      atMs: r.atMs,
-    })),
+    requests: requestRows(input),
     dashboard: { url: input.dashboardUrl },
     ...(upload === null ? {} : { upload }),
   };
