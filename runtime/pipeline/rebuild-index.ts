@@ -236,31 +236,42 @@ interface FoundVariant {
   shards: Map<number, ShardRow>;
 }
 
-export async function rebuildIndex(
-  index: IndexDb,
-  directory: ShardDirectory,
-  keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array; signingSeed: Uint8Array; publicKey: Uint8Array },
-  owner: string,
-  dataDir: string,
-  options: RebuildOptions = {},
-): Promise<RebuildSummary> {
-  if (index.allStripeSeqs().length > 0 || index.listSnapshots().length > 0) {
-    throw new PipelineError(
-      'invalid-argument',
-      'the index is not empty: rebuild only into a fresh data directory',
-    );
+type StripeVariants = Map<string, Map<string, FoundVariant>>;
+
+/** The variant of `stripeId` with this key, made on first sight. */
+function variantOf(
+  found: StripeVariants,
+  stripeId: string,
+  key: string,
+  shape: Omit<FoundVariant, 'shards'>,
+): FoundVariant {
+  let variants = found.get(stripeId);
+  if (!variants) {
+    variants = new Map();
+    found.set(stripeId, variants);
   }
-  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-  const summary: RebuildSummary = {
-    stripes: 0,
-    unreadableStripes: [],
-    objects: 0,
-    snapshots: 0,
-    unreachableMembers: [],
-    incompleteStripes: 0,
-  };
-  // 1. Every reachable member's shard list: with the trailers' fields when the member can list
-  // them (a member over the network: no download just to read trailers), else the ids alone.
+  let variant = variants.get(key);
+  if (!variant) {
+    variant = { ...shape, shards: new Map() };
+    variants.set(key, variant);
+  }
+  return variant;
+}
+
+/**
+ * Step 1: every reachable member's shard list, with the trailers' fields when the member can list
+ * them (a member over the network: no download just to read trailers), else the ids alone.
+ */
+async function listShards(
+  directory: ShardDirectory,
+  owner: string,
+  summary: RebuildSummary,
+  options: RebuildOptions,
+): Promise<{
+  listed: { member: string; shardId: string }[];
+  described: { member: string; shard: ListedShard }[];
+  unreachable: Set<string>;
+}> {
   const listed: { member: string; shardId: string }[] = [];
   const described: { member: string; shard: ListedShard }[] = [];
   const unreachable = new Set<string>();
@@ -279,68 +290,89 @@ export async function rebuildIndex(
     if (listed.length + described.length > MAX_SHARDS_SEEN)
       throw new PipelineError('invalid-argument', `more than ${MAX_SHARDS_SEEN} shards listed`);
   }
-  // 2. Each shard's trailer: which stripe of this owner, which position, which body hashes.
-  // Shards of one stripe that disagree on their trailer are separate variants; the larger wins.
-  const found = new Map<string, Map<string, FoundVariant>>();
-  await forEachLimited(listed, concurrency, async ({ member, shardId }) => {
+  return { listed, described, unreachable };
+}
+
+/**
+ * Step 2: each shard's trailer (which stripe of this owner, which position, which body hashes).
+ * Shards of one stripe that disagree on their trailer are separate variants; the larger wins.
+ * Listed trailers are unverified hints: grouped by shape only (no body hashes); the first shard
+ * fetched and verified in step 3 becomes the stripe's reference, and every other must agree.
+ */
+async function groupVariants(
+  directory: ShardDirectory,
+  owner: string,
+  shards: Awaited<ReturnType<typeof listShards>>,
+  concurrency: number,
+): Promise<StripeVariants> {
+  const found: StripeVariants = new Map();
+  await forEachLimited(shards.listed, concurrency, async ({ member, shardId }) => {
     let bytes: Uint8Array;
-    try {
-      bytes = await directory.storeFor(member).get(shardId);
-    } catch {
-      return; // corrupt or vanished: another shard of the stripe will do
-    }
     let header: ShardHeader;
     try {
+      bytes = await directory.storeFor(member).get(shardId);
       header = decodeShardHeader(bytes).header;
     } catch {
-      return; // not a pb shard we can read
+      return; // corrupt, vanished or not a pb shard we can read: another shard of the stripe will do
     }
     if (header.owner !== owner || stripeSeqOf(header.stripeId, owner) === null) return;
-    const variantKey = `${header.k}/${header.m}/${header.bodyBytes}/${Buffer.concat(header.bodyHashes).toString('hex')}`;
-    let variants = found.get(header.stripeId);
-    if (!variants) {
-      variants = new Map();
-      found.set(header.stripeId, variants);
-    }
-    let variant = variants.get(variantKey);
-    if (!variant) {
-      variant = {
-        k: header.k,
-        m: header.m,
-        shardBytes: header.bodyBytes,
-        bodyHashes: header.bodyHashes,
-        shards: new Map(),
-      };
-      variants.set(variantKey, variant);
-    }
+    const key = `${header.k}/${header.m}/${header.bodyBytes}/${Buffer.concat(header.bodyHashes).toString('hex')}`;
+    const shape = { k: header.k, m: header.m, shardBytes: header.bodyBytes, bodyHashes: header.bodyHashes };
+    const variant = variantOf(found, header.stripeId, key, shape);
     if (!variant.shards.has(header.index))
       variant.shards.set(header.index, { idx: header.index, shardId, member, fileBytes: bytes.length });
   });
-  // Listed trailers are unverified hints: grouped by shape only (no body hashes); the first shard
-  // fetched and verified in step 3 becomes the stripe's reference, and every other must agree.
-  for (const { member, shard } of described) {
+  for (const { member, shard } of shards.described) {
     if (stripeSeqOf(shard.stripeId, owner) === null) continue;
-    const variantKey = `listed/${shard.k}/${shard.m}/${shard.bodyBytes}`;
-    let variants = found.get(shard.stripeId);
-    if (!variants) {
-      variants = new Map();
-      found.set(shard.stripeId, variants);
-    }
-    let variant = variants.get(variantKey);
-    if (!variant) {
-      variant = {
-        k: shard.k,
-        m: shard.m,
-        shardBytes: shard.bodyBytes,
-        bodyHashes: undefined,
-        shards: new Map(),
-      };
-      variants.set(variantKey, variant);
-    }
+    const key = `listed/${shard.k}/${shard.m}/${shard.bodyBytes}`;
+    const shape = { k: shard.k, m: shard.m, shardBytes: shard.bodyBytes, bodyHashes: undefined };
+    const variant = variantOf(found, shard.stripeId, key, shape);
     // fileBytes 0: recoverStripe fills in the verified size; unfetched rows are checked there.
     if (!variant.shards.has(shard.index))
       variant.shards.set(shard.index, { idx: shard.index, shardId: shard.id, member, fileBytes: 0 });
   }
+  return found;
+}
+
+/** The snapshots a recovered stripe carries (opened with the data key). */
+function snapshotsIn(
+  recovered: RecoveredStripe,
+  keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array },
+): { id: Buffer; timeMs: number; files: number; bytes: number }[] {
+  const out: { id: Buffer; timeMs: number; files: number; bytes: number }[] = [];
+  for (const e of recovered.objects) {
+    if (e.kind !== KIND_SNAPSHOT) continue;
+    const sealed = recovered.area.subarray(e.offset, e.offset + e.sealedBytes);
+    const snapshot = decodeSnapshot(openObject(keys.dataKey, keys.chunkIdKey, e.id, sealed, e.codec));
+    out.push({ id: e.id, timeMs: snapshot.timeMs, files: snapshot.files, bytes: snapshot.bytes });
+  }
+  return out;
+}
+
+export async function rebuildIndex(
+  index: IndexDb,
+  directory: ShardDirectory,
+  keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array; signingSeed: Uint8Array; publicKey: Uint8Array },
+  owner: string,
+  dataDir: string,
+  options: RebuildOptions = {},
+): Promise<RebuildSummary> {
+  if (index.allStripeSeqs().length > 0 || index.listSnapshots().length > 0) {
+    throw new PipelineError(
+      'invalid-argument',
+      'the index is not empty: rebuild only into a fresh data directory',
+    );
+  }
+  const summary: RebuildSummary = {
+    stripes: 0,
+    unreadableStripes: [],
+    objects: 0,
+    snapshots: 0,
+    unreachableMembers: [],
+    incompleteStripes: 0,
+  };
+  const shards = await listShards(directory, owner, summary, options);
+  const found = await groupVariants(directory, owner, shards, options.concurrency ?? DEFAULT_CONCURRENCY);
   // 3. Each stripe from any k of its shards, in stripe order.
   const snapshots: { id: Buffer; timeMs: number; files: number; bytes: number }[] = [];
   const stripes = [...found.entries()]
@@ -372,7 +404,7 @@ export async function rebuildIndex(
           present,
           k + m,
           directory.members(),
-          unreachable,
+          shards.unreachable,
           options.plan,
         ),
       });
@@ -385,31 +417,20 @@ export async function rebuildIndex(
     }
     seqsTaken.add(seq);
     index.commitStripe(recovered.stripe, recovered.shards, recovered.objects, []);
-    const { area } = recovered;
-    for (const e of recovered.objects) {
-      if (e.kind !== KIND_SNAPSHOT) continue;
-      const plain = openObject(
-        keys.dataKey,
-        keys.chunkIdKey,
-        e.id,
-        area.subarray(e.offset, e.offset + e.sealedBytes),
-        e.codec,
-      );
-      const snapshot = decodeSnapshot(plain);
-      snapshots.push({ id: e.id, timeMs: snapshot.timeMs, files: snapshot.files, bytes: snapshot.bytes });
-    }
+    snapshots.push(...snapshotsIn(recovered, keys));
     if (variant.shards.size < k + m) summary.incompleteStripes++;
     summary.stripes++;
     summary.objects += recovered.objects.length;
   }
+  // 4. The snapshots in time order, each with a head; the newest is this data directory's head.
   snapshots.sort((x, y) => x.timeMs - y.timeMs);
   for (const [i, snap] of snapshots.entries()) {
     const head = encodeHead({ owner, headSeq: i + 1, snapshotId: snap.id, timeMs: snap.timeMs }, keys);
     index.addSnapshot(snap, head);
     summary.snapshots++;
   }
-  const newest = snapshots.at(-1);
-  if (newest) writeFileAtomic(join(dataDir, 'head'), Buffer.from(index.getMeta('head')!, 'base64'));
+  if (snapshots.length > 0)
+    writeFileAtomic(join(dataDir, 'head'), Buffer.from(index.getMeta('head')!, 'base64'));
   return summary;
 }
 
