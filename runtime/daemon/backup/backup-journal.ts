@@ -182,6 +182,122 @@ export interface SettleSummary {
 /** Bound on the stripes one settle looks at (a run has at most a few in flight). */
 const MAX_SETTLE_STRIPES = 1024;
 
+/** The journal's rows by stripe (at most MAX_SETTLE_STRIPES stripes). */
+function rowsByStripe(journal: PutJournal): Map<string, JournalRow[]> {
+  const byStripe = new Map<string, JournalRow[]>();
+  for (const row of journal.read()) {
+    let rows = byStripe.get(row.stripe);
+    if (!rows) {
+      if (byStripe.size >= MAX_SETTLE_STRIPES) break;
+      rows = [];
+      byStripe.set(row.stripe, rows);
+    }
+    rows.push(row);
+  }
+  return byStripe;
+}
+
+interface Holding {
+  /** The journaled shard of each index (rows of the first row's shape). */
+  byIdx: Map<number, JournalRow>;
+  /** The shards their holders say they have. */
+  landed: JournalRow[];
+  /** Holders that did not answer. */
+  unanswered: number;
+}
+
+/** Asks each journaled shard's holder (a current member) whether it has the shard. */
+async function holdingOf(repo: Repository, rows: JournalRow[]): Promise<Holding> {
+  const { k, m, shardBytes } = rows[0]!;
+  const byIdx = new Map<number, JournalRow>();
+  for (const r of rows) if (r.k === k && r.m === m && r.shardBytes === shardBytes) byIdx.set(r.idx, r);
+  const members = new Set(repo.directory.members());
+  const landed: JournalRow[] = [];
+  let unanswered = 0;
+  await Promise.all(
+    [...byIdx.values()]
+      .filter((r) => members.has(r.member))
+      .map(async (r) => {
+        try {
+          if (await repo.directory.storeFor(r.member).has(r.shard)) landed.push(r);
+        } catch {
+          unanswered++;
+        }
+      }),
+  );
+  return { byIdx, landed, unanswered };
+}
+
+/** Rebuilds the shards that did not land from those that did, puts them, commits the stripe. */
+async function completeStripe(
+  repo: Repository,
+  stripeId: string,
+  seq: number,
+  h: Holding,
+  nowMs: number,
+): Promise<{ rebuilt: number }> {
+  const { k, m, shardBytes } = h.landed[0]!;
+  const recovered = await recoverStripe(repo.directory, repo.keys.dataKey, repo.owner, {
+    stripeId,
+    seq,
+    k,
+    m,
+    shardBytes,
+    present: h.landed.map((r) => ({
+      idx: r.idx,
+      shardId: r.shard,
+      member: r.member,
+      fileBytes: r.fileBytes,
+    })),
+    memberFor: (idx) => h.byIdx.get(idx)!.member,
+  });
+  for (const s of recovered.rebuilt) {
+    if (s.shardId !== h.byIdx.get(s.idx)!.shard)
+      throw new Error(`shard ${s.idx} rebuilds to another id than the one journaled`);
+  }
+  await Promise.all(recovered.rebuilt.map((s) => repo.directory.storeFor(s.member).put(s.shardId, s.bytes)));
+  repo.index.commitStripe({ ...recovered.stripe, createdMs: nowMs }, recovered.shards, recovered.objects, []);
+  return { rebuilt: recovered.rebuilt.length };
+}
+
+/**
+ * One journaled stripe the index does not know: completed (every shard journaled, at least k
+ * landed), deferred (holders that did not answer may still make it), or abandoned (its landed
+ * shards deleted, best effort: a later prune removes what is left; its objects go into new
+ * stripes).
+ */
+async function settleStripe(
+  repo: Repository,
+  stripeId: string,
+  seq: number,
+  rows: JournalRow[],
+  nowMs: number,
+  log: (line: string) => void,
+): Promise<{ outcome: 'completed' | 'deferred' | 'abandoned'; landed: number; rebuilt: number }> {
+  const { k, m } = rows[0]!;
+  const h = await holdingOf(repo, rows);
+  if (h.byIdx.size === k + m && h.landed.length >= k) {
+    try {
+      const { rebuilt } = await completeStripe(repo, stripeId, seq, h, nowMs);
+      return { outcome: 'completed', landed: h.landed.length, rebuilt };
+    } catch (error) {
+      log(`resume: stripe ${stripeId} could not be completed: ${(error as Error).message}`);
+      if (h.unanswered > 0) return { outcome: 'deferred', landed: 0, rebuilt: 0 };
+    }
+  } else if (h.unanswered > 0 && h.landed.length + h.unanswered >= k) {
+    return { outcome: 'deferred', landed: 0, rebuilt: 0 }; // maybe enough once every holder answers
+  }
+  await Promise.all(
+    h.landed.map((r) =>
+      repo.directory
+        .storeFor(r.member)
+        .delete(r.shard)
+        .catch(() => undefined),
+    ),
+  );
+  return { outcome: 'abandoned', landed: 0, rebuilt: 0 };
+}
+
 /**
  * Settles the journal's stripes that the index does not know: asks each shard's holder `has`;
  * with every shard there the stripe is committed as it is; with at least k there the missing
@@ -203,93 +319,15 @@ export async function settleJournal(
     abandoned: 0,
     deferred: 0,
   };
-  const byStripe = new Map<string, JournalRow[]>();
-  for (const row of journal.read()) {
-    let rows = byStripe.get(row.stripe);
-    if (!rows) {
-      if (byStripe.size >= MAX_SETTLE_STRIPES) break;
-      rows = [];
-      byStripe.set(row.stripe, rows);
-    }
-    rows.push(row);
-  }
   const keep: JournalRow[] = [];
-  for (const [stripeId, rows] of byStripe) {
+  for (const [stripeId, rows] of rowsByStripe(journal)) {
     const seq = stripeSeqOf(stripeId, repo.owner);
     if (seq === null || repo.index.getStripe(seq) !== undefined) continue; // not ours, or committed
-    const { k, m, shardBytes } = rows[0]!;
-    const byIdx = new Map<number, JournalRow>();
-    for (const r of rows) if (r.k === k && r.m === m && r.shardBytes === shardBytes) byIdx.set(r.idx, r);
-    const members = new Set(repo.directory.members());
-    const known = [...byIdx.values()].filter((r) => members.has(r.member));
-    const landed: JournalRow[] = [];
-    let unanswered = 0;
-    await Promise.all(
-      known.map(async (r) => {
-        try {
-          if (await repo.directory.storeFor(r.member).has(r.shard)) landed.push(r);
-        } catch {
-          unanswered++;
-        }
-      }),
-    );
-    if (byIdx.size === k + m && landed.length >= k) {
-      try {
-        const recovered = await recoverStripe(repo.directory, repo.keys.dataKey, repo.owner, {
-          stripeId,
-          seq,
-          k,
-          m,
-          shardBytes,
-          present: landed.map((r) => ({
-            idx: r.idx,
-            shardId: r.shard,
-            member: r.member,
-            fileBytes: r.fileBytes,
-          })),
-          memberFor: (idx) => byIdx.get(idx)!.member,
-        });
-        for (const s of recovered.rebuilt) {
-          if (s.shardId !== byIdx.get(s.idx)!.shard)
-            throw new Error(`shard ${s.idx} rebuilds to another id than the one journaled`);
-        }
-        await Promise.all(
-          recovered.rebuilt.map((s) => repo.directory.storeFor(s.member).put(s.shardId, s.bytes)),
-        );
-        repo.index.commitStripe(
-          { ...recovered.stripe, createdMs: nowMs },
-          recovered.shards,
-          recovered.objects,
-          [],
-        );
-        summary.completed++;
-        summary.shardsLanded += landed.length;
-        summary.shardsRebuilt += recovered.rebuilt.length;
-        continue;
-      } catch (error) {
-        log(`resume: stripe ${stripeId} could not be completed: ${(error as Error).message}`);
-        if (unanswered > 0) {
-          summary.deferred++;
-          keep.push(...rows);
-          continue;
-        }
-      }
-    } else if (unanswered > 0 && landed.length + unanswered >= k) {
-      summary.deferred++; // maybe enough once every holder answers
-      keep.push(...rows);
-      continue;
-    }
-    // Dropped: its objects go into new stripes; its landed shards are deleted (best effort:
-    // a later prune removes what is left).
-    summary.abandoned++;
-    await Promise.all(
-      landed.map((r) =>
-        repo.directory
-          .storeFor(r.member)
-          .delete(r.shard)
-          .catch(() => undefined),
-      ),
-    );
+    const r = await settleStripe(repo, stripeId, seq, rows, nowMs, log);
+    summary[r.outcome]++;
+    summary.shardsLanded += r.landed;
+    summary.shardsRebuilt += r.rebuilt;
+    if (r.outcome === 'deferred') keep.push(...rows);
   }
   journal.rewrite(keep);
   return summary;
