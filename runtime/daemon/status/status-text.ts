@@ -56,27 +56,28 @@ export function repairWords(r: StatusReport): string {
   return parts.join('; ');
 }
 
-export function renderStatusText(r: StatusReport, dashboardLink: string | null = r.dashboard.url): string {
-  const out: string[] = [];
+/** The "Group" line: its id, members, agreement and the code of new stripes. */
+function groupLine(r: StatusReport): string {
   const g = r.group;
+  if (g.id === null)
+    return line('Group', 'none yet: `pb-node create` founds one, `pb-node join <code>` joins one');
   const shape =
     g.code === null
       ? ''
       : g.code.feasible
         ? `, stripes ${g.code.dataShards}+${g.code.parityShards}${g.code.repairSlack ? '' : ' (no repair slack)'}`
         : `, no feasible code: ${g.code.reason}`;
-  out.push(`${r.self.name} (${r.self.id})`);
-  out.push(
-    g.id === null
-      ? line('Group', 'none yet: `pb-node create` founds one, `pb-node join <code>` joins one')
-      : line(
-          'Group',
-          `${g.id.slice(0, 16)}, ${g.memberCount} member${g.memberCount === 1 ? '' : 's'}${g.member ? '' : ' (this node is NOT a member)'}` +
-            (g.agreement === null ? '' : `, ratio ${g.agreement.ratio}, tolerance ${g.agreement.tolerance}`) +
-            shape,
-        ),
+  return line(
+    'Group',
+    `${g.id.slice(0, 16)}, ${g.memberCount} member${g.memberCount === 1 ? '' : 's'}${g.member ? '' : ' (this node is NOT a member)'}` +
+      (g.agreement === null ? '' : `, ratio ${g.agreement.ratio}, tolerance ${g.agreement.tolerance}`) +
+      shape,
   );
-  out.push('');
+}
+
+/** The sentences: backup, size, upload, allowance, pledge, exposure, repair, requests. */
+function wordLines(r: StatusReport): string[] {
+  const out: string[] = [];
   const b = r.backup;
   out.push(line('Backed up', b.words));
   if (b.stripes > 0)
@@ -99,47 +100,56 @@ export function renderStatusText(r: StatusReport, dashboardLink: string | null =
   out.push(line('Exposure', r.exposure.words));
   out.push(line('Repair', repairWords(r)));
   if (r.requests.length === 0) out.push(line('Requests', 'none waiting'));
-  else
-    r.requests.forEach((q, i) => {
-      out.push(
-        line(
-          i === 0 ? 'Requests' : '',
-          `${q.name} (${q.candidate.slice(-8)}) waits ${formatAgo(q.atMs, r.generatedAtMs).replace(' ago', '')}: ` +
-            (q.mine
-              ? `pb-node approve ${q.name}  or  pb-node reject ${q.name}`
-              : `${q.invitedByName} invited them and decides`),
-        ),
-      );
-    });
-  if (r.members.length > 0) {
-    out.push('');
-    const rows = [['Members', 'pledge', 'used', 'allowance', 'holds mine', 'last seen', 'reach']];
-    for (const m of r.members) {
-      rows.push([
-        `${m.self ? '*' : ' '} ${m.name}`,
-        formatSize(m.pledgeBytes),
-        m.usedBytes === null ? '?' : `${formatSize(m.usedBytes)} ${percent(m.usedFraction ?? 0)}`,
-        `${formatSize(m.allowanceBytes)}${m.limitedBy === 'group' ? ' (group)' : ''}`,
-        m.self ? '-' : formatSize(m.holdsOfMineBytes),
-        m.self
-          ? 'this node'
-          : m.lastSeenMs === null
-            ? 'not since start'
-            : formatAgo(m.lastSeenMs, r.generatedAtMs),
-        m.reach ?? '',
-      ]);
-    }
-    out.push(...table(rows, new Set([1, 2, 3, 4])));
-    // Where to reach each member: the address to give `pb-node restore --peer`.
-    const reach = r.members
-      .filter((m) => (m.addresses ?? []).length > 0)
-      .map((m) => [`${m.self ? '*' : ' '} ${m.name}`, m.addresses![0]!]);
-    if (reach.length > 0) {
-      out.push('');
-      out.push(...table([['Addresses', '(for pb-node restore --peer)'], ...reach], new Set()));
-    }
+  r.requests.forEach((q, i) => {
+    out.push(
+      line(
+        i === 0 ? 'Requests' : '',
+        `${q.name} (${q.candidate.slice(-8)}) waits ${formatAgo(q.atMs, r.generatedAtMs).replace(' ago', '')}: ` +
+          (q.mine
+            ? `pb-node approve ${q.name}  or  pb-node reject ${q.name}`
+            : `${q.invitedByName} invited them and decides`),
+      ),
+    );
+  });
+  return out;
+}
+
+/** The members table, then each member's address to give `pb-node restore --peer`. */
+function memberLines(r: StatusReport): string[] {
+  if (r.members.length === 0) return [];
+  const rows = [['Members', 'pledge', 'used', 'allowance', 'holds mine', 'last seen', 'reach']];
+  for (const m of r.members) {
+    rows.push([
+      `${m.self ? '*' : ' '} ${m.name}`,
+      formatSize(m.pledgeBytes),
+      m.usedBytes === null ? '?' : `${formatSize(m.usedBytes)} ${percent(m.usedFraction ?? 0)}`,
+      `${formatSize(m.allowanceBytes)}${m.limitedBy === 'group' ? ' (group)' : ''}`,
+      m.self ? '-' : formatSize(m.holdsOfMineBytes),
+      m.self
+        ? 'this node'
+        : m.lastSeenMs === null
+          ? 'not since start'
+          : formatAgo(m.lastSeenMs, r.generatedAtMs),
+      m.reach ?? '',
+    ]);
   }
-  out.push('');
-  out.push(line('Dashboard', dashboardLink ?? 'off (set `dashboard` in the config)'));
-  return out.join('\n');
+  const out = ['', ...table(rows, new Set([1, 2, 3, 4]))];
+  const reach = r.members
+    .filter((m) => (m.addresses ?? []).length > 0)
+    .map((m) => [`${m.self ? '*' : ' '} ${m.name}`, m.addresses![0]!]);
+  if (reach.length > 0)
+    out.push('', ...table([['Addresses', '(for pb-node restore --peer)'], ...reach], new Set()));
+  return out;
+}
+
+export function renderStatusText(r: StatusReport, dashboardLink: string | null = r.dashboard.url): string {
+  return [
+    `${r.self.name} (${r.self.id})`,
+    groupLine(r),
+    '',
+    ...wordLines(r),
+    ...memberLines(r),
+    '',
+    line('Dashboard', dashboardLink ?? 'off (set `dashboard` in the config)'),
+  ].join('\n');
 }
