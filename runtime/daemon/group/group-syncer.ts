@@ -22,6 +22,8 @@ const MAX_SYNC_ROUNDS = 4;
 const ENSURE_LINK_MS = 20_000;
 /** A new connection to a member is synced over after this delay (its streams settle first). */
 const ON_CONNECT_DELAY_MS = 200;
+/** Refusals within this long of this node's admission: the news has not spread to them yet. */
+const FRESH_ADMISSION_MS = 5 * 60_000;
 
 export interface GroupSyncerDeps {
   readonly node: PbLibp2p;
@@ -100,7 +102,14 @@ export class GroupSyncer {
       this.refusedBy.add(peer);
       const others = (this.deps.group.state?.members.length ?? 1) - 1;
       if (others > 0 && this.refusedBy.size >= others) {
-        this.deps.log('every other member refuses this node: it has probably been removed from the group');
+        const admittedMs = this.deps.group.state?.members.find((m) => m.id === this.deps.self)?.sinceMs;
+        const agoMs = admittedMs === undefined ? null : Date.now() - admittedMs;
+        // Right after an admission the others may not have its op yet: they refuse until they do.
+        this.deps.log(
+          agoMs !== null && agoMs < FRESH_ADMISSION_MS
+            ? `every other member refuses this node for now: it was admitted ${Math.max(0, Math.round(agoMs / 1000))} s ago and the admission has not reached them yet`
+            : 'every other member refuses this node: it has probably been removed from the group',
+        );
       }
     }
     if (!this.stopped) this.deps.log(`sync with ${peer.slice(-8)} failed: ${describeError(error)}`);
