@@ -215,9 +215,10 @@ export class FrameReader {
 export function parseMessage(bytes: Uint8Array, what = 'a message'): Message {
   let value: CborValue;
   try {
-    value = decodeCbor(bytes, what);
+    value = decodeCbor(bytes, `${what} (pb-cbor)`);
   } catch (error) {
-    throw new NetError('bad-frame', `${what} is not pb-cbor: ${(error as Error).message}`);
+    // The decoder's text already names what was read: "<what> (pb-cbor): <why> at byte N".
+    throw new NetError('bad-frame', (error as Error).message);
   }
   if (!Array.isArray(value) || value.length < 2) {
     throw new NetError('bad-message', `${what} must be an array [version, type, ...]`);
