@@ -15,8 +15,6 @@ import { MEMBER_PORT, PUBLIC_IP, RELAY_PORT, setConfig, Testbed, testbedUnavaila
 
 const unavailable = testbedUnavailable();
 const NAMES = ['a', 'b', 'c', 'd'] as const;
-/** Debugging only: libp2p's debug output of every daemon goes to `<dir>/<name>.debug`. */
-const DEBUG_DIR = process.env.PB_NAT_DEBUG_DIR;
 
 interface MemberRow {
   id: string;
@@ -70,18 +68,7 @@ describe.skipIf(unavailable !== null)(
           ];
         }
         const group = await formGroup(root, [...NAMES], extra, '64MiB', {
-          wrap: (n) =>
-            DEBUG_DIR === undefined
-              ? bed.home(n).wrap
-              : [
-                  ...bed.home(n).wrap,
-                  'env',
-                  `DEBUG=${process.env.DEBUG ?? 'libp2p:webrtc*,libp2p:connection-manager*,libp2p:circuit-relay*'}`,
-                  'sh',
-                  '-c',
-                  `exec "$@" 2>>${join(DEBUG_DIR, `${n}.debug`)}`,
-                  'sh',
-                ],
+          wrap: (n) => bed.memberWrap(n),
           beforeStart: (p) => setConfig(p.dir, { iceServers: [{ urls: stun }], webrtcBindAddress: null }),
           afterCreate: async (founder) => {
             const groupId = ((await founder.call('status')) as { groupId: string }).groupId;
@@ -109,10 +96,7 @@ describe.skipIf(unavailable !== null)(
     }, 300_000);
 
     afterAll(async () => {
-      if (DEBUG_DIR !== undefined && root !== undefined)
-        for (const n of NAMES)
-          if (fs.existsSync(join(root, n, 'pb-node.log')))
-            fs.copyFileSync(join(root, n, 'pb-node.log'), join(DEBUG_DIR, `${n}.log`));
+      bed?.keepLogs(NAMES);
       await Promise.all([...procs.values()].map((p) => p.stop().catch(() => undefined)));
       await bed?.teardown();
       if (root !== undefined) fs.rmSync(root, { recursive: true, force: true });
