@@ -27,6 +27,20 @@ export interface DialOptions {
 
 type Transport = 'webrtc' | 'relay' | 'direct';
 
+/** The peer an address leads to: its last /p2p component. */
+function lastPeer(ma: Multiaddr): string | null {
+  return (
+    ma
+      .getComponents()
+      .filter((c) => c.name === 'p2p')
+      .at(-1)?.value ?? null
+  );
+}
+
+function openLinks(node: PbLibp2p, peer: string): Connection[] {
+  return node.getConnections().filter((c) => c.status === 'open' && c.remotePeer.toString() === peer);
+}
+
 function transportOf(connection: Connection): Transport {
   if (isWebRTC(connection)) return 'webrtc';
   return connection.limits === undefined ? 'direct' : 'relay';
@@ -58,7 +72,9 @@ async function tryWebRTC(
       options.log?.(
         `webrtc dial ${attempt + 1}/${attempts} to ${addr.toString()} failed: ${describeError(error)}`,
       );
-      if (peer !== null) policy?.failed(peer, describeError(error));
+      // Counted only when the signalling reached the peer (a connection to it is open): a relay
+      // that is down says nothing about the peer's WebRTC.
+      if (peer !== null && openLinks(node, peer).length > 0) policy?.failed(peer, describeError(error));
       await new Promise((r) => setTimeout(r, (options.backoffMs ?? 250) * 2 ** attempt));
     }
   }
@@ -78,26 +94,15 @@ export async function dialPreferringWebRTC(
   // The relayed (or direct) link: one already open is used as it is (libp2p would dial another
   // relayed connection to the same address and abort it as a duplicate).
   const rest = addrs.filter((a) => !a.toString().includes('/webrtc'));
-  const peer = rest
-    .map(
-      (a) =>
-        a
-          .getComponents()
-          .filter((c) => c.name === 'p2p')
-          .at(-1)?.value,
-    )
-    .find(Boolean);
-  const open =
-    peer === undefined
-      ? []
-      : node.getConnections().filter((c) => c.status === 'open' && c.remotePeer.toString() === peer);
+  const peer = rest.map(lastPeer).find((p) => p !== null);
+  const open = peer === undefined || peer === null ? [] : openLinks(node, peer);
   const reuse = open.find((c) => c.limits === undefined) ?? open[0];
   if (reuse !== undefined) return { connection: reuse, transport: transportOf(reuse) };
   let last: unknown = new NetError('closed', `no address to dial among ${addrs.length}`);
   for (const addr of rest) {
     try {
       const connection = await node.dial(addr, { signal: AbortSignal.timeout(timeoutMs * 2) });
-      return { connection, transport: addr.toString().includes('/p2p-circuit') ? 'relay' : 'direct' };
+      return { connection, transport: transportOf(connection) };
     } catch (error) {
       last = new NetError('closed', `dial ${addr.toString()} failed: ${describeError(error)}`, {
         cause: error,
