@@ -255,3 +255,12 @@ export {
   validateUploadSchedule,
   windowContains,
 } from './upload-schedule.ts';
+export {
+  afterWebRTCFailure,
+  WEBRTC_BACKOFF_FIRST_MS,
+  WEBRTC_BACKOFF_MAX_MS,
+  WEBRTC_FAILURES_BEFORE_BACKOFF,
+  type WebRTCAttempts,
+  webrtcAllowed,
+  webrtcBackoffMs,
+} from './webrtc-backoff.ts';
