@@ -81,7 +81,10 @@ export function snapshotList(repo: Repository): SnapshotInfo[] {
 /** A normalised absolute path ("/a/b"), or a clear error. */
 export function absolutePath(path: string): string {
   if (!path.startsWith('/'))
-    throw new PipelineError('invalid-argument', `path ${path} is not absolute (snapshots hold absolute paths)`);
+    throw new PipelineError(
+      'invalid-argument',
+      `path ${path} is not absolute (snapshots hold absolute paths)`,
+    );
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw new PipelineError('invalid-argument', `path ${path} contains ..`);
   return `/${parts.join('/')}`;
@@ -193,7 +196,8 @@ export async function findPaths(
       if (match(shown)) {
         const m = found.get(shown);
         if (m !== undefined) m.snapshots.push(snap);
-        else if (found.size < MAX_LISTED_PATHS) found.set(shown, { path: shown, type: typeOf(e), snapshots: [snap] });
+        else if (found.size < MAX_LISTED_PATHS)
+          found.set(shown, { path: shown, type: typeOf(e), snapshots: [snap] });
         else truncated = true;
         here.push(shown);
       }

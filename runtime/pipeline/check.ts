@@ -42,7 +42,10 @@ export async function checkRepository(
 ): Promise<CheckSummary> {
   const percent = options.subsetPercent ?? 100;
   if (!(percent > 0 && percent <= 100))
-    throw new PipelineError('invalid-argument', `--subset must be a percentage above 0 and at most 100, got ${percent}`);
+    throw new PipelineError(
+      'invalid-argument',
+      `--subset must be a percentage above 0 and at most 100, got ${percent}`,
+    );
   const summary: CheckSummary = {
     snapshots: 0,
     trees: 0,
@@ -140,7 +143,11 @@ async function readStripes(
     for (const s of repo.index.getShards(seq)) {
       try {
         const { header } = decodeShard(await repo.directory.storeFor(s.member).get(s.shardId), true);
-        if (header.stripeId !== stripe.stripeId || header.index !== s.idx || header.bodyBytes !== stripe.shardBytes)
+        if (
+          header.stripeId !== stripe.stripeId ||
+          header.index !== s.idx ||
+          header.bodyBytes !== stripe.shardBytes
+        )
           throw new PipelineError('corrupt', 'its header does not match the index');
         summary.shardsRead++;
         good++;

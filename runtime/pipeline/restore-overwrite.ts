@@ -38,8 +38,14 @@ async function lstatOrNull(path: Buffer): Promise<BigIntStats | null> {
   }
 }
 
-async function sameThing(path: Buffer, st: BigIntStats, e: Planned['entry'], mtimeNs: bigint): Promise<boolean> {
-  if (e.target !== undefined) return st.isSymbolicLink() && (await fs.readlink(path, { encoding: 'buffer' })).equals(e.target);
+async function sameThing(
+  path: Buffer,
+  st: BigIntStats,
+  e: Planned['entry'],
+  mtimeNs: bigint,
+): Promise<boolean> {
+  if (e.target !== undefined)
+    return st.isSymbolicLink() && (await fs.readlink(path, { encoding: 'buffer' })).equals(e.target);
   return st.isFile() && st.size === BigInt(e.size ?? -1) && st.mtimeNs === mtimeNs;
 }
 
@@ -59,8 +65,10 @@ export async function sortByDestination<T extends Planned>(
     const mtimeNs = BigInt(p.entry.mtimeSec) * 1_000_000_000n + BigInt(p.entry.mtimeNsec);
     if (await sameThing(p.dest, st, p.entry, mtimeNs)) verdict[i] = 'unchanged';
     else if (st.isDirectory()) verdict[i] = 'a directory is in the way';
-    else if (policy === 'never') verdict[i] = 'exists and differs (--overwrite if-newer or always replaces it)';
-    else if (st.mtimeNs >= mtimeNs) verdict[i] = 'the copy on disk is as new or newer (--overwrite always replaces it)';
+    else if (policy === 'never')
+      verdict[i] = 'exists and differs (--overwrite if-newer or always replaces it)';
+    else if (st.mtimeNs >= mtimeNs)
+      verdict[i] = 'the copy on disk is as new or newer (--overwrite always replaces it)';
   });
   const write: T[] = [];
   const skipped: SkippedPath[] = [];

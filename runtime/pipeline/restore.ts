@@ -95,7 +95,7 @@ function isUnder(path: Buffer, prefixes: Buffer | Buffer[] | null): boolean {
 }
 
 function isAncestor(path: Buffer, prefixes: Buffer[] | null): boolean {
-  return prefixes !== null && prefixes.some((p) => isUnder(p, path));
+  return prefixes?.some((p) => isUnder(p, path)) === true;
 }
 
 export function findSnapshot(repo: Repository, wanted?: string): Buffer {

@@ -219,7 +219,8 @@ export class BackupService {
    * forgets: the index has one writer.
    */
   async withRepository<T>(what: string, fn: (repo: Repository) => Promise<T>): Promise<T> {
-    if (this.running) throw new ControlError('busy', `a backup or another command is running: ${what} after it`);
+    if (this.running)
+      throw new ControlError('busy', `a backup or another command is running: ${what} after it`);
     const { deps } = this;
     const state = deps.group();
     if (state === null || !state.members.some((m) => m.id === deps.self))

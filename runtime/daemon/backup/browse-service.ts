@@ -43,7 +43,10 @@ function optionalString(v: unknown, what: string): string | undefined {
 function stringList(v: unknown, what: string): string[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v) || v.length > MAX_RESTORE_SELECTORS)
-    throw new ControlError('bad-argument', `${what} must be a list of at most ${MAX_RESTORE_SELECTORS} strings`);
+    throw new ControlError(
+      'bad-argument',
+      `${what} must be a list of at most ${MAX_RESTORE_SELECTORS} strings`,
+    );
   return v.map((x, i) => stringParam(x, `${what}[${i}]`));
 }
 
@@ -114,7 +117,9 @@ export function browseMethods(
     ls: async (params) => {
       const snapshot = stringParam(params.snapshot ?? 'latest', 'snapshot');
       const path = optionalString(params.path, 'path');
-      return withRepository('ls', (repo) => asControl(() => listPath(repo, browseReader(repo), snapshot, path)));
+      return withRepository('ls', (repo) =>
+        asControl(() => listPath(repo, browseReader(repo), snapshot, path)),
+      );
     },
     find: async (params) => {
       const pattern = stringParam(params.pattern, 'pattern');
@@ -123,7 +128,9 @@ export function browseMethods(
     diff: async (params) => {
       const from = stringParam(params.from, 'from');
       const to = stringParam(params.to, 'to');
-      return withRepository('diff', (repo) => asControl(() => diffSnapshots(repo, browseReader(repo), from, to)));
+      return withRepository('diff', (repo) =>
+        asControl(() => diffSnapshots(repo, browseReader(repo), from, to)),
+      );
     },
     check: async (params) => {
       const subset = params.subsetPercent;
@@ -151,7 +158,8 @@ export function browseMethods(
               ? {}
               : {
                   filter: (path: string) =>
-                    (p.include.length === 0 || p.include.some((m) => m(path))) && !p.exclude.some((m) => m(path)),
+                    (p.include.length === 0 || p.include.some((m) => m(path))) &&
+                    !p.exclude.some((m) => m(path)),
                 }),
             overwrite: p.overwrite,
             onProgress: (s) => {
