@@ -16,7 +16,7 @@ import type { DiffResult, FindMatch, LsEntry, SnapshotInfo } from '../../pipelin
 import type { CheckSummary } from '../../pipeline/check.ts';
 import type { RestoreSummary } from '../../pipeline/restore.ts';
 import { defaultDataDir, paths } from '../config/config.ts';
-import { callDaemon } from '../control/control.ts';
+import { ControlError, callDaemon } from '../control/control.ts';
 import { formatSize } from '../units.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -31,12 +31,24 @@ const percent = (value: string): number => {
   return n;
 };
 
-const daemonCall = (
+/**
+ * The daemon of `dir` answers; with none running, the browse verbs open the group themselves for
+ * this one call (offline-group.ts).
+ */
+async function daemonCall(
   dir: string,
   method: string,
   params: Record<string, unknown> = {},
   onEvent?: (e: string, d: unknown) => void,
-) => callDaemon(paths(resolve(dir)).socket, method, params, onEvent);
+): Promise<unknown> {
+  try {
+    return await callDaemon(paths(resolve(dir)).socket, method, params, onEvent);
+  } catch (error) {
+    if (!(error instanceof ControlError && error.code === 'not-running')) throw error;
+    const { callOffline } = await import('./offline-group.ts');
+    return callOffline(dir, method, params, onEvent);
+  }
+}
 
 const typeChar = (t: string): string => (t === 'dir' ? 'd' : t === 'symlink' ? 'l' : '-');
 

@@ -4,7 +4,8 @@
  * `diff` (shows the edit), a single-file restore of the OLDER version under --target (the old
  * bytes, nothing else), an in-place restore that refuses without --overwrite and skips the edited
  * file under `never` (exit 3) leaving it intact, `find`, `check --read-data`. The default data
- * directory ($PB_DIR) serves `pb-node snapshots` with no --dir. And the command line's usage
+ * directory ($PB_DIR) serves `pb-node snapshots` with no --dir. With the daemon stopped the
+ * verbs open the group in-process and answer the same. And the command line's usage
  * errors: exit 2, JSON under --json, the verb typed named.
  */
 import { execFile } from 'node:child_process';
@@ -170,6 +171,35 @@ describe('browse and restore on the group', () => {
       expect(summary).toMatchObject({ ok: true, snapshots: 2 });
       expect(summary.stripesRead).toBe(summary.stripes);
       expect(summary.shardsRead).toBeGreaterThanOrEqual(3 * summary.stripes);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'with the daemon stopped, the verbs open the group themselves (same answers, an old file restored)',
+    async () => {
+      const before = json<Snap[]>(await cli(['snapshots', '--dir', owner.dir, '--json']));
+      await owner.stop();
+      const after = await cli(['snapshots', '--dir', owner.dir, '--json']);
+      expect(after.code, after.stdout + after.stderr).toBe(0);
+      expect(json<Snap[]>(after)).toEqual(before);
+      const notes = join(src, 'notes.txt');
+      const target = join(root, 'restored-offline');
+      const r = await cli([
+        'restore',
+        before[0]!.id,
+        '--path',
+        notes,
+        '--target',
+        target,
+        '--dir',
+        owner.dir,
+      ]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(fs.readFileSync(join(target, notes), 'utf8')).toBe('version one\n');
+      // The lock is released: the daemon starts again.
+      await owner.start();
+      expect(json<Snap[]>(await cli(['snapshots', '--dir', owner.dir, '--json']))).toEqual(before);
     },
     TIMEOUT,
   );
