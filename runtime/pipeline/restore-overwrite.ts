@@ -2,8 +2,8 @@
  * A restore never overwrites silently (docs/local-mode.md, "Restore"): before anything is
  * written, each file and symlink's destination is looked at.
  *   - nothing there: restored;
- *   - the same thing there (a file of the recorded size and modification time, a symlink to the
- *     recorded target): left alone, counted as unchanged (its shards are not even fetched),
+ *   - the same thing there (a file of the recorded size and modification time, within 2 us; a
+ *     symlink to the recorded target): left alone, counted as unchanged (its shards are not even fetched),
  *     except under `always`;
  *   - something different there: `never` skips it (named in the summary), `if-newer` replaces
  *     it only when the snapshot's copy is newer than the one on disk, `always` replaces it.
@@ -28,6 +28,11 @@ export interface Planned {
 }
 
 const STAT_IN_FLIGHT = 16;
+/**
+ * Times within this count as the same: a restored file's time is exact to about a microsecond
+ * (utimes takes seconds as a double), so a file an earlier restore wrote is recognised.
+ */
+const SAME_TIME_NS = 2_000n;
 
 async function lstatOrNull(path: Buffer): Promise<BigIntStats | null> {
   try {
@@ -46,7 +51,8 @@ async function sameThing(
 ): Promise<boolean> {
   if (e.target !== undefined)
     return st.isSymbolicLink() && (await fs.readlink(path, { encoding: 'buffer' })).equals(e.target);
-  return st.isFile() && st.size === BigInt(e.size ?? -1) && st.mtimeNs === mtimeNs;
+  const apartNs = st.mtimeNs > mtimeNs ? st.mtimeNs - mtimeNs : mtimeNs - st.mtimeNs;
+  return st.isFile() && st.size === BigInt(e.size ?? -1) && apartNs <= SAME_TIME_NS;
 }
 
 /**
