@@ -77,10 +77,3 @@ export function compileGlob(pattern: string): (path: string) => boolean {
   const re = new RegExp(source, 's');
   return (path) => re.test(path);
 }
-
-/** Whether `path` is `prefix` or below it (whole segments). */
-export function isPathUnder(path: string, prefix: string): boolean {
-  if (prefix === '/') return path.startsWith('/');
-  const p = prefix.replace(/\/+$/, '');
-  return path === p || path.startsWith(`${p}/`);
-}

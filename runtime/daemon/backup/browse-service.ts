@@ -164,7 +164,7 @@ export function browseMethods(
             overwrite: p.overwrite,
             onProgress: (s) => {
               const now = Date.now();
-              if (now - lastMs < PROGRESS_EVERY_MS) return;
+              if (now - lastMs < PROGRESS_EVERY_MS && s.bytesWritten < s.bytesTotal) return;
               lastMs = now;
               progress('restore', { bytesWritten: s.bytesWritten, bytesTotal: s.bytesTotal, files: s.files });
             },
