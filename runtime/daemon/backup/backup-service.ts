@@ -218,7 +218,11 @@ export class BackupService {
    * shards wherever they are; former members' rows are skipped). One at a time with backups and
    * forgets: the index has one writer.
    */
-  async withRepository<T>(what: string, fn: (repo: Repository) => Promise<T>): Promise<T> {
+  async withRepository<T>(
+    what: string,
+    fn: (repo: Repository) => Promise<T>,
+    options: { locate?: boolean } = {},
+  ): Promise<T> {
     if (this.running)
       throw new ControlError('busy', `a backup or another command is running: ${what} after it`);
     const { deps } = this;
@@ -236,6 +240,19 @@ export class BackupService {
       const directory = new FormerMembersTolerant(new NetworkShardDirectory(deps.node, everyone));
       repo = await openGroupRepository(config, deps.secret, directory);
       unlock = lockDataDir(config.dataDir);
+      if (options.locate === true) {
+        const { locateOwnerShards } = await import('./browse-service.ts');
+        const r = await locateOwnerShards(
+          deps.node,
+          repo,
+          everyone.map((m) => m.id),
+        );
+        if (r.moved > 0 || r.unreachable.length > 0)
+          deps.log(
+            `${what}: ${r.moved} shard rows moved to their current holders` +
+              (r.unreachable.length > 0 ? `; not listed: ${r.unreachable.join('; ')}` : ''),
+          );
+      }
       return await fn(repo);
     } finally {
       this.running = false;

@@ -7,6 +7,8 @@
  */
 import { isAbsolute } from 'node:path';
 import { compileGlob, GlobError } from '../../../engine/path-glob.ts';
+import type { PbLibp2p } from '../../net/node.ts';
+import { RemoteShardStore } from '../../net/remote-shard-store.ts';
 import {
   absolutePath,
   browseReader,
@@ -21,6 +23,7 @@ import type { Repository } from '../../pipeline/repository.ts';
 import { restore } from '../../pipeline/restore.ts';
 import { OVERWRITE_POLICIES, type OverwritePolicy } from '../../pipeline/restore-overwrite.ts';
 import { ControlError } from '../control/control.ts';
+import { locateShards } from '../shards/shard-locations.ts';
 
 /** Bound on the paths and globs one restore names. */
 export const MAX_RESTORE_SELECTORS = 1000;
@@ -28,7 +31,28 @@ export const MAX_RESTORE_SELECTORS = 1000;
 const PROGRESS_EVERY_MS = 500;
 
 type Progress = (event: string, data: unknown) => void;
-export type WithRepository = <T>(what: string, fn: (repo: Repository) => Promise<T>) => Promise<T>;
+/**
+ * Opens the owner's repository for one call; with `locate`, the index first follows the shards
+ * that repairs moved (locateOwnerShards), so reads go to where the shards are now.
+ */
+export type WithRepository = <T>(
+  what: string,
+  fn: (repo: Repository) => Promise<T>,
+  options?: { locate?: boolean },
+) => Promise<T>;
+
+/** Moves the index rows of shards that now sit on another member (shard-locations.ts). */
+export async function locateOwnerShards(
+  node: PbLibp2p,
+  repo: Repository,
+  members: readonly string[],
+): Promise<{ moved: number; unreachable: string[] }> {
+  const owner = repo.owner;
+  const r = await locateShards(repo.index, members, (member) =>
+    new RemoteShardStore(node, member).listDetailed(owner),
+  );
+  return { moved: r.moved, unreachable: r.unreachable };
+}
 
 function stringParam(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > 4096)
@@ -136,40 +160,50 @@ export function browseMethods(
       const subset = params.subsetPercent;
       if (subset !== undefined && (typeof subset !== 'number' || !(subset > 0 && subset <= 100)))
         throw new ControlError('bad-argument', 'subsetPercent must be a number above 0 and at most 100');
-      return withRepository('check', (repo) =>
-        asControl(() =>
-          checkRepository(repo, browseReader(repo), {
-            readData: params.readData === true,
-            ...(subset === undefined ? {} : { subsetPercent: subset }),
-          }),
-        ),
+      return withRepository(
+        'check',
+        (repo) =>
+          asControl(() =>
+            checkRepository(repo, browseReader(repo), {
+              readData: params.readData === true,
+              ...(subset === undefined ? {} : { subsetPercent: subset }),
+            }),
+          ),
+        { locate: params.readData === true },
       );
     },
     restore: async (params, progress) => {
       const p = restoreParams(params);
       let lastMs = 0;
-      return withRepository('restore', (repo) =>
-        asControl(() =>
-          restore(repo, {
-            snapshot: p.snapshot,
-            ...(p.target === undefined ? {} : { target: p.target }),
-            ...(p.paths.length === 0 ? {} : { include: p.paths }),
-            ...(p.include.length === 0 && p.exclude.length === 0
-              ? {}
-              : {
-                  filter: (path: string) =>
-                    (p.include.length === 0 || p.include.some((m) => m(path))) &&
-                    !p.exclude.some((m) => m(path)),
-                }),
-            overwrite: p.overwrite,
-            onProgress: (s) => {
-              const now = Date.now();
-              if (now - lastMs < PROGRESS_EVERY_MS && s.bytesWritten < s.bytesTotal) return;
-              lastMs = now;
-              progress('restore', { bytesWritten: s.bytesWritten, bytesTotal: s.bytesTotal, files: s.files });
-            },
-          }),
-        ),
+      return withRepository(
+        'restore',
+        (repo) =>
+          asControl(() =>
+            restore(repo, {
+              snapshot: p.snapshot,
+              ...(p.target === undefined ? {} : { target: p.target }),
+              ...(p.paths.length === 0 ? {} : { include: p.paths }),
+              ...(p.include.length === 0 && p.exclude.length === 0
+                ? {}
+                : {
+                    filter: (path: string) =>
+                      (p.include.length === 0 || p.include.some((m) => m(path))) &&
+                      !p.exclude.some((m) => m(path)),
+                  }),
+              overwrite: p.overwrite,
+              onProgress: (s) => {
+                const now = Date.now();
+                if (now - lastMs < PROGRESS_EVERY_MS && s.bytesWritten < s.bytesTotal) return;
+                lastMs = now;
+                progress('restore', {
+                  bytesWritten: s.bytesWritten,
+                  bytesTotal: s.bytesTotal,
+                  files: s.files,
+                });
+              },
+            }),
+          ),
+        { locate: true },
       );
     },
   };

@@ -20,7 +20,7 @@ import type { AccessPolicy } from '../../net/access.ts';
 import { libp2pKeyFromSeed } from '../../net/keys.ts';
 import { createPbNode } from '../../net/node.ts';
 import { lockDataDir, type Repository } from '../../pipeline/repository.ts';
-import { browseMethods } from '../backup/browse-service.ts';
+import { browseMethods, locateOwnerShards } from '../backup/browse-service.ts';
 import { groupRepositoryConfig, openGroupRepository } from '../backup/group-repository.ts';
 import { loadConfig, paths, readSecret } from '../config/config.ts';
 import { ControlError } from '../control/control.ts';
@@ -77,12 +77,22 @@ export async function callOffline(
       const everyone = state.members
         .filter((m) => m.id !== self)
         .map((m) => ({ id: m.id, dir: '', pledgeBytes: Math.max(1, m.pledgeBytes) }));
-      const withRepository = async <T>(_what: string, fn: (repo: Repository) => Promise<T>): Promise<T> => {
+      const withRepository = async <T>(
+        _what: string,
+        fn: (repo: Repository) => Promise<T>,
+        options: { locate?: boolean } = {},
+      ): Promise<T> => {
         const directory = new FormerMembersTolerant(new NetworkShardDirectory(node, everyone));
         const repo = await openGroupRepository(repoConfig, secret, directory);
         let unlock: (() => void) | null = null;
         try {
           unlock = lockDataDir(repoConfig.dataDir);
+          if (options.locate === true)
+            await locateOwnerShards(
+              node,
+              repo,
+              everyone.map((m) => m.id),
+            );
           return await fn(repo);
         } finally {
           unlock?.();

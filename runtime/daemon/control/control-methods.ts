@@ -51,7 +51,7 @@ export function controlMethods(d: DaemonParts): Record<string, ControlMethod> {
     }),
     ...uploadMethods(d.upload, (line) => d.log(line)),
     ...memberMethods(d),
-    ...browseMethods((what, fn) => d.backups.withRepository(what, fn)),
+    ...browseMethods((what, fn, options) => d.backups.withRepository(what, fn, options)),
     report: async () => d.report(),
     forget: async (params) => d.backups.forget(keepPolicy(params), params.prune === true),
     backup: async (params, progress) =>
