@@ -138,9 +138,12 @@ export function registerBrowseCommands(program: Command, io: Io): void {
 
   withDir(program.command('ls').description("list a directory of a snapshot (no path: the snapshot's roots)"))
     .argument('<snapshot>', 'snapshot id prefix or latest')
-    .argument('[path]', 'an absolute path in the snapshot')
+    .argument('[path]', 'a path in the snapshot (relative: against the working directory)')
     .action(async (snapshot: string, path: string | undefined, o: { dir: string; json?: boolean }) => {
-      const r = (await daemonCall(o.dir, 'ls', { snapshot, ...(path === undefined ? {} : { path }) })) as {
+      const r = (await daemonCall(o.dir, 'ls', {
+        snapshot,
+        ...(path === undefined ? {} : { path: resolve(path) }),
+      })) as {
         entries: LsEntry[];
       };
       print(o.json, r, () => (r.entries.length === 0 ? '(empty)' : r.entries.map(lsLine)));
