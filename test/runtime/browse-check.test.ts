@@ -93,7 +93,7 @@ describe('browse and check', () => {
       fs.rmSync(fileOf(gone.shardId, gone.member));
       const badFile = fileOf(bad.shardId, bad.member);
       const bytes = fs.readFileSync(badFile);
-      bytes[10] ^= 0xff;
+      bytes[10] = bytes[10]! ^ 0xff;
       fs.writeFileSync(badFile, bytes);
       const structure = await checkRepository(repo, browseReader(repo));
       expect(structure.ok).toBe(true);
