@@ -19,6 +19,7 @@ import { PipelineError } from './errors.ts';
 import { reclaimShortLived } from './memory.ts';
 import { OpenPool } from './open-pool.ts';
 import type { Repository } from './repository.ts';
+import { type OverwritePolicy, type SkippedPath, sortByDestination } from './restore-overwrite.ts';
 import { joinPath, showPath } from './scan.ts';
 import { ObjectReader } from './stripe-reader.ts';
 import {
@@ -47,8 +48,12 @@ export interface RestoreOptions {
   snapshot?: string;
   /** Restore under this directory (each root at target + its original absolute path); default in place. */
   target?: string;
-  /** Only this original absolute path and what is below it. */
-  include?: string;
+  /** Only these original absolute paths and what is below them. */
+  include?: string | readonly string[];
+  /** Files and symlinks are restored only if this accepts their original path (shown form). */
+  filter?: (path: string) => boolean;
+  /** An existing, different destination: default `always` (restore-overwrite.ts). */
+  overwrite?: OverwritePolicy;
   onProgress?: (p: { bytesWritten: number; bytesTotal: number; files: number }) => void;
 }
 
@@ -61,6 +66,10 @@ export interface RestoreSummary {
   rebuiltStripes: number;
   badShards: string[];
   tornFiles: string[];
+  /** Destinations left alone because they hold the recorded file already. */
+  unchanged: number;
+  /** Destinations left alone under the overwrite policy, each with why. */
+  skipped: SkippedPath[];
   seconds: number;
 }
 
@@ -77,14 +86,16 @@ interface FileJob {
   entry: Extract<TreeEntry, { type: typeof ENTRY_FILE }>;
 }
 
-function isUnder(path: Buffer, prefix: Buffer | null): boolean {
-  if (!prefix) return true;
+function isUnder(path: Buffer, prefixes: Buffer | Buffer[] | null): boolean {
+  if (!prefixes) return true;
+  if (Array.isArray(prefixes)) return prefixes.some((p) => isUnder(path, p));
+  const prefix = prefixes;
   if (!path.subarray(0, prefix.length).equals(prefix)) return false;
   return path.length === prefix.length || path[prefix.length] === 0x2f || prefix[prefix.length - 1] === 0x2f;
 }
 
-function isAncestor(path: Buffer, prefix: Buffer | null): boolean {
-  return prefix !== null && isUnder(prefix, path);
+function isAncestor(path: Buffer, prefixes: Buffer[] | null): boolean {
+  return prefixes?.some((p) => isUnder(p, path)) === true;
 }
 
 export function findSnapshot(repo: Repository, wanted?: string): Buffer {
@@ -138,7 +149,9 @@ async function restoreWith(
 ): Promise<RestoreSummary> {
   const snapshotId = findSnapshot(repo, options.snapshot);
   const snapshot = decodeSnapshot(await reader.read(snapshotId));
-  const include = options.include ? Buffer.from(options.include.replace(/\/+$/, '') || '/') : null;
+  const wanted = [options.include ?? []].flat();
+  const include = wanted.length > 0 ? wanted.map((p) => Buffer.from(p.replace(/\/+$/, '') || '/')) : null;
+  const keep = (path: Buffer): boolean => options.filter === undefined || options.filter(showPath(path));
   const targetRoot = options.target ? Buffer.from(options.target) : null;
   const dirs: { dest: Buffer; meta: EntryMeta; depth: number }[] = [];
   const files: FileJob[] = [];
@@ -162,7 +175,8 @@ async function restoreWith(
         if (inside) dirs.push({ dest: d, meta: entry, depth: depth + 1 });
         else await fs.mkdir(d, { recursive: true, mode: 0o700 });
         await walk(o, d, entry.tree, depth + 1);
-      } else if (entry.type === ENTRY_FILE) files.push({ dest: d, entry });
+      } else if (!keep(o)) continue;
+      else if (entry.type === ENTRY_FILE) files.push({ dest: d, entry });
       else links.push({ dest: d, entry });
     }
   };
@@ -174,6 +188,11 @@ async function restoreWith(
     await walk(root.path, dest, root.dir.tree, 0);
   }
   for (const d of dirs) await fs.mkdir(d.dest, { recursive: true, mode: 0o700 });
+  const policy = options.overwrite ?? 'always';
+  const fileSort = await sortByDestination(files.splice(0), policy);
+  files.push(...fileSort.write);
+  const linkSort = await sortByDestination(links.splice(0), policy);
+  links.push(...linkSort.write);
 
   const bytesTotal = files.reduce((n, f) => n + f.entry.size, 0);
   const progress: Progress = { bytesWritten: 0, bytesTotal, files: 0, torn: [] };
@@ -219,6 +238,8 @@ async function restoreWith(
     rebuiltStripes: reader.stripes.report.rebuilt,
     badShards: reader.stripes.report.badShards,
     tornFiles: progress.torn,
+    unchanged: fileSort.unchanged + linkSort.unchanged,
+    skipped: [...fileSort.skipped, ...linkSort.skipped],
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -213,6 +213,54 @@ export class BackupService {
     }
   }
 
+  /**
+   * Runs `fn` on the owner's repository over every current member (browsing and restoring read
+   * shards wherever they are; former members' rows are skipped). One at a time with backups and
+   * forgets: the index has one writer.
+   */
+  async withRepository<T>(
+    what: string,
+    fn: (repo: Repository) => Promise<T>,
+    options: { locate?: boolean } = {},
+  ): Promise<T> {
+    if (this.running)
+      throw new ControlError('busy', `a backup or another command is running: ${what} after it`);
+    const { deps } = this;
+    const state = deps.group();
+    if (state === null || !state.members.some((m) => m.id === deps.self))
+      throw new ControlError('no-group', 'this node is not a member of a group: no snapshots yet');
+    const config = groupRepositoryConfig(deps.dataDir, state, deps.self, deps.directories());
+    const everyone = state.members
+      .filter((m) => m.id !== deps.self)
+      .map((m) => ({ id: m.id, dir: '', pledgeBytes: Math.max(1, m.pledgeBytes) }));
+    this.running = true;
+    let repo: Repository | null = null;
+    let unlock: (() => void) | null = null;
+    try {
+      const directory = new FormerMembersTolerant(new NetworkShardDirectory(deps.node, everyone));
+      repo = await openGroupRepository(config, deps.secret, directory);
+      unlock = lockDataDir(config.dataDir);
+      if (options.locate === true) {
+        const { locateOwnerShards } = await import('./browse-service.ts');
+        const r = await locateOwnerShards(
+          deps.node,
+          repo,
+          everyone.map((m) => m.id),
+        );
+        if (r.moved > 0 || r.unreachable.length > 0)
+          deps.log(
+            `${what}: ${r.moved} shard rows moved to their current holders` +
+              (r.unreachable.length > 0 ? `; not listed: ${r.unreachable.join('; ')}` : ''),
+          );
+      }
+      return await fn(repo);
+    } finally {
+      this.running = false;
+      unlock?.();
+      repo?.close();
+    }
+  }
+
   private markerPath(): string {
     return join(this.deps.dataDir, BACKUP_SUBDIR, 'in-progress');
   }

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { currentVerb } from '../../cli-common.ts';
 import { roomAt, sizeAndBytes } from '../../store/free-space.ts';
 import { registerAlertCommands } from '../alerts/commands.ts';
 import { checkConfig, DEFAULT_CONFIG, defaultDataDir, initDataDir, paths } from '../config/config.ts';
@@ -71,7 +72,7 @@ async function call(
   } catch (error) {
     const e = error as ControlError;
     if (json) io.out(JSON.stringify({ error: { code: e.code ?? 'internal', message: e.message } }));
-    else io.err(`pb-node ${method}: ${e.message}`);
+    else io.err(`pb-node ${currentVerb() || method}: ${e.message}`);
     process.exitCode = 1;
   }
 }

@@ -1,7 +1,7 @@
 /**
- * The group forms of `pb-node backup` and `pb-node restore` (the local forms, with `-c pb.json`,
- * stay in cli.ts):
- *   pb-node backup --dir D            the running daemon of D backs up onto the group
+ * The group forms of `pb-node backup`, `forget` and `restore --peer` (browse-commands.ts
+ * registers them; the local forms are `pb-node local <verb>`, local-cli.ts):
+ *   pb-node backup --dir D [--exclude GLOB]...   the running daemon of D backs up onto the group
  *   pb-node forget --dir D --keep-last N [--prune]   retention across the holders
  *   pb-node restore --peer ADDR [--secret-file F] [--target T] [--dir D]
  *                                     recovery with the secret and one member's address
@@ -26,7 +26,7 @@ const MAX_SECRET_TEXT_BYTES = 4096;
 
 export async function groupBackupCommand(
   dir: string,
-  options: { allowEmpty: boolean; json: boolean },
+  options: { allowEmpty: boolean; json: boolean; exclude?: string[] },
   io: Io,
 ): Promise<void> {
   const progress = await createProgress('backup', {
@@ -46,7 +46,12 @@ export async function groupBackupCommand(
     result = (await callDaemon(
       paths(resolve(dir)).socket,
       'backup',
-      { allowEmpty: options.allowEmpty },
+      {
+        allowEmpty: options.allowEmpty,
+        ...(options.exclude === undefined || options.exclude.length === 0
+          ? {}
+          : { exclude: options.exclude }),
+      },
       (event, data) => {
         if (event === 'stripe') {
           stripes++;

@@ -1,11 +1,13 @@
 /**
  * The control socket's method table (control.ts carries it; commands.ts calls it): the
  * daemon's own methods here, membership in member-methods.ts, the upload cap in
- * upload-control.ts. Each method checks its parameters and answers with plain data.
+ * upload-control.ts, browsing and restoring snapshots in backup/browse-service.ts. Each method
+ * checks its parameters and answers with plain data.
  */
 import type { PledgedShardStore } from '../../store/pledged-shard-store.ts';
 import type { AlertMonitor } from '../alerts/monitor.ts';
 import type { BackupService } from '../backup/backup-service.ts';
+import { browseMethods } from '../backup/browse-service.ts';
 import { writeState } from '../daemon-state.ts';
 import type { GroupService } from '../group/group-service.ts';
 import type { GroupSyncer } from '../group/group-syncer.ts';
@@ -49,6 +51,7 @@ export function controlMethods(d: DaemonParts): Record<string, ControlMethod> {
     }),
     ...uploadMethods(d.upload, (line) => d.log(line)),
     ...memberMethods(d),
+    ...browseMethods((what, fn, options) => d.backups.withRepository(what, fn, options)),
     report: async () => d.report(),
     forget: async (params) => d.backups.forget(keepPolicy(params), params.prune === true),
     backup: async (params, progress) =>
