@@ -8,7 +8,15 @@ import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { roomAt, sizeAndBytes } from '../../store/free-space.ts';
 import { registerAlertCommands } from '../alerts/commands.ts';
-import { checkConfig, DEFAULT_CONFIG, defaultDataDir, initDataDir, paths } from '../config/config.ts';
+import {
+  checkConfig,
+  DEFAULT_CONFIG,
+  dataDirNotes,
+  defaultDataDir,
+  initDataDir,
+  missingDirectory,
+  paths,
+} from '../config/config.ts';
 import { ControlError, callDaemon } from '../control/control.ts';
 import type { StatusReport } from '../status/status-report.ts';
 import { durationSetting, formatSize, parseDuration, parseSize } from '../units.ts';
@@ -148,7 +156,11 @@ export function registerDaemonCommands(program: Command): void {
           overrides.dashboard = { host: '127.0.0.1', port: 0 };
         }
         if (o.pledge !== undefined) checkInitPledge(String(o.dir), o.pledge as number);
+        const missing = missingDirectory((overrides.directories as string[] | undefined) ?? []);
+        if (missing !== null) throw new Error(`--directories: ${missing}`);
         const r = initDataDir(String(o.dir), String(o.name), overrides);
+        for (const note of dataDirNotes(r.dir, { ...DEFAULT_CONFIG, ...overrides }))
+          io.err(`pb-node init: note: ${note}`);
         if (o.json) io.out(JSON.stringify({ dir: r.dir, words: r.words }));
         else {
           io.out(`Created ${r.dir}.`);
