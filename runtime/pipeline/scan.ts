@@ -55,6 +55,8 @@ export interface ScanStats {
   symlinks: number;
   bytes: number;
   bytesRead: number;
+  /** Bytes of the unchanged files (taken from the scan cache, not read). */
+  bytesUnchanged: number;
   /** Entries left out by an exclude pattern, a CACHEDIR.TAG or an always-excluded path. */
   excluded: number;
   /** FIFOs, sockets and devices skipped (each with a warning). */
@@ -178,6 +180,7 @@ export class Scanner {
     symlinks: 0,
     bytes: 0,
     bytesRead: 0,
+    bytesUnchanged: 0,
     excluded: 0,
     special: 0,
   };
@@ -373,6 +376,7 @@ export class Scanner {
     if (cached) {
       this.stats.filesUnchanged++;
       this.stats.bytes += Number(st.size);
+      this.stats.bytesUnchanged += Number(st.size);
       this.o.hooks?.onProgress?.(this.stats);
       return {
         type: ENTRY_FILE,

@@ -371,6 +371,7 @@ export class BackupService {
                   bytes: s.bytes,
                   bytesRead: s.bytesRead,
                   filesUnchanged: s.filesUnchanged,
+                  bytesUnchanged: s.bytesUnchanged,
                 });
               },
             },
