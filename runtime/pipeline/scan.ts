@@ -22,6 +22,7 @@ import * as fs from 'node:fs/promises';
 import {
   CACHEDIR_TAG_NAME,
   CACHEDIR_TAG_SIGNATURE,
+  containingDirectory,
   type ExcludeMatcher,
   excludeMatcher,
   isCacheDirTag,
@@ -218,7 +219,13 @@ export class Scanner {
       this.excludedIds = ids;
     }
     const base = path.subarray(path.lastIndexOf(0x2f) + 1);
-    const tree = await this.saveDir(path);
+    const inside = containingDirectory(path.toString('utf8'), this.o.exclude?.paths ?? []);
+    const skip = this.excludedIds.has(`${st.dev}:${st.ino}`) || inside !== null;
+    if (skip) {
+      this.stats.excluded++;
+      this.warn(`source ${showPath(path)} is (inside) the data directory, which is never backed up; skipped`);
+    }
+    const tree = skip ? await this.saveTree([]) : await this.saveDir(path);
     return {
       path,
       dir: { type: ENTRY_DIR, ...metaOf(base.length > 0 ? base : Buffer.from('root'), st), tree: tree ?? [] },

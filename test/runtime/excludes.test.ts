@@ -113,4 +113,22 @@ describe('excludes in a backup', () => {
       repo.close();
     }
   });
+
+  it('a source that is the data directory, or inside it, is skipped with a warning', async () => {
+    const root = tempDir('exc-root');
+    const config = localConfig(root, []);
+    fs.mkdirSync(join(config.dataDir, 'sub'), { recursive: true });
+    fs.writeFileSync(join(config.dataDir, 'sub/f'), 'f');
+    const repo = await openRepository({ ...config, sources: [config.dataDir, join(config.dataDir, 'sub')] });
+    try {
+      const summary = await backup(repo);
+      expect(summary.scan.files).toBe(0);
+      expect(summary.warnings).toEqual([
+        `source ${config.dataDir} is (inside) the data directory, which is never backed up; skipped`,
+        `source ${join(config.dataDir, 'sub')} is (inside) the data directory, which is never backed up; skipped`,
+      ]);
+    } finally {
+      repo.close();
+    }
+  });
 });
