@@ -50,6 +50,18 @@ export {
 } from './delete-authority.ts';
 export { EngineError, type EngineErrorCode } from './errors.ts';
 export {
+  CACHEDIR_TAG_NAME,
+  CACHEDIR_TAG_SIGNATURE,
+  compilePattern,
+  containingDirectory,
+  type ExcludeMatcher,
+  ExcludePatternError,
+  excludeMatcher,
+  isCacheDirTag,
+  MAX_EXCLUDE_PATTERN_CHARS,
+  MAX_EXCLUDE_PATTERNS,
+} from './exclude.ts';
+export {
   CLOSED_FORM_FORMULA,
   type ClosedFormInput,
   type ClosedFormLoss,

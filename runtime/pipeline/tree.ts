@@ -10,7 +10,9 @@
 import { Encoder } from 'cbor-x';
 import { PipelineError } from './errors.ts';
 
-export const TREE_VERSION = 1;
+/** Version 2 added a file's link identity; version 1 trees (no links) still decode. */
+export const TREE_VERSION = 2;
+const TREE_VERSIONS_READ = [1, 2];
 export const SNAPSHOT_VERSION = 1;
 export const MAX_TREE_ENTRIES = 1_000_000;
 export const MAX_CHUNKS_PER_ENTRY = 16_000_000;
@@ -25,6 +27,10 @@ export const ENTRY_SYMLINK = 2;
 
 /** Flag on a file entry: the file kept changing while it was read; its content may be torn. */
 export const FILE_FLAG_TORN = 1;
+/** A file's link identity when it has no other link (and in version 1 trees). */
+export const NO_LINK: Buffer = Buffer.alloc(0);
+/** A file's link identity is its device and inode (two big-endian u64): equal ones are one file. */
+export const LINK_BYTES = 16;
 
 export interface EntryMeta {
   name: Buffer;
@@ -37,7 +43,14 @@ export interface EntryMeta {
 
 export type TreeEntry =
   | (EntryMeta & { type: typeof ENTRY_DIR; tree: Buffer[] })
-  | (EntryMeta & { type: typeof ENTRY_FILE; size: number; chunks: Buffer[]; flags: number })
+  | (EntryMeta & {
+      type: typeof ENTRY_FILE;
+      size: number;
+      chunks: Buffer[];
+      flags: number;
+      /** NO_LINK (or absent), or LINK_BYTES naming the inode this file shares with other links. */
+      link?: Buffer;
+    })
   | (EntryMeta & { type: typeof ENTRY_SYMLINK; target: Buffer });
 
 export interface SnapshotRoot {
@@ -106,7 +119,8 @@ function decodeMeta(a: unknown[], what: string): EntryMeta {
 export function encodeTree(entries: readonly TreeEntry[]): Buffer {
   const rows = entries.map((e): unknown[] => {
     if (e.type === ENTRY_DIR) return [ENTRY_DIR, ...metaFields(e), e.tree];
-    if (e.type === ENTRY_FILE) return [ENTRY_FILE, ...metaFields(e), e.size, e.chunks, e.flags];
+    if (e.type === ENTRY_FILE)
+      return [ENTRY_FILE, ...metaFields(e), e.size, e.chunks, e.flags, e.link ?? NO_LINK];
     return [ENTRY_SYMLINK, ...metaFields(e), e.target];
   });
   return Buffer.from(cbor.encode([TREE_VERSION, rows]));
@@ -124,7 +138,10 @@ function decodeCbor(data: Uint8Array, what: string): unknown {
 export function decodeTree(data: Uint8Array): TreeEntry[] {
   const top = decodeCbor(data, 'tree');
   if (!Array.isArray(top) || top.length !== 2) throw bad('tree is not [version, entries]');
-  if (top[0] !== TREE_VERSION) throw bad(`unsupported tree version ${String(top[0])}`);
+  const version = top[0];
+  if (typeof version !== 'number' || !TREE_VERSIONS_READ.includes(version))
+    throw bad(`unsupported tree version ${String(version)}`);
+  const fileFields = version === 1 ? 10 : 11;
   const rows = top[1];
   if (!Array.isArray(rows) || rows.length > MAX_TREE_ENTRIES)
     throw bad('tree entries are not a bounded list');
@@ -141,15 +158,19 @@ export function decodeTree(data: Uint8Array): TreeEntry[] {
       case ENTRY_DIR:
         if (row.length !== 8) throw bad(`${what}: a directory has 8 fields`);
         return { type: ENTRY_DIR, ...meta, tree: idList(row[7], `${what} tree`) };
-      case ENTRY_FILE:
-        if (row.length !== 10) throw bad(`${what}: a file has 10 fields`);
+      case ENTRY_FILE: {
+        if (row.length !== fileFields) throw bad(`${what}: a file has ${fileFields} fields`);
+        const link = version === 1 ? NO_LINK : bytes(row[10], `${what} link`, LINK_BYTES);
+        if (link.length !== 0 && link.length !== LINK_BYTES) throw bad(`${what} link is not 0 or 16 bytes`);
         return {
           type: ENTRY_FILE,
           ...meta,
           size: uint(row[7], `${what} size`),
           chunks: idList(row[8], `${what} chunks`),
           flags: uint(row[9], `${what} flags`, 0xff),
+          link,
         };
+      }
       case ENTRY_SYMLINK:
         if (row.length !== 8) throw bad(`${what}: a symlink has 8 fields`);
         return { type: ENTRY_SYMLINK, ...meta, target: bytes(row[7], `${what} target`, 65536) };

@@ -16,6 +16,7 @@ import {
   ENTRY_SYMLINK,
   encodeSnapshot,
   encodeTree,
+  NO_LINK,
   type TreeEntry,
 } from '../../runtime/pipeline/tree.ts';
 import { detBytes } from './helpers.ts';
@@ -93,6 +94,7 @@ describe('docs/formats.md test vectors', () => {
         size: 3,
         chunks: [ID7],
         flags: 0,
+        link: NO_LINK,
       },
       {
         type: ENTRY_SYMLINK,
@@ -106,14 +108,27 @@ describe('docs/formats.md test vectors', () => {
       },
     ];
     const encoded = encodeTree(entries);
+    // Version 2: a file has an 11th field, its link identity (empty: no other link).
     expect(encoded.toString('hex')).toBe(
-      '820183880041641941ed1903e81903e81a6553f10005815820' +
+      '820283880041641941ed1903e81903e81a6553f10005815820' +
         '07'.repeat(32) +
-        '8a0141661981a41903e81903e81a6553f100060381582007' +
+        '8b0141661981a41903e81903e81a6553f100060381582007' +
         '07'.repeat(31) +
-        '00880242ff0a19a1ff00000100442e2e2f78',
+        '0040880242ff0a19a1ff00000100442e2e2f78',
     );
     expect(decodeTree(encoded)).toEqual(entries);
+    // Version 1 (written before links were kept) still decodes: its files have no link.
+    const v1 =
+      '820183880041641941ed1903e81903e81a6553f10005815820' +
+      '07'.repeat(32) +
+      '8a0141661981a41903e81903e81a6553f100060381582007' +
+      '07'.repeat(31) +
+      '00880242ff0a19a1ff00000100442e2e2f78';
+    expect(decodeTree(Buffer.from(v1, 'hex'))).toEqual(entries);
+    const linked = entries.map((e) => (e.type === ENTRY_FILE ? { ...e, link: Buffer.alloc(16, 9) } : e));
+    expect(decodeTree(encodeTree(linked))).toEqual(linked);
+    const badLink = entries.map((e) => (e.type === ENTRY_FILE ? { ...e, link: Buffer.alloc(5) } : e));
+    expect(() => decodeTree(encodeTree(badLink))).toThrow(/link is not 0 or 16 bytes/);
   });
 
   it('head: signed by the owner, sealed with the data key', () => {

@@ -13,6 +13,9 @@
  * at a time. A run first settles the stripes an interrupted run left in flight (the put journal,
  * backup-journal.ts): shards that landed are not sent again.
  *
+ * Excludes: the config's `exclude` patterns plus a run's own (the `backup` control method's
+ * `exclude`), CACHEDIR.TAG directories, and always the data directory and the reservation's.
+ *
  * The empty-directory rule (docs/design.md §10): a run whose sources hold fewer than `emptyFraction` of
  * the newest snapshot's files or bytes is refused before anything is read or sent; the head and
  * the old snapshots stay; status says `refused` with the restore command, the log gets one ALERT
@@ -94,6 +97,10 @@ export interface BackupDeps {
   emptyFraction?: () => number;
   /** Every shard put waits here first (the member's upload cap and pause). */
   uploadGate?: UploadGate;
+  /** The config's `exclude` patterns (docs/config.md). */
+  exclude?: () => string[];
+  /** Paths always left out besides the data directory (the pledge reservation's directory). */
+  excludePaths?: () => string[];
 }
 
 export class BackupService {
@@ -315,7 +322,12 @@ export class BackupService {
 
   /** One backup of the configured directories onto the group, then the head to every member. */
   async run(
-    options: { allowEmpty?: boolean; onProgress?: (event: string, data: unknown) => void } = {},
+    options: {
+      allowEmpty?: boolean;
+      onProgress?: (event: string, data: unknown) => void;
+      /** Exclude patterns for this run, added to the config's. */
+      exclude?: readonly string[];
+    } = {},
   ): Promise<GroupBackupSummary> {
     if (this.running) throw new ControlError('busy', 'a backup is already running');
     const { deps } = this;
@@ -389,6 +401,9 @@ export class BackupService {
           { ...repo, directory: journaling(repo.directory, journal) },
           {
             allowEmpty: options.allowEmpty === true,
+            exclude: [...(deps.exclude?.() ?? []), ...(options.exclude ?? [])],
+            // The data directory (index, shards, reservation) never goes into a backup.
+            excludePaths: [deps.dataDir, ...(deps.excludePaths?.() ?? [])],
             onStripe: (seq) => {
               journal.committed(seq);
               options.onProgress?.('stripe', { seq });
@@ -404,6 +419,7 @@ export class BackupService {
                   bytes: s.bytes,
                   bytesRead: s.bytesRead,
                   filesUnchanged: s.filesUnchanged,
+                  bytesUnchanged: s.bytesUnchanged,
                 });
               },
             },

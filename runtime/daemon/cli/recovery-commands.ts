@@ -33,6 +33,8 @@ export async function groupBackupCommand(
     tty: io.isTty === true,
     quiet: options.json,
     write: io.err,
+    // Leaving the call does not stop the daemon's run.
+    interrupted: 'interrupted here; the daemon goes on with this backup (`pb-node status` shows it)',
   });
   try {
     void sourceBytes(loadConfig(resolve(dir)).directories).then((t) => progress.setTotal(t));
@@ -59,14 +61,20 @@ export async function groupBackupCommand(
           if (io.isTty !== true && !options.json)
             progress.note(`stripe ${(data as { seq: number }).seq} stored`);
         } else if (event === 'scan') {
-          const scan = data as { files: number; bytes: number; bytesRead?: number; filesUnchanged?: number };
+          const scan = data as {
+            files: number;
+            bytes: number;
+            bytesRead?: number;
+            filesUnchanged?: number;
+            bytesUnchanged?: number;
+          };
           files = scan.files;
           bytes = doneBytes(scan);
         } else return;
-        progress.update(bytes, `${files} files, ${stripes} stripes stored`);
+        progress.update(bytes, `${files} files, ${stripes} stripes`);
       },
     )) as GroupBackupSummary;
-    progress.update(result.scan.bytes, `${result.scan.files} files, ${result.stored.stripes} stripes stored`);
+    progress.update(result.scan.bytes, `${result.scan.files} files, ${result.stored.stripes} stripes`);
   } finally {
     progress.stop();
   }

@@ -4,6 +4,7 @@
  * upload-control.ts, browsing and restoring snapshots in backup/browse-service.ts. Each method
  * checks its parameters and answers with plain data.
  */
+import { excludeMatcher } from '../../../engine/index.ts';
 import type { PledgedShardStore } from '../../store/pledged-shard-store.ts';
 import type { AlertMonitor } from '../alerts/monitor.ts';
 import type { BackupService } from '../backup/backup-service.ts';
@@ -33,6 +34,19 @@ export interface DaemonParts extends MemberParts {
   stop(): Promise<void>;
 }
 
+/** `exclude`: a list of glob patterns (engine/exclude.ts), checked here so a bad one names itself. */
+function excludeParam(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((p) => typeof p !== 'string'))
+    throw new ControlError('bad-argument', 'exclude must be a list of patterns (text)');
+  try {
+    excludeMatcher(value as string[]);
+  } catch (error) {
+    throw new ControlError('bad-argument', (error as Error).message);
+  }
+  return value as string[];
+}
+
 export function controlMethods(d: DaemonParts): Record<string, ControlMethod> {
   return {
     status: async () => ({
@@ -55,7 +69,11 @@ export function controlMethods(d: DaemonParts): Record<string, ControlMethod> {
     report: async () => d.report(),
     forget: async (params) => d.backups.forget(keepPolicy(params), params.prune === true),
     backup: async (params, progress) =>
-      d.backups.run({ allowEmpty: params.allowEmpty === true, onProgress: progress }),
+      d.backups.run({
+        allowEmpty: params.allowEmpty === true,
+        onProgress: progress,
+        exclude: excludeParam(params.exclude),
+      }),
     pledge: async (params) => {
       const bytes = numberParam(params.bytes, 'bytes');
       try {
