@@ -85,4 +85,37 @@ describe('restore overwrite policy', () => {
       fs.rmSync(root, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('a hard link follows the policy: its names are skipped with its first, never linked to a different file', async () => {
+    const root = tempDir('overwrite-links');
+    const src = join(root, 'src');
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(join(src, 'one'), 'linked content\n');
+    fs.linkSync(join(src, 'one'), join(src, 'two'));
+    const repo = await openRepository(localConfig(root, [src], { workers: 1 }));
+    try {
+      await backup(repo);
+      const target = join(root, 't');
+      const at = (p: string): string => join(target, src, p);
+      const first = await restore(repo, { target, overwrite: 'never' });
+      expect(first).toMatchObject({ files: 2, hardlinks: 1, skipped: [] });
+      expect(fs.statSync(at('one')).ino).toBe(fs.statSync(at('two')).ino);
+      // The first name edited on disk, the second name gone: under `never` both stay as they are.
+      fs.rmSync(at('two'));
+      fs.rmSync(at('one'));
+      fs.writeFileSync(at('one'), 'edited on disk\n');
+      const never = await restore(repo, { target, overwrite: 'never' });
+      expect(never.skipped.map((x) => x.path).sort()).toEqual([at('one'), at('two')].sort());
+      expect(never.skipped.find((x) => x.path === at('two'))?.reason).toMatch(/hard link to .*skipped/);
+      expect(fs.existsSync(at('two'))).toBe(false);
+      expect(fs.readFileSync(at('one'), 'utf8')).toBe('edited on disk\n');
+      // Under `always` both names come back as one file.
+      await restore(repo, { target, overwrite: 'always' });
+      expect(fs.readFileSync(at('two'), 'utf8')).toBe('linked content\n');
+      expect(fs.statSync(at('one')).ino).toBe(fs.statSync(at('two')).ino);
+    } finally {
+      repo.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
