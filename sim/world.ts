@@ -15,9 +15,14 @@ import {
   planKey,
 } from '../engine/index.ts';
 import type { SimConfig } from './config.ts';
+import { RepairBacklog } from './backlog.ts';
 import { EventQueue } from './heap.ts';
+import { JobBook } from './job-book.ts';
 import { Links } from './links.ts';
-import { DAY_MS, type Member, newMember, type Stripe } from './model.ts';
+import { DAY_MS, MAX_TASKS_PER_ROUND, type Member, newMember, type Stripe } from './model.ts';
+
+/** Bound on stripes in the repair backlog (the configured stripe target is at most 1e6). */
+const STRIPE_BOUND = 4_000_000;
 import { newRepairWindows, type RepairWindows } from './repair-window.ts';
 import type { SimResult } from './result.ts';
 
@@ -64,6 +69,10 @@ export interface World {
   readonly repairDirty: Set<Stripe>;
   /** Stripes the planner could not repair until someone comes back online. */
   readonly waiting: Set<Stripe>;
+  /** Deferred repairs kept across rounds (batched repairs only; backlog.ts). */
+  readonly backlog: RepairBacklog;
+  /** The current round's transfers (batched repairs only; job-book.ts). */
+  readonly jobBook: JobBook;
   /** Stripes whose exposure must be recomputed after the current event. */
   readonly exposureDirty: Set<Stripe>;
   /** Owners with uploads queued but no online target. */
@@ -98,6 +107,8 @@ export function newWorld(config: SimConfig): World {
     shardBytes: 0,
     repairDirty: new Set(),
     waiting: new Set(),
+    backlog: new RepairBacklog(STRIPE_BOUND),
+    jobBook: new JobBook(2 * MAX_TASKS_PER_ROUND),
     exposureDirty: new Set(),
     stalled: new Set(),
     onlineSincePlan: false,
