@@ -321,7 +321,8 @@ function sortStripes(input: RepairInput, avail: Context['avail'], busy: Readonly
     }
     const held = s - missing.length;
     if (held < st.dataShards) out.unrecoverable.push(st.stripeId);
-    else if (missing.length > 0) out.repairs.push({ st, s, stripeId: st.stripeId, heldShards: held, missing });
+    else if (missing.length > 0)
+      out.repairs.push({ st, s, stripeId: st.stripeId, heldShards: held, missing });
     else {
       const placement = placementOf(planFor(input.plans, st, s), st.stripeId);
       if (st.holders.every((h) => h !== null && placement.includes(h))) healthy++;

@@ -3,7 +3,13 @@
  * the repairs (k-1 shards read into the repairer, then one transfer per new shard) and migrations
  * that finish within the round start as jobs, which fail if a participant goes offline.
  */
-import { type MigrationTask, type PlacementPlan, planKey, planRepairs, type RepairTask } from '../engine/index.ts';
+import {
+  type MigrationTask,
+  type PlacementPlan,
+  planKey,
+  planRepairs,
+  type RepairTask,
+} from '../engine/index.ts';
 import { compareRepairOrder, type RepairPlan, type RepairRank } from '../engine/repair.ts';
 import { type Job, MAX_TASKS_PER_ROUND, type Stripe, TASKS_PER_MEMBER_PER_ROUND } from './model.ts';
 import { closeWindow } from './repair-window.ts';
@@ -11,7 +17,8 @@ import { detectionMs, member, planFor, type World } from './world.ts';
 
 /** One planning round. */
 export function planRound(w: World): void {
-  if (w.jobBook.pending > 0) throw new Error('sim invariant violated: a round planned before the last one ended');
+  if (w.jobBook.pending > 0)
+    throw new Error('sim invariant violated: a round planned before the last one ended');
   const batch = roundBatch(w);
   const maxTasks = Math.min(MAX_TASKS_PER_ROUND, TASKS_PER_MEMBER_PER_ROUND * w.members.length);
   const result = w.config.batchRepairs ? planWithBacklog(w, batch, maxTasks) : plan(w, batch, maxTasks);
