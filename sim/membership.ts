@@ -51,7 +51,8 @@ export function remove(w: World, chosen: Member | undefined): void {
   m.cycleEpoch++;
   w.stalled.delete(m);
   dropHeld(w, m);
-  // Its own backup goes (pb keeps it 30 days; the simulator drops it at once).
+  // Its own backup goes at once. pb deletes none of it on its own: the shards stay on their
+  // holders, neither repaired nor moved, until the owner deletes them (docs/sim.md).
   dropPending(w, m);
   for (const st of m.own) if (st.state === 'stored') deleteStripe(w, st);
   m.dataLeftBytes = 0;
