@@ -99,13 +99,17 @@ export const CHART_SCRIPT = `
   if (maxExposed === 0) {
     empty('chart-exposure', 'No exposure: every stripe kept at least k+f live shards for the whole run.');
   } else {
+    // Room for the legend: up to twelve members, '+N more', a gap, three marker kinds.
+    const legendRows = Math.min(n, 12) + (n > 12 ? 1 : 0);
+    const svgExposure = d3.select('#chart-exposure');
+    svgExposure.attr('height', Math.max(+svgExposure.attr('height'), (legendRows + 4) * 18 + margin.top + margin.bottom));
     const { g, w, h } = frame('chart-exposure');
     const t = r.series.hours;
     const x = d3.scaleLinear().domain([0, d3.max(t) || 1]).range([0, w]);
     const y = d3.scaleLinear().domain([0, maxExposed]).nice().range([h, 0]);
     timeAxis(g, x, h, d3.max(t) || 1);
     g.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(5).tickFormat(fmt));
-    markers(g, x, w, h, Math.min(n, 12) * 18 + 10);
+    markers(g, x, w, h, legendRows * 18 + 14);
     const line = d3.line().x((d, i) => x(t[i])).y((d) => y(d)).curve(d3.curveStepAfter);
     r.series.exposedBytes.forEach((s, i) => {
       g.append('path').datum(s).attr('class', 'exposure').attr('fill', 'none').attr('stroke', memberColour(i))
