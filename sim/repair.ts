@@ -123,7 +123,10 @@ function roundBatch(w: World): Stripe[] {
   }
   w.repairDirty.clear();
   if (w.onlineSincePlan) {
-    for (const st of w.waiting) if (st.state === 'stored' && !st.busy) batch.push(st);
+    // A waiting stripe that changed since is in the batch already: once only, or the planner
+    // would give it two repairs (two jobs for one shard, its target's room counted twice).
+    const listed = new Set(batch);
+    for (const st of w.waiting) if (st.state === 'stored' && !st.busy && !listed.has(st)) batch.push(st);
     w.waiting.clear();
     w.onlineSincePlan = false;
   }
@@ -150,6 +153,7 @@ function readEndMs(w: World, st: Stripe, task: RepairTask): number {
 }
 
 function startRepair(w: World, st: Stripe, task: RepairTask): void {
+  if (st.busy) throw new Error(`sim invariant violated: a second repair of stripe ${st.stripeId} under way`);
   st.busy = true;
   w.score.repairTasks++;
   const repairer = member(w, task.repairer);
