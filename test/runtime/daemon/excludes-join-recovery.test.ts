@@ -14,7 +14,7 @@ import { loadConfig } from '../../../runtime/daemon/config/config.ts';
 import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
 import { directAddress, formGroup } from './_group.ts';
 
-const root = fs.mkdtempSync(join(tmpdir(), 'pb-joinref-'));
+const root = fs.mkdtempSync(join(tmpdir(), 'pb-exjoinrec-'));
 const src = join(root, 'src');
 const reserve = join(src, 'n1-shards');
 let procs: Proc[] = [];
