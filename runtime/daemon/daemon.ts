@@ -141,6 +141,13 @@ export class Daemon implements DaemonParts {
       emptyFraction: () => config.emptyFraction,
       exclude: () => config.exclude,
       excludePaths: () => [reserveRootOf(dir, config)],
+      configText: () => {
+        try {
+          return fs.readFileSync(paths(dir).config, 'utf8');
+        } catch {
+          return null; // the backup goes on; the recovery then writes a fresh config
+        }
+      },
     });
     this.alerts = new AlertMonitor({
       dataDir: dir,

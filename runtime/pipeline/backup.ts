@@ -26,6 +26,8 @@ export interface BackupOptions {
   onStripe?: (seq: number) => void;
   /** Exclude patterns for this run, besides the config's `exclude` (engine/exclude.ts). */
   exclude?: readonly string[];
+  /** The member's config text, kept in the snapshot (daemon mode: a recovery restores it). */
+  configText?: string | null;
   /** Paths always left out besides the repository's data directory (a daemon's data directory). */
   excludePaths?: readonly string[];
 }
@@ -99,6 +101,7 @@ export async function backup(repo: Repository, options: BackupOptions = {}): Pro
       files: scanner.stats.files,
       bytes: scanner.stats.bytes,
       warnings: scanner.warnings,
+      config: options.configText ?? null,
     };
     const plain = encodeSnapshot(snapshot);
     const id = chunkId(keys.chunkIdKey, plain);

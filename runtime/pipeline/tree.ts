@@ -13,7 +13,10 @@ import { PipelineError } from './errors.ts';
 /** Version 2 added a file's link identity; version 1 trees (no links) still decode. */
 export const TREE_VERSION = 2;
 const TREE_VERSIONS_READ = [1, 2];
-export const SNAPSHOT_VERSION = 1;
+/** Version 2 added the member's config text; version 1 snapshots (no config) still decode. */
+export const SNAPSHOT_VERSION = 2;
+/** Bound on the config text a snapshot carries (the config file's own bound). */
+export const MAX_SNAPSHOT_CONFIG_BYTES = 1024 * 1024;
 export const MAX_TREE_ENTRIES = 1_000_000;
 export const MAX_CHUNKS_PER_ENTRY = 16_000_000;
 export const MAX_NAME_BYTES = 4096;
@@ -67,6 +70,8 @@ export interface Snapshot {
   bytes: number;
   /** Problems met during the scan (permission denied, torn files), human-readable. */
   warnings: string[];
+  /** The member's config file as it was (daemon mode), so a recovery keeps the settings. */
+  config?: string | null;
 }
 
 function bad(what: string): PipelineError {
@@ -190,14 +195,20 @@ export function encodeSnapshot(s: Snapshot): Buffer {
       s.files,
       s.bytes,
       s.warnings,
+      s.config ?? null,
     ]),
   );
 }
 
 export function decodeSnapshot(data: Uint8Array): Snapshot {
   const top = decodeCbor(data, 'snapshot');
-  if (!Array.isArray(top) || top.length !== 7) throw bad('snapshot is not a 7-field list');
-  if (top[0] !== SNAPSHOT_VERSION) throw bad(`unsupported snapshot version ${String(top[0])}`);
+  if (!Array.isArray(top) || (top[0] !== 1 && top[0] !== 2))
+    throw bad(`unsupported snapshot version ${String(Array.isArray(top) ? top[0] : top)}`);
+  const fields = top[0] === 1 ? 7 : 8;
+  if (top.length !== fields) throw bad(`snapshot version ${top[0]} is not a ${fields}-field list`);
+  const config = fields === 8 ? top[7] : null;
+  if (config !== null && (typeof config !== 'string' || config.length > MAX_SNAPSHOT_CONFIG_BYTES))
+    throw bad('snapshot config is not a bounded text');
   if (typeof top[2] !== 'string' || top[2].length > 1024) throw bad('snapshot host');
   if (!Array.isArray(top[3]) || top[3].length > 10_000) throw bad('snapshot roots');
   if (!Array.isArray(top[6]) || top[6].length > 100_000 || !top[6].every((w) => typeof w === 'string')) {
@@ -224,5 +235,6 @@ export function decodeSnapshot(data: Uint8Array): Snapshot {
     files: uint(top[4], 'snapshot files'),
     bytes: uint(top[5], 'snapshot bytes'),
     warnings: top[6] as string[],
+    config: config as string | null,
   };
 }

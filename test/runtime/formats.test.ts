@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deriveMemberKeys } from '../../engine/index.ts';
@@ -20,6 +21,9 @@ import {
   type TreeEntry,
 } from '../../runtime/pipeline/tree.ts';
 import { detBytes } from './helpers.ts';
+
+/** CBOR as pb writes it (tree.ts): arrays, no records. */
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: false, tagUint8Array: false });
 
 const keys = deriveMemberKeys(Buffer.alloc(32, 0x11));
 const ID7 = Buffer.alloc(32, 7);
@@ -213,8 +217,15 @@ describe('defensive decoding', () => {
       files: 1,
       bytes: 2,
       warnings: ['w'],
+      config: 'name = "a"\n',
     };
     expect(decodeSnapshot(encodeSnapshot(snap))).toEqual(snap);
+    expect(decodeSnapshot(encodeSnapshot({ ...snap, config: null })).config).toBeNull();
+    // Version 1 (7 fields, no config) still decodes; a config that is no text is corrupt.
+    const v1 = cbor.encode([1, ...(cbor.decode(encodeSnapshot(snap)) as unknown[]).slice(1, 7)]);
+    expect(decodeSnapshot(v1)).toEqual({ ...snap, config: null });
+    const badConfig = cbor.encode([...(cbor.decode(encodeSnapshot(snap)) as unknown[]).slice(0, 7), 5]);
+    expect(() => decodeSnapshot(badConfig)).toThrow(/snapshot config/);
   });
 
   it('stripe directory round trip', () => {

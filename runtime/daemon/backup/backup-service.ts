@@ -99,6 +99,8 @@ export interface BackupDeps {
   uploadGate?: UploadGate;
   /** The config's `exclude` patterns (docs/config.md). */
   exclude?: () => string[];
+  /** The config file's text, kept in each snapshot (encrypted) so a recovery restores it. */
+  configText?: () => string | null;
   /** Paths always left out besides the data directory (the pledge reservation's directory). */
   excludePaths?: () => string[];
 }
@@ -401,6 +403,7 @@ export class BackupService {
           { ...repo, directory: journaling(repo.directory, journal) },
           {
             allowEmpty: options.allowEmpty === true,
+            configText: deps.configText?.() ?? null,
             exclude: [...(deps.exclude?.() ?? []), ...(options.exclude ?? [])],
             // The data directory (index, shards, reservation) never goes into a backup.
             excludePaths: [deps.dataDir, ...(deps.excludePaths?.() ?? [])],

@@ -152,6 +152,8 @@ export async function groupRestoreCommand(
               iceServers: [],
               webrtcBindAddress: '127.0.0.1',
               listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'],
+              // As `init --test-network`: any free port, so it never meets another test's daemon.
+              dashboard: { host: '127.0.0.1', port: 0 },
             },
           }
         : {}),

@@ -2,17 +2,19 @@
  * Real daemons (four members, two strangers): a daemon backup leaves out the config's `exclude`, the `backup` method's own
  * `exclude`, a CACHEDIR.TAG directory's contents and the pledge reservation lying inside the
  * backed-up directory; a rejected join exits 1 with the inviter's decision, and a reused invite
- * code exits 1 with the inviter's "already used" (no other invite of the inviter is live).
+ * code exits 1 with the inviter's "already used" (no other invite of the inviter is live); a
+ * recovery (`restore --peer`) brings the member's settings back from the snapshot.
  */
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHEDIR_TAG_SIGNATURE } from '../../../engine/index.ts';
+import { loadConfig } from '../../../runtime/daemon/config/config.ts';
 import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
-import { formGroup } from './_group.ts';
+import { directAddress, formGroup } from './_group.ts';
 
-const root = fs.mkdtempSync(join(tmpdir(), 'pb-joinref-'));
+const root = fs.mkdtempSync(join(tmpdir(), 'pb-exjoinrec-'));
 const src = join(root, 'src');
 const reserve = join(src, 'n1-shards');
 let procs: Proc[] = [];
@@ -62,6 +64,35 @@ describe('daemon excludes and join refusals', () => {
     expect(summary.scan.excluded).toBe(4);
     await expect(n1.call('backup', { exclude: ['[bad'] })).rejects.toThrow(/exclude pattern "\[bad"/);
   }, 120_000);
+
+  it("restore --peer brings the member's settings back from the snapshot, its flags over them", async () => {
+    const [n1, n2] = procs as [Proc, Proc];
+    const again = join(root, 'n1-again');
+    const target = join(root, 'restored');
+    const r = await cli([
+      'restore',
+      '--peer',
+      await directAddress(n2),
+      '--secret-file',
+      join(n1.dir, 'secret'),
+      '--target',
+      target,
+      '--dir',
+      again,
+      '--test-network',
+      '--json',
+    ]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stderr).toMatch(/settings restored from the snapshot/);
+    const config = loadConfig(again);
+    // Kept from n1's config: its exclude, schedule, reservation place and name.
+    expect(config).toMatchObject({ name: 'n1', exclude: ['*.tmp'], schedule: 'off', reserveDir: reserve });
+    // The restored roots, and --test-network over the saved settings (loopback, any dashboard port).
+    expect(config.directories).toEqual([join(target, src)]);
+    expect(config.listen).toEqual(['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc']);
+    expect(config.dashboard).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(fs.readFileSync(join(target, src, 'keep.txt'), 'utf8')).toBe('keep');
+  }, 180_000);
 
   it('a rejected join exits 1 with the decision; a reused code exits 1 with "already used"', async () => {
     const n1 = procs[0]!;
