@@ -126,19 +126,28 @@ export function benchPb(
   };
   const configPath = join(root, 'pb.json');
   fs.writeFileSync(configPath, JSON.stringify(config));
-  execFileSync(process.execPath, [o.bin, '-c', configPath, 'local-init'], { stdio: 'ignore' });
+  execFileSync(process.execPath, [o.bin, 'local', 'local', '-c', configPath, 'init'], { stdio: 'ignore' });
   type Stats = { stored: { stripes: number; shardBytesWritten: number; sealedBytesStored: number } };
-  const b = measure(process.execPath, [o.bin, '-c', configPath, 'backup', '--json']);
+  const b = measure(process.execPath, [o.bin, 'local', '-c', configPath, 'backup', '--json']);
   const stats = JSON.parse(b.stdout) as Stats;
   notes.push(
     `pb: ${stats.stored.stripes} stripes, ${(stats.stored.shardBytesWritten / MiB).toFixed(0)} MiB of shards (k=2, m=2), fsync per shard; ` +
       `threads: main + ${o.workers ?? Math.min(4, Math.max(1, availableParallelism()))} worker(s) (backup: FastCDC, HMAC, zstd, XChaCha20; restore, one fewer: decrypt, decompress, id checks) + libuv pool (Reed-Solomon, I/O, shard SHA-256 on reads); ` +
       `CLI ${o.source ? 'from source (tsx)' : 'precompiled (dist/, esbuild)'}`,
   );
-  const rerun = measure(process.execPath, [o.bin, '-c', configPath, 'backup', '--json']);
+  const rerun = measure(process.execPath, [o.bin, 'local', '-c', configPath, 'backup', '--json']);
   const rerunStats = JSON.parse(rerun.stdout) as Stats;
   const target = join(root, 'restore');
-  const r = measure(process.execPath, [o.bin, '-c', configPath, 'restore', '--target', target, '--json']);
+  const r = measure(process.execPath, [
+    o.bin,
+    'local',
+    '-c',
+    configPath,
+    'restore',
+    '--target',
+    target,
+    '--json',
+  ]);
   if (!sameTree(data, join(target, data))) throw new Error('pb restore differs from the dataset');
   const index = fs
     .readdirSync(config.dataDir)

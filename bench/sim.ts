@@ -9,8 +9,8 @@
  *
  * `--scenario heavy`: heavy failure instead: 8 members (pledges 10x apart), disk failures at 300 %
  * a year, ten simulated years (--days to shorten), daily churn; target <= 30 s. Not in the suite:
- * it does not meet its target yet (repairs of a failed member are planned and run one stripe at a
- * time; see docs/sim.md).
+ * it does not meet its target yet (about 30 s per simulated year; the stripes that wait for a
+ * holder with room are planned again whenever a member comes online; see docs/sim.md, Speed).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { defaultConfig, pledgesFromSkew } from '../sim/config.ts';

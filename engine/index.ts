@@ -50,6 +50,18 @@ export {
 } from './delete-authority.ts';
 export { EngineError, type EngineErrorCode } from './errors.ts';
 export {
+  CACHEDIR_TAG_NAME,
+  CACHEDIR_TAG_SIGNATURE,
+  compilePattern,
+  containingDirectory,
+  type ExcludeMatcher,
+  ExcludePatternError,
+  excludeMatcher,
+  isCacheDirTag,
+  MAX_EXCLUDE_PATTERN_CHARS,
+  MAX_EXCLUDE_PATTERNS,
+} from './exclude.ts';
+export {
   CLOSED_FORM_FORMULA,
   type ClosedFormInput,
   type ClosedFormLoss,
@@ -255,3 +267,12 @@ export {
   validateUploadSchedule,
   windowContains,
 } from './upload-schedule.ts';
+export {
+  afterWebRTCFailure,
+  WEBRTC_BACKOFF_FIRST_MS,
+  WEBRTC_BACKOFF_MAX_MS,
+  WEBRTC_FAILURES_BEFORE_BACKOFF,
+  type WebRTCAttempts,
+  webrtcAllowed,
+  webrtcBackoffMs,
+} from './webrtc-backoff.ts';

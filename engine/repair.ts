@@ -81,6 +81,22 @@ export interface MigrationTask {
   readonly shardBytes: number;
 }
 
+/** Where a stripe that needs repair stands in the planner's order. */
+export interface RepairRank {
+  readonly stripeId: string;
+  /** Held shards now: fewer comes first. */
+  readonly heldShards: number;
+}
+
+/**
+ * The planner's order among stripes that need repair: most endangered (fewest held shards) first,
+ * then stripe id. A total order, so every member computes the same plan; a caller that keeps a
+ * backlog across rounds orders it with this same function.
+ */
+export function compareRepairOrder(a: RepairRank, b: RepairRank): number {
+  return a.heldShards - b.heldShards || (a.stripeId < b.stripeId ? -1 : a.stripeId > b.stripeId ? 1 : 0);
+}
+
 export interface RepairPlan {
   readonly repairs: readonly RepairTask[];
   readonly migrations: readonly MigrationTask[];
@@ -90,6 +106,8 @@ export interface RepairPlan {
   readonly unrecoverableStripeIds: readonly string[];
   /** Need work but left for a later call by `maxTasks`. */
   readonly deferredStripeIds: readonly string[];
+  /** The deferred stripes that need repair (not migration), in the planner's order, with their rank. */
+  readonly deferredRepairs: readonly RepairRank[];
   readonly counts: {
     readonly stripes: number;
     readonly healthy: number;
@@ -209,10 +227,9 @@ function chooseTargets(
   return targets;
 }
 
-interface RepairCandidate {
+interface RepairCandidate extends RepairRank {
   readonly st: StripeHolding;
   readonly s: number;
-  readonly held: number;
   readonly missing: readonly number[];
 }
 
@@ -304,16 +321,15 @@ function sortStripes(input: RepairInput, avail: Context['avail'], busy: Readonly
     }
     const held = s - missing.length;
     if (held < st.dataShards) out.unrecoverable.push(st.stripeId);
-    else if (missing.length > 0) out.repairs.push({ st, s, held, missing });
+    else if (missing.length > 0)
+      out.repairs.push({ st, s, stripeId: st.stripeId, heldShards: held, missing });
     else {
       const placement = placementOf(planFor(input.plans, st, s), st.stripeId);
       if (st.holders.every((h) => h !== null && placement.includes(h))) healthy++;
       else out.migrations.push({ st, s, placement });
     }
   }
-  out.repairs.sort(
-    (a, b) => a.held - b.held || (a.st.stripeId < b.st.stripeId ? -1 : a.st.stripeId > b.st.stripeId ? 1 : 0),
-  );
+  out.repairs.sort(compareRepairOrder);
   return { ...out, healthy, busy: busyCount };
 }
 
@@ -323,15 +339,17 @@ function assignTasks(
   plans: RepairInput['plans'],
   sorted: SortedStripes,
   maxTasks: number,
-): Pick<RepairPlan, 'repairs' | 'migrations' | 'waitingStripeIds' | 'deferredStripeIds'> {
+): Pick<RepairPlan, 'repairs' | 'migrations' | 'waitingStripeIds' | 'deferredStripeIds' | 'deferredRepairs'> {
   const repairs: RepairTask[] = [];
   const migrations: MigrationTask[] = [];
   const waiting: string[] = [];
   const deferred: string[] = [];
+  const deferredRepairs: RepairRank[] = [];
   let tasks = 0;
   for (const c of sorted.repairs) {
     if (tasks >= maxTasks) {
-      deferred.push(c.st.stripeId);
+      deferred.push(c.stripeId);
+      deferredRepairs.push({ stripeId: c.stripeId, heldShards: c.heldShards });
       continue;
     }
     const task = planOneRepair(ctx, plans, c);
@@ -351,7 +369,7 @@ function assignTasks(
     for (const mv of moves) migrations.push(mv);
     tasks += moves.length;
   }
-  return { repairs, migrations, waitingStripeIds: waiting, deferredStripeIds: deferred };
+  return { repairs, migrations, waitingStripeIds: waiting, deferredStripeIds: deferred, deferredRepairs };
 }
 
 function planOneRepair(ctx: Context, plans: RepairInput['plans'], c: RepairCandidate): RepairTask | null {
@@ -372,7 +390,7 @@ function planOneRepair(ctx: Context, plans: RepairInput['plans'], c: RepairCandi
   return {
     stripeId: st.stripeId,
     owner: st.owner,
-    heldShards: c.held,
+    heldShards: c.heldShards,
     repairer: sources[0]!,
     sources,
     moves,

@@ -41,48 +41,39 @@ export function validateStripe(st: StripeHolding, i: number): number {
   if (typeof st.stripeId !== 'string' || st.stripeId.length === 0) {
     throw new EngineError('invalid-argument', `stripe[${i}] needs a non-empty string stripeId`);
   }
-  const name = JSON.stringify(st.stripeId);
+  // Only a failure names the stripe: the quoting costs on the hot path (every plan checks every stripe).
+  const fail = (code: 'invalid-argument' | 'invalid-shape', what: string): never => {
+    throw new EngineError(code, `stripe ${JSON.stringify(st.stripeId)}${what}`);
+  };
   if (typeof st.owner !== 'string' || st.owner.length === 0) {
-    throw new EngineError('invalid-argument', `stripe ${name} needs a non-empty string owner`);
+    fail('invalid-argument', ` needs a non-empty string owner`);
   }
   const k = st.dataShards;
   const m = st.parityShards;
   if (!Number.isInteger(k) || k < 1 || k > MAX_DATA_SHARDS) {
-    throw new EngineError(
-      'invalid-shape',
-      `stripe ${name}: dataShards must be 1..${MAX_DATA_SHARDS}, got ${k}`,
-    );
+    fail('invalid-shape', `: dataShards must be 1..${MAX_DATA_SHARDS}, got ${k}`);
   }
   if (!Number.isInteger(m) || m < 0 || m > MAX_PARITY_SHARDS) {
-    throw new EngineError(
-      'invalid-shape',
-      `stripe ${name}: parityShards must be 0..${MAX_PARITY_SHARDS}, got ${m}`,
-    );
+    fail('invalid-shape', `: parityShards must be 0..${MAX_PARITY_SHARDS}, got ${m}`);
   }
   if (!Number.isSafeInteger(st.shardBytes) || st.shardBytes < 0) {
-    throw new EngineError('invalid-shape', `stripe ${name}: shardBytes must be a whole number >= 0`);
+    fail('invalid-shape', `: shardBytes must be a whole number >= 0`);
   }
   if (!Array.isArray(st.holders) || st.holders.length !== k + m) {
-    throw new EngineError('invalid-shape', `stripe ${name}: holders must list ${k + m} entries (k + m)`);
+    fail('invalid-shape', `: holders must list ${k + m} entries (k + m)`);
   }
   for (let a = 0; a < st.holders.length; a++) {
     const h = st.holders[a];
     if (h === null) continue;
     if (typeof h !== 'string' || h.length === 0) {
-      throw new EngineError('invalid-argument', `stripe ${name}: holders[${a}] must be a member id or null`);
+      fail('invalid-argument', `: holders[${a}] must be a member id or null`);
     }
     if (h === st.owner) {
-      throw new EngineError(
-        'invalid-argument',
-        `stripe ${name}: its owner ${JSON.stringify(h)} holds shard ${a}`,
-      );
+      fail('invalid-argument', `: its owner ${JSON.stringify(h)} holds shard ${a}`);
     }
     for (let b = 0; b < a; b++) {
       if (st.holders[b] === h) {
-        throw new EngineError(
-          'invalid-argument',
-          `stripe ${name}: member ${JSON.stringify(h)} holds two shards (${b} and ${a})`,
-        );
+        fail('invalid-argument', `: member ${JSON.stringify(h)} holds two shards (${b} and ${a})`);
       }
     }
   }

@@ -1,339 +1,76 @@
 /**
- * pb-node command line (commander). The daemon's commands (init, start, invite, join, members, ...)
- * come from daemon/commands.ts; the local mode (members are directories, `-c pb.json`) adds
- * `local-init`, `backup`, `restore`, `snapshots`, `forget`, `gc`, `rebuild-index`. Local commands
- * take `--json` (one JSON document on stdout, errors as { error: { code, message } }); progress
- * bars only when stdout is a terminal.
+ * pb-node command line (commander). Daemon mode is the default: the verbs act on the group
+ * through the daemon of the data directory (`--dir`, default ~/.pb or $PB_DIR): the daemon's
+ * commands (init, start, invite, join, members, ...) in daemon/cli/commands.ts, the owner's
+ * backup, forget, snapshots, ls, find, diff, check and restore in daemon/cli/browse-commands.ts.
+ * Local mode (members are directories, `-c pb.json`) is its own group: `pb-node local <verb>`
+ * (local-cli.ts). Commands take `--json` (one JSON document on stdout, errors as
+ * { error: { code, message } }); progress bars only when stdout is a terminal. Exit codes in
+ * cli-common.ts.
  */
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import {
+  currentVerb,
+  defaultIo,
+  EXIT_FAILED,
+  EXIT_USAGE,
+  type Io,
+  noteVerb,
+  UsageError,
+} from './cli-common.ts';
+import { registerBrowseCommands } from './daemon/cli/browse-commands.ts';
 import { registerDaemonCommands } from './daemon/cli/commands.ts';
-import { formatSize } from './daemon/units.ts';
-import { PipelineError } from './pipeline/errors.ts';
-import type { Repository } from './pipeline/repository.ts';
+import { registerLocalCommands } from './local-cli.ts';
+import { EmptySourcesError, PipelineError } from './pipeline/errors.ts';
 
-// Each command loads only the modules it needs (start-up time is most of an unchanged re-run).
-const load = {
-  backup: () => import('./pipeline/backup.ts'),
-  restore: () => import('./pipeline/restore.ts'),
-  retention: () => import('./pipeline/retention.ts'),
-  repository: () => import('./pipeline/repository.ts'),
-  progress: () => import('./progress.ts'),
-  rebuild: () => import('./pipeline/rebuild-index.ts'),
-};
-
-interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  isTty: boolean;
-}
-
-const defaultIo: Io = {
-  out: (t) => process.stdout.write(`${t}\n`),
-  err: (t) => process.stderr.write(`${t}\n`),
-  isTty: Boolean(process.stdout.isTTY),
-};
-
-function count(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
-  return n;
-}
-
-async function withRepo<T>(
-  configPath: string,
-  fn: (repo: Repository) => Promise<T>,
-  createSecret = false,
-): Promise<T> {
-  const { loadConfig, lockDataDir, openRepository } = await load.repository();
-  const config = loadConfig(configPath);
-  const repo = await openRepository(config, { createSecret });
-  let unlock: (() => void) | null = null;
-  try {
-    unlock = lockDataDir(config.dataDir);
-    return await fn(repo);
-  } finally {
-    unlock?.();
-    repo.close();
-  }
-}
-
-export function buildProgram(io: Io = defaultIo): Command {
+export function buildProgram(io: Io = defaultIo, json = false): Command {
   const program = new Command('pb-node');
   program
     .description('pb: cooperative peer backup')
-    .option('-c, --config <path>', 'local-mode config file (JSON)', process.env.PB_CONFIG ?? 'pb.json')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  const configPath = (): string => program.opts<{ config: string }>().config;
-  program
-    .command('local-init')
-    .description('create the recovery secret (if missing) and the data directory; show the code')
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      await withRepo(
-        configPath(),
-        async (repo) => {
-          const info = {
-            owner: repo.owner,
-            dataShards: repo.k,
-            parityShards: repo.m,
-            members: repo.directory.members(),
-          };
-          io.out(
-            o.json
-              ? JSON.stringify(info)
-              : `owner ${repo.owner}\ncode ${repo.k}+${repo.m} over ${info.members.length} members`,
-          );
-        },
-        true,
-      );
-    });
-
-  program
-    .command('backup')
-    .description('back up the configured sources to the members')
-    .option('--json', 'print JSON')
-    .option('--allow-empty', 'back up even if every source is empty while the last snapshot was not')
-    .option('--dir <dir>', 'daemon mode: the running daemon of this data directory backs up onto the group')
-    .action(async (o: { json?: boolean; allowEmpty?: boolean; dir?: string }) => {
-      if (o.dir !== undefined) {
-        const { groupBackupCommand } = await import('./daemon/cli/recovery-commands.ts');
-        await groupBackupCommand(o.dir, { allowEmpty: Boolean(o.allowEmpty), json: Boolean(o.json) }, io);
-        return;
-      }
-      await withRepo(configPath(), async (repo) => {
-        const { createProgress, scanDoneBytes, sourceBytes } = await load.progress();
-        const doneBytes = scanDoneBytes();
-        const progress = await createProgress('backup', {
-          tty: io.isTty,
-          quiet: Boolean(o.json),
-          write: io.err,
-        });
-        void sourceBytes(repo.config.sources).then((total) => progress.setTotal(total));
-        const { backup } = await load.backup();
-        let summary: Awaited<ReturnType<Awaited<ReturnType<typeof load.backup>>['backup']>>;
-        try {
-          summary = await backup(repo, {
-            allowEmpty: Boolean(o.allowEmpty),
-            hooks: { onProgress: (s) => progress.update(doneBytes(s), `${s.files} files`) },
-          });
-        } finally {
-          progress.stop();
-        }
-        if (o.json) io.out(JSON.stringify(summary));
-        else {
-          for (const w of summary.warnings) io.err(`warning: ${w}`);
-          io.out(
-            `snapshot ${summary.snapshotId.slice(0, 16)} saved: ${summary.scan.files} files (${summary.scan.filesUnchanged} unchanged), ` +
-              `${formatSize(summary.scan.bytes)}, read ${formatSize(summary.scan.bytesRead)}, ${summary.stored.stripes} stripes, ` +
-              `${formatSize(summary.stored.shardBytesWritten)} of shards written in ${summary.seconds.toFixed(1)} s`,
-          );
-        }
-      });
-    });
-
-  program
-    .command('restore')
-    .description('restore a snapshot (default the newest) in place or under --target')
-    .option('--snapshot <id>', 'snapshot id or unique prefix', 'latest')
-    .option('--target <dir>', 'restore under this directory instead of in place')
-    .option('--path <path>', 'only this original absolute path and below')
-    .option('--json', 'print JSON')
-    .option('--peer <multiaddr>', "recovery: one member's full address (.../p2p/<id>); asks for the secret")
-    .option('--secret-file <file>', 'recovery: the secret (17 words or 64 hex characters) instead of stdin')
-    .option('--dir <dir>', 'recovery: the data directory to become this member again (index, group, secret)')
-    .option('--test-network', 'recovery: a new data directory listens on loopback only (tests)')
-    .action(
-      async (o: {
-        snapshot: string;
-        target?: string;
-        path?: string;
-        json?: boolean;
-        peer?: string;
-        secretFile?: string;
-        dir?: string;
-        testNetwork?: boolean;
-      }) => {
-        if (o.peer !== undefined) {
-          const { groupRestoreCommand } = await import('./daemon/cli/recovery-commands.ts');
-          await groupRestoreCommand(
-            {
-              peer: o.peer,
-              ...(o.secretFile === undefined ? {} : { secretFile: o.secretFile }),
-              ...(o.target === undefined ? {} : { target: o.target }),
-              ...(o.dir === undefined ? {} : { dir: o.dir }),
-              testNetwork: o.testNetwork === true,
-              json: Boolean(o.json),
-            },
-            io,
-          );
-          return;
-        }
-        await withRepo(configPath(), async (repo) => {
-          const { createProgress } = await load.progress();
-          const progress = await createProgress('restore', {
-            tty: io.isTty,
-            quiet: Boolean(o.json),
-            write: io.err,
-          });
-          const { restore } = await load.restore();
-          let summary: Awaited<ReturnType<Awaited<ReturnType<typeof load.restore>>['restore']>>;
-          try {
-            summary = await restore(repo, {
-              snapshot: o.snapshot,
-              ...(o.target ? { target: o.target } : {}),
-              ...(o.path ? { include: o.path } : {}),
-              onProgress: (p) => {
-                progress.setTotal(p.bytesTotal);
-                progress.update(p.bytesWritten);
-              },
-            });
-          } finally {
-            progress.stop();
-          }
-          if (o.json) io.out(JSON.stringify(summary));
-          else {
-            for (const t of summary.tornFiles)
-              io.err(`warning: ${t} changed while it was backed up and may be torn`);
-            io.out(
-              `restored ${summary.files} files, ${summary.dirs} dirs, ${summary.symlinks} symlinks, ${formatSize(summary.bytes)} ` +
-                `in ${summary.seconds.toFixed(1)} s${summary.rebuiltStripes ? ` (${summary.rebuiltStripes} stripes rebuilt from parity)` : ''}`,
-            );
-          }
-        });
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      // Under --json a usage error is one JSON document on stdout (main), not text.
+      outputError: (s, write) => {
+        if (!json) write(s);
       },
-    );
-
-  program
-    .command('snapshots')
-    .description('list snapshots')
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      await withRepo(configPath(), async (repo) => {
-        const list = repo.index.listSnapshots().map((s) => ({
-          id: s.id.toString('hex'),
-          time: new Date(s.timeMs).toISOString(),
-          files: s.files,
-          bytes: s.bytes,
-        }));
-        if (o.json) io.out(JSON.stringify(list));
-        else if (list.length === 0) io.out('no snapshots');
-        else
-          for (const s of list)
-            io.out(`${s.id.slice(0, 16)}  ${s.time}  ${s.files} files  ${formatSize(s.bytes)}`);
-      });
-    });
-
-  program
-    .command('forget')
-    .description('forget snapshots outside the policy (then `gc` frees their stripes)')
-    .option('--keep-last <n>', 'keep the n newest snapshots', count)
-    .option('--keep-daily <n>', 'keep the newest snapshot of each of the n newest days', count)
-    .option('--keep-weekly <n>', 'keep the newest snapshot of each of the n newest weeks', count)
-    .option('--prune', 'run gc afterwards')
-    .option('--json', 'print JSON')
-    .option('--dir <dir>', "daemon mode: forget this member's snapshots; --prune frees them on every holder")
-    .action(
-      async (o: {
-        keepLast?: number;
-        keepDaily?: number;
-        keepWeekly?: number;
-        prune?: boolean;
-        json?: boolean;
-        dir?: string;
-      }) => {
-        if (o.dir !== undefined) {
-          const { groupForgetCommand } = await import('./daemon/cli/recovery-commands.ts');
-          await groupForgetCommand(o.dir, o, io);
-          return;
-        }
-        await withRepo(configPath(), async (repo) => {
-          const snaps = repo.index
-            .listSnapshots()
-            .map((s) => ({ id: s.id.toString('hex'), timeMs: s.timeMs }));
-          const policy = {
-            ...(o.keepLast === undefined ? {} : { keepLast: o.keepLast }),
-            ...(o.keepDaily === undefined ? {} : { keepDaily: o.keepDaily }),
-            ...(o.keepWeekly === undefined ? {} : { keepWeekly: o.keepWeekly }),
-          };
-          const { collectGarbage, selectForget } = await load.retention();
-          const { keep, forget } = selectForget(snaps, policy);
-          repo.index.deleteSnapshots(forget.map((s) => Buffer.from(s.id, 'hex')));
-          const gc = o.prune ? await collectGarbage(repo) : null;
-          if (o.json)
-            io.out(JSON.stringify({ kept: keep.map((s) => s.id), forgotten: forget.map((s) => s.id), gc }));
-          else {
-            io.out(`kept ${keep.length}, forgot ${forget.length} snapshot(s)`);
-            if (gc)
-              io.out(
-                `gc: deleted ${gc.stripesDeleted} stripes (${gc.shardsDeleted} shards), kept ${gc.stripesKept}`,
-              );
-          }
-        });
-      },
-    );
-
-  program
-    .command('gc')
-    .description('delete stripes no snapshot needs, and orphan shards of interrupted runs')
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      await withRepo(configPath(), async (repo) => {
-        const { collectGarbage } = await load.retention();
-        const gc = await collectGarbage(repo);
-        if (o.json) io.out(JSON.stringify(gc));
-        else
-          io.out(
-            `gc: deleted ${gc.stripesDeleted} stripes (${gc.shardsDeleted} shards) and ${gc.orphanShardsDeleted} orphan shards; ` +
-              `kept ${gc.stripesKept} (${gc.partlyLiveStripes} partly live)`,
-          );
-      });
-    });
-  program
-    .command('rebuild-index')
-    .description("rebuild a lost index from the members' shards (into an empty data directory)")
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      await withRepo(configPath(), async (repo) => {
-        const { rebuildIndex } = await load.rebuild();
-        const summary = await rebuildIndex(
-          repo.index,
-          repo.directory,
-          repo.keys,
-          repo.owner,
-          repo.config.dataDir,
-        );
-        if (o.json) io.out(JSON.stringify(summary));
-        else {
-          io.out(
-            `rebuilt ${summary.stripes} stripes, ${summary.objects} objects, ${summary.snapshots} snapshots`,
-          );
-          for (const s of summary.unreadableStripes)
-            io.err(`warning: stripe ${s} has too few readable shards`);
-        }
-      });
-    });
+    })
+    .hook('preAction', (_program, action) => noteVerb(action));
+  registerBrowseCommands(program, io);
+  registerLocalCommands(program, io);
   registerDaemonCommands(program);
   return program;
 }
 
 /** Run the CLI; returns the exit code. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
-  const program = buildProgram(io);
   const json = argv.includes('--json');
+  const program = buildProgram(io, json);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     const e = error as { code?: string; exitCode?: number; message?: string };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      if (json)
+        io.out(
+          JSON.stringify({ error: { code: 'usage', message: (e.message ?? '').replace(/^error: /, '') } }),
+        );
+      return EXIT_USAGE;
     }
-    const code = error instanceof PipelineError ? error.code : (e.code ?? 'error');
+    // A bad value the daemon or the pipeline refused is a usage error too.
+    const usage =
+      error instanceof UsageError ||
+      e.code === 'bad-argument' ||
+      (e.code === 'invalid-argument' && !(error instanceof EmptySourcesError));
+    const code = usage ? 'usage' : error instanceof PipelineError ? error.code : (e.code ?? 'error');
     const message = e.message ?? String(error);
+    const verb = currentVerb();
     if (json) io.out(JSON.stringify({ error: { code, message } }));
-    else io.err(`pb-node: ${message}`);
-    return 1;
+    else io.err(`pb-node${verb ? ` ${verb}` : ''}: ${message}`);
+    return usage ? EXIT_USAGE : EXIT_FAILED;
   }
 }

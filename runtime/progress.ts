@@ -24,6 +24,13 @@ export interface ProgressOptions {
   /** Where the bar is drawn (stderr by default). */
   stream?: NodeJS.WritableStream;
   now?: () => number;
+  /**
+   * Said on Ctrl-C (SIGINT) before the process exits with 130: by default, for a backup,
+   * BACKUP_INTERRUPTED; null says nothing and leaves SIGINT alone.
+   */
+  interrupted?: string | null;
+  /** false: never touch SIGINT (tests). */
+  handleSigint?: boolean;
 }
 
 export interface Progress {
@@ -79,7 +86,38 @@ export class RateMeter {
   }
 }
 
-/** One line: "backup 30%: 12.0 MiB of 40.0 MiB, 5.1 MiB/s, 6s left, 12 files". */
+/** Lines (plain and the bar) are cut to this width: they fit an 80-column terminal. */
+export const LINE_COLUMNS = 80;
+/** The bar redraws this often even without news (elapsed time, a stalled rate). */
+const TICK_MS = 1_000;
+const BAR_COLUMNS = 10;
+
+/**
+ * `parts` joined by ", ", dropping trailing parts (then cutting the last with "…") until the
+ * text fits `columns`; the first part always stays.
+ */
+export function fitLine(parts: readonly string[], columns: number): string {
+  let kept = [...parts];
+  while (kept.length > 1 && kept.join(', ').length > columns) kept = kept.slice(0, -1);
+  const text = kept.join(', ');
+  return text.length <= columns ? text : `${text.slice(0, Math.max(0, columns - 1))}…`;
+}
+
+function lineParts(
+  label: string,
+  doneBytes: number,
+  totalBytes: number | null,
+  rate: string | null,
+  tail: string[],
+): string[] {
+  const head =
+    totalBytes === null
+      ? `${label}: ${formatBytes(doneBytes)}`
+      : `${label} ${totalBytes === 0 ? 100 : Math.floor((100 * doneBytes) / totalBytes)}%: ${formatBytes(doneBytes)} of ${formatBytes(totalBytes)}`;
+  return [head, ...(rate === null ? [] : [rate]), ...tail];
+}
+
+/** One line: "backup 30%: 12.0 MiB of 40.0 MiB, 5.1 MiB/s, 6s left, 12 files" (at most 80 columns). */
 export function progressLine(
   label: string,
   doneBytes: number,
@@ -88,45 +126,76 @@ export function progressLine(
   secondsLeft: number | null,
   detail = '',
 ): string {
-  const parts = [
-    totalBytes === null
-      ? `${label}: ${formatBytes(doneBytes)}`
-      : `${label} ${totalBytes === 0 ? 100 : Math.floor((100 * doneBytes) / totalBytes)}%: ${formatBytes(doneBytes)} of ${formatBytes(totalBytes)}`,
-  ];
-  if (rate !== null) parts.push(`${formatBytes(rate)}/s`);
-  if (secondsLeft !== null) parts.push(`${formatSeconds(secondsLeft)} left`);
-  if (detail !== '') parts.push(detail);
-  return parts.join(', ');
+  const tail: string[] = [];
+  if (secondsLeft !== null) tail.push(`${formatSeconds(secondsLeft)} left`);
+  if (detail !== '') tail.push(detail);
+  return fitLine(
+    lineParts(label, doneBytes, totalBytes, rate === null ? null : `${formatBytes(rate)}/s`, tail),
+    LINE_COLUMNS,
+  );
 }
+
+/** The last line: the run's average rate and its duration, not the last moment's rate. */
+export function finalLine(
+  label: string,
+  doneBytes: number,
+  totalBytes: number | null,
+  elapsedMs: number,
+  detail = '',
+): string {
+  const seconds = elapsedMs / 1000;
+  const rate = seconds > 0 ? `${formatBytes(doneBytes / seconds)}/s average` : null;
+  const tail = [`${formatSeconds(seconds)} in all`, ...(detail === '' ? [] : [detail])];
+  return fitLine(lineParts(label, doneBytes, totalBytes, rate, tail), LINE_COLUMNS);
+}
+
+/** What a backup says on Ctrl-C (a local run: the index is consistent at every point). */
+export const BACKUP_INTERRUPTED = 'interrupted; the next run resumes (what was stored is kept)';
 
 export async function createProgress(label: ProgressLabel, options: ProgressOptions): Promise<Progress> {
   const now = options.now ?? Date.now;
   const write = options.write ?? ((l: string) => process.stderr.write(`${l}\n`));
   const meter = new RateMeter();
+  const startedMs = now();
   let total: number | null = null;
   let done = 0;
+  let updated = false;
   let detail = '';
   if (options.quiet) return { setTotal() {}, update() {}, note: write, stop() {} };
+  /** Before the first news of a backup: it is walking the sources (restic says "scanning"). */
+  const waiting = (): string => (label === 'backup' ? 'scanning' : 'starting');
+  const interrupted = options.interrupted ?? (label === 'backup' ? BACKUP_INTERRUPTED : null);
+  let stopSelf: () => void = () => {};
+  const onSigint = (): void => {
+    stopSelf();
+    write(`${label} ${interrupted}`);
+    process.exit(130);
+  };
+  if (interrupted !== null && options.handleSigint !== false) process.once('SIGINT', onSigint);
+  const unhook = (): void => {
+    process.removeListener('SIGINT', onSigint);
+  };
   if (!options.tty) {
     let lastLineMs = -Infinity;
-    let lastLine = '';
     let stopped = false;
     const line = (): string =>
       progressLine(label, done, total, meter.rate(), meter.secondsLeft(total), detail);
-    return {
+    // A backup says from its first second what it is doing (the walk comes before any bytes).
+    if (label === 'backup') write(`${label}: ${waiting()}`);
+    const p: Progress = {
       setTotal(t) {
         total = t === null ? null : Math.max(t, done);
       },
       update(bytes, d) {
         if (stopped) return;
+        updated = true;
         done = bytes;
         if (d !== undefined) detail = d;
         if (total !== null && done > total) total = done;
         meter.add(now(), done);
         if (now() - lastLineMs >= PLAIN_EVERY_MS) {
           lastLineMs = now();
-          lastLine = line();
-          write(lastLine);
+          write(line());
         }
       },
       note(l) {
@@ -135,44 +204,79 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
       stop() {
         if (stopped) return;
         stopped = true;
-        const l = line();
-        if (l !== lastLine && done > 0) write(l);
+        unhook();
+        if (done > 0) write(finalLine(label, done, total, now() - startedMs, detail));
       },
     };
+    stopSelf = () => {
+      stopped = true;
+    };
+    return p;
   }
   const { default: progress } = await import('cli-progress');
+  const stream = options.stream ?? process.stderr;
   const bar: cliProgress.SingleBar = new progress.SingleBar(
     {
       format: `${label.padEnd(7)} [{bar}] {info}`,
-      stream: options.stream ?? process.stderr,
+      stream,
       hideCursor: true,
-      barsize: 30,
+      barsize: BAR_COLUMNS,
       fps: 5,
     },
     progress.Presets.shades_classic,
   );
-  const payload = (): Record<string, string> => {
-    const r = meter.rate();
-    const left = meter.secondsLeft(total);
-    const parts = [total === null ? formatBytes(done) : `${formatBytes(done)} of ${formatBytes(total)}`];
-    if (r !== null) parts.push(`${formatBytes(r)}/s`);
-    if (left !== null) parts.push(`${formatSeconds(left)} left`);
+  /** Room for the info after "label   [bar] " within the line width. */
+  const infoColumns = (): number => {
+    const columns = Math.min(LINE_COLUMNS, (stream as { columns?: number }).columns ?? LINE_COLUMNS);
+    return Math.max(10, columns - (9 + BAR_COLUMNS + 2));
+  };
+  const payload = (final = false): Record<string, string> => {
+    if (!updated && !final)
+      return { info: fitLine([`${waiting()}`, formatSeconds((now() - startedMs) / 1000)], infoColumns()) };
+    const amount = total === null ? formatBytes(done) : `${formatBytes(done)} of ${formatBytes(total)}`;
+    const parts = [amount];
+    if (final) {
+      const seconds = (now() - startedMs) / 1000;
+      if (seconds > 0) parts.push(`${formatBytes(done / seconds)}/s average`);
+      parts.push(`${formatSeconds(seconds)} in all`);
+    } else {
+      const r = meter.rate();
+      const left = meter.secondsLeft(total);
+      if (r !== null) parts.push(`${formatBytes(r)}/s`);
+      if (left !== null) parts.push(`${formatSeconds(left)} left`);
+    }
     if (detail !== '') parts.push(detail);
-    return { info: parts.join(', ') };
+    return { info: fitLine(parts, infoColumns()) };
   };
   bar.start(1, 0, payload());
   let stopped = false;
-  const render = (): void => {
+  const render = (final = false): void => {
     if (stopped) return; // a late total (the walk) after the end draws nothing
     bar.setTotal(total === null ? Math.max(1, done * 2) : Math.max(1, total));
-    bar.update(total === null ? 0 : done, payload());
+    bar.update(total === null ? 0 : done, payload(final));
   };
+  // Redraw every second without news too: the elapsed time while scanning, a stalled rate.
+  const ticker = setInterval(() => {
+    if (updated) meter.add(now(), done);
+    render();
+  }, TICK_MS);
+  ticker.unref();
+  const finish = (): void => {
+    if (stopped) return;
+    clearInterval(ticker);
+    unhook();
+    if (updated) render(true);
+    stopped = true;
+    bar.stop();
+  };
+  stopSelf = finish;
   return {
     setTotal(t) {
       total = t === null ? null : Math.max(t, done);
       render();
     },
     update(bytes, d) {
+      updated = true;
       done = bytes;
       if (d !== undefined) detail = d;
       if (total !== null && done > total) total = done;
@@ -180,30 +284,32 @@ export async function createProgress(label: ProgressLabel, options: ProgressOpti
       render();
     },
     note(l) {
-      (options.stream ?? process.stderr).write(`\r\x1b[K${l}\n`);
+      stream.write(`\r\x1b[K${l}\n`);
       render();
     },
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      bar.stop();
-    },
+    stop: finish,
   };
 }
 
 /**
  * Bytes a backup's scan has dealt with, from its running stats: unchanged files count whole at
  * once, changed files as they are read (`bytes` alone grows only when a file is finished).
+ *
+ * With `bytesUnchanged` (the scanner counts it) that is `bytesUnchanged + bytesRead`. Stats
+ * without it (a daemon of an older version) are estimated from the steps of `bytes` while
+ * `filesUnchanged` grows, which counts twice a read file that finished in the same step.
  */
 export function scanDoneBytes(): (s: {
   bytes: number;
   bytesRead?: number;
   filesUnchanged?: number;
+  bytesUnchanged?: number;
 }) => number {
   let unchangedBytes = 0;
   let prevBytes = 0;
   let prevUnchanged = 0;
   return (s) => {
+    if (s.bytesUnchanged !== undefined) return Math.max(s.bytes, s.bytesUnchanged + (s.bytesRead ?? 0));
     if (s.filesUnchanged !== undefined && s.filesUnchanged > prevUnchanged)
       unchangedBytes += s.bytes - prevBytes;
     prevBytes = s.bytes;

@@ -5,7 +5,7 @@
 import { DAY_MS, type Member, YEAR_MS } from './model.ts';
 import { openWindow } from './repair-window.ts';
 import { dropPending, fill, lose, pump, pumpStalled } from './uploads.ts';
-import { exp, type World } from './world.ts';
+import { exp, mark, type World } from './world.ts';
 
 /** A member's first session, its first failure draw and its daily change begin. */
 export function startMember(w: World, m: Member): void {
@@ -77,6 +77,7 @@ export function markHeld(w: World, m: Member): void {
 /** The disk fails: its shards are gone now; the group learns it at grace or at the rejoin. */
 export function fail(w: World, m: Member): void {
   w.score.failures++;
+  mark(w, 'failure', m);
   if (m.online) {
     m.online = false;
     m.lastSeenMs = w.nowMs;

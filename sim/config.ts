@@ -58,6 +58,14 @@ export interface SimConfig {
   readonly outages: readonly ScheduledOutage[];
   /** Virtual time between repair planning rounds. */
   readonly planIntervalMs: number;
+  /**
+   * Repairs in batches (default): the planner's deferred stripes wait in a backlog kept across
+   * rounds and only its head is planned again, and a round's transfers are settled from one
+   * time-ordered book instead of two queue events per stripe. False: the plain path (every
+   * deferred stripe planned again each round, one event per transfer start and end); the two give
+   * the same run (test/sim/batching.test.ts).
+   */
+  readonly batchRepairs: boolean;
   /** Points in the time series (exposure, repair traffic). */
   readonly samples: number;
   readonly maxEvents: number;
@@ -108,6 +116,7 @@ export function defaultConfig(overrides: Partial<SimConfig> = {}): SimConfig {
     scheduledRemovals: [],
     outages: [],
     planIntervalMs: DEFAULTS.planIntervalMs,
+    batchRepairs: true,
     samples: DEFAULTS.samples,
     maxEvents: DEFAULTS.maxEvents,
     ...overrides,
@@ -180,6 +189,7 @@ export function validateConfig(c: SimConfig): void {
     }
   }
   if (!(c.planIntervalMs >= 1000)) fail('planIntervalMs must be at least 1 s');
+  if (typeof c.batchRepairs !== 'boolean') fail('batchRepairs must be true or false');
   if (!(Number.isInteger(c.samples) && c.samples >= 2 && c.samples <= 10_000))
     fail('samples must be 2..10000');
   if (!(Number.isInteger(c.maxEvents) && c.maxEvents > 0)) fail('maxEvents must be a whole number above 0');

@@ -55,6 +55,19 @@ export class EventQueue {
   peekTimeMs(): number | undefined {
     return this.items[0]?.timeMs;
   }
+
+  /** The next event's (time, seq), or undefined when the queue is empty. */
+  peek(): SimEvent | undefined {
+    return this.items[0];
+  }
+
+  /**
+   * A sequence number for something ordered with the events but kept outside the queue (the
+   * repair job book): it takes the number the queue would have given it.
+   */
+  takeSeq(): number {
+    return this.nextSeq++;
+  }
 }
 
 function before(x: SimEvent, y: SimEvent): boolean {

@@ -7,7 +7,7 @@ import { chooseCode } from '../engine/index.ts';
 import { startMember } from './churn.ts';
 import type { Member } from './model.ts';
 import { deleteStripe, dropPending, fill, lose, stored } from './uploads.ts';
-import { addMember, allowancesById, present, touch, type World } from './world.ts';
+import { addMember, allowancesById, mark, present, touch, type World } from './world.ts';
 
 /** A new member joins with the geometric mean of the founding pledges. */
 export function join(w: World): void {
@@ -16,6 +16,7 @@ export function join(w: World): void {
   const pledge = Math.round(Math.exp(initial.reduce((a, p) => a + Math.log(p), 0) / initial.length));
   const m = addMember(w, pledge, w.nowMs);
   w.score.joins++;
+  mark(w, 'join', m);
   w.series.exposedBytes[m.idx] = w.series.hours.map(() => 0);
   membershipChanged(w);
   m.dataBytes = newcomerDataBytes(w, m);
@@ -42,6 +43,7 @@ export function remove(w: World, chosen: Member | undefined): void {
   }
   const m = chosen ?? candidates[Math.floor(w.rng() * candidates.length)]!;
   w.score.removals++;
+  mark(w, 'removal', m);
   m.removed = true;
   m.online = false;
   m.lastSeenMs = w.nowMs;
@@ -49,7 +51,8 @@ export function remove(w: World, chosen: Member | undefined): void {
   m.cycleEpoch++;
   w.stalled.delete(m);
   dropHeld(w, m);
-  // Its own backup goes (pb keeps it 30 days; the simulator drops it at once).
+  // Its own backup goes at once. pb deletes none of it on its own: the shards stay on their
+  // holders, neither repaired nor moved, until the owner deletes them (docs/sim.md).
   dropPending(w, m);
   for (const st of m.own) if (st.state === 'stored') deleteStripe(w, st);
   m.dataLeftBytes = 0;

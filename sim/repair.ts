@@ -10,14 +10,41 @@ import {
   planRepairs,
   type RepairTask,
 } from '../engine/index.ts';
+import { compareRepairOrder, type RepairPlan, type RepairRank } from '../engine/repair.ts';
 import { type Job, MAX_TASKS_PER_ROUND, type Stripe, TASKS_PER_MEMBER_PER_ROUND } from './model.ts';
 import { closeWindow } from './repair-window.ts';
 import { detectionMs, member, planFor, type World } from './world.ts';
 
 /** One planning round. */
 export function planRound(w: World): void {
+  if (w.jobBook.pending > 0)
+    throw new Error('sim invariant violated: a round planned before the last one ended');
   const batch = roundBatch(w);
-  if (batch.length === 0) return;
+  const maxTasks = Math.min(MAX_TASKS_PER_ROUND, TASKS_PER_MEMBER_PER_ROUND * w.members.length);
+  const result = w.config.batchRepairs ? planWithBacklog(w, batch, maxTasks) : plan(w, batch, maxTasks);
+  if (result === null) return;
+  const { byStripeId, repairs, migrations } = result;
+  for (const id of result.waitingStripeIds) w.waiting.add(byStripeId.get(id)!);
+  // Start only what finishes within this round: work reserved far ahead would mostly fail
+  // when a participant goes offline, and the planner sees the stripe again next round.
+  const horizonMs = w.nowMs + w.config.planIntervalMs;
+  for (const task of repairs) {
+    const st = byStripeId.get(task.stripeId)!;
+    if (repairEndMs(w, st, task) > horizonMs) w.repairDirty.add(st);
+    else startRepair(w, st, task);
+  }
+  for (const task of migrations) {
+    const st = byStripeId.get(task.stripeId)!;
+    if (st.busy || migrationEndMs(w, st, task) > horizonMs) w.repairDirty.add(st);
+    else startMigration(w, st, task);
+  }
+}
+
+type Planned = RepairPlan & { readonly byStripeId: Map<string, Stripe> };
+
+/** The engine's plan for these stripes (null when there are none). */
+function plan(w: World, batch: readonly Stripe[], maxTasks: number, deferToDirty = true): Planned | null {
+  if (batch.length === 0) return null;
   const plans = new Map<string, PlacementPlan>();
   for (const st of batch) {
     const key = planKey(st.owner, st.dataShards + st.parityShards);
@@ -36,34 +63,70 @@ export function planRound(w: World): void {
     nowMs: w.nowMs,
     graceMs: w.config.graceMs,
     onlineWindowMs: 0,
-    maxTasks: Math.min(MAX_TASKS_PER_ROUND, TASKS_PER_MEMBER_PER_ROUND * w.members.length),
+    maxTasks,
   });
   const byStripeId = new Map<string, Stripe>();
   for (const st of batch) byStripeId.set(st.stripeId, st);
-  for (const id of result.deferredStripeIds) w.repairDirty.add(byStripeId.get(id)!);
-  for (const id of result.waitingStripeIds) w.waiting.add(byStripeId.get(id)!);
-  // Start only what finishes within this round: work reserved far ahead would mostly fail
-  // when a participant goes offline, and the planner sees the stripe again next round.
-  const horizonMs = w.nowMs + w.config.planIntervalMs;
-  for (const task of result.repairs) {
-    const st = byStripeId.get(task.stripeId)!;
-    if (repairEndMs(w, st, task) > horizonMs) w.repairDirty.add(st);
-    else startRepair(w, st, task);
+  if (deferToDirty) for (const id of result.deferredStripeIds) w.repairDirty.add(byStripeId.get(id)!);
+  return { ...result, byStripeId };
+}
+
+/**
+ * The batched round: the stripes that changed, then the head of the backlog (backlog.ts), more
+ * of it while the planner hands out fewer repairs than its bound and the backlog has more. The
+ * planner sees every stripe the plain path's planner would reach before its bound: the same plan.
+ */
+function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Planned | null {
+  // Stripes of the backlog that changed go first in its order, as the plain path lists them.
+  const ranked: { stripe: Stripe; rank: number }[] = [];
+  const rest: Stripe[] = [];
+  for (const st of dirty) {
+    const rank = w.backlog.rankOf(st);
+    if (rank === undefined) rest.push(st);
+    else {
+      ranked.push({ stripe: st, rank });
+      w.backlog.delete(st);
+    }
   }
-  for (const task of result.migrations) {
-    const st = byStripeId.get(task.stripeId)!;
-    if (st.busy || migrationEndMs(w, st, task) > horizonMs) w.repairDirty.add(st);
-    else startMigration(w, st, task);
+  ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
+  const batch = [...ranked.map((r) => r.stripe), ...rest];
+  const inBatch = new Set(batch);
+  const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
+  let want = maxTasks;
+  for (;;) {
+    for (const e of w.backlog.take(want - (batch.length - dirty.length), keep)) batch.push(e.stripe);
+    const result = plan(w, batch, maxTasks, false);
+    if (result === null) return null;
+    // The plain planner would go on into the rest of the backlog (repairs come before every
+    // migration) unless its repairs alone reached the bound.
+    if (result.repairs.length < maxTasks && w.backlog.size > 0) {
+      want *= 2;
+      continue;
+    }
+    for (const r of result.deferredRepairs) w.backlog.add(result.byStripeId.get(r.stripeId)!, r.heldShards);
+    for (const id of result.deferredStripeIds.slice(result.deferredRepairs.length))
+      w.repairDirty.add(result.byStripeId.get(id)!);
+    return result;
   }
+}
+
+function rankOf(r: { stripe: Stripe; rank: number }): RepairRank {
+  return { stripeId: r.stripe.stripeId, heldShards: r.rank };
 }
 
 /** The stripes this round looks at (and the waiting ones once someone came online). */
 function roundBatch(w: World): Stripe[] {
   const batch: Stripe[] = [];
-  for (const st of w.repairDirty) if (st.state === 'stored' && !st.busy) batch.push(st);
+  for (const st of w.repairDirty) {
+    if (st.state === 'stored' && !st.busy) batch.push(st);
+    else w.backlog.delete(st);
+  }
   w.repairDirty.clear();
   if (w.onlineSincePlan) {
-    for (const st of w.waiting) if (st.state === 'stored' && !st.busy) batch.push(st);
+    // A waiting stripe that changed since is in the batch already: once only, or the planner
+    // would give it two repairs (two jobs for one shard, its target's room counted twice).
+    const listed = new Set(batch);
+    for (const st of w.waiting) if (st.state === 'stored' && !st.busy && !listed.has(st)) batch.push(st);
     w.waiting.clear();
     w.onlineSincePlan = false;
   }
@@ -90,6 +153,7 @@ function readEndMs(w: World, st: Stripe, task: RepairTask): number {
 }
 
 function startRepair(w: World, st: Stripe, task: RepairTask): void {
+  if (st.busy) throw new Error(`sim invariant violated: a second repair of stripe ${st.stripeId} under way`);
   st.busy = true;
   w.score.repairTasks++;
   const repairer = member(w, task.repairer);
@@ -109,8 +173,7 @@ function startRepair(w: World, st: Stripe, task: RepairTask): void {
     endMs = Math.max(endMs, w.links.reserve(repairer, to, st.shardBytes, t));
   }
   const job: Job = { kind: 'repair', stripe: st, repair: task, participants, aborted: false };
-  w.queue.push(Math.min(startMs, endMs), { kind: 'job-start', job });
-  w.queue.push(endMs, { kind: 'job-done', job });
+  schedule(w, Math.min(startMs, endMs), endMs, job);
 }
 
 function startMigration(w: World, st: Stripe, task: MigrationTask): void {
@@ -132,8 +195,18 @@ function startMigration(w: World, st: Stripe, task: MigrationTask): void {
     ],
     aborted: false,
   };
-  w.queue.push(startMs, { kind: 'job-start', job });
-  w.queue.push(endMs, { kind: 'job-done', job });
+  schedule(w, startMs, endMs, job);
+}
+
+/** The job's start and end: two queue events, or two actions of the round's book when batched. */
+function schedule(w: World, startMs: number, endMs: number, job: Job): void {
+  if (!w.config.batchRepairs) {
+    w.queue.push(startMs, { kind: 'job-start', job });
+    w.queue.push(endMs, { kind: 'job-done', job });
+    return;
+  }
+  w.jobBook.add({ timeMs: startMs, seq: w.queue.takeSeq(), kind: 'job-start', job });
+  w.jobBook.add({ timeMs: endMs, seq: w.queue.takeSeq(), kind: 'job-done', job });
 }
 
 /** The job's transfers begin: every participant must be online now and stay so until the end. */

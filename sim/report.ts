@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { CHART_SCRIPT } from './report-charts.ts';
 import type { SimResult } from './result.ts';
 import { formatBytes } from './units.ts';
 
@@ -169,11 +170,13 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1000px
 h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 2em; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
 svg { display: block; } .axis text { font-size: 11px; } .legend { font-size: 12px; }
+.empty-note { font-size: 14px; fill: #555; }
 </style>
 </head>
 <body>
 <h1>pb sim: ${r.members.length} members, ${r.config.days} days, code ${r.group.k}+${r.group.m}</h1>
 <pre>${escapeHtml(formatTable(r))}</pre>
+${notesHtml(r)}
 <h2>Pledge, allowance and use per member</h2>
 <svg id="chart-members" width="960" height="360"></svg>
 <h2>Exposure over time (bytes with fewer than k+f live shards, per owner)</h2>
@@ -190,97 +193,13 @@ ${scriptSafe(CHART_SCRIPT)}
 `;
 }
 
+/** The surprising figures again, as sentences above the charts. */
+function notesHtml(r: SimResult): string {
+  const notes = surprises(r);
+  if (notes.length === 0) return '';
+  return `<h2>Worth knowing</h2>\n<ul id="notes">${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`;
+}
+
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]!);
 }
-
-/** Runs in the browser: draws the three charts from the inlined JSON, then marks the page done. */
-const CHART_SCRIPT = `
-(function () {
-  const r = JSON.parse(document.getElementById('sim-data').textContent);
-  const fmt = (b) => {
-    const u = [[1e15, 'PB'], [1e12, 'TB'], [1e9, 'GB'], [1e6, 'MB'], [1e3, 'kB']];
-    for (const [s, n] of u) if (Math.abs(b) >= s) return (b / s).toPrecision(3) + ' ' + n;
-    return b + ' B';
-  };
-  const margin = { top: 20, right: 150, bottom: 40, left: 70 };
-  const color = d3.scaleOrdinal(d3.schemeTableau10);
-  let drawn = 0;
-
-  function frame(id) {
-    const svg = d3.select('#' + id);
-    const w = +svg.attr('width') - margin.left - margin.right;
-    const h = +svg.attr('height') - margin.top - margin.bottom;
-    const g = svg.append('g').attr('transform', 'translate(' + margin.left + ',' + margin.top + ')');
-    return { svg, g, w, h };
-  }
-
-  // 1. Pledge, allowance, bound and backed up per member (log scale: pledges differ 1000x).
-  {
-    const { g, w, h } = frame('chart-members');
-    const keys = [['pledgeBytes', 'pledge'], ['allowanceBytes', 'allowance'], ['backedUpBytes', 'backed up'], ['pledgeUsedBytes', 'pledge used']];
-    const ids = r.members.map((m) => m.id);
-    const x0 = d3.scaleBand().domain(ids).range([0, w]).padding(0.2);
-    const x1 = d3.scaleBand().domain(keys.map((k) => k[0])).range([0, x0.bandwidth()]).padding(0.05);
-    const vals = r.members.flatMap((m) => keys.map((k) => m[k[0]])).filter((v) => v > 0);
-    const y = d3.scaleLog().domain([Math.max(1, d3.min(vals) / 2), d3.max(vals) * 1.5]).range([h, 0]).clamp(true);
-    g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(d3.axisBottom(x0));
-    g.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(6, (d) => fmt(d)));
-    g.selectAll('g.member').data(r.members).join('g').attr('class', 'member')
-      .attr('transform', (m) => 'translate(' + x0(m.id) + ',0)')
-      .selectAll('rect').data((m) => keys.map((k) => ({ key: k[0], v: m[k[0]] })))
-      .join('rect').attr('x', (d) => x1(d.key)).attr('width', x1.bandwidth())
-      .attr('y', (d) => y(Math.max(d.v, y.domain()[0]))).attr('height', (d) => h - y(Math.max(d.v, y.domain()[0])))
-      .attr('fill', (d) => color(d.key)).append('title').text((d) => d.key + ': ' + fmt(d.v));
-    const lg = g.append('g').attr('class', 'legend').attr('transform', 'translate(' + (w + 10) + ',0)');
-    keys.forEach((k, i) => {
-      lg.append('rect').attr('y', i * 18).attr('width', 12).attr('height', 12).attr('fill', color(k[0]));
-      lg.append('text').attr('x', 16).attr('y', i * 18 + 10).text(k[1]);
-    });
-    drawn++;
-  }
-
-  // 2. Exposure over time, one line per owner.
-  {
-    const { g, w, h } = frame('chart-exposure');
-    const t = r.series.hours;
-    const x = d3.scaleLinear().domain([0, d3.max(t) || 1]).range([0, w]);
-    const maxY = d3.max(r.series.exposedBytes.flat()) || 1;
-    const y = d3.scaleLinear().domain([0, maxY]).nice().range([h, 0]);
-    g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(d3.axisBottom(x).tickFormat((d) => (d / 24).toFixed(0) + ' d'));
-    g.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(5).tickFormat(fmt));
-    const line = d3.line().x((d, i) => x(t[i])).y((d) => y(d)).curve(d3.curveStepAfter);
-    r.series.exposedBytes.forEach((s, i) => {
-      g.append('path').datum(s).attr('class', 'exposure').attr('fill', 'none').attr('stroke', color(r.members[i].id)).attr('stroke-width', 1.5).attr('d', line);
-    });
-    const lg = g.append('g').attr('class', 'legend').attr('transform', 'translate(' + (w + 10) + ',0)');
-    r.members.forEach((m, i) => {
-      lg.append('rect').attr('y', i * 18).attr('width', 12).attr('height', 12).attr('fill', color(m.id));
-      lg.append('text').attr('x', 16).attr('y', i * 18 + 10).text(m.id);
-    });
-    drawn++;
-  }
-
-  // 3. Repair and migration traffic per sample interval.
-  {
-    const { g, w, h } = frame('chart-repair');
-    const t = r.series.hours;
-    const x = d3.scaleLinear().domain([0, d3.max(t) || 1]).range([0, w]);
-    const total = t.map((_, i) => r.series.repairBytes[i] + r.series.migrationBytes[i]);
-    const y = d3.scaleLinear().domain([0, d3.max(total) || 1]).nice().range([h, 0]);
-    g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(d3.axisBottom(x).tickFormat((d) => (d / 24).toFixed(0) + ' d'));
-    g.append('g').attr('class', 'axis').call(d3.axisLeft(y).ticks(5).tickFormat(fmt));
-    const area = (lo, hi) => d3.area().x((d, i) => x(t[i])).y0((d, i) => y(lo[i])).y1((d, i) => y(hi[i])).curve(d3.curveStepAfter);
-    const zero = t.map(() => 0);
-    g.append('path').datum(t).attr('class', 'traffic').attr('fill', color('repair')).attr('d', area(zero, r.series.repairBytes));
-    g.append('path').datum(t).attr('class', 'traffic').attr('fill', color('migration')).attr('d', area(r.series.repairBytes, total));
-    const lg = g.append('g').attr('class', 'legend').attr('transform', 'translate(' + (w + 10) + ',0)');
-    [['repair', 'repair'], ['migration', 'migration']].forEach((k, i) => {
-      lg.append('rect').attr('y', i * 18).attr('width', 12).attr('height', 12).attr('fill', color(k[0]));
-      lg.append('text').attr('x', 16).attr('y', i * 18 + 10).text(k[1]);
-    });
-    drawn++;
-  }
-  document.body.dataset.chartsDrawn = String(drawn);
-})();
-`;

@@ -24,6 +24,15 @@ export interface SimMemberResult {
   readonly stripesLost: number;
 }
 
+/** A membership or disk event, marked on the report's time axis. */
+export interface SimMarkedEvent {
+  readonly hours: number;
+  readonly kind: 'failure' | 'join' | 'removal';
+  readonly member: string;
+}
+
+export const MAX_MARKED_EVENTS = 2000;
+
 export interface SimResult {
   readonly version: 1;
   readonly config: {
@@ -109,5 +118,8 @@ export interface SimResult {
     repairBytes: number[];
     migrationBytes: number[];
     storedBytes: number[];
+    /** Disk failures, joins and removals in time order (at most MAX_MARKED_EVENTS; the rest counted). */
+    events: SimMarkedEvent[];
+    eventsNotMarked: number;
   };
 }

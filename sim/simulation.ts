@@ -16,7 +16,9 @@
  * - Owners write their data as stripes (`chooseStripe`), then rewrite `dailyChange` of it each day
  *   (new stripes in, the same amount of the oldest out). A lost stripe is written again by its owner.
  * - Every `planIntervalMs` the stripes that changed go through `planRepairs`; repairs and
- *   migrations run as transfers (k-1 shards to the repairer, then one per new shard).
+ *   migrations run as transfers (k-1 shards to the repairer, then one per new shard). Batched
+ *   (the default): deferred stripes wait in a backlog across rounds and a round's transfers are
+ *   settled from one book between events (backlog.ts, job-book.ts); the same run either way.
  *
  * This file sets the run up and dispatches events; each concern lives in its own module (world.ts
  * lists them).
@@ -90,13 +92,31 @@ function setUp(w: World): void {
 function loop(w: World): void {
   const maxEvents = w.config.maxEvents;
   for (;;) {
-    const t = w.queue.peekTimeMs();
-    if (t === undefined || t > w.endMs) break;
+    const next = w.queue.peek();
+    const due = next === undefined || next.timeMs > w.endMs ? null : next;
+    settleJobs(w, due);
+    if (due === null) break;
     const ev = w.queue.pop()!;
     if (++w.score.events > maxEvents) throw new Error(`sim: more than ${maxEvents} events; shorten the run`);
-    if (ev.timeMs < w.nowMs) throw new Error('sim invariant violated: time went backwards');
-    w.nowMs = ev.timeMs;
+    advance(w, ev.timeMs);
     handle(w, ev);
+    if (w.exposureDirty.size > 0) refreshExposure(w);
+  }
+}
+
+function advance(w: World, timeMs: number): void {
+  if (timeMs < w.nowMs) throw new Error('sim invariant violated: time went backwards');
+  w.nowMs = timeMs;
+}
+
+/** The round's transfers that come before the next event (all up to the end when there is none). */
+function settleJobs(w: World, before: SimEvent | null): void {
+  for (;;) {
+    const a = w.jobBook.takeBefore(before);
+    if (a === undefined || a.timeMs > w.endMs) return;
+    advance(w, a.timeMs);
+    if (a.kind === 'job-start') jobStart(a.job);
+    else jobDone(w, a.job);
     if (w.exposureDirty.size > 0) refreshExposure(w);
   }
 }

@@ -14,12 +14,18 @@ import {
   type PlacementPlan,
   planKey,
 } from '../engine/index.ts';
+import { RepairBacklog } from './backlog.ts';
 import type { SimConfig } from './config.ts';
 import { EventQueue } from './heap.ts';
+import { JobBook } from './job-book.ts';
 import { Links } from './links.ts';
-import { DAY_MS, type Member, newMember, type Stripe } from './model.ts';
+import { DAY_MS, HOUR_MS, MAX_TASKS_PER_ROUND, type Member, newMember, type Stripe } from './model.ts';
+
 import { newRepairWindows, type RepairWindows } from './repair-window.ts';
-import type { SimResult } from './result.ts';
+import { MAX_MARKED_EVENTS, type SimMarkedEvent, type SimResult } from './result.ts';
+
+/** Bound on stripes in the repair backlog (the configured stripe target is at most 1e6). */
+const STRIPE_BOUND = 4_000_000;
 
 /** Counters the result reports. */
 export interface Score {
@@ -64,6 +70,10 @@ export interface World {
   readonly repairDirty: Set<Stripe>;
   /** Stripes the planner could not repair until someone comes back online. */
   readonly waiting: Set<Stripe>;
+  /** Deferred repairs kept across rounds (batched repairs only; backlog.ts). */
+  readonly backlog: RepairBacklog;
+  /** The current round's transfers (batched repairs only; job-book.ts). */
+  readonly jobBook: JobBook;
   /** Stripes whose exposure must be recomputed after the current event. */
   readonly exposureDirty: Set<Stripe>;
   /** Owners with uploads queued but no online target. */
@@ -98,12 +108,22 @@ export function newWorld(config: SimConfig): World {
     shardBytes: 0,
     repairDirty: new Set(),
     waiting: new Set(),
+    backlog: new RepairBacklog(STRIPE_BOUND),
+    jobBook: new JobBook(2 * MAX_TASKS_PER_ROUND),
     exposureDirty: new Set(),
     stalled: new Set(),
     onlineSincePlan: false,
     score: newScore(),
     windows: newRepairWindows(),
-    series: { hours: [], exposedBytes: [], repairBytes: [], migrationBytes: [], storedBytes: [] },
+    series: {
+      hours: [],
+      exposedBytes: [],
+      repairBytes: [],
+      migrationBytes: [],
+      storedBytes: [],
+      events: [],
+      eventsNotMarked: 0,
+    },
   };
   for (const p of config.pledgesBytes) addMember(w, p, 0);
   return w;
@@ -204,6 +224,15 @@ export function release(w: World, st: Stripe): void {
 /** Failure until the group repairs around a member: the grace period, or its replacement if sooner. */
 export function detectionMs(w: World): number {
   return Math.min(w.config.graceMs, w.config.replacementMs);
+}
+
+/** A failure, join or removal for the report's time axis (bounded). */
+export function mark(w: World, kind: SimMarkedEvent['kind'], m: Member): void {
+  if (w.series.events.length >= MAX_MARKED_EVENTS) {
+    w.series.eventsNotMarked++;
+    return;
+  }
+  w.series.events.push({ hours: Number((w.nowMs / HOUR_MS).toFixed(3)), kind, member: m.id });
 }
 
 /** The stripe needs a new look from the planner and from the exposure count. */

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { Server } from 'node:net';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import {
   announceable,
   deriveMemberKeys,
@@ -30,7 +30,14 @@ import { AlertMonitor } from './alerts/monitor.ts';
 import { BackupService } from './backup/backup-service.ts';
 import { ChangeWatcher } from './backup/change-watcher.ts';
 import { scheduleIntervalMs } from './backup/schedule.ts';
-import { loadConfig, type NodeConfig, paths, readSecret } from './config/config.ts';
+import {
+  dataDirNotes,
+  loadConfig,
+  type NodeConfig,
+  paths,
+  readSecret,
+  reserveRootOf,
+} from './config/config.ts';
 import { ControlError, startControlServer } from './control/control.ts';
 import { controlMethods, type DaemonParts } from './control/control-methods.ts';
 import { decide } from './control/member-methods.ts';
@@ -132,6 +139,15 @@ export class Daemon implements DaemonParts {
       group: () => group.state,
       log: (line) => this.log(line),
       emptyFraction: () => config.emptyFraction,
+      exclude: () => config.exclude,
+      excludePaths: () => [reserveRootOf(dir, config)],
+      configText: () => {
+        try {
+          return fs.readFileSync(paths(dir).config, 'utf8');
+        } catch {
+          return null; // the backup goes on; the recovery then writes a fresh config
+        }
+      },
     });
     this.alerts = new AlertMonitor({
       dataDir: dir,
@@ -203,7 +219,8 @@ export class Daemon implements DaemonParts {
     const state = readState(dir, config);
     const { service: group, warnings } = GroupService.open(p.group, self, keys);
     warnings.forEach(log);
-    const reserveRoot = isAbsolute(config.reserveDir) ? config.reserveDir : join(dir, config.reserveDir);
+    for (const note of dataDirNotes(dir, config)) log(`note: ${note}`);
+    const reserveRoot = reserveRootOf(dir, config);
     const store = await PledgedShardStore.open(reserveRoot, {
       pledgeBytes: state.pledgeBytes,
       isMember: (id) => group.isMember(id),

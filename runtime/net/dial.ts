@@ -3,12 +3,15 @@
  * with backoff because about one dial in ten hangs until its timeout, then the relayed link. A
  * WebRTC connection counts only once a data channel opened on it within the bound
  * (webrtc-probe.ts); a half-open one is closed and the next attempt, or the relay, is used.
+ * Every attempt's outcome goes to the node's WebRTC policy (webrtc-policy.ts): a peer whose
+ * WebRTC keeps failing (a symmetric NAT) is not tried again until its back-off ends.
  */
 import type { Connection } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { describeError, NetError } from './errors.ts';
 import type { PbLibp2p } from './node.ts';
-import { closeIfHalfOpen, WEBRTC_OPEN_BOUND_MS } from './webrtc-probe.ts';
+import { dialWebRTCAddress, webrtcPolicyOf, webrtcTarget } from './webrtc-policy.ts';
+import { closeIfHalfOpen, isWebRTC, WEBRTC_OPEN_BOUND_MS } from './webrtc-probe.ts';
 
 export interface DialOptions {
   /** WebRTC attempts before falling back (default 3). */
@@ -22,35 +25,84 @@ export interface DialOptions {
   log?: (line: string) => void;
 }
 
+type Transport = 'webrtc' | 'relay' | 'direct';
+
+/** The peer an address leads to: its last /p2p component. */
+function lastPeer(ma: Multiaddr): string | null {
+  return (
+    ma
+      .getComponents()
+      .filter((c) => c.name === 'p2p')
+      .at(-1)?.value ?? null
+  );
+}
+
+function openLinks(node: PbLibp2p, peer: string): Connection[] {
+  return node.getConnections().filter((c) => c.status === 'open' && c.remotePeer.toString() === peer);
+}
+
+function transportOf(connection: Connection): Transport {
+  if (isWebRTC(connection)) return 'webrtc';
+  return connection.limits === undefined ? 'direct' : 'relay';
+}
+
+/** A WebRTC link over `addr`, another link libp2p answered with instead, or null after the attempts. */
+async function tryWebRTC(
+  node: PbLibp2p,
+  addr: Multiaddr,
+  options: DialOptions,
+): Promise<{ connection: Connection; transport: Transport } | null> {
+  const attempts = options.attempts ?? 3;
+  const timeoutMs = options.attemptTimeoutMs ?? 10_000;
+  const peer = webrtcTarget(addr);
+  const policy = webrtcPolicyOf(node);
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (peer !== null && policy !== undefined && !policy.allowed(peer)) return null;
+    try {
+      const connection = await dialWebRTCAddress(node, addr, { signal: AbortSignal.timeout(timeoutMs) });
+      // A dial to this peer already under way (joined by libp2p) may answer with its relayed link.
+      if (!isWebRTC(connection)) return { connection, transport: transportOf(connection) };
+      const halfOpen = await closeIfHalfOpen(connection, options.openBoundMs ?? WEBRTC_OPEN_BOUND_MS);
+      if (halfOpen === null) {
+        if (peer !== null) policy?.succeeded(peer);
+        return { connection, transport: 'webrtc' };
+      }
+      throw new NetError('timeout', `the link is half-open (${halfOpen}); closed`);
+    } catch (error) {
+      options.log?.(
+        `webrtc dial ${attempt + 1}/${attempts} to ${addr.toString()} failed: ${describeError(error)}`,
+      );
+      // Counted only when the signalling reached the peer (a connection to it is open): a relay
+      // that is down says nothing about the peer's WebRTC.
+      if (peer !== null && openLinks(node, peer).length > 0) policy?.failed(peer, describeError(error));
+      await new Promise((r) => setTimeout(r, (options.backoffMs ?? 250) * 2 ** attempt));
+    }
+  }
+  return null;
+}
+
 export async function dialPreferringWebRTC(
   node: PbLibp2p,
   addrs: Multiaddr[],
   options: DialOptions = {},
-): Promise<{ connection: Connection; transport: 'webrtc' | 'relay' | 'direct' }> {
-  const attempts = options.attempts ?? 3;
+): Promise<{ connection: Connection; transport: Transport }> {
   const timeoutMs = options.attemptTimeoutMs ?? 10_000;
-  const webrtc = addrs.filter((a) => a.toString().includes('/webrtc'));
-  for (const addr of webrtc) {
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      try {
-        const connection = await node.dial(addr, { signal: AbortSignal.timeout(timeoutMs) });
-        const halfOpen = await closeIfHalfOpen(connection, options.openBoundMs ?? WEBRTC_OPEN_BOUND_MS);
-        if (halfOpen === null) return { connection, transport: 'webrtc' };
-        throw new NetError('timeout', `the link is half-open (${halfOpen}); closed`);
-      } catch (error) {
-        options.log?.(
-          `webrtc dial ${attempt + 1}/${attempts} to ${addr.toString()} failed: ${describeError(error)}`,
-        );
-        await new Promise((r) => setTimeout(r, (options.backoffMs ?? 250) * 2 ** attempt));
-      }
-    }
+  for (const addr of addrs.filter((a) => a.toString().includes('/webrtc'))) {
+    const linked = await tryWebRTC(node, addr, options);
+    if (linked !== null) return linked;
   }
+  // The relayed (or direct) link: one already open is used as it is (libp2p would dial another
+  // relayed connection to the same address and abort it as a duplicate).
   const rest = addrs.filter((a) => !a.toString().includes('/webrtc'));
+  const peer = rest.map(lastPeer).find((p) => p !== null);
+  const open = peer === undefined || peer === null ? [] : openLinks(node, peer);
+  const reuse = open.find((c) => c.limits === undefined) ?? open[0];
+  if (reuse !== undefined) return { connection: reuse, transport: transportOf(reuse) };
   let last: unknown = new NetError('closed', `no address to dial among ${addrs.length}`);
   for (const addr of rest) {
     try {
       const connection = await node.dial(addr, { signal: AbortSignal.timeout(timeoutMs * 2) });
-      return { connection, transport: addr.toString().includes('/p2p-circuit') ? 'relay' : 'direct' };
+      return { connection, transport: transportOf(connection) };
     } catch (error) {
       last = new NetError('closed', `dial ${addr.toString()} failed: ${describeError(error)}`, {
         cause: error,

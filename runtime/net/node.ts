@@ -30,6 +30,7 @@ import {
   reapIdleGuests,
 } from './guests.ts';
 import { announceDialable, guardAddressManager } from './transport-guard.ts';
+import { setWebRTCPolicy, WebRTCPolicy } from './webrtc-policy.ts';
 
 export interface RelayLimits {
   /** Bytes one relayed connection may carry (each direction). */
@@ -147,7 +148,10 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
   let self: Libp2p | null = null;
   const gater = createGater(options.policy, guests);
   const denyDial = gater.denyDialMultiaddr?.bind(gater);
+  // WebRTC only where pb dials it (webrtc-policy.ts): libp2p's own dials go to the relay.
+  const webrtcPolicy = new WebRTCPolicy(options.log);
   gater.denyDialMultiaddr = async (ma) =>
+    webrtcPolicy.denyDial(ma) ||
     (self !== null && isOwnAddress(ma.toString(), self.getMultiaddrs().map(String))) ||
     (denyDial !== undefined && (await denyDial(ma)));
   const node = await createLibp2p({
@@ -185,6 +189,7 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
   reapIdleGuests(node, guestLimits, isGuest, (peer) => options.policy().circuitGrantedAtMs?.(peer));
   freeRelaySlotsOnDisconnect(node);
   self = node;
+  setWebRTCPolicy(node, webrtcPolicy);
   // --- transport guard (transport-guard.ts): unparseable addresses must not throw in listeners
   guardAddressManager(node, options.log);
   // --- end transport guard

@@ -10,6 +10,7 @@ import type { Connection } from '@libp2p/interface';
 import { type ConnectionPath, connectionPath } from '../../engine/index.ts';
 import { describeError, NetError } from './errors.ts';
 import type { PbLibp2p } from './node.ts';
+import { webrtcPolicyOf } from './webrtc-policy.ts';
 
 /** How long a new WebRTC link may take to open a data channel before it is closed. */
 export const WEBRTC_OPEN_BOUND_MS = 5_000;
@@ -79,9 +80,17 @@ export function watchWebRTCLinks(
   const onOpen = (event: CustomEvent<Connection>): void => {
     const conn = event.detail;
     if (!isWebRTC(conn)) return;
+    const peer = conn.remotePeer.toString();
     void closeIfHalfOpen(conn, boundMs).then((reason) => {
-      if (reason !== null)
-        log(`webrtc link to ${conn.remotePeer.toString().slice(-8)} closed, using the relay path: ${reason}`);
+      // Outbound links are counted by their dialer (dial.ts); the links others opened here are
+      // counted here, so a member whose WebRTC never opens is paused on both sides.
+      const policy = conn.direction === 'inbound' ? webrtcPolicyOf(node) : undefined;
+      if (reason === null) {
+        policy?.succeeded(peer);
+        return;
+      }
+      log(`webrtc link to ${peer.slice(-8)} closed, using the relay path: ${reason}`);
+      policy?.failed(peer, `its link to here was half-open: ${reason}`);
     });
   };
   node.addEventListener('connection:open', onOpen);

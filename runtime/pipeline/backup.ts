@@ -6,10 +6,11 @@
  */
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ExcludePatternError } from '../../engine/index.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import { chunkId, sealChunk } from './chunk-crypto.ts';
 import { ChunkPool } from './chunk-pool.ts';
-import { EmptySourcesError } from './errors.ts';
+import { EmptySourcesError, PipelineError } from './errors.ts';
 import { KIND_SNAPSHOT } from './index-db.ts';
 import type { Repository } from './repository.ts';
 import { type ScanHooks, Scanner, type ScanStats } from './scan.ts';
@@ -23,6 +24,12 @@ export interface BackupOptions {
   /** Back up even when every source is empty although the last snapshot was not (docs/design.md §10). */
   allowEmpty?: boolean;
   onStripe?: (seq: number) => void;
+  /** Exclude patterns for this run, besides the config's `exclude` (engine/exclude.ts). */
+  exclude?: readonly string[];
+  /** The member's config text, kept in the snapshot (daemon mode: a recovery restores it). */
+  configText?: string | null;
+  /** Paths always left out besides the repository's data directory (a daemon's data directory). */
+  excludePaths?: readonly string[];
 }
 
 export interface BackupSummary {
@@ -32,6 +39,32 @@ export interface BackupSummary {
   stored: StripeWriterStats;
   warnings: string[];
   seconds: number;
+}
+
+/** The scanner of a run, with its excludes; a bad pattern is an invalid-config error naming it. */
+function newScanner(
+  repo: Repository,
+  options: BackupOptions,
+  parts: Pick<ConstructorParameters<typeof Scanner>[0], 'index' | 'writer' | 'pool' | 'keys'>,
+): Scanner {
+  const paths = [
+    repo.config.dataDir,
+    ...repo.config.members.map((m) => m.dir),
+    ...(options.excludePaths ?? []),
+  ];
+  try {
+    return new Scanner({
+      ...parts,
+      exclude: {
+        patterns: [...(repo.config.exclude ?? []), ...(options.exclude ?? [])],
+        paths: paths.filter((p) => p !== '').map((p) => resolve(p)),
+      },
+      ...(options.hooks ? { hooks: options.hooks } : {}),
+    });
+  } catch (error) {
+    if (error instanceof ExcludePatternError) throw new PipelineError('invalid-config', error.message);
+    throw error;
+  }
 }
 
 export async function backup(repo: Repository, options: BackupOptions = {}): Promise<BackupSummary> {
@@ -52,14 +85,8 @@ export async function backup(repo: Repository, options: BackupOptions = {}): Pro
     nowMs,
     ...(options.onStripe ? { onCommitted: options.onStripe } : {}),
   });
-  const scanner = new Scanner({
-    index,
-    writer,
-    pool,
-    keys,
-    ...(options.hooks ? { hooks: options.hooks } : {}),
-  });
   try {
+    const scanner = newScanner(repo, options, { index, writer, pool, keys });
     const roots = [];
     for (const source of repo.config.sources)
       roots.push(await scanner.saveRoot(Buffer.from(resolve(source))));
@@ -74,6 +101,7 @@ export async function backup(repo: Repository, options: BackupOptions = {}): Pro
       files: scanner.stats.files,
       bytes: scanner.stats.bytes,
       warnings: scanner.warnings,
+      config: options.configText ?? null,
     };
     const plain = encodeSnapshot(snapshot);
     const id = chunkId(keys.chunkIdKey, plain);

@@ -3,7 +3,7 @@
  *
  * Config (JSON, docs/formats.md "Local config"):
  *   { dataDir, secretFile, agreement: { ratio, tolerance }, members: [{ id, dir, pledgeBytes }],
- *     sources: [absolute dirs], workers?, stripeBytes?, durable?, kMax? }
+ *     sources: [absolute dirs], exclude?: [patterns], workers?, stripeBytes?, durable?, kMax? }
  * `members` are the OTHER members (the owner is never one of its own shard holders).
  * The owner id is the hex Ed25519 public key derived from the recovery secret.
  */
@@ -14,6 +14,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import {
   type Agreement,
   deriveMemberKeys,
+  excludeMatcher,
   type MemberKeys,
   ownerLayout,
   type PlacementPlan,
@@ -32,6 +33,8 @@ export interface LocalConfig {
   agreement: Agreement;
   members: { id: string; dir: string; pledgeBytes: number }[];
   sources: string[];
+  /** Exclude patterns (engine/exclude.ts); the data directory is always left out. */
+  exclude?: string[];
   workers?: number;
   stripeBytes?: number;
   durable?: boolean;
@@ -88,6 +91,16 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): LocalConf
     members,
     sources: (c.sources as string[]).map((s) => (isAbsolute(s) ? s : resolve(baseDir, s))),
   };
+  if (c.exclude !== undefined) {
+    if (!Array.isArray(c.exclude) || c.exclude.some((p) => typeof p !== 'string'))
+      fail('config.exclude must be a list of patterns');
+    try {
+      excludeMatcher(c.exclude as string[]);
+    } catch (error) {
+      fail(`config.exclude: ${(error as Error).message}`);
+    }
+    out.exclude = c.exclude as string[];
+  }
   const workers = optInt('workers', 0, 16);
   if (workers !== undefined) out.workers = workers;
   const stripeBytes = optInt('stripeBytes', 8 * 1024 * 1024, 1024 * 1024 * 1024);

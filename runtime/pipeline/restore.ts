@@ -6,7 +6,10 @@
  *   of its objects is decrypted, authenticated and checked against its id BEFORE a byte of it is
  *   written, then written at every place the batch needs it (dedup).
  * - Files are written under a temporary name in their directory and renamed into place only when
- *   complete and of the recorded size; all-zero chunks are left as holes (sparse files stay sparse).
+ *   complete and of the recorded size; all-zero blocks (4 KiB, aligned in the file) are never
+ *   written but left as holes, so sparse files stay sparse.
+ * - Files that were links of one inode (the same link identity in the snapshot) are restored once
+ *   and linked again: the first restored is the inode, the others are hard links to it.
  * - Modes, owners (when root), times, symlinks and empty directories are restored; directory
  *   metadata last, deepest first. Times are exact to about a microsecond: Node's utimes takes
  *   seconds as a double (stored times keep nanoseconds).
@@ -19,6 +22,7 @@ import { PipelineError } from './errors.ts';
 import { reclaimShortLived } from './memory.ts';
 import { OpenPool } from './open-pool.ts';
 import type { Repository } from './repository.ts';
+import { type OverwritePolicy, type SkippedPath, sortByDestination } from './restore-overwrite.ts';
 import { joinPath, showPath } from './scan.ts';
 import { ObjectReader } from './stripe-reader.ts';
 import {
@@ -41,14 +45,20 @@ export const STRIPES_IN_FLIGHT = 3;
 /** Stripe areas cached (in flight, read ahead, and tree pieces read again). */
 const STRIPE_CACHE = 5;
 const ZEROS = Buffer.alloc(4 * 1024 * 1024 + 64);
+/** Zero runs are skipped (left as holes) in blocks of this size, aligned to the file's offsets. */
+export const HOLE_BLOCK_BYTES = 4096;
 
 export interface RestoreOptions {
   /** Snapshot id (hex, or a unique prefix); default the newest. */
   snapshot?: string;
   /** Restore under this directory (each root at target + its original absolute path); default in place. */
   target?: string;
-  /** Only this original absolute path and what is below it. */
-  include?: string;
+  /** Only these original absolute paths and what is below them. */
+  include?: string | readonly string[];
+  /** Files and symlinks are restored only if this accepts their original path (shown form). */
+  filter?: (path: string) => boolean;
+  /** An existing, different destination: default `always` (restore-overwrite.ts). */
+  overwrite?: OverwritePolicy;
   onProgress?: (p: { bytesWritten: number; bytesTotal: number; files: number }) => void;
 }
 
@@ -57,10 +67,16 @@ export interface RestoreSummary {
   files: number;
   dirs: number;
   symlinks: number;
+  /** Files restored as hard links to another restored file (counted in `files` too). */
+  hardlinks: number;
   bytes: number;
   rebuiltStripes: number;
   badShards: string[];
   tornFiles: string[];
+  /** Destinations left alone because they hold the recorded file already. */
+  unchanged: number;
+  /** Destinations left alone under the overwrite policy, each with why. */
+  skipped: SkippedPath[];
   seconds: number;
 }
 
@@ -77,14 +93,16 @@ interface FileJob {
   entry: Extract<TreeEntry, { type: typeof ENTRY_FILE }>;
 }
 
-function isUnder(path: Buffer, prefix: Buffer | null): boolean {
-  if (!prefix) return true;
+function isUnder(path: Buffer, prefixes: Buffer | Buffer[] | null): boolean {
+  if (!prefixes) return true;
+  if (Array.isArray(prefixes)) return prefixes.some((p) => isUnder(path, p));
+  const prefix = prefixes;
   if (!path.subarray(0, prefix.length).equals(prefix)) return false;
   return path.length === prefix.length || path[prefix.length] === 0x2f || prefix[prefix.length - 1] === 0x2f;
 }
 
-function isAncestor(path: Buffer, prefix: Buffer | null): boolean {
-  return prefix !== null && isUnder(prefix, path);
+function isAncestor(path: Buffer, prefixes: Buffer[] | null): boolean {
+  return prefixes?.some((p) => isUnder(p, path)) === true;
 }
 
 export function findSnapshot(repo: Repository, wanted?: string): Buffer {
@@ -138,12 +156,17 @@ async function restoreWith(
 ): Promise<RestoreSummary> {
   const snapshotId = findSnapshot(repo, options.snapshot);
   const snapshot = decodeSnapshot(await reader.read(snapshotId));
-  const include = options.include ? Buffer.from(options.include.replace(/\/+$/, '') || '/') : null;
+  const wanted = [options.include ?? []].flat();
+  const include = wanted.length > 0 ? wanted.map((p) => Buffer.from(p.replace(/\/+$/, '') || '/')) : null;
+  const keep = (path: Buffer): boolean => options.filter === undefined || options.filter(showPath(path));
   const targetRoot = options.target ? Buffer.from(options.target) : null;
   const dirs: { dest: Buffer; meta: EntryMeta; depth: number }[] = [];
   const files: FileJob[] = [];
   const links: { dest: Buffer; entry: Extract<TreeEntry, { type: typeof ENTRY_SYMLINK }> }[] = [];
   const failures: string[] = [];
+  /** The first restored path of each link identity, and the other paths to link to it. */
+  const linkLeaders = new Map<string, Buffer>();
+  const hardlinks: { dest: Buffer; to: Buffer; entry: FileJob['entry'] }[] = [];
 
   const walk = async (orig: Buffer, dest: Buffer, tree: Buffer[], depth: number): Promise<void> => {
     let entries: TreeEntry[];
@@ -162,8 +185,16 @@ async function restoreWith(
         if (inside) dirs.push({ dest: d, meta: entry, depth: depth + 1 });
         else await fs.mkdir(d, { recursive: true, mode: 0o700 });
         await walk(o, d, entry.tree, depth + 1);
-      } else if (entry.type === ENTRY_FILE) files.push({ dest: d, entry });
-      else links.push({ dest: d, entry });
+      } else if (!keep(o)) continue;
+      else if (entry.type === ENTRY_FILE) {
+        const key = entry.link && entry.link.length > 0 ? entry.link.toString('hex') : null;
+        const first = key === null ? undefined : linkLeaders.get(key);
+        if (first !== undefined) hardlinks.push({ dest: d, to: first, entry });
+        else {
+          if (key !== null) linkLeaders.set(key, d);
+          files.push({ dest: d, entry });
+        }
+      } else links.push({ dest: d, entry });
     }
   };
   for (const root of snapshot.roots) {
@@ -174,6 +205,26 @@ async function restoreWith(
     await walk(root.path, dest, root.dir.tree, 0);
   }
   for (const d of dirs) await fs.mkdir(d.dest, { recursive: true, mode: 0o700 });
+  const policy = options.overwrite ?? 'always';
+  const fileSort = await sortByDestination(files.splice(0), policy);
+  files.push(...fileSort.write);
+  const linkSort = await sortByDestination(links.splice(0), policy);
+  links.push(...linkSort.write);
+  // A hard link's other names follow the same policy; one whose first name was skipped is skipped
+  // too (linking it would give it the different file that stays there).
+  const skippedPaths = new Set(fileSort.skipped.map((x) => x.path));
+  const linkedSort = await sortByDestination(
+    hardlinks.splice(0).filter((h) => {
+      if (!skippedPaths.has(showPath(h.to))) return true;
+      fileSort.skipped.push({
+        path: showPath(h.dest),
+        reason: `a hard link to ${showPath(h.to)}, which was skipped`,
+      });
+      return false;
+    }),
+    policy,
+  );
+  hardlinks.push(...linkedSort.write);
 
   const bytesTotal = files.reduce((n, f) => n + f.entry.size, 0);
   const progress: Progress = { bytesWritten: 0, bytesTotal, files: 0, torn: [] };
@@ -190,6 +241,19 @@ async function restoreWith(
       i++;
     }
     await restoreBatch(repo, reader, pool, batch, failures, progress, options.onProgress);
+  }
+  for (const h of hardlinks) {
+    const tmp = Buffer.concat([h.dest, Buffer.from(`.pb-tmp-${randomBytes(6).toString('hex')}`)]);
+    try {
+      await fs.link(h.to, tmp);
+      await fs.rename(tmp, h.dest);
+      progress.files++;
+    } catch (error) {
+      await fs.rm(tmp, { force: true });
+      failures.push(
+        `file ${showPath(h.dest)} (a hard link to ${showPath(h.to)}): ${(error as Error).message}`,
+      );
+    }
   }
   for (const { dest, entry } of links) {
     const tmp = Buffer.concat([dest, Buffer.from(`.pb-tmp-${randomBytes(6).toString('hex')}`)]);
@@ -212,15 +276,51 @@ async function restoreWith(
   }
   return {
     snapshotId: snapshotId.toString('hex'),
-    files: files.length,
+    files: files.length + hardlinks.length,
     dirs: dirs.length,
     symlinks: links.length,
+    hardlinks: hardlinks.length,
     bytes: bytesTotal,
     rebuiltStripes: reader.stripes.report.rebuilt,
     badShards: reader.stripes.report.badShards,
     tornFiles: progress.torn,
+    unchanged: fileSort.unchanged + linkSort.unchanged + linkedSort.unchanged,
+    skipped: [...fileSort.skipped, ...linkSort.skipped, ...linkedSort.skipped],
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * The runs of `plain` (placed at file offset `position`) to write: every HOLE_BLOCK_BYTES block of
+ * the file (aligned to file offsets) that holds a non-zero byte, adjacent ones merged.
+ */
+export function dataRuns(plain: Buffer, position: number): [number, number][] {
+  const runs: [number, number][] = [];
+  let from = 0;
+  while (from < plain.length) {
+    const to = Math.min(plain.length, from + HOLE_BLOCK_BYTES - ((position + from) % HOLE_BLOCK_BYTES));
+    if (!plain.subarray(from, to).equals(ZEROS.subarray(0, to - from))) {
+      const last = runs.at(-1);
+      if (last !== undefined && last[1] === from) last[1] = to;
+      else runs.push([from, to]);
+    }
+    from = to;
+  }
+  return runs;
+}
+
+async function writeAll(
+  handle: fs.FileHandle,
+  plain: Buffer,
+  from: number,
+  to: number,
+  position: number,
+): Promise<void> {
+  let done = from;
+  while (done < to) {
+    const { bytesWritten } = await handle.write(plain, done, to - done, position + done);
+    done += bytesWritten;
+  }
 }
 
 interface Placement {
@@ -304,28 +404,18 @@ async function restoreBatch(
           return;
         }
         const plain = result.plain;
-        const zero = plain.length <= ZEROS.length && plain.equals(ZEROS.subarray(0, plain.length));
         for (const t of p.targets) {
           if (failed[t.file]) continue;
           progress.bytesWritten += plain.length;
-          if (zero) continue; // a hole: the file was truncated to its size
           const handle = handles[t.file]!;
-          writes.push(
-            (async () => {
-              let done = 0;
-              while (done < plain.length) {
-                const { bytesWritten } = await handle.write(
-                  plain,
-                  done,
-                  plain.length - done,
-                  t.position + done,
-                );
-                done += bytesWritten;
-              }
-            })().catch((error: unknown) => {
-              failed[t.file] ??= `write failed: ${(error as Error).message}`;
-            }),
-          );
+          // Zero blocks are holes already: the file was truncated to its size.
+          for (const [from, to] of dataRuns(plain, t.position)) {
+            writes.push(
+              writeAll(handle, plain, from, to, t.position).catch((error: unknown) => {
+                failed[t.file] ??= `write failed: ${(error as Error).message}`;
+              }),
+            );
+          }
         }
       });
       await Promise.all(writes);

@@ -7,13 +7,26 @@
  * - Changed files go to the chunk pool (read as streams, large buffers); a file that changes
  *   while it is read is retried, and after MAX_READ_ATTEMPTS stored with the "torn" flag and a
  *   warning, never silently.
- * - Permission denied and vanished entries are reported as warnings; the run goes on.
+ * - Permission denied and vanished entries are reported as warnings; the run goes on. Special
+ *   files (FIFOs, sockets, devices) are skipped with a warning.
+ * - Excludes (engine/exclude.ts): entries matching a pattern, the contents of a directory tagged
+ *   with a valid CACHEDIR.TAG (the tag file itself is kept), and the paths the caller always
+ *   leaves out (the data directory: matched by device and inode, whatever the path) are skipped.
+ * - A file with more than one link records its (device, inode) so a restore links it again.
  * - Names are raw bytes end to end (Buffer paths), so non-UTF-8 names and newlines survive.
  * - At most `maxFilesInFlight` files are being read at once, besides up to 512 small files
  *   (<= 64 KiB when stat'ed) that the pool reads in batches.
  */
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import {
+  CACHEDIR_TAG_NAME,
+  CACHEDIR_TAG_SIGNATURE,
+  containingDirectory,
+  type ExcludeMatcher,
+  excludeMatcher,
+  isCacheDirTag,
+} from '../../engine/index.ts';
 import { chunkId, sealChunk } from './chunk-crypto.ts';
 import { type ChunkPool, FileReadError } from './chunk-pool.ts';
 import { assert, PipelineError } from './errors.ts';
@@ -28,6 +41,7 @@ import {
   type EntryMeta,
   encodeTree,
   FILE_FLAG_TORN,
+  NO_LINK,
   type SnapshotRoot,
   type TreeEntry,
 } from './tree.ts';
@@ -42,6 +56,19 @@ export interface ScanStats {
   symlinks: number;
   bytes: number;
   bytesRead: number;
+  /** Bytes of the unchanged files (taken from the scan cache, not read). */
+  bytesUnchanged: number;
+  /** Entries left out by an exclude pattern, a CACHEDIR.TAG or an always-excluded path. */
+  excluded: number;
+  /** FIFOs, sockets and devices skipped (each with a warning). */
+  special: number;
+}
+
+export interface ScanExcludes {
+  /** Glob patterns (engine/exclude.ts). */
+  patterns?: readonly string[];
+  /** Absolute paths always left out (matched by device and inode); missing ones are ignored. */
+  paths?: readonly string[];
 }
 
 export interface ScanHooks {
@@ -59,6 +86,7 @@ export interface ScannerOptions {
   keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array };
   maxFilesInFlight?: number;
   hooks?: ScanHooks;
+  exclude?: ScanExcludes;
 }
 
 class Semaphore {
@@ -110,6 +138,23 @@ function errnoOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'EIO';
 }
 
+function specialKind(st: BigIntStats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'of an unknown type';
+}
+
+/** A file's link identity (device and inode, 16 bytes) when it has other links; else NO_LINK. */
+export function linkOf(st: BigIntStats): Buffer {
+  if (st.nlink <= 1n) return NO_LINK;
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64BE(BigInt.asUintN(64, st.dev), 0);
+  b.writeBigUInt64BE(BigInt.asUintN(64, st.ino), 8);
+  return b;
+}
+
 export function joinPath(dir: Buffer, name: Buffer): Buffer {
   return dir.length > 0 && dir[dir.length - 1] === 0x2f
     ? Buffer.concat([dir, name])
@@ -136,10 +181,17 @@ export class Scanner {
     symlinks: 0,
     bytes: 0,
     bytesRead: 0,
+    bytesUnchanged: 0,
+    excluded: 0,
+    special: 0,
   };
+  private readonly matcher: ExcludeMatcher;
+  /** `dev:ino` of the always-excluded paths (filled by the first saveRoot). */
+  private excludedIds: Set<string> | null = null;
 
   constructor(options: ScannerOptions) {
     this.o = options;
+    this.matcher = excludeMatcher(options.exclude?.patterns ?? []);
     this.sem = new Semaphore(options.maxFilesInFlight ?? Math.max(2, options.pool.size * 2));
     this.smallSem = new Semaphore(MAX_SMALL_FILES_IN_FLIGHT);
     this.walkSlots = new Semaphore(MAX_DIRS_LISTING);
@@ -158,8 +210,22 @@ export class Scanner {
     });
     if (!st.isDirectory())
       throw new PipelineError('invalid-config', `source ${showPath(path)} is not a directory`);
+    if (this.excludedIds === null) {
+      const ids = new Set<string>();
+      for (const p of this.o.exclude?.paths ?? []) {
+        const x = await fs.stat(p, { bigint: true }).catch(() => null);
+        if (x !== null) ids.add(`${x.dev}:${x.ino}`);
+      }
+      this.excludedIds = ids;
+    }
     const base = path.subarray(path.lastIndexOf(0x2f) + 1);
-    const tree = await this.saveDir(path);
+    const inside = containingDirectory(path.toString('utf8'), this.o.exclude?.paths ?? []);
+    const skip = this.excludedIds.has(`${st.dev}:${st.ino}`) || inside !== null;
+    if (skip) {
+      this.stats.excluded++;
+      this.warn(`source ${showPath(path)} is (inside) the data directory, which is never backed up; skipped`);
+    }
+    const tree = skip ? await this.saveTree([]) : await this.saveDir(path);
     return {
       path,
       dir: { type: ENTRY_DIR, ...metaOf(base.length > 0 ? base : Buffer.from('root'), st), tree: tree ?? [] },
@@ -184,6 +250,10 @@ export class Scanner {
       }
       this.stats.dirs++;
       names.sort(Buffer.compare);
+      if (await this.isTaggedCache(path, names)) {
+        this.stats.excluded += names.length - 1;
+        names = [Buffer.from(CACHEDIR_TAG_NAME)];
+      }
       for (let from = 0; from < names.length; from += STAT_GROUP) {
         const group = names.slice(from, from + STAT_GROUP);
         // Stats of a group run at once (one thread-pool round trip each, overlapped), in order.
@@ -200,6 +270,28 @@ export class Scanner {
     }
     const entries = (await Promise.all(pending)).filter((e): e is TreeEntry => e !== null);
     return this.saveTree(entries);
+  }
+
+  /** Whether `names` (of the directory `path`) hold a CACHEDIR.TAG that starts with the signature. */
+  private async isTaggedCache(path: Buffer, names: Buffer[]): Promise<boolean> {
+    const tag = Buffer.from(CACHEDIR_TAG_NAME);
+    if (!names.some((n) => n.equals(tag))) return false;
+    let handle: fs.FileHandle | null = null;
+    try {
+      handle = await fs.open(joinPath(path, tag), 'r');
+      const head = Buffer.alloc(CACHEDIR_TAG_SIGNATURE.length);
+      const { bytesRead } = await handle.read(head, 0, head.length, 0);
+      return isCacheDirTag(head.subarray(0, bytesRead));
+    } catch {
+      return false; // not a readable regular file: no tag (the entry itself is dealt with as usual)
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  private isExcluded(full: Buffer, st: BigIntStats): boolean {
+    if (this.excludedIds?.has(`${st.dev}:${st.ino}`)) return true;
+    return this.matcher.patterns.length > 0 && this.matcher.matches(full.toString('utf8'), st.isDirectory());
   }
 
   private async statEntry(full: Buffer): Promise<BigIntStats | null> {
@@ -219,6 +311,10 @@ export class Scanner {
     pending: Promise<TreeEntry | null>[],
   ): Promise<void> {
     const full = joinPath(path, name);
+    if (this.isExcluded(full, st)) {
+      this.stats.excluded++;
+      return;
+    }
     if (st.isDirectory()) {
       pending.push(
         this.saveDir(full).then((tree) => (tree ? { type: ENTRY_DIR, ...metaOf(name, st), tree } : null)),
@@ -237,7 +333,8 @@ export class Scanner {
         this.warn(`cannot read link ${showPath(full)}: ${errnoOf(error)}; skipped`);
       }
     } else {
-      this.warn(`${showPath(full)} is not a file, directory or symlink; skipped`);
+      this.stats.special++;
+      this.warn(`${showPath(full)} is ${specialKind(st)}, not a file, directory or symlink; skipped`);
     }
   }
 
@@ -286,8 +383,16 @@ export class Scanner {
     if (cached) {
       this.stats.filesUnchanged++;
       this.stats.bytes += Number(st.size);
+      this.stats.bytesUnchanged += Number(st.size);
       this.o.hooks?.onProgress?.(this.stats);
-      return { type: ENTRY_FILE, ...metaOf(name, st), size: Number(st.size), chunks: cached, flags: 0 };
+      return {
+        type: ENTRY_FILE,
+        ...metaOf(name, st),
+        size: Number(st.size),
+        chunks: cached,
+        flags: 0,
+        link: linkOf(st),
+      };
     }
     for (let attempt = 1; ; attempt++) {
       let result: Awaited<ReturnType<ChunkPool['run']>>;
@@ -341,7 +446,7 @@ export class Scanner {
         }
         this.stats.filesRead++;
         this.stats.bytes += result.size;
-        return { type: ENTRY_FILE, ...meta, size: result.size, chunks, flags };
+        return { type: ENTRY_FILE, ...meta, size: result.size, chunks, flags, link: linkOf(st) };
       }
     }
   }

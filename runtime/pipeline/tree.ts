@@ -10,8 +10,13 @@
 import { Encoder } from 'cbor-x';
 import { PipelineError } from './errors.ts';
 
-export const TREE_VERSION = 1;
-export const SNAPSHOT_VERSION = 1;
+/** Version 2 added a file's link identity; version 1 trees (no links) still decode. */
+export const TREE_VERSION = 2;
+const TREE_VERSIONS_READ = [1, 2];
+/** Version 2 added the member's config text; version 1 snapshots (no config) still decode. */
+export const SNAPSHOT_VERSION = 2;
+/** Bound on the config text a snapshot carries (the config file's own bound). */
+export const MAX_SNAPSHOT_CONFIG_BYTES = 1024 * 1024;
 export const MAX_TREE_ENTRIES = 1_000_000;
 export const MAX_CHUNKS_PER_ENTRY = 16_000_000;
 export const MAX_NAME_BYTES = 4096;
@@ -25,6 +30,10 @@ export const ENTRY_SYMLINK = 2;
 
 /** Flag on a file entry: the file kept changing while it was read; its content may be torn. */
 export const FILE_FLAG_TORN = 1;
+/** A file's link identity when it has no other link (and in version 1 trees). */
+export const NO_LINK: Buffer = Buffer.alloc(0);
+/** A file's link identity is its device and inode (two big-endian u64): equal ones are one file. */
+export const LINK_BYTES = 16;
 
 export interface EntryMeta {
   name: Buffer;
@@ -37,7 +46,14 @@ export interface EntryMeta {
 
 export type TreeEntry =
   | (EntryMeta & { type: typeof ENTRY_DIR; tree: Buffer[] })
-  | (EntryMeta & { type: typeof ENTRY_FILE; size: number; chunks: Buffer[]; flags: number })
+  | (EntryMeta & {
+      type: typeof ENTRY_FILE;
+      size: number;
+      chunks: Buffer[];
+      flags: number;
+      /** NO_LINK (or absent), or LINK_BYTES naming the inode this file shares with other links. */
+      link?: Buffer;
+    })
   | (EntryMeta & { type: typeof ENTRY_SYMLINK; target: Buffer });
 
 export interface SnapshotRoot {
@@ -54,6 +70,8 @@ export interface Snapshot {
   bytes: number;
   /** Problems met during the scan (permission denied, torn files), human-readable. */
   warnings: string[];
+  /** The member's config file as it was (daemon mode), so a recovery keeps the settings. */
+  config?: string | null;
 }
 
 function bad(what: string): PipelineError {
@@ -106,7 +124,8 @@ function decodeMeta(a: unknown[], what: string): EntryMeta {
 export function encodeTree(entries: readonly TreeEntry[]): Buffer {
   const rows = entries.map((e): unknown[] => {
     if (e.type === ENTRY_DIR) return [ENTRY_DIR, ...metaFields(e), e.tree];
-    if (e.type === ENTRY_FILE) return [ENTRY_FILE, ...metaFields(e), e.size, e.chunks, e.flags];
+    if (e.type === ENTRY_FILE)
+      return [ENTRY_FILE, ...metaFields(e), e.size, e.chunks, e.flags, e.link ?? NO_LINK];
     return [ENTRY_SYMLINK, ...metaFields(e), e.target];
   });
   return Buffer.from(cbor.encode([TREE_VERSION, rows]));
@@ -124,7 +143,10 @@ function decodeCbor(data: Uint8Array, what: string): unknown {
 export function decodeTree(data: Uint8Array): TreeEntry[] {
   const top = decodeCbor(data, 'tree');
   if (!Array.isArray(top) || top.length !== 2) throw bad('tree is not [version, entries]');
-  if (top[0] !== TREE_VERSION) throw bad(`unsupported tree version ${String(top[0])}`);
+  const version = top[0];
+  if (typeof version !== 'number' || !TREE_VERSIONS_READ.includes(version))
+    throw bad(`unsupported tree version ${String(version)}`);
+  const fileFields = version === 1 ? 10 : 11;
   const rows = top[1];
   if (!Array.isArray(rows) || rows.length > MAX_TREE_ENTRIES)
     throw bad('tree entries are not a bounded list');
@@ -141,15 +163,19 @@ export function decodeTree(data: Uint8Array): TreeEntry[] {
       case ENTRY_DIR:
         if (row.length !== 8) throw bad(`${what}: a directory has 8 fields`);
         return { type: ENTRY_DIR, ...meta, tree: idList(row[7], `${what} tree`) };
-      case ENTRY_FILE:
-        if (row.length !== 10) throw bad(`${what}: a file has 10 fields`);
+      case ENTRY_FILE: {
+        if (row.length !== fileFields) throw bad(`${what}: a file has ${fileFields} fields`);
+        const link = version === 1 ? NO_LINK : bytes(row[10], `${what} link`, LINK_BYTES);
+        if (link.length !== 0 && link.length !== LINK_BYTES) throw bad(`${what} link is not 0 or 16 bytes`);
         return {
           type: ENTRY_FILE,
           ...meta,
           size: uint(row[7], `${what} size`),
           chunks: idList(row[8], `${what} chunks`),
           flags: uint(row[9], `${what} flags`, 0xff),
+          link,
         };
+      }
       case ENTRY_SYMLINK:
         if (row.length !== 8) throw bad(`${what}: a symlink has 8 fields`);
         return { type: ENTRY_SYMLINK, ...meta, target: bytes(row[7], `${what} target`, 65536) };
@@ -169,14 +195,20 @@ export function encodeSnapshot(s: Snapshot): Buffer {
       s.files,
       s.bytes,
       s.warnings,
+      s.config ?? null,
     ]),
   );
 }
 
 export function decodeSnapshot(data: Uint8Array): Snapshot {
   const top = decodeCbor(data, 'snapshot');
-  if (!Array.isArray(top) || top.length !== 7) throw bad('snapshot is not a 7-field list');
-  if (top[0] !== SNAPSHOT_VERSION) throw bad(`unsupported snapshot version ${String(top[0])}`);
+  if (!Array.isArray(top) || (top[0] !== 1 && top[0] !== 2))
+    throw bad(`unsupported snapshot version ${String(Array.isArray(top) ? top[0] : top)}`);
+  const fields = top[0] === 1 ? 7 : 8;
+  if (top.length !== fields) throw bad(`snapshot version ${top[0]} is not a ${fields}-field list`);
+  const config = fields === 8 ? top[7] : null;
+  if (config !== null && (typeof config !== 'string' || config.length > MAX_SNAPSHOT_CONFIG_BYTES))
+    throw bad('snapshot config is not a bounded text');
   if (typeof top[2] !== 'string' || top[2].length > 1024) throw bad('snapshot host');
   if (!Array.isArray(top[3]) || top[3].length > 10_000) throw bad('snapshot roots');
   if (!Array.isArray(top[6]) || top[6].length > 100_000 || !top[6].every((w) => typeof w === 'string')) {
@@ -203,5 +235,6 @@ export function decodeSnapshot(data: Uint8Array): Snapshot {
     files: uint(top[4], 'snapshot files'),
     bytes: uint(top[5], 'snapshot bytes'),
     warnings: top[6] as string[],
+    config: config as string | null,
   };
 }

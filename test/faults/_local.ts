@@ -70,7 +70,7 @@ export async function pbJson<T = unknown>(
   args: string[],
   env?: NodeJS.ProcessEnv,
 ): Promise<T> {
-  const r = await pbNode(['-c', config, ...args, '--json'], env ? { env } : {});
+  const r = await pbNode(['local', '-c', config, ...args, '--json'], env ? { env } : {});
   expect(r.code, `pb-node ${args.join(' ')} failed:\n${r.stderr}\n${r.stdout}`).toBe(0);
   return JSON.parse(r.stdout) as T;
 }
@@ -83,7 +83,7 @@ export async function localRepo(
   const src = join(root, 'src');
   fs.mkdirSync(src, { recursive: true });
   const config = writeConfigFile(root, localConfig(root, [src], { workers: 1, ...extra }));
-  await pbJson(config, ['local-init']);
+  await pbJson(config, ['init']);
   return { config, src, data: join(root, 'data') };
 }
 

@@ -175,7 +175,7 @@ describe('corruption of shard files on the holders', () => {
     expect(expected.length).toBeGreaterThan(0);
     for (let i = 0; i <= victim!.m; i++) damage(victim!.files[i]!, 'delete', Math.random);
     const target = join(root, 'restore-beyond-m');
-    const r = await pbNode(['-c', config, 'restore', '--target', target, '--json']);
+    const r = await pbNode(['local', '-c', config, 'restore', '--target', target, '--json']);
     expect(r.code).toBe(1);
     const err = JSON.parse(r.stdout) as { error: { code: string; message: string } };
     expect(err.error.code).toBe('unrecoverable');

@@ -58,10 +58,10 @@ describe('crash: kill -9 of the backing-up node (local mode)', () => {
         const writesBefore = shardWrites(root);
         const r =
           round % 2 === 1
-            ? await pbNode(['-c', config, 'backup', '--json'], {
+            ? await pbNode(['local', '-c', config, 'backup', '--json'], {
                 killAfterMs: 300 + Math.floor(random() * 2700),
               })
-            : await pbNode(['-c', config, 'backup', '--json'], {
+            : await pbNode(['local', '-c', config, 'backup', '--json'], {
                 killOn: { when: () => shardWrites(root) > writesBefore, delayMs: Math.floor(random() * 150) },
               });
         if (r.signal === 'SIGKILL') killed++;

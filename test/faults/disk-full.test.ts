@@ -90,7 +90,7 @@ describe('disk full', () => {
       })),
     });
     writeFiles(src, 'full', 6, 10 * MiB, 'holder');
-    const r = await pbNode(['-c', config, 'backup', '--json']);
+    const r = await pbNode(['local', '-c', config, 'backup', '--json']);
     expect(r.code).toBe(1);
     const err = JSON.parse(r.stdout) as { error: { code: string; message: string } };
     expect(err.error.code).toBe('no-space');
@@ -123,14 +123,14 @@ describe('disk full', () => {
       const dataDir = join(owner, 'data');
       expect(mountTmpfs(dataDir, 4 * MiB)).toBeNull();
       const config = writeConfigFile(owner, localConfig(owner, [src], { workers: 1, dataDir }));
-      await pbJson(config, ['local-init']);
+      await pbJson(config, ['init']);
       const filler = join(dataDir, 'filler');
       const free = () => {
         const st = fs.statfsSync(dataDir);
         return st.bavail * st.bsize;
       };
       fs.writeFileSync(filler, Buffer.alloc(Math.max(0, free() - 16 * 1024)));
-      const full = await pbNode(['-c', config, 'backup', '--json']);
+      const full = await pbNode(['local', '-c', config, 'backup', '--json']);
       expect(full.code).toBe(1);
       const err = JSON.parse(full.stdout) as { error: { code: string; message: string } };
       expect(err.error.message).toMatch(/full|space|ENOSPC/i);
@@ -141,7 +141,7 @@ describe('disk full', () => {
       // The restore target on a tmpfs smaller than the data.
       const target = join(owner, 'target');
       expect(mountTmpfs(target, 3 * MiB)).toBeNull();
-      const r = await pbNode(['-c', config, 'restore', '--target', target, '--json']);
+      const r = await pbNode(['local', '-c', config, 'restore', '--target', target, '--json']);
       expect(r.code).toBe(1);
       const rerr = JSON.parse(r.stdout) as { error: { code: string; message: string } };
       expect(rerr.error.message).toMatch(/ENOSPC|space|full/i);

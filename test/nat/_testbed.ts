@@ -138,6 +138,29 @@ export class Testbed {
     return h;
   }
 
+  /**
+   * The command prefix of a member's processes in home `name`. Debugging: with PB_NAT_DEBUG_DIR
+   * set, libp2p's debug output (DEBUG, default its WebRTC, dialling and relay modules) is
+   * appended to `<PB_NAT_DEBUG_DIR>/<name>.debug`, and `keepLogs` copies the members' logs there.
+   */
+  memberWrap(name: string): Wrap {
+    const dir = process.env.PB_NAT_DEBUG_DIR;
+    if (dir === undefined) return this.home(name).wrap;
+    const debug = process.env.DEBUG ?? 'libp2p:webrtc*,libp2p:connection-manager*,libp2p:circuit-relay*';
+    const file = join(dir, `${name}.debug`);
+    return [...this.home(name).wrap, 'env', `DEBUG=${debug}`, 'sh', '-c', `exec "$@" 2>>${file}`, 'sh'];
+  }
+
+  /** With PB_NAT_DEBUG_DIR set, copies each member's pb-node.log there (see memberWrap). */
+  keepLogs(names: readonly string[]): void {
+    const dir = process.env.PB_NAT_DEBUG_DIR;
+    if (dir === undefined) return;
+    for (const n of names) {
+      const log = join(this.root, n, 'pb-node.log');
+      if (fs.existsSync(log)) fs.copyFileSync(log, join(dir, `${n}.log`));
+    }
+  }
+
   get pubWrap(): Wrap {
     return ['ip', 'netns', 'exec', this.pub];
   }

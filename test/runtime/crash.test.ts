@@ -78,12 +78,12 @@ describe('crash safety (spawned pb-node, SIGKILL)', () => {
       fs.writeFileSync(join(src, i % 2 ? 'd' : '', `f${i}.bin`), detBytes(`crash${i}`, 4 * MiB + i * 1000));
     fs.writeFileSync(join(src, 'd/copy.bin'), detBytes('crash3', 4 * MiB + 3000));
     const config = writeConfigFile(root, localConfig(root, [src], { workers: 2, durable: true }));
-    expect(pbNode(['-c', config, 'local-init', '--json']).status).toBe(0);
+    expect(pbNode(['local', '-c', config, 'init', '--json']).status).toBe(0);
     let kills = 0;
     const progress: number[] = [];
     for (let round = 0; round < 3; round++) {
       const delayMs = Math.floor(random() * 600);
-      const r = await killDuringWrites(['-c', config, 'backup', '--json'], root, delayMs);
+      const r = await killDuringWrites(['local', '-c', config, 'backup', '--json'], root, delayMs);
       if (r.killed) kills++;
       else expect(r.code).toBe(0);
       // After a kill at any point the index is intact and names only complete stripes.
@@ -95,36 +95,36 @@ describe('crash safety (spawned pb-node, SIGKILL)', () => {
       db.close();
       progress.push(stripes.n);
     }
-    const final = pbNode(['-c', config, 'backup', '--json']);
+    const final = pbNode(['local', '-c', config, 'backup', '--json']);
     expect(final.status, final.stderr).toBe(0);
     const summary = JSON.parse(final.stdout) as { scan: { files: number } };
     expect(summary.scan.files).toBe(9);
     const target = join(root, 'out');
-    const restored = pbNode(['-c', config, 'restore', '--target', target, '--json']);
+    const restored = pbNode(['local', '-c', config, 'restore', '--target', target, '--json']);
     expect(restored.status, restored.stderr).toBe(0);
     expectSameTree(describeTree(join(target, src)), describeTree(src));
     // gc removes what killed runs left behind; the snapshots still restore.
-    const gc = pbNode(['-c', config, 'gc', '--json']);
+    const gc = pbNode(['local', '-c', config, 'gc', '--json']);
     expect(gc.status, gc.stderr).toBe(0);
     const target2 = join(root, 'out2');
-    expect(pbNode(['-c', config, 'restore', '--target', target2]).status).toBe(0);
+    expect(pbNode(['local', '-c', config, 'restore', '--target', target2]).status).toBe(0);
     expectSameTree(describeTree(join(target2, src)), describeTree(src));
     console.log(
       `crash test: ${kills} of 3 runs killed (stripes committed after each: ${progress.join(', ')}); gc ${gc.stdout.trim()}`,
     );
 
-    const snaps = pbNode(['-c', config, 'snapshots', '--json']);
+    const snaps = pbNode(['local', '-c', config, 'snapshots', '--json']);
     expect((JSON.parse(snaps.stdout) as unknown[]).length).toBeGreaterThanOrEqual(1);
-    const forget = pbNode(['-c', config, 'forget', '--keep-last', '1', '--prune', '--json']);
+    const forget = pbNode(['local', '-c', config, 'forget', '--keep-last', '1', '--prune', '--json']);
     expect(forget.status, forget.stderr).toBe(0);
     expect((JSON.parse(forget.stdout) as { kept: string[] }).kept.length).toBe(1);
 
     // Wrong secret: a clear error, exit status 1, in text and in JSON.
     fs.writeFileSync(join(root, 'secret'), `${OTHER_SECRET_HEX}\n`);
-    const wrong = pbNode(['-c', config, 'restore', '--target', join(root, 'x')]);
+    const wrong = pbNode(['local', '-c', config, 'restore', '--target', join(root, 'x')]);
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toMatch(/wrong recovery secret/);
-    const wrongJson = pbNode(['-c', config, 'snapshots', '--json']);
+    const wrongJson = pbNode(['local', '-c', config, 'snapshots', '--json']);
     expect(JSON.parse(wrongJson.stdout)).toMatchObject({ error: { code: 'wrong-secret' } });
   }, 90_000);
 });

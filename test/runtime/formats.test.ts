@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deriveMemberKeys } from '../../engine/index.ts';
@@ -16,9 +17,13 @@ import {
   ENTRY_SYMLINK,
   encodeSnapshot,
   encodeTree,
+  NO_LINK,
   type TreeEntry,
 } from '../../runtime/pipeline/tree.ts';
 import { detBytes } from './helpers.ts';
+
+/** CBOR as pb writes it (tree.ts): arrays, no records. */
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: false, tagUint8Array: false });
 
 const keys = deriveMemberKeys(Buffer.alloc(32, 0x11));
 const ID7 = Buffer.alloc(32, 7);
@@ -93,6 +98,7 @@ describe('docs/formats.md test vectors', () => {
         size: 3,
         chunks: [ID7],
         flags: 0,
+        link: NO_LINK,
       },
       {
         type: ENTRY_SYMLINK,
@@ -106,14 +112,27 @@ describe('docs/formats.md test vectors', () => {
       },
     ];
     const encoded = encodeTree(entries);
+    // Version 2: a file has an 11th field, its link identity (empty: no other link).
     expect(encoded.toString('hex')).toBe(
-      '820183880041641941ed1903e81903e81a6553f10005815820' +
+      '820283880041641941ed1903e81903e81a6553f10005815820' +
         '07'.repeat(32) +
-        '8a0141661981a41903e81903e81a6553f100060381582007' +
+        '8b0141661981a41903e81903e81a6553f100060381582007' +
         '07'.repeat(31) +
-        '00880242ff0a19a1ff00000100442e2e2f78',
+        '0040880242ff0a19a1ff00000100442e2e2f78',
     );
     expect(decodeTree(encoded)).toEqual(entries);
+    // Version 1 (written before links were kept) still decodes: its files have no link.
+    const v1 =
+      '820183880041641941ed1903e81903e81a6553f10005815820' +
+      '07'.repeat(32) +
+      '8a0141661981a41903e81903e81a6553f100060381582007' +
+      '07'.repeat(31) +
+      '00880242ff0a19a1ff00000100442e2e2f78';
+    expect(decodeTree(Buffer.from(v1, 'hex'))).toEqual(entries);
+    const linked = entries.map((e) => (e.type === ENTRY_FILE ? { ...e, link: Buffer.alloc(16, 9) } : e));
+    expect(decodeTree(encodeTree(linked))).toEqual(linked);
+    const badLink = entries.map((e) => (e.type === ENTRY_FILE ? { ...e, link: Buffer.alloc(5) } : e));
+    expect(() => decodeTree(encodeTree(badLink))).toThrow(/link is not 0 or 16 bytes/);
   });
 
   it('head: signed by the owner, sealed with the data key', () => {
@@ -198,8 +217,15 @@ describe('defensive decoding', () => {
       files: 1,
       bytes: 2,
       warnings: ['w'],
+      config: 'name = "a"\n',
     };
     expect(decodeSnapshot(encodeSnapshot(snap))).toEqual(snap);
+    expect(decodeSnapshot(encodeSnapshot({ ...snap, config: null })).config).toBeNull();
+    // Version 1 (7 fields, no config) still decodes; a config that is no text is corrupt.
+    const v1 = cbor.encode([1, ...(cbor.decode(encodeSnapshot(snap)) as unknown[]).slice(1, 7)]);
+    expect(decodeSnapshot(v1)).toEqual({ ...snap, config: null });
+    const badConfig = cbor.encode([...(cbor.decode(encodeSnapshot(snap)) as unknown[]).slice(0, 7), 5]);
+    expect(() => decodeSnapshot(badConfig)).toThrow(/snapshot config/);
   });
 
   it('stripe directory round trip', () => {

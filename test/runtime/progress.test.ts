@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
   createProgress,
+  fitLine,
   formatBytes,
   formatSeconds,
   PLAIN_EVERY_MS,
@@ -56,7 +57,8 @@ describe('progress', () => {
     p.stop();
     expect(lines.length).toBeLessThanOrEqual(Math.ceil(10_000 / PLAIN_EVERY_MS) + 1);
     expect(lines[0]).toMatch(/^restore 1%: 1\.05 MB of 105 MB/);
-    expect(lines.at(-1)).toMatch(/^restore 100%: 105 MB of 105 MB, 10\.5 MB\/s, 0s left$/);
+    // The last line: the whole run's average rate and its duration, not the last moment's rate.
+    expect(lines.at(-1)).toBe('restore 100%: 105 MB of 105 MB, 10.5 MB/s average, 10s in all');
   });
 
   it('--json: nothing but notes', async () => {
@@ -81,7 +83,8 @@ describe('progress', () => {
     stream.cursorTo = () => true;
     stream.clearLine = () => true;
     let now = 0;
-    const p = await createProgress('backup', { tty: true, stream, now: () => now });
+    const p = await createProgress('backup', { tty: true, stream, now: () => now, handleSigint: false });
+    expect(out).toMatch(/backup\s+\[░+\] scanning, 0s/);
     p.setTotal(40 << 20);
     now = 1000;
     p.update(10 << 20, '2 files');
@@ -90,7 +93,52 @@ describe('progress', () => {
     p.note('a line above the bar');
     p.stop();
     expect(out).toContain('a line above the bar');
-    expect(out).toMatch(/backup\s+\[[█░]+\] 21\.0 MB of 41\.9 MB, 10\.5 MB\/s, 2s left, 4 files/);
+    // The last frame: the run's average, and every frame fits 80 columns.
+    expect(out).toMatch(/backup\s+\[[█░]+\] 21\.0 MB of 41\.9 MB, 10\.5 MB\/s average, 2s in all, 4 files/);
+    const frames = out
+      .replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g'), '')
+      .split(/[\r\n]+/);
+    for (const f of frames) expect(f.length, f).toBeLessThanOrEqual(80);
+  });
+
+  it('a backup says "scanning" at once; the last line is the average of a run that slowed down', async () => {
+    const lines: string[] = [];
+    let now = 0;
+    const p = await createProgress('backup', {
+      tty: false,
+      write: (l) => lines.push(l),
+      now: () => now,
+      handleSigint: false,
+    });
+    expect(lines).toEqual(['backup: scanning']);
+    p.setTotal(200 << 20);
+    for (let i = 1; i <= 10; i++) {
+      now += 500; // 20 MiB/s for 5 s ...
+      p.update(i * (10 << 20), `${i} files`);
+    }
+    now += 5000; // ... then a stall of 5 s: the moment's rate is 0, the run's 10 MiB/s
+    p.update(100 << 20, '10 files');
+    p.stop();
+    expect(lines.at(-1)).toBe('backup 50%: 105 MB of 210 MB, 10.5 MB/s average, 10s in all, 10 files');
+  });
+
+  it('lines fit 80 columns: details drop from the end, then the text is cut', () => {
+    const long = progressLine('backup', 454.8e6, 504.8e6, 19.4e6, 12345, '1234567 files, 123456 stripes');
+    expect(long.length).toBeLessThanOrEqual(80);
+    expect(long.startsWith('backup 90%: 455 MB of 505 MB, 19.4 MB/s, 3h25m left')).toBe(true);
+    expect(fitLine(['x'.repeat(100)], 80)).toBe(`${'x'.repeat(79)}…`);
+    expect(fitLine(['a', 'b'.repeat(90)], 80)).toBe('a');
+  });
+
+  it('counts an incremental run once: a changed file finishing with unchanged ones in one step', () => {
+    // The daemon reports at most every 500 ms: between two reports an unchanged file (100 bytes)
+    // was counted and a changed one (50 bytes, read) finished. Its bytes are in `bytes` and in
+    // `bytesRead`; the scanner's own count of unchanged bytes keeps them apart.
+    const done = scanDoneBytes();
+    expect(done({ bytes: 0, bytesRead: 0, filesUnchanged: 0, bytesUnchanged: 0 })).toBe(0);
+    expect(done({ bytes: 150, bytesRead: 50, filesUnchanged: 1, bytesUnchanged: 100 })).toBe(150);
+    expect(done({ bytes: 150, bytesRead: 70, filesUnchanged: 1, bytesUnchanged: 100 })).toBe(170);
+    expect(done({ bytes: 400, bytesRead: 70, filesUnchanged: 2, bytesUnchanged: 330 })).toBe(400);
   });
 
   it("counts a backup's bytes: unchanged files whole, changed files as they are read", () => {

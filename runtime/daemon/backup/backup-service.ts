@@ -13,6 +13,9 @@
  * at a time. A run first settles the stripes an interrupted run left in flight (the put journal,
  * backup-journal.ts): shards that landed are not sent again.
  *
+ * Excludes: the config's `exclude` patterns plus a run's own (the `backup` control method's
+ * `exclude`), CACHEDIR.TAG directories, and always the data directory and the reservation's.
+ *
  * The empty-directory rule (docs/design.md §10): a run whose sources hold fewer than `emptyFraction` of
  * the newest snapshot's files or bytes is refused before anything is read or sent; the head and
  * the old snapshots stay; status says `refused` with the restore command, the log gets one ALERT
@@ -94,6 +97,12 @@ export interface BackupDeps {
   emptyFraction?: () => number;
   /** Every shard put waits here first (the member's upload cap and pause). */
   uploadGate?: UploadGate;
+  /** The config's `exclude` patterns (docs/config.md). */
+  exclude?: () => string[];
+  /** The config file's text, kept in each snapshot (encrypted) so a recovery restores it. */
+  configText?: () => string | null;
+  /** Paths always left out besides the data directory (the pledge reservation's directory). */
+  excludePaths?: () => string[];
 }
 
 export class BackupService {
@@ -213,6 +222,54 @@ export class BackupService {
     }
   }
 
+  /**
+   * Runs `fn` on the owner's repository over every current member (browsing and restoring read
+   * shards wherever they are; former members' rows are skipped). One at a time with backups and
+   * forgets: the index has one writer.
+   */
+  async withRepository<T>(
+    what: string,
+    fn: (repo: Repository) => Promise<T>,
+    options: { locate?: boolean } = {},
+  ): Promise<T> {
+    if (this.running)
+      throw new ControlError('busy', `a backup or another command is running: ${what} after it`);
+    const { deps } = this;
+    const state = deps.group();
+    if (state === null || !state.members.some((m) => m.id === deps.self))
+      throw new ControlError('no-group', 'this node is not a member of a group: no snapshots yet');
+    const config = groupRepositoryConfig(deps.dataDir, state, deps.self, deps.directories());
+    const everyone = state.members
+      .filter((m) => m.id !== deps.self)
+      .map((m) => ({ id: m.id, dir: '', pledgeBytes: Math.max(1, m.pledgeBytes) }));
+    this.running = true;
+    let repo: Repository | null = null;
+    let unlock: (() => void) | null = null;
+    try {
+      const directory = new FormerMembersTolerant(new NetworkShardDirectory(deps.node, everyone));
+      repo = await openGroupRepository(config, deps.secret, directory);
+      unlock = lockDataDir(config.dataDir);
+      if (options.locate === true) {
+        const { locateOwnerShards } = await import('./browse-service.ts');
+        const r = await locateOwnerShards(
+          deps.node,
+          repo,
+          everyone.map((m) => m.id),
+        );
+        if (r.moved > 0 || r.unreachable.length > 0)
+          deps.log(
+            `${what}: ${r.moved} shard rows moved to their current holders` +
+              (r.unreachable.length > 0 ? `; not listed: ${r.unreachable.join('; ')}` : ''),
+          );
+      }
+      return await fn(repo);
+    } finally {
+      this.running = false;
+      unlock?.();
+      repo?.close();
+    }
+  }
+
   private markerPath(): string {
     return join(this.deps.dataDir, BACKUP_SUBDIR, 'in-progress');
   }
@@ -267,7 +324,12 @@ export class BackupService {
 
   /** One backup of the configured directories onto the group, then the head to every member. */
   async run(
-    options: { allowEmpty?: boolean; onProgress?: (event: string, data: unknown) => void } = {},
+    options: {
+      allowEmpty?: boolean;
+      onProgress?: (event: string, data: unknown) => void;
+      /** Exclude patterns for this run, added to the config's. */
+      exclude?: readonly string[];
+    } = {},
   ): Promise<GroupBackupSummary> {
     if (this.running) throw new ControlError('busy', 'a backup is already running');
     const { deps } = this;
@@ -341,6 +403,10 @@ export class BackupService {
           { ...repo, directory: journaling(repo.directory, journal) },
           {
             allowEmpty: options.allowEmpty === true,
+            configText: deps.configText?.() ?? null,
+            exclude: [...(deps.exclude?.() ?? []), ...(options.exclude ?? [])],
+            // The data directory (index, shards, reservation) never goes into a backup.
+            excludePaths: [deps.dataDir, ...(deps.excludePaths?.() ?? [])],
             onStripe: (seq) => {
               journal.committed(seq);
               options.onProgress?.('stripe', { seq });
@@ -356,6 +422,7 @@ export class BackupService {
                   bytes: s.bytes,
                   bytesRead: s.bytesRead,
                   filesUnchanged: s.filesUnchanged,
+                  bytesUnchanged: s.bytesUnchanged,
                 });
               },
             },

@@ -161,7 +161,7 @@ export function manPage(program: Command, version: string, dateText: string, hom
     '[options]',
     '.SH DESCRIPTION',
     roff(
-      'pb-node runs a member of a cooperative peer backup group: the daemon (start), the commands that talk to it, and local mode (-c pb.json). Sizes are decimal (500G) unless written with binary units (512GiB); durations take a unit (30s, 24h, 7d).',
+      'pb-node runs a member of a cooperative peer backup group: the daemon (start), the commands that talk to it, and local mode (pb-node local -c pb.json). Sizes are decimal (500G) unless written with binary units (512GiB); durations take a unit (30s, 24h, 7d).',
     ),
     '.SH GLOBAL OPTIONS',
   ];

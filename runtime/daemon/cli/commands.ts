@@ -6,9 +6,18 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { currentVerb } from '../../cli-common.ts';
 import { roomAt, sizeAndBytes } from '../../store/free-space.ts';
 import { registerAlertCommands } from '../alerts/commands.ts';
-import { checkConfig, DEFAULT_CONFIG, defaultDataDir, initDataDir, paths } from '../config/config.ts';
+import {
+  checkConfig,
+  DEFAULT_CONFIG,
+  dataDirNotes,
+  defaultDataDir,
+  initDataDir,
+  missingDirectory,
+  paths,
+} from '../config/config.ts';
 import { ControlError, callDaemon } from '../control/control.ts';
 import type { StatusReport } from '../status/status-report.ts';
 import { durationSetting, formatSize, parseDuration, parseSize } from '../units.ts';
@@ -65,16 +74,37 @@ async function call(
   render: (r: never) => string,
   onEvent?: (e: string, d: unknown) => void,
 ): Promise<void> {
+  await callResult(dir, method, params, json, render, onEvent);
+}
+
+/** `call`, answering the daemon's result (undefined after an error, which it printed). */
+async function callResult(
+  dir: string,
+  method: string,
+  params: Record<string, unknown>,
+  json: boolean,
+  render: (r: never) => string,
+  onEvent?: (e: string, d: unknown) => void,
+): Promise<unknown> {
   try {
     const result = await callDaemon(paths(dir).socket, method, params, onEvent);
     io.out(json ? JSON.stringify(result) : render(result as never));
+    return result;
   } catch (error) {
     const e = error as ControlError;
     if (json) io.out(JSON.stringify({ error: { code: e.code ?? 'internal', message: e.message } }));
-    else io.err(`pb-node ${method}: ${e.message}`);
+    else io.err(`pb-node ${currentVerb() || method}: ${e.message}`);
     process.exitCode = 1;
+    return undefined;
   }
 }
+
+/** What a refused join says, by the inviter's decision. */
+const JOIN_REFUSALS: Record<string, string> = {
+  rejected: 'the inviter rejected the request: this node is not a member (ask them for a new invite)',
+  cancelled:
+    'the request was cancelled: the inviter left or was removed from the group before deciding (ask another member)',
+};
 
 /** Refuses a pledge the disk under the new data directory cannot hold (`start` would fail). */
 function checkInitPledge(dir: string, pledgeBytes: number): void {
@@ -148,7 +178,11 @@ export function registerDaemonCommands(program: Command): void {
           overrides.dashboard = { host: '127.0.0.1', port: 0 };
         }
         if (o.pledge !== undefined) checkInitPledge(String(o.dir), o.pledge as number);
+        const missing = missingDirectory((overrides.directories as string[] | undefined) ?? []);
+        if (missing !== null) throw new Error(`--directories: ${missing}`);
         const r = initDataDir(String(o.dir), String(o.name), overrides);
+        for (const note of dataDirNotes(r.dir, { ...DEFAULT_CONFIG, ...overrides }))
+          io.err(`pb-node init: note: ${note}`);
         if (o.json) io.out(JSON.stringify({ dir: r.dir, words: r.words }));
         else {
           io.out(`Created ${r.dir}.`);
@@ -242,19 +276,17 @@ export function registerDaemonCommands(program: Command): void {
   )
     .argument('<code>', 'the invite code')
     .addOption(durationOption('--wait <duration>', 'how long to wait for the decision', 10 * 60 * 1000))
-    .action((code: string, o: { dir: string; json?: boolean; wait: number }) => {
+    .action(async (code: string, o: { dir: string; json?: boolean; wait: number }) => {
       const tty = process.stderr.isTTY;
       const spinner = ['|', '/', '-', '\\'];
       let n = 0;
-      return call(
+      const result = await callResult(
         o.dir,
         'join',
         { code, waitMs: o.wait },
         o.json === true,
         (r: { outcome: string; members?: number }) =>
-          r.outcome === 'approved'
-            ? `\nApproved: this node is now one of ${r.members} members.`
-            : `\nThe request was ${r.outcome}.`,
+          r.outcome === 'approved' ? `\nApproved: this node is now one of ${r.members} members.` : '',
         (event, data) => {
           if (o.json) return;
           if (event === 'waiting') {
@@ -266,6 +298,12 @@ export function registerDaemonCommands(program: Command): void {
           else if (event === 'retrying') io.err(`retrying: ${(data as { reason: string }).reason}`);
         },
       );
+      // Not admitted: the inviter's decision, and a failed exit (scripts must not go on).
+      const outcome = (result as { outcome?: string } | undefined)?.outcome;
+      if (outcome !== undefined && outcome !== 'approved') {
+        if (!o.json) io.err(`pb-node join: ${JOIN_REFUSALS[outcome] ?? `the request was ${outcome}`}`);
+        process.exitCode = 1;
+      }
     });
 
   withDir(program.command('requests').description('join requests waiting for a decision')).action(

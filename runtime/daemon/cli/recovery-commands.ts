@@ -1,7 +1,7 @@
 /**
- * The group forms of `pb-node backup` and `pb-node restore` (the local forms, with `-c pb.json`,
- * stay in cli.ts):
- *   pb-node backup --dir D            the running daemon of D backs up onto the group
+ * The group forms of `pb-node backup`, `forget` and `restore --peer` (browse-commands.ts
+ * registers them; the local forms are `pb-node local <verb>`, local-cli.ts):
+ *   pb-node backup --dir D [--exclude GLOB]...   the running daemon of D backs up onto the group
  *   pb-node forget --dir D --keep-last N [--prune]   retention across the holders
  *   pb-node restore --peer ADDR [--secret-file F] [--target T] [--dir D]
  *                                     recovery with the secret and one member's address
@@ -26,13 +26,15 @@ const MAX_SECRET_TEXT_BYTES = 4096;
 
 export async function groupBackupCommand(
   dir: string,
-  options: { allowEmpty: boolean; json: boolean },
+  options: { allowEmpty: boolean; json: boolean; exclude?: string[] },
   io: Io,
 ): Promise<void> {
   const progress = await createProgress('backup', {
     tty: io.isTty === true,
     quiet: options.json,
     write: io.err,
+    // Leaving the call does not stop the daemon's run.
+    interrupted: 'interrupted here; the daemon goes on with this backup (`pb-node status` shows it)',
   });
   try {
     void sourceBytes(loadConfig(resolve(dir)).directories).then((t) => progress.setTotal(t));
@@ -46,7 +48,12 @@ export async function groupBackupCommand(
     result = (await callDaemon(
       paths(resolve(dir)).socket,
       'backup',
-      { allowEmpty: options.allowEmpty },
+      {
+        allowEmpty: options.allowEmpty,
+        ...(options.exclude === undefined || options.exclude.length === 0
+          ? {}
+          : { exclude: options.exclude }),
+      },
       (event, data) => {
         if (event === 'stripe') {
           stripes++;
@@ -54,14 +61,20 @@ export async function groupBackupCommand(
           if (io.isTty !== true && !options.json)
             progress.note(`stripe ${(data as { seq: number }).seq} stored`);
         } else if (event === 'scan') {
-          const scan = data as { files: number; bytes: number; bytesRead?: number; filesUnchanged?: number };
+          const scan = data as {
+            files: number;
+            bytes: number;
+            bytesRead?: number;
+            filesUnchanged?: number;
+            bytesUnchanged?: number;
+          };
           files = scan.files;
           bytes = doneBytes(scan);
         } else return;
-        progress.update(bytes, `${files} files, ${stripes} stripes stored`);
+        progress.update(bytes, `${files} files, ${stripes} stripes`);
       },
     )) as GroupBackupSummary;
-    progress.update(result.scan.bytes, `${result.scan.files} files, ${result.stored.stripes} stripes stored`);
+    progress.update(result.scan.bytes, `${result.scan.files} files, ${result.stored.stripes} stripes`);
   } finally {
     progress.stop();
   }
@@ -139,6 +152,8 @@ export async function groupRestoreCommand(
               iceServers: [],
               webrtcBindAddress: '127.0.0.1',
               listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit', '/webrtc'],
+              // As `init --test-network`: any free port, so it never meets another test's daemon.
+              dashboard: { host: '127.0.0.1', port: 0 },
             },
           }
         : {}),

@@ -6,6 +6,7 @@
  */
 import { isAbsolute } from 'node:path';
 import { parse as parseToml, TomlDate, TomlError } from 'smol-toml';
+import { excludeMatcher } from '../../../engine/index.ts';
 import { parseAlertConfig, parseMailConfig } from '../alerts/config.ts';
 import { scheduleIntervalMs } from '../backup/schedule.ts';
 import { parseRepairConfig } from '../shards/repair-config.ts';
@@ -161,6 +162,11 @@ const CHECKS: Record<string, Check> = {
   directories: (v) => {
     strings('directories')(v, {});
     if ((v as string[]).some((d) => !isAbsolute(d))) throw new Error('directories must be absolute paths');
+    return v;
+  },
+  exclude: (v) => {
+    strings('exclude')(v, {});
+    excludeMatcher(v as string[]); // throws naming the bad pattern
     return v;
   },
   relayServer: (v) => bool('relayServer', v),

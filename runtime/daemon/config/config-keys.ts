@@ -80,6 +80,8 @@ export const COMMENTS: Readonly<Record<string, string>> = {
   iceServers: 'STUN/TURN servers for WebRTC, e.g. [{ urls = "stun:stun.example.org:3478" }].',
   webrtcBindAddress: 'Local address WebRTC binds to ("" for all).',
   directories: 'Directories to back up (absolute paths).',
+  exclude:
+    'Paths left out of backups, as globs: "*.tmp" or "node_modules" (any depth), "/home/me/big" (exactly), "**" across directories, a trailing "/" for directories only. Directories with a CACHEDIR.TAG keep only the tag; this data directory is always left out.',
   pledgeBytes:
     'Disk pledged for other members, reserved at once (change it with `pb-node pledge`): a size like "500G" (decimal) or "512GiB".',
   reserveDir: 'Where shards and the reservation live (relative to the data directory, or absolute).',

@@ -15,8 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { RECOVERY_SECRET_BYTES } from '../../../engine/index.ts';
+import { isAbsolute, join, resolve } from 'node:path';
+import { containingDirectory, RECOVERY_SECRET_BYTES } from '../../../engine/index.ts';
 import { type AlertConfig, DEFAULT_ALERTS, DEFAULT_MAIL, type MailConfig } from '../alerts/config.ts';
 import { PrivateFileError, readPrivateFile } from '../private-file.ts';
 import { secretToWords } from '../recovery/secret-words.ts';
@@ -40,6 +40,8 @@ export interface NodeConfig {
   iceServers: { urls: string | string[]; username?: string; credential?: string }[];
   webrtcBindAddress: string | null;
   directories: string[];
+  /** Exclude patterns (engine/exclude.ts); the data directory is always left out. */
+  exclude: string[];
   pledgeBytes: number;
   reserveDir: string;
   mail: MailConfig;
@@ -67,6 +69,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   iceServers: [{ urls: 'stun:stun.l.google.com:19302' }],
   webrtcBindAddress: null,
   directories: [],
+  exclude: [],
   pledgeBytes: 0,
   reserveDir: 'shards',
   mail: DEFAULT_MAIL,
@@ -94,6 +97,47 @@ export const paths = (dir: string) => ({
   socket: join(dir, 'control.sock'),
   log: join(dir, 'pb-node.log'),
 });
+
+/** Where the shards and the pledge reservation live. */
+export function reserveRootOf(dir: string, config: Pick<NodeConfig, 'reserveDir'>): string {
+  return isAbsolute(config.reserveDir) ? config.reserveDir : join(resolve(dir), config.reserveDir);
+}
+
+/**
+ * The data directory (or the reservation's) inside a backed-up directory: allowed, because a
+ * backup always leaves both out, but said at init and start so nobody is surprised.
+ */
+export function dataDirNotes(dir: string, config: Pick<NodeConfig, 'reserveDir' | 'directories'>): string[] {
+  const notes: string[] = [];
+  const dirs = config.directories.map((d) => resolve(d));
+  const data = resolve(dir);
+  const reserve = reserveRootOf(dir, config);
+  // The reservation inside the data directory (the default) is said with it.
+  const places: [string, string][] = [['data directory', data]];
+  if (containingDirectory(reserve, [data]) === null) places.push(['pledge reservation directory', reserve]);
+  for (const [what, path] of places) {
+    const inside = containingDirectory(path, dirs);
+    if (inside !== null)
+      notes.push(
+        `the ${what} ${path} lies inside the backed-up directory ${inside}; backups always leave it out`,
+      );
+  }
+  return notes;
+}
+
+/** The first of `directories` that does not exist (or is not a directory), with why; null if none. */
+export function missingDirectory(directories: readonly string[]): string | null {
+  for (const d of directories) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(d);
+    } catch (error) {
+      return `the directory ${d} cannot be backed up: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (error as Error).message}`;
+    }
+    if (!st.isDirectory()) return `${d} is not a directory`;
+  }
+  return null;
+}
 
 export function renderConfig(config: NodeConfig): string {
   return renderConfigToml(config, Object.keys(DEFAULT_CONFIG));

@@ -1,11 +1,14 @@
 /**
  * The control socket's method table (control.ts carries it; commands.ts calls it): the
  * daemon's own methods here, membership in member-methods.ts, the upload cap in
- * upload-control.ts. Each method checks its parameters and answers with plain data.
+ * upload-control.ts, browsing and restoring snapshots in backup/browse-service.ts. Each method
+ * checks its parameters and answers with plain data.
  */
+import { excludeMatcher } from '../../../engine/index.ts';
 import type { PledgedShardStore } from '../../store/pledged-shard-store.ts';
 import type { AlertMonitor } from '../alerts/monitor.ts';
 import type { BackupService } from '../backup/backup-service.ts';
+import { browseMethods } from '../backup/browse-service.ts';
 import { writeState } from '../daemon-state.ts';
 import type { GroupService } from '../group/group-service.ts';
 import type { GroupSyncer } from '../group/group-syncer.ts';
@@ -31,6 +34,19 @@ export interface DaemonParts extends MemberParts {
   stop(): Promise<void>;
 }
 
+/** `exclude`: a list of glob patterns (engine/exclude.ts), checked here so a bad one names itself. */
+function excludeParam(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((p) => typeof p !== 'string'))
+    throw new ControlError('bad-argument', 'exclude must be a list of patterns (text)');
+  try {
+    excludeMatcher(value as string[]);
+  } catch (error) {
+    throw new ControlError('bad-argument', (error as Error).message);
+  }
+  return value as string[];
+}
+
 export function controlMethods(d: DaemonParts): Record<string, ControlMethod> {
   return {
     status: async () => ({
@@ -49,10 +65,15 @@ export function controlMethods(d: DaemonParts): Record<string, ControlMethod> {
     }),
     ...uploadMethods(d.upload, (line) => d.log(line)),
     ...memberMethods(d),
+    ...browseMethods((what, fn, options) => d.backups.withRepository(what, fn, options)),
     report: async () => d.report(),
     forget: async (params) => d.backups.forget(keepPolicy(params), params.prune === true),
     backup: async (params, progress) =>
-      d.backups.run({ allowEmpty: params.allowEmpty === true, onProgress: progress }),
+      d.backups.run({
+        allowEmpty: params.allowEmpty === true,
+        onProgress: progress,
+        exclude: excludeParam(params.exclude),
+      }),
     pledge: async (params) => {
       const bytes = numberParam(params.bytes, 'bytes');
       try {

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { dirname } from 'node:path';
 
 export const MAX_CONTROL_LINE_BYTES = 64 * 1024;
 
@@ -103,7 +104,7 @@ export function callDaemon(
         reject(
           new ControlError(
             'not-running',
-            `the pb-node daemon is not running (no socket at ${path}): start it with \`pb-node start\``,
+            `the pb-node daemon of ${dirname(path)} is not running (no socket at ${path}): start it with \`pb-node start --dir ${dirname(path)}\``,
           ),
         );
       } else reject(new ControlError('io', `cannot talk to the daemon at ${path}: ${error.message}`));

@@ -49,6 +49,8 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
   readonly trustedPeers = new Set<string>();
   /** Candidates whose join stream is open here: they keep their connection until it ends. */
   readonly activeJoiners = new Set<string>();
+  /** When the last invite this member issued expires, used or not (0: none). */
+  private myInvitesUntilMs = 0;
 
   private constructor(
     private readonly file: OpFile,
@@ -101,7 +103,12 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
       this.stateValue = null;
       return;
     }
-    this.stateValue = foldGroup(this.log.ops(), this.now(), { groupId: this.groupIdValue });
+    const ops = this.log.ops();
+    this.stateValue = foldGroup(ops, this.now(), { groupId: this.groupIdValue });
+    let until = 0;
+    for (const op of ops)
+      if (op.kind === 'invite' && op.author === this.self) until = Math.max(until, op.expiresAtMs);
+    this.myInvitesUntilMs = until;
     this.emit('change', this.stateValue);
   }
 
@@ -185,7 +192,8 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
 
   /**
    * Who may do what, from the fold: members everywhere; candidates with a request waiting for
-   * this member, and anyone while this member has a live invite out, on the join protocol only;
+   * this member, and anyone until this member's last invite expires (used or not), on the join
+   * protocol only;
    * a removed member may connect as a guest and is refused on every protocol (unless invited
    * anew), so its syncs say why; a relay this member reserves on may read
    * the op log (`/pb/group/1`: a standalone relay learns the members from it). Everyone but
@@ -207,7 +215,9 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
     const removed = new Set(state.removed.map((r) => r.id));
     const myCandidates = new Set(state.pending.filter((p) => p.invitedBy === self).map((p) => p.candidate));
     const now = this.now();
-    const liveInvite = state.invites.some((i) => i.by === self && i.expiresAtMs > now);
+    // An invite of this member not yet expired, also a used one: a stranger presenting a used code
+    // reaches the join desk and hears "already used" instead of a refused connection.
+    const liveInvite = this.myInvitesUntilMs > now;
     // A relay this member reserves on is trusted only while it is not a removed member (members
     // run relays too; a removed one must learn its removal, not keep reading the log).
     const trusted = { has: (peer: string): boolean => this.trustedPeers.has(peer) && !removed.has(peer) };

@@ -10,6 +10,7 @@ import { describeError, NetError } from '../../net/errors.ts';
 import { syncWithPeer } from '../../net/group-sync.ts';
 import type { PbLibp2p } from '../../net/node.ts';
 import { Limiter, toPeerId } from '../../net/serve.ts';
+import { webrtcPolicyOf } from '../../net/webrtc-policy.ts';
 import type { GroupService } from './group-service.ts';
 
 /** Syncs running at once (one per member, up to this many members at a time). */
@@ -46,6 +47,8 @@ export class GroupSyncer {
   private syncing = false;
   private syncAgain = false;
   private stopped = false;
+  /** The link attempt under way per member (at most one each). */
+  private readonly linking = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: GroupSyncerDeps) {}
 
@@ -115,11 +118,24 @@ export class GroupSyncer {
     if (!this.stopped) this.deps.log(`sync with ${peer.slice(-8)} failed: ${describeError(error)}`);
   }
 
-  /** A member behind NAT: prefer a WebRTC link (retried, with backoff) over the relayed one. */
-  private async ensureConnected(peer: string): Promise<void> {
+  /**
+   * A member behind NAT: prefer a WebRTC link (retried, with backoff) over the relayed one. One
+   * attempt per member at a time (the syncs that ask meanwhile wait for it), none while its
+   * WebRTC is paused after failures (net/webrtc-policy.ts): the relayed link is used then.
+   */
+  private ensureConnected(peer: string): Promise<void> {
+    const running = this.linking.get(peer);
+    if (running !== undefined) return running;
+    const linking = this.link(peer).finally(() => this.linking.delete(peer));
+    this.linking.set(peer, linking);
+    return linking;
+  }
+
+  private async link(peer: string): Promise<void> {
     const { node, log } = this.deps;
     const id = toPeerId(peer);
     if (node.getConnections(id).some((c) => c.limits === undefined)) return;
+    if (webrtcPolicyOf(node)?.allowed(peer) === false) return;
     const known = await node.peerStore.get(id).catch(() => null);
     const addrs = (known?.addresses ?? []).map((a) => a.multiaddr);
     if (!this.deps.webrtc || !addrs.some((a) => a.toString().includes('/webrtc'))) return;

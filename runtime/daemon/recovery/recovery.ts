@@ -163,7 +163,7 @@ function prepareDataDir(
   self: string,
   group: FetchedGroup,
   overrides: Partial<NodeConfig>,
-): void {
+): boolean {
   const p = paths(dataDir);
   const me = group.state.members.find((m) => m.id === self)!;
   const pid = Number(
@@ -189,9 +189,9 @@ function prepareDataDir(
         'wrong-secret',
         `${dataDir} belongs to another identity (${held}); choose another --dir for ${self}`,
       );
-  } else {
-    initDataDir(dataDir, me.name, { pledgeBytes: me.pledgeBytes, ...overrides }, secret);
   }
+  const created = !fs.existsSync(p.secret) && !fs.existsSync(p.config);
+  if (created) initDataDir(dataDir, me.name, { pledgeBytes: me.pledgeBytes, ...overrides }, secret);
   const { file, groupId } = OpFile.open(p.group);
   try {
     if (groupId === null) {
@@ -203,6 +203,34 @@ function prepareDataDir(
   } finally {
     file.close();
   }
+  return created;
+}
+
+/**
+ * A data directory this recovery created gets the member's settings back: the config text the
+ * snapshot carries, with the name and pledge the group knows, the restored directories, and the
+ * recovery's own settings (relays, `--test-network`) over it. A text that no longer reads is
+ * said and the fresh config stays.
+ */
+function restoreSettings(
+  dataDir: string,
+  text: string,
+  me: { name: string; pledgeBytes: number },
+  overrides: Partial<NodeConfig>,
+  progress: (line: string) => void,
+): void {
+  let saved: NodeConfig;
+  try {
+    saved = parseConfig(text, 'the config kept in the snapshot');
+  } catch (error) {
+    progress(
+      `warning: the config kept in the snapshot does not read (${(error as Error).message}); a fresh one is used`,
+    );
+    return;
+  }
+  const config = { ...saved, name: me.name, pledgeBytes: me.pledgeBytes, directories: [], ...overrides };
+  writeFileAtomic(paths(dataDir).config, Buffer.from(renderConfig(config)));
+  progress("settings restored from the snapshot (this recovery's options over them)");
 }
 
 /** Sets the config's `directories` (the restored roots) when the config has none. */
@@ -282,10 +310,11 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     for (const m of state.members) allowed.add(m.id);
     const relays = groupRelays(options.peer, state);
     await learnGroupRoutes(node, state, self, relays, allowed);
-    prepareDataDir(options.dataDir, options.secret, self, group, {
+    const overrides: Partial<NodeConfig> = {
       relays: relays.map((r) => r.address).filter((r) => !r.endsWith(`/p2p/${self}`)),
       ...options.configOverrides,
-    });
+    };
+    const created = prepareDataDir(options.dataDir, options.secret, self, group, overrides);
     const config = groupRepositoryConfig(options.dataDir, state, self, []);
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const directory = new OfflineAware(new NetworkShardDirectory(node, holdersOf(state, self)));
@@ -348,9 +377,13 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     }
     const { ObjectReader } = await import('../../pipeline/stripe-reader.ts');
     const { decodeSnapshot } = await import('../../pipeline/tree.ts');
-    const roots = decodeSnapshot(
+    const snapshot = decodeSnapshot(
       await new ObjectReader(repo.index, repo.directory, repo.keys, 1).read(head.snapshotId),
-    ).roots.map((r) => r.path.toString());
+    );
+    const roots = snapshot.roots.map((r) => r.path.toString());
+    const me = state.members.find((m) => m.id === self)!;
+    if (created && typeof snapshot.config === 'string')
+      restoreSettings(options.dataDir, snapshot.config, me, overrides, progress);
     const { restore } = await import('../../pipeline/restore.ts');
     let lastPercent = -1;
     const summary = await restore(repo, {

@@ -211,7 +211,9 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
     }
     // How each connected holder is reached: the paths of its connections (loopback: direct or WebRTC).
     for (const m of r.members.filter((x) => !x.self && x.connected))
-      expect(m.reach, `${m.name} reach`).toMatch(/^(direct|webrtc)( \+ (webrtc|relay))*( [\d.]+ [kMG]?B\/s)?$/);
+      expect(m.reach, `${m.name} reach`).toMatch(
+        /^(direct|webrtc)( \+ (webrtc|relay))*( [\d.]+ [kMG]?B\/s)?$/,
+      );
     expect(r.backup.stripes).toBe(t.stripes);
     // What each holder holds of this owner's backup: the shard bodies on its disk.
     for (const h of holders) {
@@ -417,7 +419,9 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
       expect((await cli(['pledge', '96MiB', '--dir', h1.dir])).code).toBe(0);
       await waitFor('h1’s pledge alert cleared', async () => (await openAlerts(h1)).length === 0, 5_000);
       expect(
-        logLines(h1, /ALERT (opened|cleared): (?!.*asks to join)/).map((l) => l.split('ALERT ')[1]!.split(':')[0]),
+        logLines(h1, /ALERT (opened|cleared): (?!.*asks to join)/).map(
+          (l) => l.split('ALERT ')[1]!.split(':')[0],
+        ),
       ).toEqual(['opened', 'cleared']);
 
       // 9. A member joins: migrations move some of the owner's shards to it; both copies count
@@ -480,7 +484,9 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
       expect(Date.now() - repairedAt).toBeLessThan(EXPOSURE_CLEARS_MS);
       await checkCommon(owner, r, [h1, h2, h3], truth(owner, [h1, h2, h3], without));
       expect(
-        logLines(owner, /ALERT (opened|cleared): (?!.*asks to join)/).map((l) => l.split('ALERT ')[1]!.split(':')[0]),
+        logLines(owner, /ALERT (opened|cleared): (?!.*asks to join)/).map(
+          (l) => l.split('ALERT ')[1]!.split(':')[0],
+        ),
       ).toEqual(['opened', 'cleared']);
       await printStep(owner, '11. repaired after the holders resumed: the alert cleared');
 

@@ -24,6 +24,7 @@ import { describeError } from '../../../runtime/net/errors.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
 import { serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { announceDialable } from '../../../runtime/net/transport-guard.ts';
+import { dialWebRTCAddress } from '../../../runtime/net/webrtc-policy.ts';
 import { isWebRTC, watchWebRTCLinks } from '../../../runtime/net/webrtc-probe.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
 import { setPolicy, type TestNode, testNode } from './_helpers.ts';
@@ -199,7 +200,7 @@ describe('a WebRTC link that opens no data channel', () => {
     const unwatch = watchWebRTCLinks(writer.node, (l) => logs.push(l), 2_000);
     try {
       const webrtc = hidden.node.getMultiaddrs().find((a) => a.toString().includes('/webrtc'))!;
-      const conn = await writer.node.dial(webrtc, { signal: AbortSignal.timeout(15_000) });
+      const conn = await dialWebRTCAddress(writer.node, webrtc, { signal: AbortSignal.timeout(15_000) });
       expect(isWebRTC(conn)).toBe(true);
       const deadline = Date.now() + 6_000;
       while (conn.status === 'open' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
