@@ -1,4 +1,4 @@
-/** The globs of `find` and `restore --include/--exclude` (engine/path-glob.ts). */
+/** pb's one glob grammar (engine/path-glob.ts): `find`, `restore --include/--exclude` and backup excludes. */
 import { describe, expect, it } from 'vitest';
 import { compileGlob, GlobError } from '../../engine/path-glob.ts';
 
@@ -25,6 +25,8 @@ const cases: [string, string, boolean][] = [
   ['a+b(c).txt', '/x/a+b(c).txt', true],
   ['a.b', '/x/aXb', false],
   ['/home/ann/', '/home/ann', true],
+  ['\\*lit', '/d/*lit', true],
+  ['\\*lit', '/d/xlit', false],
 ];
 
 describe('path globs', () => {
@@ -34,7 +36,9 @@ describe('path globs', () => {
 
   it('refuses malformed patterns with the pattern named', () => {
     expect(() => compileGlob('')).toThrow(GlobError);
-    expect(() => compileGlob('file[0-9')).toThrow(/bad glob "file\[0-9": unclosed \[/);
-    expect(() => compileGlob('x'.repeat(5000))).toThrow(/too long/);
+    expect(() => compileGlob('file[0-9')).toThrow(/bad glob "file\[0-9": a "\[" has no closing "\]"/);
+    expect(() => compileGlob('x'.repeat(5000))).toThrow(/is over 4096 characters/);
+    expect(() => compileGlob('a**b')).toThrow(/"\*\*" must be a whole path component/);
+    expect(() => compileGlob('x\\')).toThrow(/ends with a lone/);
   });
 });
