@@ -29,6 +29,7 @@ import {
   type GuestLimits,
   reapIdleGuests,
 } from './guests.ts';
+import { libp2pKeyFromSeed } from './keys.ts';
 import { announceDialable, guardAddressManager } from './transport-guard.ts';
 import { setWebRTCPolicy, WebRTCPolicy } from './webrtc-policy.ts';
 
@@ -194,4 +195,28 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
   guardAddressManager(node, options.log);
   // --- end transport guard
   return node as PbLibp2p;
+}
+
+/**
+ * A node that only dials (recovery, a browse verb with no daemon running): no listener, no
+ * relay service, no WebRTC; it connects only to the peers in `allowed` (the caller may grow the
+ * set, e.g. once the group log is known) and serves nothing.
+ */
+export async function createDialOnlyNode(
+  keys: { signingSeed: Uint8Array; publicKey: Uint8Array },
+  allowed: ReadonlySet<string>,
+): Promise<PbLibp2p> {
+  const policy: AccessPolicy = {
+    mayConnect: (p) => allowed.has(p),
+    mayUse: () => false,
+    mayRelay: () => false,
+  };
+  return createPbNode({
+    privateKey: await libp2pKeyFromSeed(keys.signingSeed, keys.publicKey),
+    listen: [],
+    relayServer: false,
+    webrtc: false,
+    iceServers: [],
+    policy: () => policy,
+  });
 }

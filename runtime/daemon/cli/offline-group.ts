@@ -16,9 +16,7 @@ import {
   relaysIn,
 } from '../../../engine/index.ts';
 import { nodeEd25519Verifier } from '../../crypto/ed25519.ts';
-import type { AccessPolicy } from '../../net/access.ts';
-import { libp2pKeyFromSeed } from '../../net/keys.ts';
-import { createPbNode } from '../../net/node.ts';
+import { createDialOnlyNode } from '../../net/node.ts';
 import { lockDataDir, type Repository } from '../../pipeline/repository.ts';
 import { browseMethods, locateOwnerShards } from '../backup/browse-service.ts';
 import { groupRepositoryConfig, openGroupRepository } from '../backup/group-repository.ts';
@@ -57,19 +55,7 @@ export async function callOffline(
     if (!state.members.some((m) => m.id === self))
       throw new ControlError('no-group', `this node is not a member of the group ${groupId.slice(0, 16)}`);
     const allowed = new Set(state.members.map((m) => m.id).filter((id) => id !== self));
-    const policy: AccessPolicy = {
-      mayConnect: (p) => allowed.has(p),
-      mayUse: () => false,
-      mayRelay: () => false,
-    };
-    const node = await createPbNode({
-      privateKey: await libp2pKeyFromSeed(keys.signingSeed, keys.publicKey),
-      listen: [],
-      relayServer: false,
-      webrtc: false,
-      iceServers: [],
-      policy: () => policy,
-    });
+    const node = await createDialOnlyNode(keys, allowed);
     try {
       const relays = relaysIn([...config.relays, ...state.members.flatMap((m) => m.addresses)]);
       await learnGroupRoutes(node, state, self, relays, allowed);

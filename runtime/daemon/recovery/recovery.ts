@@ -27,11 +27,9 @@ import {
   syncIndex,
 } from '../../../engine/index.ts';
 import { nodeEd25519Verifier } from '../../crypto/ed25519.ts';
-import type { AccessPolicy } from '../../net/access.ts';
 import { syncWithPeer } from '../../net/group-sync.ts';
 import { getHead } from '../../net/head-protocol.ts';
-import { libp2pKeyFromSeed } from '../../net/keys.ts';
-import { createPbNode, type PbLibp2p } from '../../net/node.ts';
+import { createDialOnlyNode, type PbLibp2p } from '../../net/node.ts';
 import { RemoteShardStore } from '../../net/remote-shard-store.ts';
 import { lockDataDir, type Repository } from '../../pipeline/repository.ts';
 import { decodeHead as decodePipelineHead } from '../../pipeline/snapshot.ts';
@@ -261,19 +259,7 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
   progress(`identity ${self}`);
   // Allowed peers grow from the one named member to the group's members once the log is known.
   const allowed = new Set<string>([peer]);
-  const policy: AccessPolicy = {
-    mayConnect: (p) => allowed.has(p),
-    mayUse: () => false,
-    mayRelay: () => false,
-  };
-  const node = await createPbNode({
-    privateKey: await libp2pKeyFromSeed(keys.signingSeed, keys.publicKey),
-    listen: [],
-    relayServer: false,
-    webrtc: false,
-    iceServers: [],
-    policy: () => policy,
-  });
+  const node = await createDialOnlyNode(keys, allowed);
   let repo: Repository | null = null;
   let unlock: (() => void) | null = null;
   try {
