@@ -32,7 +32,7 @@ describe('interrupting a backup', () => {
     for (let i = 0; i < 6; i++) fs.writeFileSync(join(src, `f${i}`), detBytes(`f${i}`, 12 * MiB));
     const config = writeConfigFile(root, localConfig(root, [src], { workers: 1 }));
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done) => {
-      const child = spawn(process.execPath, [BIN, '-c', config, 'backup'], {
+      const child = spawn(process.execPath, [BIN, 'local', '-c', config, 'backup'], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let err = '';
@@ -52,14 +52,14 @@ describe('interrupting a backup', () => {
     expect(stderr).toMatch(/^backup: scanning$/m);
     expect(stderr).toContain('backup interrupted; the next run resumes');
     expect(code).toBe(130);
-    const again = spawnSync(process.execPath, [BIN, '-c', config, 'backup'], {
+    const again = spawnSync(process.execPath, [BIN, 'local', '-c', config, 'backup'], {
       encoding: 'utf8',
       timeout: 120_000,
     });
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/snapshot [0-9a-f]{16} saved: 6 files/);
     const target = join(root, 'restored');
-    const r = spawnSync(process.execPath, [BIN, '-c', config, 'restore', '--target', target], {
+    const r = spawnSync(process.execPath, [BIN, 'local', '-c', config, 'restore', '--target', target], {
       encoding: 'utf8',
       timeout: 120_000,
     });

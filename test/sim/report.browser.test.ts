@@ -143,7 +143,8 @@ describe('simulator report in a browser', () => {
       const result = run({
         pledgesBytes: Array(12).fill(50e9),
         agreement: { ratio: 1.5, tolerance: 1 },
-        afr: 2,
+        // Failures often enough that some stripe is exposed in this seed's 90 days.
+        afr: 3,
         joins: 1,
         removals: 1,
         days: 90,

@@ -359,8 +359,10 @@ describe('backup onto the group and recovery from one member', () => {
     expect(r.gc.stripesDeleted).toBeGreaterThan(0);
     // new-big.bin (20 MiB, only in forgotten snapshots) is gone from the holders.
     expect(await stored()).toBeLessThan(storedBefore - 20 * 1024 * 1024);
+    // Keeping nothing is a bad value (the newest snapshot is always kept): a usage error.
     const keepNone = await cli(['forget', '--dir', owner.dir, '--keep-last', '0', '--json']);
-    expect(keepNone.code).toBe(1);
+    expect(keepNone.code).toBe(2);
+    expect(JSON.parse(keepNone.stdout)).toMatchObject({ error: { code: 'usage' } });
   }, 60_000);
 
   it('refuses a wrong secret and a peer address without /p2p/', async () => {
@@ -370,10 +372,11 @@ describe('backup onto the group and recovery from one member', () => {
     fs.writeFileSync(wrong, randomBytes(32).toString('hex'), { mode: 0o600 }); // private, as pb insists
     const r = await cli(['restore', '--peer', address, '--secret-file', wrong, '--target', join(root, 'x')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/pb-node: .*refused this identity.*check the words/);
+    expect(r.stderr).toMatch(/pb-node restore: .*refused this identity.*check the words/);
+    // An address without the member's id is a bad value: a usage error (exit 2).
     const bare = address.replace(/\/p2p\/.*$/, '');
     const r2 = await cli(['restore', '--peer', bare, '--secret-file', wrong, '--target', join(root, 'x')]);
-    expect(r2.code).toBe(1);
+    expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/ending in \/p2p\//);
   }, 60_000);
 
