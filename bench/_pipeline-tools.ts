@@ -126,7 +126,7 @@ export function benchPb(
   };
   const configPath = join(root, 'pb.json');
   fs.writeFileSync(configPath, JSON.stringify(config));
-  execFileSync(process.execPath, [o.bin, 'local', 'local', '-c', configPath, 'init'], { stdio: 'ignore' });
+  execFileSync(process.execPath, [o.bin, 'local', '-c', configPath, 'init'], { stdio: 'ignore' });
   type Stats = { stored: { stripes: number; shardBytesWritten: number; sealedBytesStored: number } };
   const b = measure(process.execPath, [o.bin, 'local', '-c', configPath, 'backup', '--json']);
   const stats = JSON.parse(b.stdout) as Stats;
