@@ -12,6 +12,7 @@
  * whose rank is no longer live is skipped.
  */
 import { compareRepairOrder, type RepairRank } from '../engine/repair.ts';
+import { heapPop, heapPush } from './heap.ts';
 import type { Stripe } from './model.ts';
 
 interface Entry extends RepairRank {
@@ -39,7 +40,7 @@ export class RepairBacklog {
     if (this.heap.length >= this.maxSize)
       throw new Error(`sim: repair backlog exceeded its bound of ${this.maxSize} stripes`);
     this.live.set(st, heldShards);
-    push(this.heap, { stripe: st, stripeId: st.stripeId, heldShards });
+    heapPush(this.heap, { stripe: st, stripeId: st.stripeId, heldShards }, first);
   }
 
   delete(st: Stripe): void {
@@ -50,7 +51,7 @@ export class RepairBacklog {
   take(n: number, keep: (st: Stripe) => boolean): { stripe: Stripe; heldShards: number }[] {
     const out: { stripe: Stripe; heldShards: number }[] = [];
     while (out.length < n && this.heap.length > 0) {
-      const e = pop(this.heap)!;
+      const e = heapPop(this.heap, first)!;
       if (this.live.get(e.stripe) !== e.heldShards) continue;
       this.live.delete(e.stripe);
       if (keep(e.stripe)) out.push({ stripe: e.stripe, heldShards: e.heldShards });
@@ -62,37 +63,11 @@ export class RepairBacklog {
   private compact(): void {
     const alive = this.heap.filter((e) => this.live.get(e.stripe) === e.heldShards);
     this.heap.length = 0;
-    for (const e of alive) push(this.heap, e);
+    for (const e of alive) heapPush(this.heap, e, first);
   }
 }
 
-function push(a: Entry[], e: Entry): void {
-  let i = a.length;
-  a.push(e);
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (compareRepairOrder(e, a[p]!) >= 0) break;
-    a[i] = a[p]!;
-    i = p;
-  }
-  a[i] = e;
-}
-
-function pop(a: Entry[]): Entry | undefined {
-  const top = a[0];
-  const last = a.pop();
-  if (top === undefined || last === undefined || a.length === 0) return top;
-  let i = 0;
-  const n = a.length;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= n) break;
-    const r = l + 1;
-    const c = r < n && compareRepairOrder(a[r]!, a[l]!) < 0 ? r : l;
-    if (compareRepairOrder(a[c]!, last) >= 0) break;
-    a[i] = a[c]!;
-    i = c;
-  }
-  a[i] = last;
-  return top;
+/** The planner's order: fewest held shards first, then stripe id. */
+function first(x: Entry, y: Entry): boolean {
+  return compareRepairOrder(x, y) < 0;
 }

@@ -19,37 +19,11 @@ export class EventQueue {
     if (this.items.length >= this.maxSize) {
       throw new Error(`sim: event queue exceeded its bound of ${this.maxSize} events`);
     }
-    const ev: SimEvent = { ...body, timeMs, seq: this.nextSeq++ };
-    const a = this.items;
-    let i = a.length;
-    a.push(ev);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(ev, a[p]!)) break;
-      a[i] = a[p]!;
-      i = p;
-    }
-    a[i] = ev;
+    heapPush(this.items, { ...body, timeMs, seq: this.nextSeq++ }, before);
   }
 
   pop(): SimEvent | undefined {
-    const a = this.items;
-    const top = a[0];
-    const last = a.pop();
-    if (top === undefined || last === undefined || a.length === 0) return top;
-    let i = 0;
-    const n = a.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && before(a[r]!, a[l]!) ? r : l;
-      if (!before(a[c]!, last)) break;
-      a[i] = a[c]!;
-      i = c;
-    }
-    a[i] = last;
-    return top;
+    return heapPop(this.items, before);
   }
 
   peekTimeMs(): number | undefined {
@@ -72,4 +46,37 @@ export class EventQueue {
 
 function before(x: SimEvent, y: SimEvent): boolean {
   return x.timeMs < y.timeMs || (x.timeMs === y.timeMs && x.seq < y.seq);
+}
+
+/** Adds `e` to the binary min-heap `a` ordered by `less`. */
+export function heapPush<T>(a: T[], e: T, less: (x: T, y: T) => boolean): void {
+  let i = a.length;
+  a.push(e);
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (!less(e, a[p]!)) break;
+    a[i] = a[p]!;
+    i = p;
+  }
+  a[i] = e;
+}
+
+/** Takes the least element off the binary min-heap `a` ordered by `less`. */
+export function heapPop<T>(a: T[], less: (x: T, y: T) => boolean): T | undefined {
+  const top = a[0];
+  const last = a.pop();
+  if (top === undefined || last === undefined || a.length === 0) return top;
+  let i = 0;
+  const n = a.length;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= n) break;
+    const r = l + 1;
+    const c = r < n && less(a[r]!, a[l]!) ? r : l;
+    if (!less(a[c]!, last)) break;
+    a[i] = a[c]!;
+    i = c;
+  }
+  a[i] = last;
+  return top;
 }
