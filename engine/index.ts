@@ -186,6 +186,7 @@ export {
   RECOVERY_SECRET_BYTES,
 } from './identity.ts';
 export { holderLayout, type LayoutMember, layoutHolders, ownerLayout } from './layout.ts';
+export { compileGlob, GlobError, globRegex, MAX_GLOB_CHARS } from './path-glob.ts';
 export {
   chooseStripe,
   PLACEMENT_PLAN_VERSION,
@@ -198,6 +199,7 @@ export {
 } from './placement.ts';
 export { type PledgeHelp, pledgeHelp } from './pledge-help.ts';
 export {
+  compareRepairOrder,
   DEFAULT_MAX_TASKS,
   MAX_TASKS_LIMIT,
   type MigrationTask,
@@ -205,6 +207,7 @@ export {
   type RepairInput,
   type RepairMember,
   type RepairPlan,
+  type RepairRank,
   type RepairTask,
   type ShardMove,
 } from './repair.ts';

@@ -11,7 +11,7 @@
  * order. A min-heap with lazy deletion: `live` holds each stripe's current rank; a heap entry
  * whose rank is no longer live is skipped.
  */
-import { compareRepairOrder, type RepairRank } from '../engine/repair.ts';
+import { compareRepairOrder, type RepairRank } from '../engine/index.ts';
 import { heapPop, heapPush } from './heap.ts';
 import type { Stripe } from './model.ts';
 

@@ -4,13 +4,15 @@
  * that finish within the round start as jobs, which fail if a participant goes offline.
  */
 import {
+  compareRepairOrder,
   type MigrationTask,
   type PlacementPlan,
   planKey,
   planRepairs,
+  type RepairPlan,
+  type RepairRank,
   type RepairTask,
 } from '../engine/index.ts';
-import { compareRepairOrder, type RepairPlan, type RepairRank } from '../engine/repair.ts';
 import { type Job, MAX_TASKS_PER_ROUND, type Stripe, TASKS_PER_MEMBER_PER_ROUND } from './model.ts';
 import { closeWindow } from './repair-window.ts';
 import { detectionMs, member, planFor, type World } from './world.ts';

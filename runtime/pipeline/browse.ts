@@ -5,7 +5,7 @@
  * file's data chunks); every object is verified as in a restore. Subtrees whose tree objects are
  * identical are not read twice.
  */
-import { compileGlob, GlobError } from '../../engine/path-glob.ts';
+import { compileGlob, GlobError } from '../../engine/index.ts';
 import { PipelineError } from './errors.ts';
 import type { Repository } from './repository.ts';
 import { findSnapshot } from './restore.ts';

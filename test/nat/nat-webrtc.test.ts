@@ -31,6 +31,8 @@ function logOf(dir: string): string {
   }
 }
 
+// Skipped only where the testbed cannot be built (not root, or no ip netns, iptables or coturn):
+// the reason is printed in the suite's title. On CI (root, the packages installed) it runs.
 describe.skipIf(unavailable !== null)(
   `WebRTC behind a symmetric NAT${unavailable === null ? '' : ` (skipped: ${unavailable})`}`,
   () => {

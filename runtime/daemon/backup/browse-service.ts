@@ -6,7 +6,7 @@
  * the stripes holding the snapshot and tree objects and the chosen files' data are fetched.
  */
 import { isAbsolute } from 'node:path';
-import { compileGlob, GlobError } from '../../../engine/path-glob.ts';
+import { compileGlob, GlobError } from '../../../engine/index.ts';
 import type { PbLibp2p } from '../../net/node.ts';
 import { RemoteShardStore } from '../../net/remote-shard-store.ts';
 import {
