@@ -27,9 +27,10 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { BIN, cli, type Proc } from '../test/runtime/daemon/_cluster.ts';
 import { directAddress, formGroup } from '../test/runtime/daemon/_group.ts';
+import { makeNode, onlyLink, rawUpload } from './_transport-measure.ts';
 import { generateDataset, measure, parseSize, sameTree } from './pipeline.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
-import { makeNode, onlyLink, rawUpload, spawnNode } from './transport.ts';
+import { spawnNode } from './transport.ts';
 
 const MiB = 1024 * 1024;
 const QUICK_BYTES = 128 * MiB;
