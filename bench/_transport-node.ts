@@ -48,6 +48,7 @@ function processChannel(): Channel {
       createInterface({ input: process.stdin }).on('line', (line) => {
         if (line.trim() !== '') fn(JSON.parse(line) as { members?: string[]; stop?: boolean });
       });
+      process.stdin.once('close', () => fn({ stop: true })); // the bench that started it is gone
       process.once('SIGTERM', () => fn({ stop: true }));
     },
   };
@@ -114,9 +115,13 @@ async function runNode(): Promise<void> {
     }
   }
   channel.post({ id: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()) });
+  let stopping = false;
   channel.onMessage((m) => {
     for (const id of m.members ?? []) members.add(id);
-    if (m.stop) void Promise.resolve(node.stop()).then(() => process.exit(0));
+    if (m.stop && !stopping) {
+      stopping = true;
+      void Promise.resolve(node.stop()).then(() => process.exit(0));
+    }
   });
 }
 

@@ -93,9 +93,9 @@ async function rawStreamMiBs(totalBytes: number): Promise<number> {
     return Math.max(await rawUpload(writer.node, peer, data), await rawUpload(writer.node, peer, data));
   } finally {
     await writer.node.stop();
-    for (const w of [relay.worker, target.worker]) {
+    for (const w of [relay.proc, target.proc]) {
       w.postMessage({ stop: true });
-      await new Promise((r) => w.once('exit', r));
+      await new Promise<void>((r) => w.once('exit', r));
     }
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -3,8 +3,8 @@
  * and WebRTC (signalled through the relay), next to a raw libp2p stream on the same link in the
  * same run. MiB/s; target: put and get >= 0.8x the raw stream on each path.
  *
- * Loopback: the writer runs in this thread, the relay and the target member each on their own
- * worker thread (as members run in their own processes), all on 127.0.0.1. Shards are 32 MiB,
+ * Loopback: the writer runs in this process, the relay and the target member each in a process
+ * of its own (as members run), all on 127.0.0.1. Shards are 32 MiB,
  * stored durably (fsync) in a PledgedShardStore and verified (SHA-256) on both ends, as in the
  * daemon. `--testbed` adds the same measurements between two members behind NAT routers on the
  * namespace testbed (bench/_transport-testbed.ts); `--testbed-only` runs only that and prints it
@@ -12,10 +12,11 @@
  * --testbed-mib N (default 64), --testbed-shard-mib N (default 4), --wan RATE (shape the homes' links with tc tbf, e.g. 50mbit),
  * --in-flight N, --json.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { createInterface } from 'node:readline';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { dialPreferringWebRTC } from '../runtime/net/dial.ts';
@@ -23,16 +24,46 @@ import { MiB, makeNode, measure, onlyLink, type PathResult, SHARD_BYTES } from '
 import { runTestbed } from './_transport-testbed.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
 
+const ENTRY = new URL('./_transport-worker.mjs', import.meta.url).pathname;
+
 /** Shard requests in flight to the one target (the RemoteShardStore bound); --in-flight N. */
 let IN_FLIGHT = 3;
 
+/** A bench node in its own process (bench/_transport-node.ts): a stop message ends it. */
+export interface NodeProcess {
+  postMessage(m: { stop?: boolean; members?: string[] }): void;
+  once(event: 'exit', fn: () => void): void;
+}
+
+/**
+ * Starts a bench node as a child process, as members run (not a worker thread: node-datachannel
+ * binds its classes to the first thread that loads it, so a second thread's WebRTC aborts).
+ */
 export function spawnNode(
   data: Record<string, unknown>,
-): Promise<{ worker: Worker; id: string; addrs: string[] }> {
-  const worker = new Worker(new URL('./_transport-worker.mjs', import.meta.url), { workerData: data });
+): Promise<{ proc: NodeProcess; id: string; addrs: string[] }> {
+  const child = spawn(process.execPath, [ENTRY, JSON.stringify(data)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const proc: NodeProcess = {
+    postMessage: (m) => child.stdin.write(`${JSON.stringify(m)}\n`),
+    once: (_event, fn) => {
+      if (child.exitCode !== null || child.signalCode !== null) fn();
+      else child.once('exit', fn);
+    },
+  };
   return new Promise((resolve, reject) => {
-    worker.once('message', (m: { id: string; addrs: string[] }) => resolve({ worker, ...m }));
-    worker.once('error', reject);
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      lines.close();
+      resolve({ proc, ...(JSON.parse(line) as { id: string; addrs: string[] }) });
+    });
+    child.once('exit', (code, signal) =>
+      reject(
+        new Error(`the ${String(data.role)} node exited (${signal ?? `code ${code}`}) before it started`),
+      ),
+    );
   });
 }
 
@@ -70,22 +101,23 @@ async function runLoopback(totalBytes: number): Promise<LoopbackRun> {
     conn = await writer.node.dial(circuitAddr);
     await onlyLink(writer.node, targetRef, conn);
     results.relay = await measure(writer.node, targetRef, totalBytes, IN_FLIGHT);
+    // With the relayed link open libp2p answers a WebRTC dial with it (and the daemon dials
+    // WebRTC only where no unlimited link exists), so it is closed first.
+    for (const c of writer.node.getConnections(targetRef.peerId)) await c.close();
     const rtcLink = await dialPreferringWebRTC(
       writer.node,
       addrs.filter((a) => a.toString().includes('/webrtc')),
       { attempts: 4, attemptTimeoutMs: 15_000 },
     );
-    // pb dials WebRTC only where no unlimited link exists (a member's granted circuit has no
-    // limits, and libp2p answers with it): reported, not measured, when that is what came back.
     if (rtcLink.transport === 'webrtc') {
       await onlyLink(writer.node, targetRef, rtcLink.connection);
       results.webrtc = await measure(writer.node, targetRef, totalBytes, IN_FLIGHT);
-    } else notes.push(`WebRTC not measured: the dial answered with the open ${rtcLink.transport} link`);
+    } else notes.push(`WebRTC not measured: the dial answered with a ${rtcLink.transport} link`);
   } finally {
     await writer.node.stop();
-    for (const w of [relay.worker, target.worker]) {
+    for (const w of [relay.proc, target.proc]) {
       w.postMessage({ stop: true });
-      await new Promise((r) => w.once('exit', r));
+      await new Promise<void>((r) => w.once('exit', r));
     }
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -132,7 +164,7 @@ export async function run(args: string[]): Promise<void> {
   const md = [
     '# Transport benchmark',
     '',
-    `Shard put/get (${SHARD_BYTES / MiB} MiB shards, ${totalBytes / MiB} MiB per measurement, fsynced, SHA-256 verified, ${IN_FLIGHT} requests in flight) best of two rounds, against the best of two runs of a raw libp2p stream sending the same buffers on the same link, writer, relay and target each on its own thread, 127.0.0.1. Target: put/get >= 0.8x raw.`,
+    `Shard put/get (${SHARD_BYTES / MiB} MiB shards, ${totalBytes / MiB} MiB per measurement, fsynced, SHA-256 verified, ${IN_FLIGHT} requests in flight) best of two rounds, against the best of two runs of a raw libp2p stream sending the same buffers on the same link, writer, relay and target each in its own process, 127.0.0.1. Target: put/get >= 0.8x raw.`,
     '',
     markdownTable(COLUMNS, rowsOf(loopback.results)),
     ...loopback.notes.map((n) => `\n${n}`),
