@@ -113,7 +113,7 @@ export async function runTestbed(options: TestbedOptions): Promise<TestbedRun> {
   const shards = Math.max(1, Math.round(options.mib / options.shardMib));
   const describe = (): string =>
     [
-      '## Across the NAT testbed',
+      `## Across the NAT testbed, ${shape === null ? 'links unshaped' : `home lines at ${shape}`}`,
       '',
       `Two members, each behind its own home router (network namespaces; the routers MASQUERADE and drop unsolicited packets; both members at 192.168.1.10), a public host with the circuit relay (a pb relay node: the same libp2p relay service and limits as \`pb-node relay\`, without its group-membership check) and a STUN server (coturn). ${
         shape === null

@@ -9,7 +9,8 @@
  * daemon. `--testbed` adds the same measurements between two members behind NAT routers on the
  * namespace testbed (bench/_transport-testbed.ts); `--testbed-only` runs only that and prints it
  * without writing the report. Options: --mib N (data per loopback measurement, default 128),
- * --testbed-mib N (default 64), --testbed-shard-mib N (default 4), --wan RATE (shape the homes' links with tc tbf, e.g. 50mbit),
+ * --testbed-mib N (default 32), --testbed-shard-mib N (default 4), --wan LIST (the testbed runs, one per
+ * entry: `none` or a rate for the homes' lines, shaped with tc tbf; default none,50mbit),
  * --in-flight N, --json.
  */
 import { spawn } from 'node:child_process';
@@ -21,7 +22,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { dialPreferringWebRTC } from '../runtime/net/dial.ts';
 import { MiB, makeNode, measure, onlyLink, type PathResult, SHARD_BYTES } from './_transport-measure.ts';
-import { runTestbed } from './_transport-testbed.ts';
+import { runTestbed, type TestbedRun } from './_transport-testbed.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
 
 const ENTRY = new URL('./_transport-worker.mjs', import.meta.url).pathname;
@@ -151,29 +152,40 @@ export async function run(args: string[]): Promise<void> {
   IN_FLIGHT = Math.max(1, Math.min(16, Math.round(numberArg(args, '--in-flight', IN_FLIGHT))));
   const testbedOnly = hasFlag(args, '--testbed-only');
   const wanArg = args.indexOf('--wan');
-  const testbed =
-    testbedOnly || hasFlag(args, '--testbed')
-      ? await runTestbed({
-          mib: numberArg(args, '--testbed-mib', 64),
+  const wans = (wanArg >= 0 ? (args[wanArg + 1] ?? '') : 'none,50mbit').split(',');
+  const testbeds: { wan: string; run: TestbedRun }[] = [];
+  if (testbedOnly || hasFlag(args, '--testbed'))
+    for (const wan of wans)
+      testbeds.push({
+        wan,
+        run: await runTestbed({
+          mib: numberArg(args, '--testbed-mib', 32),
           shardMib: numberArg(args, '--testbed-shard-mib', 4),
           inFlight: IN_FLIGHT,
-          wan: wanArg >= 0 ? (args[wanArg + 1] ?? null) : null,
-        })
-      : null;
+          wan: wan === 'none' ? null : wan,
+        }),
+      });
   const loopback = testbedOnly ? { results: {}, notes: [] } : await runLoopback(totalBytes);
   const md = [
     '# Transport benchmark',
+    '',
+    '## Loopback',
     '',
     `Shard put/get (${SHARD_BYTES / MiB} MiB shards, ${totalBytes / MiB} MiB per measurement, fsynced, SHA-256 verified, ${IN_FLIGHT} requests in flight) best of two rounds, against the best of two runs of a raw libp2p stream sending the same buffers on the same link, writer, relay and target each in its own process, 127.0.0.1. Target: put/get >= 0.8x raw.`,
     '',
     markdownTable(COLUMNS, rowsOf(loopback.results)),
     ...loopback.notes.map((n) => `\n${n}`),
-    ...(testbed === null ? [] : ['', testbed.markdown(COLUMNS, rowsOf(testbed.results))]),
+    ...testbeds.flatMap((t) => ['', t.run.markdown(COLUMNS, rowsOf(t.run.results))]),
   ].join('\n');
-  const out = { ...loopback.results, ...(testbed === null ? {} : { testbed: testbed.json() }) };
+  const out = {
+    ...loopback.results,
+    ...(testbeds.length === 0
+      ? {}
+      : { testbed: Object.fromEntries(testbeds.map((t) => [t.wan, t.run.json()])) }),
+  };
   if (!testbedOnly) writeReport('transport', out, md);
   const text = [formatTable(COLUMNS, rowsOf(loopback.results)), ...loopback.notes];
-  if (testbed !== null)
-    text.push('testbed:', formatTable(COLUMNS, rowsOf(testbed.results)), ...testbed.notes);
+  for (const t of testbeds)
+    text.push(`testbed, wan ${t.wan}:`, formatTable(COLUMNS, rowsOf(t.run.results)), ...t.run.notes);
   console.log(json ? JSON.stringify(out) : text.join('\n'));
 }
