@@ -169,6 +169,8 @@ export async function run(args: string[]): Promise<void> {
   const md = [
     '# Transport benchmark',
     '',
+    `What pb's shard protocol (put and get through a RemoteShardStore) reaches on each path compared with a raw libp2p stream on the same link in the same run: over loopback (direct TCP, a circuit relay, WebRTC)${testbeds.length === 0 ? '' : ', and between two members behind NAT routers on a testbed of network namespaces, through the relay and over WebRTC'}. Made by \`pnpm bench transport ${args.join(' ')}\`. put/raw and get/raw are the ratios; through the relay pb aims for at least 0.5x the relayed raw stream.`,
+    '',
     '## Loopback',
     '',
     `Shard put/get (${SHARD_BYTES / MiB} MiB shards, ${totalBytes / MiB} MiB per measurement, fsynced, SHA-256 verified, ${IN_FLIGHT} requests in flight) best of two rounds, against the best of two runs of a raw libp2p stream sending the same buffers on the same link, writer, relay and target each in its own process, 127.0.0.1. Target: put/get >= 0.8x raw.`,
