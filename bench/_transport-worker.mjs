@@ -1,4 +1,4 @@
-// Worker bootstrap for bench/_transport-node.ts: TypeScript support (tsx) first.
+// Entry of a bench node (bench/_transport-node.ts), a worker thread or a process: TypeScript support (tsx) first.
 import { register } from 'tsx/esm/api';
 
 register();

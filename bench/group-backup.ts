@@ -27,9 +27,10 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { BIN, cli, type Proc } from '../test/runtime/daemon/_cluster.ts';
 import { directAddress, formGroup } from '../test/runtime/daemon/_group.ts';
+import { makeNode, onlyLink, rawUpload } from './_transport-measure.ts';
 import { generateDataset, measure, parseSize, sameTree } from './pipeline.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
-import { makeNode, onlyLink, rawUpload, spawnNode } from './transport.ts';
+import { spawnNode } from './transport.ts';
 
 const MiB = 1024 * 1024;
 const QUICK_BYTES = 128 * MiB;
@@ -92,9 +93,9 @@ async function rawStreamMiBs(totalBytes: number): Promise<number> {
     return Math.max(await rawUpload(writer.node, peer, data), await rawUpload(writer.node, peer, data));
   } finally {
     await writer.node.stop();
-    for (const w of [relay.worker, target.worker]) {
+    for (const w of [relay.proc, target.proc]) {
       w.postMessage({ stop: true });
-      await new Promise((r) => w.once('exit', r));
+      await new Promise<void>((r) => w.once('exit', r));
     }
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -3,137 +3,77 @@
  * and WebRTC (signalled through the relay), next to a raw libp2p stream on the same link in the
  * same run. MiB/s; target: put and get >= 0.8x the raw stream on each path.
  *
- * The writer runs in this thread, the relay and the target member each on their own worker
- * thread (as members run in their own processes), all on 127.0.0.1. Shards are 32 MiB, stored durably (fsync) in a PledgedShardStore and verified
- * (SHA-256) on both ends, as in the daemon. Options: --mib N (data per measurement, default 128),
- * --json.
+ * Loopback: the writer runs in this process, the relay and the target member each in a process
+ * of its own (as members run), all on 127.0.0.1. Shards are 32 MiB,
+ * stored durably (fsync) in a PledgedShardStore and verified (SHA-256) on both ends, as in the
+ * daemon. `--testbed` adds the same measurements between two members behind NAT routers on the
+ * namespace testbed (bench/_transport-testbed.ts); `--testbed-only` runs only that and prints it
+ * without writing the report. Options: --mib N (data per loopback measurement, default 128),
+ * --testbed-mib N (default 32), --testbed-shard-mib N (default 4), --wan LIST (the testbed runs, one per
+ * entry: `none` or a rate for the homes' lines, shaped with tc tbf; default none,50mbit),
+ * --in-flight N, --json.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import type { Connection, PeerId } from '@libp2p/interface';
+import { createInterface } from 'node:readline';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { deriveMemberKeys, memberIdFromPublicKey } from '../engine/index.ts';
-import type { AccessPolicy } from '../runtime/net/access.ts';
 import { dialPreferringWebRTC } from '../runtime/net/dial.ts';
-import { FrameReader, SEND_CHUNK_BYTES, sendBytes } from '../runtime/net/framing.ts';
-import { libp2pKeyFromSeed } from '../runtime/net/keys.ts';
-import { createPbNode, type PbLibp2p, type PbNodeOptions } from '../runtime/net/node.ts';
-import { RemoteShardStore } from '../runtime/net/remote-shard-store.ts';
-import { RAW_PROTOCOL } from './_transport-raw.ts';
+import { MiB, makeNode, measure, onlyLink, type PathResult, SHARD_BYTES } from './_transport-measure.ts';
+import { runTestbed, type TestbedRun } from './_transport-testbed.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
 
-const MiB = 1024 * 1024;
-const SHARD_BYTES = 32 * MiB;
-const CHUNK = SEND_CHUNK_BYTES;
+const ENTRY = new URL('./_transport-worker.mjs', import.meta.url).pathname;
+
 /** Shard requests in flight to the one target (the RemoteShardStore bound); --in-flight N. */
 let IN_FLIGHT = 3;
 
-interface PathResult {
-  rawMiBs: number;
-  putMiBs: number;
-  getMiBs: number;
-}
-
-export async function makeNode(
-  members: Set<string>,
-  extra: Partial<PbNodeOptions>,
-): Promise<{ node: PbLibp2p; id: string }> {
-  const keys = deriveMemberKeys(randomBytes(32));
-  const policy: AccessPolicy = {
-    mayConnect: () => true,
-    mayUse: (p) => members.has(p),
-    mayRelay: (s) => members.has(s),
-  };
-  const node = await createPbNode({
-    privateKey: await libp2pKeyFromSeed(keys.signingSeed, keys.publicKey),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    policy: () => policy,
-    ...extra,
-  });
-  const id = memberIdFromPublicKey(keys.publicKey);
-  members.add(id);
-  return { node, id };
+/** A bench node in its own process (bench/_transport-node.ts): a stop message ends it. */
+export interface NodeProcess {
+  postMessage(m: { stop?: boolean; members?: string[] }): void;
+  once(event: 'exit', fn: () => void): void;
 }
 
 /**
- * Raw upload: the writer streams the same shard buffers the puts will send (fresh memory, not one
- * cache-hot chunk) on one stream, in the same 256 KiB pieces; the target counts them and answers
- * one byte at the end.
+ * Starts a bench node as a child process, as members run (not a worker thread: node-datachannel
+ * binds its classes to the first thread that loads it, so a second thread's WebRTC aborts).
  */
-export async function rawUpload(
-  writer: PbLibp2p,
-  target: PeerId,
-  data: readonly Uint8Array[],
-): Promise<number> {
-  const stream = await writer.dialProtocol(target, RAW_PROTOCOL, { runOnLimitedConnection: true });
-  const t0 = performance.now();
-  let bytes = 0;
-  for (const shard of data) {
-    for (let offset = 0; offset < shard.length; offset += CHUNK) {
-      await sendBytes(stream, shard.subarray(offset, Math.min(shard.length, offset + CHUNK)));
-    }
-    bytes += shard.length;
-  }
-  await stream.close();
-  const reader = new FrameReader(stream, 120_000);
-  await reader.readRaw(16, 'ack');
-  return bytes / MiB / ((performance.now() - t0) / 1000);
-}
-
-interface TargetRef {
-  id: string;
-  peerId: PeerId;
-}
-
-async function measure(writer: PbLibp2p, target: TargetRef, totalBytes: number): Promise<PathResult> {
-  const shards = Math.max(1, Math.round(totalBytes / SHARD_BYTES));
-  const data = Array.from({ length: shards }, () => randomBytes(SHARD_BYTES));
-  const ids = data.map((d) => createHash('sha256').update(d).digest('hex'));
-  const remote = new RemoteShardStore(writer, target.id, { maxInFlight: IN_FLIGHT });
-  await rawUpload(writer, target.peerId, data.slice(0, 1)); // warm-up
-  const rawMiBs = Math.max(
-    await rawUpload(writer, target.peerId, data),
-    await rawUpload(writer, target.peerId, data),
-  );
-  let putMiBs = 0;
-  let getMiBs = 0;
-  // Best of two rounds, as for the raw stream; each round stores, reads back and deletes.
-  for (let round = 0; round < 2; round++) {
-    let t0 = performance.now();
-    await Promise.all(ids.map((id, i) => remote.put(id, data[i]!)));
-    putMiBs = Math.max(putMiBs, (shards * SHARD_BYTES) / MiB / ((performance.now() - t0) / 1000));
-    t0 = performance.now();
-    await Promise.all(ids.map((id) => remote.get(id)));
-    getMiBs = Math.max(getMiBs, (shards * SHARD_BYTES) / MiB / ((performance.now() - t0) / 1000));
-    for (const id of ids) await remote.delete(id);
-  }
-  return { rawMiBs: fmt(rawMiBs, 1), putMiBs: fmt(putMiBs, 1), getMiBs: fmt(getMiBs, 1) };
-}
-
-export async function onlyLink(writer: PbLibp2p, target: TargetRef, keep: Connection): Promise<void> {
-  for (const c of writer.getConnections(target.peerId)) if (c !== keep) await c.close();
-}
-
 export function spawnNode(
   data: Record<string, unknown>,
-): Promise<{ worker: Worker; id: string; addrs: string[] }> {
-  const worker = new Worker(new URL('./_transport-worker.mjs', import.meta.url), { workerData: data });
+): Promise<{ proc: NodeProcess; id: string; addrs: string[] }> {
+  const child = spawn(process.execPath, [ENTRY, JSON.stringify(data)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const proc: NodeProcess = {
+    postMessage: (m) => child.stdin.write(`${JSON.stringify(m)}\n`),
+    once: (_event, fn) => {
+      if (child.exitCode !== null || child.signalCode !== null) fn();
+      else child.once('exit', fn);
+    },
+  };
   return new Promise((resolve, reject) => {
-    worker.once('message', (m: { id: string; addrs: string[] }) => resolve({ worker, ...m }));
-    worker.once('error', reject);
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      lines.close();
+      resolve({ proc, ...(JSON.parse(line) as { id: string; addrs: string[] }) });
+    });
+    child.once('exit', (code, signal) =>
+      reject(
+        new Error(`the ${String(data.role)} node exited (${signal ?? `code ${code}`}) before it started`),
+      ),
+    );
   });
 }
 
-export async function run(args: string[]): Promise<void> {
-  const json = hasFlag(args, '--json');
-  const mibArg = args.indexOf('--mib');
-  const totalBytes = (mibArg >= 0 ? Number(args[mibArg + 1]) : 128) * MiB;
-  const inFlightArg = args.indexOf('--in-flight');
-  if (inFlightArg >= 0) IN_FLIGHT = Math.max(1, Math.min(16, Number(args[inFlightArg + 1]) || 1));
+interface LoopbackRun {
+  results: Record<string, PathResult>;
+  notes: string[];
+}
+
+async function runLoopback(totalBytes: number): Promise<LoopbackRun> {
   const dir = await fs.mkdtemp(join(tmpdir(), 'pb-bench-transport-'));
   const members = new Set<string>();
   const writer = await makeNode(members, { webrtc: true, webrtcBindAddress: '127.0.0.1', iceServers: [] });
@@ -157,32 +97,38 @@ export async function run(args: string[]): Promise<void> {
     if (circuitAddr === undefined) throw new Error('the target got no relay reservation');
     let conn = await writer.node.dial(tcpAddr);
     await onlyLink(writer.node, targetRef, conn);
-    results.tcp = await measure(writer.node, targetRef, totalBytes);
+    results.tcp = await measure(writer.node, targetRef, totalBytes, IN_FLIGHT);
     for (const c of writer.node.getConnections(targetRef.peerId)) await c.close();
     conn = await writer.node.dial(circuitAddr);
     await onlyLink(writer.node, targetRef, conn);
-    results.relay = await measure(writer.node, targetRef, totalBytes);
+    results.relay = await measure(writer.node, targetRef, totalBytes, IN_FLIGHT);
+    // With the relayed link open libp2p answers a WebRTC dial with it (and the daemon dials
+    // WebRTC only where no unlimited link exists), so it is closed first.
+    for (const c of writer.node.getConnections(targetRef.peerId)) await c.close();
     const rtcLink = await dialPreferringWebRTC(
       writer.node,
       addrs.filter((a) => a.toString().includes('/webrtc')),
       { attempts: 4, attemptTimeoutMs: 15_000 },
     );
-    // pb dials WebRTC only where no unlimited link exists (a member's granted circuit has no
-    // limits, and libp2p answers with it): reported, not measured, when that is what came back.
     if (rtcLink.transport === 'webrtc') {
       await onlyLink(writer.node, targetRef, rtcLink.connection);
-      results.webrtc = await measure(writer.node, targetRef, totalBytes);
-    } else notes.push(`WebRTC not measured: the dial answered with the open ${rtcLink.transport} link`);
+      results.webrtc = await measure(writer.node, targetRef, totalBytes, IN_FLIGHT);
+    } else notes.push(`WebRTC not measured: the dial answered with a ${rtcLink.transport} link`);
   } finally {
     await writer.node.stop();
-    for (const w of [relay.worker, target.worker]) {
+    for (const w of [relay.proc, target.proc]) {
       w.postMessage({ stop: true });
-      await new Promise((r) => w.once('exit', r));
+      await new Promise<void>((r) => w.once('exit', r));
     }
     await fs.rm(dir, { recursive: true, force: true });
   }
-  const columns = ['path', 'raw MiB/s', 'put MiB/s', 'get MiB/s', 'put/raw', 'get/raw'];
-  const rows: Cell[][] = Object.entries(results).map(([path, r]) => [
+  return { results, notes };
+}
+
+const COLUMNS = ['path', 'raw MiB/s', 'put MiB/s', 'get MiB/s', 'put/raw', 'get/raw'];
+
+function rowsOf(results: Record<string, PathResult>): Cell[][] {
+  return Object.entries(results).map(([path, r]) => [
     path,
     r.rawMiBs,
     r.putMiBs,
@@ -190,14 +136,58 @@ export async function run(args: string[]): Promise<void> {
     fmt(r.putMiBs / r.rawMiBs),
     fmt(r.getMiBs / r.rawMiBs),
   ]);
+}
+
+function numberArg(args: string[], flag: string, fallback: number): number {
+  const i = args.indexOf(flag);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${flag} ${args[i + 1]}: give a positive number`);
+  return v;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const json = hasFlag(args, '--json');
+  const totalBytes = numberArg(args, '--mib', 128) * MiB;
+  IN_FLIGHT = Math.max(1, Math.min(16, Math.round(numberArg(args, '--in-flight', IN_FLIGHT))));
+  const testbedOnly = hasFlag(args, '--testbed-only');
+  const wanArg = args.indexOf('--wan');
+  const wans = (wanArg >= 0 ? (args[wanArg + 1] ?? '') : 'none,50mbit').split(',');
+  const testbeds: { wan: string; run: TestbedRun }[] = [];
+  if (testbedOnly || hasFlag(args, '--testbed'))
+    for (const wan of wans)
+      testbeds.push({
+        wan,
+        run: await runTestbed({
+          mib: numberArg(args, '--testbed-mib', 32),
+          shardMib: numberArg(args, '--testbed-shard-mib', 4),
+          inFlight: IN_FLIGHT,
+          wan: wan === 'none' ? null : wan,
+        }),
+      });
+  const loopback = testbedOnly ? { results: {}, notes: [] } : await runLoopback(totalBytes);
   const md = [
     '# Transport benchmark',
     '',
-    `Shard put/get (${SHARD_BYTES / MiB} MiB shards, ${totalBytes / MiB} MiB per measurement, fsynced, SHA-256 verified, ${IN_FLIGHT} requests in flight) best of two rounds, against the best of two runs of a raw libp2p stream sending the same buffers on the same link, writer, relay and target each on its own thread, 127.0.0.1. Target: put/get >= 0.8x raw.`,
+    `What pb's shard protocol (put and get through a RemoteShardStore) reaches on each path compared with a raw libp2p stream on the same link in the same run: over loopback (direct TCP, a circuit relay, WebRTC)${testbeds.length === 0 ? '' : ', and between two members behind NAT routers on a testbed of network namespaces, through the relay and over WebRTC'}. Made by \`pnpm bench transport ${args.join(' ')}\`. put/raw and get/raw are the ratios; through the relay pb aims for at least 0.5x the relayed raw stream.`,
     '',
-    markdownTable(columns, rows),
-    ...notes.map((n) => `\n${n}`),
+    '## Loopback',
+    '',
+    `Shard put/get (${SHARD_BYTES / MiB} MiB shards, ${totalBytes / MiB} MiB per measurement, fsynced, SHA-256 verified, ${IN_FLIGHT} requests in flight) best of two rounds, against the best of two runs of a raw libp2p stream sending the same buffers on the same link, writer, relay and target each in its own process, 127.0.0.1. Target: put/get >= 0.8x raw.`,
+    '',
+    markdownTable(COLUMNS, rowsOf(loopback.results)),
+    ...loopback.notes.map((n) => `\n${n}`),
+    ...testbeds.flatMap((t) => ['', t.run.markdown(COLUMNS, rowsOf(t.run.results))]),
   ].join('\n');
-  writeReport('transport', results, md);
-  console.log(json ? JSON.stringify(results) : [formatTable(columns, rows), ...notes].join('\n'));
+  const out = {
+    ...loopback.results,
+    ...(testbeds.length === 0
+      ? {}
+      : { testbed: Object.fromEntries(testbeds.map((t) => [t.wan, t.run.json()])) }),
+  };
+  if (!testbedOnly) writeReport('transport', out, md);
+  const text = [formatTable(COLUMNS, rowsOf(loopback.results)), ...loopback.notes];
+  for (const t of testbeds)
+    text.push(`testbed, wan ${t.wan}:`, formatTable(COLUMNS, rowsOf(t.run.results)), ...t.run.notes);
+  console.log(json ? JSON.stringify(out) : text.join('\n'));
 }

@@ -242,7 +242,29 @@ export class Testbed {
     await exited;
   }
 
-  private spawnIn(ns: string, file: string, args: string[]): ChildProcess {
+  /**
+   * Shapes every home's internet link like a home line: a token bucket (tc tbf) on the router's
+   * `wan` (uplink) and `lan` (downlink) sides, `rate` each way (tc units, e.g. 50mbit), queueing
+   * at most `queueMs` before it drops. The queues live in the routers' namespaces and go with
+   * them. (tbf, not netem: netem, and so added delay, is missing from some kernels.)
+   */
+  shapeHomes(rate: string, queueMs = 50): void {
+    for (const home of this.homes)
+      for (const dev of ['wan', 'lan'])
+        run(
+          ['ip', 'netns', 'exec', home.router, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf'].concat([
+            'rate',
+            rate,
+            'burst',
+            '64kb',
+            'latency',
+            `${queueMs}ms`,
+          ]),
+        );
+  }
+
+  /** Starts `file args` in namespace `ns` (stdout and stderr piped); teardown kills it. */
+  spawnIn(ns: string, file: string, args: string[]): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.push(child);
     return child;
