@@ -6,8 +6,9 @@
  * item, a futex wake, a promise). A restore of many small files made seven or eight of them per
  * file (create, truncate, write, owner, mode, times, close, rename) and spent its time in those
  * round trips, not in the disk: the same calls made synchronously cost about 33 us per file. Here
- * the calls of small files (their whole body in memory), directories, symlinks and hard links run
- * synchronously, at most SYNC_SLICE items before the event loop gets a turn.
+ * a file of one chunk lands whole in the restore worker that opened its object (openAndLand), and
+ * directories, symlinks, hard links and empty files on the main thread, synchronously, at most
+ * SYNC_SLICE items before the event loop gets a turn.
  */
 import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
@@ -19,8 +20,6 @@ import type { EntryMeta } from './tree.ts';
 
 /** Items done synchronously before the event loop gets a turn (about 5 ms of small files). */
 export const SYNC_SLICE = 128;
-/** Files up to this size are assembled in memory and written whole in one synchronous landing. */
-export const SMALL_FILE_BYTES = 64 * 1024;
 /** Zero runs are skipped (left as holes) in blocks of this size, aligned to the file's offsets. */
 export const HOLE_BLOCK_BYTES = 4096;
 const ZEROS = Buffer.alloc(4 * 1024 * 1024 + 64);
