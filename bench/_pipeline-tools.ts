@@ -133,7 +133,7 @@ export function benchPb(
   notes.push(
     `pb: ${stats.stored.stripes} stripes, ${(stats.stored.shardBytesWritten / MiB).toFixed(0)} MiB of shards (k=2, m=2), fsync per shard; ` +
       `threads: main + ${o.workers ?? Math.min(4, Math.max(1, availableParallelism()))} worker(s) (backup: FastCDC, HMAC, zstd, XChaCha20; restore, one fewer: decrypt, decompress, id checks) + libuv pool (Reed-Solomon, I/O, shard SHA-256 on reads); ` +
-      `CLI ${o.source ? 'from source (tsx)' : 'precompiled (dist/, esbuild)'}`,
+      `CLI ${o.source ? 'from source (tsx)' : 'precompiled as packaged (dist/, esbuild, packages bundled)'}`,
   );
   const rerun = measure(process.execPath, [o.bin, 'local', '-c', configPath, 'backup', '--json']);
   const rerunStats = JSON.parse(rerun.stdout) as Stats;

@@ -88,7 +88,8 @@ export function registerLocalCommands(program: Command, io: Io): void {
           quiet: Boolean(o.json),
           write: io.err,
         });
-        void sourceBytes(repo.config.sources).then((total) => progress.setTotal(total));
+        // The total is a second walk of the sources: only for a bar someone sees.
+        if (io.isTty && !o.json) void sourceBytes(repo.config.sources).then((t) => progress.setTotal(t));
         const { backup } = await load.backup();
         let summary: Awaited<ReturnType<Awaited<ReturnType<typeof load.backup>>['backup']>>;
         try {

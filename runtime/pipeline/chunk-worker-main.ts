@@ -6,11 +6,11 @@
  * Messages out: { type: 'chunks', jobId, chunks } (buffers transferred), { type: 'done', jobId,
  * result }, { type: 'error', jobId, code, message }, { type: 'smallDone', jobId, files } (one
  * outcome per path, in order: { result, chunks } or { error }) and { type: 'opened', jobId,
- * results } (each result { plain } transferred, or { error }).
+ * results } (each result { plain, landed } with the plaintext transferred or null, or { error }).
  */
 import { parentPort } from 'node:worker_threads';
-import { openObject } from './chunk-crypto.ts';
 import { readAndSealFile, readAndSealSmallFile, type SealedChunk } from './file-reader.ts';
+import { type OpenTarget, openAndLand } from './restore-land.ts';
 
 const port = parentPort;
 if (!port) throw new Error('chunk-worker-main runs only as a worker thread');
@@ -89,35 +89,25 @@ port.on(
 interface OpenRequest {
   jobId: number;
   area: Uint8Array;
-  objects: { id: Uint8Array; offset: number; sealedBytes: number; codec: number }[];
+  objects: OpenTarget[];
   keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array };
 }
 
-/** Decrypt and verify (tag and id) each object of a stripe area; the plaintexts are transferred. */
+/**
+ * Decrypt and verify (tag and id) each object of a stripe area and land the small files made of
+ * it alone (restore-land.ts); the plaintexts asked back are transferred.
+ */
 function openAll(req: OpenRequest): void {
-  const results: ({ plain: Uint8Array } | { error: string })[] = [];
   const transfer: ArrayBuffer[] = [];
-  for (const o of req.objects) {
-    try {
-      if (o.offset + o.sealedBytes > req.area.length) throw new Error('object lies outside its stripe');
-      const plain = openObject(
-        req.keys.dataKey,
-        req.keys.chunkIdKey,
-        o.id,
-        req.area.subarray(o.offset, o.offset + o.sealedBytes),
-        o.codec,
-      );
-      // A plaintext that owns its whole ArrayBuffer moves without a copy; a pooled one is copied.
-      const owned =
-        plain.byteOffset === 0 && plain.byteLength === plain.buffer.byteLength
-          ? plain
-          : new Uint8Array(plain);
-      transfer.push(owned.buffer as ArrayBuffer);
-      results.push({ plain: owned });
-    } catch (error) {
-      results.push({ error: (error as Error).message });
-    }
-  }
+  const results = req.objects.map((o) => {
+    const r = openAndLand(req.keys, req.area, o);
+    if ('error' in r || r.plain === null) return r;
+    // A plaintext that owns its whole ArrayBuffer moves without a copy; a pooled one is copied.
+    const p = r.plain;
+    const owned = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : new Uint8Array(p);
+    transfer.push(owned.buffer as ArrayBuffer);
+    return { plain: owned, landed: r.landed };
+  });
   // The area goes back too (the main thread caches it for later batches).
   const area = req.area;
   if (area.byteOffset === 0 && area.byteLength === area.buffer.byteLength)

@@ -20,8 +20,11 @@ export const CODEC_RAW = 0;
 export const CODEC_ZSTD = 1;
 export type Codec = typeof CODEC_RAW | typeof CODEC_ZSTD;
 
-/** zstd level 3 (zstd's default): see docs/design.md for the measurements behind it. */
-export const ZSTD_LEVEL = 3;
+/**
+ * zstd level 1: 41 % faster than level 3 (zstd's default) on real files for 3 % more bytes; see
+ * docs/design.md for the measurements behind it.
+ */
+export const ZSTD_LEVEL = 1;
 /** Objects smaller than this are not worth a frame header. */
 export const MIN_COMPRESS_BYTES = 64;
 export const MIN_SAVING_BYTES = 16;

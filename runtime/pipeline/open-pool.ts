@@ -7,22 +7,13 @@
  * Bounds: at most MAX_OPEN_JOBS_PER_WORKER areas queued per worker; `open` waits for room.
  */
 import { Worker } from 'node:worker_threads';
-import { openObject } from './chunk-crypto.ts';
 import { WORKER_URL } from './chunk-pool.ts';
 import { assert } from './errors.ts';
+import { type OpenResult, type OpenTarget, openAndLand } from './restore-land.ts';
 
 export const MAX_OPEN_JOBS_PER_WORKER = 2;
 
-export interface OpenTarget {
-  id: Uint8Array;
-  offset: number;
-  sealedBytes: number;
-  /** codec.ts; from the index. */
-  codec: number;
-}
-
-/** Per object: its verified plaintext, or why it cannot be used. */
-export type OpenResult = { plain: Buffer } | { error: string };
+export type { OpenResult, OpenTarget } from './restore-land.ts';
 
 export interface Opened {
   results: OpenResult[];
@@ -65,7 +56,7 @@ export class OpenPool {
         type: string;
         jobId: number;
         area?: Uint8Array;
-        results?: ({ plain: Uint8Array } | { error: string })[];
+        results?: ({ plain: Uint8Array | null; landed: (string | null)[] } | { error: string })[];
       }) => {
         if (msg.type !== 'opened') return;
         const job = slot.jobs.get(msg.jobId);
@@ -75,7 +66,12 @@ export class OpenPool {
         job.resolve({
           area: Buffer.from(area.buffer, area.byteOffset, area.byteLength),
           results: (msg.results ?? []).map((r) =>
-            'plain' in r ? { plain: Buffer.from(r.plain.buffer, r.plain.byteOffset, r.plain.byteLength) } : r,
+            'error' in r || r.plain === null
+              ? (r as OpenResult)
+              : {
+                  plain: Buffer.from(r.plain.buffer, r.plain.byteOffset, r.plain.byteLength),
+                  landed: r.landed,
+                },
           ),
         });
         this.wake();
@@ -101,25 +97,7 @@ export class OpenPool {
    * is transferred when it owns its whole ArrayBuffer: use the returned `area` afterwards.
    */
   async open(area: Buffer, objects: OpenTarget[]): Promise<Opened> {
-    if (this.workers === 0) {
-      const results = objects.map((o): OpenResult => {
-        try {
-          if (o.offset + o.sealedBytes > area.length) throw new Error('object lies outside its stripe');
-          return {
-            plain: openObject(
-              this.keys.dataKey,
-              this.keys.chunkIdKey,
-              o.id,
-              area.subarray(o.offset, o.offset + o.sealedBytes),
-              o.codec,
-            ),
-          };
-        } catch (error) {
-          return { error: (error as Error).message };
-        }
-      });
-      return { area, results };
-    }
+    if (this.workers === 0) return { area, results: objects.map((o) => openAndLand(this.keys, area, o)) };
     while (this.slots.length < this.workers) this.slots.push(this.spawn());
     for (;;) {
       if (this.failure) throw this.failure;

@@ -9,8 +9,8 @@
  *     it only when the snapshot's copy is newer than the one on disk, `always` replaces it.
  */
 import type { BigIntStats } from 'node:fs';
-import * as fs from 'node:fs/promises';
-import { eachLimit } from './each-limit.ts';
+import * as fs from 'node:fs';
+import { eachInSlices, lstatOrNull } from './restore-land.ts';
 import { showPath } from './scan.ts';
 
 export const OVERWRITE_POLICIES = ['never', 'if-newer', 'always'] as const;
@@ -27,30 +27,15 @@ export interface Planned {
   entry: { type: number; mtimeSec: number; mtimeNsec: number; size?: number; target?: Buffer };
 }
 
-const STAT_IN_FLIGHT = 16;
 /**
  * Times within this count as the same: a restored file's time is exact to about a microsecond
  * (utimes takes seconds as a double), so a file an earlier restore wrote is recognised.
  */
 const SAME_TIME_NS = 2_000n;
 
-async function lstatOrNull(path: Buffer): Promise<BigIntStats | null> {
-  try {
-    return await fs.lstat(path, { bigint: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
-}
-
-async function sameThing(
-  path: Buffer,
-  st: BigIntStats,
-  e: Planned['entry'],
-  mtimeNs: bigint,
-): Promise<boolean> {
+function sameThing(path: Buffer, st: BigIntStats, e: Planned['entry'], mtimeNs: bigint): boolean {
   if (e.target !== undefined)
-    return st.isSymbolicLink() && (await fs.readlink(path, { encoding: 'buffer' })).equals(e.target);
+    return st.isSymbolicLink() && fs.readlinkSync(path, { encoding: 'buffer' }).equals(e.target);
   const apartNs = st.mtimeNs > mtimeNs ? st.mtimeNs - mtimeNs : mtimeNs - st.mtimeNs;
   return st.isFile() && st.size === BigInt(e.size ?? -1) && apartNs <= SAME_TIME_NS;
 }
@@ -65,11 +50,12 @@ export async function sortByDestination<T extends Planned>(
 ): Promise<{ write: T[]; unchanged: number; skipped: SkippedPath[] }> {
   if (policy === 'always') return { write: planned, unchanged: 0, skipped: [] };
   const verdict: ('write' | 'unchanged' | string)[] = planned.map(() => 'write');
-  await eachLimit(planned, STAT_IN_FLIGHT, async (p, i) => {
-    const st = await lstatOrNull(p.dest);
+  // One lstat per destination, synchronously (restore-land.ts says why).
+  await eachInSlices(planned, (p, i) => {
+    const st = lstatOrNull(p.dest);
     if (st === null) return;
     const mtimeNs = BigInt(p.entry.mtimeSec) * 1_000_000_000n + BigInt(p.entry.mtimeNsec);
-    if (await sameThing(p.dest, st, p.entry, mtimeNs)) verdict[i] = 'unchanged';
+    if (sameThing(p.dest, st, p.entry, mtimeNs)) verdict[i] = 'unchanged';
     else if (st.isDirectory()) verdict[i] = 'a directory is in the way';
     else if (policy === 'never')
       verdict[i] = 'exists and differs (--overwrite if-newer or always replaces it)';

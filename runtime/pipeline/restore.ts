@@ -7,7 +7,8 @@
  *   written, then written at every place the batch needs it (dedup).
  * - Files are written under a temporary name in their directory and renamed into place only when
  *   complete and of the recorded size; all-zero blocks (4 KiB, aligned in the file) are never
- *   written but left as holes, so sparse files stay sparse.
+ *   written but left as holes, so sparse files stay sparse (restore-batch.ts). Small files,
+ *   directories and links are handled with synchronous calls a slice at a time (restore-land.ts).
  * - Files that were links of one inode (the same link identity in the snapshot) are restored once
  *   and linked again: the first restored is the inode, the others are hard links to it.
  * - Modes, owners (when root), times, symlinks and empty directories are restored; directory
@@ -15,13 +16,12 @@
  *   seconds as a double (stored times keep nanoseconds).
  * - Whatever cannot be recovered is named in one clear error at the end; nothing is left short.
  */
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import { eachLimit } from './each-limit.ts';
+import * as fs from 'node:fs';
 import { PipelineError } from './errors.ts';
-import { reclaimShortLived } from './memory.ts';
 import { OpenPool } from './open-pool.ts';
 import type { Repository } from './repository.ts';
+import { type FileJob, orderByStripe, type Progress, restoreBatch } from './restore-batch.ts';
+import { applyMetaSync, eachInSlices, landBeside } from './restore-land.ts';
 import { type OverwritePolicy, type SkippedPath, sortByDestination } from './restore-overwrite.ts';
 import { joinPath, showPath } from './scan.ts';
 import { ObjectReader } from './stripe-reader.ts';
@@ -32,21 +32,13 @@ import {
   ENTRY_FILE,
   type ENTRY_SYMLINK,
   type EntryMeta,
-  FILE_FLAG_TORN,
   type TreeEntry,
 } from './tree.ts';
 
 export const MAX_FILES_PER_BATCH = 256;
-/** File system calls (open, metadata, close, rename) of a batch's files in flight at once. */
-const FILE_OPS_IN_FLIGHT = 16;
 export const MAX_CHUNK_REFS_PER_BATCH = 65_536;
-/** Stripes read, opened and written at once (memory: about 3 x 8 MiB per stripe). */
-export const STRIPES_IN_FLIGHT = 3;
 /** Stripe areas cached (in flight, read ahead, and tree pieces read again). */
 const STRIPE_CACHE = 5;
-const ZEROS = Buffer.alloc(4 * 1024 * 1024 + 64);
-/** Zero runs are skipped (left as holes) in blocks of this size, aligned to the file's offsets. */
-export const HOLE_BLOCK_BYTES = 4096;
 
 export interface RestoreOptions {
   /** Snapshot id (hex, or a unique prefix); default the newest. */
@@ -80,19 +72,6 @@ export interface RestoreSummary {
   seconds: number;
 }
 
-interface Progress {
-  bytesWritten: number;
-  bytesTotal: number;
-  files: number;
-  /** Files stored with the torn flag (they changed while being backed up). */
-  torn: string[];
-}
-
-interface FileJob {
-  dest: Buffer;
-  entry: Extract<TreeEntry, { type: typeof ENTRY_FILE }>;
-}
-
 function isUnder(path: Buffer, prefixes: Buffer | Buffer[] | null): boolean {
   if (!prefixes) return true;
   if (Array.isArray(prefixes)) return prefixes.some((p) => isUnder(path, p));
@@ -119,19 +98,6 @@ export function findSnapshot(repo: Repository, wanted?: string): Buffer {
     );
   }
   return matches[0]!.id;
-}
-
-async function applyMeta(path: Buffer, meta: EntryMeta, link: boolean): Promise<void> {
-  const time = meta.mtimeSec + meta.mtimeNsec / 1e9;
-  if (process.getuid?.() === 0) {
-    await fs.lchown(path, meta.uid, meta.gid).catch(() => undefined);
-  }
-  if (link) {
-    await fs.lutimes(path, time, time);
-    return;
-  }
-  await fs.chmod(path, meta.mode & 0o7777);
-  await fs.utimes(path, time, time);
 }
 
 export async function restore(repo: Repository, options: RestoreOptions = {}): Promise<RestoreSummary> {
@@ -183,7 +149,7 @@ async function restoreWith(
       if (!inside && !(entry.type === ENTRY_DIR && isAncestor(o, include))) continue;
       if (entry.type === ENTRY_DIR) {
         if (inside) dirs.push({ dest: d, meta: entry, depth: depth + 1 });
-        else await fs.mkdir(d, { recursive: true, mode: 0o700 });
+        else fs.mkdirSync(d, { recursive: true, mode: 0o700 });
         await walk(o, d, entry.tree, depth + 1);
       } else if (!keep(o)) continue;
       else if (entry.type === ENTRY_FILE) {
@@ -201,13 +167,13 @@ async function restoreWith(
     const dest = targetRoot ? joinPath(targetRoot, root.path.subarray(1)) : root.path;
     if (isUnder(root.path, include)) dirs.push({ dest, meta: root.dir, depth: 0 });
     else if (!isAncestor(root.path, include)) continue;
-    await fs.mkdir(dest, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(dest, { recursive: true, mode: 0o700 });
     await walk(root.path, dest, root.dir.tree, 0);
   }
-  for (const d of dirs) await fs.mkdir(d.dest, { recursive: true, mode: 0o700 });
+  await eachInSlices(dirs, (d) => fs.mkdirSync(d.dest, { recursive: true, mode: 0o700 }));
   const policy = options.overwrite ?? 'always';
   const fileSort = await sortByDestination(files.splice(0), policy);
-  files.push(...fileSort.write);
+  files.push(...orderByStripe(repo, fileSort.write));
   const linkSort = await sortByDestination(links.splice(0), policy);
   links.push(...linkSort.write);
   // A hard link's other names follow the same policy; one whose first name was skipped is skipped
@@ -242,32 +208,28 @@ async function restoreWith(
     }
     await restoreBatch(repo, reader, pool, batch, failures, progress, options.onProgress);
   }
-  for (const h of hardlinks) {
-    const tmp = Buffer.concat([h.dest, Buffer.from(`.pb-tmp-${randomBytes(6).toString('hex')}`)]);
+  await eachInSlices(hardlinks, (h) => {
     try {
-      await fs.link(h.to, tmp);
-      await fs.rename(tmp, h.dest);
+      landBeside(h.dest, (temp) => fs.linkSync(h.to, temp));
       progress.files++;
     } catch (error) {
-      await fs.rm(tmp, { force: true });
       failures.push(
         `file ${showPath(h.dest)} (a hard link to ${showPath(h.to)}): ${(error as Error).message}`,
       );
     }
-  }
-  for (const { dest, entry } of links) {
-    const tmp = Buffer.concat([dest, Buffer.from(`.pb-tmp-${randomBytes(6).toString('hex')}`)]);
+  });
+  await eachInSlices(links, ({ dest, entry }) => {
     try {
-      await fs.symlink(entry.target, tmp);
-      await applyMeta(tmp, entry, true);
-      await fs.rename(tmp, dest);
+      landBeside(dest, (temp) => {
+        fs.symlinkSync(entry.target, temp);
+        applyMetaSync(temp, entry, true);
+      });
     } catch (error) {
-      await fs.rm(tmp, { force: true });
       failures.push(`symlink ${showPath(dest)}: ${(error as Error).message}`);
     }
-  }
+  });
   dirs.sort((a, b) => b.depth - a.depth);
-  for (const d of dirs) await applyMeta(d.dest, d.meta, false);
+  await eachInSlices(dirs, (d) => applyMetaSync(d.dest, d.meta, false));
   if (failures.length > 0) {
     throw new PipelineError(
       'unrecoverable',
@@ -288,193 +250,4 @@ async function restoreWith(
     skipped: [...fileSort.skipped, ...linkSort.skipped, ...linkedSort.skipped],
     seconds: (performance.now() - started) / 1000,
   };
-}
-
-/**
- * The runs of `plain` (placed at file offset `position`) to write: every HOLE_BLOCK_BYTES block of
- * the file (aligned to file offsets) that holds a non-zero byte, adjacent ones merged.
- */
-export function dataRuns(plain: Buffer, position: number): [number, number][] {
-  const runs: [number, number][] = [];
-  let from = 0;
-  while (from < plain.length) {
-    const to = Math.min(plain.length, from + HOLE_BLOCK_BYTES - ((position + from) % HOLE_BLOCK_BYTES));
-    if (!plain.subarray(from, to).equals(ZEROS.subarray(0, to - from))) {
-      const last = runs.at(-1);
-      if (last !== undefined && last[1] === from) last[1] = to;
-      else runs.push([from, to]);
-    }
-    from = to;
-  }
-  return runs;
-}
-
-async function writeAll(
-  handle: fs.FileHandle,
-  plain: Buffer,
-  from: number,
-  to: number,
-  position: number,
-): Promise<void> {
-  let done = from;
-  while (done < to) {
-    const { bytesWritten } = await handle.write(plain, done, to - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-interface Placement {
-  id: Buffer;
-  offset: number;
-  sealedBytes: number;
-  codec: number;
-  targets: { file: number; position: number }[];
-}
-
-async function restoreBatch(
-  repo: Repository,
-  reader: ObjectReader,
-  pool: OpenPool,
-  batch: FileJob[],
-  failures: string[],
-  progress: Progress,
-  onProgress: RestoreOptions['onProgress'],
-): Promise<void> {
-  const failed: (string | null)[] = batch.map(() => null);
-  const byStripe = new Map<number, Map<string, Placement>>();
-  batch.forEach((job, f) => {
-    let position = 0;
-    for (const id of job.entry.chunks) {
-      const row = repo.index.getObject(id);
-      if (!row) {
-        failed[f] ??= `chunk ${id.toString('hex')} is not in the index`;
-        return;
-      }
-      let stripe = byStripe.get(row.stripeSeq);
-      if (!stripe) {
-        stripe = new Map();
-        byStripe.set(row.stripeSeq, stripe);
-      }
-      const key = id.toString('hex');
-      let p = stripe.get(key);
-      if (!p) {
-        p = { id, offset: row.offset, sealedBytes: row.sealedBytes, codec: row.codec, targets: [] };
-        stripe.set(key, p);
-      }
-      p.targets.push({ file: f, position });
-      position += row.plainBytes;
-    }
-    if (!failed[f] && position !== job.entry.size)
-      failed[f] = `chunks add up to ${position} bytes, the file had ${job.entry.size}`;
-  });
-  const handles: (fs.FileHandle | null)[] = batch.map(() => null);
-  const temps = batch.map((job) =>
-    Buffer.concat([job.dest, Buffer.from(`.pb-tmp-${randomBytes(6).toString('hex')}`)]),
-  );
-  try {
-    // File system calls of different files overlap (each is a thread-pool round trip).
-    await eachLimit(batch, FILE_OPS_IN_FLIGHT, async (job, f) => {
-      if (failed[f]) return;
-      try {
-        const h = await fs.open(temps[f]!, 'wx', 0o600);
-        handles[f] = h;
-        if (job.entry.size > 0) await h.truncate(job.entry.size);
-      } catch (error) {
-        failed[f] = `cannot create ${showPath(temps[f]!)}: ${(error as Error).message}`;
-      }
-    });
-    const seqs = [...byStripe.keys()].sort((a, b) => a - b);
-    const restoreStripe = async (seq: number, placements: Placement[]): Promise<void> => {
-      let area: Buffer;
-      try {
-        area = await reader.stripes.take(seq);
-      } catch (error) {
-        for (const p of placements) for (const t of p.targets) failed[t.file] ??= (error as Error).message;
-        return;
-      }
-      // Decrypt and verify in a worker (tag and id checked before a byte is written); the area
-      // moves there and back without a copy and returns to the cache for later batches.
-      const { area: back, results: opened } = await pool.open(area, placements);
-      reader.stripes.put(seq, back);
-      const writes: Promise<void>[] = [];
-      placements.forEach((p, n) => {
-        const result = opened[n]!;
-        if ('error' in result) {
-          for (const t of p.targets) failed[t.file] ??= result.error;
-          return;
-        }
-        const plain = result.plain;
-        for (const t of p.targets) {
-          if (failed[t.file]) continue;
-          progress.bytesWritten += plain.length;
-          const handle = handles[t.file]!;
-          // Zero blocks are holes already: the file was truncated to its size.
-          for (const [from, to] of dataRuns(plain, t.position)) {
-            writes.push(
-              writeAll(handle, plain, from, to, t.position).catch((error: unknown) => {
-                failed[t.file] ??= `write failed: ${(error as Error).message}`;
-              }),
-            );
-          }
-        }
-      });
-      await Promise.all(writes);
-      reclaimShortLived(); // this stripe's plaintexts are garbage now (bounded RSS)
-      onProgress?.(progress);
-    };
-    // Up to STRIPES_IN_FLIGHT stripes are read, opened and written at once; the next stripe's
-    // shards load ahead.
-    const inFlight = new Set<Promise<void>>();
-    for (const [n, seq] of seqs.entries()) {
-      const placements = [...byStripe.get(seq)!.values()];
-      if (placements.every((p) => p.targets.every((t) => failed[t.file]))) continue;
-      while (inFlight.size >= STRIPES_IN_FLIGHT) await Promise.race(inFlight);
-      if (n + 1 < seqs.length) void reader.stripes.area(seqs[n + 1]!).catch(() => undefined);
-      const work: Promise<void> = restoreStripe(seq, placements).finally(() => inFlight.delete(work));
-      inFlight.add(work);
-    }
-    await Promise.all(inFlight);
-    await eachLimit(batch, FILE_OPS_IN_FLIGHT, async (job, f) => {
-      const h = handles[f];
-      if (!h || failed[f]) return;
-      const time = job.entry.mtimeSec + job.entry.mtimeNsec / 1e9;
-      try {
-        if (process.getuid?.() === 0) await h.chown(job.entry.uid, job.entry.gid).catch(() => undefined);
-        await h.chmod(job.entry.mode & 0o7777);
-        await h.utimes(time, time);
-      } catch (error) {
-        failed[f] = `cannot set the metadata of ${showPath(temps[f]!)}: ${(error as Error).message}`;
-      }
-    });
-  } finally {
-    await eachLimit(handles, FILE_OPS_IN_FLIGHT, async (h) => {
-      await h?.close();
-    });
-  }
-  // Each file lands whole by its rename or not at all (its temporary file is removed).
-  const landed = batch.map(() => false);
-  await eachLimit(batch, FILE_OPS_IN_FLIGHT, async (job, f) => {
-    if (failed[f]) {
-      await fs.rm(temps[f]!, { force: true });
-      return;
-    }
-    try {
-      await fs.rename(temps[f]!, job.dest);
-      landed[f] = true;
-    } catch (error) {
-      await fs.rm(temps[f]!, { force: true });
-      failed[f] = (error as Error).message;
-    }
-  });
-  for (const [f, job] of batch.entries()) {
-    if (!landed[f]) {
-      failures.push(`file ${showPath(job.dest)}: ${failed[f]}`);
-      continue;
-    }
-    progress.files++;
-    if (job.entry.flags & FILE_FLAG_TORN) progress.torn.push(showPath(job.dest));
-  }
-  // Files count once renamed into place, after their batch: report them (the stripe callbacks
-  // above ran while the count still said 0).
-  onProgress?.(progress);
 }

@@ -17,8 +17,9 @@
  * - At most `maxFilesInFlight` files are being read at once, besides up to 512 small files
  *   (<= 64 KiB when stat'ed) that the pool reads in batches.
  */
-import type { BigIntStats } from 'node:fs';
+import { type BigIntStats, lstatSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   CACHEDIR_TAG_NAME,
   CACHEDIR_TAG_SIGNATURE,
@@ -256,8 +257,10 @@ export class Scanner {
       }
       for (let from = 0; from < names.length; from += STAT_GROUP) {
         const group = names.slice(from, from + STAT_GROUP);
-        // Stats of a group run at once (one thread-pool round trip each, overlapped), in order.
-        const stats = await Promise.all(group.map((name) => this.statEntry(joinPath(path, name))));
+        if (from > 0) await nextTurn(); // a huge directory does not hold the event loop
+        // A group's stats are synchronous calls (a few microseconds each, where one through the
+        // thread pool cost a round trip and a promise); the loop yields between groups.
+        const stats = group.map((name) => this.statEntry(joinPath(path, name)));
         for (const [i, name] of group.entries()) {
           const st = stats[i];
           if (st !== null && st !== undefined) await this.saveEntry(path, name, st, pending);
@@ -294,9 +297,9 @@ export class Scanner {
     return this.matcher.patterns.length > 0 && this.matcher.matches(full.toString('utf8'), st.isDirectory());
   }
 
-  private async statEntry(full: Buffer): Promise<BigIntStats | null> {
+  private statEntry(full: Buffer): BigIntStats | null {
     try {
-      return await fs.lstat(full, { bigint: true });
+      return lstatSync(full, { bigint: true });
     } catch (error) {
       this.warn(`cannot stat ${showPath(full)}: ${errnoOf(error)}; skipped`);
       return null;

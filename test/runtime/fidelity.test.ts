@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../../runtime/pipeline/backup.ts';
 import { openRepository } from '../../runtime/pipeline/repository.ts';
-import { dataRuns, HOLE_BLOCK_BYTES, restore } from '../../runtime/pipeline/restore.ts';
+import { restore } from '../../runtime/pipeline/restore.ts';
+import { dataRuns, HOLE_BLOCK_BYTES } from '../../runtime/pipeline/restore-land.ts';
 import { describeTree, detBytes, expectSameTree, localConfig, tempDir } from './helpers.ts';
 
 const MiB = 1024 * 1024;

@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deriveMemberKeys } from '../../engine/index.ts';
 import { chunkId, sealChunk } from '../../runtime/pipeline/chunk-crypto.ts';
@@ -25,7 +28,7 @@ function area(): {
   let at = 0;
   for (const s of sealed) {
     s.bytes.copy(out, at);
-    objects.push({ id: s.id, offset: at, sealedBytes: s.bytes.length, codec: s.codec });
+    objects.push({ id: s.id, offset: at, sealedBytes: s.bytes.length, codec: s.codec, keepPlain: true });
     at += s.bytes.length;
   }
   out[objects[1]!.offset + 100]! ^= 1;
@@ -39,12 +42,18 @@ describe('OpenPool', () => {
       try {
         const a = area();
         const copy = Buffer.from(a.area);
-        const outside = { id: a.objects[0]!.id, offset: a.area.length - 10, sealedBytes: 100, codec: 0 };
+        const outside = {
+          id: a.objects[0]!.id,
+          offset: a.area.length - 10,
+          sealedBytes: 100,
+          codec: 0,
+          keepPlain: true,
+        };
         const { area: back, results } = await pool.open(a.area, [...a.objects, outside]);
         expect(back.equals(copy)).toBe(true);
-        expect('plain' in results[0]! && results[0].plain.equals(a.plains[0]!)).toBe(true);
+        expect('plain' in results[0]! && results[0].plain?.equals(a.plains[0]!)).toBe(true);
         expect('error' in results[1]! && results[1].error).toMatch(/fails authentication/);
-        expect('plain' in results[2]! && results[2].plain.equals(a.plains[2]!)).toBe(true);
+        expect('plain' in results[2]! && results[2].plain?.equals(a.plains[2]!)).toBe(true);
         expect('error' in results[3]! && results[3].error).toMatch(/outside its stripe/);
         // Several areas at once: more than the per-worker queue bound.
         const many = await Promise.all(
@@ -53,6 +62,54 @@ describe('OpenPool', () => {
         for (const m of many) expect(m.results.map((r) => 'plain' in r)).toEqual([true, false, true]);
       } finally {
         await pool.close();
+      }
+    });
+  }
+});
+
+describe('OpenPool landing small files', () => {
+  for (const workers of [0, 1]) {
+    it(`lands the files of one object where it is opened (${workers} workers), only once it verified`, async () => {
+      const dir = fs.mkdtempSync(join(tmpdir(), 'pb-open-land-'));
+      const pool = new OpenPool(workers, keys);
+      try {
+        const a = area();
+        const meta = {
+          mode: 0o640,
+          uid: process.getuid?.() ?? 0,
+          gid: process.getgid?.() ?? 0,
+          mtimeSec: 1_500_000_000,
+          mtimeNsec: 250_000_000,
+        };
+        const to = (name: string) => ({ dest: Buffer.from(join(dir, name)), meta });
+        const objects: OpenTarget[] = [
+          { ...a.objects[0]!, keepPlain: false, land: [to('a1'), to('a2'), to('missing/a3')] },
+          { ...a.objects[1]!, keepPlain: false, land: [to('b')] }, // damaged
+          { ...a.objects[2]!, keepPlain: true, land: [to('c')] },
+        ];
+        const { results } = await pool.open(a.area, objects);
+        const [r0, r1, r2] = results;
+        expect(r0 && 'landed' in r0 && r0.plain).toBe(null);
+        expect(r0 && 'landed' in r0 && r0.landed.slice(0, 2)).toEqual([null, null]);
+        expect(r0 && 'landed' in r0 && r0.landed[2]).toMatch(/cannot create .*missing\/a3\.pb-tmp-.*ENOENT/);
+        expect(r1 && 'error' in r1 && r1.error).toMatch(/fails authentication/);
+        expect(r2 && 'landed' in r2 && r2.plain?.equals(a.plains[2]!)).toBe(true);
+        for (const [name, plain] of [
+          ['a1', a.plains[0]!],
+          ['a2', a.plains[0]!],
+          ['c', a.plains[2]!],
+        ] as const) {
+          const path = join(dir, name);
+          expect(fs.readFileSync(path).equals(plain)).toBe(true);
+          const st = fs.statSync(path, { bigint: true });
+          expect(Number(st.mode & 0o7777n)).toBe(0o640);
+          expect(Number(st.mtimeNs / 1000n)).toBe(1_500_000_000_250_000);
+        }
+        // Nothing of the damaged object, and no temporary file anywhere.
+        expect(fs.readdirSync(dir).sort()).toEqual(['a1', 'a2', 'c']);
+      } finally {
+        await pool.close();
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
   }

@@ -36,9 +36,12 @@ export async function groupBackupCommand(
     // Leaving the call does not stop the daemon's run.
     interrupted: 'interrupted here; the daemon goes on with this backup (`pb-node status` shows it)',
   });
-  try {
-    void sourceBytes(loadConfig(resolve(dir)).directories).then((t) => progress.setTotal(t));
-  } catch {} // no config: the daemon call below says so
+  // The total is a second walk of the directories: only for a bar someone sees.
+  if (io.isTty === true && !options.json) {
+    try {
+      void sourceBytes(loadConfig(resolve(dir)).directories).then((t) => progress.setTotal(t));
+    } catch {} // no config: the daemon call below says so
+  }
   const doneBytes = scanDoneBytes();
   let files = 0;
   let bytes = 0;

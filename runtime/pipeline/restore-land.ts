@@ -1,0 +1,201 @@
+/**
+ * The file system side of a restore, in synchronous calls a slice at a time (docs/design.md §6.1,
+ * "Small files in bulk").
+ *
+ * Every asynchronous file system call is a round trip through libuv's thread pool (a queued work
+ * item, a futex wake, a promise). A restore of many small files made seven or eight of them per
+ * file (create, truncate, write, owner, mode, times, close, rename) and spent its time in those
+ * round trips, not in the disk: the same calls made synchronously cost about 33 us per file. Here
+ * a file of one chunk lands whole in the restore worker that opened its object (openAndLand), and
+ * directories, symlinks, hard links and empty files on the main thread, synchronously, at most
+ * SYNC_SLICE items before the event loop gets a turn.
+ */
+import { randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import * as fs from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { openObject } from './chunk-crypto.ts';
+import { showPath } from './scan.ts';
+import type { EntryMeta } from './tree.ts';
+
+/** Items done synchronously before the event loop gets a turn (about 5 ms of small files). */
+export const SYNC_SLICE = 128;
+/** Zero runs are skipped (left as holes) in blocks of this size, aligned to the file's offsets. */
+export const HOLE_BLOCK_BYTES = 4096;
+const ZEROS = Buffer.alloc(4 * 1024 * 1024 + 64);
+
+/** Runs the synchronous `fn` over `items`, letting the event loop run every SYNC_SLICE items. */
+export async function eachInSlices<T>(
+  items: readonly T[],
+  fn: (item: T, index: number) => void,
+): Promise<void> {
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % SYNC_SLICE === 0) await nextTurn();
+    fn(items[i]!, i);
+  }
+}
+
+/** A fresh temporary name beside `dest` (same directory, so the final rename is atomic). */
+export function tempBeside(dest: Buffer): Buffer {
+  return Buffer.concat([dest, Buffer.from(`.pb-tmp-${randomBytes(6).toString('hex')}`)]);
+}
+
+/**
+ * The runs of `plain` (placed at file offset `position`) to write: every HOLE_BLOCK_BYTES block of
+ * the file (aligned to file offsets) that holds a non-zero byte, adjacent ones merged.
+ */
+export function dataRuns(plain: Buffer, position: number): [number, number][] {
+  const runs: [number, number][] = [];
+  let from = 0;
+  while (from < plain.length) {
+    const to = Math.min(plain.length, from + HOLE_BLOCK_BYTES - ((position + from) % HOLE_BLOCK_BYTES));
+    if (!plain.subarray(from, to).equals(ZEROS.subarray(0, to - from))) {
+      const last = runs.at(-1);
+      if (last !== undefined && last[1] === from) last[1] = to;
+      else runs.push([from, to]);
+    }
+    from = to;
+  }
+  return runs;
+}
+
+/** What a landed file gets besides its bytes. */
+export type FileMeta = Pick<EntryMeta, 'mode' | 'uid' | 'gid' | 'mtimeSec' | 'mtimeNsec'>;
+
+/** Seconds as Node's utimes takes them (exact to about a microsecond). */
+export function mtimeSeconds(meta: FileMeta): number {
+  return meta.mtimeSec + meta.mtimeNsec / 1e9;
+}
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+
+/**
+ * Writes a small file's `body` whole under a temporary name beside `dest`, sets its owner (when
+ * root), mode and times, and renames it into place. On any failure the temporary file is removed
+ * and the error names the step and the path.
+ */
+export function landSmallFile(dest: Buffer, body: Buffer, meta: FileMeta): void {
+  const temp = tempBeside(dest);
+  let fd = -1;
+  let step = 'create';
+  try {
+    fd = fs.openSync(temp, 'wx', 0o600);
+    const runs = dataRuns(body, 0);
+    const whole = runs.length === 1 && runs[0]![0] === 0 && runs[0]![1] === body.length;
+    step = 'write';
+    if (!whole && body.length > 0) fs.ftruncateSync(fd, body.length); // the holes
+    for (const [from, to] of runs) {
+      for (let done = from; done < to; ) done += fs.writeSync(fd, body, done, to - done, done);
+    }
+    step = 'set the metadata of';
+    if (isRoot()) tryOwner(() => fs.fchownSync(fd, meta.uid, meta.gid));
+    fs.fchmodSync(fd, meta.mode & 0o7777);
+    fs.futimesSync(fd, mtimeSeconds(meta), mtimeSeconds(meta));
+    step = 'close';
+    fs.closeSync(fd);
+    fd = -1;
+    step = 'rename into place';
+    fs.renameSync(temp, dest);
+  } catch (error) {
+    if (fd >= 0) fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw new Error(`cannot ${step} ${showPath(temp)}: ${(error as Error).message}`);
+  }
+}
+
+/** Owner changes are best effort (a restore as root onto a file system without owners). */
+function tryOwner(change: () => void): void {
+  try {
+    change();
+  } catch {
+    // kept as the restoring user
+  }
+}
+
+/** Sets a directory's or symlink's owner (when root), mode (not for symlinks) and times. */
+export function applyMetaSync(path: Buffer, meta: EntryMeta, link: boolean): void {
+  const time = mtimeSeconds(meta);
+  if (isRoot()) tryOwner(() => fs.lchownSync(path, meta.uid, meta.gid));
+  if (link) {
+    fs.lutimesSync(path, time, time);
+    return;
+  }
+  fs.chmodSync(path, meta.mode & 0o7777);
+  fs.utimesSync(path, time, time);
+}
+
+/** Creates `make(temp)` beside `dest` and renames it into place; the temporary name is removed on failure. */
+export function landBeside(dest: Buffer, make: (temp: Buffer) => void): void {
+  const temp = tempBeside(dest);
+  try {
+    make(temp);
+    fs.renameSync(temp, dest);
+  } catch (error) {
+    fs.rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+/** lstat, or null when nothing is there. */
+export function lstatOrNull(path: Buffer): BigIntStats | null {
+  return fs.lstatSync(path, { bigint: true, throwIfNoEntry: false }) ?? null;
+}
+
+/** A small file to land straight from its one object, where the object is opened. */
+export interface LandRequest {
+  dest: Uint8Array;
+  meta: FileMeta;
+}
+
+/** One object of a stripe area to open, and the small files made of it alone. */
+export interface OpenTarget {
+  id: Uint8Array;
+  offset: number;
+  sealedBytes: number;
+  /** codec.ts; from the index. */
+  codec: number;
+  /** Small files whose only chunk this is: landed where the object is opened. */
+  land?: LandRequest[];
+  /** The plaintext is needed back (other files of the batch hold this object). */
+  keepPlain: boolean;
+}
+
+/**
+ * Per object: its verified plaintext (when asked back) and, per land request, null when the file
+ * landed or why it did not; or why the object cannot be used at all.
+ */
+export type OpenResult = { plain: Buffer | null; landed: (string | null)[] } | { error: string };
+
+/**
+ * Decrypts and verifies (tag and id) one object of `area`, then lands the small files made of it.
+ * Runs in a restore worker (chunk-worker-main.ts) or inline; nothing is written unless the object
+ * verified.
+ */
+export function openAndLand(
+  keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array },
+  area: Uint8Array,
+  o: OpenTarget,
+): OpenResult {
+  let plain: Buffer;
+  try {
+    if (o.offset + o.sealedBytes > area.length) throw new Error('object lies outside its stripe');
+    plain = openObject(
+      keys.dataKey,
+      keys.chunkIdKey,
+      o.id,
+      area.subarray(o.offset, o.offset + o.sealedBytes),
+      o.codec,
+    );
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+  const landed = (o.land ?? []).map((l) => {
+    try {
+      landSmallFile(Buffer.from(l.dest.buffer, l.dest.byteOffset, l.dest.byteLength), plain, l.meta);
+      return null;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  });
+  return { plain: o.keepPlain ? plain : null, landed };
+}
