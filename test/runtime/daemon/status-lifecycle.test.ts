@@ -184,13 +184,20 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
         const x = await report(owner);
         const t = truth(owner, holders, removed);
         const rows = holders.map((h) => x.members.find((m) => m.id === ids.get(h)));
-        return x.members.length === holders.length + 1 &&
-          rows.every(
+        if (x.members.length !== holders.length + 1) throw new Error(`${x.members.length} members listed`);
+        // A mismatch is thrown (not returned) so that a timeout names it.
+        const off = rows
+          .filter(
             (m) =>
-              m !== undefined && m.holdsOfMineBytes === t.bodyOf(m.id) && m.usedBytes === t.filesOf(m.id),
+              m === undefined || m.holdsOfMineBytes !== t.bodyOf(m.id) || m.usedBytes !== t.filesOf(m.id),
           )
-          ? x
-          : null;
+          .map((m) =>
+            m === undefined
+              ? 'a holder is missing'
+              : `${m.name}: holds mine ${m.holdsOfMineBytes} (disk ${t.bodyOf(m.id)}), used ${m.usedBytes} (disk ${t.filesOf(m.id)})`,
+          );
+        if (off.length > 0) throw new Error(off.join('; '));
+        return x;
       },
       EXPOSURE_CLEARS_MS,
     );
