@@ -223,6 +223,13 @@ export {
   type ShardCopy,
   type ShardInfo as ListedShardInfo,
 } from './repair-inventory.ts';
+export {
+  type RepairOutlook,
+  type RepairView,
+  type RepairWait,
+  repairOutlook,
+  repairView,
+} from './repair-outlook.ts';
 export { type RepairRound, type RepairRoundInput, repairRound } from './repair-round.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
 export {

@@ -9,10 +9,12 @@ import {
   type PlacementPlan,
   planKey,
   planRepairs,
+  type RepairMember,
   type RepairPlan,
   type RepairRank,
   type RepairTask,
 } from '../engine/index.ts';
+import { SetAside } from './aside.ts';
 import { type Job, MAX_TASKS_PER_ROUND, type Stripe, TASKS_PER_MEMBER_PER_ROUND } from './model.ts';
 import { closeWindow } from './repair-window.ts';
 import { detectionMs, member, planFor, type World } from './world.ts';
@@ -44,8 +46,25 @@ export function planRound(w: World): void {
 
 type Planned = RepairPlan & { readonly byStripeId: Map<string, Stripe> };
 
+/** The members as the planner sees them now. */
+function repairMembers(w: World): RepairMember[] {
+  return w.members.map((m) => ({
+    id: m.id,
+    pledgeBytes: m.pledgeBytes,
+    lastSeenMs: m.online ? w.nowMs : m.lastSeenMs,
+    removed: m.removed,
+    usedBytes: Math.max(0, w.usedById[m.id]!),
+  }));
+}
+
 /** The engine's plan for these stripes (null when there are none). */
-function plan(w: World, batch: readonly Stripe[], maxTasks: number, deferToDirty = true): Planned | null {
+function plan(
+  w: World,
+  batch: readonly Stripe[],
+  maxTasks: number,
+  deferToDirty = true,
+  members = repairMembers(w),
+): Planned | null {
   if (batch.length === 0) return null;
   const plans = new Map<string, PlacementPlan>();
   for (const st of batch) {
@@ -53,13 +72,7 @@ function plan(w: World, batch: readonly Stripe[], maxTasks: number, deferToDirty
     if (!plans.has(key)) plans.set(key, planFor(w, st.owner, st.dataShards + st.parityShards));
   }
   const result = planRepairs({
-    members: w.members.map((m) => ({
-      id: m.id,
-      pledgeBytes: m.pledgeBytes,
-      lastSeenMs: m.online ? w.nowMs : m.lastSeenMs,
-      removed: m.removed,
-      usedBytes: Math.max(0, w.usedById[m.id]!),
-    })),
+    members,
     stripes: batch,
     plans,
     nowMs: w.nowMs,
@@ -77,34 +90,50 @@ function plan(w: World, batch: readonly Stripe[], maxTasks: number, deferToDirty
  * The batched round: the stripes that changed, then the head of the backlog (backlog.ts), more
  * of it while the planner hands out fewer repairs than its bound and the backlog has more. The
  * planner sees every stripe the plain path's planner would reach before its bound: the same plan.
+ * A stripe the engine says must wait (`repairOutlook`) is set aside instead of planned (aside.ts).
  */
 function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Planned | null {
+  const members = repairMembers(w);
+  const aside = new SetAside(w, members);
   // Stripes of the backlog that changed go first in its order, as the plain path lists them.
   const ranked: { stripe: Stripe; rank: number }[] = [];
   const rest: Stripe[] = [];
   for (const st of dirty) {
     const rank = w.backlog.rankOf(st);
+    if (rank !== undefined) w.backlog.delete(st);
+    if (aside.offer(st)) continue;
     if (rank === undefined) rest.push(st);
-    else {
-      ranked.push({ stripe: st, rank });
-      w.backlog.delete(st);
-    }
+    else ranked.push({ stripe: st, rank });
   }
   ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
   const batch = [...ranked.map((r) => r.stripe), ...rest];
   const inBatch = new Set(batch);
   const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
+  let taken = 0;
   let want = maxTasks;
   for (;;) {
-    for (const e of w.backlog.take(want - (batch.length - dirty.length), keep)) batch.push(e.stripe);
-    const result = plan(w, batch, maxTasks, false);
-    if (result === null) return null;
+    while (taken < want && w.backlog.size > 0) {
+      for (const e of w.backlog.take(want - taken, keep)) {
+        if (aside.offer(e.stripe)) continue;
+        batch.push(e.stripe);
+        taken++;
+      }
+    }
+    const result = plan(w, batch, maxTasks, false, members);
     // The plain planner would go on into the rest of the backlog (repairs come before every
-    // migration) unless its repairs alone reached the bound.
-    if (result.repairs.length < maxTasks && w.backlog.size > 0) {
+    // migration) unless its repairs alone reached the bound before the backlog's head.
+    const lastRepair = result?.repairs.length === maxTasks ? result.repairs.at(-1)! : null;
+    const head = w.backlog.peek();
+    if (
+      result !== null &&
+      head !== undefined &&
+      (lastRepair === null || compareRepairOrder(head, lastRepair) < 0)
+    ) {
       want *= 2;
       continue;
     }
+    aside.settle(lastRepair);
+    if (result === null) return null;
     for (const r of result.deferredRepairs) w.backlog.add(result.byStripeId.get(r.stripeId)!, r.heldShards);
     for (const id of result.deferredStripeIds.slice(result.deferredRepairs.length))
       w.repairDirty.add(result.byStripeId.get(id)!);
