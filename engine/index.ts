@@ -203,6 +203,7 @@ export {
   DEFAULT_MAX_TASKS,
   MAX_TASKS_LIMIT,
   type MigrationTask,
+  needsMigration,
   planRepairs,
   type RepairInput,
   type RepairMember,
@@ -229,6 +230,7 @@ export {
   type RepairWait,
   repairOutlook,
   repairView,
+  type StripeNeed,
 } from './repair-outlook.ts';
 export { type RepairRound, type RepairRoundInput, repairRound } from './repair-round.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';

@@ -28,10 +28,18 @@ export interface RepairView {
   readonly room: readonly { readonly id: string; readonly freeBytes: number }[];
 }
 
+/**
+ * What the stripe needs: `repair` (a shard not held, at least k held), `whole` (every shard
+ * held: healthy, or a migration when a holder is outside its placement, see `needsMigration`),
+ * or `unrecoverable` (fewer than k held).
+ */
+export type StripeNeed = 'repair' | 'whole' | 'unrecoverable';
+
 export interface RepairOutlook {
-  /** Held shards now: the stripe's rank in the planner's order (with its id). */
+  readonly need: StripeNeed;
+  /** Held shards now: a repair's rank in the planner's order (with its id). */
   readonly heldShards: number;
-  /** Why the planner would list it as waiting; null when it may get a task this round. */
+  /** Why the planner would list a repair as waiting; null when it may get a task this round. */
   readonly wait: RepairWait | null;
 }
 
@@ -61,11 +69,8 @@ export function repairView(
   return { online, held, room };
 }
 
-/**
- * The stripe's rank and why it waits, when it needs repair and can be rebuilt (at least k held
- * shards, at least one not held); null otherwise (healthy, a migration's business, or lost).
- */
-export function repairOutlook(view: RepairView, st: StripeHolding): RepairOutlook | null {
+/** What the stripe needs and, for a repair, its rank and why it must wait (if it must). */
+export function repairOutlook(view: RepairView, st: StripeHolding): RepairOutlook {
   const s = validateStripe(st, 0);
   let heldShards = 0;
   let onlineHolders = 0;
@@ -75,11 +80,12 @@ export function repairOutlook(view: RepairView, st: StripeHolding): RepairOutloo
     heldShards++;
     if (view.online.has(h)) onlineHolders++;
   }
-  if (heldShards < st.dataShards || heldShards === s) return null;
-  if (onlineHolders < st.dataShards) return { heldShards, wait: 'sources' };
+  if (heldShards < st.dataShards) return { need: 'unrecoverable', heldShards, wait: null };
+  if (heldShards === s) return { need: 'whole', heldShards, wait: null };
+  if (onlineHolders < st.dataShards) return { need: 'repair', heldShards, wait: 'sources' };
   for (const r of view.room) {
     if (r.freeBytes < st.shardBytes) break;
-    if (r.id !== st.owner && !st.holders.includes(r.id)) return { heldShards, wait: null };
+    if (r.id !== st.owner && !st.holders.includes(r.id)) return { need: 'repair', heldShards, wait: null };
   }
-  return { heldShards, wait: 'target' };
+  return { need: 'repair', heldShards, wait: 'target' };
 }

@@ -9,6 +9,7 @@
 import {
   compareRepairOrder,
   type RepairMember,
+  type RepairOutlook,
   type RepairRank,
   type RepairView,
   repairOutlook,
@@ -32,12 +33,12 @@ export class SetAside {
     this.view = repairView(members, { nowMs: w.nowMs, graceMs: w.config.graceMs, onlineWindowMs: 0 });
   }
 
-  /** True when the stripe must wait this round: it is kept here, not planned. */
-  offer(st: Stripe): boolean {
+  /** What the engine says of the stripe now; a repair that must wait is kept here, not planned. */
+  offer(st: Stripe): RepairOutlook {
     const o = repairOutlook(this.view, st);
-    if (o === null || o.wait === null) return false;
-    this.stripes.push({ stripe: st, stripeId: st.stripeId, heldShards: o.heldShards });
-    return true;
+    if (o.need === 'repair' && o.wait !== null)
+      this.stripes.push({ stripe: st, stripeId: st.stripeId, heldShards: o.heldShards });
+    return o;
   }
 
   /**

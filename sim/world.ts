@@ -70,6 +70,8 @@ export interface World {
   readonly repairDirty: Set<Stripe>;
   /** Stripes the planner could not repair until someone comes back online. */
   readonly waiting: Set<Stripe>;
+  /** Migrations the last round deferred, in its order (batched repairs only; round.ts). */
+  readonly deferredMigrations: Set<Stripe>;
   /** Deferred repairs kept across rounds (batched repairs only; backlog.ts). */
   readonly backlog: RepairBacklog;
   /** The current round's transfers (batched repairs only; job-book.ts). */
@@ -108,6 +110,7 @@ export function newWorld(config: SimConfig): World {
     shardBytes: 0,
     repairDirty: new Set(),
     waiting: new Set(),
+    deferredMigrations: new Set(),
     backlog: new RepairBacklog(STRIPE_BOUND),
     jobBook: new JobBook(2 * MAX_TASKS_PER_ROUND),
     exposureDirty: new Set(),

@@ -1,0 +1,194 @@
+/**
+ * A planning round's input and plan: the stripes that changed go through the engine's
+ * `planRepairs`, on the plain path as they are, on the batched path (the default) with the
+ * backlog, the set-aside and the deferred migrations that keep a failure's thousands of stripes
+ * from being planned again every round (docs/sim.md, Speed). Both give the same plan.
+ */
+import {
+  compareRepairOrder,
+  needsMigration,
+  type PlacementPlan,
+  planKey,
+  planRepairs,
+  type RepairMember,
+  type RepairPlan,
+  type RepairRank,
+} from '../engine/index.ts';
+import { SetAside } from './aside.ts';
+import type { Stripe } from './model.ts';
+import { planFor, type World } from './world.ts';
+
+export type Planned = RepairPlan & { readonly byStripeId: Map<string, Stripe> };
+
+/** The stripes this round looks at, and those of them the last round deferred as migrations unchanged since. */
+export function roundBatch(w: World): { batch: Stripe[]; unchanged: Set<Stripe> } {
+  const batch: Stripe[] = [];
+  const unchanged = new Set<Stripe>();
+  // The last round's deferred migrations come first, as the plain path lists them (added to
+  // its changed set before anything else happened).
+  for (const st of w.deferredMigrations) {
+    if (st.state !== 'stored' || st.busy) continue;
+    batch.push(st);
+    if (!w.repairDirty.has(st)) unchanged.add(st);
+  }
+  w.deferredMigrations.clear();
+  // A stripe listed twice would get two repairs (two jobs for one shard, its target's room
+  // counted twice): each goes in once.
+  const listed = new Set(batch);
+  for (const st of w.repairDirty) {
+    if (listed.has(st)) continue;
+    listed.add(st);
+    if (st.state === 'stored' && !st.busy) batch.push(st);
+    else w.backlog.delete(st);
+  }
+  w.repairDirty.clear();
+  if (w.onlineSincePlan) {
+    for (const st of w.waiting) if (st.state === 'stored' && !st.busy && !listed.has(st)) batch.push(st);
+    w.waiting.clear();
+    w.onlineSincePlan = false;
+  }
+  return { batch, unchanged };
+}
+
+/** The members as the planner sees them now. */
+function repairMembers(w: World): RepairMember[] {
+  return w.members.map((m) => ({
+    id: m.id,
+    pledgeBytes: m.pledgeBytes,
+    lastSeenMs: m.online ? w.nowMs : m.lastSeenMs,
+    removed: m.removed,
+    usedBytes: Math.max(0, w.usedById[m.id]!),
+  }));
+}
+
+/** The engine's plan for these stripes (null when there are none). */
+export function plan(
+  w: World,
+  batch: readonly Stripe[],
+  maxTasks: number,
+  deferToDirty = true,
+  members = repairMembers(w),
+): Planned | null {
+  if (batch.length === 0) return null;
+  const plans = new Map<string, PlacementPlan>();
+  for (const st of batch) {
+    const key = planKey(st.owner, st.dataShards + st.parityShards);
+    if (!plans.has(key)) plans.set(key, planFor(w, st.owner, st.dataShards + st.parityShards));
+  }
+  const result = planRepairs({
+    members,
+    stripes: batch,
+    plans,
+    nowMs: w.nowMs,
+    graceMs: w.config.graceMs,
+    onlineWindowMs: 0,
+    maxTasks,
+  });
+  const byStripeId = new Map<string, Stripe>();
+  for (const st of batch) byStripeId.set(st.stripeId, st);
+  if (deferToDirty) for (const id of result.deferredStripeIds) w.repairDirty.add(byStripeId.get(id)!);
+  return { ...result, byStripeId };
+}
+
+/**
+ * The batched round. The repairs first: the changed stripes that need one, then the head of the
+ * backlog (backlog.ts), more of it until the planner's repairs reach its bound before the
+ * backlog's head or the backlog is empty; a repair the engine says must wait is set aside
+ * (aside.ts). When the repairs reach the bound, every migration is deferred, as the planner
+ * would defer it: the whole stripes are only sorted out (a deferred migration unchanged since
+ * the last round is one still). Otherwise every stripe goes to the planner once more, in the
+ * plain path's order, for the migrations. The planner reaches the same stripes either way.
+ */
+export function planWithBacklog(
+  w: World,
+  dirty: Stripe[],
+  unchanged: Set<Stripe>,
+  maxTasks: number,
+): Planned | null {
+  const members = repairMembers(w);
+  const aside = new SetAside(w, members);
+  // Stripes of the backlog that changed go first in its order, as the plain path lists them.
+  const ranked: { stripe: Stripe; rank: number }[] = [];
+  const rest: Stripe[] = [];
+  const isRepair = new Set<Stripe>();
+  const isWhole = new Set<Stripe>(unchanged);
+  for (const st of dirty) {
+    const rank = w.backlog.rankOf(st);
+    if (rank !== undefined) w.backlog.delete(st);
+    if (!unchanged.has(st)) {
+      const o = aside.offer(st);
+      if (o.need === 'repair' && o.wait !== null) continue;
+      if (o.need === 'repair') isRepair.add(st);
+      if (o.need === 'whole') isWhole.add(st);
+    }
+    if (rank === undefined) rest.push(st);
+    else ranked.push({ stripe: st, rank });
+  }
+  ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
+  const ordered = [...ranked.map((r) => r.stripe), ...rest];
+  const repairs = ordered.filter((st) => isRepair.has(st));
+  const inBatch = new Set(ordered);
+  const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
+  const taken: Stripe[] = [];
+  let want = maxTasks;
+  for (;;) {
+    while (taken.length < want && w.backlog.size > 0) {
+      for (const e of w.backlog.take(want - taken.length, keep)) {
+        const o = aside.offer(e.stripe);
+        if (o.need !== 'repair' || o.heldShards !== e.heldShards)
+          throw new Error(
+            `sim invariant violated: stripe ${e.stripe.stripeId} changed in the backlog unmarked`,
+          );
+        if (o.wait === null) taken.push(e.stripe);
+      }
+    }
+    const result = plan(w, [...repairs, ...taken], maxTasks, false, members);
+    const lastRepair = result?.repairs.length === maxTasks ? result.repairs.at(-1)! : null;
+    const head = w.backlog.peek();
+    if (
+      result !== null &&
+      head !== undefined &&
+      (lastRepair === null || compareRepairOrder(head, lastRepair) < 0)
+    ) {
+      want *= 2;
+      continue;
+    }
+    aside.settle(lastRepair);
+    const others = ordered.filter((st) => !isRepair.has(st));
+    if (lastRepair !== null) {
+      deferMigrations(w, others, isWhole, unchanged);
+      return settle(w, result!);
+    }
+    if (others.length === 0) return result === null ? null : settle(w, result);
+    const all = plan(w, [...ordered, ...taken], maxTasks, false, members)!;
+    if (all.repairs.length !== (result?.repairs.length ?? 0))
+      throw new Error("sim invariant violated: the migrations changed the round's repairs");
+    return settle(w, all);
+  }
+}
+
+/** The round's deferred repairs wait in the backlog, its deferred migrations for the next round. */
+function settle(w: World, result: Planned): Planned {
+  for (const r of result.deferredRepairs) w.backlog.add(result.byStripeId.get(r.stripeId)!, r.heldShards);
+  for (const id of result.deferredStripeIds.slice(result.deferredRepairs.length))
+    w.deferredMigrations.add(result.byStripeId.get(id)!);
+  return result;
+}
+
+/** The repairs reached the bound: the whole stripes that need a migration are deferred, in order. */
+function deferMigrations(
+  w: World,
+  others: readonly Stripe[],
+  whole: ReadonlySet<Stripe>,
+  unchanged: ReadonlySet<Stripe>,
+): void {
+  for (const st of others) {
+    if (!whole.has(st)) continue;
+    if (unchanged.has(st) || needsMigration(planFor(w, st.owner, st.dataShards + st.parityShards), st))
+      w.deferredMigrations.add(st);
+  }
+}
+
+function rankOf(r: { stripe: Stripe; rank: number }): RepairRank {
+  return { stripeId: r.stripe.stripeId, heldShards: r.rank };
+}
