@@ -13,11 +13,9 @@ import { detectionMs, member, type World } from './world.ts';
 export function planRound(w: World): void {
   if (w.jobBook.pending > 0)
     throw new Error('sim invariant violated: a round planned before the last one ended');
-  const { batch, unchanged } = roundBatch(w);
+  const batch = roundBatch(w);
   const maxTasks = Math.min(MAX_TASKS_PER_ROUND, TASKS_PER_MEMBER_PER_ROUND * w.members.length);
-  const result = w.config.batchRepairs
-    ? planWithBacklog(w, batch, unchanged, maxTasks)
-    : plan(w, batch, maxTasks);
+  const result = w.config.batchRepairs ? planWithBacklog(w, batch, maxTasks) : plan(w, batch, maxTasks);
   if (result === null) return;
   const { byStripeId, repairs, migrations } = result;
   for (const id of result.waitingStripeIds) w.waiting.add(byStripeId.get(id)!);

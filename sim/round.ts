@@ -13,6 +13,7 @@ import {
   type RepairMember,
   type RepairPlan,
   type RepairRank,
+  type StripeNeed,
 } from '../engine/index.ts';
 import { SetAside } from './aside.ts';
 import type { Stripe } from './model.ts';
@@ -20,34 +21,23 @@ import { planFor, type World } from './world.ts';
 
 export type Planned = RepairPlan & { readonly byStripeId: Map<string, Stripe> };
 
-/** The stripes this round looks at, and those of them the last round deferred as migrations unchanged since. */
-export function roundBatch(w: World): { batch: Stripe[]; unchanged: Set<Stripe> } {
+/** The stripes this round looks at: those that changed (and the waiting ones once someone came online). */
+export function roundBatch(w: World): Stripe[] {
   const batch: Stripe[] = [];
-  const unchanged = new Set<Stripe>();
-  // The last round's deferred migrations come first, as the plain path lists them (added to
-  // its changed set before anything else happened).
-  for (const st of w.deferredMigrations) {
-    if (st.state !== 'stored' || st.busy) continue;
-    batch.push(st);
-    if (!w.repairDirty.has(st)) unchanged.add(st);
-  }
-  w.deferredMigrations.clear();
-  // A stripe listed twice would get two repairs (two jobs for one shard, its target's room
-  // counted twice): each goes in once.
-  const listed = new Set(batch);
   for (const st of w.repairDirty) {
-    if (listed.has(st)) continue;
-    listed.add(st);
     if (st.state === 'stored' && !st.busy) batch.push(st);
     else w.backlog.delete(st);
   }
-  w.repairDirty.clear();
   if (w.onlineSincePlan) {
-    for (const st of w.waiting) if (st.state === 'stored' && !st.busy && !listed.has(st)) batch.push(st);
+    // A waiting stripe that changed since is in the batch already: once only, or the planner
+    // would give it two repairs (two jobs for one shard, its target's room counted twice).
+    for (const st of w.waiting)
+      if (st.state === 'stored' && !st.busy && !w.repairDirty.has(st)) batch.push(st);
     w.waiting.clear();
     w.onlineSincePlan = false;
   }
-  return { batch, unchanged };
+  w.repairDirty.clear();
+  return batch;
 }
 
 /** The members as the planner sees them now. */
@@ -95,39 +85,34 @@ export function plan(
  * backlog (backlog.ts), more of it until the planner's repairs reach its bound before the
  * backlog's head or the backlog is empty; a repair the engine says must wait is set aside
  * (aside.ts). When the repairs reach the bound, every migration is deferred, as the planner
- * would defer it: the whole stripes are only sorted out (a deferred migration unchanged since
- * the last round is one still). Otherwise every stripe goes to the planner once more, in the
- * plain path's order, for the migrations. The planner reaches the same stripes either way.
+ * would defer it: the changed whole stripes are only sorted out, and the deferred migrations
+ * that did not change stay where they are in `World.deferredMigrations`. Otherwise every stripe
+ * goes to the planner once more, in the plain path's order, for the migrations. The planner
+ * reaches the same stripes either way.
  */
-export function planWithBacklog(
-  w: World,
-  dirty: Stripe[],
-  unchanged: Set<Stripe>,
-  maxTasks: number,
-): Planned | null {
+export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Planned | null {
   const members = repairMembers(w);
   const aside = new SetAside(w, members);
-  // Stripes of the backlog that changed go first in its order, as the plain path lists them.
+  const deferred = w.deferredMigrations;
+  // The plain path lists the backlog's changed stripes first (in its order), then the last
+  // round's deferred migrations, then the rest of the changed stripes.
   const ranked: { stripe: Stripe; rank: number }[] = [];
   const rest: Stripe[] = [];
-  const isRepair = new Set<Stripe>();
-  const isWhole = new Set<Stripe>(unchanged);
+  const need = new Map<Stripe, StripeNeed>();
   for (const st of dirty) {
     const rank = w.backlog.rankOf(st);
     if (rank !== undefined) w.backlog.delete(st);
-    if (!unchanged.has(st)) {
-      const o = aside.offer(st);
-      if (o.need === 'repair' && o.wait !== null) continue;
-      if (o.need === 'repair') isRepair.add(st);
-      if (o.need === 'whole') isWhole.add(st);
-    }
+    const o = aside.offer(st);
+    if (o.need === 'repair' && o.wait !== null) continue;
+    need.set(st, o.need);
+    if (deferred.has(st)) continue;
     if (rank === undefined) rest.push(st);
     else ranked.push({ stripe: st, rank });
   }
   ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
-  const ordered = [...ranked.map((r) => r.stripe), ...rest];
-  const repairs = ordered.filter((st) => isRepair.has(st));
-  const inBatch = new Set(ordered);
+  const first = ranked.map((r) => r.stripe);
+  const repairs = [...need].filter(([, n]) => n === 'repair').map(([st]) => st);
+  const inBatch = new Set(dirty);
   const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
   const taken: Stripe[] = [];
   let want = maxTasks;
@@ -154,13 +139,17 @@ export function planWithBacklog(
       continue;
     }
     aside.settle(lastRepair);
-    const others = ordered.filter((st) => !isRepair.has(st));
     if (lastRepair !== null) {
-      deferMigrations(w, others, isWhole, unchanged);
+      deferMigrations(w, dirty, need, first);
       return settle(w, result!);
     }
-    if (others.length === 0) return result === null ? null : settle(w, result);
-    const all = plan(w, [...ordered, ...taken], maxTasks, false, members)!;
+    if (deferred.size === 0 && repairs.length === need.size)
+      return result === null ? null : settle(w, result);
+    const listed: Stripe[] = [];
+    for (const st of deferred)
+      if (st.state === 'stored' && !st.busy && (need.has(st) || !inBatch.has(st))) listed.push(st);
+    deferred.clear();
+    const all = plan(w, [...first, ...listed, ...rest, ...taken], maxTasks, false, members)!;
     if (all.repairs.length !== (result?.repairs.length ?? 0))
       throw new Error("sim invariant violated: the migrations changed the round's repairs");
     return settle(w, all);
@@ -175,18 +164,27 @@ function settle(w: World, result: Planned): Planned {
   return result;
 }
 
-/** The repairs reached the bound: the whole stripes that need a migration are deferred, in order. */
+/**
+ * The repairs reached the bound, so the planner defers every migration in its input order: the
+ * last round's deferred migrations keep their places unless they changed into something else;
+ * the changed stripes that now need one join them (the backlog's ones in front, as listed).
+ */
 function deferMigrations(
   w: World,
-  others: readonly Stripe[],
-  whole: ReadonlySet<Stripe>,
-  unchanged: ReadonlySet<Stripe>,
+  dirty: readonly Stripe[],
+  need: ReadonlyMap<Stripe, StripeNeed>,
+  first: readonly Stripe[],
 ): void {
-  for (const st of others) {
-    if (!whole.has(st)) continue;
-    if (unchanged.has(st) || needsMigration(planFor(w, st.owner, st.dataShards + st.parityShards), st))
-      w.deferredMigrations.add(st);
-  }
+  const deferred = w.deferredMigrations;
+  const migrates = (st: Stripe) =>
+    need.get(st) === 'whole' && needsMigration(planFor(w, st.owner, st.dataShards + st.parityShards), st);
+  for (const st of dirty) if (deferred.has(st) && !migrates(st)) deferred.delete(st);
+  const front = first.filter(migrates);
+  for (const st of dirty) if (!deferred.has(st) && !front.includes(st) && migrates(st)) deferred.add(st);
+  if (front.length === 0) return;
+  const after = [...deferred];
+  deferred.clear();
+  for (const st of [...front, ...after]) deferred.add(st);
 }
 
 function rankOf(r: { stripe: Stripe; rank: number }): RepairRank {
