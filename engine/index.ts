@@ -228,8 +228,10 @@ export {
   type RepairOutlook,
   type RepairView,
   type RepairWait,
+  type RepairWake,
   repairOutlook,
   repairView,
+  repairWake,
   type StripeNeed,
 } from './repair-outlook.ts';
 export { type RepairRound, type RepairRoundInput, repairRound } from './repair-round.ts';

@@ -89,3 +89,30 @@ export function repairOutlook(view: RepairView, st: StripeHolding): RepairOutloo
   }
   return { need: 'repair', heldShards, wait: 'target' };
 }
+
+/**
+ * What ends a repair's wait: at least `atLeast` of `members` online, each with `roomBytes` free
+ * when that is set. Until then, and while the stripe's holders and which of them hold stay as
+ * they are, `repairOutlook` gives the stripe the same wait.
+ * - `sources`: k of its held holders online.
+ * - `target`: one member that is neither its owner nor listed online with room for a shard.
+ */
+export interface RepairWake {
+  readonly members: readonly string[];
+  readonly atLeast: number;
+  readonly roomBytes: number | null;
+}
+
+export function repairWake(
+  view: RepairView,
+  allMemberIds: readonly string[],
+  st: StripeHolding,
+  wait: RepairWait,
+): RepairWake {
+  if (wait === 'sources') {
+    const members = st.holders.filter((h): h is string => h !== null && view.held.has(h));
+    return { members, atLeast: st.dataShards, roomBytes: null };
+  }
+  const members = allMemberIds.filter((id) => id !== st.owner && !st.holders.includes(id));
+  return { members, atLeast: 1, roomBytes: st.shardBytes };
+}

@@ -18,7 +18,7 @@ export function planRound(w: World): void {
   const result = w.config.batchRepairs ? planWithBacklog(w, batch, maxTasks) : plan(w, batch, maxTasks);
   if (result === null) return;
   const { byStripeId, repairs, migrations } = result;
-  for (const id of result.waitingStripeIds) w.waiting.add(byStripeId.get(id)!);
+  for (const id of result.waitingStripeIds) w.waiting.set(byStripeId.get(id)!, null);
   // Start only what finishes within this round: work reserved far ahead would mostly fail
   // when a participant goes offline, and the planner sees the stripe again next round.
   const horizonMs = w.nowMs + w.config.planIntervalMs;

@@ -21,23 +21,45 @@ import { planFor, type World } from './world.ts';
 
 export type Planned = RepairPlan & { readonly byStripeId: Map<string, Stripe> };
 
-/** The stripes this round looks at: those that changed (and the waiting ones once someone came online). */
+/**
+ * The stripes this round looks at: those that changed, and the waiting ones once someone came
+ * online (the batched path lists those itself: `listWaiting`).
+ */
 export function roundBatch(w: World): Stripe[] {
   const batch: Stripe[] = [];
   for (const st of w.repairDirty) {
     if (st.state === 'stored' && !st.busy) batch.push(st);
     else w.backlog.delete(st);
   }
-  if (w.onlineSincePlan) {
+  if (w.onlineSincePlan && !w.config.batchRepairs) {
     // A waiting stripe that changed since is in the batch already: once only, or the planner
     // would give it two repairs (two jobs for one shard, its target's room counted twice).
-    for (const st of w.waiting)
+    for (const st of w.waiting.keys())
       if (st.state === 'stored' && !st.busy && !w.repairDirty.has(st)) batch.push(st);
     w.waiting.clear();
     w.onlineSincePlan = false;
   }
   w.repairDirty.clear();
   return batch;
+}
+
+/**
+ * Once someone came online, the waiting stripes that did not change are listed too, after the
+ * changed ones, as the plain path lists them; one whose mark says it still waits is set aside
+ * at once (aside.ts).
+ */
+function listWaiting(w: World, dirty: Stripe[], aside: SetAside): void {
+  if (!w.onlineSincePlan) return;
+  const changed = new Set(dirty);
+  for (const [st, mark] of w.waiting) {
+    if (st.state !== 'stored' || st.busy || changed.has(st)) continue;
+    if (mark !== null && aside.stillWaits(mark)) {
+      w.backlog.delete(st);
+      aside.keep(st, mark.heldShards, mark);
+    } else dirty.push(st);
+  }
+  w.waiting.clear();
+  w.onlineSincePlan = false;
 }
 
 /** The members as the planner sees them now. */
@@ -93,17 +115,21 @@ export function plan(
 export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Planned | null {
   const members = repairMembers(w);
   const aside = new SetAside(w, members);
+  const changed = dirty.length;
+  listWaiting(w, dirty, aside);
   const deferred = w.deferredMigrations;
   // The plain path lists the backlog's changed stripes first (in its order), then the last
   // round's deferred migrations, then the rest of the changed stripes.
   const ranked: { stripe: Stripe; rank: number }[] = [];
   const rest: Stripe[] = [];
   const need = new Map<Stripe, StripeNeed>();
-  for (const st of dirty) {
+  for (const [i, st] of dirty.entries()) {
     const rank = w.backlog.rankOf(st);
     if (rank !== undefined) w.backlog.delete(st);
     const o = aside.offer(st);
     if (o.need === 'repair' && o.wait !== null) continue;
+    // A waiting stripe that changed and may now get a task: listed again next time (its mark is gone).
+    if (i < changed && w.waiting.has(st)) w.waiting.set(st, null);
     need.set(st, o.need);
     if (deferred.has(st)) continue;
     if (rank === undefined) rest.push(st);
