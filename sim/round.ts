@@ -13,7 +13,6 @@ import {
   type RepairMember,
   type RepairPlan,
   type RepairRank,
-  type StripeNeed,
 } from '../engine/index.ts';
 import { SetAside } from './aside.ts';
 import type { Stripe } from './model.ts';
@@ -122,7 +121,8 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   // round's deferred migrations, then the rest of the changed stripes.
   const ranked: { stripe: Stripe; rank: number }[] = [];
   const rest: Stripe[] = [];
-  const need = new Map<Stripe, StripeNeed>();
+  const need = new Map<Stripe, Need>();
+  let migrations = 0;
   for (const [i, st] of dirty.entries()) {
     const rank = w.backlog.rankOf(st);
     if (rank !== undefined) w.backlog.delete(st);
@@ -130,7 +130,12 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
     if (o.need === 'repair' && o.wait !== null) continue;
     // A waiting stripe that changed and may now get a task: listed again next time (its mark is gone).
     if (i < changed && w.waiting.has(st)) w.waiting.set(st, null);
-    need.set(st, o.need);
+    const n =
+      o.need === 'whole' ? (migrates(w, st) ? 'migration' : 'none') : o.need === 'repair' ? 'repair' : 'none';
+    need.set(st, n);
+    if (n === 'migration') migrations++;
+    // Healthy and lost stripes get nothing from the planner (it only counts them).
+    if (n === 'none') continue;
     if (deferred.has(st)) continue;
     if (rank === undefined) rest.push(st);
     else ranked.push({ stripe: st, rank });
@@ -169,11 +174,11 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
       deferMigrations(w, dirty, need, first);
       return settle(w, result!);
     }
-    if (deferred.size === 0 && repairs.length === need.size)
-      return result === null ? null : settle(w, result);
+    if (deferred.size === 0 && migrations === 0) return result === null ? null : settle(w, result);
     const listed: Stripe[] = [];
     for (const st of deferred)
-      if (st.state === 'stored' && !st.busy && (need.has(st) || !inBatch.has(st))) listed.push(st);
+      if (st.state === 'stored' && !st.busy && (need.has(st) ? need.get(st) !== 'none' : !inBatch.has(st)))
+        listed.push(st);
     deferred.clear();
     const all = plan(w, [...first, ...listed, ...rest, ...taken], maxTasks, false, members)!;
     if (all.repairs.length !== (result?.repairs.length ?? 0))
@@ -190,6 +195,14 @@ function settle(w: World, result: Planned): Planned {
   return result;
 }
 
+/** What a changed stripe gets from the planner: a repair, a migration, or nothing. */
+type Need = 'repair' | 'migration' | 'none';
+
+/** A whole stripe with a holder outside its placement. */
+function migrates(w: World, st: Stripe): boolean {
+  return needsMigration(planFor(w, st.owner, st.dataShards + st.parityShards), st);
+}
+
 /**
  * The repairs reached the bound, so the planner defers every migration in its input order: the
  * last round's deferred migrations keep their places unless they changed into something else;
@@ -198,15 +211,14 @@ function settle(w: World, result: Planned): Planned {
 function deferMigrations(
   w: World,
   dirty: readonly Stripe[],
-  need: ReadonlyMap<Stripe, StripeNeed>,
+  need: ReadonlyMap<Stripe, Need>,
   first: readonly Stripe[],
 ): void {
   const deferred = w.deferredMigrations;
-  const migrates = (st: Stripe) =>
-    need.get(st) === 'whole' && needsMigration(planFor(w, st.owner, st.dataShards + st.parityShards), st);
-  for (const st of dirty) if (deferred.has(st) && !migrates(st)) deferred.delete(st);
-  const front = first.filter(migrates);
-  for (const st of dirty) if (!deferred.has(st) && !front.includes(st) && migrates(st)) deferred.add(st);
+  const isMigration = (st: Stripe) => need.get(st) === 'migration';
+  for (const st of dirty) if (deferred.has(st) && !isMigration(st)) deferred.delete(st);
+  const front = first.filter(isMigration);
+  for (const st of dirty) if (!deferred.has(st) && !front.includes(st) && isMigration(st)) deferred.add(st);
   if (front.length === 0) return;
   const after = [...deferred];
   deferred.clear();
