@@ -55,6 +55,11 @@ export class SetAside {
     for (const id of this.view.online) this.onlineMask |= bit(w, id);
   }
 
+  /** The members whose shards count as held now. */
+  heldIds(): ReadonlySet<string> {
+    return this.view.held;
+  }
+
   /** What the engine says of the stripe now; a repair that must wait is kept here, not planned. */
   offer(st: Stripe): RepairOutlook {
     const o = repairOutlook(this.view, st);

@@ -43,6 +43,32 @@ export function roundBatch(w: World): Stripe[] {
 }
 
 /**
+ * A member's shards stop counting as held when it has been away for the grace period; the
+ * simulator marks its stripes when it learns that (the grace event), but a disk that fails while
+ * its member is away starts a new grace period, and the member is lost before the event. The
+ * plain path sees the new rank at once in the stripes it plans every round: the deferred repairs
+ * and migrations. Those of the member's stripes are listed as changed here, and a waiting one's
+ * mark is dropped (its wake was judged with the old holders).
+ */
+function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>): void {
+  const last = w.heldAtLastRound;
+  const moved = w.members.filter((m) => held.has(m.id) !== last.has(m.id));
+  last.clear();
+  for (const id of held) last.add(id);
+  if (moved.length === 0) return;
+  const listed = new Set(dirty);
+  for (const m of moved) {
+    for (const st of m.held) {
+      if (st.state !== 'stored' || listed.has(st)) continue;
+      if (w.waiting.get(st)) w.waiting.set(st, null);
+      if (w.backlog.rankOf(st) === undefined && !w.deferredMigrations.has(st)) continue;
+      listed.add(st);
+      dirty.push(st);
+    }
+  }
+}
+
+/**
  * Once someone came online, the waiting stripes that did not change are listed too, after the
  * changed ones, as the plain path lists them; one whose mark says it still waits is set aside
  * at once (aside.ts).
@@ -114,6 +140,7 @@ export function plan(
 export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Planned | null {
   const members = repairMembers(w);
   const aside = new SetAside(w, members);
+  heldChanged(w, dirty, aside.heldIds());
   const changed = dirty.length;
   listWaiting(w, dirty, aside);
   const deferred = w.deferredMigrations;
@@ -180,7 +207,8 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
       if (st.state === 'stored' && !st.busy && (need.has(st) ? need.get(st) !== 'none' : !inBatch.has(st)))
         listed.push(st);
     deferred.clear();
-    const all = plan(w, [...first, ...listed, ...rest, ...taken], maxTasks, false, members)!;
+    const all = plan(w, [...first, ...listed, ...rest, ...taken], maxTasks, false, members);
+    if (all === null) return result === null ? null : settle(w, result);
     if (all.repairs.length !== (result?.repairs.length ?? 0))
       throw new Error("sim invariant violated: the migrations changed the round's repairs");
     return settle(w, all);

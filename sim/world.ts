@@ -73,6 +73,8 @@ export interface World {
   readonly waiting: Map<Stripe, WaitMark | null>;
   /** Migrations the last round deferred, in its order (batched repairs only; round.ts). */
   readonly deferredMigrations: Set<Stripe>;
+  /** Members whose shards counted as held at the last batched round (round.ts). */
+  readonly heldAtLastRound: Set<string>;
   /** Deferred repairs kept across rounds (batched repairs only; backlog.ts). */
   readonly backlog: RepairBacklog;
   /** The current round's transfers (batched repairs only; job-book.ts). */
@@ -112,6 +114,7 @@ export function newWorld(config: SimConfig): World {
     repairDirty: new Set(),
     waiting: new Map(),
     deferredMigrations: new Set(),
+    heldAtLastRound: new Set(),
     backlog: new RepairBacklog(STRIPE_BOUND),
     jobBook: new JobBook(2 * MAX_TASKS_PER_ROUND),
     exposureDirty: new Set(),
