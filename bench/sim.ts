@@ -9,8 +9,9 @@
  *
  * `--scenario heavy`: heavy failure instead: 8 members (pledges 10x apart), disk failures at 300 %
  * a year, ten simulated years (--days to shorten), daily churn; target <= 30 s. Not in the suite:
- * it does not meet its target yet (about 30 s per simulated year; the stripes that wait for a
- * holder with room are planned again whenever a member comes online; see docs/sim.md, Speed).
+ * it does not meet its target yet. Measured on a shared two-core machine: 227 s for the ten years
+ * (398-412 s before stripes that must wait were set aside), 9.6-12.6 s with --days 365 (28-32 s
+ * before); what is left is in docs/sim.md, Speed.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { defaultConfig, pledgesFromSkew } from '../sim/config.ts';

@@ -203,6 +203,7 @@ export {
   DEFAULT_MAX_TASKS,
   MAX_TASKS_LIMIT,
   type MigrationTask,
+  needsMigration,
   planRepairs,
   type RepairInput,
   type RepairMember,
@@ -223,6 +224,16 @@ export {
   type ShardCopy,
   type ShardInfo as ListedShardInfo,
 } from './repair-inventory.ts';
+export {
+  type RepairOutlook,
+  type RepairView,
+  type RepairWait,
+  type RepairWake,
+  repairOutlook,
+  repairView,
+  repairWake,
+  type StripeNeed,
+} from './repair-outlook.ts';
 export { type RepairRound, type RepairRoundInput, repairRound } from './repair-round.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
 export {

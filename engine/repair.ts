@@ -303,6 +303,18 @@ interface SortedStripes {
   readonly busy: number;
 }
 
+function insidePlacement(st: StripeHolding, placement: readonly string[]): boolean {
+  return st.holders.every((h) => h !== null && placement.includes(h));
+}
+
+/**
+ * Whether a stripe that holds every shard needs a migration: some holder is outside its
+ * placement set (the plan of its owner and shape, as `planRepairs` takes it).
+ */
+export function needsMigration(plan: PlacementPlan, st: StripeHolding): boolean {
+  return !insidePlacement(st, placementOf(plan, st.stripeId));
+}
+
 /** Each stripe is busy, unrecoverable, in need of repair, of migration, or healthy. */
 function sortStripes(input: RepairInput, avail: Context['avail'], busy: ReadonlySet<string>): SortedStripes {
   const out: SortedStripes = { repairs: [], migrations: [], unrecoverable: [], healthy: 0, busy: 0 };
@@ -325,7 +337,7 @@ function sortStripes(input: RepairInput, avail: Context['avail'], busy: Readonly
       out.repairs.push({ st, s, stripeId: st.stripeId, heldShards: held, missing });
     else {
       const placement = placementOf(planFor(input.plans, st, s), st.stripeId);
-      if (st.holders.every((h) => h !== null && placement.includes(h))) healthy++;
+      if (insidePlacement(st, placement)) healthy++;
       else out.migrations.push({ st, s, placement });
     }
   }

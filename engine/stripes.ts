@@ -41,43 +41,47 @@ export function validateStripe(st: StripeHolding, i: number): number {
   if (typeof st.stripeId !== 'string' || st.stripeId.length === 0) {
     throw new EngineError('invalid-argument', `stripe[${i}] needs a non-empty string stripeId`);
   }
-  // Only a failure names the stripe: the quoting costs on the hot path (every plan checks every stripe).
-  const fail = (code: 'invalid-argument' | 'invalid-shape', what: string): never => {
-    throw new EngineError(code, `stripe ${JSON.stringify(st.stripeId)}${what}`);
-  };
   if (typeof st.owner !== 'string' || st.owner.length === 0) {
-    fail('invalid-argument', ` needs a non-empty string owner`);
+    fail(st, 'invalid-argument', ` needs a non-empty string owner`);
   }
   const k = st.dataShards;
   const m = st.parityShards;
   if (!Number.isInteger(k) || k < 1 || k > MAX_DATA_SHARDS) {
-    fail('invalid-shape', `: dataShards must be 1..${MAX_DATA_SHARDS}, got ${k}`);
+    fail(st, 'invalid-shape', `: dataShards must be 1..${MAX_DATA_SHARDS}, got ${k}`);
   }
   if (!Number.isInteger(m) || m < 0 || m > MAX_PARITY_SHARDS) {
-    fail('invalid-shape', `: parityShards must be 0..${MAX_PARITY_SHARDS}, got ${m}`);
+    fail(st, 'invalid-shape', `: parityShards must be 0..${MAX_PARITY_SHARDS}, got ${m}`);
   }
   if (!Number.isSafeInteger(st.shardBytes) || st.shardBytes < 0) {
-    fail('invalid-shape', `: shardBytes must be a whole number >= 0`);
+    fail(st, 'invalid-shape', `: shardBytes must be a whole number >= 0`);
   }
   if (!Array.isArray(st.holders) || st.holders.length !== k + m) {
-    fail('invalid-shape', `: holders must list ${k + m} entries (k + m)`);
+    fail(st, 'invalid-shape', `: holders must list ${k + m} entries (k + m)`);
   }
   for (let a = 0; a < st.holders.length; a++) {
     const h = st.holders[a];
     if (h === null) continue;
     if (typeof h !== 'string' || h.length === 0) {
-      fail('invalid-argument', `: holders[${a}] must be a member id or null`);
+      fail(st, 'invalid-argument', `: holders[${a}] must be a member id or null`);
     }
     if (h === st.owner) {
-      fail('invalid-argument', `: its owner ${JSON.stringify(h)} holds shard ${a}`);
+      fail(st, 'invalid-argument', `: its owner ${JSON.stringify(h)} holds shard ${a}`);
     }
     for (let b = 0; b < a; b++) {
       if (st.holders[b] === h) {
-        fail('invalid-argument', `: member ${JSON.stringify(h)} holds two shards (${b} and ${a})`);
+        fail(st, 'invalid-argument', `: member ${JSON.stringify(h)} holds two shards (${b} and ${a})`);
       }
     }
   }
   return k + m;
+}
+
+/**
+ * A bad stripe, named. Only a failure quotes the id, and the helper is not a closure made per
+ * call: both cost on the hot path (every plan checks every stripe it is given).
+ */
+function fail(st: StripeHolding, code: 'invalid-argument' | 'invalid-shape', what: string): never {
+  throw new EngineError(code, `stripe ${JSON.stringify(st.stripeId)}${what}`);
 }
 
 /** The stripe's multiplicity (aggregated inputs carry `count`; 1 otherwise), validated. */

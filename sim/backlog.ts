@@ -59,6 +59,15 @@ export class RepairBacklog {
     return out;
   }
 
+  /** The head's rank (the first stripe `take` would look at), or undefined when empty. */
+  peek(): RepairRank | undefined {
+    for (;;) {
+      const e = this.heap[0];
+      if (e === undefined || this.live.get(e.stripe) === e.heldShards) return e;
+      heapPop(this.heap, first);
+    }
+  }
+
   /** Drops the dead entries (bounded memory when ranks change often). */
   private compact(): void {
     const alive = this.heap.filter((e) => this.live.get(e.stripe) === e.heldShards);

@@ -1,21 +1,13 @@
 /**
- * Repair: every planning round the stripes that changed go through the engine's `planRepairs`;
- * the repairs (k-1 shards read into the repairer, then one transfer per new shard) and migrations
+ * Repair: every planning round the stripes that changed go through the engine's `planRepairs`
+ * (round.ts); the repairs (k-1 shards read into the repairer, then one transfer per new shard) and migrations
  * that finish within the round start as jobs, which fail if a participant goes offline.
  */
-import {
-  compareRepairOrder,
-  type MigrationTask,
-  type PlacementPlan,
-  planKey,
-  planRepairs,
-  type RepairPlan,
-  type RepairRank,
-  type RepairTask,
-} from '../engine/index.ts';
+import type { MigrationTask, RepairTask } from '../engine/index.ts';
 import { type Job, MAX_TASKS_PER_ROUND, type Stripe, TASKS_PER_MEMBER_PER_ROUND } from './model.ts';
 import { closeWindow } from './repair-window.ts';
-import { detectionMs, member, planFor, type World } from './world.ts';
+import { plan, planWithBacklog, roundBatch } from './round.ts';
+import { detectionMs, member, type World } from './world.ts';
 
 /** One planning round. */
 export function planRound(w: World): void {
@@ -26,7 +18,7 @@ export function planRound(w: World): void {
   const result = w.config.batchRepairs ? planWithBacklog(w, batch, maxTasks) : plan(w, batch, maxTasks);
   if (result === null) return;
   const { byStripeId, repairs, migrations } = result;
-  for (const id of result.waitingStripeIds) w.waiting.add(byStripeId.get(id)!);
+  for (const id of result.waitingStripeIds) w.waiting.set(byStripeId.get(id)!, null);
   // Start only what finishes within this round: work reserved far ahead would mostly fail
   // when a participant goes offline, and the planner sees the stripe again next round.
   const horizonMs = w.nowMs + w.config.planIntervalMs;
@@ -40,99 +32,6 @@ export function planRound(w: World): void {
     if (st.busy || migrationEndMs(w, st, task) > horizonMs) w.repairDirty.add(st);
     else startMigration(w, st, task);
   }
-}
-
-type Planned = RepairPlan & { readonly byStripeId: Map<string, Stripe> };
-
-/** The engine's plan for these stripes (null when there are none). */
-function plan(w: World, batch: readonly Stripe[], maxTasks: number, deferToDirty = true): Planned | null {
-  if (batch.length === 0) return null;
-  const plans = new Map<string, PlacementPlan>();
-  for (const st of batch) {
-    const key = planKey(st.owner, st.dataShards + st.parityShards);
-    if (!plans.has(key)) plans.set(key, planFor(w, st.owner, st.dataShards + st.parityShards));
-  }
-  const result = planRepairs({
-    members: w.members.map((m) => ({
-      id: m.id,
-      pledgeBytes: m.pledgeBytes,
-      lastSeenMs: m.online ? w.nowMs : m.lastSeenMs,
-      removed: m.removed,
-      usedBytes: Math.max(0, w.usedById[m.id]!),
-    })),
-    stripes: batch,
-    plans,
-    nowMs: w.nowMs,
-    graceMs: w.config.graceMs,
-    onlineWindowMs: 0,
-    maxTasks,
-  });
-  const byStripeId = new Map<string, Stripe>();
-  for (const st of batch) byStripeId.set(st.stripeId, st);
-  if (deferToDirty) for (const id of result.deferredStripeIds) w.repairDirty.add(byStripeId.get(id)!);
-  return { ...result, byStripeId };
-}
-
-/**
- * The batched round: the stripes that changed, then the head of the backlog (backlog.ts), more
- * of it while the planner hands out fewer repairs than its bound and the backlog has more. The
- * planner sees every stripe the plain path's planner would reach before its bound: the same plan.
- */
-function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Planned | null {
-  // Stripes of the backlog that changed go first in its order, as the plain path lists them.
-  const ranked: { stripe: Stripe; rank: number }[] = [];
-  const rest: Stripe[] = [];
-  for (const st of dirty) {
-    const rank = w.backlog.rankOf(st);
-    if (rank === undefined) rest.push(st);
-    else {
-      ranked.push({ stripe: st, rank });
-      w.backlog.delete(st);
-    }
-  }
-  ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
-  const batch = [...ranked.map((r) => r.stripe), ...rest];
-  const inBatch = new Set(batch);
-  const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
-  let want = maxTasks;
-  for (;;) {
-    for (const e of w.backlog.take(want - (batch.length - dirty.length), keep)) batch.push(e.stripe);
-    const result = plan(w, batch, maxTasks, false);
-    if (result === null) return null;
-    // The plain planner would go on into the rest of the backlog (repairs come before every
-    // migration) unless its repairs alone reached the bound.
-    if (result.repairs.length < maxTasks && w.backlog.size > 0) {
-      want *= 2;
-      continue;
-    }
-    for (const r of result.deferredRepairs) w.backlog.add(result.byStripeId.get(r.stripeId)!, r.heldShards);
-    for (const id of result.deferredStripeIds.slice(result.deferredRepairs.length))
-      w.repairDirty.add(result.byStripeId.get(id)!);
-    return result;
-  }
-}
-
-function rankOf(r: { stripe: Stripe; rank: number }): RepairRank {
-  return { stripeId: r.stripe.stripeId, heldShards: r.rank };
-}
-
-/** The stripes this round looks at (and the waiting ones once someone came online). */
-function roundBatch(w: World): Stripe[] {
-  const batch: Stripe[] = [];
-  for (const st of w.repairDirty) {
-    if (st.state === 'stored' && !st.busy) batch.push(st);
-    else w.backlog.delete(st);
-  }
-  w.repairDirty.clear();
-  if (w.onlineSincePlan) {
-    // A waiting stripe that changed since is in the batch already: once only, or the planner
-    // would give it two repairs (two jobs for one shard, its target's room counted twice).
-    const listed = new Set(batch);
-    for (const st of w.waiting) if (st.state === 'stored' && !st.busy && !listed.has(st)) batch.push(st);
-    w.waiting.clear();
-    w.onlineSincePlan = false;
-  }
-  return batch;
 }
 
 function migrationEndMs(w: World, st: Stripe, task: MigrationTask): number {

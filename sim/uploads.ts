@@ -170,6 +170,7 @@ export function deleteStripe(w: World, st: Stripe): void {
   release(w, st);
   w.exposureDirty.add(st);
   w.repairDirty.delete(st);
+  w.deferredMigrations.delete(st);
   w.waiting.delete(st);
 }
 
@@ -185,6 +186,7 @@ export function lose(w: World, st: Stripe): void {
   release(w, st);
   w.exposureDirty.add(st);
   w.repairDirty.delete(st);
+  w.deferredMigrations.delete(st);
   w.waiting.delete(st);
   // The owner still has the data (unless its own disk failed too): it writes it again.
   const owner = w.members[st.ownerIdx]!;

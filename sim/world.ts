@@ -14,6 +14,7 @@ import {
   type PlacementPlan,
   planKey,
 } from '../engine/index.ts';
+import type { WaitMark } from './aside.ts';
 import { RepairBacklog } from './backlog.ts';
 import type { SimConfig } from './config.ts';
 import { EventQueue } from './heap.ts';
@@ -69,7 +70,11 @@ export interface World {
   /** Stripes the next planning round looks at. */
   readonly repairDirty: Set<Stripe>;
   /** Stripes the planner could not repair until someone comes back online. */
-  readonly waiting: Set<Stripe>;
+  readonly waiting: Map<Stripe, WaitMark | null>;
+  /** Migrations the last round deferred, in its order (batched repairs only; round.ts). */
+  readonly deferredMigrations: Set<Stripe>;
+  /** Members whose shards counted as held at the last batched round (round.ts). */
+  readonly heldAtLastRound: Set<string>;
   /** Deferred repairs kept across rounds (batched repairs only; backlog.ts). */
   readonly backlog: RepairBacklog;
   /** The current round's transfers (batched repairs only; job-book.ts). */
@@ -107,7 +112,9 @@ export function newWorld(config: SimConfig): World {
     initialCode: { k: code.dataShards, m: code.parityShards },
     shardBytes: 0,
     repairDirty: new Set(),
-    waiting: new Set(),
+    waiting: new Map(),
+    deferredMigrations: new Set(),
+    heldAtLastRound: new Set(),
     backlog: new RepairBacklog(STRIPE_BOUND),
     jobBook: new JobBook(2 * MAX_TASKS_PER_ROUND),
     exposureDirty: new Set(),

@@ -1,0 +1,127 @@
+/**
+ * Stripes a batched round leaves out of the planner because the engine says they must wait
+ * (`repairOutlook`: too few online holders to read from, or no online member with room that is
+ * not already listed). The planner would hand them no task whatever else the round holds, so the
+ * round's tasks are the same without them; what the plain path does with them afterwards is kept
+ * too: a stripe the planner would have reached before its task bound waits for someone to come
+ * online (`World.waiting`), one it would have deferred goes back to the backlog.
+ *
+ * A waiting stripe keeps what ends its wait (`repairWake`) as a mask of member indices. When
+ * someone came online, a waiting stripe that did not change and whose wake did not come is set
+ * aside again without asking the engine: the engine would say the same.
+ */
+import {
+  compareRepairOrder,
+  type RepairMember,
+  type RepairOutlook,
+  type RepairRank,
+  type RepairView,
+  repairOutlook,
+  repairView,
+  repairWake,
+} from '../engine/index.ts';
+import type { Stripe } from './model.ts';
+import type { World } from './world.ts';
+
+/** Masks hold member indices below this (a bigger group keeps no marks: its waiting stripes are planned again). */
+const MASK_MEMBERS = 31;
+
+/** What ends a waiting stripe's wait: `atLeast` members of `mask` online (with `roomBytes` free when set). */
+export interface WaitMark {
+  readonly heldShards: number;
+  readonly mask: number;
+  readonly atLeast: number;
+  readonly roomBytes: number | null;
+}
+
+interface Aside extends RepairRank {
+  readonly stripe: Stripe;
+  readonly mark: WaitMark | null;
+}
+
+export class SetAside {
+  private readonly view: RepairView;
+  private readonly stripes: Aside[] = [];
+  private readonly ids: string[];
+  private onlineMask = 0;
+  private readonly roomy = new Map<number, number>();
+
+  constructor(
+    private readonly w: World,
+    members: readonly RepairMember[],
+  ) {
+    this.view = repairView(members, { nowMs: w.nowMs, graceMs: w.config.graceMs, onlineWindowMs: 0 });
+    this.ids = members.map((m) => m.id);
+    for (const id of this.view.online) this.onlineMask |= bit(w, id);
+  }
+
+  /** The members whose shards count as held now. */
+  heldIds(): ReadonlySet<string> {
+    return this.view.held;
+  }
+
+  /** What the engine says of the stripe now; a repair that must wait is kept here, not planned. */
+  offer(st: Stripe): RepairOutlook {
+    const o = repairOutlook(this.view, st);
+    if (o.need === 'repair' && o.wait !== null) {
+      const wake = repairWake(this.view, this.ids, st, o.wait);
+      let mask = 0;
+      for (const id of wake.members) mask |= bit(this.w, id);
+      const mark =
+        mask < 0
+          ? null
+          : { heldShards: o.heldShards, mask, atLeast: wake.atLeast, roomBytes: wake.roomBytes };
+      this.keep(st, o.heldShards, mark);
+    }
+    return o;
+  }
+
+  /** A stripe known to wait (its mark says so) is kept as `offer` would keep it. */
+  keep(st: Stripe, heldShards: number, mark: WaitMark | null): void {
+    this.stripes.push({ stripe: st, stripeId: st.stripeId, heldShards, mark });
+  }
+
+  /** Whether the wait the mark records still holds now. */
+  stillWaits(mark: WaitMark): boolean {
+    const pool = mark.roomBytes === null ? this.onlineMask : this.roomyMask(mark.roomBytes);
+    return popcount(pool & mark.mask) < mark.atLeast;
+  }
+
+  private roomyMask(roomBytes: number): number {
+    let mask = this.roomy.get(roomBytes);
+    if (mask === undefined) {
+      mask = 0;
+      for (const r of this.view.room) if (r.freeBytes >= roomBytes) mask |= bit(this.w, r.id);
+      this.roomy.set(roomBytes, mask);
+    }
+    return mask;
+  }
+
+  /**
+   * After the round's plan: `lastRepair` is the repair that reached the task bound (null when the
+   * bound was not reached by repairs). Stripes ranked after it would have been deferred (and one
+   * already waiting stays listed there too, as on the plain path).
+   */
+  settle(lastRepair: RepairRank | null): void {
+    for (const a of this.stripes) {
+      if (lastRepair !== null && compareRepairOrder(a, lastRepair) > 0) {
+        this.w.backlog.add(a.stripe, a.heldShards);
+        if (this.w.waiting.has(a.stripe)) this.w.waiting.set(a.stripe, a.mark);
+      } else this.w.waiting.set(a.stripe, a.mark);
+    }
+    this.stripes.length = 0;
+  }
+}
+
+/** The member's bit in a mask; -2^31 (a negative mask: no mark) when its index does not fit. */
+function bit(w: World, id: string): number {
+  const m = w.byId.get(id);
+  if (m === undefined || m.idx >= MASK_MEMBERS) return -(2 ** 31);
+  return 1 << m.idx;
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (let v = x; v !== 0; v &= v - 1) n++;
+  return n;
+}

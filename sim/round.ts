@@ -1,0 +1,258 @@
+/**
+ * A planning round's input and plan: the stripes that changed go through the engine's
+ * `planRepairs`, on the plain path as they are, on the batched path (the default) with the
+ * backlog, the set-aside and the deferred migrations that keep a failure's thousands of stripes
+ * from being planned again every round (docs/sim.md, Speed). Both give the same plan.
+ */
+import {
+  compareRepairOrder,
+  needsMigration,
+  type PlacementPlan,
+  planKey,
+  planRepairs,
+  type RepairMember,
+  type RepairPlan,
+  type RepairRank,
+} from '../engine/index.ts';
+import { SetAside } from './aside.ts';
+import type { Stripe } from './model.ts';
+import { planFor, type World } from './world.ts';
+
+export type Planned = RepairPlan & { readonly byStripeId: Map<string, Stripe> };
+
+/**
+ * The stripes this round looks at: those that changed, and the waiting ones once someone came
+ * online (the batched path lists those itself: `listWaiting`).
+ */
+export function roundBatch(w: World): Stripe[] {
+  const batch: Stripe[] = [];
+  for (const st of w.repairDirty) {
+    if (st.state === 'stored' && !st.busy) batch.push(st);
+    else w.backlog.delete(st);
+  }
+  if (w.onlineSincePlan && !w.config.batchRepairs) {
+    // A waiting stripe that changed since is in the batch already: once only, or the planner
+    // would give it two repairs (two jobs for one shard, its target's room counted twice).
+    for (const st of w.waiting.keys())
+      if (st.state === 'stored' && !st.busy && !w.repairDirty.has(st)) batch.push(st);
+    w.waiting.clear();
+    w.onlineSincePlan = false;
+  }
+  w.repairDirty.clear();
+  return batch;
+}
+
+/**
+ * A member's shards stop counting as held when it has been away for the grace period; the
+ * simulator marks its stripes when it learns that (the grace event), but a disk that fails while
+ * its member is away starts a new grace period, and the member is lost before the event. The
+ * plain path sees the new rank at once in the stripes it plans every round: the deferred repairs
+ * and migrations. Those of the member's stripes are listed as changed here, and a waiting one's
+ * mark is dropped (its wake was judged with the old holders).
+ */
+function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>): void {
+  const last = w.heldAtLastRound;
+  const moved = w.members.filter((m) => held.has(m.id) !== last.has(m.id));
+  last.clear();
+  for (const id of held) last.add(id);
+  if (moved.length === 0) return;
+  const listed = new Set(dirty);
+  for (const m of moved) {
+    for (const st of m.held) {
+      if (st.state !== 'stored' || listed.has(st)) continue;
+      if (w.waiting.get(st)) w.waiting.set(st, null);
+      if (w.backlog.rankOf(st) === undefined && !w.deferredMigrations.has(st)) continue;
+      listed.add(st);
+      dirty.push(st);
+    }
+  }
+}
+
+/**
+ * Once someone came online, the waiting stripes that did not change are listed too, after the
+ * changed ones, as the plain path lists them; one whose mark says it still waits is set aside
+ * at once (aside.ts).
+ */
+function listWaiting(w: World, dirty: Stripe[], aside: SetAside): void {
+  if (!w.onlineSincePlan) return;
+  const changed = new Set(dirty);
+  for (const [st, mark] of w.waiting) {
+    if (st.state !== 'stored' || st.busy || changed.has(st)) continue;
+    if (mark !== null && aside.stillWaits(mark)) {
+      w.backlog.delete(st);
+      aside.keep(st, mark.heldShards, mark);
+    } else dirty.push(st);
+  }
+  w.waiting.clear();
+  w.onlineSincePlan = false;
+}
+
+/** The members as the planner sees them now. */
+function repairMembers(w: World): RepairMember[] {
+  return w.members.map((m) => ({
+    id: m.id,
+    pledgeBytes: m.pledgeBytes,
+    lastSeenMs: m.online ? w.nowMs : m.lastSeenMs,
+    removed: m.removed,
+    usedBytes: Math.max(0, w.usedById[m.id]!),
+  }));
+}
+
+/** The engine's plan for these stripes (null when there are none). */
+export function plan(
+  w: World,
+  batch: readonly Stripe[],
+  maxTasks: number,
+  deferToDirty = true,
+  members = repairMembers(w),
+): Planned | null {
+  if (batch.length === 0) return null;
+  const plans = new Map<string, PlacementPlan>();
+  for (const st of batch) {
+    const key = planKey(st.owner, st.dataShards + st.parityShards);
+    if (!plans.has(key)) plans.set(key, planFor(w, st.owner, st.dataShards + st.parityShards));
+  }
+  const result = planRepairs({
+    members,
+    stripes: batch,
+    plans,
+    nowMs: w.nowMs,
+    graceMs: w.config.graceMs,
+    onlineWindowMs: 0,
+    maxTasks,
+  });
+  const byStripeId = new Map<string, Stripe>();
+  for (const st of batch) byStripeId.set(st.stripeId, st);
+  if (deferToDirty) for (const id of result.deferredStripeIds) w.repairDirty.add(byStripeId.get(id)!);
+  return { ...result, byStripeId };
+}
+
+/**
+ * The batched round. The repairs first: the changed stripes that need one, then the head of the
+ * backlog (backlog.ts), more of it until the planner's repairs reach its bound before the
+ * backlog's head or the backlog is empty; a repair the engine says must wait is set aside
+ * (aside.ts). When the repairs reach the bound, every migration is deferred, as the planner
+ * would defer it: the changed whole stripes are only sorted out, and the deferred migrations
+ * that did not change stay where they are in `World.deferredMigrations`. Otherwise every stripe
+ * goes to the planner once more, in the plain path's order, for the migrations. The planner
+ * reaches the same stripes either way.
+ */
+export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Planned | null {
+  const members = repairMembers(w);
+  const aside = new SetAside(w, members);
+  heldChanged(w, dirty, aside.heldIds());
+  const changed = dirty.length;
+  listWaiting(w, dirty, aside);
+  const deferred = w.deferredMigrations;
+  // The plain path lists the backlog's changed stripes first (in its order), then the last
+  // round's deferred migrations, then the rest of the changed stripes.
+  const ranked: { stripe: Stripe; rank: number }[] = [];
+  const rest: Stripe[] = [];
+  const need = new Map<Stripe, Need>();
+  let migrations = 0;
+  for (const [i, st] of dirty.entries()) {
+    const rank = w.backlog.rankOf(st);
+    if (rank !== undefined) w.backlog.delete(st);
+    const o = aside.offer(st);
+    if (o.need === 'repair' && o.wait !== null) continue;
+    // A waiting stripe that changed and may now get a task: listed again next time (its mark is gone).
+    if (i < changed && w.waiting.has(st)) w.waiting.set(st, null);
+    const n =
+      o.need === 'whole' ? (migrates(w, st) ? 'migration' : 'none') : o.need === 'repair' ? 'repair' : 'none';
+    need.set(st, n);
+    if (n === 'migration') migrations++;
+    // Healthy and lost stripes get nothing from the planner (it only counts them).
+    if (n === 'none') continue;
+    if (deferred.has(st)) continue;
+    if (rank === undefined) rest.push(st);
+    else ranked.push({ stripe: st, rank });
+  }
+  ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
+  const first = ranked.map((r) => r.stripe);
+  const repairs = [...need].filter(([, n]) => n === 'repair').map(([st]) => st);
+  const inBatch = new Set(dirty);
+  const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
+  const taken: Stripe[] = [];
+  let want = maxTasks;
+  for (;;) {
+    while (taken.length < want && w.backlog.size > 0) {
+      for (const e of w.backlog.take(want - taken.length, keep)) {
+        const o = aside.offer(e.stripe);
+        if (o.need !== 'repair' || o.heldShards !== e.heldShards)
+          throw new Error(
+            `sim invariant violated: stripe ${e.stripe.stripeId} changed in the backlog unmarked`,
+          );
+        if (o.wait === null) taken.push(e.stripe);
+      }
+    }
+    const result = plan(w, [...repairs, ...taken], maxTasks, false, members);
+    const lastRepair = result?.repairs.length === maxTasks ? result.repairs.at(-1)! : null;
+    const head = w.backlog.peek();
+    if (
+      result !== null &&
+      head !== undefined &&
+      (lastRepair === null || compareRepairOrder(head, lastRepair) < 0)
+    ) {
+      want *= 2;
+      continue;
+    }
+    aside.settle(lastRepair);
+    if (lastRepair !== null) {
+      deferMigrations(w, dirty, need, first);
+      return settle(w, result!);
+    }
+    if (deferred.size === 0 && migrations === 0) return result === null ? null : settle(w, result);
+    const listed: Stripe[] = [];
+    for (const st of deferred)
+      if (st.state === 'stored' && !st.busy && (need.has(st) ? need.get(st) !== 'none' : !inBatch.has(st)))
+        listed.push(st);
+    deferred.clear();
+    const all = plan(w, [...first, ...listed, ...rest, ...taken], maxTasks, false, members);
+    if (all === null) return result === null ? null : settle(w, result);
+    if (all.repairs.length !== (result?.repairs.length ?? 0))
+      throw new Error("sim invariant violated: the migrations changed the round's repairs");
+    return settle(w, all);
+  }
+}
+
+/** The round's deferred repairs wait in the backlog, its deferred migrations for the next round. */
+function settle(w: World, result: Planned): Planned {
+  for (const r of result.deferredRepairs) w.backlog.add(result.byStripeId.get(r.stripeId)!, r.heldShards);
+  for (const id of result.deferredStripeIds.slice(result.deferredRepairs.length))
+    w.deferredMigrations.add(result.byStripeId.get(id)!);
+  return result;
+}
+
+/** What a changed stripe gets from the planner: a repair, a migration, or nothing. */
+type Need = 'repair' | 'migration' | 'none';
+
+/** A whole stripe with a holder outside its placement. */
+function migrates(w: World, st: Stripe): boolean {
+  return needsMigration(planFor(w, st.owner, st.dataShards + st.parityShards), st);
+}
+
+/**
+ * The repairs reached the bound, so the planner defers every migration in its input order: the
+ * last round's deferred migrations keep their places unless they changed into something else;
+ * the changed stripes that now need one join them (the backlog's ones in front, as listed).
+ */
+function deferMigrations(
+  w: World,
+  dirty: readonly Stripe[],
+  need: ReadonlyMap<Stripe, Need>,
+  first: readonly Stripe[],
+): void {
+  const deferred = w.deferredMigrations;
+  const isMigration = (st: Stripe) => need.get(st) === 'migration';
+  for (const st of dirty) if (deferred.has(st) && !isMigration(st)) deferred.delete(st);
+  const front = first.filter(isMigration);
+  for (const st of dirty) if (!deferred.has(st) && !front.includes(st) && isMigration(st)) deferred.add(st);
+  if (front.length === 0) return;
+  const after = [...deferred];
+  deferred.clear();
+  for (const st of [...front, ...after]) deferred.add(st);
+}
+
+function rankOf(r: { stripe: Stripe; rank: number }): RepairRank {
+  return { stripeId: r.stripe.stripeId, heldShards: r.rank };
+}
