@@ -37,6 +37,7 @@ export interface Home {
   name: string;
   ns: string;
   router: string;
+  /** The router's public address (renumber changes it). */
   wanIp: string;
   wrap: Wrap;
 }
@@ -130,6 +131,18 @@ export class Testbed {
       }
       this.homes.push({ name: spec.name, ns, router, wanIp, wrap: ['ip', 'netns', 'exec', ns] });
     });
+  }
+
+  /**
+   * The provider gives home `name` a new public address, as a router's reconnect does: the
+   * router's WAN address changes and the kernel drops the NAT mappings of the old one, so every
+   * connection out of the home breaks and has to be made again from the new address.
+   */
+  renumber(name: string, wanIp: string): void {
+    const h = this.home(name);
+    this.ipn(h.router, ['addr', 'del', `${h.wanIp}/24`, 'dev', 'wan']);
+    this.ipn(h.router, ['addr', 'add', `${wanIp}/24`, 'dev', 'wan']);
+    h.wanIp = wanIp;
   }
 
   home(name: string): Home {

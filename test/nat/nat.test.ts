@@ -17,6 +17,7 @@ import { secretToWords } from '../../runtime/daemon/recovery/secret-words.ts';
 import { cli, newRelayKey, type Proc, waitFor } from '../runtime/daemon/_cluster.ts';
 import { fixTimes, formGroup, manifest, shardFiles } from '../runtime/daemon/_group.ts';
 import {
+  INTERNET_PREFIX,
   MEMBER_IP,
   MEMBER_PORT,
   PUBLIC_IP,
@@ -318,6 +319,34 @@ describe.skipIf(unavailable !== null)(
       const b = await cli(['backup', '--dir', member('c').dir, '--json']);
       expect(b.code, b.stderr + b.stdout).toBe(0);
       expect((JSON.parse(b.stdout) as { holders: number }).holders).toBe(3);
+    }, 300_000);
+
+    it('a home gets a new public address: its member comes back through the relay, both ways', async () => {
+      const old = bed.home('b').wanIp;
+      bed.renumber('b', `${INTERNET_PREFIX}.31`);
+      expect(bed.home('b').wanIp).not.toBe(old);
+      // Every connection out of home b is dead. b's daemon has to notice, reserve on the relay
+      // again from its new address and dial the others; the others reach b only through that
+      // new reservation. Backups both ways show it (retried: noticing takes a ping or two).
+      const backsUp = (n: string, file: string) =>
+        waitFor(
+          `${n} to back up onto every holder after home b's renumbering`,
+          async () => {
+            fs.writeFileSync(join(src(n), file), `after renumbering ${Date.now()}\n`);
+            const r = await cli(['backup', '--dir', member(n).dir, '--json']);
+            if (r.code !== 0) throw new Error(r.stderr + r.stdout);
+            return (JSON.parse(r.stdout) as { holders: number }).holders === 3 ? r : null;
+          },
+          120_000,
+        ).catch((e: Error) => {
+          throw new Error(`${e.message}\n--- b's log\n${logTail(member('b').dir)}`);
+        });
+      await backsUp('b', 'renumbered.txt');
+      await backsUp('a', 'to-renumbered-b.txt');
+      const rows = (await member('a').call('members')) as MemberRow[];
+      expect(rows.find((r) => r.id === ids.get('b'))?.addresses.some((x) => x.includes('/p2p-circuit'))).toBe(
+        true,
+      );
     }, 300_000);
 
     it('announces no loopback address, and never dials its own LAN address at another home', async () => {
