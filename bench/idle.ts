@@ -1,5 +1,5 @@
 /**
- * `pnpm bench idle [--seconds N] [--quick] [--members N] [--cpu-prof <dir>] [--json]`
+ * `pnpm bench idle [--seconds N] [--quick] [--members N] [--source] [--cpu-prof <dir>] [--json]`
  *
  * The idle cost of a member: four pb-node processes (real processes, `--test-network`: loopback
  * TCP) form a group, one backs up a small directory so that the others hold shards; then every
@@ -7,17 +7,21 @@
  * schedule hourly, watchDebounce 30s; formGroup uses 1 s and no schedule to form quickly) and
  * started again. After a settling time (the start's own work) nothing is asked of them: the
  * benchmark only reads /proc/<pid>/stat (utime + stime) and /proc/<pid>/status (VmRSS, VmHWM)
- * every few seconds over the window (5 minutes by default; `--quick`: 40 s).
+ * every few seconds over the window (5 minutes by default; `--quick`: 40 s). The daemons run the
+ * precompiled CLI (runtime/bin/build.mjs, built here first: what an installed member runs);
+ * `--source` runs the tsx entry instead (its TypeScript loader thread costs about 30 MiB more).
  *
  * Per daemon: CPU % of one core over the window, RSS at the end and the largest sampled in the
  * window, VmHWM (the process's peak since its start). Targets: <= 0.2 % CPU and <= 100 MiB RSS
  * for the worst daemon. `--json` prints { worstCpuPercent, worstRssMiB, worstPeakRssMiB, daemons, ... }.
  */
+
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, type Proc, waitFor } from '../test/runtime/daemon/_cluster.ts';
+import { BIN, cli, Proc, type Wrap, waitFor } from '../test/runtime/daemon/_cluster.ts';
 import { formGroup, storeReport } from '../test/runtime/daemon/_group.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
 
@@ -52,6 +56,8 @@ export interface DaemonIdle {
 
 export interface IdleReport {
   seconds: number;
+  /** How the daemons ran: the precompiled CLI (what is installed) or the tsx entry. */
+  cli: string;
   settleSeconds: number;
   members: number;
   worstCpuPercent: number;
@@ -103,6 +109,23 @@ function writeDataset(dir: string): void {
     fs.writeFileSync(join(dir, `file-${i}.bin`), randomBytes(DATASET_FILE_BYTES));
 }
 
+/**
+ * The precompiled CLI (runtime/bin/build.mjs, built afresh from this tree), what an installed
+ * member runs: a command prefix that replaces the tsx entry the test helpers name by it (`exec`
+ * keeps the pid, so /proc/<pid> is the daemon's). `--source`: the tsx entry (no prefix).
+ */
+function buildCli(): string {
+  const root = join(import.meta.dirname, '..');
+  return execFileSync(process.execPath, [join(root, 'runtime/bin/build.mjs')], { encoding: 'utf8' }).trim();
+}
+
+/** A prefix that runs `entry` with `nodeArgs` in place of the test helpers' tsx entry. */
+function entryWrap(entry: string, nodeArgs: readonly string[] = []): Wrap {
+  // sh -c SCRIPT ENTRY NODE TSX-ENTRY ARGS...: $0 = ENTRY, $1 = node, $2 = the tsx entry (dropped).
+  const extra = nodeArgs.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  return ['sh', '-c', `node="$1"; shift 2; exec "$node" ${extra} "$0" "$@"`, entry];
+}
+
 function optionValue(args: readonly string[], flag: string): string | null {
   const at = args.indexOf(flag);
   if (at < 0) return null;
@@ -150,6 +173,7 @@ async function sample(procs: readonly Proc[], seconds: number) {
 
 export async function run(args: string[]): Promise<void> {
   const json = hasFlag(args, '--json');
+  const source = hasFlag(args, '--source');
   const seconds = secondsArg(args);
   const settleSeconds = hasFlag(args, '--quick') ? QUICK_SETTLE_SECONDS : FULL_SETTLE_SECONDS;
   const membersAt = args.indexOf('--members');
@@ -165,14 +189,17 @@ export async function run(args: string[]): Promise<void> {
     const data = join(work, 'home', 'dataset');
     writeDataset(data);
     const names = ['owner', ...Array.from({ length: members - 1 }, (_, i) => `m${i + 2}`)];
+    const entry = source ? BIN : buildCli();
+    const wrap = entryWrap(entry);
     ({ procs } = await formGroup(
       work,
       names,
       { owner: ['--directories', data, '--schedule', 'off', '--watch-debounce', '0s'] },
       '64MiB',
+      { wrap: () => wrap },
     ));
     const [owner, ...holders] = procs as [Proc, ...Proc[]];
-    const b = await cli(['backup', '--dir', owner.dir, '--json']);
+    const b = await cli(['backup', '--dir', owner.dir, '--json'], wrap);
     if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}${b.stdout}`);
     const held = await Promise.all(holders.map(async (h) => (await storeReport(h)).putsReceived));
     if (held.some((n) => n === 0)) throw new Error(`a holder received no shard: ${held.join(', ')}`);
@@ -181,21 +208,11 @@ export async function run(args: string[]): Promise<void> {
     // Restart every member with the default timings (what a member that nobody tuned runs).
     for (const p of procs) await p.stop();
     for (const p of procs) setDefaults(p.dir);
+    // `--cpu-prof <dir>`: the first holder writes a V8 CPU profile there when it stops.
     const profDir = optionValue(args, '--cpu-prof');
-    const nodeOptions = process.env.NODE_OPTIONS;
-    for (const [i, p] of procs.entries()) {
-      // `--cpu-prof <dir>`: the first holder writes a V8 CPU profile there when it stops.
-      const profiled = i === 1 && profDir !== null;
-      if (profiled) process.env.NODE_OPTIONS = `${nodeOptions ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`;
-      try {
-        await p.start();
-      } finally {
-        if (profiled) {
-          if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
-          else process.env.NODE_OPTIONS = nodeOptions;
-        }
-      }
-    }
+    if (profDir !== null)
+      procs[1] = new Proc(procs[1]!.dir, entryWrap(entry, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]));
+    for (const p of procs) await p.start();
     for (const p of procs)
       await waitFor(
         'every member with its pledge again',
@@ -220,6 +237,7 @@ export async function run(args: string[]): Promise<void> {
     }));
     const report: IdleReport = {
       seconds,
+      cli: source ? 'source (tsx)' : 'precompiled (dist/)',
       settleSeconds,
       members,
       worstCpuPercent: Math.max(...daemons.map((d) => d.cpuPercent)),
@@ -256,7 +274,7 @@ function emit(report: IdleReport, json: boolean, args: readonly string[]): void 
     `\`${command}\`: ${report.members} pb-node processes on 127.0.0.1 TCP form a group; the owner backs up ` +
       `${DATASET_FILES} files of ${DATASET_FILE_BYTES / 1024} KiB so the others hold shards; every daemon restarts with ` +
       `the default timings (syncInterval 30s, schedule hourly, watchDebounce 30s), settles ${report.settleSeconds} s, ` +
-      `then is left alone for ${report.seconds} s while /proc is sampled every ${SAMPLE_EVERY_MS / 1000} s. ` +
+      `then is left alone for ${report.seconds} s (CLI: ${report.cli}) while /proc is sampled every ${SAMPLE_EVERY_MS / 1000} s. ` +
       'CPU % is of one core over the window; RSS peak is the largest sample in the window; VmHWM is the peak since the start.',
     '',
     markdownTable(columns, rows),
