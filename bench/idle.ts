@@ -1,5 +1,6 @@
 /**
- * `pnpm bench idle [--seconds N] [--quick] [--members N] [--source] [--cpu-prof <dir>] [--json]`
+ * `pnpm bench idle [--seconds N] [--quick] [--members N] [--source] [--cpu-prof <dir>] [--logs <dir>]
+ *   [--json]`
  *
  * The idle cost of a member: four pb-node processes (real processes, `--test-network`: loopback
  * TCP) form a group, one backs up a small directory so that the others hold shards; then every
@@ -28,8 +29,8 @@ import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from
 const CLOCK_TICKS_PER_SECOND = 100;
 const FULL_SECONDS = 300;
 const QUICK_SECONDS = 40;
-const FULL_SETTLE_SECONDS = 30;
-const QUICK_SETTLE_SECONDS = 15;
+/** After the restart: the start's own work (and its RSS peak) is left out of the window. */
+const SETTLE_SECONDS = 30;
 const SAMPLE_EVERY_MS = 2000;
 const DATASET_FILES = 16;
 const DATASET_FILE_BYTES = 256 * 1024;
@@ -175,7 +176,7 @@ export async function run(args: string[]): Promise<void> {
   const json = hasFlag(args, '--json');
   const source = hasFlag(args, '--source');
   const seconds = secondsArg(args);
-  const settleSeconds = hasFlag(args, '--quick') ? QUICK_SETTLE_SECONDS : FULL_SETTLE_SECONDS;
+  const settleSeconds = SETTLE_SECONDS;
   const membersAt = args.indexOf('--members');
   const members = membersAt >= 0 ? Number(args[membersAt + 1]) : 4;
   if (!Number.isInteger(members) || members < 3 || members > 8)
@@ -250,6 +251,15 @@ export async function run(args: string[]): Promise<void> {
     emit(report, json, args);
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
+    // `--logs <dir>`: each member's daemon log is kept there (what the idle daemons did).
+    const logs = optionValue(args, '--logs');
+    if (logs !== null) {
+      fs.mkdirSync(logs, { recursive: true });
+      for (const p of procs) {
+        const log = join(p.dir, 'pb-node.log');
+        if (fs.existsSync(log)) fs.copyFileSync(log, join(logs, `${p.dir.split('/').at(-1)}.log`));
+      }
+    }
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
