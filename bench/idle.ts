@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, cli, Proc, type Wrap, waitFor } from '../test/runtime/daemon/_cluster.ts';
-import { formGroup, storeReport } from '../test/runtime/daemon/_group.ts';
+import { directAddress, formGroup, storeReport } from '../test/runtime/daemon/_group.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
 
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -92,11 +92,17 @@ function pidOf(p: Proc): number {
   return pid;
 }
 
-/** Rewrites `key = ...` lines of a member's config to the default values. */
-function setDefaults(dir: string): void {
+/**
+ * Rewrites `key = ...` lines of a member's config to the default values, and pins its listening
+ * port to the one it had (test networks listen on port 0: a new port at each start would leave
+ * the addresses the group knows stale, and the members would spend the window failing to reach
+ * each other instead of idling; a real member listens on a fixed port).
+ */
+function setDefaults(dir: string, tcpPort: number): void {
   const file = join(dir, 'config');
   let text = fs.readFileSync(file, 'utf8');
-  for (const [key, value] of Object.entries(DEFAULT_LINES)) {
+  const lines = { ...DEFAULT_LINES, listen: `["/ip4/127.0.0.1/tcp/${tcpPort}", "/p2p-circuit", "/webrtc"]` };
+  for (const [key, value] of Object.entries(lines)) {
     const line = new RegExp(`^${key} = .*$`, 'm');
     if (!line.test(text)) throw new Error(`${file} has no ${key} line`);
     text = text.replace(line, `${key} = ${value}`);
@@ -207,8 +213,13 @@ export async function run(args: string[]): Promise<void> {
     say(`${members} members formed a group; the owner backed up ${DATASET_FILES} files`);
 
     // Restart every member with the default timings (what a member that nobody tuned runs).
+    const ports = await Promise.all(
+      procs.map(async (p) => Number(/\/tcp\/(\d+)\//.exec(await directAddress(p))![1])),
+    );
     for (const p of procs) await p.stop();
-    for (const p of procs) setDefaults(p.dir);
+    procs.forEach((p, i) => {
+      setDefaults(p.dir, ports[i]!);
+    });
     // `--cpu-prof <dir>`: the first holder writes a V8 CPU profile there when it stops.
     const profDir = optionValue(args, '--cpu-prof');
     if (profDir !== null)
@@ -216,11 +227,13 @@ export async function run(args: string[]): Promise<void> {
     for (const p of procs) await p.start();
     for (const p of procs)
       await waitFor(
-        'every member with its pledge again',
+        'every member linked directly to every other again',
         async () =>
-          ((await p.call('members')) as { pledgeBytes: number }[]).filter((m) => m.pledgeBytes > 0).length ===
-          members,
-        60_000,
+          ((await p.call('members')) as { self: boolean; link: string | null }[]).filter(
+            (m) => !m.self && m.link === 'direct',
+          ).length ===
+          members - 1,
+        120_000,
       );
     say(`restarted with default settings; settling ${settleSeconds} s, then measuring ${seconds} s`);
     await new Promise((r) => setTimeout(r, settleSeconds * 1000));
