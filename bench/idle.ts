@@ -290,7 +290,8 @@ function emit(report: IdleReport, json: boolean, args: readonly string[]): void 
   const verdict = (ok: boolean) => (ok ? 'pass' : 'MISS');
   const cpuOk = report.worstCpuPercent <= CPU_TARGET_PERCENT;
   const rssOk = report.worstPeakRssMiB <= RSS_TARGET_MiB;
-  const command = `pnpm bench idle ${args.filter((a) => a !== '--json').join(' ')}`.trim();
+  const command =
+    `pnpm bench idle ${args.filter((a, i) => a !== '--json' && !['--logs', '--cpu-prof'].includes(args[i - 1] ?? '') && !['--logs', '--cpu-prof'].includes(a)).join(' ')}`.trim();
   const md = [
     '# idle benchmark',
     '',
