@@ -26,7 +26,15 @@ import {
 } from './report.ts';
 
 /** The suite, in run order. Adding a benchmark is one line here (plus bench/adapters/<name>.ts for its targets). */
-const SUITE: readonly string[] = ['placement', 'group', 'sim', 'pipeline', 'transport', 'group-backup'];
+const SUITE: readonly string[] = [
+  'placement',
+  'group',
+  'sim',
+  'pipeline',
+  'transport',
+  'group-backup',
+  'idle',
+];
 
 /** Per-benchmark wall-clock bound: a hung benchmark is killed and reported as a crash. */
 const QUICK_TIMEOUT_MS = 6 * 60_000;
