@@ -1,6 +1,6 @@
 /**
  * The file system side of a restore, in synchronous calls a slice at a time (docs/design.md §6.1,
- * "Small files in bulk").
+ * "How small files are restored").
  *
  * Every asynchronous file system call is a round trip through libuv's thread pool (a queued work
  * item, a futex wake, a promise). A restore of many small files made seven or eight of them per
@@ -22,7 +22,8 @@ import type { EntryMeta } from './tree.ts';
 export const SYNC_SLICE = 128;
 /** Zero runs are skipped (left as holes) in blocks of this size, aligned to the file's offsets. */
 export const HOLE_BLOCK_BYTES = 4096;
-const ZEROS = Buffer.alloc(4 * 1024 * 1024 + 64);
+/** Zeros to compare blocks against; allocated on first use (backup workers load this module too). */
+let zeros: Buffer | null = null;
 
 /** Runs the synchronous `fn` over `items`, letting the event loop run every SYNC_SLICE items. */
 export async function eachInSlices<T>(
@@ -49,7 +50,8 @@ export function dataRuns(plain: Buffer, position: number): [number, number][] {
   let from = 0;
   while (from < plain.length) {
     const to = Math.min(plain.length, from + HOLE_BLOCK_BYTES - ((position + from) % HOLE_BLOCK_BYTES));
-    if (!plain.subarray(from, to).equals(ZEROS.subarray(0, to - from))) {
+    zeros ??= Buffer.alloc(HOLE_BLOCK_BYTES);
+    if (!plain.subarray(from, to).equals(zeros.subarray(0, to - from))) {
       const last = runs.at(-1);
       if (last !== undefined && last[1] === from) last[1] = to;
       else runs.push([from, to]);
