@@ -173,6 +173,28 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
     return { stripes: byStripe.size, exposedBytes: exp.totals.exposedBytes, bodyOf, filesOf, whole };
   };
 
+  /** Every stripe of the owner's on `holders`' disks: which holder keeps which shard index. */
+  const placementText = (holders: Proc[]): string => {
+    const nameOf = (id: string): string => holders.find((h) => ids.get(h) === id)?.dir.split('/').at(-1) ?? id;
+    const byStripe = new Map<string, string[]>();
+    for (const h of holders)
+      for (const s of shardsOnDisk(h.dir, ids.get(h)!))
+        byStripe.set(s.stripeId, [...(byStripe.get(s.stripeId) ?? []), `${s.index}@${nameOf(s.member)}`]);
+    return [...byStripe].map(([id, at]) => `${id.slice(0, 12)}: ${at.sort().join(' ')}`).join('; ');
+  };
+  /** The last repair lines of each holder's log. */
+  const repairLogTail = (holders: Proc[]): string =>
+    holders
+      .map((h) => {
+        const lines = fs
+          .readFileSync(join(h.dir, 'pb-node.log'), 'utf8')
+          .split('\n')
+          .filter((l) => /repair|migrat/.test(l))
+          .slice(-4);
+        return `${h.dir.split('/').at(-1)}: ${lines.join(' | ')}`;
+      })
+      .join('\n');
+
   /**
    * The owner's report once what it says each holder holds of its backup and uses of its pledge
    * equals the disks (usage answers are remembered USAGE_FRESH_MS, shards move until then).
@@ -441,11 +463,15 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
         'migrations to h5 settled',
         async () => {
           const x = truth(owner, withH5, lost);
-          return x.whole &&
+          if (
+            x.whole &&
             x.bodyOf(ids.get(h5)!) > 0 &&
             truth(owner, [h1, h2, h3], lost).stripes === x.stripes
-            ? x
-            : null;
+          )
+            return x;
+          // Thrown, not returned, so that a timeout names where every shard sits and what the
+          // holders' repair workers last said.
+          throw new Error(`${placementText(withH5)}\n${repairLogTail(withH5)}`);
         },
         MIGRATIONS_SETTLE_MS,
       );
