@@ -7,8 +7,8 @@
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import type { GroupState } from '../../../engine/index.ts';
 import { relayOf, relaysIn } from '../../../engine/index.ts';
-import type { PbLibp2p } from '../../net/node.ts';
 import { describeError } from '../../net/errors.ts';
+import type { PbLibp2p } from '../../net/node.ts';
 import { toPeerId } from '../../net/serve.ts';
 import { ControlError } from '../control/control.ts';
 import { announcedMultiaddrs } from '../group/network-directory.ts';

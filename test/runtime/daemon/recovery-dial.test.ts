@@ -19,7 +19,10 @@ describe('describeDialError', () => {
 
   it('lists each address of an aggregate dial error with its own reason', () => {
     const aggregate = new AggregateError(
-      [new Error('ECONNREFUSED 127.0.0.1:9'), Object.assign(new Error('timed out'), { name: 'TimeoutError' })],
+      [
+        new Error('ECONNREFUSED 127.0.0.1:9'),
+        Object.assign(new Error('timed out'), { name: 'TimeoutError' }),
+      ],
       'all multiaddr dials failed',
     );
     expect(describeDialError(aggregate)).toBe(

@@ -175,7 +175,11 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
 
   /** Every stripe of the owner's on `holders`' disks: which holder keeps which shard index. */
   const placementText = (holders: Proc[]): string => {
-    const nameOf = (id: string): string => holders.find((h) => ids.get(h) === id)?.dir.split('/').at(-1) ?? id;
+    const nameOf = (id: string): string =>
+      holders
+        .find((h) => ids.get(h) === id)
+        ?.dir.split('/')
+        .at(-1) ?? id;
     const byStripe = new Map<string, string[]>();
     for (const h of holders)
       for (const s of shardsOnDisk(h.dir, ids.get(h)!))
@@ -463,11 +467,7 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
         'migrations to h5 settled',
         async () => {
           const x = truth(owner, withH5, lost);
-          if (
-            x.whole &&
-            x.bodyOf(ids.get(h5)!) > 0 &&
-            truth(owner, [h1, h2, h3], lost).stripes === x.stripes
-          )
+          if (x.whole && x.bodyOf(ids.get(h5)!) > 0 && truth(owner, [h1, h2, h3], lost).stripes === x.stripes)
             return x;
           // Thrown, not returned, so that a timeout names where every shard sits and what the
           // holders' repair workers last said.
