@@ -34,7 +34,7 @@ import type { GcSummary, RetentionPolicy } from '../../pipeline/retention.ts';
 import { ControlError } from '../control/control.ts';
 import { holdersOf, NetworkShardDirectory } from '../group/network-directory.ts';
 import { FormerMembersTolerant, locateShards } from '../shards/shard-locations.ts';
-import { DELETED_DIRECTORY_HINT } from '../status/status-words.ts';
+import { restoreInPlace } from '../status/status-words.ts';
 import { journaling, PutJournal, type SettleSummary, settleJournal } from './backup-journal.ts';
 import {
   BACKUP_SUBDIR,
@@ -346,7 +346,7 @@ export class BackupService {
       if (!fs.existsSync(s))
         throw new ControlError(
           'bad-directory',
-          `the directory ${s} does not exist; ${DELETED_DIRECTORY_HINT}`,
+          `the directory ${s} does not exist; if it was deleted after a backup, restore it: ${restoreInPlace([s])}`,
         );
     }
     const config = groupRepositoryConfig(deps.dataDir, state, deps.self, sources);
