@@ -222,13 +222,23 @@ export class DirShardStore implements ShardStore {
   }
 
   async delete(id: string): Promise<void> {
+    await this.remove(id);
+  }
+
+  /**
+   * Deletes shard `id`; absent is not an error. Returns the bytes this delete freed (0 when it was
+   * absent or another delete took it first), so that callers keeping their own count never read
+   * a difference that a concurrent put or delete also moved.
+   */
+  async remove(id: string): Promise<number> {
     requireShardId(id);
     try {
       const stat = await fs.stat(this.pathOf(id));
       await fs.rm(this.pathOf(id));
       this.usedBytes -= stat.size;
+      return stat.size;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
       throw new ShardStoreError(
         'io',
         `store ${this.root}: deleting shard ${id} failed: ${String(error)}`,

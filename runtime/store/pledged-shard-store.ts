@@ -40,6 +40,8 @@ export interface PledgedShardStoreOptions {
 }
 
 export const RESERVATION_FILE = 'reservation';
+/** Backstop on puts written at once (the shard protocol admits far fewer: 8 per member). */
+const MAX_PUTS_IN_FLIGHT = 256;
 
 /** A reservation that does not fit, as a refused pledge with the largest pledge that fits. */
 function pledgeError(error: unknown, root: string, pledgeBytes: number, storedBytes: number): unknown {
@@ -59,6 +61,8 @@ export class PledgedShardStore implements ShardStore {
   private writing = 0;
   private stored: number;
   private readonly sizes = new Map<string, number>();
+  /** Puts being written, by shard id. */
+  private readonly putting = new Map<string, Promise<void>>();
   /** Puts received from members since start, and those of shards already held (re-sends). */
   putsReceived = 0;
   putsAlreadyHeld = 0;
@@ -156,7 +160,23 @@ export class PledgedShardStore implements ShardStore {
     return this.putHashed(id, bytes);
   }
 
-  private async putHashed(id: string, bytes: Uint8Array, sha256?: string): Promise<void> {
+  private putHashed(id: string, bytes: Uint8Array, sha256?: string): Promise<void> {
+    // A second put of a shard still being written waits for the first: counted once.
+    const pending = this.putting.get(id);
+    if (pending !== undefined) {
+      this.putsAlreadyHeld++;
+      return pending;
+    }
+    if (this.putting.size >= MAX_PUTS_IN_FLIGHT)
+      return Promise.reject(
+        new ShardStoreError('io', `over ${MAX_PUTS_IN_FLIGHT} puts in flight on ${this.root}`, id),
+      );
+    const work = this.putOnce(id, bytes, sha256).finally(() => this.putting.delete(id));
+    this.putting.set(id, work);
+    return work;
+  }
+
+  private async putOnce(id: string, bytes: Uint8Array, sha256?: string): Promise<void> {
     requireShardId(id);
     if (!(bytes instanceof Uint8Array))
       throw new ShardStoreError('io', 'shard bytes must be a Uint8Array', id);
@@ -216,9 +236,9 @@ export class PledgedShardStore implements ShardStore {
 
   async delete(id: string): Promise<void> {
     requireShardId(id);
-    const before = (await this.dir.usage()).usedBytes;
-    await this.dir.delete(id);
-    const freed = before - (await this.dir.usage()).usedBytes;
+    // The bytes this very delete freed: a difference of usage before and after would also count
+    // a put or another delete finishing meanwhile (two concurrent deletes each subtracted both).
+    const freed = await this.dir.remove(id);
     this.sizes.delete(id);
     if (freed > 0) {
       this.stored -= freed;

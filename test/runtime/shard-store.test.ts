@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DirShardStore } from '../../runtime/store/dir-shard-store.ts';
 import { LocalShardDirectory } from '../../runtime/store/local-directory.ts';
+import { PledgedShardStore } from '../../runtime/store/pledged-shard-store.ts';
 import { ShardStoreError } from '../../runtime/store/shard-store.ts';
 import { detBytes, tempDir } from './helpers.ts';
 
@@ -77,5 +78,42 @@ describe('DirShardStore', () => {
     expect(dir.members()).toEqual(['a', 'b']);
     expect(await dir.storeFor('a').usage()).toEqual({ usedBytes: 0, capacityBytes: 100 });
     expect(() => dir.storeFor('zz')).toThrow(ShardStoreError);
+  });
+});
+
+describe('PledgedShardStore accounting under concurrent puts and deletes', () => {
+  /** The bytes of the shard files on disk. */
+  const onDisk = (root: string): number => {
+    const shards = join(root, 'store', 'shards');
+    if (!fs.existsSync(shards)) return 0;
+    let n = 0;
+    for (const fan of fs.readdirSync(shards))
+      for (const name of fs.readdirSync(join(shards, fan))) n += fs.statSync(join(shards, fan, name)).size;
+    return n;
+  };
+
+  it('counts what the disk holds: deletes at once, the same put twice at once, puts during deletes', async () => {
+    const root = tempDir('pledged');
+    const store = await PledgedShardStore.open(root, { pledgeBytes: 4_000_000 });
+    const shards = Array.from({ length: 12 }, (_, i) => detBytes(`c${i}`, 10_000 + i * 1000));
+    await Promise.all(shards.slice(0, 8).map((b) => store.put(idOf(b), b)));
+    // Two deletes at once used to subtract each other's bytes too (usage read before and after).
+    await Promise.all(shards.slice(0, 4).map((b) => store.delete(idOf(b))));
+    expect((await store.usage()).usedBytes).toBe(onDisk(root));
+    // The same shard put twice at once (a re-send while the first is being written): counted once.
+    const twice = shards[8]!;
+    await Promise.all([store.put(idOf(twice), twice), store.put(idOf(twice), twice)]);
+    expect((await store.usage()).usedBytes).toBe(onDisk(root));
+    // Puts finishing while deletes run.
+    await Promise.all([
+      ...shards.slice(4, 8).map((b) => store.delete(idOf(b))),
+      ...shards.slice(9).map((b) => store.put(idOf(b), b)),
+      store.delete(idOf(shards[0]!)), // already gone
+    ]);
+    expect((await store.usage()).usedBytes).toBe(onDisk(root));
+    expect(onDisk(root)).toBe(twice.length + shards.slice(9).reduce((n, b) => n + b.length, 0));
+    // Reopened, the count from the files is the same.
+    const again = await PledgedShardStore.open(root, { pledgeBytes: 4_000_000 });
+    expect((await again.usage()).usedBytes).toBe(onDisk(root));
   });
 });

@@ -34,11 +34,10 @@ import type { GcSummary, RetentionPolicy } from '../../pipeline/retention.ts';
 import { ControlError } from '../control/control.ts';
 import { holdersOf, NetworkShardDirectory } from '../group/network-directory.ts';
 import { FormerMembersTolerant, locateShards } from '../shards/shard-locations.ts';
-import { DELETED_DIRECTORY_HINT } from '../status/status-words.ts';
+import { restoreInPlace } from '../status/status-words.ts';
 import { journaling, PutJournal, type SettleSummary, settleJournal } from './backup-journal.ts';
 import {
   BACKUP_SUBDIR,
-  countSources,
   groupRepositoryConfig,
   type HeadPushReport,
   networkHead,
@@ -46,8 +45,9 @@ import {
   PUT_JOURNAL_FILE,
   pushHead,
 } from './group-repository.ts';
+import { countSources } from './source-census.ts';
 
-export { BACKUP_SUBDIR, countSources, groupRepositoryConfig, openGroupRepository, PUT_JOURNAL_FILE };
+export { BACKUP_SUBDIR, groupRepositoryConfig, openGroupRepository, PUT_JOURNAL_FILE };
 /** Default of the config's `emptyFraction`. */
 export const DEFAULT_EMPTY_FRACTION = 0.05;
 const PROGRESS_EVERY_MS = 500;
@@ -346,7 +346,7 @@ export class BackupService {
       if (!fs.existsSync(s))
         throw new ControlError(
           'bad-directory',
-          `the directory ${s} does not exist; ${DELETED_DIRECTORY_HINT}`,
+          `the directory ${s} does not exist; if it was deleted after a backup, restore it: ${restoreInPlace([s])}`,
         );
     }
     const config = groupRepositoryConfig(deps.dataDir, state, deps.self, sources);
@@ -365,12 +365,20 @@ export class BackupService {
       );
       repo = await openGroupRepository(config, deps.secret, directory);
       unlock = lockDataDir(config.dataDir);
+      const excludes = {
+        patterns: [...(deps.exclude?.() ?? []), ...(options.exclude ?? [])],
+        // The data directory (index, shards, reservation) never goes into a backup.
+        paths: [deps.dataDir, ...(deps.excludePaths?.() ?? [])],
+      };
       const newest = repo.index.listSnapshots().at(-1);
       if (newest !== undefined && options.allowEmpty !== true) {
         const fraction = deps.emptyFraction?.() ?? DEFAULT_EMPTY_FRACTION;
         const needFiles = Math.ceil(fraction * newest.files);
         const needBytes = Math.ceil(fraction * newest.bytes);
-        const found = await countSources(sources, needFiles, needBytes);
+        const found = await countSources(sources, needFiles, needBytes, {
+          patterns: excludes.patterns,
+          paths: excludes.paths,
+        });
         if (!found.reached)
           throw this.refuse(
             wasRefused,
@@ -404,9 +412,8 @@ export class BackupService {
           {
             allowEmpty: options.allowEmpty === true,
             configText: deps.configText?.() ?? null,
-            exclude: [...(deps.exclude?.() ?? []), ...(options.exclude ?? [])],
-            // The data directory (index, shards, reservation) never goes into a backup.
-            excludePaths: [deps.dataDir, ...(deps.excludePaths?.() ?? [])],
+            exclude: excludes.patterns,
+            excludePaths: excludes.paths,
             onStripe: (seq) => {
               journal.committed(seq);
               options.onProgress?.('stripe', { seq });

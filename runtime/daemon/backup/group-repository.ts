@@ -1,10 +1,8 @@
 /**
  * The owner's repository over the group (docs/design.md §6): the pipeline's local config built
  * from the folded group state (the holders and their pledges), the repository opened over a
- * network shard directory, the head pushed to every member, and the census of the sources that
- * the empty-directory rule reads.
+ * network shard directory, and the head pushed to every member.
  */
-import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type GroupState, signHead } from '../../../engine/index.ts';
 import { nodeEd25519Signer } from '../../crypto/ed25519.ts';
@@ -18,8 +16,6 @@ import { holdersOf } from '../group/network-directory.ts';
 
 export const BACKUP_SUBDIR = 'backup';
 export const PUT_JOURNAL_FILE = 'put-journal';
-/** Bound on the entries the emptiness check visits (it stops as soon as the sources clearly count). */
-const MAX_CENSUS_ENTRIES = 10_000_000;
 /** Bound on one head push (a member that does not answer is skipped; it gets the next one). */
 const HEAD_PUSH_TIMEOUT_MS = 20_000;
 
@@ -27,46 +23,6 @@ export interface HeadPushReport {
   seq: number;
   storedOn: string[];
   failed: { member: string; reason: string }[];
-}
-
-/**
- * Regular files and their bytes under `sources`, counted until both reach the bounds given
- * (then `reached` is true and the walk stops early: a healthy tree costs a fraction of a scan).
- */
-export async function countSources(
-  sources: readonly string[],
-  needFiles: number,
-  needBytes: number,
-): Promise<{ files: number; bytes: number; reached: boolean }> {
-  let files = 0;
-  let bytes = 0;
-  let visited = 0;
-  const stack = [...sources];
-  while (stack.length > 0) {
-    if (files >= needFiles && bytes >= needBytes) return { files, bytes, reached: true };
-    const dir = stack.pop()!;
-    let entries: fs.Dirent[];
-    try {
-      entries = await fs.promises.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue; // unreadable: the scan will warn about it
-    }
-    for (const e of entries) {
-      if (++visited > MAX_CENSUS_ENTRIES) return { files, bytes, reached: true };
-      const path = join(dir, e.name);
-      if (e.isDirectory()) stack.push(path);
-      else if (e.isFile()) {
-        files++;
-        try {
-          bytes += (await fs.promises.lstat(path)).size;
-        } catch {
-          // vanished meanwhile
-        }
-        if (files >= needFiles && bytes >= needBytes) return { files, bytes, reached: true };
-      }
-    }
-  }
-  return { files, bytes, reached: files >= needFiles && bytes >= needBytes };
 }
 
 /** The pipeline's config for this owner over the group (members are the shard holders). */

@@ -7,6 +7,7 @@
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import type { GroupState } from '../../../engine/index.ts';
 import { relayOf, relaysIn } from '../../../engine/index.ts';
+import { describeError } from '../../net/errors.ts';
 import type { PbLibp2p } from '../../net/node.ts';
 import { toPeerId } from '../../net/serve.ts';
 import { ControlError } from '../control/control.ts';
@@ -32,7 +33,9 @@ export function refusedError(peer: string, identity: string, reason: string): Co
 /** A dial error as one line: libp2p's aggregate errors list each address's own reason. */
 export function describeDialError(error: unknown): string {
   const e = error as { message?: unknown; errors?: unknown; cause?: unknown; name?: unknown };
-  const own = typeof e?.message === 'string' && e.message !== '' ? e.message : String(error);
+  // A bare event or an error without a message (a closed stream's 'close' event) is described by
+  // its type, never as "[object Event]".
+  const own = typeof e?.message === 'string' && e.message !== '' ? e.message : describeError(error);
   const parts = Array.isArray(e?.errors) ? e.errors.map((x) => describeDialError(x)) : [];
   const cause = e?.cause !== undefined && e.cause !== error ? describeDialError(e.cause) : null;
   const name =

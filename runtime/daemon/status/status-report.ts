@@ -109,14 +109,6 @@ function groupNumbers(input: StatusInput): {
   return { statuses, code, shareBytes: cap.shareBytes, boundBytes: cap.boundBytes, capped };
 }
 
-/** The restore command for this member's backup, with the first member address known. */
-function restoreCommand(input: StatusInput): string {
-  const peer =
-    input.members.find((m) => m.id !== input.self.id && (m.addresses?.length ?? 0) > 0)?.addresses?.[0] ??
-    "<a member's address>";
-  return `pb-node restore --peer ${peer} --dir <a new data directory> --target <where>`;
-}
-
 function backupSection(
   input: StatusInput,
   ctx: { inGroup: boolean; code: StatusReport['group']['code']; mine: MemberStatus | undefined },
@@ -163,7 +155,6 @@ function backupSection(
     upToDate,
     nowMs,
     inGroup: ctx.inGroup,
-    restoreCommand: restoreCommand(input),
   });
   return {
     directories: [...b.directories],

@@ -14,8 +14,18 @@ export function formatAgo(thenMs: number, nowMs: number): string {
 }
 
 /** How to get a deleted directory back from the group (`pb-node status` lists the addresses). */
-export const DELETED_DIRECTORY_HINT =
-  "if it was deleted after a backup, restore it: pb-node restore --peer <a member's address, listed by pb-node status> --dir <a new data directory> --target <where>";
+/**
+ * How to bring back configured directories deleted after a backup: this daemon still has its
+ * index, so a restore in place of just those paths, never overwriting what is there.
+ */
+export function restoreInPlace(dirs: readonly string[]): string {
+  return `pb-node restore ${dirs.map((d) => `--path ${quotePath(d)}`).join(' ')} --overwrite never`;
+}
+
+/** A path as a shell word: quoted when it holds anything but plain characters. */
+function quotePath(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
+}
 
 /** A pending check older than this shows its age. */
 export const SHOW_CHECK_AGE_MS = 5_000;
@@ -42,8 +52,6 @@ export interface BackupFacts {
   upToDate: boolean;
   nowMs: number;
   inGroup: boolean;
-  /** The command that restores this member's backup (with a member's address when known). */
-  restoreCommand: string;
 }
 
 export function describeBackup(x: BackupFacts): string {
@@ -62,7 +70,7 @@ export function describeBackup(x: BackupFacts): string {
       x.missing.slice(0, 3).join(', ') + (x.missing.length > 3 ? ` and ${x.missing.length - 3} more` : '');
     parts.push(
       `the configured director${x.missing.length === 1 ? 'y' : 'ies'} ${names} ${x.missing.length === 1 ? 'does' : 'do'} not exist${
-        x.lastSnapshot === null ? '' : ` (deleted? to restore: ${x.restoreCommand})`
+        x.lastSnapshot === null ? '' : ` (deleted? to restore: ${restoreInPlace(x.missing.slice(0, 3))})`
       }`,
     );
   }

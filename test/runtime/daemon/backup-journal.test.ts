@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { journaling, PutJournal, settleJournal } from '../../../runtime/daemon/backup/backup-journal.ts';
-import { countSources } from '../../../runtime/daemon/backup/backup-service.ts';
+import { countSources } from '../../../runtime/daemon/backup/source-census.ts';
 import { backup } from '../../../runtime/pipeline/backup.ts';
 import { openRepository, type Repository } from '../../../runtime/pipeline/repository.ts';
 import { restore } from '../../../runtime/pipeline/restore.ts';
@@ -213,5 +213,27 @@ describe('the put journal', () => {
     expect(early.reached).toBe(true);
     expect(early.files).toBeLessThan(20);
     expect(await countSources([join(root, 'missing')], 1, 0)).toEqual({ files: 0, bytes: 0, reached: false });
+  });
+
+  it('leaves out what the scan leaves out: patterns, excluded paths, a tagged cache directory', async () => {
+    const root = tempDir('census-excludes');
+    const mk = (dir: string, n: number): void => {
+      fs.mkdirSync(join(root, dir), { recursive: true });
+      for (let i = 0; i < n; i++) fs.writeFileSync(join(root, dir, `f${i}`), 'x'.repeat(10));
+    };
+    mk('docs', 2);
+    mk('node_modules/pkg', 30);
+    mk('data-dir/shards', 40);
+    mk('cache', 50);
+    fs.writeFileSync(join(root, 'cache', 'CACHEDIR.TAG'), 'Signature: 8a477f597d28d172789f06886806bc55\n');
+    mk('fake-cache', 3);
+    fs.writeFileSync(join(root, 'fake-cache', 'CACHEDIR.TAG'), 'not a tag');
+    // Without excludes every file counts (the tagged directory keeps only its tag).
+    expect(await countSources([root], 1000, 0)).toMatchObject({ files: 2 + 30 + 40 + 1 + 3 + 1 });
+    const excludes = { patterns: ['**/node_modules'], paths: [join(root, 'data-dir')] };
+    // The emptied documents are seen as emptied, however much the excluded places hold.
+    const found = await countSources([root], 10, 0, excludes);
+    expect(found).toEqual({ files: 2 + 1 + 3 + 1, bytes: 2 * 10 + 44 + 3 * 10 + 9, reached: false });
+    expect(await countSources([join(root, 'data-dir')], 1, 0, excludes)).toMatchObject({ files: 0 });
   });
 });

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exposure, formatSize } from '../../../engine/index.ts';
+import { exposure, formatSize, ownerStripePlan, placeStripe } from '../../../engine/index.ts';
 import type { StatusReport } from '../../../runtime/daemon/status/status-types.ts';
 import { cli, initNode, type Proc, waitFor } from './_cluster.ts';
 import { type DiskShard, formGroup, shardsOnDisk } from './_group.ts';
@@ -172,6 +172,49 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
     });
     return { stripes: byStripe.size, exposedBytes: exp.totals.exposedBytes, bodyOf, filesOf, whole };
   };
+
+  /** Whether every stripe of the owner's sits on exactly the members its placement names. */
+  const insidePlacement = (
+    owner: Proc,
+    holders: Proc[],
+    members: readonly { id: string; pledgeBytes: number }[],
+  ): boolean => {
+    const byStripe = new Map<string, DiskShard[]>();
+    for (const h of holders)
+      for (const s of shardsOnDisk(h.dir, ids.get(h)!))
+        byStripe.set(s.stripeId, [...(byStripe.get(s.stripeId) ?? []), s]);
+    return [...byStripe.values()].every((s) => {
+      const plan = ownerStripePlan(members, ids.get(owner)!, s[0]!.k + s[0]!.m);
+      const placed = placeStripe(plan, s[0]!.stripeId);
+      return s.length === placed.length && s.every((x) => placed.includes(x.member));
+    });
+  };
+
+  /** Every stripe of the owner's on `holders`' disks: which holder keeps which shard index. */
+  const placementText = (holders: Proc[]): string => {
+    const nameOf = (id: string): string =>
+      holders
+        .find((h) => ids.get(h) === id)
+        ?.dir.split('/')
+        .at(-1) ?? id;
+    const byStripe = new Map<string, string[]>();
+    for (const h of holders)
+      for (const s of shardsOnDisk(h.dir, ids.get(h)!))
+        byStripe.set(s.stripeId, [...(byStripe.get(s.stripeId) ?? []), `${s.index}@${nameOf(s.member)}`]);
+    return [...byStripe].map(([id, at]) => `${id.slice(0, 12)}: ${at.sort().join(' ')}`).join('; ');
+  };
+  /** The last repair lines of each holder's log. */
+  const repairLogTail = (holders: Proc[]): string =>
+    holders
+      .map((h) => {
+        const lines = fs
+          .readFileSync(join(h.dir, 'pb-node.log'), 'utf8')
+          .split('\n')
+          .filter((l) => /repair|migrat/.test(l))
+          .slice(-4);
+        return `${h.dir.split('/').at(-1)}: ${lines.join(' | ')}`;
+      })
+      .join('\n');
 
   /**
    * The owner's report once what it says each holder holds of its backup and uses of its pledge
@@ -434,18 +477,21 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
 
       // 9. A member joins: migrations move some of the owner's shards to it; both copies count
       // while they move (never exposed), and every field follows the disks once they settle.
+      const stripesBefore = truth(owner, [h1, h2, h3], [ids.get(h4)!]).stripes;
       const h5 = await joinMember(owner, 'h5');
       const withH5 = [h1, h2, h3, h5];
       const lost = [ids.get(h4)!];
+      // Settled: every stripe whole and on exactly the members its placement over the current
+      // group names (no migration left to run, on any holder), whether or not h5 is among them.
       await waitFor(
         'migrations to h5 settled',
         async () => {
           const x = truth(owner, withH5, lost);
-          return x.whole &&
-            x.bodyOf(ids.get(h5)!) > 0 &&
-            truth(owner, [h1, h2, h3], lost).stripes === x.stripes
-            ? x
-            : null;
+          const members = (await owner.call('members')) as { id: string; pledgeBytes: number }[];
+          if (x.whole && x.stripes === stripesBefore && insidePlacement(owner, withH5, members)) return x;
+          // Thrown, not returned, so that a timeout names where every shard sits and what the
+          // holders' repair workers last said.
+          throw new Error(`${placementText(withH5)}\n${repairLogTail(withH5)}`);
         },
         MIGRATIONS_SETTLE_MS,
       );
@@ -504,7 +550,7 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
       const gone = await cli(['backup', '--dir', owner.dir]);
       expect(gone.code).not.toBe(0);
       expect(gone.stderr).toMatch(
-        /does not exist; if it was deleted after a backup, restore it: pb-node restore --peer/,
+        /does not exist; if it was deleted after a backup, restore it: pb-node restore --path \S+ --overwrite never/,
       );
       r = await waitFor(
         'the missing directory in status',
@@ -517,8 +563,23 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
       expect(r.backup.missingDirectories).toEqual([src]);
       expect(r.backup.upToDate).toBe(false);
       expect(r.backup.words).toMatch(
-        /^no: the configured directory .* does not exist \(deleted\? to restore: pb-node restore --peer \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//,
+        /^no: the configured directory .* does not exist \(deleted\? to restore: pb-node restore --path \S+ --overwrite never\)/,
       );
+      // The hint works as printed: the deleted directory comes back, every file as backed up.
+      const hint = /pb-node restore (--path \S+) --overwrite never/.exec(r.backup.words)!;
+      const back = await cli([
+        'restore',
+        '--path',
+        src,
+        '--overwrite',
+        'never',
+        '--dir',
+        owner.dir,
+        '--json',
+      ]);
+      expect(back.code, back.stderr).toBe(0);
+      expect(hint[1]).toBe(`--path ${src}`);
+      expect(filesIn(src).files).toBeGreaterThan(0);
       expect(r.backup.words).not.toMatch(/not backed up yet/);
       await printStep(owner, '12. the configured directory deleted');
     } catch (error) {

@@ -183,7 +183,7 @@ describe('status report: what it says about the directories, the members and the
     expect(r.backup.upToDate).toBe(false);
     expect(r.backup.missingDirectories).toEqual(['/home/alice/photos']);
     expect(r.backup.words).toMatch(
-      /^no: the configured directory \/home\/alice\/photos does not exist \(deleted\? to restore: pb-node restore --peer \/ip4\/10\.0\.0\.2\/tcp\/4001\/p2p\/bob /,
+      /^no: the configured directory \/home\/alice\/photos does not exist \(deleted\? to restore: pb-node restore --path \/home\/alice\/photos --overwrite never\)/,
     );
     expect(r.backup.words).not.toMatch(/not backed up yet/);
   });
