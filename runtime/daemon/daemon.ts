@@ -363,7 +363,16 @@ export class Daemon implements DaemonParts {
           this.node.getConnections(toPeerId(id)).map((c) => c.remoteAddr.toString()),
           Date.now(),
         ),
-      store: () => this.store.report(),
+      store: async () => {
+        // Bytes held for owners no longer in the group: known once the catalog read every trailer.
+        const catalog = this.shards.catalog;
+        void catalog.load().catch(() => undefined);
+        const members = new Set(this.group.state?.members.map((m) => m.id) ?? []);
+        return {
+          ...(await this.store.report()),
+          formerMembersBytes: catalog.bytesForNonMembers((id) => members.has(id)),
+        };
+      },
       backup: () => this.backups.status,
       interrupted: () => this.backups.interrupted(),
       directories: () => this.config.directories,

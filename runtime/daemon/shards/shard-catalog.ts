@@ -74,6 +74,8 @@ export class ShardCatalog {
   private readonly deletedWhileLoading = new Set<string>();
   /** One string per owner and per stripe id (many shards share them). */
   private readonly interned = new Map<string, string>();
+  /** File bytes held per owner (the trailer's owner text); shards without a trailer not counted. */
+  private readonly ownerBytes = new Map<string, number>();
 
   constructor(
     private readonly store: CatalogStore,
@@ -135,7 +137,31 @@ export class ShardCatalog {
         throw new Error(`the shard catalog is full (${MAX_CATALOG_SHARDS} shards)`);
       this.sorted = null;
     }
+    this.count(this.entries.get(id), -1);
     this.entries.set(id, entry);
+    this.count(entry, 1);
+  }
+
+  private count(entry: CatalogEntry | null | undefined, sign: 1 | -1): void {
+    if (entry === null || entry === undefined) return;
+    const n = (this.ownerBytes.get(entry.owner) ?? 0) + sign * entry.fileBytes;
+    if (n < 0) throw new Error(`shard catalog: bytes held for ${entry.owner} went below zero`);
+    if (n === 0) this.ownerBytes.delete(entry.owner);
+    else this.ownerBytes.set(entry.owner, n);
+  }
+
+  /**
+   * Bytes of shard files held for owners that `isMember` does not name (removed members, or a
+   * trailer naming no member id); null until the catalog has read every shard's trailer.
+   */
+  bytesForNonMembers(isMember: (memberId: string) => boolean): number | null {
+    if (!this.loaded) return null;
+    let bytes = 0;
+    for (const [ownerText, n] of this.ownerBytes) {
+      const id = ownerMemberId(ownerText);
+      if (id === null || !isMember(id)) bytes += n;
+    }
+    return bytes;
   }
 
   /** After a put of these exact bytes (whole shard file). */
@@ -151,6 +177,7 @@ export class ShardCatalog {
 
   removed(id: string): void {
     if (!this.loaded) this.deletedWhileLoading.add(id);
+    this.count(this.entries.get(id), -1);
     if (this.entries.delete(id)) this.sorted = null;
   }
 

@@ -352,6 +352,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       usedBytes: input.store.storedBytes,
       usedFraction: input.store.pledgeBytes > 0 ? input.store.storedBytes / input.store.pledgeBytes : 0,
       reservationBytes: input.store.reservationBytes,
+      formerMembersBytes: input.store.formerMembersBytes ?? null,
     },
     members: memberRows(input, sightings, times, { statusOf, capped }),
     exposure: exposureSection(input, sightings, times),

@@ -58,7 +58,12 @@ export interface StatusDeps {
   connected: (id: string) => boolean;
   /** How a member is reached now and how its recent requests went (peer-health.ts). */
   paths?: (id: string) => PeerHealthView;
-  store: () => Promise<{ pledgeBytes: number; storedBytes: number; reservationBytes: number }>;
+  store: () => Promise<{
+    pledgeBytes: number;
+    storedBytes: number;
+    reservationBytes: number;
+    formerMembersBytes?: number | null;
+  }>;
   backup: () => BackupStatus;
   interrupted: () => boolean;
   directories: () => string[];

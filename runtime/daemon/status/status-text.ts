@@ -94,7 +94,10 @@ function wordLines(r: StatusReport): string[] {
   out.push(
     line(
       'Pledge',
-      `${formatSize(r.pledge.usedBytes)} of ${formatSize(r.pledge.pledgeBytes)} used (${percent(r.pledge.usedFraction)}) holding other members' shards`,
+      `${formatSize(r.pledge.usedBytes)} of ${formatSize(r.pledge.pledgeBytes)} used (${percent(r.pledge.usedFraction)}) holding other members' shards` +
+        ((r.pledge.formerMembersBytes ?? 0) > 0
+          ? `; ${formatSize(r.pledge.formerMembersBytes!)} of it for former members (removed, kept so that they can still recover)`
+          : ''),
     ),
   );
   out.push(line('Exposure', r.exposure.words));

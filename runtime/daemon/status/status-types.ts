@@ -56,6 +56,8 @@ export interface StatusInput {
     readonly pledgeBytes: number;
     readonly storedBytes: number;
     readonly reservationBytes: number;
+    /** Of `storedBytes`, shards of owners no longer members; null or absent: not known yet. */
+    readonly formerMembersBytes?: number | null | undefined;
   };
   readonly backup: {
     readonly directories: readonly string[];
@@ -186,6 +188,11 @@ export interface StatusReport {
     readonly usedBytes: number;
     readonly usedFraction: number;
     readonly reservationBytes: number;
+    /**
+     * Of `usedBytes`, the shards of owners no longer in the group (removed members): kept, never
+     * repaired, so that a removed member can still recover; null until every shard is catalogued.
+     */
+    readonly formerMembersBytes: number | null;
   };
   readonly members: readonly StatusMemberRow[];
   readonly exposure: {

@@ -456,6 +456,8 @@ describe('status through a lifecycle on five daemons, against ground truth', () 
       const h1Report = await report(h1);
       expect(h1Report.pledge).toMatchObject({ pledgeBytes: tight, usedBytes: h1Used });
       expect(h1Report.pledge.usedFraction).toBeGreaterThanOrEqual(0.9);
+      // Every owner of what h1 holds is a member (h4 held, never owned, a backup).
+      expect(h1Report.pledge.formerMembersBytes).toBe(0);
       await waitFor(
         'the owner sees h1’s new pledge',
         async () => (await report(owner)).members.find((m) => m.id === ids.get(h1))?.pledgeBytes === tight,

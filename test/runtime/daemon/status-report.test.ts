@@ -92,7 +92,12 @@ describe('status report: three equal members, ratio 2, tolerance 1', () => {
             ['bob', { usedBytes: 30 * MB, atMs: NOW }],
             ['carol', { usedBytes: 25 * MB, atMs: NOW }],
           ]),
-          store: { pledgeBytes: 100 * MB, storedBytes: 20 * MB, reservationBytes: 80 * MB },
+          store: {
+            pledgeBytes: 100 * MB,
+            storedBytes: 20 * MB,
+            reservationBytes: 80 * MB,
+            formerMembersBytes: 6 * MB,
+          },
         }),
       ),
     );
@@ -129,7 +134,12 @@ describe('status report: three equal members, ratio 2, tolerance 1', () => {
       usedBytes: 20 * MB,
       usedFraction: 0.2,
       reservationBytes: 80 * MB,
+      formerMembersBytes: 6 * MB,
     });
+    // The pledge line says how much of the use is kept for removed members.
+    expect(renderStatusText(r)).toMatch(
+      /Pledge +20\.0 MB of 100 MB used \(20%\) holding other members' shards\n +6\.00 MB of it for former members \(removed, kept so that they can still recover\)\n/,
+    );
     expect(r.members.map((m) => [m.name, m.usedBytes, m.holdsOfMineBytes, m.availability])).toEqual([
       ['alice', 20 * MB, 0, 'self'],
       ['bob', 30 * MB, 10 * MB, 'online'],
