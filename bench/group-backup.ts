@@ -1,5 +1,6 @@
 /**
- * `pnpm bench group-backup [--size 1GiB|<n>MiB] [--quick] [--no-recovery] [--json]`
+ * `pnpm bench group-backup [--size 1GiB|<n>MiB] [--quick] [--no-recovery] [--json] [--source]
+ *  [--cpu-prof <dir>]`
  *
  * Five pb-node members (real processes, `--test-network`: loopback TCP) form a group
  * (ratio 1.5, tolerance 1: k=2, m=1 over the four holders). One member backs up the pipeline
@@ -17,15 +18,21 @@
  * CPU seconds: every process of the group during the backup (owner and holders, from
  * /proc/<pid>/stat) plus the restore process and the holders during the restore. Peak RSS: the
  * largest of the owner's daemon (VmHWM) and the restore processes (/usr/bin/time).
+ * Members and commands run the CLI as the package ships it (runtime/bin/build.mjs --package,
+ * built here, as the pipeline benchmark does); `--source` runs the tsx entry instead.
+ * `--cpu-prof <dir>`: the owner's daemon (group forming and the backup), the first holder's
+ * (everything until the end) and the restore process write V8 CPU profiles there, named
+ * `CPU.<date>.<time>.<pid>...`; the pids are printed on stderr.
  * `--json` prints { rawStreamMiBs, backupMiBs, restoreMiBs, cpuSeconds, peakRssMiB, ... }.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { BIN, cli, type Proc } from '../test/runtime/daemon/_cluster.ts';
+import { BIN, cli, type Proc, type Wrap } from '../test/runtime/daemon/_cluster.ts';
 import { directAddress, formGroup } from '../test/runtime/daemon/_group.ts';
 import { makeNode, onlyLink, rawUpload } from './_transport-measure.ts';
 import { generateDataset, measure, parseSize, sameTree } from './pipeline.ts';
@@ -114,8 +121,41 @@ function storedBytes(p: Proc): number {
   return total;
 }
 
+/**
+ * A command prefix that runs `entry` (the packaged CLI, or the tsx entry with `--source`) with
+ * `nodeArgs` in place of the test helpers' tsx entry; `exec` keeps the pid.
+ */
+function entryWrap(entry: string, nodeArgs: readonly string[] = []): Wrap {
+  // sh -c SCRIPT ENTRY NODE TSX-ENTRY ARGS...: $0 = ENTRY, $1 = node, $2 = the tsx entry (dropped).
+  const extra = nodeArgs.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  return ['sh', '-c', `node="$1"; shift 2; exec "$node" ${extra} "$0" "$@"`, entry];
+}
+
+/** The CLI as the npm package ships it (runtime/bin/build.mjs --package), built from this tree. */
+function buildPackagedCli(): string {
+  const root = join(import.meta.dirname, '..');
+  return execFileSync(process.execPath, [join(root, 'runtime/bin/build.mjs'), '--package'], {
+    encoding: 'utf8',
+  }).trim();
+}
+
+function optionValue(args: readonly string[], flag: string): string | null {
+  const at = args.indexOf(flag);
+  if (at < 0) return null;
+  const v = args[at + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`${flag} wants a value`);
+  return v;
+}
+
 export async function run(args: string[]): Promise<void> {
   const json = hasFlag(args, '--json');
+  const profDir = optionValue(args, '--cpu-prof');
+  if (profDir !== null) fs.mkdirSync(profDir, { recursive: true });
+  const profArgs = profDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
+  // Members and commands run the packaged CLI (what is installed); `--source`: the tsx entry.
+  const entry = hasFlag(args, '--source') ? BIN : buildPackagedCli();
+  const plain = entryWrap(entry);
+  const profiled = entryWrap(entry, profArgs);
   const sizeAt = args.indexOf('--size');
   const size = hasFlag(args, '--quick')
     ? QUICK_BYTES
@@ -141,15 +181,18 @@ export async function run(args: string[]): Promise<void> {
       ['owner', 'm2', 'm3', 'm4', 'm5'],
       { owner: ['--directories', data, '--schedule', 'off', '--watch-debounce', '0s'] },
       `${pledgeMiB}MiB`,
+      { wrap: (name) => (name === 'owner' || name === 'm2' ? profiled : plain) },
     ));
     const [owner, ...holders] = procs as [Proc, ...Proc[]];
     say('five members formed a group');
+    if (profDir !== null)
+      say(`profiling into ${profDir}: owner pid ${owner.child?.pid}, holder m2 pid ${holders[0]!.child?.pid}`);
 
     // Backup.
     const cpu0 = groupCpu(procs);
     const ownerCpu0 = groupCpu([owner]);
     const t0 = performance.now();
-    const b = await cli(['backup', '--dir', owner.dir, '--json']);
+    const b = await cli(['backup', '--dir', owner.dir, '--json'], plain);
     const backupSeconds = (performance.now() - t0) / 1000;
     if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}${b.stdout}`);
     const backupCpuSeconds = groupCpu(procs) - cpu0;
@@ -168,7 +211,8 @@ export async function run(args: string[]): Promise<void> {
     const secretFile = join(work, 'secret.hex');
     fs.copyFileSync(join(owner.dir, 'secret'), secretFile);
     const restoreArgs = (target: string, dir: string) => [
-      BIN,
+      ...profArgs,
+      entry,
       'restore',
       '--peer',
       peer,
