@@ -69,6 +69,9 @@ export interface GroupBackupReport {
   /** The pipeline's own seconds inside each command (the rest: process start, connecting, the head). */
   backupPipelineSeconds: number;
   restoreInsideSeconds: number;
+  /** The holders' CPU seconds in the backup, and how many of them in the kernel (stime). */
+  holdersBackupCpuSeconds: number;
+  holdersBackupSystemSeconds: number;
 }
 
 function cpuSecondsOf(pid: number): number {
@@ -81,6 +84,15 @@ function peakRssMiBOf(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
 }
+
+/** Kernel-mode CPU seconds (stime) of a process. */
+function systemSecondsOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) / CLOCK_TICKS_PER_SECOND;
+}
+
+const groupSystem = (procs: readonly Proc[]): number =>
+  procs.reduce((sum, p) => sum + (p.child?.pid === undefined ? 0 : systemSecondsOf(p.child.pid)), 0);
 
 const groupCpu = (procs: readonly Proc[]): number =>
   procs.reduce((sum, p) => sum + (p.child?.pid === undefined ? 0 : cpuSecondsOf(p.child.pid)), 0);
@@ -233,12 +245,14 @@ export async function run(args: string[]): Promise<void> {
     // Backup.
     const cpu0 = groupCpu(procs);
     const ownerCpu0 = groupCpu([owner]);
+    const holdersSystem0 = groupSystem(holders);
     const t0 = performance.now();
     const b = await cli(['backup', '--dir', owner.dir, '--json'], plain);
     const backupSeconds = (performance.now() - t0) / 1000;
     if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}${b.stdout}`);
     const backupCpuSeconds = groupCpu(procs) - cpu0;
     const ownerBackupCpuSeconds = groupCpu([owner]) - ownerCpu0;
+    const holdersBackupSystemSeconds = groupSystem(holders) - holdersSystem0;
     const pipelineSeconds = (JSON.parse(b.stdout) as { seconds: number }).seconds;
     const ownerPeakRss = peakRssMiBOf(owner.child!.pid!);
     const shardMiBStored = holders.reduce((s, h) => s + storedBytes(h), 0) / MiB;
@@ -310,6 +324,8 @@ export async function run(args: string[]): Promise<void> {
       ownerBackupCpuSeconds: fmt(ownerBackupCpuSeconds, 1),
       backupPipelineSeconds: fmt(pipelineSeconds, 1),
       restoreInsideSeconds: fmt(restoreInside, 1),
+      holdersBackupCpuSeconds: fmt(backupCpuSeconds - ownerBackupCpuSeconds, 1),
+      holdersBackupSystemSeconds: fmt(holdersBackupSystemSeconds, 1),
     };
     const columns = ['measure', 'MiB/s', 'x raw', 'seconds', 'CPU s'];
     const rows: Cell[][] = [
@@ -349,7 +365,7 @@ export async function run(args: string[]): Promise<void> {
       '',
       markdownTable(columns, rows),
       '',
-      `- CPU: ${report.cpuSeconds} s (backup: every member's daemon, ${fmt(ownerBackupCpuSeconds, 1)} s of it the owner's; restore: the restore process, ${fmt(r.cpuSeconds, 1)} s, and the holders).`,
+      `- CPU: ${report.cpuSeconds} s (backup: every member's daemon, ${fmt(ownerBackupCpuSeconds, 1)} s of it the owner's, ${report.holdersBackupCpuSeconds} s the four holders' of which ${report.holdersBackupSystemSeconds} s in the kernel; restore: the restore process, ${fmt(r.cpuSeconds, 1)} s, and the holders).`,
       `- Inside the commands: the backup's pipeline took ${fmt(pipelineSeconds, 1)} s of the ${report.backupSeconds} s, the restore ${fmt(restoreInside, 1)} s of ${report.restoreSeconds} s (the rest: process start, connecting, the head).`,
       `- Raw stream CPU: ${report.rawCpuSecondsPerGiB} s per GiB moved (both ends). The five members with nothing to do (syncInterval ${SYNC_INTERVAL}, sampled ${IDLE_SAMPLE_MS / 1000} s before the backup): ${report.idleCores} cores.`,
       `- Peak RSS: ${report.peakRssMiB} MiB (the owner's daemon ${fmt(ownerPeakRss, 0)} MiB, restore ${fmt(r.peakRssMiB, 0)} MiB${recovery ? `, recovery ${fmt(recovery.peakRssMiB, 0)} MiB` : ''}).`,
