@@ -1,5 +1,6 @@
 /**
- * `pnpm bench group-backup [--size 1GiB|<n>MiB] [--quick] [--no-recovery] [--json]`
+ * `pnpm bench group-backup [--size 1GiB|<n>MiB] [--quick] [--no-recovery] [--json] [--source]
+ *  [--cpu-prof <dir>]`
  *
  * Five pb-node members (real processes, `--test-network`: loopback TCP) form a group
  * (ratio 1.5, tolerance 1: k=2, m=1 over the four holders). One member backs up the pipeline
@@ -17,15 +18,21 @@
  * CPU seconds: every process of the group during the backup (owner and holders, from
  * /proc/<pid>/stat) plus the restore process and the holders during the restore. Peak RSS: the
  * largest of the owner's daemon (VmHWM) and the restore processes (/usr/bin/time).
+ * Members and commands run the CLI as the package ships it (runtime/bin/build.mjs --package,
+ * built here, as the pipeline benchmark does); `--source` runs the tsx entry instead.
+ * `--cpu-prof <dir>`: the owner's daemon (group forming and the backup), the first holder's
+ * (everything until the end) and the restore process write V8 CPU profiles there, named
+ * `CPU.<date>.<time>.<pid>...`; the pids are printed on stderr.
  * `--json` prints { rawStreamMiBs, backupMiBs, restoreMiBs, cpuSeconds, peakRssMiB, ... }.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { BIN, cli, type Proc } from '../test/runtime/daemon/_cluster.ts';
+import { BIN, cli, type Proc, type Wrap } from '../test/runtime/daemon/_cluster.ts';
 import { directAddress, formGroup } from '../test/runtime/daemon/_group.ts';
 import { makeNode, onlyLink, rawUpload } from './_transport-measure.ts';
 import { generateDataset, measure, parseSize, sameTree } from './pipeline.ts';
@@ -53,6 +60,18 @@ export interface GroupBackupReport {
   backupCpuSeconds: number;
   restoreCpuSeconds: number;
   shardMiBStored: number;
+  /** CPU seconds both ends of the raw stream spend per GiB it moves. */
+  rawCpuSecondsPerGiB: number;
+  /** Cores the five members use with nothing to do, sampled just before the backup. */
+  idleCores: number;
+  /** The owner's daemon's CPU seconds in the backup. */
+  ownerBackupCpuSeconds: number;
+  /** The pipeline's own seconds inside each command (the rest: process start, connecting, the head). */
+  backupPipelineSeconds: number;
+  restoreInsideSeconds: number;
+  /** The holders' CPU seconds in the backup, and how many of them in the kernel (stime). */
+  holdersBackupCpuSeconds: number;
+  holdersBackupSystemSeconds: number;
 }
 
 function cpuSecondsOf(pid: number): number {
@@ -66,11 +85,23 @@ function peakRssMiBOf(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
+/** Kernel-mode CPU seconds (stime) of a process. */
+function systemSecondsOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) / CLOCK_TICKS_PER_SECOND;
+}
+
+const groupSystem = (procs: readonly Proc[]): number =>
+  procs.reduce((sum, p) => sum + (p.child?.pid === undefined ? 0 : systemSecondsOf(p.child.pid)), 0);
+
 const groupCpu = (procs: readonly Proc[]): number =>
   procs.reduce((sum, p) => sum + (p.child?.pid === undefined ? 0 : cpuSecondsOf(p.child.pid)), 0);
 
-/** MiB/s of a raw libp2p stream (best of two), this thread to a node on its own thread. */
-async function rawStreamMiBs(totalBytes: number): Promise<number> {
+/**
+ * MiB/s of a raw libp2p stream (best of two), this thread to a node on its own thread, and the CPU
+ * seconds both ends spent per GiB moved (this process holds both: process.cpuUsage).
+ */
+async function rawStream(totalBytes: number): Promise<{ mibs: number; cpuSecondsPerGiB: number }> {
   const members = new Set<string>();
   const writer = await makeNode(members, {});
   const relay = await spawnNode({ role: 'relay', members: [] });
@@ -90,7 +121,11 @@ async function rawStreamMiBs(totalBytes: number): Promise<number> {
     const shards = Math.max(1, Math.round(totalBytes / RAW_SHARD_BYTES));
     const data = Array.from({ length: shards }, () => randomBytes(RAW_SHARD_BYTES));
     await rawUpload(writer.node, peer, data.slice(0, 1)); // warm-up
-    return Math.max(await rawUpload(writer.node, peer, data), await rawUpload(writer.node, peer, data));
+    const cpu0 = process.cpuUsage();
+    const mibs = Math.max(await rawUpload(writer.node, peer, data), await rawUpload(writer.node, peer, data));
+    const cpu = process.cpuUsage(cpu0);
+    const gib = (2 * shards * RAW_SHARD_BYTES) / (1024 * MiB);
+    return { mibs, cpuSecondsPerGiB: (cpu.user + cpu.system) / 1e6 / gib };
   } finally {
     await writer.node.stop();
     for (const w of [relay.proc, target.proc]) {
@@ -114,8 +149,50 @@ function storedBytes(p: Proc): number {
   return total;
 }
 
+/**
+ * A command prefix that runs `entry` (the packaged CLI, or the tsx entry with `--source`) with
+ * `nodeArgs` in place of the test helpers' tsx entry; `exec` keeps the pid.
+ */
+function entryWrap(entry: string, nodeArgs: readonly string[] = []): Wrap {
+  // sh -c SCRIPT ENTRY NODE TSX-ENTRY ARGS...: $0 = ENTRY, $1 = node, $2 = the tsx entry (dropped).
+  const extra = nodeArgs.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  return ['sh', '-c', `node="$1"; shift 2; exec "$node" ${extra} "$0" "$@"`, entry];
+}
+
+/** The CLI as the npm package ships it (runtime/bin/build.mjs --package), built from this tree. */
+function buildPackagedCli(): string {
+  const root = join(import.meta.dirname, '..');
+  return execFileSync(process.execPath, [join(root, 'runtime/bin/build.mjs'), '--package'], {
+    encoding: 'utf8',
+  }).trim();
+}
+
+function optionValue(args: readonly string[], flag: string): string | null {
+  const at = args.indexOf(flag);
+  if (at < 0) return null;
+  const v = args[at + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`${flag} wants a value`);
+  return v;
+}
+
+const MEMBERS = ['owner', 'm2', 'm3', 'm4', 'm5'];
+/**
+ * The members reconcile their group logs this often (the test helpers' 1 s kept the five of them
+ * at 0.7 cores with nothing to do, inside every measured window; the product's default is 30 s).
+ */
+const SYNC_INTERVAL = '10s';
+/** The group's CPU is sampled this long before the backup (what runs with no work to do). */
+const IDLE_SAMPLE_MS = 3000;
+
 export async function run(args: string[]): Promise<void> {
   const json = hasFlag(args, '--json');
+  const profDir = optionValue(args, '--cpu-prof');
+  if (profDir !== null) fs.mkdirSync(profDir, { recursive: true });
+  const profArgs = profDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
+  // Members and commands run the packaged CLI (what is installed); `--source`: the tsx entry.
+  const entry = hasFlag(args, '--source') ? BIN : buildPackagedCli();
+  const plain = entryWrap(entry);
+  const profiled = entryWrap(entry, profArgs);
   const sizeAt = args.indexOf('--size');
   const size = hasFlag(args, '--quick')
     ? QUICK_BYTES
@@ -132,28 +209,50 @@ export async function run(args: string[]): Promise<void> {
     const { bytes, files } = generateDataset(data, size);
     const mib = bytes / MiB;
     say(`dataset ${mib.toFixed(0)} MiB, ${files} files`);
-    const rawMiBs = await rawStreamMiBs(Math.min(bytes, 256 * MiB));
-    say(`raw libp2p stream ${rawMiBs.toFixed(1)} MiB/s`);
+    const raw = await rawStream(Math.min(bytes, 256 * MiB));
+    const rawMiBs = raw.mibs;
+    say(
+      `raw libp2p stream ${rawMiBs.toFixed(1)} MiB/s, ${raw.cpuSecondsPerGiB.toFixed(1)} CPU s per GiB (both ends)`,
+    );
     // Each holder stores about 1.5/4 of the dataset (k=2, m=1 over four holders), with room.
     const pledgeMiB = Math.max(64, Math.ceil((mib * 1.5 * 1.4) / 4));
     ({ procs } = await formGroup(
       work,
-      ['owner', 'm2', 'm3', 'm4', 'm5'],
-      { owner: ['--directories', data, '--schedule', 'off', '--watch-debounce', '0s'] },
+      MEMBERS,
+      Object.fromEntries(
+        MEMBERS.map((n) => [
+          n,
+          [
+            ...(n === 'owner' ? ['--directories', data] : []),
+            ...['--schedule', 'off', '--watch-debounce', '0s', '--sync-interval', SYNC_INTERVAL],
+          ],
+        ]),
+      ),
       `${pledgeMiB}MiB`,
+      { wrap: (name) => (name === 'owner' || name === 'm2' ? profiled : plain) },
     ));
     const [owner, ...holders] = procs as [Proc, ...Proc[]];
     say('five members formed a group');
+    const idleCpu0 = groupCpu(procs);
+    await new Promise((r) => setTimeout(r, IDLE_SAMPLE_MS));
+    const idleCores = (groupCpu(procs) - idleCpu0) / (IDLE_SAMPLE_MS / 1000);
+    say(`the group with nothing to do: ${idleCores.toFixed(2)} cores`);
+    if (profDir !== null)
+      say(
+        `profiling into ${profDir}: owner pid ${owner.child?.pid}, holder m2 pid ${holders[0]!.child?.pid}`,
+      );
 
     // Backup.
     const cpu0 = groupCpu(procs);
     const ownerCpu0 = groupCpu([owner]);
+    const holdersSystem0 = groupSystem(holders);
     const t0 = performance.now();
-    const b = await cli(['backup', '--dir', owner.dir, '--json']);
+    const b = await cli(['backup', '--dir', owner.dir, '--json'], plain);
     const backupSeconds = (performance.now() - t0) / 1000;
     if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}${b.stdout}`);
     const backupCpuSeconds = groupCpu(procs) - cpu0;
     const ownerBackupCpuSeconds = groupCpu([owner]) - ownerCpu0;
+    const holdersBackupSystemSeconds = groupSystem(holders) - holdersSystem0;
     const pipelineSeconds = (JSON.parse(b.stdout) as { seconds: number }).seconds;
     const ownerPeakRss = peakRssMiBOf(owner.child!.pid!);
     const shardMiBStored = holders.reduce((s, h) => s + storedBytes(h), 0) / MiB;
@@ -168,7 +267,8 @@ export async function run(args: string[]): Promise<void> {
     const secretFile = join(work, 'secret.hex');
     fs.copyFileSync(join(owner.dir, 'secret'), secretFile);
     const restoreArgs = (target: string, dir: string) => [
-      BIN,
+      ...profArgs,
+      entry,
       'restore',
       '--peer',
       peer,
@@ -219,6 +319,13 @@ export async function run(args: string[]): Promise<void> {
       backupCpuSeconds: fmt(backupCpuSeconds, 1),
       restoreCpuSeconds: fmt(restoreCpuSeconds, 1),
       shardMiBStored: fmt(shardMiBStored, 0),
+      rawCpuSecondsPerGiB: fmt(raw.cpuSecondsPerGiB, 1),
+      idleCores: fmt(idleCores, 2),
+      ownerBackupCpuSeconds: fmt(ownerBackupCpuSeconds, 1),
+      backupPipelineSeconds: fmt(pipelineSeconds, 1),
+      restoreInsideSeconds: fmt(restoreInside, 1),
+      holdersBackupCpuSeconds: fmt(backupCpuSeconds - ownerBackupCpuSeconds, 1),
+      holdersBackupSystemSeconds: fmt(holdersBackupSystemSeconds, 1),
     };
     const columns = ['measure', 'MiB/s', 'x raw', 'seconds', 'CPU s'];
     const rows: Cell[][] = [
@@ -258,8 +365,9 @@ export async function run(args: string[]): Promise<void> {
       '',
       markdownTable(columns, rows),
       '',
-      `- CPU: ${report.cpuSeconds} s (backup: every member's daemon, ${fmt(ownerBackupCpuSeconds, 1)} s of it the owner's; restore: the restore process, ${fmt(r.cpuSeconds, 1)} s, and the holders).`,
+      `- CPU: ${report.cpuSeconds} s (backup: every member's daemon, ${fmt(ownerBackupCpuSeconds, 1)} s of it the owner's, ${report.holdersBackupCpuSeconds} s the four holders' of which ${report.holdersBackupSystemSeconds} s in the kernel; restore: the restore process, ${fmt(r.cpuSeconds, 1)} s, and the holders).`,
       `- Inside the commands: the backup's pipeline took ${fmt(pipelineSeconds, 1)} s of the ${report.backupSeconds} s, the restore ${fmt(restoreInside, 1)} s of ${report.restoreSeconds} s (the rest: process start, connecting, the head).`,
+      `- Raw stream CPU: ${report.rawCpuSecondsPerGiB} s per GiB moved (both ends). The five members with nothing to do (syncInterval ${SYNC_INTERVAL}, sampled ${IDLE_SAMPLE_MS / 1000} s before the backup): ${report.idleCores} cores.`,
       `- Peak RSS: ${report.peakRssMiB} MiB (the owner's daemon ${fmt(ownerPeakRss, 0)} MiB, restore ${fmt(r.peakRssMiB, 0)} MiB${recovery ? `, recovery ${fmt(recovery.peakRssMiB, 0)} MiB` : ''}).`,
       `- Machine: ${(await import('node:os')).availableParallelism()} cores, shared.`,
     ].join('\n');
