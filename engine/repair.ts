@@ -384,13 +384,28 @@ function assignTasks(
   return { repairs, migrations, waitingStripeIds: waiting, deferredStripeIds: deferred, deferredRepairs };
 }
 
+/**
+ * Whether `chooseTargets` can find anyone: an online member with room that is not listed on the
+ * stripe (nor its owner, unless the placement names it). The cheap answer first: once a round's
+ * tasks have filled the few members a big repair can go to, every later stripe waits, and this
+ * spares each of them the hashing and sorting of a full try.
+ */
+function anyTarget(ctx: Context, st: StripeHolding, placement: readonly string[]): boolean {
+  for (const id of ctx.onlineIds) {
+    if (!fits(ctx, id, st.shardBytes) || st.holders.includes(id)) continue;
+    if (id !== st.owner || placement.includes(id)) return true;
+  }
+  return false;
+}
+
 function planOneRepair(ctx: Context, plans: RepairInput['plans'], c: RepairCandidate): RepairTask | null {
   const { st, s } = c;
-  const sk = stripeKey(st.stripeId);
   const onlineHolders: string[] = [];
   for (const h of st.holders) if (h !== null && ctx.avail.get(h) === 'online') onlineHolders.push(h);
   if (onlineHolders.length < st.dataShards) return null;
   const placement = placementOf(planFor(plans, st, s), st.stripeId);
+  if (!anyTarget(ctx, st, placement)) return null;
+  const sk = stripeKey(st.stripeId);
   const targets = chooseTargets(ctx, st, sk, placement, c.missing.length);
   if (targets.length === 0) return null;
   const sources = byScore(ctx, sk, onlineHolders).slice(0, st.dataShards);

@@ -55,20 +55,22 @@ export function validateStripe(st: StripeHolding, i: number): number {
   if (!Number.isSafeInteger(st.shardBytes) || st.shardBytes < 0) {
     fail(st, 'invalid-shape', `: shardBytes must be a whole number >= 0`);
   }
-  if (!Array.isArray(st.holders) || st.holders.length !== k + m) {
+  const holders = st.holders;
+  if (!Array.isArray(holders) || holders.length !== k + m) {
     fail(st, 'invalid-shape', `: holders must list ${k + m} entries (k + m)`);
   }
-  for (let a = 0; a < st.holders.length; a++) {
-    const h = st.holders[a];
+  const owner = st.owner;
+  for (let a = 0; a < holders.length; a++) {
+    const h = holders[a];
     if (h === null) continue;
     if (typeof h !== 'string' || h.length === 0) {
       fail(st, 'invalid-argument', `: holders[${a}] must be a member id or null`);
     }
-    if (h === st.owner) {
+    if (h === owner) {
       fail(st, 'invalid-argument', `: its owner ${JSON.stringify(h)} holds shard ${a}`);
     }
     for (let b = 0; b < a; b++) {
-      if (st.holders[b] === h) {
+      if (holders[b] === h) {
         fail(st, 'invalid-argument', `: member ${JSON.stringify(h)} holds two shards (${b} and ${a})`);
       }
     }

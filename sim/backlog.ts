@@ -11,7 +11,7 @@
  * order. A min-heap with lazy deletion: `live` holds each stripe's current rank; a heap entry
  * whose rank is no longer live is skipped.
  */
-import { compareRepairOrder, type RepairRank } from '../engine/index.ts';
+import type { RepairRank } from '../engine/index.ts';
 import { heapPop, heapPush } from './heap.ts';
 import type { Stripe } from './model.ts';
 
@@ -22,6 +22,8 @@ interface Entry extends RepairRank {
 export class RepairBacklog {
   private readonly heap: Entry[] = [];
   private readonly live = new Map<Stripe, number>();
+  /** Per stripe, a bit per rank that has an entry in the heap: a rank is pushed once, not per add. */
+  private readonly queued = new Map<Stripe, number>();
 
   constructor(private readonly maxSize: number) {}
 
@@ -40,6 +42,10 @@ export class RepairBacklog {
     if (this.heap.length >= this.maxSize)
       throw new Error(`sim: repair backlog exceeded its bound of ${this.maxSize} stripes`);
     this.live.set(st, heldShards);
+    const bits = this.queued.get(st) ?? 0;
+    const bit = rankBit(heldShards);
+    if ((bits & bit) !== 0) return;
+    this.queued.set(st, bits | bit);
     heapPush(this.heap, { stripe: st, stripeId: st.stripeId, heldShards }, first);
   }
 
@@ -51,7 +57,7 @@ export class RepairBacklog {
   take(n: number, keep: (st: Stripe) => boolean): { stripe: Stripe; heldShards: number }[] {
     const out: { stripe: Stripe; heldShards: number }[] = [];
     while (out.length < n && this.heap.length > 0) {
-      const e = heapPop(this.heap, first)!;
+      const e = this.pop();
       if (this.live.get(e.stripe) !== e.heldShards) continue;
       this.live.delete(e.stripe);
       if (keep(e.stripe)) out.push({ stripe: e.stripe, heldShards: e.heldShards });
@@ -64,19 +70,41 @@ export class RepairBacklog {
     for (;;) {
       const e = this.heap[0];
       if (e === undefined || this.live.get(e.stripe) === e.heldShards) return e;
-      heapPop(this.heap, first);
+      this.pop();
     }
+  }
+
+  private pop(): Entry {
+    const e = heapPop(this.heap, first)!;
+    const bits = this.queued.get(e.stripe)! & ~rankBit(e.heldShards);
+    if (bits === 0) this.queued.delete(e.stripe);
+    else this.queued.set(e.stripe, bits);
+    return e;
   }
 
   /** Drops the dead entries (bounded memory when ranks change often). */
   private compact(): void {
     const alive = this.heap.filter((e) => this.live.get(e.stripe) === e.heldShards);
     this.heap.length = 0;
-    for (const e of alive) heapPush(this.heap, e, first);
+    this.queued.clear();
+    for (const e of alive) {
+      this.queued.set(e.stripe, (this.queued.get(e.stripe) ?? 0) | rankBit(e.heldShards));
+      heapPush(this.heap, e, first);
+    }
   }
 }
 
-/** The planner's order: fewest held shards first, then stripe id. */
+/** The rank's bit in `queued` (a rank is a shard count: at most MAX_DATA_SHARDS + MAX_PARITY_SHARDS). */
+function rankBit(heldShards: number): number {
+  if (!(heldShards >= 0 && heldShards < 31))
+    throw new Error(`sim invariant violated: backlog rank ${heldShards} out of range`);
+  return 1 << heldShards;
+}
+
+/**
+ * The planner's order (`compareRepairOrder`): fewest held shards first, then stripe id; written
+ * out here because the heap calls it for every step of every push and pop.
+ */
 function first(x: Entry, y: Entry): boolean {
-  return compareRepairOrder(x, y) < 0;
+  return x.heldShards < y.heldShards || (x.heldShards === y.heldShards && x.stripeId < y.stripeId);
 }

@@ -108,9 +108,14 @@ export function plan(
 ): Planned | null {
   if (batch.length === 0) return null;
   const plans = new Map<string, PlacementPlan>();
+  // One plan per owner and shape; the numeric key spares a string per stripe.
+  const seen = new Set<number>();
   for (const st of batch) {
-    const key = planKey(st.owner, st.dataShards + st.parityShards);
-    if (!plans.has(key)) plans.set(key, planFor(w, st.owner, st.dataShards + st.parityShards));
+    const s = st.dataShards + st.parityShards;
+    const shape = st.ownerIdx * 64 + s;
+    if (seen.has(shape)) continue;
+    seen.add(shape);
+    plans.set(planKey(st.owner, s), planFor(w, st.owner, s));
   }
   const result = planRepairs({
     members,

@@ -8,6 +8,9 @@ import { DAY_MS, type Member, type Stripe, type Transfer, UPLOAD_LOOKAHEAD_STRIP
 import { closeWindow } from './repair-window.ts';
 import { detectionMs, integrateStripes, member, planFor, release, unstore, type World } from './world.ts';
 
+/** Gone stripes kept at the head of an owner's list before it is trimmed (trimOwn). */
+const OWN_TRIM_MIN = 1024;
+
 export function daily(w: World, m: Member): void {
   const change = Math.round(m.dataBytes * w.config.dailyChange);
   if (!m.failed && m.firstFullBackupMs !== null) {
@@ -160,6 +163,17 @@ function payDeleteDebt(w: World, owner: Member, st: Stripe): void {
     deleteStripe(w, old);
     owner.deleteDebtBytes -= data;
   }
+  trimOwn(owner);
+}
+
+/**
+ * The stripes before `ownHead` are lost or deleted and nothing reads them again: drop them once
+ * they are most of the list, so memory follows the stripes stored, not every stripe ever written.
+ */
+function trimOwn(owner: Member): void {
+  if (owner.ownHead < OWN_TRIM_MIN || owner.ownHead * 2 < owner.own.length) return;
+  owner.own.splice(0, owner.ownHead);
+  owner.ownHead = 0;
 }
 
 export function deleteStripe(w: World, st: Stripe): void {
