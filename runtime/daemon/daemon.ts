@@ -24,7 +24,7 @@ import { observeTransfers, PeerHealth } from '../net/peer-health.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
-import { watchWebRTCLinks } from '../net/webrtc-probe.ts';
+import { closeRedundantLinks, watchWebRTCLinks } from '../net/webrtc-probe.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
 import { AlertMonitor } from './alerts/monitor.ts';
 import { BackupService } from './backup/backup-service.ts';
@@ -195,6 +195,7 @@ export class Daemon implements DaemonParts {
       lastSeen: this.lastSeen,
       log: (line) => this.log(line),
       afterRound: () => {
+        closeRedundantLinks(node, (line) => this.log(line));
         this.relays.dialMissing();
         this.publisher.check();
       },
@@ -290,6 +291,7 @@ export class Daemon implements DaemonParts {
           this.lastSeen.set(peer, Date.now());
           return this.group.receive(ops).added;
         },
+        reconciled: (peer) => this.syncer.reconciled(peer),
       },
       onError,
     );
