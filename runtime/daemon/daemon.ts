@@ -24,7 +24,7 @@ import { observeTransfers, PeerHealth } from '../net/peer-health.ts';
 import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
-import { closeRedundantLinks, watchWebRTCLinks } from '../net/webrtc-probe.ts';
+import { watchWebRTCLinks } from '../net/webrtc-probe.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
 import { AlertMonitor } from './alerts/monitor.ts';
 import { BackupService } from './backup/backup-service.ts';
@@ -195,7 +195,6 @@ export class Daemon implements DaemonParts {
       lastSeen: this.lastSeen,
       log: (line) => this.log(line),
       afterRound: () => {
-        closeRedundantLinks(node, (line) => this.log(line));
         this.relays.dialMissing();
         this.publisher.check();
       },

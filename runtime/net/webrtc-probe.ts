@@ -96,34 +96,3 @@ export function watchWebRTCLinks(
   node.addEventListener('connection:open', onOpen);
   return () => node.removeEventListener('connection:open', onOpen);
 }
-
-/**
- * Closes the WebRTC and relayed links that carry no stream to members this node also has a
- * direct TCP link to. Such links appear when a member restarts: a relayed link is made while the
- * other is not listening yet, a WebRTC link is dialed while only the relayed one exists, and the
- * other side dials TCP meanwhile. Both ends agree on which link goes (the TCP one stays), and
- * each kept link costs a quiet member pings and keepalives, through the relay for a relayed one;
- * a WebRTC link also keeps node-datachannel's native SCTP timer thread waking every 10 ms
- * (docs/design.md, "Idle cost"). A link with a stream open is left alone; the next check takes
- * it. Returns how many were closed.
- */
-export function closeRedundantLinks(node: PbLibp2p, log: (line: string) => void): number {
-  const open = node.getConnections().filter((c) => c.status === 'open');
-  const tcpPeers = new Set(
-    open
-      .filter((c) => c.limits === undefined && connectionPath(c.remoteAddr.toString()) === 'direct')
-      .map((c) => c.remotePeer.toString()),
-  );
-  let closed = 0;
-  for (const conn of open) {
-    const peer = conn.remotePeer.toString();
-    const path = connectionPath(conn.remoteAddr.toString());
-    if (path === 'direct' || !tcpPeers.has(peer) || conn.streams.length > 0) continue;
-    closed++;
-    log(
-      `closing the idle ${path === 'webrtc' ? 'WebRTC' : 'relayed'} link to ${peer.slice(-8)}: a direct TCP link to it is open`,
-    );
-    void conn.close().catch(() => conn.abort(new Error(`redundant ${path} link`)));
-  }
-  return closed;
-}
