@@ -53,6 +53,8 @@ export interface DaemonIdle {
   rssPeakMiB: number;
   hwmMiB: number;
   shardsHeld: number;
+  /** CPU seconds in the window per thread name (the main thread is the process's name). */
+  threadCpuSeconds: Record<string, number>;
 }
 
 export interface IdleReport {
@@ -73,6 +75,26 @@ function cpuTicksOf(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime + stime
+}
+
+/** CPU ticks per thread name (/proc/<pid>/task/*: the main thread, V8's, libuv's, native addons'). */
+function threadTicksOf(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const tid of tasks) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    } catch {} // the thread ended meanwhile
+  }
+  return byName;
 }
 
 function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } {
@@ -155,6 +177,7 @@ function secondsArg(args: readonly string[]): number {
 async function sample(procs: readonly Proc[], seconds: number) {
   const pids = procs.map(pidOf);
   const ticks0 = pids.map(cpuTicksOf);
+  const threads0 = pids.map(threadTicksOf);
   const peak = pids.map((pid) => memoryOf(pid).rssMiB);
   const t0 = performance.now();
   const endMs = t0 + seconds * 1000;
@@ -168,7 +191,14 @@ async function sample(procs: readonly Proc[], seconds: number) {
   return pids.map((pid, i) => {
     const cpuSeconds = (cpuTicksOf(pid) - ticks0[i]!) / CLOCK_TICKS_PER_SECOND;
     const mem = memoryOf(pid);
+    const threads0i = threads0[i]!;
+    const threadCpuSeconds: Record<string, number> = {};
+    for (const [name, ticks] of threadTicksOf(pid)) {
+      const s = (ticks - (threads0i.get(name) ?? 0)) / CLOCK_TICKS_PER_SECOND;
+      if (s > 0) threadCpuSeconds[name] = fmt(s, 2);
+    }
     return {
+      threadCpuSeconds,
       cpuSeconds,
       cpuPercent: (100 * cpuSeconds) / wallSeconds,
       rssEndMiB: mem.rssMiB,
@@ -248,6 +278,7 @@ export async function run(args: string[]): Promise<void> {
       rssPeakMiB: fmt(m.rssPeakMiB, 1),
       hwmMiB: fmt(m.hwmMiB, 1),
       shardsHeld: i === 0 ? 0 : held[i - 1]!,
+      threadCpuSeconds: m.threadCpuSeconds,
     }));
     const report: IdleReport = {
       seconds,
@@ -275,6 +306,11 @@ export async function run(args: string[]): Promise<void> {
     }
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+function threadsLine(d: DaemonIdle): string {
+  const entries = Object.entries(d.threadCpuSeconds).sort((a, b) => b[1] - a[1]);
+  return entries.length === 0 ? 'none' : entries.map(([name, s]) => `${name} ${s}`).join(', ');
 }
 
 function emit(report: IdleReport, json: boolean, args: readonly string[]): void {
@@ -305,12 +341,13 @@ function emit(report: IdleReport, json: boolean, args: readonly string[]): void 
     '',
     `- Worst CPU ${report.worstCpuPercent} % (target <= ${CPU_TARGET_PERCENT} %): ${verdict(cpuOk)}.`,
     `- Worst RSS ${report.worstRssMiB} MiB at the end, ${report.worstPeakRssMiB} MiB peak in the window (target <= ${RSS_TARGET_MiB} MiB): ${verdict(rssOk)}.`,
+    `- CPU seconds by thread: ${report.daemons.map((d) => `${d.name}: ${threadsLine(d)}`).join('; ')}.`,
     `- Machine: ${availableParallelism()} cores, shared; Node ${process.version}.`,
   ].join('\n');
   writeReport('idle', report, md);
   if (json) console.log(JSON.stringify(report));
   else
     console.log(
-      `${formatTable(columns, rows)}\nworst: CPU ${report.worstCpuPercent} % (${verdict(cpuOk)}), RSS ${report.worstRssMiB} MiB end / ${report.worstPeakRssMiB} MiB peak (${verdict(rssOk)})`,
+      `${formatTable(columns, rows)}\n${report.daemons.map((d) => `${d.name} threads: ${threadsLine(d)}`).join('\n')}\nworst: CPU ${report.worstCpuPercent} % (${verdict(cpuOk)}), RSS ${report.worstRssMiB} MiB end / ${report.worstPeakRssMiB} MiB peak (${verdict(rssOk)})`,
     );
 }

@@ -290,6 +290,7 @@ export class Daemon implements DaemonParts {
           this.lastSeen.set(peer, Date.now());
           return this.group.receive(ops).added;
         },
+        reconciled: (peer) => this.syncer.reconciled(peer),
       },
       onError,
     );

@@ -39,6 +39,8 @@ export interface SyncSide {
   opBytes(hash: string): Uint8Array | undefined;
   /** Verifies and keeps ops from `peer`; returns how many were new. */
   receive(peer: string, ops: Uint8Array[]): Promise<number>;
+  /** A reconciliation `peer` opened here finished (both logs now hold what either held). */
+  reconciled?(peer: string): void;
 }
 
 /** Sends ops in frames of at most MAX_OPS_FRAME_BYTES. */
@@ -140,6 +142,7 @@ export async function serveGroupSync(
       const index = side.index();
       const first = await readStep(reader, side, remote);
       await respondLoop(stream, reader, side, remote, index, first.message);
+      side.reconciled?.(remote);
       await stream
         .close({ signal: AbortSignal.timeout(5_000) })
         .catch(() => stream.abort(new Error('close timed out')));

@@ -117,6 +117,14 @@ export interface PbNodeOptions {
 export const MAX_CONNECTIONS = 256;
 export const MAX_PENDING_INBOUND_CONNECTIONS = 64;
 export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
+/**
+ * libp2p's connection monitor opens a ping stream on every connection this often and aborts a
+ * connection whose ping fails (libp2p's default is 10 s). A quiet member's CPU goes mostly to these
+ * streams (docs/design.md, "Idle cost"): a minute is enough to notice a silent partition, since
+ * yamux's own keepalive frame (every 30 s) already keeps NAT mappings of TCP links open and a
+ * closed socket (a member stopped or killed) is noticed at once without any ping.
+ */
+export const CONNECTION_PING_INTERVAL_MS = 60_000;
 
 export type PbLibp2p = Libp2p;
 
@@ -184,6 +192,7 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
       maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
     },
+    connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
     // biome-ignore lint/suspicious/noExplicitAny: libp2p's ServiceFactoryMap is keyed by literal names
     services: services as any,
   });

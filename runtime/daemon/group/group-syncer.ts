@@ -49,6 +49,8 @@ export class GroupSyncer {
   private stopped = false;
   /** The link attempt under way per member (at most one each). */
   private readonly linking = new Map<string, Promise<void>>();
+  /** When each member's log and this one were last reconciled, by either side (members only). */
+  private readonly reconciledAtMs = new Map<string, number>();
 
   constructor(private readonly deps: GroupSyncerDeps) {}
 
@@ -60,7 +62,19 @@ export class GroupSyncer {
       const peer = event.detail.remotePeer.toString();
       if (group.isMember(peer)) setTimeout(() => void this.syncWith(peer), ON_CONNECT_DELAY_MS);
     });
-    this.timer = setInterval(() => void this.syncAll(), intervalMs);
+    this.timer = setInterval(() => void this.syncAll(intervalMs / 2), intervalMs);
+  }
+
+  /**
+   * A reconciliation with `peer` finished, opened by either side: the two logs hold the same
+   * ops, so the next timer round leaves that member out if this was less than half a period ago
+   * (both members' timers would otherwise reconcile every pair twice per period).
+   */
+  reconciled(peer: string): void {
+    if (!this.deps.group.isMember(peer)) return;
+    this.reconciledAtMs.set(peer, Date.now());
+    this.deps.lastSeen.set(peer, Date.now());
+    this.refusedBy.delete(peer); // it treats this node as a member
   }
 
   stop(): void {
@@ -89,8 +103,7 @@ export class GroupSyncer {
         opBytes: (h) => group.opBytes(h),
         receive: async (_p, ops) => group.receive(ops).added,
       });
-      this.deps.lastSeen.set(peer, Date.now());
-      this.refusedBy.delete(peer);
+      this.reconciled(peer);
       return n;
     } catch (error) {
       this.noteFailure(peer, error);
@@ -152,8 +165,12 @@ export class GroupSyncer {
     );
   }
 
-  /** One round with every other member; a round already running runs once more instead. */
-  async syncAll(): Promise<void> {
+  /**
+   * One round with every other member; a round already running runs once more instead. The
+   * timer's rounds pass `skipRecentMs`: members reconciled with this one that recently are left
+   * out (any change made here asks for a full round, `soon`).
+   */
+  async syncAll(skipRecentMs = 0): Promise<void> {
     if (this.stopped) return;
     if (this.syncing) {
       this.syncAgain = true;
@@ -167,9 +184,13 @@ export class GroupSyncer {
       do {
         this.syncAgain = false;
         rounds++;
-        const peers = (this.deps.group.state?.members ?? [])
-          .map((m) => m.id)
-          .filter((id) => id !== this.deps.self);
+        const members = (this.deps.group.state?.members ?? []).map((m) => m.id);
+        for (const id of this.reconciledAtMs.keys())
+          if (!members.includes(id)) this.reconciledAtMs.delete(id);
+        const since = Date.now() - (rounds === 1 ? skipRecentMs : 0);
+        const peers = members.filter(
+          (id) => id !== this.deps.self && !((this.reconciledAtMs.get(id) ?? -Infinity) > since),
+        );
         await Promise.allSettled(peers.map((p) => this.syncWith(p)));
       } while (this.syncAgain && !this.stopped && rounds < MAX_SYNC_ROUNDS);
       this.deps.afterRound();
