@@ -25,7 +25,6 @@
  * `CPU.<date>.<time>.<pid>...`; the pids are printed on stderr.
  * `--json` prints { rawStreamMiBs, backupMiBs, restoreMiBs, cpuSeconds, peakRssMiB, ... }.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +33,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { BIN, cli, type Proc, type Wrap } from '../test/runtime/daemon/_cluster.ts';
 import { directAddress, formGroup } from '../test/runtime/daemon/_group.ts';
+import { buildCli, entryWrap, optionValue } from './_cli-build.ts';
 import { makeNode, onlyLink, rawUpload } from './_transport-measure.ts';
 import { generateDataset, measure, parseSize, sameTree } from './pipeline.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
@@ -149,32 +149,6 @@ function storedBytes(p: Proc): number {
   return total;
 }
 
-/**
- * A command prefix that runs `entry` (the packaged CLI, or the tsx entry with `--source`) with
- * `nodeArgs` in place of the test helpers' tsx entry; `exec` keeps the pid.
- */
-function entryWrap(entry: string, nodeArgs: readonly string[] = []): Wrap {
-  // sh -c SCRIPT ENTRY NODE TSX-ENTRY ARGS...: $0 = ENTRY, $1 = node, $2 = the tsx entry (dropped).
-  const extra = nodeArgs.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-  return ['sh', '-c', `node="$1"; shift 2; exec "$node" ${extra} "$0" "$@"`, entry];
-}
-
-/** The CLI as the npm package ships it (runtime/bin/build.mjs --package), built from this tree. */
-function buildPackagedCli(): string {
-  const root = join(import.meta.dirname, '..');
-  return execFileSync(process.execPath, [join(root, 'runtime/bin/build.mjs'), '--package'], {
-    encoding: 'utf8',
-  }).trim();
-}
-
-function optionValue(args: readonly string[], flag: string): string | null {
-  const at = args.indexOf(flag);
-  if (at < 0) return null;
-  const v = args[at + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`${flag} wants a value`);
-  return v;
-}
-
 const MEMBERS = ['owner', 'm2', 'm3', 'm4', 'm5'];
 /**
  * The members reconcile their group logs this often (the test helpers' 1 s kept the five of them
@@ -190,7 +164,7 @@ export async function run(args: string[]): Promise<void> {
   if (profDir !== null) fs.mkdirSync(profDir, { recursive: true });
   const profArgs = profDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
   // Members and commands run the packaged CLI (what is installed); `--source`: the tsx entry.
-  const entry = hasFlag(args, '--source') ? BIN : buildPackagedCli();
+  const entry = hasFlag(args, '--source') ? BIN : buildCli(true);
   const plain = entryWrap(entry);
   const profiled = entryWrap(entry, profArgs);
   const sizeAt = args.indexOf('--size');

@@ -17,13 +17,13 @@
  * for the worst daemon. `--json` prints { worstCpuPercent, worstRssMiB, worstPeakRssMiB, daemons, ... }.
  */
 
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, cli, Proc, type Wrap, waitFor } from '../test/runtime/daemon/_cluster.ts';
 import { directAddress, formGroup, storeReport } from '../test/runtime/daemon/_group.ts';
+import { buildCli, entryWrap, optionValue } from './_cli-build.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
 
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -138,31 +138,6 @@ function writeDataset(dir: string): void {
     fs.writeFileSync(join(dir, `file-${i}.bin`), randomBytes(DATASET_FILE_BYTES));
 }
 
-/**
- * The precompiled CLI (runtime/bin/build.mjs, built afresh from this tree), what an installed
- * member runs: a command prefix that replaces the tsx entry the test helpers name by it (`exec`
- * keeps the pid, so /proc/<pid> is the daemon's). `--source`: the tsx entry (no prefix).
- */
-function buildCli(): string {
-  const root = join(import.meta.dirname, '..');
-  return execFileSync(process.execPath, [join(root, 'runtime/bin/build.mjs')], { encoding: 'utf8' }).trim();
-}
-
-/** A prefix that runs `entry` with `nodeArgs` in place of the test helpers' tsx entry. */
-function entryWrap(entry: string, nodeArgs: readonly string[] = []): Wrap {
-  // sh -c SCRIPT ENTRY NODE TSX-ENTRY ARGS...: $0 = ENTRY, $1 = node, $2 = the tsx entry (dropped).
-  const extra = nodeArgs.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-  return ['sh', '-c', `node="$1"; shift 2; exec "$node" ${extra} "$0" "$@"`, entry];
-}
-
-function optionValue(args: readonly string[], flag: string): string | null {
-  const at = args.indexOf(flag);
-  if (at < 0) return null;
-  const v = args[at + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`${flag} wants a value`);
-  return v;
-}
-
 function secondsArg(args: readonly string[]): number {
   const at = args.indexOf('--seconds');
   if (at >= 0) {
@@ -226,7 +201,7 @@ export async function run(args: string[]): Promise<void> {
     const data = join(work, 'home', 'dataset');
     writeDataset(data);
     const names = ['owner', ...Array.from({ length: members - 1 }, (_, i) => `m${i + 2}`)];
-    const entry = source ? BIN : buildCli();
+    const entry = source ? BIN : buildCli(false);
     const wrap = entryWrap(entry);
     ({ procs } = await formGroup(
       work,
