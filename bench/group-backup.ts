@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { BIN, cli, type Proc, type Wrap } from '../test/runtime/daemon/_cluster.ts';
+import { BIN, cli, type Proc } from '../test/runtime/daemon/_cluster.ts';
 import { directAddress, formGroup } from '../test/runtime/daemon/_group.ts';
 import { buildCli, entryWrap, optionValue } from './_cli-build.ts';
 import { makeNode, onlyLink, rawUpload } from './_transport-measure.ts';

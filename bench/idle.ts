@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, cli, Proc, type Wrap, waitFor } from '../test/runtime/daemon/_cluster.ts';
+import { BIN, cli, Proc, waitFor } from '../test/runtime/daemon/_cluster.ts';
 import { directAddress, formGroup, storeReport } from '../test/runtime/daemon/_group.ts';
 import { buildCli, entryWrap, optionValue } from './_cli-build.ts';
 import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
