@@ -7,11 +7,11 @@
 import Database from 'better-sqlite3';
 import { prepareSqliteFile } from '../store/private-mode.ts';
 import { assert, PipelineError } from './errors.ts';
-import { type FileCacheRow, FileCache } from './index-files.ts';
+import { FileCache, type FileCacheRow } from './index-files.ts';
 import { openSchema } from './index-schema.ts';
 
-export { INDEX_SCHEMA_VERSION } from './index-schema.ts';
 export type { FileCacheRow } from './index-files.ts';
+export { INDEX_SCHEMA_VERSION } from './index-schema.ts';
 
 export const KIND_DATA = 0;
 export const KIND_TREE = 1;
