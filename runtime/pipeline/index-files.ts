@@ -102,9 +102,11 @@ export class FileCache {
           'SELECT size, mtime_ns, ctime_delta_ns, ino, chunks FROM files WHERE dir = ? AND name = ?',
         )
         .safeIntegers(true),
-      resolve: db.prepare<[Buffer, Buffer], { id: Buffer; plain_bytes: number }>(
-        'SELECT id, plain_bytes FROM objects WHERE id BETWEEN ? AND ? LIMIT 2',
-      ),
+      resolve: db
+        .prepare<[Buffer, Buffer], [Buffer, number]>(
+          'SELECT id, plain_bytes FROM objects WHERE id BETWEEN ? AND ? LIMIT 2',
+        )
+        .raw(true),
     };
   }
 
@@ -159,8 +161,8 @@ export class FileCache {
       refs.copy(hi, 0, i * CHUNK_REF_BYTES, (i + 1) * CHUNK_REF_BYTES);
       const found = this.stmts.resolve.all(lo, hi);
       if (found.length !== 1) return null;
-      found[0]!.id.copy(out, i * ID_BYTES);
-      plain += found[0]!.plain_bytes;
+      found[0]![0].copy(out, i * ID_BYTES);
+      plain += found[0]![1];
     }
     return plain === size ? out : null;
   }
