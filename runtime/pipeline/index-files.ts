@@ -79,11 +79,13 @@ export function chunkRefs(ids: Buffer): Buffer {
   return out;
 }
 
+/** Directory ids FileCache keeps in memory (cleared when full). */
+const DIR_IDS_KEPT = 256;
+
 export class FileCache {
   private readonly stmts;
-  /** The last directory looked up or added (files come directory by directory). */
-  private lastDir: Buffer | null = null;
-  private lastDirId = 0;
+  /** Directory ids looked up or added lately (the scanner reads a few directories at once). */
+  private readonly dirIds = new Map<string, number>();
   /** The largest directory id in use; null until read (and after a rollback). */
   private maxDirId: number | null = null;
 
@@ -112,12 +114,14 @@ export class FileCache {
 
   /** Forget the remembered directory ids (after a rolled-back transaction or a prune). */
   reset(): void {
-    this.lastDir = null;
+    this.dirIds.clear();
     this.maxDirId = null;
   }
 
   private dirId(dir: Buffer, add: boolean): number | undefined {
-    if (this.lastDir?.equals(dir)) return this.lastDirId;
+    const key = dir.toString('latin1');
+    const known = this.dirIds.get(key);
+    if (known !== undefined) return known;
     let id = this.stmts.dirId.get(dir)?.id;
     if (id === undefined) {
       if (!add) return undefined;
@@ -125,8 +129,8 @@ export class FileCache {
       id = ++this.maxDirId;
       this.stmts.addDir.run(dir, id);
     }
-    this.lastDir = Buffer.from(dir);
-    this.lastDirId = id;
+    if (this.dirIds.size >= DIR_IDS_KEPT) this.dirIds.clear();
+    this.dirIds.set(key, id);
     return id;
   }
 
