@@ -121,6 +121,9 @@ export async function checkRepository(
   return summary;
 }
 
+/** Stripes whose object ids one pass over the index collects. */
+const CHECK_BATCH_STRIPES = 64;
+
 /** Fetches and verifies every shard of `percent` of the stripes, then opens their objects. */
 async function readStripes(
   repo: Repository,
@@ -136,7 +139,12 @@ async function readStripes(
     const j = randomInt(i + 1);
     [chosen[i], chosen[j]] = [chosen[j]!, chosen[i]!];
   }
-  for (const seq of chosen.slice(0, want).sort((a, b) => a - b)) {
+  const picked = chosen.slice(0, want).sort((a, b) => a - b);
+  // The objects of a batch of stripes come from one pass over the index's objects (bounded ids).
+  let ids = new Map<number, Buffer[]>();
+  for (const [n, seq] of picked.entries()) {
+    if (n % CHECK_BATCH_STRIPES === 0)
+      ids = repo.index.objectIdsOfStripes(picked.slice(n, n + CHECK_BATCH_STRIPES));
     const stripe = repo.index.getStripe(seq);
     if (stripe === undefined) continue; // reported above
     let good = 0;
@@ -157,7 +165,7 @@ async function readStripes(
     }
     if (good < stripe.k) continue; // the objects cannot be read; the shards are named above
     try {
-      for (const id of repo.index.objectIdsOfStripe(seq)) await reader.read(id);
+      for (const id of ids.get(seq) ?? []) await reader.read(id);
       summary.stripesRead++;
     } catch (error) {
       problem(`stripe ${stripe.stripeId}: ${(error as Error).message}`);

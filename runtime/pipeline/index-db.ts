@@ -7,59 +7,15 @@
 import Database from 'better-sqlite3';
 import { prepareSqliteFile } from '../store/private-mode.ts';
 import { assert, PipelineError } from './errors.ts';
+import { FileCache, type FileCacheRow } from './index-files.ts';
+import { openSchema } from './index-schema.ts';
 
-/** Version 2 added objects.codec; a version 1 index is upgraded in place (its objects are raw). */
-export const INDEX_SCHEMA_VERSION = 2;
+export type { FileCacheRow } from './index-files.ts';
+export { INDEX_SCHEMA_VERSION } from './index-schema.ts';
 
 export const KIND_DATA = 0;
 export const KIND_TREE = 1;
 export const KIND_SNAPSHOT = 2;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS stripes (
-  seq INTEGER PRIMARY KEY,
-  stripe_id TEXT NOT NULL UNIQUE,
-  k INTEGER NOT NULL,
-  m INTEGER NOT NULL,
-  shard_bytes INTEGER NOT NULL,
-  data_bytes INTEGER NOT NULL,
-  created_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS shards (
-  stripe_seq INTEGER NOT NULL REFERENCES stripes(seq),
-  idx INTEGER NOT NULL,
-  shard_id TEXT NOT NULL,
-  member TEXT NOT NULL,
-  file_bytes INTEGER NOT NULL,
-  PRIMARY KEY (stripe_seq, idx)
-);
-CREATE INDEX IF NOT EXISTS shards_by_member ON shards(member);
-CREATE TABLE IF NOT EXISTS objects (
-  id BLOB PRIMARY KEY,
-  kind INTEGER NOT NULL,
-  stripe_seq INTEGER NOT NULL REFERENCES stripes(seq),
-  offset INTEGER NOT NULL,
-  sealed_bytes INTEGER NOT NULL,
-  plain_bytes INTEGER NOT NULL,
-  codec INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS objects_by_stripe ON objects(stripe_seq);
-CREATE TABLE IF NOT EXISTS snapshots (
-  id BLOB PRIMARY KEY,
-  time_ms INTEGER NOT NULL,
-  files INTEGER NOT NULL,
-  bytes INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS files (
-  path BLOB PRIMARY KEY,
-  size INTEGER NOT NULL,
-  mtime_ns TEXT NOT NULL,
-  ctime_ns TEXT NOT NULL,
-  ino TEXT NOT NULL,
-  chunks BLOB NOT NULL
-) WITHOUT ROWID;
-`;
 
 export interface ObjectRow {
   id: Buffer;
@@ -89,15 +45,6 @@ export interface StripeRow {
   createdMs: number;
 }
 
-export interface FileCacheRow {
-  path: Buffer;
-  size: number;
-  mtimeNs: string;
-  ctimeNs: string;
-  ino: string;
-  chunks: Buffer;
-}
-
 export interface SnapshotRow {
   id: Buffer;
   timeMs: number;
@@ -108,6 +55,7 @@ export interface SnapshotRow {
 export class IndexDb {
   readonly db: Database.Database;
   private readonly stmts;
+  private readonly fileCache: FileCache;
 
   constructor(path: string) {
     try {
@@ -120,23 +68,7 @@ export class IndexDb {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
-      this.db.exec(SCHEMA);
-      let version = this.getMeta('schema_version');
-      if (version === '1') {
-        // CREATE TABLE IF NOT EXISTS kept the version 1 objects table: add its codec column.
-        this.db.transaction(() => {
-          this.db.exec('ALTER TABLE objects ADD COLUMN codec INTEGER NOT NULL DEFAULT 0');
-          this.setMeta('schema_version', String(INDEX_SCHEMA_VERSION));
-        })();
-        version = String(INDEX_SCHEMA_VERSION);
-      }
-      if (version === undefined) this.setMeta('schema_version', String(INDEX_SCHEMA_VERSION));
-      else if (version !== String(INDEX_SCHEMA_VERSION)) {
-        throw new PipelineError(
-          'invalid-config',
-          `index ${path} has schema version ${version}, this pb reads ${INDEX_SCHEMA_VERSION}`,
-        );
-      }
+      openSchema(this.db, path);
     } catch (error) {
       IndexDb.refuse(this.db, path, error);
     }
@@ -168,15 +100,6 @@ export class IndexDb {
       insertObject: db.prepare(
         'INSERT OR IGNORE INTO objects (id, kind, stripe_seq, offset, sealed_bytes, plain_bytes, codec) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
-      upsertFile: db.prepare(
-        `INSERT INTO files (path, size, mtime_ns, ctime_ns, ino, chunks) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
-         ctime_ns = excluded.ctime_ns, ino = excluded.ino, chunks = excluded.chunks`,
-      ),
-      getFile: db.prepare<
-        [Buffer],
-        { size: number; mtime_ns: string; ctime_ns: string; ino: string; chunks: Buffer }
-      >('SELECT size, mtime_ns, ctime_ns, ino, chunks FROM files WHERE path = ?'),
       getStripe: db.prepare<
         [number],
         {
@@ -196,6 +119,7 @@ export class IndexDb {
         'INSERT OR IGNORE INTO snapshots (id, time_ms, files, bytes) VALUES (?, ?, ?, ?)',
       ),
     }));
+    this.fileCache = IndexDb.guard(db, path, () => new FileCache(db));
   }
 
   private static guard<T>(db: Database.Database, path: string, prepare: () => T): T {
@@ -281,7 +205,7 @@ export class IndexDb {
   /** One transaction: the stripe, its shards, its objects and the files now fully stored. */
   commitStripe(stripe: StripeRow, shards: ShardRow[], objects: ObjectRow[], files: FileCacheRow[]): void {
     assert(shards.length === stripe.k + stripe.m, 'a stripe commits k+m shards');
-    this.db.transaction(() => {
+    this.inTransaction(() => {
       this.stmts.insertStripe.run(
         stripe.seq,
         stripe.stripeId,
@@ -294,27 +218,26 @@ export class IndexDb {
       for (const s of shards) this.stmts.insertShard.run(stripe.seq, s.idx, s.shardId, s.member, s.fileBytes);
       for (const o of objects)
         this.stmts.insertObject.run(o.id, o.kind, stripe.seq, o.offset, o.sealedBytes, o.plainBytes, o.codec);
-      for (const f of files) this.stmts.upsertFile.run(f.path, f.size, f.mtimeNs, f.ctimeNs, f.ino, f.chunks);
-    })();
+      this.fileCache.upsertAll(files);
+    });
   }
 
   upsertFiles(files: FileCacheRow[]): void {
-    this.db.transaction(() => {
-      for (const f of files) this.stmts.upsertFile.run(f.path, f.size, f.mtimeNs, f.ctimeNs, f.ino, f.chunks);
-    })();
+    this.inTransaction(() => this.fileCache.upsertAll(files));
+  }
+
+  /** A transaction that adds scan-cache rows: a rollback also forgets the directory ids it made. */
+  private inTransaction(body: () => void): void {
+    try {
+      this.db.transaction(body)();
+    } catch (error) {
+      this.fileCache.reset();
+      throw error;
+    }
   }
 
   getFile(path: Buffer): FileCacheRow | undefined {
-    const row = this.stmts.getFile.get(path);
-    if (!row) return undefined;
-    return {
-      path,
-      size: row.size,
-      mtimeNs: row.mtime_ns,
-      ctimeNs: row.ctime_ns,
-      ino: row.ino,
-      chunks: row.chunks,
-    };
+    return this.fileCache.get(path);
   }
 
   getStripe(seq: number): StripeRow | undefined {
@@ -381,18 +304,46 @@ export class IndexDb {
       .map((r) => r.seq);
   }
 
-  objectIdsOfStripe(seq: number): Buffer[] {
-    return this.db
-      .prepare<[number], { id: Buffer }>('SELECT id FROM objects WHERE stripe_seq = ?')
-      .all(seq)
-      .map((r) => r.id);
+  /**
+   * The object ids of each of `seqs`, in one pass over `objects` (schema 3 has no index by stripe:
+   * it cost as much per object as the objects themselves). A stripe with no objects maps to [].
+   */
+  objectIdsOfStripes(seqs: readonly number[]): Map<number, Buffer[]> {
+    const out = new Map<number, Buffer[]>(seqs.map((seq) => [seq, []]));
+    const stmt = this.db.prepare<[], { id: Buffer; stripe_seq: number }>(
+      'SELECT id, stripe_seq FROM objects',
+    );
+    for (const r of stmt.iterate()) out.get(r.stripe_seq)?.push(r.id);
+    return out;
   }
 
-  deleteStripe(seq: number): void {
+  /** Per stripe that has objects: how many, and how many `isLive` accepts (one pass). */
+  liveObjectCounts(isLive: (id: Buffer) => boolean): Map<number, { objects: number; live: number }> {
+    const out = new Map<number, { objects: number; live: number }>();
+    const stmt = this.db.prepare<[], { id: Buffer; stripe_seq: number }>(
+      'SELECT id, stripe_seq FROM objects',
+    );
+    for (const r of stmt.iterate()) {
+      const c = out.get(r.stripe_seq) ?? { objects: 0, live: 0 };
+      out.set(r.stripe_seq, c);
+      c.objects++;
+      if (isLive(r.id)) c.live++;
+    }
+    return out;
+  }
+
+  /** Forgets the stripes, their shards and their objects, in one transaction (one pass over objects). */
+  deleteStripes(seqs: readonly number[]): void {
+    if (seqs.length === 0) return;
+    const list = JSON.stringify(seqs);
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM objects WHERE stripe_seq = ?').run(seq);
-      this.db.prepare('DELETE FROM shards WHERE stripe_seq = ?').run(seq);
-      this.db.prepare('DELETE FROM stripes WHERE seq = ?').run(seq);
+      this.db.prepare('DELETE FROM objects WHERE stripe_seq IN (SELECT value FROM json_each(?))').run(list);
+      const shards = this.db.prepare('DELETE FROM shards WHERE stripe_seq = ?');
+      const stripes = this.db.prepare('DELETE FROM stripes WHERE seq = ?');
+      for (const seq of seqs) {
+        shards.run(seq);
+        stripes.run(seq);
+      }
     })();
   }
 
@@ -426,22 +377,6 @@ export class IndexDb {
 
   /** Drop scan-cache rows that name an object no longer stored (after gc). */
   pruneFileCache(): number {
-    const rows = this.db
-      .prepare<[], { path: Buffer; chunks: Buffer }>('SELECT path, chunks FROM files')
-      .all();
-    const del = this.db.prepare('DELETE FROM files WHERE path = ?');
-    let pruned = 0;
-    this.db.transaction(() => {
-      for (const r of rows) {
-        for (let i = 0; i < r.chunks.length; i += 32) {
-          if (!this.hasObject(r.chunks.subarray(i, i + 32))) {
-            del.run(r.path);
-            pruned++;
-            break;
-          }
-        }
-      }
-    })();
-    return pruned;
+    return this.fileCache.prune();
   }
 }

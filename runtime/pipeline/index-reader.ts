@@ -5,13 +5,15 @@
  */
 import * as fs from 'node:fs';
 import Database from 'better-sqlite3';
-import { INDEX_SCHEMA_VERSION } from './index-db.ts';
+import { decodeStat, type FileStatRow, splitPath } from './index-files.ts';
+import { INDEX_SCHEMA_VERSION } from './index-schema.ts';
 
 /**
- * Index schemas this reader understands: the current one and 1, which differs only in what these
- * queries do not read (2 added `objects.codec`) and is upgraded the next time the pipeline opens it.
+ * Index schemas this reader understands: the current one, and 1 and 2 (the pipeline upgrades
+ * them the next time it opens the index), whose scan cache is keyed by the whole path with the
+ * stat numbers as text; the other queries read what all three have in the same shape.
  */
-export const READABLE_INDEX_SCHEMAS: readonly string[] = ['1', String(INDEX_SCHEMA_VERSION)];
+export const READABLE_INDEX_SCHEMAS: readonly string[] = ['1', '2', String(INDEX_SCHEMA_VERSION)];
 
 export interface StripeShapeRow {
   readonly seq: number;
@@ -28,20 +30,13 @@ export interface IndexShardRow {
 }
 
 /** The scan-cache row of a file (what the pending check compares with the disk). */
-export interface IndexFileRow {
-  readonly size: number;
-  readonly mtimeNs: string;
-  readonly ctimeNs: string;
-  readonly ino: string;
-}
+export type IndexFileRow = Readonly<FileStatRow>;
 
 export class IndexReader {
   private db: Database.Database | null = null;
+  private version = '';
   /** Prepared once: the pending check asks for one row per file. */
-  private fileStmt: Database.Statement<
-    [Buffer],
-    { size: number; mtime_ns: string; ctime_ns: string; ino: string }
-  > | null = null;
+  private fileStmt: ((path: Buffer) => IndexFileRow | undefined) | null = null;
 
   constructor(readonly path: string) {}
 
@@ -60,6 +55,7 @@ export class IndexReader {
       );
     }
     this.db = db;
+    this.version = version;
     return db;
   }
 
@@ -113,16 +109,45 @@ export class IndexReader {
       .map((r) => ({ atMs: r.created_ms, dataBytes: r.data_bytes }));
   }
 
+  /** The scan-cache row of a file; the index upgraded under an open reader is opened again. */
   fileRow(path: Buffer): IndexFileRow | undefined {
+    try {
+      return this.fileLookup()?.(path);
+    } catch (error) {
+      if (this.version === String(INDEX_SCHEMA_VERSION)) throw error;
+      this.close();
+      return this.fileLookup()?.(path);
+    }
+  }
+
+  private fileLookup(): ((path: Buffer) => IndexFileRow | undefined) | null {
     const db = this.open();
-    if (db === null) return undefined;
-    this.fileStmt ??= db.prepare<[Buffer], { size: number; mtime_ns: string; ctime_ns: string; ino: string }>(
-      'SELECT size, mtime_ns, ctime_ns, ino FROM files WHERE path = ?',
-    );
-    const r = this.fileStmt.get(path);
-    return r === undefined
-      ? undefined
-      : { size: r.size, mtimeNs: r.mtime_ns, ctimeNs: r.ctime_ns, ino: r.ino };
+    if (db === null) return null;
+    if (this.fileStmt !== null) return this.fileStmt;
+    if (this.version !== String(INDEX_SCHEMA_VERSION)) {
+      const old = db.prepare<[Buffer], { size: number; mtime_ns: string; ctime_ns: string; ino: string }>(
+        'SELECT size, mtime_ns, ctime_ns, ino FROM files WHERE path = ?',
+      );
+      this.fileStmt = (path) => {
+        const r = old.get(path);
+        return r === undefined
+          ? undefined
+          : { size: r.size, mtimeNs: r.mtime_ns, ctimeNs: r.ctime_ns, ino: r.ino };
+      };
+    } else {
+      const stmt = db
+        .prepare<[Buffer, Buffer], { size: bigint; mtime_ns: bigint; ctime_delta_ns: bigint; ino: bigint }>(
+          `SELECT f.size, f.mtime_ns, f.ctime_delta_ns, f.ino FROM dirs d JOIN files f ON f.dir = d.id
+           WHERE d.path = ? AND f.name = ?`,
+        )
+        .safeIntegers(true);
+      this.fileStmt = (path) => {
+        const { dir, name } = splitPath(path);
+        const r = stmt.get(dir, name);
+        return r === undefined ? undefined : decodeStat(r);
+      };
+    }
+    return this.fileStmt;
   }
 
   close(): void {

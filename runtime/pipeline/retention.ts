@@ -107,6 +107,9 @@ export async function liveObjects(repo: Repository, reader: ObjectReader): Promi
   return live;
 }
 
+/** Dead stripes forgotten per index transaction (each is one pass over the objects). */
+const GC_BATCH_STRIPES = 256;
+
 export async function collectGarbage(repo: Repository): Promise<GcSummary> {
   const reader = new ObjectReader(repo.index, repo.directory, repo.keys, 4);
   const live = await liveObjects(repo, reader);
@@ -119,21 +122,25 @@ export async function collectGarbage(repo: Repository): Promise<GcSummary> {
     orphanShardsDeleted: 0,
     fileCacheRowsPruned: 0,
   };
+  const counts = repo.index.liveObjectCounts((id) => live.has(id.toString('hex')));
+  const dead: number[] = [];
   for (const seq of repo.index.allStripeSeqs()) {
-    const ids = repo.index.objectIdsOfStripe(seq);
-    const liveCount = ids.filter((id) => live.has(id.toString('hex'))).length;
-    if (liveCount > 0) {
+    const c = counts.get(seq) ?? { objects: 0, live: 0 };
+    if (c.live > 0) {
       summary.stripesKept++;
-      if (liveCount < ids.length) summary.partlyLiveStripes++;
-      continue;
-    }
-    const shards = repo.index.getShards(seq);
-    repo.index.deleteStripe(seq); // forget first: a crash now leaves orphans, never dangling rows
-    for (const s of shards) {
+      if (c.live < c.objects) summary.partlyLiveStripes++;
+    } else dead.push(seq);
+  }
+  // Forget first, a batch at a time: a crash now leaves orphans, never dangling rows.
+  for (let at = 0; at < dead.length; at += GC_BATCH_STRIPES) {
+    const batch = dead.slice(at, at + GC_BATCH_STRIPES);
+    const shards = batch.map((seq) => repo.index.getShards(seq));
+    repo.index.deleteStripes(batch);
+    for (const s of shards.flat()) {
       await repo.directory.storeFor(s.member).delete(s.shardId);
       summary.shardsDeleted++;
     }
-    summary.stripesDeleted++;
+    summary.stripesDeleted += batch.length;
   }
   // Orphans: shards of this owner that no stripe row names (left by a run killed mid-stripe).
   const known = repo.index.allShardIds();

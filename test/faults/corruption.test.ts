@@ -70,19 +70,22 @@ function stripes(dataDir: string): StripeShards[] {
 function filesInStripe(dataDir: string, seq: number): string[] {
   const db = new Database(join(dataDir, 'index.sqlite'), { readonly: true });
   try {
+    // The cache names chunks by the first 16 bytes of their ids (docs/formats.md, "Index").
     const inStripe = new Set(
       (db.prepare('SELECT id FROM objects WHERE stripe_seq = ?').all(seq) as { id: Buffer }[]).map((r) =>
-        r.id.toString('hex'),
+        r.id.subarray(0, 16).toString('hex'),
       ),
     );
     const out: string[] = [];
-    for (const row of db.prepare('SELECT path, chunks FROM files').all() as {
+    for (const row of db
+      .prepare('SELECT d.path || f.name AS path, f.chunks FROM files f JOIN dirs d ON d.id = f.dir')
+      .all() as {
       path: Buffer;
       chunks: Buffer;
     }[]) {
-      expect(row.chunks.length % 32).toBe(0);
-      for (let i = 0; i < row.chunks.length; i += 32) {
-        if (inStripe.has(row.chunks.subarray(i, i + 32).toString('hex'))) {
+      expect(row.chunks.length % 16).toBe(0);
+      for (let i = 0; i < row.chunks.length; i += 16) {
+        if (inStripe.has(row.chunks.subarray(i, i + 16).toString('hex'))) {
           out.push(row.path.toString());
           break;
         }
