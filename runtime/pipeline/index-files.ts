@@ -79,6 +79,9 @@ export function chunkRefs(ids: Buffer): Buffer {
   return out;
 }
 
+/** Scan-cache rows one step of `prune` reads. */
+const PRUNE_PAGE_ROWS = 10_000;
+
 /** Directory ids FileCache keeps in memory (cleared when full). */
 const DIR_IDS_KEPT = 256;
 
@@ -183,24 +186,34 @@ export class FileCache {
     return chunks === null ? undefined : { path, ...stat, chunks };
   }
 
-  /** Drop rows whose refs no longer resolve (after gc), then directories no row names. */
+  /**
+   * Drop rows whose refs no longer resolve (after gc), then directories no row names. Rows are
+   * read PRUNE_PAGE_ROWS at a time in key order, each page's deletes in one transaction, so the
+   * memory used stays bounded however many files the index knows.
+   */
   prune(): number {
-    const rows = this.db
-      .prepare<[], { dir: number; name: Buffer; size: number; chunks: Buffer }>(
-        'SELECT dir, name, size, chunks FROM files',
-      )
-      .all();
+    const page = this.db.prepare<
+      [number, Buffer, number],
+      { dir: number; name: Buffer; size: number; chunks: Buffer }
+    >('SELECT dir, name, size, chunks FROM files WHERE (dir, name) > (?, ?) ORDER BY dir, name LIMIT ?');
     const del = this.db.prepare<[number, Buffer]>('DELETE FROM files WHERE dir = ? AND name = ?');
     let pruned = 0;
     this.reset();
-    this.db.transaction(() => {
-      for (const r of rows) {
-        if (this.resolve(r.chunks, r.size) !== null) continue;
-        del.run(r.dir, r.name);
-        pruned++;
-      }
-      this.db.exec('DELETE FROM dirs WHERE id NOT IN (SELECT dir FROM files)');
-    })();
+    let after: { dir: number; name: Buffer } = { dir: -1, name: Buffer.alloc(0) };
+    for (;;) {
+      const rows = page.all(after.dir, after.name, PRUNE_PAGE_ROWS);
+      if (rows.length === 0) break;
+      this.db.transaction(() => {
+        for (const r of rows) {
+          if (this.resolve(r.chunks, r.size) !== null) continue;
+          del.run(r.dir, r.name);
+          pruned++;
+        }
+      })();
+      const last = rows.at(-1)!;
+      after = { dir: last.dir, name: last.name };
+    }
+    this.db.exec('DELETE FROM dirs WHERE id NOT IN (SELECT dir FROM files)');
     return pruned;
   }
 }
