@@ -30,6 +30,7 @@ import {
   reapIdleGuests,
 } from './guests.ts';
 import { libp2pKeyFromSeed } from './keys.ts';
+import { reserveOnlyOverDirectLinks } from './relay-reserve.ts';
 import { announceDialable, guardAddressManager } from './transport-guard.ts';
 import { setWebRTCPolicy, WebRTCPolicy } from './webrtc-policy.ts';
 
@@ -202,6 +203,7 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
   setWebRTCPolicy(node, webrtcPolicy);
   // --- transport guard (transport-guard.ts): unparseable addresses must not throw in listeners
   guardAddressManager(node, options.log);
+  reserveOnlyOverDirectLinks(node, options.log); // relay-reserve.ts: no slot on an undialable link
   // --- end transport guard
   return node as PbLibp2p;
 }

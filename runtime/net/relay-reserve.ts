@@ -8,8 +8,10 @@
  * field of the store) and checks each shape it uses; if libp2p changes them it says so and does
  * nothing (the caller's redial stays the fallback).
  */
-import type { PeerId } from '@libp2p/interface';
+import type { Connection, PeerId } from '@libp2p/interface';
+import type { Multiaddr } from '@multiformats/multiaddr';
 import type { PbLibp2p } from './node.ts';
+import { startsWithNetworkAddress } from './transport-guard.ts';
 
 interface ReservationStoreLike {
   addRelay(peer: PeerId, type: 'configured' | 'discovered'): Promise<unknown>;
@@ -73,4 +75,67 @@ export function holdsReservation(node: PbLibp2p, relays: readonly PeerId[]): boo
   const store = reservationStoreOf(node);
   if (store === null) return node.getMultiaddrs().some((a) => a.toString().includes('/p2p-circuit'));
   return relays.some((r) => store.hasReservation(r) && node.getConnections(r).length > 0);
+}
+
+/**
+ * Whether a reservation made over a link with this remote address gives third parties a way in:
+ * only a direct network link does (an IP or DNS address, no relay hop, no WebRTC). Over an
+ * inbound WebRTC link the relay's address is `/webrtc/p2p/<relay>`, over an outbound one a
+ * circuit through another relay: nobody else can dial either.
+ */
+export function isDirectLink(remoteAddr: Multiaddr): boolean {
+  if (!startsWithNetworkAddress(remoteAddr)) return false;
+  return !remoteAddr
+    .getComponents()
+    .some((c) => c.name === 'p2p-circuit' || c.name === 'webrtc' || c.name === 'webrtc-direct');
+}
+
+/**
+ * Whether libp2p's reservation, which goes over an existing link it picks (an open one without
+ * limits, those it counts as direct first, in no set order among them: WebRTC counts as direct),
+ * must go over a direct network link: every link it could pick is one, and there is one.
+ */
+function reservesOverDirectLink(links: readonly Connection[]): boolean {
+  const open = links.filter((c) => c.status === 'open' && c.limits == null);
+  const candidates = open.some((c) => c.direct) ? open.filter((c) => c.direct) : open;
+  return candidates.length > 0 && candidates.every((c) => isDirectLink(c.remoteAddr));
+}
+
+/** Thrown (to libp2p's relay discovery, which logs and moves on) instead of a useless reservation. */
+export class NoDirectLinkError extends Error {
+  override name = 'NoDirectLinkError';
+}
+
+/** Bound on the distinct relays whose refusal is logged (the rest are refused silently). */
+const MAX_LOGGED_RELAYS = 32;
+
+/**
+ * Makes the node reserve a relay slot only over a direct network link. libp2p's relay discovery
+ * reserves on any connected peer that relays (every member does, by default), also over a
+ * WebRTC link. The `/p2p-circuit` listener announces exactly one such discovered reservation;
+ * when the configured relay goes away the discovery takes a member linked over WebRTC, whose
+ * circuit address no one can dial, and holds the one slot with it: when the configured relay
+ * comes back, the node cannot reserve there again ("had enough relays") and stays unreachable
+ * for every member not already linked to it. Refusing the useless reservation keeps the slot for
+ * a relay that works. Returns false (and changes nothing) if libp2p has no store where expected.
+ */
+export function reserveOnlyOverDirectLinks(node: PbLibp2p, log: (line: string) => void = () => {}): boolean {
+  const store = reservationStoreOf(node);
+  if (store === null) return false;
+  const addRelay = store.addRelay.bind(store);
+  const logged = new Set<string>();
+  store.addRelay = async (peer, type) => {
+    const links = node.getConnections(peer);
+    if (reservesOverDirectLink(links)) return addRelay(peer, type);
+    const over = links.map((c) => c.remoteAddr.toString()).join(', ') || 'no link';
+    const key = peer.toString();
+    if (logged.size < MAX_LOGGED_RELAYS && !logged.has(key)) {
+      logged.add(key);
+      log(
+        `relay: not reserving on ${key}: no direct link to it (${over}), no one could dial this node there`,
+      );
+    }
+    throw new NoDirectLinkError(`no direct link to relay ${key} (${over})`);
+  };
+  return true;
 }

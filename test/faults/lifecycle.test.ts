@@ -301,12 +301,22 @@ describe('daemon lifecycle with WebRTC links and a relay', () => {
       expect(since).not.toMatch(/fatal:/);
       await p.call('status');
     }
-    // The fault this guards against did happen: a reservation on a member over an inbound WebRTC
-    // link, whose relay address the address manager would have thrown on (transport-guard.ts).
-    expect(procs.map((p) => logOf(p)).join('\n')).toMatch(
-      /transport: not confirming \/webrtc\/p2p\/\w+\/p2p-circuit/,
-    );
+    // With the relay gone, libp2p's discovery looks for another relay among the members, all
+    // linked over WebRTC. A reservation there is useless (no one can dial its address), and it
+    // would hold the one slot the configured relay needs when it comes back: none is made
+    // (relay-reserve.ts). The address manager's guard (transport-guard.ts) is then never needed.
+    expect(procs.map((p) => logOf(p)).join('\n')).not.toMatch(/transport: not confirming \/webrtc\//);
     await relay.start();
+    // Every member reserves on the relay again, so every member can be dialed again.
+    for (const p of procs)
+      await waitFor(
+        `${basename(p.dir)}'s reservation on the relay again`,
+        async () =>
+          ((await p.call('status')) as { addresses: string[] }).addresses.some((a) =>
+            a.startsWith(`${relay.address}/p2p-circuit`),
+          ),
+        60_000,
+      );
     await waitFor(
       'the owner linked to every holder',
       async () => (await connectedMembers(owner)) === 3,

@@ -15,12 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
-import { multiaddr } from '@multiformats/multiaddr';
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installLastResort, isTransportError } from '../../../runtime/daemon/recovery/last-resort.ts';
 import { dialPreferringWebRTC } from '../../../runtime/net/dial.ts';
 import { describeError } from '../../../runtime/net/errors.ts';
+import { isDirectLink, reservationStoreOf } from '../../../runtime/net/relay-reserve.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
 import { serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { announceDialable } from '../../../runtime/net/transport-guard.ts';
@@ -65,6 +66,77 @@ describe('the address-manager guard (relay loss with WebRTC links)', () => {
       await pb.node.stop();
     }
   });
+});
+
+describe('relay reservations only over direct links (relay loss with WebRTC links)', () => {
+  it('with its relay gone a node reserves on no member linked over WebRTC, and does over TCP', async () => {
+    const members = new Set<string>();
+    const policy = setPolicy(members);
+    const logs: string[] = [];
+    const relay = await testNode(policy, { relayServer: true });
+    const hidden = await testNode(policy, {
+      listen: ['/p2p-circuit', '/webrtc'],
+      webrtc: true,
+      webrtcBindAddress: '127.0.0.1',
+      iceServers: [],
+      log: (l) => logs.push(l),
+    });
+    const member = await testNode(policy, {
+      relayServer: true,
+      webrtc: true,
+      webrtcBindAddress: '127.0.0.1',
+      iceServers: [],
+    });
+    for (const n of [relay, hidden, member]) members.add(n.id);
+    try {
+      await hidden.node.dial(relay.node.getMultiaddrs()[0]!);
+      const circuit = async (): Promise<Multiaddr> => {
+        for (let i = 0; i < 200; i++) {
+          const a = hidden.node.getMultiaddrs().find((m) => m.toString().includes('/p2p-circuit/webrtc'));
+          if (a !== undefined) return a;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error('no reservation on the relay');
+      };
+      const link = await dialWebRTCAddress(member.node, await circuit(), {
+        signal: AbortSignal.timeout(20_000),
+      });
+      expect(isWebRTC(link)).toBe(true);
+      const store = reservationStoreOf(hidden.node)!;
+      expect(store.hasReservation(relay.node.peerId)).toBe(true);
+      // The relay goes away: the one discovered slot is free again.
+      await relay.node.stop();
+      for (let i = 0; i < 100 && store.reservationCount() > 0; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(store.reservationCount()).toBe(0);
+      // The member relays and is linked (over WebRTC only): no reservation there.
+      expect(hidden.node.getConnections(member.node.peerId).every((c) => !isDirectLink(c.remoteAddr))).toBe(
+        true,
+      );
+      await expect(store.addRelay(member.node.peerId, 'discovered')).rejects.toThrow(
+        /no direct link to relay .*\/webrtc/,
+      );
+      expect(store.reservationCount()).toBe(0);
+      expect(logs.join('\n')).toMatch(/relay: not reserving on \w+: no direct link to it/);
+      expect(hidden.node.getMultiaddrs().map(String).join(' ')).not.toMatch(
+        /\/webrtc\/p2p\/\w+\/p2p-circuit/,
+      );
+      // Linked over TCP as well: libp2p may still pick the WebRTC link for it, so still none.
+      await hidden.node.dial(member.node.getMultiaddrs()[0]!, { force: true });
+      await expect(store.addRelay(member.node.peerId, 'discovered')).rejects.toThrow(/no direct link/);
+      // Over the TCP link alone the same member is a relay worth a reservation.
+      for (const c of hidden.node.getConnections(member.node.peerId)) if (isWebRTC(c)) await c.close();
+      await store.addRelay(member.node.peerId, 'discovered');
+      expect(store.hasReservation(member.node.peerId)).toBe(true);
+      const over = (store as unknown as { reservations: Map<unknown, { connection: string }> }).reservations
+        .values()
+        .next().value?.connection;
+      const used = hidden.node.getConnections(member.node.peerId).find((c) => c.id === over);
+      expect(used?.remoteAddr.toString()).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\//);
+    } finally {
+      await Promise.all([relay, hidden, member].map((n) => n.node.stop()));
+    }
+  }, 60_000);
 });
 
 describe('errors', () => {
