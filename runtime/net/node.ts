@@ -120,12 +120,12 @@ export const MAX_PENDING_INBOUND_CONNECTIONS = 64;
 export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
 /**
  * libp2p's connection monitor opens a ping stream on every connection this often and aborts a
- * connection whose ping fails. A quiet member's CPU goes mostly to these streams (docs/design.md,
- * "Idle cost"). A minute was tried; with it the relay-loss lifecycle test (test/faults/
- * lifecycle.test.ts) timed out once under the full suite's load waiting for the owner to be linked
- * again, so it stays at libp2p's 10 s until that is understood.
+ * connection whose ping fails (libp2p's default is 10 s). A quiet member's CPU goes mostly to these
+ * streams (docs/design.md, "Idle cost"): a minute is enough to notice a silent partition, since
+ * yamux's own keepalive frame (every 30 s) already keeps NAT mappings of TCP links open and a
+ * closed socket (a member stopped or killed) is noticed at once without any ping.
  */
-export const CONNECTION_PING_INTERVAL_MS = 10_000;
+export const CONNECTION_PING_INTERVAL_MS = 60_000;
 
 export type PbLibp2p = Libp2p;
 
