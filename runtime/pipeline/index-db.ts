@@ -79,7 +79,7 @@ export class IndexDb {
       setMeta: db.prepare(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
-      hasObject: db.prepare<[Buffer], { one: number }>('SELECT 1 AS one FROM objects WHERE id = ?'),
+      hasObject: db.prepare<[Buffer], number>('SELECT 1 FROM objects WHERE id = ?').pluck(true),
       getObject: db.prepare<
         [Buffer],
         {

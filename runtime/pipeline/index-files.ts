@@ -84,6 +84,8 @@ const PRUNE_PAGE_ROWS = 10_000;
 
 /** Directory ids FileCache keeps in memory (cleared when full). */
 const DIR_IDS_KEPT = 256;
+/** A remembered directory the index does not know (ids start at 1). */
+const ABSENT_DIR = 0;
 
 export class FileCache {
   private readonly stmts;
@@ -121,19 +123,23 @@ export class FileCache {
     this.maxDirId = null;
   }
 
+  /**
+   * The directory's id (added when `add` and absent). A directory the index does not know is
+   * remembered as such too (ABSENT_DIR): a first backup looks up every file of a new directory.
+   */
   private dirId(dir: Buffer, add: boolean): number | undefined {
     const key = dir.toString('latin1');
     const known = this.dirIds.get(key);
-    if (known !== undefined) return known;
-    let id = this.stmts.dirId.get(dir)?.id;
-    if (id === undefined) {
-      if (!add) return undefined;
+    if (known !== undefined && known !== ABSENT_DIR) return known;
+    if (known === ABSENT_DIR && !add) return undefined;
+    let id = known === ABSENT_DIR ? undefined : this.stmts.dirId.get(dir)?.id;
+    if (id === undefined && add) {
       this.maxDirId ??= this.stmts.maxDirId.get()?.m ?? 0;
       id = ++this.maxDirId;
       this.stmts.addDir.run(dir, id);
     }
     if (this.dirIds.size >= DIR_IDS_KEPT) this.dirIds.clear();
-    this.dirIds.set(key, id);
+    this.dirIds.set(key, id ?? ABSENT_DIR);
     return id;
   }
 

@@ -66,4 +66,41 @@ describe('the scan cache prune', () => {
       db.close();
     }
   });
+
+  it('a directory looked up before it is known is found once its files are added', () => {
+    const db = new IndexDb(join(tempDir('index-files'), 'index.sqlite'));
+    try {
+      const row: FileCacheRow = {
+        path: Buffer.from('/home/a/new/file'),
+        size: 100,
+        mtimeNs: '1700000000000000000',
+        ctimeNs: '1700000000000000000',
+        ino: '7',
+        chunks: id('chunk'),
+      };
+      // A first backup looks up every file of a directory the index does not know yet.
+      expect(db.getFile(row.path)).toBeUndefined();
+      expect(db.getFile(Buffer.from('/home/a/new/other'))).toBeUndefined();
+      db.commitStripe(
+        { seq: 1, stripeId: 'x/1/0', k: 2, m: 1, shardBytes: 10, dataBytes: 10, createdMs: 1 },
+        [0, 1, 2].map((idx) => ({ idx, shardId: `s${idx}`, member: 'm', fileBytes: 10 })),
+        [
+          {
+            id: row.chunks,
+            kind: KIND_DATA,
+            stripeSeq: 1,
+            offset: 0,
+            sealedBytes: 100,
+            plainBytes: 100,
+            codec: 0,
+          },
+        ],
+        [row],
+      );
+      expect(db.getFile(row.path)).toMatchObject({ size: 100, ino: '7' });
+      expect(db.getFile(Buffer.from('/home/a/new/other'))).toBeUndefined();
+    } finally {
+      db.close();
+    }
+  });
 });
