@@ -9,9 +9,13 @@ import { prepareSqliteFile } from '../store/private-mode.ts';
 import { assert, PipelineError } from './errors.ts';
 import { FileCache, type FileCacheRow } from './index-files.ts';
 import { openSchema } from './index-schema.ts';
+import { ObjectFilter } from './object-filter.ts';
 
 export type { FileCacheRow } from './index-files.ts';
 export { INDEX_SCHEMA_VERSION } from './index-schema.ts';
+
+/** Misses after which hasObject builds its filter (about 10 ms of SQLite questions). */
+export const OBJECT_FILTER_AFTER_MISSES = 1024;
 
 export const KIND_DATA = 0;
 export const KIND_TREE = 1;
@@ -56,6 +60,9 @@ export class IndexDb {
   readonly db: Database.Database;
   private readonly stmts;
   private readonly fileCache: FileCache;
+  /** Built after enough misses (hasObject); null before. */
+  private objectFilter: ObjectFilter | null = null;
+  private objectMisses = 0;
 
   constructor(path: string) {
     try {
@@ -80,6 +87,7 @@ export class IndexDb {
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
       hasObject: db.prepare<[Buffer], number>('SELECT 1 FROM objects WHERE id = ?').pluck(true),
+      objectIds: db.prepare<[], Buffer>('SELECT id FROM objects').pluck(true),
       getObject: db.prepare<
         [Buffer],
         {
@@ -184,8 +192,20 @@ export class IndexDb {
     return this.seqNext++;
   }
 
+  /**
+   * Is this object in the index? After OBJECT_FILTER_AFTER_MISSES misses (a backup of many new
+   * objects) a Bloom filter of every id answers "absent" without SQLite (object-filter.ts); it
+   * learns each id committed here afterwards.
+   */
   hasObject(id: Buffer): boolean {
-    return this.stmts.hasObject.get(id) !== undefined;
+    if (this.objectFilter !== null && !this.objectFilter.mayHave(id)) return false;
+    const found = this.stmts.hasObject.get(id) !== undefined;
+    if (!found && this.objectFilter === null && ++this.objectMisses >= OBJECT_FILTER_AFTER_MISSES) {
+      const filter = new ObjectFilter();
+      for (const known of this.stmts.objectIds.iterate()) filter.add(known);
+      this.objectFilter = filter;
+    }
+    return found;
   }
 
   getObject(id: Buffer): ObjectRow | undefined {
@@ -216,8 +236,10 @@ export class IndexDb {
         stripe.createdMs,
       );
       for (const s of shards) this.stmts.insertShard.run(stripe.seq, s.idx, s.shardId, s.member, s.fileBytes);
-      for (const o of objects)
+      for (const o of objects) {
+        this.objectFilter?.add(o.id); // before the insert: a rollback leaves only a false "maybe"
         this.stmts.insertObject.run(o.id, o.kind, stripe.seq, o.offset, o.sealedBytes, o.plainBytes, o.codec);
+      }
       this.fileCache.upsertAll(files);
     });
   }
