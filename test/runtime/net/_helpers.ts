@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import type { Connection } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { deriveMemberKeys, memberIdFromPublicKey } from '../../../engine/index.ts';
 import type { AccessPolicy } from '../../../runtime/net/access.ts';
 import { FrameReader, MAX_MESSAGE_BYTES, sendBytes } from '../../../runtime/net/framing.ts';
 import { libp2pKeyFromSeed } from '../../../runtime/net/keys.ts';
 import { createPbNode, type PbLibp2p, type PbNodeOptions } from '../../../runtime/net/node.ts';
+import { dialWebRTCAddress } from '../../../runtime/net/webrtc-policy.ts';
 
 export interface TestNode {
   node: PbLibp2p;
@@ -61,4 +63,27 @@ export async function isRefused(
   } catch (error) {
     return `refused: ${(error as Error).message}`;
   }
+}
+
+/**
+ * A WebRTC dial under pb's permit, tried up to `attempts` times as the daemon does (dial.ts): one
+ * dial may fail by itself (libp2p gives an address 6 s; signalling through the relay, ICE, DTLS
+ * and SCTP on a loaded machine can take longer). A refusal by the gater is not retried.
+ */
+export async function dialWebRTCRetrying(
+  node: PbLibp2p,
+  addr: Multiaddr,
+  attempts = 3,
+  attemptTimeoutMs = 20_000,
+): Promise<Connection> {
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      return await dialWebRTCAddress(node, addr, { signal: AbortSignal.timeout(attemptTimeoutMs) });
+    } catch (error) {
+      if (/gater/i.test(String(error))) throw error;
+      failures.push(`attempt ${attempt}: ${String(error)}`);
+    }
+  }
+  throw new Error(`no WebRTC link to ${addr.toString()} in ${attempts} attempts:\n${failures.join('\n')}`);
 }

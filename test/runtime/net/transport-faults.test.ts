@@ -25,10 +25,9 @@ import { isDirectLink, reservationStoreOf } from '../../../runtime/net/relay-res
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
 import { serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { announceDialable } from '../../../runtime/net/transport-guard.ts';
-import { dialWebRTCAddress } from '../../../runtime/net/webrtc-policy.ts';
 import { isWebRTC, watchWebRTCLinks } from '../../../runtime/net/webrtc-probe.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
-import { setPolicy, type TestNode, testNode } from './_helpers.ts';
+import { dialWebRTCRetrying, setPolicy, type TestNode, testNode } from './_helpers.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -98,9 +97,7 @@ describe('relay reservations only over direct links (relay loss with WebRTC link
         }
         throw new Error('no reservation on the relay');
       };
-      const link = await dialWebRTCAddress(member.node, await circuit(), {
-        signal: AbortSignal.timeout(20_000),
-      });
+      const link = await dialWebRTCRetrying(member.node, await circuit());
       expect(isWebRTC(link)).toBe(true);
       const store = reservationStoreOf(hidden.node)!;
       expect(store.hasReservation(relay.node.peerId)).toBe(true);
@@ -272,7 +269,7 @@ describe('a WebRTC link that opens no data channel', () => {
     const unwatch = watchWebRTCLinks(writer.node, (l) => logs.push(l), 2_000);
     try {
       const webrtc = hidden.node.getMultiaddrs().find((a) => a.toString().includes('/webrtc'))!;
-      const conn = await dialWebRTCAddress(writer.node, webrtc, { signal: AbortSignal.timeout(15_000) });
+      const conn = await dialWebRTCRetrying(writer.node, webrtc);
       expect(isWebRTC(conn)).toBe(true);
       const deadline = Date.now() + 6_000;
       while (conn.status === 'open' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

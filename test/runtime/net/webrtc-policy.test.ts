@@ -3,20 +3,18 @@
  * a peer id go to its relay-circuit address, and a peer whose WebRTC keeps failing is paused.
  * In-process libp2p nodes on 127.0.0.1 (the NAT case itself: test/nat/nat-webrtc.test.ts).
  */
-import type { Connection } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEBRTC_BACKOFF_FIRST_MS } from '../../../engine/index.ts';
 import { dialPreferringWebRTC } from '../../../runtime/net/dial.ts';
 import {
-  dialWebRTCAddress,
   MAX_TRACKED_PEERS,
   WebRTCPolicy,
   webrtcPolicyOf,
   webrtcTarget,
 } from '../../../runtime/net/webrtc-policy.ts';
 import { isWebRTC } from '../../../runtime/net/webrtc-probe.ts';
-import { setPolicy, type TestNode, testNode } from './_helpers.ts';
+import { dialWebRTCRetrying, setPolicy, type TestNode, testNode } from './_helpers.ts';
 
 const PEER = '12D3KooWRWyrLLLjLLBsuaJFxNsPvKWCEDhkrYRVowzjw77W7T2o';
 const RELAYED = `/ip4/198.51.100.2/tcp/4002/p2p/12D3KooWGEzpeseQn3xc9T3ZfEVgmtxDeYqi8wis6vbtcmqnod81/p2p-circuit`;
@@ -121,21 +119,10 @@ describe('libp2p dials and the policy', () => {
     expect(conn.remoteAddr.toString()).toContain('/p2p-circuit');
     const rtc = addrs.find((a) => a.toString().includes('/webrtc'))!;
     await expect(writer.node.dial(rtc, { signal: AbortSignal.timeout(20_000) })).rejects.toThrow(/gater/i);
-    // A WebRTC dial may fail by itself (libp2p gives one address 6 s; ICE, DTLS and SCTP on a
-    // loaded machine can take longer): the daemon tries again (dial.ts), and so does this test.
-    // What is tested is that the permit lets it through where the gater refused it.
-    const failures: string[] = [];
-    let link: Connection | null = null;
-    for (let attempt = 1; attempt <= 3 && link === null; attempt++) {
-      try {
-        link = await dialWebRTCAddress(writer.node, rtc, { signal: AbortSignal.timeout(20_000) });
-      } catch (error) {
-        expect(String(error)).not.toMatch(/gater/i);
-        failures.push(`attempt ${attempt}: ${String(error)}`);
-      }
-    }
-    expect(link, failures.join('\n')).not.toBeNull();
-    expect(isWebRTC(link!)).toBe(true);
+    // One WebRTC dial may fail by itself; the daemon tries again, and so does this test
+    // (dialWebRTCRetrying). What is tested is that the permit lets it through where the gater refused.
+    const link = await dialWebRTCRetrying(writer.node, rtc);
+    expect(isWebRTC(link)).toBe(true);
     expect(webrtcPolicyOf(writer.node)).toBeDefined();
     for (const c of writer.node.getConnections(hidden.node.peerId)) await c.close();
   }, 60_000);
