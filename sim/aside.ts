@@ -12,13 +12,16 @@
  */
 import {
   compareRepairOrder,
+  type RankedRepair,
   type RepairMember,
   type RepairOutlook,
   type RepairRank,
+  type RepairTask,
   type RepairView,
   repairOutlook,
   repairView,
   repairWake,
+  waitingPrefix,
 } from '../engine/index.ts';
 import type { Stripe } from './model.ts';
 import type { World } from './world.ts';
@@ -53,6 +56,11 @@ export class SetAside {
     this.view = repairView(members, { nowMs: w.nowMs, graceMs: w.config.graceMs, onlineWindowMs: 0 });
     this.ids = members.map((m) => m.id);
     for (const id of this.view.online) this.onlineMask |= bit(w, id);
+  }
+
+  /** How many of `later` (in the planner's order) provably get no task beside `repairs` (`waitingPrefix`). */
+  waitingPrefix(repairs: readonly RepairTask[], maxTasks: number, later: readonly RankedRepair[]): number {
+    return waitingPrefix(this.view, repairs, maxTasks, later);
   }
 
   /** The members whose shards count as held now. */
