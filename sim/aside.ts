@@ -45,6 +45,8 @@ interface Aside extends RepairRank {
 export class SetAside {
   private readonly view: RepairView;
   private readonly stripes: Aside[] = [];
+  /** Waiting stripes whose mark still holds, left in `World.waiting` (in its order). */
+  private readonly staying: { stripe: Stripe; heldShards: number }[] = [];
   private readonly ids: string[];
   private onlineMask = 0;
   private readonly roomy = new Map<number, number>();
@@ -89,6 +91,16 @@ export class SetAside {
     this.stripes.push({ stripe: st, stripeId: st.stripeId, heldShards, mark });
   }
 
+  /**
+   * A waiting stripe whose mark still holds stays in `World.waiting` with its mark: the plain
+   * path lists it again and the planner lists it as waiting again (the waiting stripes go back
+   * first, in their order, so it keeps its place), unless it ranks after the repair that reached
+   * the bound (`settle`).
+   */
+  stay(st: Stripe, heldShards: number): void {
+    this.staying.push({ stripe: st, heldShards });
+  }
+
   /** Whether the wait the mark records still holds now. */
   stillWaits(mark: WaitMark): boolean {
     const pool = mark.roomBytes === null ? this.onlineMask : this.roomyMask(mark.roomBytes);
@@ -111,6 +123,14 @@ export class SetAside {
    * already waiting stays listed there too, as on the plain path).
    */
   settle(lastRepair: RepairRank | null): void {
+    if (lastRepair !== null)
+      for (const s of this.staying) {
+        if (compareRepairOrder({ stripeId: s.stripe.stripeId, heldShards: s.heldShards }, lastRepair) <= 0)
+          continue;
+        this.w.waiting.delete(s.stripe);
+        this.w.backlog.add(s.stripe, s.heldShards);
+      }
+    this.staying.length = 0;
     for (const a of this.stripes) {
       if (lastRepair !== null && compareRepairOrder(a, lastRepair) > 0) {
         this.w.backlog.add(a.stripe, a.heldShards);

@@ -71,20 +71,22 @@ function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>): void
 
 /**
  * Once someone came online, the waiting stripes that did not change are listed too, after the
- * changed ones, as the plain path lists them; one whose mark says it still waits is set aside
- * at once (aside.ts).
+ * changed ones, as the plain path lists them; one whose mark says it still waits stays where it
+ * is in `World.waiting` (aside.ts), the others leave it.
  */
 function listWaiting(w: World, dirty: Stripe[], aside: SetAside): void {
   if (!w.onlineSincePlan) return;
   const changed = new Set(dirty);
+  // Deleting the entry just visited does not disturb a Map's iteration.
   for (const [st, mark] of w.waiting) {
-    if (st.state !== 'stored' || st.busy || changed.has(st)) continue;
-    if (mark !== null && aside.stillWaits(mark)) {
+    if (st.state === 'stored' && !st.busy && !changed.has(st) && mark !== null && aside.stillWaits(mark)) {
       w.backlog.delete(st);
-      aside.keep(st, mark.heldShards, mark);
-    } else dirty.push(st);
+      aside.stay(st, mark.heldShards);
+      continue;
+    }
+    w.waiting.delete(st);
+    if (st.state === 'stored' && !st.busy && !changed.has(st)) dirty.push(st);
   }
-  w.waiting.clear();
   w.onlineSincePlan = false;
 }
 
