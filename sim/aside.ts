@@ -37,9 +37,21 @@ export interface WaitMark {
   readonly roomBytes: number | null;
 }
 
+/**
+ * A waiting stripe the round's plan proved to wait (`waitingPrefix`): no wake is known, so it is
+ * proved again the next time someone came online, with the rank it has here (the stripe did not
+ * change and its holders' held status did not either: either drops the mark).
+ */
+export interface ProvenMark {
+  readonly heldShards: number;
+  readonly proven: true;
+}
+
+export type Mark = WaitMark | ProvenMark;
+
 interface Aside extends RepairRank {
   readonly stripe: Stripe;
-  readonly mark: WaitMark | null;
+  readonly mark: Mark | null;
 }
 
 export class SetAside {
@@ -87,7 +99,7 @@ export class SetAside {
   }
 
   /** A stripe known to wait (its mark says so) is kept as `offer` would keep it. */
-  keep(st: Stripe, heldShards: number, mark: WaitMark | null): void {
+  keep(st: Stripe, heldShards: number, mark: Mark | null): void {
     this.stripes.push({ stripe: st, stripeId: st.stripeId, heldShards, mark });
   }
 

@@ -72,22 +72,38 @@ function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>): void
 /**
  * Once someone came online, the waiting stripes that did not change are listed too, after the
  * changed ones, as the plain path lists them; one whose mark says it still waits stays where it
- * is in `World.waiting` (aside.ts), the others leave it.
+ * is in `World.waiting` (aside.ts), one the last plan proved to wait is returned with its rank
+ * (proved again against this round's plan), the others leave it.
  */
-function listWaiting(w: World, dirty: Stripe[], aside: SetAside): void {
-  if (!w.onlineSincePlan) return;
+function listWaiting(w: World, dirty: Stripe[], aside: SetAside): Ranked[] {
+  const again: Ranked[] = [];
+  if (!w.onlineSincePlan) return again;
   const changed = new Set(dirty);
   // Deleting the entry just visited does not disturb a Map's iteration.
   for (const [st, mark] of w.waiting) {
-    if (st.state === 'stored' && !st.busy && !changed.has(st) && mark !== null && aside.stillWaits(mark)) {
+    const listed = st.state === 'stored' && !st.busy && !changed.has(st);
+    if (listed && mark !== null && 'proven' in mark && !w.deferredMigrations.has(st)) {
+      w.waiting.delete(st);
+      w.backlog.delete(st);
+      again.push({ stripe: st, heldShards: mark.heldShards });
+      continue;
+    }
+    if (listed && mark !== null && !('proven' in mark) && aside.stillWaits(mark)) {
       w.backlog.delete(st);
       aside.stay(st, mark.heldShards);
       continue;
     }
     w.waiting.delete(st);
-    if (st.state === 'stored' && !st.busy && !changed.has(st)) dirty.push(st);
+    if (listed) dirty.push(st);
   }
   w.onlineSincePlan = false;
+  return again;
+}
+
+/** A stripe that needs repair, with its rank (held shards). */
+interface Ranked {
+  readonly stripe: Stripe;
+  readonly heldShards: number;
 }
 
 /** The members as the planner sees them now. */
@@ -150,7 +166,7 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   const aside = new SetAside(w, members);
   heldChanged(w, dirty, aside.heldIds());
   const changed = dirty.length;
-  listWaiting(w, dirty, aside);
+  const again = listWaiting(w, dirty, aside);
   const deferred = w.deferredMigrations;
   // The plain path lists the backlog's changed stripes first (in its order), then the last
   // round's deferred migrations, then the rest of the changed stripes.
@@ -158,7 +174,7 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   const rest: Stripe[] = [];
   // Waiting stripes listed again that need a repair: left out of the planner while the plan of
   // the others proves they would get no task (`waitingPrefix`).
-  const withheld: { stripe: Stripe; heldShards: number }[] = [];
+  const withheld: Ranked[] = [];
   const need = new Map<Stripe, Need>();
   let migrations = 0;
   for (const [i, st] of dirty.entries()) {
@@ -184,11 +200,16 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   }
   ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
   const first = ranked.map((r) => r.stripe);
+  for (const x of again) {
+    need.set(x.stripe, 'repair');
+    withheld.push(x);
+  }
   withheld.sort((a, b) => compareRepairOrder(rankOfHeld(a), rankOfHeld(b)));
   const withheldSet = new Set(withheld.map((x) => x.stripe));
   const repairs = [...need].filter(([st, n]) => n === 'repair' && !withheldSet.has(st)).map(([st]) => st);
   const released: Stripe[] = [];
   const inBatch = new Set(dirty);
+  for (const x of again) inBatch.add(x.stripe);
   const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
   const taken: Stripe[] = [];
   let want = maxTasks;
@@ -223,7 +244,7 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
       want *= 2;
       continue;
     }
-    for (const x of withheld) aside.keep(x.stripe, x.heldShards, null);
+    for (const x of withheld) aside.keep(x.stripe, x.heldShards, { heldShards: x.heldShards, proven: true });
     aside.settle(lastRepair);
     if (lastRepair !== null) {
       deferMigrations(w, dirty, need, first);
