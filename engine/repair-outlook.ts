@@ -15,7 +15,7 @@
  */
 import { availabilityMap, holds, type ResolvedTimes, resolveTimes } from './availability.ts';
 import { EngineError } from './errors.ts';
-import { compareRepairOrder, type RepairMember, type RepairTask } from './repair.ts';
+import type { RepairMember, RepairTask } from './repair.ts';
 import { type StripeHolding, validateStripe } from './stripes.ts';
 
 export type RepairWait = 'sources' | 'target';
@@ -126,8 +126,8 @@ export interface RankedRepair {
 /**
  * How many of `later` (stripes that need repair and were not in the planner's input, in the
  * planner's order) would get no task if they were added to the input whose plan handed out
- * `repairs` (in the planner's order, under the bound `maxTasks`): the length of the prefix of
- * `later` that provably waits or is deferred. Those stripes can be left out of the planner: the
+ * `repairs` (in the planner's order, under the bound `maxTasks`): the length of the run of
+ * `later`, from index `from`, that provably waits or is deferred. Those stripes can be left out of the planner: the
  * plan of the others is the same with them, and the planner would list each as waiting (or as
  * deferred when it ranks after the repair that reached the bound).
  *
@@ -145,29 +145,32 @@ export function waitingPrefix(
   repairs: readonly RepairTask[],
   maxTasks: number,
   later: readonly RankedRepair[],
+  from = 0,
 ): number {
   const freeBytes = new Map<string, number>();
   for (const r of view.room) freeBytes.set(r.id, r.freeBytes);
   const last = repairs.length >= maxTasks ? repairs[maxTasks - 1] : undefined;
   let t = 0;
-  for (let i = 0; i < later.length; i++) {
+  for (let i = from; i < later.length; i++) {
     const { stripe: st, heldShards } = later[i]!;
-    const rank = { stripeId: st.stripeId, heldShards };
-    if (i > 0 && compareRepairOrder(rankOf(later[i - 1]!), rank) >= 0)
+    const prev = later[i - 1];
+    if (i > from && !ranksBefore(prev!.heldShards, prev!.stripe.stripeId, heldShards, st.stripeId))
       throw new EngineError('invalid-argument', 'later must be in the planner order, each stripe once');
-    if (last !== undefined && compareRepairOrder(rank, last) > 0) continue;
-    for (; t < repairs.length && compareRepairOrder(repairs[t]!, rank) < 0; t++) {
+    if (last !== undefined && ranksBefore(last.heldShards, last.stripeId, heldShards, st.stripeId)) continue;
+    for (; t < repairs.length; t++) {
       const task = repairs[t]!;
+      if (!ranksBefore(task.heldShards, task.stripeId, heldShards, st.stripeId)) break;
       for (const mv of task.moves) freeBytes.set(mv.to, (freeBytes.get(mv.to) ?? 0) - task.shardBytes);
     }
     if (!hasTarget(view, freeBytes, st)) continue;
-    return i;
+    return i - from;
   }
-  return later.length;
+  return later.length - from;
 }
 
-function rankOf(r: RankedRepair): { stripeId: string; heldShards: number } {
-  return { stripeId: r.stripe.stripeId, heldShards: r.heldShards };
+/** `compareRepairOrder` < 0, written out: the proof runs it for every stripe it is given. */
+function ranksBefore(heldA: number, idA: string, heldB: number, idB: string): boolean {
+  return heldA < heldB || (heldA === heldB && idA < idB);
 }
 
 /** Whether k holders are online and a member that is neither owner nor listed has room for a shard. */

@@ -73,8 +73,13 @@ export class SetAside {
   }
 
   /** How many of `later` (in the planner's order) provably get no task beside `repairs` (`waitingPrefix`). */
-  waitingPrefix(repairs: readonly RepairTask[], maxTasks: number, later: readonly RankedRepair[]): number {
-    return waitingPrefix(this.view, repairs, maxTasks, later);
+  waitingPrefix(
+    repairs: readonly RepairTask[],
+    maxTasks: number,
+    later: readonly RankedRepair[],
+    from: number,
+  ): number {
+    return waitingPrefix(this.view, repairs, maxTasks, later, from);
   }
 
   /** The members whose shards count as held now. */

@@ -176,6 +176,7 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   // the others proves they would get no task (`waitingPrefix`).
   const withheld: Ranked[] = [];
   const need = new Map<Stripe, Need>();
+  const repairs: Stripe[] = [];
   let migrations = 0;
   for (const [i, st] of dirty.entries()) {
     const rank = w.backlog.rankOf(st);
@@ -190,9 +191,12 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
     if (n === 'migration') migrations++;
     // Healthy and lost stripes get nothing from the planner (it only counts them).
     if (n === 'none') continue;
-    if (n === 'repair' && i >= changed) {
-      withheld.push({ stripe: st, heldShards: o.heldShards });
-      continue;
+    if (n === 'repair') {
+      if (i >= changed) {
+        withheld.push({ stripe: st, heldShards: o.heldShards });
+        continue;
+      }
+      repairs.push(st);
     }
     if (deferred.has(st)) continue;
     if (rank === undefined) rest.push(st);
@@ -200,13 +204,8 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   }
   ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
   const first = ranked.map((r) => r.stripe);
-  for (const x of again) {
-    need.set(x.stripe, 'repair');
-    withheld.push(x);
-  }
-  withheld.sort((a, b) => compareRepairOrder(rankOfHeld(a), rankOfHeld(b)));
-  const withheldSet = new Set(withheld.map((x) => x.stripe));
-  const repairs = [...need].filter(([st, n]) => n === 'repair' && !withheldSet.has(st)).map(([st]) => st);
+  for (const x of again) withheld.push(x);
+  withheld.sort(inOrder);
   const released: Stripe[] = [];
   const inBatch = new Set(dirty);
   for (const x of again) inBatch.add(x.stripe);
@@ -229,7 +228,7 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
     // them may get a task); the proof goes on from the next one against the new plan.
     let proven = 0;
     for (let chunk = maxTasks; ; chunk *= 2) {
-      proven += aside.waitingPrefix(result?.repairs ?? [], maxTasks, withheld.slice(proven));
+      proven += aside.waitingPrefix(result?.repairs ?? [], maxTasks, withheld, proven);
       if (proven === withheld.length) break;
       for (const x of withheld.splice(proven, chunk)) released.push(x.stripe);
       result = plan(w, [...repairs, ...released, ...taken], maxTasks, false, members);
@@ -340,8 +339,10 @@ function deferMigrations(
   for (const st of [...front, ...after]) deferred.add(st);
 }
 
-function rankOfHeld(r: { stripe: Stripe; heldShards: number }): RepairRank {
-  return { stripeId: r.stripe.stripeId, heldShards: r.heldShards };
+/** The planner's order (`compareRepairOrder`), written out: no rank objects made per comparison. */
+function inOrder(a: Ranked, b: Ranked): number {
+  if (a.heldShards !== b.heldShards) return a.heldShards - b.heldShards;
+  return a.stripe.stripeId < b.stripe.stripeId ? -1 : a.stripe.stripeId > b.stripe.stripeId ? 1 : 0;
 }
 
 function rankOf(r: { stripe: Stripe; rank: number }): RepairRank {
