@@ -225,6 +225,7 @@ export {
   type ShardInfo as ListedShardInfo,
 } from './repair-inventory.ts';
 export {
+  type RankedRepair,
   type RepairOutlook,
   type RepairView,
   type RepairWait,
@@ -233,6 +234,7 @@ export {
   repairView,
   repairWake,
   type StripeNeed,
+  waitingPrefix,
 } from './repair-outlook.ts';
 export { type RepairRound, type RepairRoundInput, repairRound } from './repair-round.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';

@@ -15,7 +15,7 @@
  */
 import { availabilityMap, holds, type ResolvedTimes, resolveTimes } from './availability.ts';
 import { EngineError } from './errors.ts';
-import type { RepairMember } from './repair.ts';
+import type { RepairMember, RepairTask } from './repair.ts';
 import { type StripeHolding, validateStripe } from './stripes.ts';
 
 export type RepairWait = 'sources' | 'target';
@@ -115,4 +115,70 @@ export function repairWake(
   }
   const members = allMemberIds.filter((id) => id !== st.owner && !st.holders.includes(id));
   return { members, atLeast: 1, roomBytes: st.shardBytes };
+}
+
+/** A stripe that needs repair with its rank (held shards now, as `repairOutlook` gives it). */
+export interface RankedRepair {
+  readonly stripe: StripeHolding;
+  readonly heldShards: number;
+}
+
+/**
+ * How many of `later` (stripes that need repair and were not in the planner's input, in the
+ * planner's order) would get no task if they were added to the input whose plan handed out
+ * `repairs` (in the planner's order, under the bound `maxTasks`): the length of the run of
+ * `later`, from index `from`, that provably waits or is deferred. Those stripes can be left out of the planner: the
+ * plan of the others is the same with them, and the planner would list each as waiting (or as
+ * deferred when it ranks after the repair that reached the bound).
+ *
+ * Why: the planner takes repairs in its order; a stripe that gets no task reserves no room and
+ * counts toward no bound, so up to a stripe's place the plan with it is the plan without it. At
+ * that place the room left on each online member is its room at the start of the round minus
+ * what the repairs ranked before it reserved. The stripe gets no task when fewer than k of its
+ * holders are online, when the bound was reached before it, or when every online member that
+ * could take a shard (neither its owner nor listed on it) has less room left than a shard. The
+ * first stripe not proven this way might get a task and change the room of every later one, so
+ * the proof stops there.
+ */
+export function waitingPrefix(
+  view: RepairView,
+  repairs: readonly RepairTask[],
+  maxTasks: number,
+  later: readonly RankedRepair[],
+  from = 0,
+): number {
+  const freeBytes = new Map<string, number>();
+  for (const r of view.room) freeBytes.set(r.id, r.freeBytes);
+  const last = repairs.length >= maxTasks ? repairs[maxTasks - 1] : undefined;
+  let t = 0;
+  for (let i = from; i < later.length; i++) {
+    const { stripe: st, heldShards } = later[i]!;
+    const prev = later[i - 1];
+    if (i > from && !ranksBefore(prev!.heldShards, prev!.stripe.stripeId, heldShards, st.stripeId))
+      throw new EngineError('invalid-argument', 'later must be in the planner order, each stripe once');
+    if (last !== undefined && ranksBefore(last.heldShards, last.stripeId, heldShards, st.stripeId)) continue;
+    for (; t < repairs.length; t++) {
+      const task = repairs[t]!;
+      if (!ranksBefore(task.heldShards, task.stripeId, heldShards, st.stripeId)) break;
+      for (const mv of task.moves) freeBytes.set(mv.to, (freeBytes.get(mv.to) ?? 0) - task.shardBytes);
+    }
+    if (!hasTarget(view, freeBytes, st)) continue;
+    return i - from;
+  }
+  return later.length - from;
+}
+
+/** `compareRepairOrder` < 0, written out: the proof runs it for every stripe it is given. */
+function ranksBefore(heldA: number, idA: string, heldB: number, idB: string): boolean {
+  return heldA < heldB || (heldA === heldB && idA < idB);
+}
+
+/** Whether k holders are online and a member that is neither owner nor listed has room for a shard. */
+function hasTarget(view: RepairView, freeBytes: ReadonlyMap<string, number>, st: StripeHolding): boolean {
+  let onlineHolders = 0;
+  for (const h of st.holders) if (h !== null && view.online.has(h)) onlineHolders++;
+  if (onlineHolders < st.dataShards) return false;
+  for (const [id, free] of freeBytes)
+    if (free >= st.shardBytes && id !== st.owner && !st.holders.includes(id)) return true;
+  return false;
 }

@@ -12,13 +12,16 @@
  */
 import {
   compareRepairOrder,
+  type RankedRepair,
   type RepairMember,
   type RepairOutlook,
   type RepairRank,
+  type RepairTask,
   type RepairView,
   repairOutlook,
   repairView,
   repairWake,
+  waitingPrefix,
 } from '../engine/index.ts';
 import type { Stripe } from './model.ts';
 import type { World } from './world.ts';
@@ -34,14 +37,28 @@ export interface WaitMark {
   readonly roomBytes: number | null;
 }
 
+/**
+ * A waiting stripe the round's plan proved to wait (`waitingPrefix`): no wake is known, so it is
+ * proved again the next time someone came online, with the rank it has here (the stripe did not
+ * change and its holders' held status did not either: either drops the mark).
+ */
+export interface ProvenMark {
+  readonly heldShards: number;
+  readonly proven: true;
+}
+
+export type Mark = WaitMark | ProvenMark;
+
 interface Aside extends RepairRank {
   readonly stripe: Stripe;
-  readonly mark: WaitMark | null;
+  readonly mark: Mark | null;
 }
 
 export class SetAside {
   private readonly view: RepairView;
   private readonly stripes: Aside[] = [];
+  /** Waiting stripes whose mark still holds, left in `World.waiting` (in its order). */
+  private readonly staying: { stripe: Stripe; heldShards: number }[] = [];
   private readonly ids: string[];
   private onlineMask = 0;
   private readonly roomy = new Map<number, number>();
@@ -53,6 +70,16 @@ export class SetAside {
     this.view = repairView(members, { nowMs: w.nowMs, graceMs: w.config.graceMs, onlineWindowMs: 0 });
     this.ids = members.map((m) => m.id);
     for (const id of this.view.online) this.onlineMask |= bit(w, id);
+  }
+
+  /** How many of `later` (in the planner's order) provably get no task beside `repairs` (`waitingPrefix`). */
+  waitingPrefix(
+    repairs: readonly RepairTask[],
+    maxTasks: number,
+    later: readonly RankedRepair[],
+    from: number,
+  ): number {
+    return waitingPrefix(this.view, repairs, maxTasks, later, from);
   }
 
   /** The members whose shards count as held now. */
@@ -77,8 +104,18 @@ export class SetAside {
   }
 
   /** A stripe known to wait (its mark says so) is kept as `offer` would keep it. */
-  keep(st: Stripe, heldShards: number, mark: WaitMark | null): void {
+  keep(st: Stripe, heldShards: number, mark: Mark | null): void {
     this.stripes.push({ stripe: st, stripeId: st.stripeId, heldShards, mark });
+  }
+
+  /**
+   * A waiting stripe whose mark still holds stays in `World.waiting` with its mark: the plain
+   * path lists it again and the planner lists it as waiting again (the waiting stripes go back
+   * first, in their order, so it keeps its place), unless it ranks after the repair that reached
+   * the bound (`settle`).
+   */
+  stay(st: Stripe, heldShards: number): void {
+    this.staying.push({ stripe: st, heldShards });
   }
 
   /** Whether the wait the mark records still holds now. */
@@ -103,6 +140,14 @@ export class SetAside {
    * already waiting stays listed there too, as on the plain path).
    */
   settle(lastRepair: RepairRank | null): void {
+    if (lastRepair !== null)
+      for (const s of this.staying) {
+        if (compareRepairOrder({ stripeId: s.stripe.stripeId, heldShards: s.heldShards }, lastRepair) <= 0)
+          continue;
+        this.w.waiting.delete(s.stripe);
+        this.w.backlog.add(s.stripe, s.heldShards);
+      }
+    this.staying.length = 0;
     for (const a of this.stripes) {
       if (lastRepair !== null && compareRepairOrder(a, lastRepair) > 0) {
         this.w.backlog.add(a.stripe, a.heldShards);

@@ -13,6 +13,7 @@ import {
   type RepairMember,
   type RepairPlan,
   type RepairRank,
+  type RepairTask,
 } from '../engine/index.ts';
 import { SetAside } from './aside.ts';
 import type { Stripe } from './model.ts';
@@ -70,21 +71,39 @@ function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>): void
 
 /**
  * Once someone came online, the waiting stripes that did not change are listed too, after the
- * changed ones, as the plain path lists them; one whose mark says it still waits is set aside
- * at once (aside.ts).
+ * changed ones, as the plain path lists them; one whose mark says it still waits stays where it
+ * is in `World.waiting` (aside.ts), one the last plan proved to wait is returned with its rank
+ * (proved again against this round's plan), the others leave it.
  */
-function listWaiting(w: World, dirty: Stripe[], aside: SetAside): void {
-  if (!w.onlineSincePlan) return;
+function listWaiting(w: World, dirty: Stripe[], aside: SetAside): Ranked[] {
+  const again: Ranked[] = [];
+  if (!w.onlineSincePlan) return again;
   const changed = new Set(dirty);
+  // Deleting the entry just visited does not disturb a Map's iteration.
   for (const [st, mark] of w.waiting) {
-    if (st.state !== 'stored' || st.busy || changed.has(st)) continue;
-    if (mark !== null && aside.stillWaits(mark)) {
+    const listed = st.state === 'stored' && !st.busy && !changed.has(st);
+    if (listed && mark !== null && 'proven' in mark && !w.deferredMigrations.has(st)) {
+      w.waiting.delete(st);
       w.backlog.delete(st);
-      aside.keep(st, mark.heldShards, mark);
-    } else dirty.push(st);
+      again.push({ stripe: st, heldShards: mark.heldShards });
+      continue;
+    }
+    if (listed && mark !== null && !('proven' in mark) && aside.stillWaits(mark)) {
+      w.backlog.delete(st);
+      aside.stay(st, mark.heldShards);
+      continue;
+    }
+    w.waiting.delete(st);
+    if (listed) dirty.push(st);
   }
-  w.waiting.clear();
   w.onlineSincePlan = false;
+  return again;
+}
+
+/** A stripe that needs repair, with its rank (held shards). */
+interface Ranked {
+  readonly stripe: Stripe;
+  readonly heldShards: number;
 }
 
 /** The members as the planner sees them now. */
@@ -147,13 +166,17 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   const aside = new SetAside(w, members);
   heldChanged(w, dirty, aside.heldIds());
   const changed = dirty.length;
-  listWaiting(w, dirty, aside);
+  const again = listWaiting(w, dirty, aside);
   const deferred = w.deferredMigrations;
   // The plain path lists the backlog's changed stripes first (in its order), then the last
   // round's deferred migrations, then the rest of the changed stripes.
   const ranked: { stripe: Stripe; rank: number }[] = [];
   const rest: Stripe[] = [];
+  // Waiting stripes listed again that need a repair: left out of the planner while the plan of
+  // the others proves they would get no task (`waitingPrefix`).
+  const withheld: Ranked[] = [];
   const need = new Map<Stripe, Need>();
+  const repairs: Stripe[] = [];
   let migrations = 0;
   for (const [i, st] of dirty.entries()) {
     const rank = w.backlog.rankOf(st);
@@ -168,14 +191,24 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
     if (n === 'migration') migrations++;
     // Healthy and lost stripes get nothing from the planner (it only counts them).
     if (n === 'none') continue;
+    if (n === 'repair') {
+      if (i >= changed) {
+        withheld.push({ stripe: st, heldShards: o.heldShards });
+        continue;
+      }
+      repairs.push(st);
+    }
     if (deferred.has(st)) continue;
     if (rank === undefined) rest.push(st);
     else ranked.push({ stripe: st, rank });
   }
   ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
   const first = ranked.map((r) => r.stripe);
-  const repairs = [...need].filter(([, n]) => n === 'repair').map(([st]) => st);
+  for (const x of again) withheld.push(x);
+  withheld.sort(inOrder);
+  const released: Stripe[] = [];
   const inBatch = new Set(dirty);
+  for (const x of again) inBatch.add(x.stripe);
   const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
   const taken: Stripe[] = [];
   let want = maxTasks;
@@ -190,7 +223,16 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
         if (o.wait === null) taken.push(e.stripe);
       }
     }
-    const result = plan(w, [...repairs, ...taken], maxTasks, false, members);
+    let result = plan(w, [...repairs, ...released, ...taken], maxTasks, false, members);
+    // The withheld stripes not proven to wait go to the planner a chunk at a time (the first of
+    // them may get a task); the proof goes on from the next one against the new plan.
+    let proven = 0;
+    for (let chunk = maxTasks; ; chunk *= 2) {
+      proven += aside.waitingPrefix(result?.repairs ?? [], maxTasks, withheld, proven);
+      if (proven === withheld.length) break;
+      for (const x of withheld.splice(proven, chunk)) released.push(x.stripe);
+      result = plan(w, [...repairs, ...released, ...taken], maxTasks, false, members);
+    }
     const lastRepair = result?.repairs.length === maxTasks ? result.repairs.at(-1)! : null;
     const head = w.backlog.peek();
     if (
@@ -201,6 +243,7 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
       want *= 2;
       continue;
     }
+    for (const x of withheld) aside.keep(x.stripe, x.heldShards, { heldShards: x.heldShards, proven: true });
     aside.settle(lastRepair);
     if (lastRepair !== null) {
       deferMigrations(w, dirty, need, first);
@@ -212,12 +255,50 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
       if (st.state === 'stored' && !st.busy && (need.has(st) ? need.get(st) !== 'none' : !inBatch.has(st)))
         listed.push(st);
     deferred.clear();
-    const all = plan(w, [...first, ...listed, ...rest, ...taken], maxTasks, false, members);
-    if (all === null) return result === null ? null : settle(w, result);
-    if (all.repairs.length !== (result?.repairs.length ?? 0))
-      throw new Error("sim invariant violated: the migrations changed the round's repairs");
-    return settle(w, all);
+    // The migrations come after every repair: planned alone, with the room the repairs reserved
+    // taken off and the tasks they took off the bound, they are the ones a plan of all would give.
+    const whole = [...first, ...listed, ...rest].filter((st) => need.get(st) !== 'repair');
+    const repairTasks = result?.repairs ?? [];
+    const moved = plan(w, whole, maxTasks - repairTasks.length, false, afterRepairs(members, repairTasks));
+    if (moved === null) return result === null ? null : settle(w, result);
+    if (moved.repairs.length > 0)
+      throw new Error('sim invariant violated: a stripe listed for migration needed a repair');
+    return settle(w, result === null ? moved : joinPlans(result, moved));
   }
+}
+
+/** The members with the room the repairs reserved taken: as the planner sees them after its repairs. */
+function afterRepairs(members: readonly RepairMember[], repairs: readonly RepairTask[]): RepairMember[] {
+  if (repairs.length === 0) return [...members];
+  const reserved = new Map<string, number>();
+  for (const r of repairs)
+    for (const mv of r.moves) reserved.set(mv.to, (reserved.get(mv.to) ?? 0) + r.shardBytes);
+  return members.map((m) => {
+    const add = reserved.get(m.id);
+    return add === undefined ? m : { ...m, usedBytes: (m.usedBytes ?? 0) + add };
+  });
+}
+
+/** The round's repairs (the bound not reached: none deferred) and its migrations as one plan. */
+function joinPlans(repairs: Planned, migrations: Planned): Planned {
+  const byStripeId = new Map(repairs.byStripeId);
+  for (const [id, st] of migrations.byStripeId) byStripeId.set(id, st);
+  return {
+    repairs: repairs.repairs,
+    migrations: migrations.migrations,
+    waitingStripeIds: [...repairs.waitingStripeIds, ...migrations.waitingStripeIds],
+    unrecoverableStripeIds: [...repairs.unrecoverableStripeIds, ...migrations.unrecoverableStripeIds],
+    deferredStripeIds: [...repairs.deferredStripeIds, ...migrations.deferredStripeIds],
+    deferredRepairs: repairs.deferredRepairs,
+    counts: {
+      stripes: repairs.counts.stripes + migrations.counts.stripes,
+      healthy: repairs.counts.healthy + migrations.counts.healthy,
+      needRepair: repairs.counts.needRepair + migrations.counts.needRepair,
+      needMigration: repairs.counts.needMigration + migrations.counts.needMigration,
+      busy: repairs.counts.busy + migrations.counts.busy,
+    },
+    byStripeId,
+  };
 }
 
 /** The round's deferred repairs wait in the backlog, its deferred migrations for the next round. */
@@ -256,6 +337,12 @@ function deferMigrations(
   const after = [...deferred];
   deferred.clear();
   for (const st of [...front, ...after]) deferred.add(st);
+}
+
+/** The planner's order (`compareRepairOrder`), written out: no rank objects made per comparison. */
+function inOrder(a: Ranked, b: Ranked): number {
+  if (a.heldShards !== b.heldShards) return a.heldShards - b.heldShards;
+  return a.stripe.stripeId < b.stripe.stripeId ? -1 : a.stripe.stripeId > b.stripe.stripeId ? 1 : 0;
 }
 
 function rankOf(r: { stripe: Stripe; rank: number }): RepairRank {

@@ -14,7 +14,7 @@ import {
   type PlacementPlan,
   planKey,
 } from '../engine/index.ts';
-import type { WaitMark } from './aside.ts';
+import type { Mark } from './aside.ts';
 import { RepairBacklog } from './backlog.ts';
 import type { SimConfig } from './config.ts';
 import { EventQueue } from './heap.ts';
@@ -70,7 +70,7 @@ export interface World {
   /** Stripes the next planning round looks at. */
   readonly repairDirty: Set<Stripe>;
   /** Stripes the planner could not repair until someone comes back online. */
-  readonly waiting: Map<Stripe, WaitMark | null>;
+  readonly waiting: Map<Stripe, Mark | null>;
   /** Migrations the last round deferred, in its order (batched repairs only; round.ts). */
   readonly deferredMigrations: Set<Stripe>;
   /** Members whose shards counted as held at the last batched round (round.ts). */
