@@ -91,14 +91,14 @@ export function isDirectLink(remoteAddr: Multiaddr): boolean {
 }
 
 /**
- * Whether libp2p's reservation, which goes over an existing link it picks (an open one without
- * limits, those it counts as direct first, in no set order among them: WebRTC counts as direct),
- * must go over a direct network link: every link it could pick is one, and there is one.
+ * Whether this node has a direct network link (open, without limits) to the relay, over which a
+ * reservation is worth making. With a WebRTC link to the same peer as well, libp2p picks one of
+ * the two for the reservation in no set order (it counts WebRTC as direct too); that case is
+ * allowed, as before: refusing it would also refuse the refresh of a reservation already made
+ * over TCP to a configured relay that is a member, once a WebRTC link to it opened.
  */
-function reservesOverDirectLink(links: readonly Connection[]): boolean {
-  const open = links.filter((c) => c.status === 'open' && c.limits == null);
-  const candidates = open.some((c) => c.direct) ? open.filter((c) => c.direct) : open;
-  return candidates.length > 0 && candidates.every((c) => isDirectLink(c.remoteAddr));
+function hasDirectLink(links: readonly Connection[]): boolean {
+  return links.some((c) => c.status === 'open' && c.limits == null && isDirectLink(c.remoteAddr));
 }
 
 /** Thrown (to libp2p's relay discovery, which logs and moves on) instead of a useless reservation. */
@@ -126,7 +126,7 @@ export function reserveOnlyOverDirectLinks(node: PbLibp2p, log: (line: string) =
   const logged = new Set<string>();
   store.addRelay = async (peer, type) => {
     const links = node.getConnections(peer);
-    if (reservesOverDirectLink(links)) return addRelay(peer, type);
+    if (hasDirectLink(links)) return addRelay(peer, type);
     const over = links.map((c) => c.remoteAddr.toString()).join(', ') || 'no link';
     const key = peer.toString();
     if (logged.size < MAX_LOGGED_RELAYS && !logged.has(key)) {
