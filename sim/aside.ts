@@ -11,7 +11,6 @@
  * aside again without asking the engine: the engine would say the same.
  */
 import {
-  compareRepairOrder,
   type RankedRepair,
   type RepairMember,
   type RepairOutlook,
@@ -153,14 +152,13 @@ export class SetAside {
       if (p.stripe.state === 'stored' && !p.stripe.busy) this.w.waiting.set(p.stripe, p.mark);
     if (lastRepair !== null)
       for (const s of this.staying) {
-        if (compareRepairOrder({ stripeId: s.stripe.stripeId, heldShards: s.heldShards }, lastRepair) <= 0)
-          continue;
+        if (!after(s.heldShards, s.stripe.stripeId, lastRepair)) continue;
         this.w.waiting.delete(s.stripe);
         backlog.park(s.stripe, s.heldShards, s.mark);
       }
     this.staying.length = 0;
     for (const a of this.stripes) {
-      if (lastRepair !== null && compareRepairOrder(a, lastRepair) > 0) {
+      if (lastRepair !== null && after(a.heldShards, a.stripeId, lastRepair)) {
         if (a.mark !== null && !('proven' in a.mark)) backlog.park(a.stripe, a.heldShards, a.mark);
         else backlog.add(a.stripe, a.heldShards);
         if (this.w.waiting.has(a.stripe)) this.w.waiting.set(a.stripe, a.mark);
@@ -175,6 +173,11 @@ function bit(w: World, id: string): number {
   const m = w.byId.get(id);
   if (m === undefined || m.idx >= MASK_MEMBERS) return -(2 ** 31);
   return 1 << m.idx;
+}
+
+/** Whether the rank comes after `r` in the planner's order (`compareRepairOrder` > 0, written out). */
+function after(heldShards: number, stripeId: string, r: RepairRank): boolean {
+  return heldShards > r.heldShards || (heldShards === r.heldShards && stripeId > r.stripeId);
 }
 
 function popcount(x: number): number {
