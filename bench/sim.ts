@@ -10,7 +10,9 @@
  * `--scenario heavy`: heavy failure instead: 8 members (pledges 10x apart), disk failures at 300 %
  * a year, ten simulated years (--days to shorten), daily churn; target <= 30 s. Not in the suite:
  * it does not meet its target yet. Measured on a shared two-core machine (other work running,
- * figures vary by a third): 111-117 s for the ten years (152 s just before, in the same session,
+ * figures vary by a third): 91 s for the ten years (99 s just before, back to back, when the
+ * waiting stripes ranked after the round's bound were taken off the backlog again every round;
+ * 111-117 s when measured earlier, 152 s before that, in the same session,
  * when waiting stripes were planned again every round someone came online; 209-227 s measured
  * earlier; 398-412 s before stripes that must wait were set aside), 15.6-17.0 s with --days 730
  * (17.6-19.0 s before, back to back); the churn year 4.0-5.3 s (9.0 s before). What is left is in

@@ -11,7 +11,6 @@
  * aside again without asking the engine: the engine would say the same.
  */
 import {
-  compareRepairOrder,
   type RankedRepair,
   type RepairMember,
   type RepairOutlook,
@@ -58,7 +57,7 @@ export class SetAside {
   private readonly view: RepairView;
   private readonly stripes: Aside[] = [];
   /** Waiting stripes whose mark still holds, left in `World.waiting` (in its order). */
-  private readonly staying: { stripe: Stripe; heldShards: number }[] = [];
+  private readonly staying: { stripe: Stripe; heldShards: number; mark: WaitMark }[] = [];
   private readonly ids: string[];
   private onlineMask = 0;
   private readonly roomy = new Map<number, number>();
@@ -114,14 +113,20 @@ export class SetAside {
    * first, in their order, so it keeps its place), unless it ranks after the repair that reached
    * the bound (`settle`).
    */
-  stay(st: Stripe, heldShards: number): void {
-    this.staying.push({ stripe: st, heldShards });
+  stay(st: Stripe, mark: WaitMark): void {
+    this.staying.push({ stripe: st, heldShards: mark.heldShards, mark });
   }
 
   /** Whether the wait the mark records still holds now. */
   stillWaits(mark: WaitMark): boolean {
     const pool = mark.roomBytes === null ? this.onlineMask : this.roomyMask(mark.roomBytes);
     return popcount(pool & mark.mask) < mark.atLeast;
+  }
+
+  /** The most free bytes of an online member in `mask` (-Infinity when none is online). */
+  mostRoomBytes(mask: number): number {
+    for (const r of this.view.room) if ((bit(this.w, r.id) & mask) !== 0) return r.freeBytes;
+    return Number.NEGATIVE_INFINITY;
   }
 
   private roomyMask(roomBytes: number): number {
@@ -137,20 +142,25 @@ export class SetAside {
   /**
    * After the round's plan: `lastRepair` is the repair that reached the task bound (null when the
    * bound was not reached by repairs). Stripes ranked after it would have been deferred (and one
-   * already waiting stays listed there too, as on the plain path).
+   * already waiting stays listed there too, as on the plain path); those with a wait mark are
+   * parked in the backlog with it (parked.ts). Parked stripes the bound passed wait as the
+   * planner would list them (their mark held this round: `RepairBacklog.wake`).
    */
   settle(lastRepair: RepairRank | null): void {
+    const backlog = this.w.backlog;
+    for (const p of backlog.passed(lastRepair))
+      if (p.stripe.state === 'stored' && !p.stripe.busy) this.w.waiting.set(p.stripe, p.mark);
     if (lastRepair !== null)
       for (const s of this.staying) {
-        if (compareRepairOrder({ stripeId: s.stripe.stripeId, heldShards: s.heldShards }, lastRepair) <= 0)
-          continue;
+        if (!after(s.heldShards, s.stripe.stripeId, lastRepair)) continue;
         this.w.waiting.delete(s.stripe);
-        this.w.backlog.add(s.stripe, s.heldShards);
+        backlog.park(s.stripe, s.heldShards, s.mark);
       }
     this.staying.length = 0;
     for (const a of this.stripes) {
-      if (lastRepair !== null && compareRepairOrder(a, lastRepair) > 0) {
-        this.w.backlog.add(a.stripe, a.heldShards);
+      if (lastRepair !== null && after(a.heldShards, a.stripeId, lastRepair)) {
+        if (a.mark !== null && !('proven' in a.mark)) backlog.park(a.stripe, a.heldShards, a.mark);
+        else backlog.add(a.stripe, a.heldShards);
         if (this.w.waiting.has(a.stripe)) this.w.waiting.set(a.stripe, a.mark);
       } else this.w.waiting.set(a.stripe, a.mark);
     }
@@ -163,6 +173,11 @@ function bit(w: World, id: string): number {
   const m = w.byId.get(id);
   if (m === undefined || m.idx >= MASK_MEMBERS) return -(2 ** 31);
   return 1 << m.idx;
+}
+
+/** Whether the rank comes after `r` in the planner's order (`compareRepairOrder` > 0, written out). */
+function after(heldShards: number, stripeId: string, r: RepairRank): boolean {
+  return heldShards > r.heldShards || (heldShards === r.heldShards && stripeId > r.stripeId);
 }
 
 function popcount(x: number): number {

@@ -12,8 +12,10 @@
  * whose rank is no longer live is skipped.
  */
 import type { RepairRank } from '../engine/index.ts';
+import type { WaitMark } from './aside.ts';
 import { heapPop, heapPush } from './heap.ts';
 import type { Stripe } from './model.ts';
+import { type MarkCheck, ParkedStripes } from './parked.ts';
 
 interface Entry extends RepairRank {
   readonly stripe: Stripe;
@@ -25,15 +27,37 @@ export class RepairBacklog {
   /** Per stripe, a bit per rank that has an entry in the heap: a rank is pushed once, not per add. */
   private readonly queued = new Map<Stripe, number>();
 
-  constructor(private readonly maxSize: number) {}
+  /** Stripes that must wait, kept out of the heap while their mark holds (parked.ts). */
+  private readonly parked: ParkedStripes;
 
+  constructor(private readonly maxSize: number) {
+    this.parked = new ParkedStripes(maxSize);
+  }
+
+  /** Stripes in the heap (parked ones not counted: `take` does not reach them). */
   get size(): number {
     return this.live.size;
   }
 
-  /** The stripe's rank (held shards) while it waits here. */
+  /** The stripe's rank (held shards) while it waits here, in the heap or parked. */
   rankOf(st: Stripe): number | undefined {
-    return this.live.get(st);
+    return this.live.get(st) ?? this.parked.rankOf(st);
+  }
+
+  /** The stripe waits parked with its mark (out of the heap) while the mark holds. */
+  park(st: Stripe, heldShards: number, mark: WaitMark): void {
+    this.live.delete(st);
+    this.parked.add(st, heldShards, mark);
+  }
+
+  /** Parked stripes whose mark no longer holds go back to the heap, in their rank. */
+  wake(check: MarkCheck): void {
+    for (const p of this.parked.woken(check)) this.add(p.stripe, p.heldShards);
+  }
+
+  /** The parked stripes the round's bound passed (all when null) leave, with their marks. */
+  passed(lastRepair: RepairRank | null): { stripe: Stripe; heldShards: number; mark: WaitMark }[] {
+    return this.parked.passed(lastRepair);
   }
 
   /** The stripe waits with this rank (replacing any earlier one). */
@@ -41,6 +65,7 @@ export class RepairBacklog {
     if (this.heap.length >= this.maxSize) this.compact();
     if (this.heap.length >= this.maxSize)
       throw new Error(`sim: repair backlog exceeded its bound of ${this.maxSize} stripes`);
+    this.parked.delete(st);
     this.live.set(st, heldShards);
     const bits = this.queued.get(st) ?? 0;
     const bit = rankBit(heldShards);
@@ -51,6 +76,7 @@ export class RepairBacklog {
 
   delete(st: Stripe): void {
     this.live.delete(st);
+    this.parked.delete(st);
   }
 
   /** Takes up to `n` stripes off the head, in the planner's order; `keep` drops the others. */

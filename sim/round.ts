@@ -90,7 +90,7 @@ function listWaiting(w: World, dirty: Stripe[], aside: SetAside): Ranked[] {
     }
     if (listed && mark !== null && !('proven' in mark) && aside.stillWaits(mark)) {
       w.backlog.delete(st);
-      aside.stay(st, mark.heldShards);
+      aside.stay(st, mark);
       continue;
     }
     w.waiting.delete(st);
@@ -211,6 +211,8 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   for (const x of again) inBatch.add(x.stripe);
   const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
   const taken: Stripe[] = [];
+  // Parked stripes whose wait ended this round are taken (and asked about) as the others.
+  w.backlog.wake(aside);
   let want = maxTasks;
   for (;;) {
     while (taken.length < want && w.backlog.size > 0) {
