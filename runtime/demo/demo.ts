@@ -81,11 +81,20 @@ function pbNode(args: string[], o: { quiet?: boolean; show?: boolean; stdin?: st
       stderr += d;
       if (o.show !== false && o.quiet !== true) process.stdout.write(dim(indent(short(d.toString()))));
     });
+    // A child stopped before it read its input (Ctrl-C stops every child) closes the pipe: the
+    // write then fails with EPIPE, which must not end the demo before it cleans up; the child's
+    // exit is what counts.
+    child.stdin.on('error', () => {});
     child.stdin.end(o.stdin ?? '');
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`pb-node ${args[0]} took longer than ${STEP_TIMEOUT_MS / 1000} s`));
     }, STEP_TIMEOUT_MS);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      children.delete(child);
+      reject(new Error(`cannot run pb-node ${args[0]}: ${error.message}`));
+    });
     child.on('exit', (code) => {
       clearTimeout(timer);
       children.delete(child);
