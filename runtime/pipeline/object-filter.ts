@@ -23,9 +23,8 @@ export class ObjectFilter {
 
   add(id: Uint8Array): void {
     assert(id.length >= ID_BYTES_READ, 'an object id has at least 12 bytes');
-    const view = new DataView(id.buffer, id.byteOffset, ID_BYTES_READ);
     for (let i = 0; i < 3; i++) {
-      const bit = view.getUint32(i * 4, true) & (OBJECT_FILTER_BITS - 1);
+      const bit = probe(id, i);
       this.words[bit >>> 5]! |= 1 << (bit & 31);
     }
     this.count++;
@@ -34,11 +33,17 @@ export class ObjectFilter {
   /** False: the id was never added. True: it may have been. */
   mayHave(id: Uint8Array): boolean {
     if (id.length < ID_BYTES_READ) return true;
-    const view = new DataView(id.buffer, id.byteOffset, ID_BYTES_READ);
     for (let i = 0; i < 3; i++) {
-      const bit = view.getUint32(i * 4, true) & (OBJECT_FILTER_BITS - 1);
+      const bit = probe(id, i);
       if ((this.words[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
     }
     return true;
   }
+}
+
+/** The filter bit of probe `i` (0-2): the id's i-th little-endian 32-bit word, masked. */
+function probe(id: Uint8Array, i: number): number {
+  const o = i * 4;
+  const word = (id[o]! | (id[o + 1]! << 8) | (id[o + 2]! << 16) | (id[o + 3]! << 24)) >>> 0;
+  return word & (OBJECT_FILTER_BITS - 1);
 }
