@@ -6,6 +6,11 @@
  * restored files match the originals byte for byte.
  *
  *   pnpm demo [--keep]     --keep leaves the temporary directory (and stops the daemons)
+ *
+ * `pnpm demo` runs this file in one Node process (`node --import tsx`), not under the `tsx`
+ * command: that command relays Ctrl-C to its child and SIGKILLs the child when it does not answer
+ * within about 60 ms, which a demo busy hashing files misses, and the daemons and the directory
+ * were then left behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
