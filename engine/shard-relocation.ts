@@ -7,7 +7,12 @@
  * - A shard listed by its recorded holder stays.
  * - A shard listed elsewhere moves to a listing member, preferring one that holds no other shard
  *   of the stripe (the order is by member id: deterministic).
- * - A shard nobody lists stays as it is; it is `missing` when its recorded holder listed.
+ * - A shard nobody lists stays as it is when its recorded holder did not list (it may be offline);
+ *   when the recorded holder listed without it, it is `gone`: nobody says they hold it, so status
+ *   counts it as lost (a shard migrated to a member later removed is no longer held by the member
+ *   it left), while a read still falls back to the stripe's other shards. With listing times, a
+ *   listing asked before the stripe was committed says nothing about it (the shard may have been
+ *   put after): such a row is not gone.
  */
 import { EngineError } from './errors.ts';
 
@@ -16,6 +21,8 @@ export interface ShardRow {
   readonly idx: number;
   readonly shardId: string;
   readonly member: string;
+  /** When the owner committed the stripe (its clock); listings asked before it are not evidence. */
+  readonly createdMs?: number | undefined;
 }
 
 export interface ShardRelocation {
@@ -33,7 +40,9 @@ export function relocateShards(
   rows: readonly ShardRow[],
   where: ReadonlyMap<string, readonly string[]>,
   listed: ReadonlySet<string>,
-): { moves: ShardRelocation[]; missing: number } {
+  /** When each listed member's listing was asked (the owner's clock); without it every listing counts. */
+  listedAtMs?: ReadonlyMap<string, number>,
+): { moves: ShardRelocation[]; gone: ShardRow[]; missing: number } {
   if (rows.length > MAX_RELOCATION_ROWS)
     throw new EngineError(
       'invalid-argument',
@@ -46,11 +55,11 @@ export function relocateShards(
     byStripe.set(r.seq, s);
   }
   const moves: ShardRelocation[] = [];
-  let missing = 0;
+  const gone: ShardRow[] = [];
   for (const r of rows) {
     const at = where.get(r.shardId);
     if (at === undefined || at.length === 0) {
-      if (listed.has(r.member)) missing++;
+      if (listed.has(r.member) && listedAfter(r, listedAtMs)) gone.push(r);
       continue;
     }
     if (at.includes(r.member)) continue;
@@ -60,5 +69,12 @@ export function relocateShards(
     taken.add(to);
     moves.push({ seq: r.seq, idx: r.idx, shardId: r.shardId, from: r.member, to });
   }
-  return { moves, missing };
+  return { moves, gone, missing: gone.length };
+}
+
+/** Whether the recorded holder's listing was asked after the row's stripe was committed. */
+function listedAfter(r: ShardRow, listedAtMs: ReadonlyMap<string, number> | undefined): boolean {
+  if (listedAtMs === undefined || r.createdMs === undefined) return true;
+  const atMs = listedAtMs.get(r.member);
+  return atMs !== undefined && atMs > r.createdMs;
 }

@@ -27,6 +27,7 @@ export interface IndexShardRow {
   readonly idx: number;
   readonly shardId: string;
   readonly member: string;
+  readonly createdMs: number;
 }
 
 /** The scan-cache row of a file (what the pending check compares with the disk). */
@@ -76,11 +77,18 @@ export class IndexReader {
     const db = this.open();
     if (db === null) return [];
     return db
-      .prepare<[], { seq: number; idx: number; shard_id: string; member: string }>(
-        'SELECT stripe_seq AS seq, idx, shard_id, member FROM shards ORDER BY stripe_seq, idx',
+      .prepare<[], { seq: number; idx: number; shard_id: string; member: string; created_ms: number }>(
+        `SELECT stripe_seq AS seq, idx, shard_id, member, created_ms FROM shards
+           JOIN stripes ON stripes.seq = shards.stripe_seq ORDER BY stripe_seq, idx`,
       )
       .all()
-      .map((r) => ({ seq: r.seq, idx: r.idx, shardId: r.shard_id, member: r.member }));
+      .map((r) => ({
+        seq: r.seq,
+        idx: r.idx,
+        shardId: r.shard_id,
+        member: r.member,
+        createdMs: r.created_ms,
+      }));
   }
 
   lastSnapshot(): { id: string; atMs: number; files: number; bytes: number } | null {

@@ -153,7 +153,8 @@ export class RepairService {
   private active = 0;
   /** Stripe id -> tasks queued or running on it. */
   private readonly busy = new Map<string, number>();
-  private readonly listings = new Map<string, { rows: ListedShard[]; fresh: boolean }>();
+  /** Each member's latest listing, whether this round's, and when it was asked. */
+  private readonly listings = new Map<string, { rows: ListedShard[]; fresh: boolean; askedAtMs: number }>();
   private readonly answeredAtMs = new Map<string, number>();
   private readonly stores = new Map<string, RemoteShardStore>();
   private membershipKey = '';
@@ -267,12 +268,13 @@ export class RepairService {
         info: entry === null ? null : { ...entry, ageMs: Math.max(0, nowMs - entry.storedAtMs) },
       });
     }
-    this.listings.set(this.deps.self, { rows: own, fresh: true });
+    this.listings.set(this.deps.self, { rows: own, fresh: true, askedAtMs: nowMs });
     const others = state.members.map((m) => m.id).filter((id) => id !== this.deps.self);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < others.length) {
         const member = others[next++]!;
+        const askedAtMs = this.now();
         try {
           let timer: NodeJS.Timeout | undefined;
           const rows = await Promise.race([
@@ -281,14 +283,14 @@ export class RepairService {
               timer = setTimeout(() => reject(new Error('no listing in time')), LIST_TIMEOUT_MS);
             }),
           ]).finally(() => clearTimeout(timer));
-          this.listings.set(member, { rows, fresh: true });
+          this.listings.set(member, { rows, fresh: true, askedAtMs });
           const atMs = this.now();
           this.answeredAtMs.set(member, atMs);
           this.deps.lastSeen.set(member, Math.max(atMs, this.deps.lastSeen.get(member) ?? 0));
           answered.add(member);
         } catch {
           const old = this.listings.get(member);
-          if (old !== undefined) this.listings.set(member, { rows: old.rows, fresh: false });
+          if (old !== undefined) this.listings.set(member, { ...old, fresh: false });
         }
       }
     };

@@ -41,23 +41,31 @@ export interface ShardLocations {
   readonly where: ReadonlyMap<string, readonly string[]>;
   /** Members whose listing (the latest round's or an earlier one) is known. */
   readonly listed: ReadonlySet<string>;
+  /** When each of those listings was asked (a listing says nothing of stripes committed later). */
+  readonly listedAtMs: ReadonlyMap<string, number>;
   /** Which listing pass these are from (changes when the listings do). */
   readonly version: number;
 }
 
 /** The repair worker's listings (member -> its rows) as shard locations. */
 export function locationsFrom(
-  listings: ReadonlyMap<string, { readonly rows: readonly { readonly id: string }[] }>,
+  listings: ReadonlyMap<
+    string,
+    { readonly rows: readonly { readonly id: string }[]; readonly askedAtMs: number }
+  >,
   version: number,
 ): ShardLocations {
   const where = new Map<string, string[]>();
-  for (const [member, listing] of listings)
+  const listedAtMs = new Map<string, number>();
+  for (const [member, listing] of listings) {
+    listedAtMs.set(member, listing.askedAtMs);
     for (const row of listing.rows) {
       const at = where.get(row.id);
       if (at === undefined) where.set(row.id, [member]);
       else if (!at.includes(member)) at.push(member);
     }
-  return { where, listed: new Set(listings.keys()), version };
+  }
+  return { where, listed: new Set(listings.keys()), listedAtMs, version };
 }
 
 /** Lists `member`'s shards of this owner (ids only are used). */

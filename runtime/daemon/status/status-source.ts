@@ -93,17 +93,22 @@ function reachableAddresses(m: { id: string; addresses: readonly string[] }): st
 function ownStripes(index: IndexReader, owner: string, locations: ShardLocations | null): CountedStripe[] {
   const shape = new Map(index.stripeShapes().map((s) => [s.seq, s]));
   const rows: ShardRow[] = index.shardRows();
-  const moved = new Map<string, string>();
-  if (locations !== null)
-    for (const m of relocateShards(rows, locations.where, locations.listed).moves)
-      moved.set(`${m.seq}/${m.idx}`, m.to);
+  // Where each shard is now: moved to the member that lists it, or null when its recorded holder
+  // listed without it and nobody else lists it (counted as lost, never as held).
+  const moved = new Map<string, string | null>();
+  if (locations !== null) {
+    const now = relocateShards(rows, locations.where, locations.listed, locations.listedAtMs);
+    for (const m of now.moves) moved.set(`${m.seq}/${m.idx}`, m.to);
+    for (const g of now.gone) moved.set(`${g.seq}/${g.idx}`, null);
+  }
   const holdersOf = new Map<number, (string | null)[]>();
   for (const r of rows) {
     const s = shape.get(r.seq);
     if (s === undefined || r.idx < 0 || r.idx >= s.k + s.m) continue;
     const holders = holdersOf.get(r.seq) ?? new Array<string | null>(s.k + s.m).fill(null);
     holdersOf.set(r.seq, holders);
-    const member = moved.get(`${r.seq}/${r.idx}`) ?? r.member;
+    const key = `${r.seq}/${r.idx}`;
+    const member = moved.has(key) ? moved.get(key)! : r.member;
     // A holder that is the owner itself counts as gone.
     holders[r.idx] = member === owner ? null : member;
   }

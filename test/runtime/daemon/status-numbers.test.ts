@@ -78,6 +78,22 @@ describe('the owner follows repairs: index rows against the listings', () => {
     const r = relocateShards(rows, where, new Set(['b', 'c', 'd']));
     expect(r.moves).toEqual([{ seq: 1, idx: 2, shardId: 'a2', from: 'gone', to: 'd' }]);
     expect(r.missing).toBe(1); // b0: b listed, without it
+    expect(r.gone).toEqual([rows[3]]);
+  });
+  it('a shard that migrated to a member since removed is gone, not back at the holder it left', () => {
+    // a2 was recorded at c, migrated to e; e is removed (its listing dropped) and c lists without
+    // it: status must count it as lost. Had c not listed (offline), the row stays at c.
+    const moved = [{ seq: 1, idx: 2, shardId: 'a2', member: 'c' }];
+    const where = new Map([['a0', ['b']]]);
+    expect(relocateShards(moved, where, new Set(['b', 'c'])).gone).toEqual(moved);
+    expect(relocateShards(moved, where, new Set(['b'])).gone).toEqual([]);
+  });
+  it('a listing asked before the stripe was committed is no evidence that its shard is gone', () => {
+    const fresh = [{ seq: 3, idx: 0, shardId: 'c0', member: 'b', createdMs: 1_000 }];
+    const none = new Map<string, string[]>();
+    expect(relocateShards(fresh, none, new Set(['b']), new Map([['b', 999]])).gone).toEqual([]);
+    expect(relocateShards(fresh, none, new Set(['b']), new Map([['b', 1_001]])).gone).toEqual(fresh);
+    expect(relocateShards(fresh, none, new Set(['b']), new Map()).gone).toEqual([]);
   });
   it('prefers a member holding no other shard of the stripe', () => {
     const r = relocateShards(rows.slice(0, 3), new Map([['a2', ['b', 'e']]]), new Set(['b', 'e']));
