@@ -240,10 +240,11 @@ describe('a WebRTC link that opens no data channel', () => {
 
   it('dialPreferringWebRTC closes it within the bound and uses the relay', async () => {
     const logs: string[] = [];
-    // The dial itself may be slow on a loaded machine; what is bounded is the wait for the data
-    // channel once the link is up (openBoundMs), which the message below names.
+    // The dial itself may be slow on a loaded machine, and an attempt may then end in libp2p's
+    // per-address timeout before the link is up (a fresh-clone run failed so): three attempts, at
+    // least one of which must reach the half-open link and be closed at the bound (openBoundMs).
     const { connection, transport } = await dialPreferringWebRTC(writer.node, hidden.node.getMultiaddrs(), {
-      attempts: 1,
+      attempts: 3,
       attemptTimeoutMs: 30_000,
       openBoundMs: 2_000,
       backoffMs: 10,
@@ -252,7 +253,7 @@ describe('a WebRTC link that opens no data channel', () => {
     expect(transport).toBe('relay');
     expect(connection.remoteAddr.toString()).toContain('/p2p-circuit');
     expect(logs.join('\n')).toMatch(
-      /webrtc dial 1\/1 .* failed: .*half-open.*no data channel opened within 2000 ms/,
+      /webrtc dial [1-3]\/3 .* failed: .*half-open.*no data channel opened within 2000 ms/,
     );
     expect(
       writer.node.getConnections(hidden.node.peerId).some((c) => isWebRTC(c) && c.status === 'open'),
