@@ -213,15 +213,14 @@ async function restoreStripes(
   const restoreStripe = async (seq: number, placements: Placement[]): Promise<void> => {
     let area: Buffer;
     try {
-      area = await reader.stripes.take(seq);
+      area = await reader.stripes.area(seq);
     } catch (error) {
       for (const p of placements) for (const t of p.targets) d.failed[t.file] ??= (error as Error).message;
       return;
     }
-    // Decrypt and verify in a worker (tag and id checked before a byte is written); the area
-    // moves there and back without a copy and returns to the cache for later batches.
-    const { area: back, results: opened } = await pool.open(area, placements);
-    reader.stripes.put(seq, back);
+    // Decrypt and verify in the workers (tag and id checked before a byte is written); the
+    // area stays in the cache for later batches.
+    const opened = await pool.open(area, placements);
     const writes: Promise<void>[] = [];
     placements.forEach((p, n) => {
       const result = opened[n]!;

@@ -36,9 +36,20 @@ export async function eachInSlices<T>(
   }
 }
 
-/** A fresh temporary name beside `dest` (same directory, so the final rename is atomic). */
+/**
+ * This thread's part of temporary names: random once per thread (a restore worker lands
+ * thousands of files, and 6 random bytes per file cost about 10 us each), then a counter.
+ */
+const tempPrefix = `.pb-tmp-${randomBytes(6).toString('hex')}-`;
+let tempCounter = 0;
+
+/**
+ * A fresh temporary name beside `dest` (same directory, so the final rename is atomic); it is
+ * created exclusively, so a name some other process holds fails that file, never overwrites it.
+ */
 export function tempBeside(dest: Buffer): Buffer {
-  return Buffer.concat([dest, Buffer.from(`.pb-tmp-${randomBytes(6).toString('hex')}`)]);
+  tempCounter = (tempCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return Buffer.concat([dest, Buffer.from(`${tempPrefix}${tempCounter.toString(36)}`)]);
 }
 
 /**
@@ -69,7 +80,9 @@ export function mtimeSeconds(meta: FileMeta): number {
   return meta.mtimeSec + meta.mtimeNsec / 1e9;
 }
 
-const isRoot = (): boolean => process.getuid?.() === 0;
+/** Whether owners are restored (asked once: a small file's landing is a few syscalls). */
+const restoresOwners = process.getuid?.() === 0;
+const isRoot = (): boolean => restoresOwners;
 
 /**
  * Writes a small file's `body` whole under a temporary name beside `dest`, sets its owner (when

@@ -23,11 +23,11 @@ import type { Repository } from './repository.ts';
 import { type FileJob, orderByStripe, type Progress, restoreBatch } from './restore-batch.ts';
 import { applyMetaSync, eachInSlices, landBeside } from './restore-land.ts';
 import { type OverwritePolicy, type SkippedPath, sortByDestination } from './restore-overwrite.ts';
+import { TreeWalk, type WalkDir } from './restore-walk.ts';
 import { joinPath, showPath } from './scan.ts';
 import { ObjectReader } from './stripe-reader.ts';
 import {
   decodeSnapshot,
-  decodeTree,
   ENTRY_DIR,
   ENTRY_FILE,
   type ENTRY_SYMLINK,
@@ -37,6 +37,8 @@ import {
 
 export const MAX_FILES_PER_BATCH = 256;
 export const MAX_CHUNK_REFS_PER_BATCH = 65_536;
+/** Batches restored at once (memory: each holds up to STRIPES_IN_FLIGHT stripes' plaintexts). */
+export const BATCHES_IN_FLIGHT = 2;
 /** Stripe areas cached (in flight, read ahead, and tree pieces read again). */
 const STRIPE_CACHE = 5;
 
@@ -63,6 +65,8 @@ export interface RestoreSummary {
   hardlinks: number;
   bytes: number;
   rebuiltStripes: number;
+  /** Stripes read whole (a tree piece or object in a local store is read alone). */
+  stripesRead: number;
   badShards: string[];
   tornFiles: string[];
   /** Destinations left alone because they hold the recorded file already. */
@@ -82,6 +86,24 @@ function isUnder(path: Buffer, prefixes: Buffer | Buffer[] | null): boolean {
 
 function isAncestor(path: Buffer, prefixes: Buffer[] | null): boolean {
   return prefixes?.some((p) => isUnder(p, path)) === true;
+}
+
+/** The files in batches of at most MAX_FILES_PER_BATCH files and MAX_CHUNK_REFS_PER_BATCH chunks. */
+function* batches(files: readonly FileJob[]): Generator<FileJob[]> {
+  for (let i = 0; i < files.length; ) {
+    const batch: FileJob[] = [];
+    let refs = 0;
+    while (
+      i < files.length &&
+      batch.length < MAX_FILES_PER_BATCH &&
+      (batch.length === 0 || refs + files[i]!.entry.chunks.length <= MAX_CHUNK_REFS_PER_BATCH)
+    ) {
+      refs += files[i]!.entry.chunks.length;
+      batch.push(files[i]!);
+      i++;
+    }
+    yield batch;
+  }
 }
 
 export function findSnapshot(repo: Repository, wanted?: string): Buffer {
@@ -134,15 +156,14 @@ async function restoreWith(
   const linkLeaders = new Map<string, Buffer>();
   const hardlinks: { dest: Buffer; to: Buffer; entry: FileJob['entry'] }[] = [];
 
-  const walk = async (orig: Buffer, dest: Buffer, tree: Buffer[], depth: number): Promise<void> => {
-    let entries: TreeEntry[];
-    try {
-      entries = decodeTree(await reader.readAll(tree));
-    } catch (error) {
-      failures.push(`directory ${showPath(orig)}: ${(error as Error).message}`);
-      return;
+  type Place = { orig: Buffer; dest: Buffer; depth: number };
+  const visit = ({ orig, dest, depth }: Place, read: TreeEntry[] | Error): WalkDir<Place>[] => {
+    if (read instanceof Error) {
+      failures.push(`directory ${showPath(orig)}: ${read.message}`);
+      return [];
     }
-    for (const entry of entries) {
+    const below: WalkDir<Place>[] = [];
+    for (const entry of read) {
       const o = joinPath(orig, entry.name);
       const d = joinPath(dest, entry.name);
       const inside = isUnder(o, include);
@@ -150,7 +171,7 @@ async function restoreWith(
       if (entry.type === ENTRY_DIR) {
         if (inside) dirs.push({ dest: d, meta: entry, depth: depth + 1 });
         else fs.mkdirSync(d, { recursive: true, mode: 0o700 });
-        await walk(o, d, entry.tree, depth + 1);
+        below.push({ tree: entry.tree, ctx: { orig: o, dest: d, depth: depth + 1 } });
       } else if (!keep(o)) continue;
       else if (entry.type === ENTRY_FILE) {
         const key = entry.link && entry.link.length > 0 ? entry.link.toString('hex') : null;
@@ -162,14 +183,17 @@ async function restoreWith(
         }
       } else links.push({ dest: d, entry });
     }
+    return below;
   };
+  const roots: WalkDir<Place>[] = [];
   for (const root of snapshot.roots) {
     const dest = targetRoot ? joinPath(targetRoot, root.path.subarray(1)) : root.path;
     if (isUnder(root.path, include)) dirs.push({ dest, meta: root.dir, depth: 0 });
     else if (!isAncestor(root.path, include)) continue;
     fs.mkdirSync(dest, { recursive: true, mode: 0o700 });
-    await walk(root.path, dest, root.dir.tree, 0);
+    roots.push({ tree: root.dir.tree, ctx: { orig: root.path, dest, depth: 0 } });
   }
+  await new TreeWalk(repo.index, reader, visit).run(roots);
   await eachInSlices(dirs, (d) => fs.mkdirSync(d.dest, { recursive: true, mode: 0o700 }));
   const policy = options.overwrite ?? 'always';
   const fileSort = await sortByDestination(files.splice(0), policy);
@@ -194,20 +218,27 @@ async function restoreWith(
 
   const bytesTotal = files.reduce((n, f) => n + f.entry.size, 0);
   const progress: Progress = { bytesWritten: 0, bytesTotal, files: 0, torn: [] };
-  for (let i = 0; i < files.length; ) {
-    const batch: FileJob[] = [];
-    let refs = 0;
-    while (
-      i < files.length &&
-      batch.length < MAX_FILES_PER_BATCH &&
-      (batch.length === 0 || refs + files[i]!.entry.chunks.length <= MAX_CHUNK_REFS_PER_BATCH)
-    ) {
-      refs += files[i]!.entry.chunks.length;
-      batch.push(files[i]!);
-      i++;
-    }
-    await restoreBatch(repo, reader, pool, batch, failures, progress, options.onProgress);
+  // Two batches at once: one's stripe is read, or its large files opened and renamed, on the
+  // main thread while the workers land the other's small files.
+  const inFlight = new Set<Promise<void>>();
+  for (const batch of batches(files)) {
+    while (inFlight.size >= BATCHES_IN_FLIGHT) await Promise.race(inFlight);
+    const work: Promise<void> = restoreBatch(
+      repo,
+      reader,
+      pool,
+      batch,
+      failures,
+      progress,
+      options.onProgress,
+    );
+    inFlight.add(work);
+    void work.then(
+      () => inFlight.delete(work),
+      () => undefined,
+    );
   }
+  await Promise.all(inFlight);
   await eachInSlices(hardlinks, (h) => {
     try {
       landBeside(h.dest, (temp) => fs.linkSync(h.to, temp));
@@ -244,6 +275,7 @@ async function restoreWith(
     hardlinks: hardlinks.length,
     bytes: bytesTotal,
     rebuiltStripes: reader.stripes.report.rebuilt,
+    stripesRead: reader.stripes.report.read,
     badShards: reader.stripes.report.badShards,
     tornFiles: progress.torn,
     unchanged: fileSort.unchanged + linkSort.unchanged + linkedSort.unchanged,

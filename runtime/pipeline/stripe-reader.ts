@@ -8,13 +8,15 @@ import type { ShardDirectory } from '../store/shard-store.ts';
 import { openObject } from './chunk-crypto.ts';
 import { reconstructData } from './erasure.ts';
 import { PipelineError } from './errors.ts';
-import type { IndexDb, StripeRow } from './index-db.ts';
+import type { IndexDb, ShardRow, StripeRow } from './index-db.ts';
 import { decodeShard } from './shard-format.ts';
 
 export interface StripeReadReport {
   /** Shards that could not be used: "stripe/idx on member: reason". */
   badShards: string[];
   rebuilt: number;
+  /** Stripes read whole (k shards fetched and verified, or rebuilt). */
+  read: number;
 }
 
 export class StripeReader {
@@ -22,7 +24,9 @@ export class StripeReader {
   private readonly directory: ShardDirectory;
   private readonly cache = new Map<number, Promise<Buffer>>();
   private readonly cacheLimit: number;
-  readonly report: StripeReadReport = { badShards: [], rebuilt: 0 };
+  /** Stripe rows and shard rows for range reads, the latest few (a walk reads one stripe's trees at a time). */
+  private readonly layouts = new Map<number, { stripe: StripeRow; shards: ShardRow[] } | null>();
+  readonly report: StripeReadReport = { badShards: [], rebuilt: 0, read: 0 };
 
   constructor(index: IndexDb, directory: ShardDirectory, cacheStripes = 2) {
     this.index = index;
@@ -46,19 +50,37 @@ export class StripeReader {
   }
 
   /**
-   * Take a stripe's area out of the cache (the caller may then transfer its memory to a worker);
-   * `put` returns it. Reads of the stripe meanwhile load it again.
+   * The bytes [offset, offset + length) of the stripe's data area, read from the one data shard
+   * that holds them without reading the stripe. UNVERIFIED: the caller authenticates them. Null
+   * when the area is cached (use it), when the range crosses shards, when the shard's store cannot
+   * read ranges, or when the read fails (the stripe read says why).
    */
-  async take(seq: number): Promise<Buffer> {
-    const area = await this.area(seq);
-    this.cache.delete(seq);
-    return area;
+  rangeOf(seq: number, offset: number, length: number): Buffer | null {
+    if (this.cache.has(seq) || length <= 0) return null;
+    const layout = this.layoutOf(seq);
+    if (layout === null) return null;
+    const { shardBytes, k } = layout.stripe;
+    const idx = Math.floor(offset / shardBytes);
+    if (offset < 0 || idx >= k || Math.floor((offset + length - 1) / shardBytes) !== idx) return null;
+    const shard = layout.shards.find((s) => s.idx === idx);
+    try {
+      const store = shard === undefined ? null : this.directory.storeFor(shard.member);
+      const bytes = store?.readRangeSync?.(shard!.shardId, offset - idx * shardBytes, length);
+      return bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch {
+      return null;
+    }
   }
 
-  put(seq: number, area: Buffer): void {
-    if (area.length === 0) return; // transferred away
-    this.cache.set(seq, Promise.resolve(area));
-    while (this.cache.size > this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
+  private layoutOf(seq: number): { stripe: StripeRow; shards: ShardRow[] } | null {
+    let layout = this.layouts.get(seq);
+    if (layout === undefined) {
+      const stripe = this.index.getStripe(seq);
+      layout = stripe === undefined ? null : { stripe, shards: this.index.getShards(seq) };
+      this.layouts.set(seq, layout);
+      if (this.layouts.size > 64) this.layouts.delete(this.layouts.keys().next().value!);
+    }
+    return layout;
   }
 
   private async fetchBody(
@@ -88,6 +110,7 @@ export class StripeReader {
   }
 
   private async load(seq: number): Promise<Buffer> {
+    this.report.read++;
     const stripe = this.index.getStripe(seq);
     if (!stripe) throw new PipelineError('not-found', `stripe ${seq} is not in the index`);
     const shards = this.index.getShards(seq);
@@ -151,9 +174,26 @@ export class ObjectReader {
     );
   }
 
+  /**
+   * Opens an object by reading its bytes alone (`StripeReader.rangeOf`), authenticated as any;
+   * null when they cannot be read so or do not authenticate (the caller then reads the stripe,
+   * whose shards are verified, and rebuilt when one is bad).
+   */
+  openRange(seq: number, id: Buffer, offset: number, sealedBytes: number, codec: number): Buffer | null {
+    const sealed = this.stripes.rangeOf(seq, offset, sealedBytes);
+    if (sealed === null) return null;
+    try {
+      return openObject(this.keys.dataKey, this.keys.chunkIdKey, id, sealed, codec);
+    } catch {
+      return null;
+    }
+  }
+
   async read(id: Buffer): Promise<Buffer> {
     const row = this.index.getObject(id);
     if (!row) throw new PipelineError('not-found', `object ${id.toString('hex')} is not in the index`);
+    const opened = this.openRange(row.stripeSeq, id, row.offset, row.sealedBytes, row.codec);
+    if (opened !== null) return opened;
     const area = await this.stripes.area(row.stripeSeq);
     return this.openIn(area, id, row.offset, row.sealedBytes, row.codec);
   }

@@ -8,6 +8,7 @@
  * Puts beyond the capacity (the member's pledge) are refused with 'no-space'.
  */
 import { randomBytes, webcrypto } from 'node:crypto';
+import * as fsSync from 'node:fs';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
@@ -165,6 +166,48 @@ export class DirShardStore implements ShardStore {
       );
     }
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+
+  readRangeSync(id: string, offset: number, length: number): Uint8Array {
+    requireShardId(id);
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0)
+      throw new ShardStoreError('io', `store ${this.root}: bad range ${offset}+${length} of shard ${id}`, id);
+    if (offset + length > MAX_SHARD_BYTES)
+      throw new ShardStoreError(
+        'corrupt',
+        `store ${this.root}: range ${offset}+${length} is past any shard`,
+        id,
+      );
+    const bytes = Buffer.allocUnsafe(length);
+    let fd = -1;
+    let read = 0;
+    try {
+      fd = fsSync.openSync(this.pathOf(id), 'r');
+      while (read < length) {
+        const n = fsSync.readSync(fd, bytes, read, length - read, offset + read);
+        if (n === 0) break;
+        read += n;
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io';
+      throw new ShardStoreError(
+        code,
+        `store ${this.root}: reading shard ${id} failed: ${String(error)}`,
+        id,
+        {
+          cause: error,
+        },
+      );
+    } finally {
+      if (fd >= 0) fsSync.closeSync(fd);
+    }
+    if (read < length)
+      throw new ShardStoreError(
+        'corrupt',
+        `store ${this.root}: shard ${id} ends before ${offset + length}`,
+        id,
+      );
+    return bytes;
   }
 
   async has(id: string): Promise<boolean> {

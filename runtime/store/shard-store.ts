@@ -36,6 +36,14 @@ export interface ShardStore {
    * the holder read them. Unverified: a hint of what to fetch, never trusted as data.
    */
   listOwned?(owner: string): Promise<ListedShard[]>;
+  /**
+   * Optional (a store on a local disk): `length` bytes of the shard from `offset`, read at once
+   * with synchronous calls (a few microseconds, where a thread-pool round trip costs tens).
+   * UNVERIFIED: the shard is not hashed; the caller authenticates what it reads (an object's tag
+   * and id) and falls back to `get`. Throws a ShardStoreError ('not-found', 'corrupt' for a short
+   * read, 'io').
+   */
+  readRangeSync?(id: string, offset: number, length: number): Uint8Array;
 }
 
 /** One row of `listOwned`: a shard id and its trailer's fields as its holder reports them. */

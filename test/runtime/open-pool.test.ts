@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deriveMemberKeys } from '../../engine/index.ts';
 import { chunkId, sealChunk } from '../../runtime/pipeline/chunk-crypto.ts';
-import { OpenPool, type OpenTarget } from '../../runtime/pipeline/open-pool.ts';
+import {
+  MIN_LANDS_TO_SPLIT,
+  OpenPool,
+  type OpenTarget,
+  splitTargets,
+} from '../../runtime/pipeline/open-pool.ts';
 import { detBytes } from './helpers.ts';
 
 const keys = deriveMemberKeys(Buffer.alloc(32, 0x33));
@@ -37,7 +42,7 @@ function area(): {
 
 describe('OpenPool', () => {
   for (const workers of [0, 2]) {
-    it(`opens objects of an area (tag and id checked) with ${workers} workers and hands the area back`, async () => {
+    it(`opens objects of an area (tag and id checked) with ${workers} workers and leaves the area as it was`, async () => {
       const pool = new OpenPool(workers, keys);
       try {
         const a = area();
@@ -49,8 +54,8 @@ describe('OpenPool', () => {
           codec: 0,
           keepPlain: true,
         };
-        const { area: back, results } = await pool.open(a.area, [...a.objects, outside]);
-        expect(back.equals(copy)).toBe(true);
+        const results = await pool.open(a.area, [...a.objects, outside]);
+        expect(a.area.equals(copy)).toBe(true);
         expect('plain' in results[0]! && results[0].plain?.equals(a.plains[0]!)).toBe(true);
         expect('error' in results[1]! && results[1].error).toMatch(/fails authentication/);
         expect('plain' in results[2]! && results[2].plain?.equals(a.plains[2]!)).toBe(true);
@@ -59,7 +64,7 @@ describe('OpenPool', () => {
         const many = await Promise.all(
           Array.from({ length: 7 }, () => area()).map((x) => pool.open(x.area, x.objects)),
         );
-        for (const m of many) expect(m.results.map((r) => 'plain' in r)).toEqual([true, false, true]);
+        for (const m of many) expect(m.map((r) => 'plain' in r)).toEqual([true, false, true]);
       } finally {
         await pool.close();
       }
@@ -68,7 +73,7 @@ describe('OpenPool', () => {
 });
 
 describe('OpenPool landing small files', () => {
-  for (const workers of [0, 1]) {
+  for (const workers of [0, 1, 2]) {
     it(`lands the files of one object where it is opened (${workers} workers), only once it verified`, async () => {
       const dir = fs.mkdtempSync(join(tmpdir(), 'pb-open-land-'));
       const pool = new OpenPool(workers, keys);
@@ -87,7 +92,7 @@ describe('OpenPool landing small files', () => {
           { ...a.objects[1]!, keepPlain: false, land: [to('b')] }, // damaged
           { ...a.objects[2]!, keepPlain: true, land: [to('c')] },
         ];
-        const { results } = await pool.open(a.area, objects);
+        const results = await pool.open(a.area, objects);
         const [r0, r1, r2] = results;
         expect(r0 && 'landed' in r0 && r0.plain).toBe(null);
         expect(r0 && 'landed' in r0 && r0.landed.slice(0, 2)).toEqual([null, null]);
@@ -113,4 +118,35 @@ describe('OpenPool landing small files', () => {
       }
     });
   }
+});
+
+describe('splitTargets', () => {
+  const target = (offset: number, sealedBytes: number, lands: number): OpenTarget => ({
+    id: Buffer.alloc(32),
+    offset,
+    sealedBytes,
+    codec: 0,
+    keepPlain: false,
+    land: Array.from({ length: lands }, () => ({
+      dest: Buffer.from('x'),
+      meta: { mode: 0o600, uid: 0, gid: 0, mtimeSec: 0, mtimeNsec: 0 },
+    })),
+  });
+
+  it('keeps a stripe with few files to land whole, in offset order', () => {
+    const objects = [target(300, 10, 1), target(0, 10, 1), target(100, 10, 0)];
+    expect(splitTargets(objects, 2)).toEqual([[1, 2, 0]]);
+    expect(splitTargets(objects, 1)).toEqual([[1, 2, 0]]);
+  });
+
+  it('splits many small files into runs of neighbours of about equal work, each object once', () => {
+    const objects = Array.from({ length: 4 * MIN_LANDS_TO_SPLIT }, (_, i) => target((63 - i) * 1000, 900, 1));
+    const parts = splitTargets(objects, 2);
+    expect(parts).toHaveLength(2);
+    expect(parts.flat().sort((a, b) => a - b)).toEqual(objects.map((_, i) => i));
+    expect(Math.abs(parts[0]!.length - parts[1]!.length)).toBeLessThanOrEqual(1);
+    // Each part is a run of neighbouring objects: the first holds the lower offsets.
+    const top = Math.max(...parts[0]!.map((i) => objects[i]!.offset));
+    expect(parts[1]!.every((i) => objects[i]!.offset > top)).toBe(true);
+  });
 });
