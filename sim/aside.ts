@@ -56,8 +56,6 @@ interface Aside extends RepairRank {
 export class SetAside {
   private readonly view: RepairView;
   private readonly stripes: Aside[] = [];
-  /** Waiting stripes whose mark still holds, left in `World.waiting` (in its order). */
-  private readonly staying: { stripe: Stripe; heldShards: number; mark: WaitMark }[] = [];
   private readonly ids: string[];
   private onlineMask = 0;
   private readonly roomy = new Map<number, number>();
@@ -107,16 +105,6 @@ export class SetAside {
     this.stripes.push({ stripe: st, stripeId: st.stripeId, heldShards, mark });
   }
 
-  /**
-   * A waiting stripe whose mark still holds stays in `World.waiting` with its mark: the plain
-   * path lists it again and the planner lists it as waiting again (the waiting stripes go back
-   * first, in their order, so it keeps its place), unless it ranks after the repair that reached
-   * the bound (`settle`).
-   */
-  stay(st: Stripe, mark: WaitMark): void {
-    this.staying.push({ stripe: st, heldShards: mark.heldShards, mark });
-  }
-
   /** Whether the wait the mark records still holds now. */
   stillWaits(mark: WaitMark): boolean {
     const pool = mark.roomBytes === null ? this.onlineMask : this.roomyMask(mark.roomBytes);
@@ -150,18 +138,15 @@ export class SetAside {
     const backlog = this.w.backlog;
     for (const p of backlog.passed(lastRepair))
       if (p.stripe.state === 'stored' && !p.stripe.busy) this.w.waiting.set(p.stripe, p.mark);
-    if (lastRepair !== null)
-      for (const s of this.staying) {
-        if (!after(s.heldShards, s.stripe.stripeId, lastRepair)) continue;
-        this.w.waiting.delete(s.stripe);
-        backlog.park(s.stripe, s.heldShards, s.mark);
-      }
-    this.staying.length = 0;
+    this.w.waiting.parkAfter(lastRepair, backlog);
     for (const a of this.stripes) {
       if (lastRepair !== null && after(a.heldShards, a.stripeId, lastRepair)) {
         if (a.mark !== null && !('proven' in a.mark)) backlog.park(a.stripe, a.heldShards, a.mark);
         else backlog.add(a.stripe, a.heldShards);
-        if (this.w.waiting.has(a.stripe)) this.w.waiting.set(a.stripe, a.mark);
+        if (this.w.waiting.has(a.stripe)) {
+          this.w.waiting.set(a.stripe, a.mark);
+          this.w.waiting.note(a.stripe);
+        }
       } else this.w.waiting.set(a.stripe, a.mark);
     }
     this.stripes.length = 0;

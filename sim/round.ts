@@ -15,8 +15,8 @@ import {
   type RepairRank,
   type RepairTask,
 } from '../engine/index.ts';
-import { SetAside } from './aside.ts';
-import type { Stripe } from './model.ts';
+import { SetAside, type WaitMark } from './aside.ts';
+import type { Need, Stripe } from './model.ts';
 import { planFor, type World } from './world.ts';
 
 export type Planned = RepairPlan & { readonly byStripeId: Map<string, Stripe> };
@@ -76,27 +76,15 @@ function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>): void
  * (proved again against this round's plan), the others leave it.
  */
 function listWaiting(w: World, dirty: Stripe[], aside: SetAside): Ranked[] {
-  const again: Ranked[] = [];
-  if (!w.onlineSincePlan) return again;
-  const changed = new Set(dirty);
-  // Deleting the entry just visited does not disturb a Map's iteration.
-  for (const [st, mark] of w.waiting) {
-    const listed = st.state === 'stored' && !st.busy && !changed.has(st);
-    if (listed && mark !== null && 'proven' in mark && !w.deferredMigrations.has(st)) {
-      w.waiting.delete(st);
-      w.backlog.delete(st);
-      again.push({ stripe: st, heldShards: mark.heldShards });
-      continue;
-    }
-    if (listed && mark !== null && !('proven' in mark) && aside.stillWaits(mark)) {
-      w.backlog.delete(st);
-      aside.stay(st, mark);
-      continue;
-    }
-    w.waiting.delete(st);
-    if (listed) dirty.push(st);
-  }
+  if (!w.onlineSincePlan) return [];
   w.onlineSincePlan = false;
+  const deferred = w.deferredMigrations;
+  const round = {
+    stillWaits: (mark: WaitMark) => aside.stillWaits(mark),
+    proveAgain: (st: Stripe) => !deferred.has(st),
+  };
+  const { listed, again } = w.waiting.list(dirty, round, w.backlog);
+  for (const st of listed) dirty.push(st);
   return again;
 }
 
@@ -175,7 +163,8 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   // Waiting stripes listed again that need a repair: left out of the planner while the plan of
   // the others proves they would get no task (`waitingPrefix`).
   const withheld: Ranked[] = [];
-  const need = new Map<Stripe, Need>();
+  const round = ++w.roundNo;
+  const need = new RoundNeeds(round);
   const repairs: Stripe[] = [];
   let migrations = 0;
   for (const [i, st] of dirty.entries()) {
@@ -207,9 +196,9 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   for (const x of again) withheld.push(x);
   withheld.sort(inOrder);
   const released: Stripe[] = [];
-  const inBatch = new Set(dirty);
-  for (const x of again) inBatch.add(x.stripe);
-  const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
+  for (const st of dirty) st.batchRound = round;
+  for (const x of again) x.stripe.batchRound = round;
+  const keep = (st: Stripe) => st.state === 'stored' && !st.busy && st.batchRound !== round;
   const taken: Stripe[] = [];
   // Parked stripes whose wait ended this round are taken (and asked about) as the others.
   w.backlog.wake(aside);
@@ -254,7 +243,11 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
     if (deferred.size === 0 && migrations === 0) return result === null ? null : settle(w, result);
     const listed: Stripe[] = [];
     for (const st of deferred)
-      if (st.state === 'stored' && !st.busy && (need.has(st) ? need.get(st) !== 'none' : !inBatch.has(st)))
+      if (
+        st.state === 'stored' &&
+        !st.busy &&
+        (need.has(st) ? need.get(st) !== 'none' : st.batchRound !== round)
+      )
         listed.push(st);
     deferred.clear();
     // The migrations come after every repair: planned alone, with the room the repairs reserved
@@ -311,8 +304,23 @@ function settle(w: World, result: Planned): Planned {
   return result;
 }
 
-/** What a changed stripe gets from the planner: a repair, a migration, or nothing. */
-type Need = 'repair' | 'migration' | 'none';
+/** What each stripe of the round needs, kept on the stripe with the round's number: no map per round. */
+class RoundNeeds {
+  constructor(private readonly round: number) {}
+
+  set(st: Stripe, n: Need): void {
+    st.needRound = this.round;
+    st.need = n;
+  }
+
+  has(st: Stripe): boolean {
+    return st.needRound === this.round;
+  }
+
+  get(st: Stripe): Need | undefined {
+    return st.needRound === this.round ? st.need : undefined;
+  }
+}
 
 /** A whole stripe with a holder outside its placement. */
 function migrates(w: World, st: Stripe): boolean {
@@ -327,7 +335,7 @@ function migrates(w: World, st: Stripe): boolean {
 function deferMigrations(
   w: World,
   dirty: readonly Stripe[],
-  need: ReadonlyMap<Stripe, Need>,
+  need: RoundNeeds,
   first: readonly Stripe[],
 ): void {
   const deferred = w.deferredMigrations;
