@@ -48,6 +48,18 @@ export interface ProvenMark {
 
 export type Mark = WaitMark | ProvenMark;
 
+/** One proof mark per rank (marks are never changed: shared, not made per stripe and round). */
+const PROVEN: ProvenMark[] = [];
+
+export function provenMark(heldShards: number): ProvenMark {
+  let mark = PROVEN[heldShards];
+  if (mark === undefined) {
+    mark = { heldShards, proven: true };
+    PROVEN[heldShards] = mark;
+  }
+  return mark;
+}
+
 interface Aside extends RepairRank {
   readonly stripe: Stripe;
   readonly mark: Mark | null;

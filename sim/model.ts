@@ -33,9 +33,10 @@ export type Stripe = {
   pendingShards: number;
   busy: boolean;
   exposedBytes: number;
-  /** Its place in `World.waiting` (-1 when not waiting) and its mark there (waiting.ts). */
+  /** Its place in `World.waiting` (-1 when not waiting), its mark there, how it is filed (waiting.ts). */
   waitSeq: number;
   waitMark: Mark | null;
+  waitFiled: number;
   /**
    * In the repair backlog (backlog.ts): its rank in the heap (-1 when not there), a bit per rank
    * it has a heap entry for, and its entry when parked (parked.ts).

@@ -15,7 +15,7 @@ import {
   type RepairRank,
   type RepairTask,
 } from '../engine/index.ts';
-import { SetAside, type WaitMark } from './aside.ts';
+import { provenMark, SetAside, type WaitMark } from './aside.ts';
 import type { Need, Stripe } from './model.ts';
 import { planFor, type World } from './world.ts';
 
@@ -51,19 +51,19 @@ export function roundBatch(w: World): Stripe[] {
  * and migrations. Those of the member's stripes are listed as changed here, and a waiting one's
  * mark is dropped (its wake was judged with the old holders).
  */
-function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>): void {
+function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>, round: number): void {
   const last = w.heldAtLastRound;
   const moved = w.members.filter((m) => held.has(m.id) !== last.has(m.id));
   last.clear();
   for (const id of held) last.add(id);
   if (moved.length === 0) return;
-  const listed = new Set(dirty);
+  // Listed: in the round's batch already (`batchRound`).
   for (const m of moved) {
     for (const st of m.held) {
-      if (st.state !== 'stored' || listed.has(st)) continue;
+      if (st.state !== 'stored' || st.batchRound === round) continue;
       if (w.waiting.get(st)) w.waiting.set(st, null);
       if (w.backlog.rankOf(st) === undefined && !w.deferredMigrations.has(st)) continue;
-      listed.add(st);
+      st.batchRound = round;
       dirty.push(st);
     }
   }
@@ -84,7 +84,11 @@ function listWaiting(w: World, dirty: Stripe[], aside: SetAside): Ranked[] {
     proveAgain: (st: Stripe) => !deferred.has(st),
   };
   const { listed, again } = w.waiting.list(dirty, round, w.backlog);
-  for (const st of listed) dirty.push(st);
+  for (const st of listed) {
+    st.batchRound = w.roundNo;
+    dirty.push(st);
+  }
+  for (const x of again) x.stripe.batchRound = w.roundNo;
   return again;
 }
 
@@ -152,7 +156,11 @@ export function plan(
 export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Planned | null {
   const members = repairMembers(w);
   const aside = new SetAside(w, members);
-  heldChanged(w, dirty, aside.heldIds());
+  // The round's batch (the changed stripes, those listed again and those to prove again) is
+  // stamped with the round's number.
+  const round = ++w.roundNo;
+  for (const st of dirty) st.batchRound = round;
+  heldChanged(w, dirty, aside.heldIds(), round);
   const changed = dirty.length;
   const again = listWaiting(w, dirty, aside);
   const deferred = w.deferredMigrations;
@@ -163,7 +171,6 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   // Waiting stripes listed again that need a repair: left out of the planner while the plan of
   // the others proves they would get no task (`waitingPrefix`).
   const withheld: Ranked[] = [];
-  const round = ++w.roundNo;
   const need = new RoundNeeds(round);
   const repairs: Stripe[] = [];
   let migrations = 0;
@@ -196,8 +203,6 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   for (const x of again) withheld.push(x);
   withheld.sort(inOrder);
   const released: Stripe[] = [];
-  for (const st of dirty) st.batchRound = round;
-  for (const x of again) x.stripe.batchRound = round;
   const keep = (st: Stripe) => st.state === 'stored' && !st.busy && st.batchRound !== round;
   const taken: Stripe[] = [];
   // Parked stripes whose wait ended this round are taken (and asked about) as the others.
@@ -234,7 +239,7 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
       want *= 2;
       continue;
     }
-    for (const x of withheld) aside.keep(x.stripe, x.heldShards, { heldShards: x.heldShards, proven: true });
+    for (const x of withheld) aside.keep(x.stripe, x.heldShards, provenMark(x.heldShards));
     aside.settle(lastRepair);
     if (lastRepair !== null) {
       deferMigrations(w, dirty, need, first);

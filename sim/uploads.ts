@@ -69,6 +69,7 @@ function cutStripe(w: World, m: Member, k: number, s: number): boolean {
     exposedBytes: 0,
     waitSeq: -1,
     waitMark: null,
+    waitFiled: 0,
     backlogRank: -1,
     backlogQueued: 0,
     parked: null,

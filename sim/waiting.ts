@@ -36,8 +36,13 @@ export interface Listing {
 export class WaitingStripes {
   private nextSeq = 0;
   private count = 0;
-  private readonly unmarked = new Set<Stripe>();
-  private readonly proven = new Set<Stripe>();
+  /**
+   * The stripes without a mark and those proved to wait, each filed once (`Stripe.waitFiled`: 1
+   * and 2) and left here when their mark changes or they leave: the listing, which empties both,
+   * skips the entries whose mark is not (or no longer) theirs.
+   */
+  private readonly unmarked: Stripe[] = [];
+  private readonly proven: Stripe[] = [];
   /** By room (-1: none needed), then by members and how many (`mask * 64 + atLeast`). */
   private readonly groups = new Map<number, Map<number, Group>>();
   /** Marked stripes put in the backlog while waiting: the listing looks at each of them. */
@@ -77,15 +82,19 @@ export class WaitingStripes {
 
   clear(): void {
     for (const st of this.keys()) this.drop(st);
-    this.unmarked.clear();
-    this.proven.clear();
+    for (const st of this.unmarked) st.waitFiled = 0;
+    for (const st of this.proven) st.waitFiled = 0;
+    this.unmarked.length = 0;
+    this.proven.length = 0;
     this.groups.clear();
     this.noted.clear();
   }
 
   /** The waiting stripes in their places' order. */
   keys(): Stripe[] {
-    const out: Stripe[] = [...this.unmarked, ...this.proven];
+    const out: Stripe[] = [];
+    for (const st of this.unmarked) if (st.waitSeq >= 0 && st.waitMark === null) out.push(st);
+    for (const st of this.proven) if (st.waitSeq >= 0 && isProven(st.waitMark)) out.push(st);
     for (const byMask of this.groups.values())
       for (const g of byMask.values()) for (const st of g.stripes) out.push(st);
     return out.sort(bySeq);
@@ -121,11 +130,15 @@ export class WaitingStripes {
     }
     this.noted.clear();
     for (const st of this.unmarked) {
+      st.waitFiled &= ~UNMARKED;
+      if (st.waitSeq < 0 || st.waitMark !== null) continue;
       gone.push(st);
       if (idle(st)) listed.push(st);
     }
-    this.unmarked.clear();
+    this.unmarked.length = 0;
     for (const st of this.proven) {
+      st.waitFiled &= ~PROVEN;
+      if (st.waitSeq < 0 || !isProven(st.waitMark)) continue;
       gone.push(st);
       if (!idle(st)) continue;
       if (round.proveAgain(st)) {
@@ -133,7 +146,7 @@ export class WaitingStripes {
         again.push({ stripe: st, heldShards: (st.waitMark as ProvenMark).heldShards });
       } else listed.push(st);
     }
-    this.proven.clear();
+    this.proven.length = 0;
     for (const [room, byMask] of this.groups) {
       for (const [key, g] of byMask) {
         if (round.stillWaits(g.mark)) {
@@ -171,21 +184,23 @@ export class WaitingStripes {
 
   private file(st: Stripe): void {
     const mark = st.waitMark;
-    if (mark === null) this.unmarked.add(st);
-    else if ('proven' in mark) this.proven.add(st);
-    else this.group(mark, true)!.stripes.add(st);
+    if (mark === null) {
+      if ((st.waitFiled & UNMARKED) === 0) this.unmarked.push(st);
+      st.waitFiled |= UNMARKED;
+    } else if ('proven' in mark) {
+      if ((st.waitFiled & PROVEN) === 0) this.proven.push(st);
+      st.waitFiled |= PROVEN;
+    } else this.group(mark, true)!.stripes.add(st);
   }
 
   private unfile(st: Stripe): void {
     const mark = st.waitMark;
-    if (mark === null) this.unmarked.delete(st);
-    else if ('proven' in mark) this.proven.delete(st);
-    else {
-      const g = this.group(mark, false);
-      if (g === undefined) return;
-      g.stripes.delete(st);
-      if (g.stripes.size === 0) this.groups.get(mark.roomBytes ?? -1)!.delete(groupKey(mark));
-    }
+    // Unmarked and proved entries stay filed; the listing skips them (see `unmarked`).
+    if (mark === null || 'proven' in mark) return;
+    const g = this.group(mark, false);
+    if (g === undefined) return;
+    g.stripes.delete(st);
+    if (g.stripes.size === 0) this.groups.get(mark.roomBytes ?? -1)!.delete(groupKey(mark));
   }
 
   private group(mark: WaitMark, create: boolean): Group | undefined {
@@ -210,6 +225,14 @@ export class WaitingStripes {
     st.waitMark = null;
     this.count--;
   }
+}
+
+/** `Stripe.waitFiled` bits: in the list of unmarked, of proved stripes. */
+const UNMARKED = 1;
+const PROVEN = 2;
+
+function isProven(mark: Mark | null): boolean {
+  return mark !== null && 'proven' in mark;
 }
 
 function groupKey(mark: WaitMark): number {
