@@ -60,14 +60,12 @@ export function provenMark(heldShards: number): ProvenMark {
   return mark;
 }
 
-interface Aside extends RepairRank {
-  readonly stripe: Stripe;
-  readonly mark: Mark | null;
-}
-
 export class SetAside {
   private readonly view: RepairView;
-  private readonly stripes: Aside[] = [];
+  /** The stripes kept this round, with their ranks and marks (three lists: no object per stripe). */
+  private readonly stripes: Stripe[] = [];
+  private readonly ranks: number[] = [];
+  private readonly marks: (Mark | null)[] = [];
   private readonly ids: string[];
   private onlineMask = 0;
   private readonly roomy = new Map<number, number>();
@@ -114,7 +112,9 @@ export class SetAside {
 
   /** A stripe known to wait (its mark says so) is kept as `offer` would keep it. */
   keep(st: Stripe, heldShards: number, mark: Mark | null): void {
-    this.stripes.push({ stripe: st, stripeId: st.stripeId, heldShards, mark });
+    this.stripes.push(st);
+    this.ranks.push(heldShards);
+    this.marks.push(mark);
   }
 
   /** Whether the wait the mark records still holds now. */
@@ -151,17 +151,23 @@ export class SetAside {
     for (const p of backlog.passed(lastRepair))
       if (p.stripe.state === 'stored' && !p.stripe.busy) this.w.waiting.set(p.stripe, p.mark);
     this.w.waiting.parkAfter(lastRepair, backlog);
-    for (const a of this.stripes) {
-      if (lastRepair !== null && after(a.heldShards, a.stripeId, lastRepair)) {
-        if (a.mark !== null && !('proven' in a.mark)) backlog.park(a.stripe, a.heldShards, a.mark);
-        else backlog.add(a.stripe, a.heldShards);
-        if (this.w.waiting.has(a.stripe)) {
-          this.w.waiting.set(a.stripe, a.mark);
-          this.w.waiting.note(a.stripe);
+    const waiting = this.w.waiting;
+    for (let i = 0; i < this.stripes.length; i++) {
+      const st = this.stripes[i]!;
+      const heldShards = this.ranks[i]!;
+      const mark = this.marks[i]!;
+      if (lastRepair !== null && after(heldShards, st.stripeId, lastRepair)) {
+        if (mark !== null && !('proven' in mark)) backlog.park(st, heldShards, mark);
+        else backlog.add(st, heldShards);
+        if (waiting.has(st)) {
+          waiting.set(st, mark);
+          waiting.note(st);
         }
-      } else this.w.waiting.set(a.stripe, a.mark);
+      } else waiting.set(st, mark);
     }
     this.stripes.length = 0;
+    this.ranks.length = 0;
+    this.marks.length = 0;
   }
 }
 

@@ -12,7 +12,6 @@ import {
   planRepairs,
   type RepairMember,
   type RepairPlan,
-  type RepairRank,
   type RepairTask,
 } from '../engine/index.ts';
 import { provenMark, SetAside, type WaitMark } from './aside.ts';
@@ -174,7 +173,8 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   const need = new RoundNeeds(round);
   const repairs: Stripe[] = [];
   let migrations = 0;
-  for (const [i, st] of dirty.entries()) {
+  for (let i = 0; i < dirty.length; i++) {
+    const st = dirty[i]!;
     const rank = w.backlog.rankOf(st);
     if (rank !== undefined) w.backlog.delete(st);
     const o = aside.offer(st);
@@ -198,7 +198,7 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
     if (rank === undefined) rest.push(st);
     else ranked.push({ stripe: st, rank });
   }
-  ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
+  ranked.sort(rankedOrder);
   const first = ranked.map((r) => r.stripe);
   for (const x of again) withheld.push(x);
   withheld.sort(inOrder);
@@ -360,6 +360,8 @@ function inOrder(a: Ranked, b: Ranked): number {
   return a.stripe.stripeId < b.stripe.stripeId ? -1 : a.stripe.stripeId > b.stripe.stripeId ? 1 : 0;
 }
 
-function rankOf(r: { stripe: Stripe; rank: number }): RepairRank {
-  return { stripeId: r.stripe.stripeId, heldShards: r.rank };
+/** The planner's order for the backlog's changed stripes (by their backlog rank). */
+function rankedOrder(a: { stripe: Stripe; rank: number }, b: { stripe: Stripe; rank: number }): number {
+  if (a.rank !== b.rank) return a.rank - b.rank;
+  return a.stripe.stripeId < b.stripe.stripeId ? -1 : a.stripe.stripeId > b.stripe.stripeId ? 1 : 0;
 }
