@@ -70,9 +70,10 @@ function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>, round
 
 /**
  * Once someone came online, the waiting stripes that did not change are listed too, after the
- * changed ones, as the plain path lists them; one whose mark says it still waits stays where it
- * is in `World.waiting` (aside.ts), one the last plan proved to wait is returned with its rank
- * (proved again against this round's plan), the others leave it.
+ * changed ones, in the order the plain path lists them; one whose mark says it still waits stays
+ * where it is in `World.waiting` (waiting.ts: one check per mark), one the last plan proved to
+ * wait is returned with its rank (proved again against this round's plan), the others leave it.
+ * The stripes listed and returned join the round's batch (its number stamped on them).
  */
 function listWaiting(w: World, dirty: Stripe[], aside: SetAside): Ranked[] {
   if (!w.onlineSincePlan) return [];
