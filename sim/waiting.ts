@@ -111,6 +111,12 @@ export class WaitingStripes {
    * and idle are listed, as `listed` (in their places' order) or, proved to wait before and
    * `round.proveAgain`, as `again`; those whose mark still holds stay (out of the backlog). The
    * others leave.
+   *
+   * A group whose mark holds is not walked. Its stripes are stored and idle and out of the
+   * backlog, as the map's walk required of a stripe that stays: a stripe that is lost or deleted
+   * leaves at once (uploads.ts), one that changed leaves here first, and a waiting stripe with a
+   * mark gets into the backlog (and from there to the planner, which may start a job on it) only
+   * by `aside.settle`, which notes it (`note`): the noted ones are looked at one by one.
    */
   list(changed: readonly Stripe[], round: ListingRound, backlog: RepairBacklog): Listing {
     const listed: Stripe[] = [];
