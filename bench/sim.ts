@@ -10,7 +10,11 @@
  * `--scenario heavy`: heavy failure instead: 8 members (pledges 10x apart), disk failures at 300 %
  * a year, ten simulated years (--days to shorten), daily churn; target <= 30 s. Not in the suite:
  * it does not meet its target yet. Measured on a shared two-core machine (other work running,
- * figures vary by a third): 91 s for the ten years (99 s just before, back to back, when the
+ * figures vary by a third): 96 s for the ten years and 12.0-13.1 s with --days 730, against
+ * 132 s and 16.6-19.5 s for the code before, back to back on a more loaded machine (before,
+ * every waiting stripe was visited each time someone came online and the backlog kept its ranks
+ * in maps); the churn year 4.3-4.4 s (4.3-5.2 s before). Earlier: 91 s for the ten years (99 s
+ * just before, back to back, when the
  * waiting stripes ranked after the round's bound were taken off the backlog again every round;
  * 111-117 s when measured earlier, 152 s before that, in the same session,
  * when waiting stripes were planned again every round someone came online; 209-227 s measured

@@ -48,16 +48,24 @@ export interface ProvenMark {
 
 export type Mark = WaitMark | ProvenMark;
 
-interface Aside extends RepairRank {
-  readonly stripe: Stripe;
-  readonly mark: Mark | null;
+/** One proof mark per rank (marks are never changed: shared, not made per stripe and round). */
+const PROVEN: ProvenMark[] = [];
+
+export function provenMark(heldShards: number): ProvenMark {
+  let mark = PROVEN[heldShards];
+  if (mark === undefined) {
+    mark = { heldShards, proven: true };
+    PROVEN[heldShards] = mark;
+  }
+  return mark;
 }
 
 export class SetAside {
   private readonly view: RepairView;
-  private readonly stripes: Aside[] = [];
-  /** Waiting stripes whose mark still holds, left in `World.waiting` (in its order). */
-  private readonly staying: { stripe: Stripe; heldShards: number; mark: WaitMark }[] = [];
+  /** The stripes kept this round, with their ranks and marks (three lists: no object per stripe). */
+  private readonly stripes: Stripe[] = [];
+  private readonly ranks: number[] = [];
+  private readonly marks: (Mark | null)[] = [];
   private readonly ids: string[];
   private onlineMask = 0;
   private readonly roomy = new Map<number, number>();
@@ -104,17 +112,9 @@ export class SetAside {
 
   /** A stripe known to wait (its mark says so) is kept as `offer` would keep it. */
   keep(st: Stripe, heldShards: number, mark: Mark | null): void {
-    this.stripes.push({ stripe: st, stripeId: st.stripeId, heldShards, mark });
-  }
-
-  /**
-   * A waiting stripe whose mark still holds stays in `World.waiting` with its mark: the plain
-   * path lists it again and the planner lists it as waiting again (the waiting stripes go back
-   * first, in their order, so it keeps its place), unless it ranks after the repair that reached
-   * the bound (`settle`).
-   */
-  stay(st: Stripe, mark: WaitMark): void {
-    this.staying.push({ stripe: st, heldShards: mark.heldShards, mark });
+    this.stripes.push(st);
+    this.ranks.push(heldShards);
+    this.marks.push(mark);
   }
 
   /** Whether the wait the mark records still holds now. */
@@ -150,21 +150,24 @@ export class SetAside {
     const backlog = this.w.backlog;
     for (const p of backlog.passed(lastRepair))
       if (p.stripe.state === 'stored' && !p.stripe.busy) this.w.waiting.set(p.stripe, p.mark);
-    if (lastRepair !== null)
-      for (const s of this.staying) {
-        if (!after(s.heldShards, s.stripe.stripeId, lastRepair)) continue;
-        this.w.waiting.delete(s.stripe);
-        backlog.park(s.stripe, s.heldShards, s.mark);
-      }
-    this.staying.length = 0;
-    for (const a of this.stripes) {
-      if (lastRepair !== null && after(a.heldShards, a.stripeId, lastRepair)) {
-        if (a.mark !== null && !('proven' in a.mark)) backlog.park(a.stripe, a.heldShards, a.mark);
-        else backlog.add(a.stripe, a.heldShards);
-        if (this.w.waiting.has(a.stripe)) this.w.waiting.set(a.stripe, a.mark);
-      } else this.w.waiting.set(a.stripe, a.mark);
+    this.w.waiting.parkAfter(lastRepair, backlog);
+    const waiting = this.w.waiting;
+    for (let i = 0; i < this.stripes.length; i++) {
+      const st = this.stripes[i]!;
+      const heldShards = this.ranks[i]!;
+      const mark = this.marks[i]!;
+      if (lastRepair !== null && after(heldShards, st.stripeId, lastRepair)) {
+        if (mark !== null && !('proven' in mark)) backlog.park(st, heldShards, mark);
+        else backlog.add(st, heldShards);
+        if (waiting.has(st)) {
+          waiting.set(st, mark);
+          waiting.note(st);
+        }
+      } else waiting.set(st, mark);
     }
     this.stripes.length = 0;
+    this.ranks.length = 0;
+    this.marks.length = 0;
   }
 }
 

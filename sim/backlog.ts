@@ -8,7 +8,7 @@
  * marks it for the next round (a grace period running out, a holder back, a failure's rejoin, a
  * removal, a repair done); such a stripe leaves the backlog and goes to the planner with the
  * others. Untouched entries keep their rank, so the backlog's head is the head of the planner's
- * order. A min-heap with lazy deletion: `live` holds each stripe's current rank; a heap entry
+ * order. A min-heap with lazy deletion: `Stripe.backlogRank` holds each stripe's current rank; a heap entry
  * whose rank is no longer live is skipped.
  */
 import type { RepairRank } from '../engine/index.ts';
@@ -23,9 +23,11 @@ interface Entry extends RepairRank {
 
 export class RepairBacklog {
   private readonly heap: Entry[] = [];
-  private readonly live = new Map<Stripe, number>();
-  /** Per stripe, a bit per rank that has an entry in the heap: a rank is pushed once, not per add. */
-  private readonly queued = new Map<Stripe, number>();
+  /**
+   * Stripes with a live rank (`Stripe.backlogRank`); per stripe, a bit per rank that has an entry
+   * in the heap (`Stripe.backlogQueued`): a rank is pushed once, not per add.
+   */
+  private live = 0;
 
   /** Stripes that must wait, kept out of the heap while their mark holds (parked.ts). */
   private readonly parked: ParkedStripes;
@@ -36,17 +38,17 @@ export class RepairBacklog {
 
   /** Stripes in the heap (parked ones not counted: `take` does not reach them). */
   get size(): number {
-    return this.live.size;
+    return this.live;
   }
 
   /** The stripe's rank (held shards) while it waits here, in the heap or parked. */
   rankOf(st: Stripe): number | undefined {
-    return this.live.get(st) ?? this.parked.rankOf(st);
+    return st.backlogRank >= 0 ? st.backlogRank : this.parked.rankOf(st);
   }
 
   /** The stripe waits parked with its mark (out of the heap) while the mark holds. */
   park(st: Stripe, heldShards: number, mark: WaitMark): void {
-    this.live.delete(st);
+    this.unlive(st);
     this.parked.add(st, heldShards, mark);
   }
 
@@ -66,17 +68,24 @@ export class RepairBacklog {
     if (this.heap.length >= this.maxSize)
       throw new Error(`sim: repair backlog exceeded its bound of ${this.maxSize} stripes`);
     this.parked.delete(st);
-    this.live.set(st, heldShards);
-    const bits = this.queued.get(st) ?? 0;
+    if (st.backlogRank < 0) this.live++;
+    st.backlogRank = heldShards;
+    const bits = st.backlogQueued;
     const bit = rankBit(heldShards);
     if ((bits & bit) !== 0) return;
-    this.queued.set(st, bits | bit);
+    st.backlogQueued = bits | bit;
     heapPush(this.heap, { stripe: st, stripeId: st.stripeId, heldShards }, first);
   }
 
   delete(st: Stripe): void {
-    this.live.delete(st);
+    this.unlive(st);
     this.parked.delete(st);
+  }
+
+  private unlive(st: Stripe): void {
+    if (st.backlogRank < 0) return;
+    st.backlogRank = -1;
+    this.live--;
   }
 
   /** Takes up to `n` stripes off the head, in the planner's order; `keep` drops the others. */
@@ -84,8 +93,8 @@ export class RepairBacklog {
     const out: { stripe: Stripe; heldShards: number }[] = [];
     while (out.length < n && this.heap.length > 0) {
       const e = this.pop();
-      if (this.live.get(e.stripe) !== e.heldShards) continue;
-      this.live.delete(e.stripe);
+      if (e.stripe.backlogRank !== e.heldShards) continue;
+      this.unlive(e.stripe);
       if (keep(e.stripe)) out.push({ stripe: e.stripe, heldShards: e.heldShards });
     }
     return out;
@@ -95,26 +104,24 @@ export class RepairBacklog {
   peek(): RepairRank | undefined {
     for (;;) {
       const e = this.heap[0];
-      if (e === undefined || this.live.get(e.stripe) === e.heldShards) return e;
+      if (e === undefined || e.stripe.backlogRank === e.heldShards) return e;
       this.pop();
     }
   }
 
   private pop(): Entry {
     const e = heapPop(this.heap, first)!;
-    const bits = this.queued.get(e.stripe)! & ~rankBit(e.heldShards);
-    if (bits === 0) this.queued.delete(e.stripe);
-    else this.queued.set(e.stripe, bits);
+    e.stripe.backlogQueued &= ~rankBit(e.heldShards);
     return e;
   }
 
   /** Drops the dead entries (bounded memory when ranks change often). */
   private compact(): void {
-    const alive = this.heap.filter((e) => this.live.get(e.stripe) === e.heldShards);
+    const alive = this.heap.filter((e) => e.stripe.backlogRank === e.heldShards);
+    for (const e of this.heap) e.stripe.backlogQueued = 0;
     this.heap.length = 0;
-    this.queued.clear();
     for (const e of alive) {
-      this.queued.set(e.stripe, (this.queued.get(e.stripe) ?? 0) | rankBit(e.heldShards));
+      e.stripe.backlogQueued |= rankBit(e.heldShards);
       heapPush(this.heap, e, first);
     }
   }

@@ -3,6 +3,8 @@
  * knows (the engine's input); `exists` is the truth (a failed disk loses its shards at once).
  */
 import type { MigrationTask, RepairTask } from '../engine/index.ts';
+import type { Mark } from './aside.ts';
+import type { Parked } from './parked.ts';
 
 export const HOUR_MS = 3600e3;
 export const DAY_MS = 24 * HOUR_MS;
@@ -31,7 +33,25 @@ export type Stripe = {
   pendingShards: number;
   busy: boolean;
   exposedBytes: number;
+  /** Its place in `World.waiting` (-1 when not waiting), its mark there, how it is filed (waiting.ts). */
+  waitSeq: number;
+  waitMark: Mark | null;
+  waitFiled: number;
+  /**
+   * In the repair backlog (backlog.ts): its rank in the heap (-1 when not there), a bit per rank
+   * it has a heap entry for, and its entry when parked (parked.ts).
+   */
+  backlogRank: number;
+  backlogQueued: number;
+  parked: Parked | null;
+  /** Scratch of a batched round (round.ts): the last round it was in the batch, and its need then. */
+  batchRound: number;
+  needRound: number;
+  need: Need;
 };
+
+/** What a changed stripe gets from the planner: a repair, a migration, or nothing. */
+export type Need = 'repair' | 'migration' | 'none';
 
 export interface ShardUpload {
   readonly stripe: Stripe;

@@ -22,7 +22,7 @@ import type { WaitMark } from './aside.ts';
 import { heapPop, heapPush } from './heap.ts';
 import type { Stripe } from './model.ts';
 
-interface Parked extends RepairRank {
+export interface Parked extends RepairRank {
   readonly stripe: Stripe;
   readonly mark: WaitMark;
 }
@@ -44,7 +44,8 @@ export interface MarkCheck {
 }
 
 export class ParkedStripes {
-  private readonly live = new Map<Stripe, Parked>();
+  /** Stripes with a live entry (`Stripe.parked`). */
+  private live = 0;
   private readonly groups = new Map<string, Group>();
   /** Every parked entry by rank (the planner's order), for the stripes a round's bound passed. */
   private readonly byRank: Parked[] = [];
@@ -53,29 +54,32 @@ export class ParkedStripes {
   constructor(private readonly maxSize: number) {}
 
   get size(): number {
-    return this.live.size;
+    return this.live;
   }
 
   rankOf(st: Stripe): number | undefined {
-    return this.live.get(st)?.heldShards;
+    return st.parked?.heldShards;
   }
 
   delete(st: Stripe): void {
-    this.live.delete(st);
+    if (st.parked === null) return;
+    st.parked = null;
+    this.live--;
   }
 
   add(st: Stripe, heldShards: number, mark: WaitMark): void {
     if (this.full()) this.compact();
     if (this.full()) throw new Error(`sim: parked repairs exceeded their bound of ${this.maxSize} entries`);
     const p: Parked = { stripe: st, stripeId: st.stripeId, heldShards, mark };
-    this.live.set(st, p);
+    if (st.parked === null) this.live++;
+    st.parked = p;
     this.file(p);
   }
 
   /** The stripes whose mark no longer holds this round (they leave; dead entries are dropped). */
   woken(check: MarkCheck): Parked[] {
     const out: Parked[] = [];
-    if (this.live.size === 0) return out;
+    if (this.live === 0) return out;
     for (const [key, g] of this.groups) {
       if (!g.target) {
         if (check.stillWaits(g.items[0]!.mark)) continue;
@@ -100,9 +104,9 @@ export class ParkedStripes {
     const out: Parked[] = [];
     while (this.byRank.length > 0) {
       const head = this.byRank[0]!;
-      if (this.live.get(head.stripe) === head) {
+      if (head.stripe.parked === head) {
         if (lastRepair !== null && !first(head, lastRepair)) break;
-        this.live.delete(head.stripe);
+        this.delete(head.stripe);
         out.push(head);
       }
       heapPop(this.byRank, first);
@@ -116,8 +120,8 @@ export class ParkedStripes {
 
   /** The entry leaves if it is still the stripe's live one. */
   private take(p: Parked): boolean {
-    if (this.live.get(p.stripe) !== p) return false;
-    this.live.delete(p.stripe);
+    if (p.stripe.parked !== p) return false;
+    this.delete(p.stripe);
     return true;
   }
 
@@ -138,7 +142,7 @@ export class ParkedStripes {
 
   /** Drops the dead entries (bounded memory when parked stripes change often). */
   private compact(): void {
-    const alive = [...this.live.values()];
+    const alive = this.byRank.filter((p) => p.stripe.parked === p);
     this.groups.clear();
     this.byRank.length = 0;
     this.entries = 0;

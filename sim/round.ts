@@ -12,11 +12,10 @@ import {
   planRepairs,
   type RepairMember,
   type RepairPlan,
-  type RepairRank,
   type RepairTask,
 } from '../engine/index.ts';
-import { SetAside } from './aside.ts';
-import type { Stripe } from './model.ts';
+import { provenMark, SetAside, type WaitMark } from './aside.ts';
+import type { Need, Stripe } from './model.ts';
 import { planFor, type World } from './world.ts';
 
 export type Planned = RepairPlan & { readonly byStripeId: Map<string, Stripe> };
@@ -51,19 +50,19 @@ export function roundBatch(w: World): Stripe[] {
  * and migrations. Those of the member's stripes are listed as changed here, and a waiting one's
  * mark is dropped (its wake was judged with the old holders).
  */
-function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>): void {
+function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>, round: number): void {
   const last = w.heldAtLastRound;
   const moved = w.members.filter((m) => held.has(m.id) !== last.has(m.id));
   last.clear();
   for (const id of held) last.add(id);
   if (moved.length === 0) return;
-  const listed = new Set(dirty);
+  // Listed: in the round's batch already (`batchRound`).
   for (const m of moved) {
     for (const st of m.held) {
-      if (st.state !== 'stored' || listed.has(st)) continue;
+      if (st.state !== 'stored' || st.batchRound === round) continue;
       if (w.waiting.get(st)) w.waiting.set(st, null);
       if (w.backlog.rankOf(st) === undefined && !w.deferredMigrations.has(st)) continue;
-      listed.add(st);
+      st.batchRound = round;
       dirty.push(st);
     }
   }
@@ -71,32 +70,25 @@ function heldChanged(w: World, dirty: Stripe[], held: ReadonlySet<string>): void
 
 /**
  * Once someone came online, the waiting stripes that did not change are listed too, after the
- * changed ones, as the plain path lists them; one whose mark says it still waits stays where it
- * is in `World.waiting` (aside.ts), one the last plan proved to wait is returned with its rank
- * (proved again against this round's plan), the others leave it.
+ * changed ones, in the order the plain path lists them; one whose mark says it still waits stays
+ * where it is in `World.waiting` (waiting.ts: one check per mark), one the last plan proved to
+ * wait is returned with its rank (proved again against this round's plan), the others leave it.
+ * The stripes listed and returned join the round's batch (its number stamped on them).
  */
 function listWaiting(w: World, dirty: Stripe[], aside: SetAside): Ranked[] {
-  const again: Ranked[] = [];
-  if (!w.onlineSincePlan) return again;
-  const changed = new Set(dirty);
-  // Deleting the entry just visited does not disturb a Map's iteration.
-  for (const [st, mark] of w.waiting) {
-    const listed = st.state === 'stored' && !st.busy && !changed.has(st);
-    if (listed && mark !== null && 'proven' in mark && !w.deferredMigrations.has(st)) {
-      w.waiting.delete(st);
-      w.backlog.delete(st);
-      again.push({ stripe: st, heldShards: mark.heldShards });
-      continue;
-    }
-    if (listed && mark !== null && !('proven' in mark) && aside.stillWaits(mark)) {
-      w.backlog.delete(st);
-      aside.stay(st, mark);
-      continue;
-    }
-    w.waiting.delete(st);
-    if (listed) dirty.push(st);
-  }
+  if (!w.onlineSincePlan) return [];
   w.onlineSincePlan = false;
+  const deferred = w.deferredMigrations;
+  const round = {
+    stillWaits: (mark: WaitMark) => aside.stillWaits(mark),
+    proveAgain: (st: Stripe) => !deferred.has(st),
+  };
+  const { listed, again } = w.waiting.list(dirty, round, w.backlog);
+  for (const st of listed) {
+    st.batchRound = w.roundNo;
+    dirty.push(st);
+  }
+  for (const x of again) x.stripe.batchRound = w.roundNo;
   return again;
 }
 
@@ -164,7 +156,11 @@ export function plan(
 export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Planned | null {
   const members = repairMembers(w);
   const aside = new SetAside(w, members);
-  heldChanged(w, dirty, aside.heldIds());
+  // The round's batch (the changed stripes, those listed again and those to prove again) is
+  // stamped with the round's number.
+  const round = ++w.roundNo;
+  for (const st of dirty) st.batchRound = round;
+  heldChanged(w, dirty, aside.heldIds(), round);
   const changed = dirty.length;
   const again = listWaiting(w, dirty, aside);
   const deferred = w.deferredMigrations;
@@ -175,10 +171,11 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
   // Waiting stripes listed again that need a repair: left out of the planner while the plan of
   // the others proves they would get no task (`waitingPrefix`).
   const withheld: Ranked[] = [];
-  const need = new Map<Stripe, Need>();
+  const need = new RoundNeeds(round);
   const repairs: Stripe[] = [];
   let migrations = 0;
-  for (const [i, st] of dirty.entries()) {
+  for (let i = 0; i < dirty.length; i++) {
+    const st = dirty[i]!;
     const rank = w.backlog.rankOf(st);
     if (rank !== undefined) w.backlog.delete(st);
     const o = aside.offer(st);
@@ -202,14 +199,12 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
     if (rank === undefined) rest.push(st);
     else ranked.push({ stripe: st, rank });
   }
-  ranked.sort((a, b) => compareRepairOrder(rankOf(a), rankOf(b)));
+  ranked.sort(rankedOrder);
   const first = ranked.map((r) => r.stripe);
   for (const x of again) withheld.push(x);
   withheld.sort(inOrder);
   const released: Stripe[] = [];
-  const inBatch = new Set(dirty);
-  for (const x of again) inBatch.add(x.stripe);
-  const keep = (st: Stripe) => st.state === 'stored' && !st.busy && !inBatch.has(st);
+  const keep = (st: Stripe) => st.state === 'stored' && !st.busy && st.batchRound !== round;
   const taken: Stripe[] = [];
   // Parked stripes whose wait ended this round are taken (and asked about) as the others.
   w.backlog.wake(aside);
@@ -245,7 +240,7 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
       want *= 2;
       continue;
     }
-    for (const x of withheld) aside.keep(x.stripe, x.heldShards, { heldShards: x.heldShards, proven: true });
+    for (const x of withheld) aside.keep(x.stripe, x.heldShards, provenMark(x.heldShards));
     aside.settle(lastRepair);
     if (lastRepair !== null) {
       deferMigrations(w, dirty, need, first);
@@ -254,7 +249,11 @@ export function planWithBacklog(w: World, dirty: Stripe[], maxTasks: number): Pl
     if (deferred.size === 0 && migrations === 0) return result === null ? null : settle(w, result);
     const listed: Stripe[] = [];
     for (const st of deferred)
-      if (st.state === 'stored' && !st.busy && (need.has(st) ? need.get(st) !== 'none' : !inBatch.has(st)))
+      if (
+        st.state === 'stored' &&
+        !st.busy &&
+        (need.has(st) ? need.get(st) !== 'none' : st.batchRound !== round)
+      )
         listed.push(st);
     deferred.clear();
     // The migrations come after every repair: planned alone, with the room the repairs reserved
@@ -311,8 +310,23 @@ function settle(w: World, result: Planned): Planned {
   return result;
 }
 
-/** What a changed stripe gets from the planner: a repair, a migration, or nothing. */
-type Need = 'repair' | 'migration' | 'none';
+/** What each stripe of the round needs, kept on the stripe with the round's number: no map per round. */
+class RoundNeeds {
+  constructor(private readonly round: number) {}
+
+  set(st: Stripe, n: Need): void {
+    st.needRound = this.round;
+    st.need = n;
+  }
+
+  has(st: Stripe): boolean {
+    return st.needRound === this.round;
+  }
+
+  get(st: Stripe): Need | undefined {
+    return st.needRound === this.round ? st.need : undefined;
+  }
+}
 
 /** A whole stripe with a holder outside its placement. */
 function migrates(w: World, st: Stripe): boolean {
@@ -327,7 +341,7 @@ function migrates(w: World, st: Stripe): boolean {
 function deferMigrations(
   w: World,
   dirty: readonly Stripe[],
-  need: ReadonlyMap<Stripe, Need>,
+  need: RoundNeeds,
   first: readonly Stripe[],
 ): void {
   const deferred = w.deferredMigrations;
@@ -347,6 +361,8 @@ function inOrder(a: Ranked, b: Ranked): number {
   return a.stripe.stripeId < b.stripe.stripeId ? -1 : a.stripe.stripeId > b.stripe.stripeId ? 1 : 0;
 }
 
-function rankOf(r: { stripe: Stripe; rank: number }): RepairRank {
-  return { stripeId: r.stripe.stripeId, heldShards: r.rank };
+/** The planner's order for the backlog's changed stripes (by their backlog rank). */
+function rankedOrder(a: { stripe: Stripe; rank: number }, b: { stripe: Stripe; rank: number }): number {
+  if (a.rank !== b.rank) return a.rank - b.rank;
+  return a.stripe.stripeId < b.stripe.stripeId ? -1 : a.stripe.stripeId > b.stripe.stripeId ? 1 : 0;
 }

@@ -37,6 +37,16 @@ export function fill(w: World, m: Member): void {
   pump(w, m);
 }
 
+/**
+ * An array of `n` copies of `x`, built by pushing: `new Array(n).fill(x)` gives a holey array,
+ * whose every read (the planner reads holders all the time) checks for holes.
+ */
+function packed<T>(n: number, x: T): T[] {
+  const a: T[] = [];
+  for (let i = 0; i < n; i++) a.push(x);
+  return a;
+}
+
 /** One new stripe of the owner's data, its shards queued for their holders; false if they are full. */
 function cutStripe(w: World, m: Member, k: number, s: number): boolean {
   const shard = w.shardBytes;
@@ -50,13 +60,22 @@ function cutStripe(w: World, m: Member, k: number, s: number): boolean {
     dataShards: k,
     parityShards: s - k,
     shardBytes: shard,
-    holders: new Array<string | null>(s).fill(null),
-    exists: new Array<boolean>(s).fill(false),
+    holders: packed<string | null>(s, null),
+    exists: packed(s, false),
     existCount: 0,
     state: 'pending',
     pendingShards: s,
     busy: false,
     exposedBytes: 0,
+    waitSeq: -1,
+    waitMark: null,
+    waitFiled: 0,
+    backlogRank: -1,
+    backlogQueued: 0,
+    parked: null,
+    batchRound: -1,
+    needRound: -1,
+    need: 'none',
   };
   choice.members.forEach((id, index) => {
     const t = member(w, id);

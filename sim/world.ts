@@ -14,7 +14,6 @@ import {
   type PlacementPlan,
   planKey,
 } from '../engine/index.ts';
-import type { Mark } from './aside.ts';
 import { RepairBacklog } from './backlog.ts';
 import type { SimConfig } from './config.ts';
 import { EventQueue } from './heap.ts';
@@ -24,6 +23,7 @@ import { DAY_MS, HOUR_MS, MAX_TASKS_PER_ROUND, type Member, newMember, type Stri
 
 import { newRepairWindows, type RepairWindows } from './repair-window.ts';
 import { MAX_MARKED_EVENTS, type SimMarkedEvent, type SimResult } from './result.ts';
+import { WaitingStripes } from './waiting.ts';
 
 /** Bound on stripes in the repair backlog (the configured stripe target is at most 1e6). */
 const STRIPE_BOUND = 4_000_000;
@@ -70,7 +70,7 @@ export interface World {
   /** Stripes the next planning round looks at. */
   readonly repairDirty: Set<Stripe>;
   /** Stripes the planner could not repair until someone comes back online. */
-  readonly waiting: Map<Stripe, Mark | null>;
+  readonly waiting: WaitingStripes;
   /** Migrations the last round deferred, in its order (batched repairs only; round.ts). */
   readonly deferredMigrations: Set<Stripe>;
   /** Members whose shards counted as held at the last batched round (round.ts). */
@@ -84,6 +84,8 @@ export interface World {
   /** Owners with uploads queued but no online target. */
   readonly stalled: Set<Member>;
   onlineSincePlan: boolean;
+  /** Batched rounds planned so far (round.ts stamps a round's stripes with it). */
+  roundNo: number;
   readonly score: Score;
   /** Shard windows from failure to repair, measured. */
   readonly windows: RepairWindows;
@@ -112,7 +114,7 @@ export function newWorld(config: SimConfig): World {
     initialCode: { k: code.dataShards, m: code.parityShards },
     shardBytes: 0,
     repairDirty: new Set(),
-    waiting: new Map(),
+    waiting: new WaitingStripes(),
     deferredMigrations: new Set(),
     heldAtLastRound: new Set(),
     backlog: new RepairBacklog(STRIPE_BOUND),
@@ -120,6 +122,7 @@ export function newWorld(config: SimConfig): World {
     exposureDirty: new Set(),
     stalled: new Set(),
     onlineSincePlan: false,
+    roundNo: 0,
     score: newScore(),
     windows: newRepairWindows(),
     series: {
