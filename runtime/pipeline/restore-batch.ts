@@ -13,6 +13,7 @@
 import * as fs from 'node:fs/promises';
 import { eachLimit } from './each-limit.ts';
 import { reclaimShortLived } from './memory.ts';
+import type { ObjectRow } from './index-db.ts';
 import type { OpenPool, OpenTarget } from './open-pool.ts';
 import type { Repository } from './repository.ts';
 import {
@@ -36,6 +37,8 @@ export const STRIPES_IN_FLIGHT = 3;
 export interface FileJob {
   dest: Buffer;
   entry: Extract<TreeEntry, { type: typeof ENTRY_FILE }>;
+  /** The first chunk's index row, once orderByStripe looked it up (null: not in the index). */
+  firstRow?: ObjectRow | null;
 }
 
 export interface Progress {
@@ -89,7 +92,8 @@ function metaOf(entry: FileJob['entry']): FileMeta {
 export function orderByStripe(repo: Repository, files: FileJob[]): FileJob[] {
   const keyed = files.map((job, n) => {
     const first = job.entry.chunks[0];
-    const row = first === undefined ? null : repo.index.getObject(first);
+    const row = first === undefined ? null : (repo.index.getObject(first) ?? null);
+    job.firstRow = row;
     const key = first === undefined ? -1 : row ? row.stripeSeq * 2 ** 32 + row.offset : Number.MAX_VALUE;
     return { job, key, n };
   });
@@ -125,7 +129,9 @@ function placeByStripe(repo: Repository, batch: FileJob[], failed: (string | nul
     return p;
   };
   batch.forEach((job, f) => {
-    const rows = job.entry.chunks.map((id) => repo.index.getObject(id));
+    const rows = job.entry.chunks.map((id, c) =>
+      c === 0 && job.firstRow !== undefined ? (job.firstRow ?? undefined) : repo.index.getObject(id),
+    );
     const missing = rows.findIndex((row) => !row);
     if (missing >= 0) {
       failed[f] = `chunk ${job.entry.chunks[missing]!.toString('hex')} is not in the index`;
