@@ -174,7 +174,6 @@ export function benchRestic(work: string, data: string, datasetBytes: number): T
   const r = measure('restic', ['restore', 'latest', '--target', target], env);
   if (!sameTree(data, join(target, data))) throw new Error('restic restore differs from the dataset');
   const bytes = dirBytes(repo);
-  fs.rmSync(target, { recursive: true, force: true });
   return result(datasetBytes, b, rerun, r, { before: bytes, after: bytes, index: null });
 }
 
@@ -193,6 +192,5 @@ export function benchBorg(work: string, data: string, datasetBytes: number): Too
   const r = measure('borg', ['extract', `${repo}::a1`], env, target);
   if (!sameTree(data, join(target, data))) throw new Error('borg restore differs from the dataset');
   const bytes = dirBytes(repo);
-  fs.rmSync(target, { recursive: true, force: true });
   return result(datasetBytes, b, rerun, r, { before: bytes, after: bytes, index: null });
 }

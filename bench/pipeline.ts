@@ -147,7 +147,6 @@ function runDataset(
     notes.push(
       `pb index: ${(report.pb.indexBytes / MiB).toFixed(1)} MiB, ${(report.pb.indexBytes / made.files).toFixed(0)} bytes per file`,
     );
-  fs.rmSync(join(work, 'pb'), { recursive: true, force: true });
   if (!args.includes('--no-others')) {
     if (has('restic')) report.restic = benchRestic(work, data, made.bytes);
     else notes.push('restic not installed');
@@ -180,9 +179,14 @@ export async function run(args: string[]): Promise<void> {
     '',
     `\`pnpm bench pipeline ${args.filter((a) => a !== '--json').join(' ')}\`; 5 local members, tolerance 1 (k=2, m=2); times are wall seconds of one run on a shared 2-core host: read the ratios.`,
   ];
-  for (const name of names) {
-    const work = fs.mkdtempSync(join(tmpdir(), `pb-bench-pipeline-${name}-`));
-    try {
+  // Nothing is deleted until every tool has run: on ext4 without a journal, creating a file
+  // skips every inode freed in the last minutes (docs/design.md §6.1), so a tool that restores
+  // after another's files were deleted pays up to 20x per file created.
+  const works: string[] = [];
+  try {
+    for (const name of names) {
+      const work = fs.mkdtempSync(join(tmpdir(), `pb-bench-pipeline-${name}-`));
+      works.push(work);
       process.stderr.write(`pipeline: dataset ${name} ...\n`);
       const d = runDataset(name, work, args, quick, bin);
       report.datasets[name] = d;
@@ -199,7 +203,9 @@ export async function run(args: string[]): Promise<void> {
         ...verdicts(name, d).map((v) => `- ${v}`),
         ...d.notes.map((n) => `- ${n}`),
       );
-    } finally {
+    }
+  } finally {
+    for (const work of works) {
       if (!args.includes('--keep')) fs.rmSync(work, { recursive: true, force: true });
       else console.error(`kept ${work}`);
     }
