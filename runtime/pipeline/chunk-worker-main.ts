@@ -108,11 +108,8 @@ function openAll(req: OpenRequest): void {
     transfer.push(owned.buffer as ArrayBuffer);
     return { plain: owned, landed: r.landed };
   });
-  // The area goes back too (the main thread caches it for later batches).
-  const area = req.area;
-  if (area.byteOffset === 0 && area.byteLength === area.buffer.byteLength)
-    transfer.push(area.buffer as ArrayBuffer);
-  port!.postMessage({ type: 'opened', jobId: req.jobId, results, area }, transfer);
+  // The area is not sent back: it is shared memory the main thread still holds, or a copy.
+  port!.postMessage({ type: 'opened', jobId: req.jobId, results }, transfer);
 }
 
 interface SmallFilesRequest {

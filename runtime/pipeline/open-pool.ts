@@ -7,9 +7,10 @@
  * A stripe's objects are split between the workers (`splitTargets`) when it holds enough small
  * files to land: a restore's batch of small files is mostly one stripe, and creating a file can
  * cost the kernel more than decrypting it (docs/design.md §6.1), so one worker per stripe left the
- * other idle. Each part gets a copy of the area's bytes it covers (a batch's objects: a few MiB,
- * copied in about a millisecond), and the area stays where it is: in the stripe cache, where the
- * next batch, or one running beside this one, finds it without reading the stripe again.
+ * other idle. An area in shared memory (a stripe a restore read straight from its shards) is
+ * shared with the workers as it is; any other area (a stripe rebuilt from parity) gives each part
+ * a copy of the bytes it covers. Either way the area stays in the stripe cache, where the next
+ * batch, or one running beside this one, finds it without reading the stripe again.
  *
  * Bounds: at most MAX_OPEN_JOBS_PER_WORKER areas queued per worker; `open` waits for room.
  */
@@ -26,14 +27,8 @@ const LAND_WEIGHT_BYTES = 256 * 1024;
 
 export type { OpenResult, OpenTarget } from './restore-land.ts';
 
-export interface Opened {
-  results: OpenResult[];
-  /** The area, handed back (its memory went to the worker and returned). */
-  area: Buffer;
-}
-
 interface Pending {
-  resolve: (opened: Opened) => void;
+  resolve: (opened: OpenResult[]) => void;
   reject: (error: Error) => void;
 }
 
@@ -66,17 +61,14 @@ export class OpenPool {
       (msg: {
         type: string;
         jobId: number;
-        area?: Uint8Array;
         results?: ({ plain: Uint8Array | null; landed: (string | null)[] } | { error: string })[];
       }) => {
         if (msg.type !== 'opened') return;
         const job = slot.jobs.get(msg.jobId);
         if (!job) return;
         slot.jobs.delete(msg.jobId);
-        const area = msg.area!;
-        job.resolve({
-          area: Buffer.from(area.buffer, area.byteOffset, area.byteLength),
-          results: (msg.results ?? []).map((r) =>
+        job.resolve(
+          (msg.results ?? []).map((r) =>
             'error' in r || r.plain === null
               ? (r as OpenResult)
               : {
@@ -84,7 +76,7 @@ export class OpenPool {
                   landed: r.landed,
                 },
           ),
-        });
+        );
         this.wake();
       },
     );
@@ -108,28 +100,34 @@ export class OpenPool {
     if (this.workers === 0) return objects.map((o) => openAndLand(this.keys, area, o));
     const parts = splitTargets(objects, this.workers);
     const results: OpenResult[] = new Array(objects.length);
+    const shared = area.buffer instanceof SharedArrayBuffer;
     await Promise.all(
       parts.map(async (part) => {
-        const { piece, rebased } = copyPart(area, objects, part);
+        const { piece, rebased } = shared
+          ? { piece: area, rebased: part.map((i) => objects[i]!) }
+          : copyPart(area, objects, part);
         const opened = await this.openWhole(piece, rebased);
         part.forEach((i, n) => {
-          results[i] = opened.results[n]!;
+          results[i] = opened[n]!;
         });
       }),
     );
     return results;
   }
 
-  /** Opens every object of `area` in one worker (its memory moves there and back when it owns it). */
-  private async openWhole(area: Buffer, objects: OpenTarget[]): Promise<Opened> {
+  /** Opens every object of `area` in one worker (shared memory is shared, a copy is moved). */
+  private async openWhole(area: Buffer, objects: OpenTarget[]): Promise<OpenResult[]> {
     while (this.slots.length < this.workers) this.slots.push(this.spawn());
     for (;;) {
       if (this.failure) throw this.failure;
       const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
       if (slot.jobs.size < MAX_OPEN_JOBS_PER_WORKER) {
         const jobId = this.nextJobId++;
-        const owned = area.byteOffset === 0 && area.byteLength === area.buffer.byteLength;
-        return new Promise<Opened>((resolve, reject) => {
+        const owned =
+          !(area.buffer instanceof SharedArrayBuffer) &&
+          area.byteOffset === 0 &&
+          area.byteLength === area.buffer.byteLength;
+        return new Promise<OpenResult[]>((resolve, reject) => {
           slot.jobs.set(jobId, { resolve, reject });
           slot.worker.postMessage(
             { type: 'open', jobId, area, objects, keys: this.keys },

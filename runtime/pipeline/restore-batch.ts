@@ -12,9 +12,9 @@
  */
 import * as fs from 'node:fs/promises';
 import { eachLimit } from './each-limit.ts';
-import { reclaimShortLived } from './memory.ts';
 import type { ObjectRow } from './index-db.ts';
-import type { OpenPool, OpenTarget } from './open-pool.ts';
+import { reclaimShortLived } from './memory.ts';
+import type { OpenPool, OpenResult, OpenTarget } from './open-pool.ts';
 import type { Repository } from './repository.ts';
 import {
   dataRuns,
@@ -208,6 +208,33 @@ function placeObject(plain: Buffer, p: Placement, d: Destinations, progress: Pro
   return writes;
 }
 
+/**
+ * Opens (and lands) the placements from the stripe's area; those that fail in an area read
+ * unverified are opened again from the verified stripe (its shards hashed and checked, rebuilt
+ * from parity when one is bad). Nothing was written for a placement that failed.
+ */
+async function openChecked(
+  reader: ObjectReader,
+  pool: OpenPool,
+  seq: number,
+  area: Buffer,
+  placements: Placement[],
+): Promise<OpenResult[]> {
+  const opened = await pool.open(area, placements);
+  if (reader.stripes.isVerified(seq)) return opened;
+  const again = opened.flatMap((r, n) => ('error' in r ? [n] : []));
+  if (again.length === 0) return opened;
+  const checked = await reader.stripes.verified(seq);
+  const retried = await pool.open(
+    checked,
+    again.map((n) => placements[n]!),
+  );
+  again.forEach((n, i) => {
+    opened[n] = retried[i]!;
+  });
+  return opened;
+}
+
 async function restoreStripes(
   reader: ObjectReader,
   pool: OpenPool,
@@ -226,7 +253,14 @@ async function restoreStripes(
     }
     // Decrypt and verify in the workers (tag and id checked before a byte is written); the
     // area stays in the cache for later batches.
-    const opened = await pool.open(area, placements);
+    let opened: OpenResult[];
+    try {
+      opened = await openChecked(reader, pool, seq, area, placements);
+    } catch (error) {
+      for (const p of placements) for (const t of p.targets) d.failed[t.file] ??= (error as Error).message;
+      for (const p of placements) for (const f of p.landFiles) d.failed[f] ??= (error as Error).message;
+      return;
+    }
     const writes: Promise<void>[] = [];
     placements.forEach((p, n) => {
       const result = opened[n]!;

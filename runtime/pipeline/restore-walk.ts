@@ -65,14 +65,7 @@ export class TreeWalk<C> {
       // A piece read alone (a local store) spares reading the stripe; the others need it.
       const pieces = all.filter((p) => !this.openAlone(seq, p));
       if (pieces.length === 0) continue;
-      let area: Buffer;
-      try {
-        area = await this.reader.stripes.area(seq);
-      } catch (error) {
-        for (const p of pieces) this.fail(p.reading, error as Error);
-        continue;
-      }
-      for (const p of pieces) this.open(area, p);
+      await this.openFromStripe(seq, pieces);
     }
     assert(this.piecesLeft === 0, 'every tree piece of the walk was opened or failed');
   }
@@ -118,18 +111,52 @@ export class TreeWalk<C> {
     return true;
   }
 
-  private open(area: Buffer, p: Piece<C>): void {
-    this.piecesLeft--;
-    const r = p.reading;
-    if (r.failed) return;
-    try {
-      const id = r.dir.tree[p.n]!;
-      r.pieces[p.n] = this.reader.openIn(area, id, p.offset, p.sealedBytes, p.codec);
-    } catch (error) {
-      this.fail(r, error as Error);
-      return;
+  /**
+   * Opens the pieces from their stripe's area; pieces that fail in an area read unverified are
+   * opened again from the verified (or rebuilt) stripe, and fail for good only there.
+   */
+  private async openFromStripe(seq: number, pieces: Piece<C>[]): Promise<void> {
+    const stripes = this.reader.stripes;
+    let left = pieces;
+    for (let attempt = 0; attempt < 2 && left.length > 0; attempt++) {
+      let area: Buffer;
+      try {
+        area = attempt === 0 ? await stripes.area(seq) : await stripes.verified(seq);
+      } catch (error) {
+        for (const p of left) this.drop(p, error as Error);
+        return;
+      }
+      const final = stripes.isVerified(seq);
+      left = left.filter((p) => !this.open(area, p, final));
+      if (final) break;
     }
+  }
+
+  /** Opens one piece; false (and nothing done) when it fails and `final` is false. */
+  private open(area: Buffer, p: Piece<C>, final: boolean): boolean {
+    const r = p.reading;
+    if (r.failed) {
+      this.piecesLeft--;
+      return true;
+    }
+    let plain: Buffer;
+    try {
+      plain = this.reader.openIn(area, r.dir.tree[p.n]!, p.offset, p.sealedBytes, p.codec);
+    } catch (error) {
+      if (!final) return false;
+      this.drop(p, error as Error);
+      return true;
+    }
+    this.piecesLeft--;
+    r.pieces[p.n] = plain;
     if (--r.left === 0) this.done(r);
+    return true;
+  }
+
+  /** A piece that cannot be opened: its directory fails. */
+  private drop(p: Piece<C>, error: Error): void {
+    this.piecesLeft--;
+    this.fail(p.reading, error);
   }
 
   private done(r: Reading<C>): void {

@@ -39,8 +39,11 @@ export const MAX_FILES_PER_BATCH = 256;
 export const MAX_CHUNK_REFS_PER_BATCH = 65_536;
 /** Batches restored at once (memory: each holds up to STRIPES_IN_FLIGHT stripes' plaintexts). */
 export const BATCHES_IN_FLIGHT = 2;
-/** Stripe areas cached (in flight, read ahead, and tree pieces read again). */
-const STRIPE_CACHE = 5;
+/**
+ * Stripe areas cached: the one being restored, the next read ahead, one more for the second batch
+ * in flight (tree pieces are read alone; five measured no faster and 25 MiB more at peak).
+ */
+const STRIPE_CACHE = 3;
 
 export interface RestoreOptions {
   /** Snapshot id (hex, or a unique prefix); default the newest. */
@@ -124,7 +127,8 @@ export function findSnapshot(repo: Repository, wanted?: string): Buffer {
 
 export async function restore(repo: Repository, options: RestoreOptions = {}): Promise<RestoreSummary> {
   const started = performance.now();
-  const reader = new ObjectReader(repo.index, repo.directory, repo.keys, STRIPE_CACHE);
+  // Stripes read unverified (their objects are authenticated; a failure reads them verified).
+  const reader = new ObjectReader(repo.index, repo.directory, repo.keys, STRIPE_CACHE, true);
   // The main thread is busy in a restore (shard reads and checks, file writes): one worker fewer
   // than a backup uses measured faster on two cores (7 of 8 interleaved pairs) and uses less memory.
   const pool = new OpenPool(repo.workers === 0 ? 0 : Math.max(1, repo.workers - 1), repo.keys);

@@ -210,6 +210,36 @@ export class DirShardStore implements ShardStore {
     return bytes;
   }
 
+  async readInto(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number> {
+    requireShardId(id);
+    if (at < 0 || length < 0 || at + length > into.length || offset < 0 || offset + length > MAX_SHARD_BYTES)
+      throw new ShardStoreError('io', `store ${this.root}: bad range ${offset}+${length} of shard ${id}`, id);
+    let read = 0;
+    try {
+      const handle = await fs.open(this.pathOf(id), 'r');
+      try {
+        while (read < length) {
+          const { bytesRead } = await handle.read(into, at + read, length - read, offset + read);
+          if (bytesRead === 0) break;
+          read += bytesRead;
+        }
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io';
+      throw new ShardStoreError(
+        code,
+        `store ${this.root}: reading shard ${id} failed: ${String(error)}`,
+        id,
+        {
+          cause: error,
+        },
+      );
+    }
+    return read;
+  }
+
   async has(id: string): Promise<boolean> {
     requireShardId(id);
     return exists(this.pathOf(id));

@@ -44,6 +44,14 @@ export interface ShardStore {
    * read, 'io').
    */
   readRangeSync?(id: string, offset: number, length: number): Uint8Array;
+  /**
+   * Optional (a store on a local disk): reads up to `length` bytes of the shard from `offset`
+   * into `into` at `at`, and resolves to the count read (less only at the file's end).
+   * UNVERIFIED, like readRangeSync: a restore reads a stripe's data shards so, straight into the
+   * stripe's buffer, and authenticates every object it opens; it reads them again with `get`
+   * when one fails. Throws a ShardStoreError ('not-found', 'io').
+   */
+  readInto?(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number>;
 }
 
 /** One row of `listOwned`: a shard id and its trailer's fields as its holder reports them. */

@@ -120,6 +120,34 @@ describe('OpenPool landing small files', () => {
   }
 });
 
+describe('OpenPool sharing an area', () => {
+  it('opens and lands many small files of an area in shared memory, split between two workers', async () => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'pb-open-shared-'));
+    const pool = new OpenPool(2, keys);
+    try {
+      const a = area();
+      const shared = Buffer.from(new SharedArrayBuffer(a.area.length));
+      a.area.copy(shared);
+      const meta = { mode: 0o600, uid: 0, gid: 0, mtimeSec: 1_600_000_000, mtimeNsec: 0 };
+      const objects: OpenTarget[] = [0, 2].flatMap((o) =>
+        Array.from({ length: MIN_LANDS_TO_SPLIT }, (_, i) => ({
+          ...a.objects[o]!,
+          keepPlain: false,
+          land: [{ dest: Buffer.from(join(dir, `o${o}-${i}`)), meta }],
+        })),
+      );
+      const results = await pool.open(shared, objects);
+      expect(results.every((r) => 'landed' in r && r.landed[0] === null)).toBe(true);
+      expect(shared.equals(a.area)).toBe(true);
+      for (const o of [0, 2]) expect(fs.readFileSync(join(dir, `o${o}-7`)).equals(a.plains[o]!)).toBe(true);
+      expect(fs.readdirSync(dir)).toHaveLength(2 * MIN_LANDS_TO_SPLIT);
+    } finally {
+      await pool.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('splitTargets', () => {
   const target = (offset: number, sealedBytes: number, lands: number): OpenTarget => ({
     id: Buffer.alloc(32),

@@ -73,7 +73,8 @@ describe('the restore tree walk', () => {
   it('reads trees alone from local stores, and each stripe at most once from any other', async () => {
     const root = tempDir('walk');
     const src = makeSource(root);
-    const repo = await openRepository(localConfig(root, [src]));
+    // Two restore workers (one fewer than configured): stripes in shared memory, split between them.
+    const repo = await openRepository(localConfig(root, [src], { workers: 3 }));
     try {
       await backup(repo);
       const stripes = repo.index.allStripeSeqs().length;
