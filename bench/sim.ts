@@ -10,14 +10,16 @@
  * `--scenario heavy`: heavy failure instead: 8 members (pledges 10x apart), disk failures at 300 %
  * a year, ten simulated years (--days to shorten), daily churn; target <= 30 s. Not in the suite:
  * it does not meet its target yet. Measured on a shared two-core machine (other work running,
- * figures vary by a third): 96 s for the ten years and 12.0-13.1 s with --days 730, against
- * 132 s and 16.6-19.5 s for the code before, back to back on a more loaded machine (before,
- * every waiting stripe was visited each time someone came online and the backlog kept its ranks
- * in maps); the churn year 4.3-4.4 s (4.3-5.2 s before). Earlier: 91 s for the ten years (99 s
- * just before, back to back, when the
- * waiting stripes ranked after the round's bound were taken off the backlog again every round;
- * 111-117 s when measured earlier, 152 s before that, in the same session,
- * when waiting stripes were planned again every round someone came online; 209-227 s measured
+ * figures vary by a third): 67.5 and 71.4 s for the ten years (73.1 and 70.8 s just before,
+ * back to back, when each queued event was a spread copy of its body: within the noise),
+ * 11.3-15.2 s with --days 730 (12.2-15.3 s before); the churn year 3.1-3.3 s (4.5 s before). Earlier:
+ * 96 s for the ten years and 12.0-13.1 s with --days 730, against 132 s and 16.6-19.5 s for the
+ * code before, back to back on a more loaded machine (before, every waiting stripe was visited
+ * each time someone came online and the backlog kept its ranks in maps); the churn year 4.3-4.4 s
+ * (4.3-5.2 s before). Earlier still: 91 s for the ten years (99 s just before, back to back,
+ * when the waiting stripes ranked after the round's bound were taken off the backlog again
+ * every round; 111-117 s when measured earlier, 152 s before that, in the same session, when
+ * waiting stripes were planned again every round someone came online; 209-227 s measured
  * earlier; 398-412 s before stripes that must wait were set aside), 15.6-17.0 s with --days 730
  * (17.6-19.0 s before, back to back); the churn year 4.0-5.3 s (9.0 s before). What is left is in
  * docs/sim.md, Speed.

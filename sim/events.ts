@@ -29,8 +29,13 @@ export type SimEventBody =
 
 export type SimEventKind = SimEventBody['kind'];
 
-export type SimEvent = SimEventBody & {
+/**
+ * A queued event: its time and sequence number beside the body, not spread into a copy of it
+ * (one shape for every entry, so the queue's comparisons and the push stay monomorphic).
+ */
+export interface SimEvent {
   readonly timeMs: number;
   /** Scheduling order: breaks ties between events at the same virtual time. */
   readonly seq: number;
-};
+  readonly body: SimEventBody;
+}

@@ -19,7 +19,7 @@ export class EventQueue {
     if (this.items.length >= this.maxSize) {
       throw new Error(`sim: event queue exceeded its bound of ${this.maxSize} events`);
     }
-    heapPush(this.items, { ...body, timeMs, seq: this.nextSeq++ }, before);
+    heapPush(this.items, { timeMs, seq: this.nextSeq++, body }, before);
   }
 
   pop(): SimEvent | undefined {

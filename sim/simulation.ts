@@ -25,7 +25,7 @@
  */
 import { fail, goOffline, goOnline, markHeld, outage, rejoin, startMember } from './churn.ts';
 import { type SimConfig, validateConfig } from './config.ts';
-import type { SimEvent } from './events.ts';
+import type { SimEvent, SimEventBody } from './events.ts';
 import { join, remove } from './membership.ts';
 import { DAY_MS, HOUR_MS, MAX_SHARD_BYTES, MIN_SHARD_BYTES } from './model.ts';
 import { result } from './outcome.ts';
@@ -99,7 +99,7 @@ function loop(w: World): void {
     const ev = w.queue.pop()!;
     if (++w.score.events > maxEvents) throw new Error(`sim: more than ${maxEvents} events; shorten the run`);
     advance(w, ev.timeMs);
-    handle(w, ev);
+    handle(w, ev.body);
     if (w.exposureDirty.size > 0) refreshExposure(w);
   }
 }
@@ -121,7 +121,7 @@ function settleJobs(w: World, before: SimEvent | null): void {
   }
 }
 
-function handle(w: World, ev: SimEvent): void {
+function handle(w: World, ev: SimEventBody): void {
   switch (ev.kind) {
     case 'offline':
     case 'online':
@@ -167,7 +167,10 @@ function handle(w: World, ev: SimEvent): void {
   }
 }
 
-type ChurnEvent = Extract<SimEvent, { kind: 'offline' | 'online' | 'outage' | 'grace' | 'fail' | 'rejoin' }>;
+type ChurnEvent = Extract<
+  SimEventBody,
+  { kind: 'offline' | 'online' | 'outage' | 'grace' | 'fail' | 'rejoin' }
+>;
 
 /** Churn events: each is dropped when its member has moved on (epochs) or left. */
 function handleChurn(w: World, ev: ChurnEvent): void {
