@@ -189,15 +189,7 @@ export class DirShardStore implements ShardStore {
         read += n;
       }
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io';
-      throw new ShardStoreError(
-        code,
-        `store ${this.root}: reading shard ${id} failed: ${String(error)}`,
-        id,
-        {
-          cause: error,
-        },
-      );
+      throw this.readFailure(id, error);
     } finally {
       if (fd >= 0) fsSync.closeSync(fd);
     }
@@ -227,17 +219,17 @@ export class DirShardStore implements ShardStore {
         await handle.close();
       }
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io';
-      throw new ShardStoreError(
-        code,
-        `store ${this.root}: reading shard ${id} failed: ${String(error)}`,
-        id,
-        {
-          cause: error,
-        },
-      );
+      throw this.readFailure(id, error);
     }
     return read;
+  }
+
+  /** A failed read as the store reports it: 'not-found' for a missing file, 'io' otherwise. */
+  private readFailure(id: string, error: unknown): ShardStoreError {
+    const code = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io';
+    return new ShardStoreError(code, `store ${this.root}: reading shard ${id} failed: ${String(error)}`, id, {
+      cause: error,
+    });
   }
 
   async has(id: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Connection } from '@libp2p/interface';
+import type { Connection, PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { deriveMemberKeys, memberIdFromPublicKey } from '../../../engine/index.ts';
 import type { AccessPolicy } from '../../../runtime/net/access.ts';
@@ -86,4 +86,16 @@ export async function dialWebRTCRetrying(
     }
   }
   throw new Error(`no WebRTC link to ${addr.toString()} in ${attempts} attempts:\n${failures.join('\n')}`);
+}
+
+/**
+ * Closes every connection of `node` to `peer` except `keep`. libp2p's close() gives a graceful
+ * close one second and then throws without closing (a loaded machine took longer, and the link
+ * stayed up for the next test): given ten seconds here, then aborted.
+ */
+export async function closeLinks(node: PbLibp2p, peer: PeerId, keep?: Connection): Promise<void> {
+  for (const c of node.getConnections(peer)) {
+    if (c === keep) continue;
+    await c.close({ signal: AbortSignal.timeout(10_000) }).catch((error: Error) => c.abort(error));
+  }
 }

@@ -13,7 +13,7 @@ import { dialPreferringWebRTC } from '../../../runtime/net/dial.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
 import { serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
-import { setPolicy, type TestNode, testNode } from './_helpers.ts';
+import { closeLinks, setPolicy, type TestNode, testNode } from './_helpers.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -90,7 +90,7 @@ describe('relayed and WebRTC links', () => {
     expect(transport).toBe('webrtc');
     expect(connection.remoteAddr.toString()).toContain('/webrtc');
     // Only the WebRTC link stays, so the shard cannot take the relayed one.
-    for (const c of writer.node.getConnections(hidden.node.peerId)) if (c !== connection) await c.close();
+    await closeLinks(writer.node, hidden.node.peerId, connection);
     const bytes = randomBytes(32 * MiB);
     const remote = new RemoteShardStore(writer.node, hidden.id);
     await remote.put(sha(bytes), bytes);

@@ -27,7 +27,7 @@ import { serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { announceDialable } from '../../../runtime/net/transport-guard.ts';
 import { isWebRTC, watchWebRTCLinks } from '../../../runtime/net/webrtc-probe.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
-import { dialWebRTCRetrying, setPolicy, type TestNode, testNode } from './_helpers.ts';
+import { closeLinks, dialWebRTCRetrying, setPolicy, type TestNode, testNode } from './_helpers.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -119,7 +119,7 @@ describe('relay reservations only over direct links (relay loss with WebRTC link
         /\/webrtc\/p2p\/\w+\/p2p-circuit/,
       );
       // Over a TCP link the same member is a relay worth a reservation.
-      for (const c of hidden.node.getConnections(member.node.peerId)) await c.close();
+      await closeLinks(hidden.node, member.node.peerId);
       await hidden.node.dial(member.node.getMultiaddrs()[0]!);
       await store.addRelay(member.node.peerId, 'discovered');
       expect(store.hasReservation(member.node.peerId)).toBe(true);
@@ -263,7 +263,7 @@ describe('a WebRTC link that opens no data channel', () => {
   }, 60_000);
 
   it('the watcher closes a half-open link the transport opened by itself; streams then take the relay', async () => {
-    for (const c of writer.node.getConnections(hidden.node.peerId)) await c.close();
+    await closeLinks(writer.node, hidden.node.peerId);
     const logs: string[] = [];
     const unwatch = watchWebRTCLinks(writer.node, (l) => logs.push(l), 2_000);
     try {

@@ -14,7 +14,7 @@ import {
   webrtcTarget,
 } from '../../../runtime/net/webrtc-policy.ts';
 import { isWebRTC } from '../../../runtime/net/webrtc-probe.ts';
-import { dialWebRTCRetrying, setPolicy, type TestNode, testNode } from './_helpers.ts';
+import { closeLinks, dialWebRTCRetrying, setPolicy, type TestNode, testNode } from './_helpers.ts';
 
 const PEER = '12D3KooWRWyrLLLjLLBsuaJFxNsPvKWCEDhkrYRVowzjw77W7T2o';
 const RELAYED = `/ip4/198.51.100.2/tcp/4002/p2p/12D3KooWGEzpeseQn3xc9T3ZfEVgmtxDeYqi8wis6vbtcmqnod81/p2p-circuit`;
@@ -124,7 +124,7 @@ describe('libp2p dials and the policy', () => {
     const link = await dialWebRTCRetrying(writer.node, rtc);
     expect(isWebRTC(link)).toBe(true);
     expect(webrtcPolicyOf(writer.node)).toBeDefined();
-    for (const c of writer.node.getConnections(hidden.node.peerId)) await c.close();
+    await closeLinks(writer.node, hidden.node.peerId);
   }, 60_000);
 
   it('a paused peer is reached over the relay without a WebRTC attempt', async () => {
@@ -143,7 +143,7 @@ describe('libp2p dials and the policy', () => {
     policy.succeeded(hidden.id);
     // The relayed link of the dial above is closed first: libp2p may answer a dial with a link it
     // already has to that peer, and the point here is that WebRTC is tried again.
-    for (const c of writer.node.getConnections(hidden.node.peerId)) await c.close();
+    await closeLinks(writer.node, hidden.node.peerId);
     const tried: string[] = [];
     const again = await dialPreferringWebRTC(writer.node, hidden.node.getMultiaddrs(), {
       attempts: 3,
