@@ -208,6 +208,14 @@ function placeObject(plain: Buffer, p: Placement, d: Destinations, progress: Pro
   return writes;
 }
 
+/** Every file that needs one of `placements` fails with `why`: those written in place and those landed whole. */
+function failPlacements(placements: Placement[], d: Destinations, why: string): void {
+  for (const p of placements) {
+    for (const t of p.targets) d.failed[t.file] ??= why;
+    for (const f of p.landFiles) d.failed[f] ??= why;
+  }
+}
+
 /**
  * Opens (and lands) the placements from the stripe's area; those that fail in an area read
  * unverified are opened again from the verified stripe (its shards hashed and checked, rebuilt
@@ -248,7 +256,7 @@ async function restoreStripes(
     try {
       area = await reader.stripes.area(seq);
     } catch (error) {
-      for (const p of placements) for (const t of p.targets) d.failed[t.file] ??= (error as Error).message;
+      failPlacements(placements, d, (error as Error).message);
       return;
     }
     // Decrypt and verify in the workers (tag and id checked before a byte is written); the
@@ -257,8 +265,7 @@ async function restoreStripes(
     try {
       opened = await openChecked(reader, pool, seq, area, placements);
     } catch (error) {
-      for (const p of placements) for (const t of p.targets) d.failed[t.file] ??= (error as Error).message;
-      for (const p of placements) for (const f of p.landFiles) d.failed[f] ??= (error as Error).message;
+      failPlacements(placements, d, (error as Error).message);
       return;
     }
     const writes: Promise<void>[] = [];

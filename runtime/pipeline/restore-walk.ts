@@ -105,10 +105,15 @@ export class TreeWalk<C> {
     }
     const plain = this.reader.openRange(seq, r.dir.tree[p.n]!, p.offset, p.sealedBytes, p.codec);
     if (plain === null) return false;
-    this.piecesLeft--;
-    r.pieces[p.n] = plain;
-    if (--r.left === 0) this.done(r);
+    this.accept(p, plain);
     return true;
+  }
+
+  /** An opened piece: its directory is read once it has every piece. */
+  private accept(p: Piece<C>, plain: Buffer): void {
+    this.piecesLeft--;
+    p.reading.pieces[p.n] = plain;
+    if (--p.reading.left === 0) this.done(p.reading);
   }
 
   /**
@@ -147,9 +152,7 @@ export class TreeWalk<C> {
       this.drop(p, error as Error);
       return true;
     }
-    this.piecesLeft--;
-    r.pieces[p.n] = plain;
-    if (--r.left === 0) this.done(r);
+    this.accept(p, plain);
     return true;
   }
 
