@@ -14,7 +14,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { hchacha } from '@noble/ciphers/chacha.js';
-import { CODEC_RAW, type Codec, compressObject, decompressObject } from './codec.ts';
+import { CODEC_RAW, type Codec, compressObject, decompressObject, MAX_PLAIN_BYTES } from './codec.ts';
 import { PipelineError } from './errors.ts';
 
 export const NONCE_BYTES = 24;
@@ -172,7 +172,8 @@ export function sealObject(
 /**
  * Open a sealed object of codec `codec` (tag, then bounded decompression) and check that its
  * plaintext really has id `id`. Throws 'wrong-secret' or 'corrupt' (both mean: not a byte of it
- * may be used).
+ * may be used). `intoScratch`: a compressed plaintext lives in this thread's scratch buffer, valid
+ * until the next such call (decompressObject).
  */
 export function openObject(
   dataKey: Uint8Array,
@@ -180,6 +181,7 @@ export function openObject(
   id: Uint8Array,
   sealed: Uint8Array,
   codec: number = CODEC_RAW,
+  intoScratch = false,
 ): Buffer {
   if (sealed.length < SEAL_OVERHEAD_BYTES) {
     throw new PipelineError(
@@ -204,7 +206,7 @@ export function openObject(
   }
   let plain: Buffer;
   try {
-    plain = decompressObject(codec, payload);
+    plain = decompressObject(codec, payload, MAX_PLAIN_BYTES, intoScratch);
   } catch (error) {
     throw new PipelineError('corrupt', `object ${hex(id)}: ${(error as Error).message}`, { cause: error });
   }

@@ -43,6 +43,8 @@ const zstd = createRequire(import.meta.url)('zstd-napi/binding') as ZstdBinding;
 let cctx: InstanceType<ZstdBinding['CCtx']> | null = null;
 let dctx: InstanceType<ZstdBinding['DCtx']> | null = null;
 let scratch: Buffer | null = null;
+/** Where decompressObject writes when asked to: a plaintext that is landed and dropped at once. */
+let plainScratch: Buffer | null = null;
 
 export function isCodec(value: number): value is Codec {
   return value === CODEC_RAW || value === CODEC_ZSTD;
@@ -71,8 +73,18 @@ export function compressObject(plain: Uint8Array): { codec: Codec; payload: Uint
 /**
  * The plaintext of a payload. Throws PipelineError 'corrupt' for an unknown codec, a malformed
  * frame, a frame without a declared size, or one that declares or yields more than `limitBytes`.
+ *
+ * `intoScratch`: a compressed payload is decoded into this thread's scratch buffer instead of a
+ * fresh one, and the result is only valid until the next such call. A restore worker lands most
+ * plaintexts and drops them at once; a fresh buffer each time cost a page fault per 4 KiB written
+ * (about 10 us each on a virtual machine: 10,000 faults on the real tree).
  */
-export function decompressObject(codec: number, payload: Buffer, limitBytes = MAX_PLAIN_BYTES): Buffer {
+export function decompressObject(
+  codec: number,
+  payload: Buffer,
+  limitBytes = MAX_PLAIN_BYTES,
+  intoScratch = false,
+): Buffer {
   if (codec === CODEC_RAW) return payload;
   if (codec !== CODEC_ZSTD) throw new PipelineError('corrupt', `unknown object codec ${codec}`);
   let size: number | null;
@@ -88,7 +100,8 @@ export function decompressObject(codec: number, payload: Buffer, limitBytes = MA
       `zstd frame declares ${size} bytes, more than the ${Math.min(limitBytes, MAX_PLAIN_BYTES)} allowed`,
     );
   }
-  const out = Buffer.allocUnsafe(size);
+  if (intoScratch && plainScratch === null) plainScratch = Buffer.allocUnsafe(MAX_PLAIN_BYTES);
+  const out = intoScratch ? plainScratch!.subarray(0, size) : Buffer.allocUnsafe(size);
   let written: number;
   try {
     dctx ??= new zstd.DCtx();

@@ -232,10 +232,14 @@ async function openChecked(
   if (reader.stripes.isVerified(seq)) return opened;
   const again = opened.flatMap((r, n) => ('error' in r ? [n] : []));
   if (again.length === 0) return opened;
-  const checked = await reader.stripes.verified(seq);
-  const retried = await pool.open(
-    checked,
-    again.map((n) => placements[n]!),
+  const retried = await reader.stripes.withArea(
+    seq,
+    (checked) =>
+      pool.open(
+        checked,
+        again.map((n) => placements[n]!),
+      ),
+    true,
   );
   again.forEach((n, i) => {
     opened[n] = retried[i]!;
@@ -252,18 +256,11 @@ async function restoreStripes(
   onProgress: OnProgress | undefined,
 ): Promise<void> {
   const restoreStripe = async (seq: number, placements: Placement[]): Promise<void> => {
-    let area: Buffer;
-    try {
-      area = await reader.stripes.area(seq);
-    } catch (error) {
-      failPlacements(placements, d, (error as Error).message);
-      return;
-    }
     // Decrypt and verify in the workers (tag and id checked before a byte is written); the
     // area stays in the cache for later batches.
     let opened: OpenResult[];
     try {
-      opened = await openChecked(reader, pool, seq, area, placements);
+      opened = await reader.stripes.withArea(seq, (area) => openChecked(reader, pool, seq, area, placements));
     } catch (error) {
       failPlacements(placements, d, (error as Error).message);
       return;
@@ -298,7 +295,7 @@ async function restoreStripes(
     if (placements.every((p) => p.targets.every((t) => d.failed[t.file]) && p.landFiles.length === 0))
       continue;
     while (inFlight.size >= STRIPES_IN_FLIGHT) await Promise.race(inFlight);
-    if (n + 1 < seqs.length) void reader.stripes.area(seqs[n + 1]!).catch(() => undefined);
+    if (n + 1 < seqs.length) reader.stripes.prefetch(seqs[n + 1]!);
     const work: Promise<void> = restoreStripe(seq, placements).finally(() => inFlight.delete(work));
     inFlight.add(work);
   }

@@ -200,6 +200,7 @@ export function openAndLand(
       o.id,
       area.subarray(o.offset, o.offset + o.sealedBytes),
       o.codec,
+      !o.keepPlain, // landed here and dropped: decoded into this thread's scratch
     );
   } catch (error) {
     return { error: (error as Error).message };

@@ -124,15 +124,21 @@ export class TreeWalk<C> {
     const stripes = this.reader.stripes;
     let left = pieces;
     for (let attempt = 0; attempt < 2 && left.length > 0; attempt++) {
-      let area: Buffer;
+      let final = false;
+      let area: Buffer | null = null;
+      // Only a failure to read the area drops the pieces; one while opening them is not caught.
+      const openAll = (a: Buffer): Piece<C>[] => {
+        area = a;
+        final = stripes.isVerified(seq);
+        return left.filter((p) => !this.open(a, p, final));
+      };
       try {
-        area = attempt === 0 ? await stripes.area(seq) : await stripes.verified(seq);
+        left = await stripes.withArea(seq, openAll, attempt > 0);
       } catch (error) {
+        if (area !== null) throw error;
         for (const p of left) this.drop(p, error as Error);
         return;
       }
-      const final = stripes.isVerified(seq);
-      left = left.filter((p) => !this.open(area, p, final));
       if (final) break;
     }
   }

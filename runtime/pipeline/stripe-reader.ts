@@ -5,6 +5,7 @@
  * checksum, stripe id, k, m, index, body hash).
  */
 import type { ShardDirectory } from '../store/shard-store.ts';
+import { AreaPool } from './area-pool.ts';
 import { openObject } from './chunk-crypto.ts';
 import { reconstructData } from './erasure.ts';
 import { PipelineError } from './errors.ts';
@@ -30,6 +31,13 @@ export class StripeReader {
 
   /** Cached areas read without verifying their shards (`trustObjects`). */
   private readonly unverified = new Set<number>();
+  /** Areas of unverified reads, reused (area-pool.ts). */
+  private readonly pool = new AreaPool();
+  /**
+   * Leases (`withArea`) per load, cached or not: a load's area goes back to the pool only when it
+   * is neither cached nor leased, so no reader ever sees it refilled under its feet.
+   */
+  private readonly leases = new Map<Promise<Buffer>, number>();
 
   /**
    * `trustObjects` (a restore): a stripe whose data shards' stores can read into a buffer
@@ -50,8 +58,13 @@ export class StripeReader {
     this.cacheLimit = cacheStripes;
   }
 
+  /** Starts reading the stripe into the cache (read it with withArea). */
+  prefetch(seq: number): void {
+    this.area(seq).catch(() => undefined); // its reader will see the failure
+  }
+
   /** The stripe's data area (k x shardBytes): verified, rebuilt if needed, unless `trustObjects`. */
-  area(seq: number): Promise<Buffer> {
+  private area(seq: number): Promise<Buffer> {
     const hit = this.cache.get(seq);
     if (hit) {
       this.cache.delete(seq);
@@ -62,30 +75,61 @@ export class StripeReader {
     return this.remember(seq, work);
   }
 
+  /**
+   * Runs `use` on the stripe's area (the verified one when `verified`); the area is not reused
+   * before `use` has settled. Callers that keep the area past an await must read it this way.
+   */
+  async withArea<T>(seq: number, use: (area: Buffer) => T | Promise<T>, verified = false): Promise<T> {
+    const work = verified ? this.verified(seq) : this.area(seq);
+    this.leases.set(work, (this.leases.get(work) ?? 0) + 1);
+    try {
+      return await use(await work);
+    } finally {
+      const left = this.leases.get(work)! - 1;
+      if (left > 0) this.leases.set(work, left);
+      else {
+        this.leases.delete(work);
+        this.recycle(work);
+      }
+    }
+  }
+
   /** Whether the stripe's cached area (if any) came from verified shards. */
   isVerified(seq: number): boolean {
     return !this.unverified.has(seq);
   }
 
   /** The stripe's area from verified shards (rebuilt if needed), read again if the cached one is not. */
-  verified(seq: number): Promise<Buffer> {
+  private verified(seq: number): Promise<Buffer> {
     if (this.cache.has(seq) && !this.unverified.has(seq)) return this.area(seq);
-    this.unverified.delete(seq);
-    this.cache.delete(seq);
+    this.drop(seq);
     return this.remember(seq, this.load(seq));
+  }
+
+  /** Forgets a cached stripe; its area goes back to the pool unless it is leased. */
+  private drop(seq: number): void {
+    const work = this.cache.get(seq);
+    this.cache.delete(seq);
+    this.unverified.delete(seq);
+    if (work !== undefined) this.recycle(work);
+  }
+
+  /** Gives a load's area back to the pool once it is neither cached nor leased. */
+  private recycle(work: Promise<Buffer>): void {
+    if (this.leases.has(work)) return;
+    for (const cached of this.cache.values()) if (cached === work) return;
+    work.then(
+      (area) => this.pool.give(area),
+      () => undefined,
+    );
   }
 
   private remember(seq: number, work: Promise<Buffer>): Promise<Buffer> {
     this.cache.set(seq, work);
     work.catch(() => {
-      this.cache.delete(seq);
-      this.unverified.delete(seq);
+      if (this.cache.get(seq) === work) this.drop(seq);
     });
-    while (this.cache.size > this.cacheLimit) {
-      const oldest = this.cache.keys().next().value!;
-      this.cache.delete(oldest);
-      this.unverified.delete(oldest);
-    }
+    while (this.cache.size > this.cacheLimit) this.drop(this.cache.keys().next().value!);
     return work;
   }
 
@@ -95,7 +139,7 @@ export class StripeReader {
     if (layout === null) return this.load(seq);
     const { k, shardBytes } = layout.stripe;
     // Shared memory: the restore workers read the objects where they are (open-pool.ts).
-    const area = Buffer.from(new SharedArrayBuffer(k * shardBytes));
+    const area = this.pool.take(k * shardBytes);
     const readAll = async (idx: number): Promise<boolean> => {
       const s = layout.shards.find((x) => x.idx === idx);
       const store = s === undefined ? undefined : this.directory.storeFor(s.member);
@@ -103,7 +147,10 @@ export class StripeReader {
       return (await store.readInto(s!.shardId, 0, area, idx * shardBytes, shardBytes)) === shardBytes;
     };
     const read = await Promise.all(Array.from({ length: k }, (_, idx) => readAll(idx).catch(() => false)));
-    if (!read.every(Boolean)) return this.load(seq);
+    if (!read.every(Boolean)) {
+      this.pool.give(area); // every read has settled: nothing writes into it any more
+      return this.load(seq);
+    }
     this.report.read++;
     this.unverified.add(seq);
     return area;
@@ -256,13 +303,13 @@ export class ObjectReader {
     if (!row) throw new PipelineError('not-found', `object ${id.toString('hex')} is not in the index`);
     const opened = this.openRange(row.stripeSeq, id, row.offset, row.sealedBytes, row.codec);
     if (opened !== null) return opened;
-    const area = await this.stripes.area(row.stripeSeq);
+    const seq = row.stripeSeq;
+    const open = (area: Buffer): Buffer => this.openIn(area, id, row.offset, row.sealedBytes, row.codec);
     try {
-      return this.openIn(area, id, row.offset, row.sealedBytes, row.codec);
+      return await this.stripes.withArea(seq, open);
     } catch (error) {
-      if (this.stripes.isVerified(row.stripeSeq)) throw error;
-      const checked = await this.stripes.verified(row.stripeSeq);
-      return this.openIn(checked, id, row.offset, row.sealedBytes, row.codec);
+      if (this.stripes.isVerified(seq)) throw error;
+      return await this.stripes.withArea(seq, open, true);
     }
   }
 

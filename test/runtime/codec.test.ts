@@ -67,6 +67,23 @@ describe('object compression', () => {
     }
   });
 
+  it("decoded into the thread's scratch, a plaintext is right and lives until the next such call", () => {
+    const a = text(300_000);
+    const b = Buffer.from(text(200_000).toString().toUpperCase());
+    // Copied at once: a compressed payload lives in the compressor's scratch.
+    const [pa, pb] = [a, b].map((plain) => Buffer.from(compressObject(plain).payload));
+    const first = decompressObject(CODEC_ZSTD, pa!, MAX_PLAIN_BYTES, true);
+    expect(first.equals(a)).toBe(true);
+    const second = decompressObject(CODEC_ZSTD, pb!, MAX_PLAIN_BYTES, true);
+    expect(second.equals(b)).toBe(true);
+    expect(second.buffer).toBe(first.buffer); // the same scratch: `first` is overwritten
+    expect(decompressObject(CODEC_ZSTD, pa!).buffer).not.toBe(first.buffer);
+    // openObject passes it on; the id is checked on the scratch copy.
+    const id = chunkId(chunkIdKey, a);
+    const { sealed, codec } = sealChunk(dataKey, id, a);
+    expect(openObject(dataKey, chunkIdKey, id, sealed, codec, true).equals(a)).toBe(true);
+  });
+
   it('a frame that would inflate past its limit, lies about its size or has none is a typed error', () => {
     // 4 MiB of zeros compress to a few hundred bytes: against a 1 MiB limit the frame is refused
     // from its header, before any allocation.
