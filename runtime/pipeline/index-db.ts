@@ -208,6 +208,15 @@ export class IndexDb {
     return found;
   }
 
+  /**
+   * Runs `read` (synchronous lookups) in one read transaction: SQLite then takes its read lock
+   * once, not once per statement (each is two fcntl locks and an fstat: a restore of 13,600
+   * files made 48,000 such calls). Nested in a transaction, it is a savepoint.
+   */
+  readTogether<T>(read: () => T): T {
+    return this.db.transaction(read)();
+  }
+
   getObject(id: Buffer): ObjectRow | undefined {
     const row = this.stmts.getObject.get(id);
     if (!row) return undefined;

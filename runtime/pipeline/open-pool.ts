@@ -115,9 +115,17 @@ export class OpenPool {
     return results;
   }
 
+  /**
+   * Starts the workers now: each spends about 0.1 s loading its code, which a restore's main
+   * thread would otherwise wait for after walking the trees.
+   */
+  warm(): void {
+    while (this.slots.length < this.workers) this.slots.push(this.spawn());
+  }
+
   /** Opens every object of `area` in one worker (shared memory is shared, a copy is moved). */
   private async openWhole(area: Buffer, objects: OpenTarget[]): Promise<OpenResult[]> {
-    while (this.slots.length < this.workers) this.slots.push(this.spawn());
+    this.warm();
     for (;;) {
       if (this.failure) throw this.failure;
       const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));

@@ -90,6 +90,10 @@ function metaOf(entry: FileJob['entry']): FileMeta {
  * keeps its place at the end; its batch reports it.
  */
 export function orderByStripe(repo: Repository, files: FileJob[]): FileJob[] {
+  return repo.index.readTogether(() => sortByFirstChunk(repo, files));
+}
+
+function sortByFirstChunk(repo: Repository, files: FileJob[]): FileJob[] {
   const keyed = files.map((job, n) => {
     const first = job.entry.chunks[0];
     const row = first === undefined ? null : (repo.index.getObject(first) ?? null);
@@ -366,7 +370,7 @@ export async function restoreBatch(
   onProgress: OnProgress | undefined,
 ): Promise<void> {
   const failed: (string | null)[] = batch.map(() => null);
-  const byStripe = placeByStripe(repo, batch, failed);
+  const byStripe = repo.index.readTogether(() => placeByStripe(repo, batch, failed));
   const d: Destinations = {
     failed,
     landed: batch.map(() => false),

@@ -80,6 +80,29 @@ export function mtimeSeconds(meta: FileMeta): number {
   return meta.mtimeSec + meta.mtimeNsec / 1e9;
 }
 
+/** The process's umask, read once from /proc; null where unknown (every mode is then set by fchmod). */
+const umask = readUmask();
+
+function readUmask(): number | null {
+  try {
+    const found = /^Umask:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/status', 'latin1'));
+    return found === null ? null : Number.parseInt(found[1]!, 8);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The mode to create a file with, and whether that is already its recorded mode: a plain mode
+ * that the umask leaves whole is given at creation (an fchmod less per file), anything else
+ * (setuid, setgid, sticky, or bits the umask clears) is created private and set afterwards.
+ */
+export function creationMode(mode: number): { mode: number; final: boolean } {
+  const perm = mode & 0o7777;
+  if (umask !== null && (perm & 0o7000) === 0 && (perm & umask) === 0) return { mode: perm, final: true };
+  return { mode: 0o600, final: false };
+}
+
 /** Whether owners are restored (asked once: a small file's landing is a few syscalls). */
 const restoresOwners = process.getuid?.() === 0;
 const isRoot = (): boolean => restoresOwners;
@@ -94,7 +117,8 @@ export function landSmallFile(dest: Buffer, body: Buffer, meta: FileMeta): void 
   let fd = -1;
   let step = 'create';
   try {
-    fd = fs.openSync(temp, 'wx', 0o600);
+    const create = creationMode(meta.mode);
+    fd = fs.openSync(temp, 'wx', create.mode);
     const runs = dataRuns(body, 0);
     const whole = runs.length === 1 && runs[0]![0] === 0 && runs[0]![1] === body.length;
     step = 'write';
@@ -104,7 +128,7 @@ export function landSmallFile(dest: Buffer, body: Buffer, meta: FileMeta): void 
     }
     step = 'set the metadata of';
     if (isRoot()) tryOwner(() => fs.fchownSync(fd, meta.uid, meta.gid));
-    fs.fchmodSync(fd, meta.mode & 0o7777);
+    if (!create.final) fs.fchmodSync(fd, meta.mode & 0o7777);
     fs.futimesSync(fd, mtimeSeconds(meta), mtimeSeconds(meta));
     step = 'close';
     fs.closeSync(fd);

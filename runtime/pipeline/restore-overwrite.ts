@@ -7,6 +7,7 @@
  *     except under `always`;
  *   - something different there: `never` skips it (named in the summary), `if-newer` replaces
  *     it only when the snapshot's copy is newer than the one on disk, `always` replaces it.
+ * A destination in a directory the restore itself created is not looked at: nothing is there.
  */
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
@@ -47,11 +48,14 @@ function sameThing(path: Buffer, st: BigIntStats, e: Planned['entry'], mtimeNs: 
 export async function sortByDestination<T extends Planned>(
   planned: T[],
   policy: OverwritePolicy,
+  isNew: (dest: Buffer) => boolean = () => false,
 ): Promise<{ write: T[]; unchanged: number; skipped: SkippedPath[] }> {
   if (policy === 'always') return { write: planned, unchanged: 0, skipped: [] };
   const verdict: ('write' | 'unchanged' | string)[] = planned.map(() => 'write');
-  // One lstat per destination, synchronously (restore-land.ts says why).
+  // One lstat per destination, synchronously (restore-land.ts says why), except where nothing
+  // can be: in a directory this restore created.
   await eachInSlices(planned, (p, i) => {
+    if (isNew(p.dest)) return;
     const st = lstatOrNull(p.dest);
     if (st === null) return;
     const mtimeNs = BigInt(p.entry.mtimeSec) * 1_000_000_000n + BigInt(p.entry.mtimeNsec);

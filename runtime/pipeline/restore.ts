@@ -132,6 +132,7 @@ export async function restore(repo: Repository, options: RestoreOptions = {}): P
   // The main thread is busy in a restore (shard reads and checks, file writes): one worker fewer
   // than a backup uses measured faster on two cores (7 of 8 interleaved pairs) and uses less memory.
   const pool = new OpenPool(repo.workers === 0 ? 0 : Math.max(1, repo.workers - 1), repo.keys);
+  pool.warm();
   try {
     return await restoreWith(repo, reader, pool, options, started);
   } finally {
@@ -160,6 +161,14 @@ async function restoreWith(
   const linkLeaders = new Map<string, Buffer>();
   const hardlinks: { dest: Buffer; to: Buffer; entry: FileJob['entry'] }[] = [];
 
+  // Directories this restore created (latin1 keys): nothing can be in the way inside them.
+  const created = new Set<string>();
+  const makeDir = (dest: Buffer): void => {
+    if (fs.mkdirSync(dest, { recursive: true, mode: 0o700 }) !== undefined)
+      created.add(dest.toString('latin1'));
+  };
+  const isNew = (dest: Buffer): boolean =>
+    created.has(dest.toString('latin1', 0, Math.max(0, dest.lastIndexOf(0x2f))));
   type Place = { orig: Buffer; dest: Buffer; depth: number };
   const visit = ({ orig, dest, depth }: Place, read: TreeEntry[] | Error): WalkDir<Place>[] => {
     if (read instanceof Error) {
@@ -174,7 +183,7 @@ async function restoreWith(
       if (!inside && !(entry.type === ENTRY_DIR && isAncestor(o, include))) continue;
       if (entry.type === ENTRY_DIR) {
         if (inside) dirs.push({ dest: d, meta: entry, depth: depth + 1 });
-        else fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+        else makeDir(d);
         below.push({ tree: entry.tree, ctx: { orig: o, dest: d, depth: depth + 1 } });
       } else if (!keep(o)) continue;
       else if (entry.type === ENTRY_FILE) {
@@ -194,15 +203,15 @@ async function restoreWith(
     const dest = targetRoot ? joinPath(targetRoot, root.path.subarray(1)) : root.path;
     if (isUnder(root.path, include)) dirs.push({ dest, meta: root.dir, depth: 0 });
     else if (!isAncestor(root.path, include)) continue;
-    fs.mkdirSync(dest, { recursive: true, mode: 0o700 });
+    makeDir(dest);
     roots.push({ tree: root.dir.tree, ctx: { orig: root.path, dest, depth: 0 } });
   }
   await new TreeWalk(repo.index, reader, visit).run(roots);
-  await eachInSlices(dirs, (d) => fs.mkdirSync(d.dest, { recursive: true, mode: 0o700 }));
+  await eachInSlices(dirs, (d) => makeDir(d.dest));
   const policy = options.overwrite ?? 'always';
-  const fileSort = await sortByDestination(files.splice(0), policy);
+  const fileSort = await sortByDestination(files.splice(0), policy, isNew);
   files.push(...orderByStripe(repo, fileSort.write));
-  const linkSort = await sortByDestination(links.splice(0), policy);
+  const linkSort = await sortByDestination(links.splice(0), policy, isNew);
   links.push(...linkSort.write);
   // A hard link's other names follow the same policy; one whose first name was skipped is skipped
   // too (linking it would give it the different file that stays there).
@@ -217,6 +226,7 @@ async function restoreWith(
       return false;
     }),
     policy,
+    isNew,
   );
   hardlinks.push(...linkedSort.write);
 

@@ -380,6 +380,34 @@ describe('backup and restore round trips', () => {
     });
   });
 
+  it('every file mode comes back exactly, new directories and existing ones, under every policy', async () => {
+    const root = tempDir('modes');
+    const src = join(root, 'src');
+    fs.mkdirSync(join(src, 'sub'), { recursive: true });
+    // Small files take their mode at creation when the umask leaves it whole; the others (the
+    // umask clears a bit, or setuid/setgid/sticky) are set afterwards: both must be exact.
+    const modes = [0o644, 0o600, 0o755, 0o444, 0o664, 0o666, 0o640, 0o4755, 0o2755, 0o1644, 0o000];
+    for (const [i, mode] of modes.entries()) {
+      for (const dir of [src, join(src, 'sub')]) {
+        const path = join(dir, `m${mode.toString(8)}`);
+        fs.writeFileSync(path, `file ${i}\n`);
+        fs.chmodSync(path, mode);
+      }
+    }
+    const config = localConfig(root, [src]);
+    await withRepo(config, async (repo) => {
+      await backup(repo);
+      const fresh = join(root, 'fresh');
+      await restore(repo, { target: fresh, overwrite: 'never' });
+      expectSameTree(describeTree(join(fresh, src)), describeTree(src));
+      // Into directories that exist (lstat path): files missing there are written, modes exact.
+      const existing = join(root, 'existing');
+      fs.mkdirSync(join(existing, src, 'sub'), { recursive: true });
+      await restore(repo, { target: existing, overwrite: 'if-newer' });
+      expectSameTree(describeTree(join(existing, src)), describeTree(src));
+    });
+  });
+
   it('refuses to back up emptied sources over a non-empty snapshot', async () => {
     const root = tempDir('empty');
     const src = join(root, 'src');
