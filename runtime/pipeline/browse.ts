@@ -201,7 +201,8 @@ export async function findPaths(
         else truncated = true;
         here.push(shown);
       }
-      if (e.type === ENTRY_DIR) here.push(...(await collect(path, e.tree, snap)));
+      // A loop, not a spread: a subtree's matches can outnumber what the stack holds as arguments.
+      if (e.type === ENTRY_DIR) for (const below of await collect(path, e.tree, snap)) here.push(below);
     }
     memo.set(key, here);
     return here;

@@ -79,6 +79,14 @@ export interface RestoreSummary {
   seconds: number;
 }
 
+/**
+ * `to.push(...items)` for lists of any length: spread arguments live on the stack, and a tree of
+ * 200,000 files overflowed it ("Maximum call stack size exceeded").
+ */
+function appendAll<T>(to: T[], items: readonly T[]): void {
+  for (const item of items) to.push(item);
+}
+
 function isUnder(path: Buffer, prefixes: Buffer | Buffer[] | null): boolean {
   if (!prefixes) return true;
   if (Array.isArray(prefixes)) return prefixes.some((p) => isUnder(path, p));
@@ -210,9 +218,9 @@ async function restoreWith(
   await eachInSlices(dirs, (d) => makeDir(d.dest));
   const policy = options.overwrite ?? 'always';
   const fileSort = await sortByDestination(files.splice(0), policy, isNew);
-  files.push(...orderByStripe(repo, fileSort.write));
+  appendAll(files, orderByStripe(repo, fileSort.write));
   const linkSort = await sortByDestination(links.splice(0), policy, isNew);
-  links.push(...linkSort.write);
+  appendAll(links, linkSort.write);
   // A hard link's other names follow the same policy; one whose first name was skipped is skipped
   // too (linking it would give it the different file that stays there).
   const skippedPaths = new Set(fileSort.skipped.map((x) => x.path));
@@ -228,7 +236,7 @@ async function restoreWith(
     policy,
     isNew,
   );
-  hardlinks.push(...linkedSort.write);
+  appendAll(hardlinks, linkedSort.write);
 
   const bytesTotal = files.reduce((n, f) => n + f.entry.size, 0);
   const progress: Progress = { bytesWritten: 0, bytesTotal, files: 0, torn: [] };
