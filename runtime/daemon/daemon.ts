@@ -158,7 +158,8 @@ export class Daemon implements DaemonParts {
       group: () => group.state,
       backupStatus: () => this.backups.status,
       storeReport: () => store.report(),
-      report: async () => (this.statusService === null ? null : this.statusService.report()),
+      report: async () =>
+        this.statusService === null ? null : this.statusService.report({ background: true }),
     });
     this.shards = new CatalogBackend(
       store,
