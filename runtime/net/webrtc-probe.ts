@@ -7,9 +7,10 @@
  * is closed and streams go over the relayed (or direct) path.
  *
  * A WebRTC or relayed link to a member that is also linked directly (TCP: the two reached each
- * other over several paths while they started) is closed once it carries no stream: streams
- * prefer WebRTC to the TCP link, and every open link costs pings and, for WebRTC, native timers
- * (docs/design.md, "Idle cost").
+ * other over several paths while they started), or a second direct one, is closed once it
+ * carries no stream and no relay reservation: streams prefer WebRTC to the TCP link, and every
+ * open link costs pings and keepalives and, for WebRTC, native timers (docs/design.md, "Idle
+ * cost").
  */
 import type { Connection } from '@libp2p/interface';
 import { type ConnectionPath, connectionPath } from '../../engine/index.ts';
@@ -94,12 +95,17 @@ function isDirectTcp(conn: Connection): boolean {
 
 /**
  * The links to one peer that a direct link makes redundant: every WebRTC and relayed one while a
- * direct link is open (a second direct link stays: it may hold a relay reservation, which
- * libp2p drops with the connection that made it).
+ * direct link is open, and of two direct ones (both sides dialed at once) the one the larger
+ * peer id dialed, when the smaller's is open too: both ends pick the same.
  */
-export function redundantLinks(conns: readonly Connection[]): Connection[] {
+export function redundantLinks(conns: readonly Connection[], self: string): Connection[] {
   const open = conns.filter((c) => c.status === 'open');
-  return open.some(isDirectTcp) ? open.filter((c) => !isDirectTcp(c)) : [];
+  const direct = open.filter(isDirectTcp);
+  if (direct.length === 0) return [];
+  const peer = direct[0]!.remotePeer.toString();
+  const keptDirection = self < peer ? 'outbound' : 'inbound'; // the link the smaller id dialed
+  const smallerDialed = direct.some((c) => c.direction === keptDirection);
+  return open.filter((c) => !isDirectTcp(c) || (smallerDialed && c.direction !== keptDirection));
 }
 
 /**
@@ -115,7 +121,7 @@ export function closeRedundantLinks(
 ): void {
   const conns = node.getConnections().filter((c) => c.remotePeer.toString() === peer);
   let againInMs: number | null = null;
-  for (const conn of redundantLinks(conns)) {
+  for (const conn of redundantLinks(conns, node.peerId.toString())) {
     if (carriesReservation(node, conn)) continue; // the slot would go with it
     const ageMs = Date.now() - conn.timeline.open;
     if (ageMs < REDUNDANT_MIN_AGE_MS || conn.streams.length > 0) {
@@ -124,7 +130,7 @@ export function closeRedundantLinks(
       continue;
     }
     const path = connectionPath(conn.remoteAddr.toString());
-    log(`${path} link to ${peer.slice(-8)} closed: another direct link to it is open`);
+    log(`a redundant ${path} link to ${peer.slice(-8)} closed: a direct link to it is open`);
     void conn.close({ signal: AbortSignal.timeout(WEBRTC_OPEN_BOUND_MS) }).catch((e: unknown) => {
       conn.abort(e instanceof Error ? e : new Error(String(e)));
     });
