@@ -25,6 +25,7 @@ import { RemoteShardStore } from '../net/remote-shard-store.ts';
 import { toPeerId } from '../net/serve.ts';
 import { serveShards } from '../net/shard-protocol.ts';
 import { watchWebRTCLinks } from '../net/webrtc-probe.ts';
+import { releaseIdleWebRTC } from '../net/webrtc-release.ts';
 import { PledgedShardStore } from '../store/pledged-shard-store.ts';
 import { AlertMonitor } from './alerts/monitor.ts';
 import { BackupService } from './backup/backup-service.ts';
@@ -157,7 +158,8 @@ export class Daemon implements DaemonParts {
       group: () => group.state,
       backupStatus: () => this.backups.status,
       storeReport: () => store.report(),
-      report: async () => (this.statusService === null ? null : this.statusService.report()),
+      report: async () =>
+        this.statusService === null ? null : this.statusService.report({ background: true }),
     });
     this.shards = new CatalogBackend(
       store,
@@ -315,7 +317,14 @@ export class Daemon implements DaemonParts {
     this.group.on('change', (state) => this.repair.groupChanged(state));
     if (this.group.state !== null) this.repair.groupChanged(this.group.state);
     this.repair.start();
-    this.unwatchWebRTC = watchWebRTCLinks(this.node, (line) => this.log(line));
+    const unwatchLinks = watchWebRTCLinks(this.node, (line) => this.log(line));
+    const unwatchRelease = this.config.webrtc
+      ? releaseIdleWebRTC(this.node, (line) => this.log(line))
+      : () => {};
+    this.unwatchWebRTC = () => {
+      unwatchLinks();
+      unwatchRelease();
+    };
     this.relays.dialMissing();
     this.relays.start();
     if (this.group.state !== null) this.onGroupChange(this.group.state);

@@ -78,6 +78,27 @@ export function holdsReservation(node: PbLibp2p, relays: readonly PeerId[]): boo
 }
 
 /**
+ * Whether `conn` carries a relay reservation, either way: this node's on the peer (libp2p drops
+ * it when the connection it was made on closes), or the peer's on this node's relay service
+ * (made from the connection's address). Closing such a link would take the slot with it.
+ */
+export function carriesReservation(node: PbLibp2p, conn: Connection): boolean {
+  const store = reservationStoreOf(node) as {
+    reservations?: { get(p: PeerId): { connection?: unknown } | undefined };
+  } | null;
+  if (store?.reservations?.get(conn.remotePeer)?.connection === conn.id) return true;
+  let relay: { reservations?: { get(p: PeerId): { addr?: unknown } | undefined } } | undefined;
+  try {
+    relay = (node.services as { relay?: typeof relay }).relay;
+  } catch {
+    relay = undefined;
+  }
+  const held = relay?.reservations?.get(conn.remotePeer);
+  if (held === undefined) return false;
+  return held.addr === undefined || String(held.addr) === conn.remoteAddr.toString();
+}
+
+/**
  * Whether a reservation made over a link with this remote address gives third parties a way in:
  * only a direct network link does (an IP or DNS address, no relay hop, no WebRTC). Over an
  * inbound WebRTC link the relay's address is `/webrtc/p2p/<relay>`, over an outbound one a

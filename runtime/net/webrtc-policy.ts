@@ -32,6 +32,8 @@ export class WebRTCPolicy {
   private readonly attempts = new Map<string, WebRTCAttempts>();
   /** Peers pb is dialling over WebRTC right now, with how many dials. */
   private readonly permits = new Map<string, number>();
+  /** Told when a WebRTC dial starts (webrtc-release.ts). */
+  onDial: () => void = () => {};
 
   constructor(
     private readonly log: (line: string) => void = () => {},
@@ -65,8 +67,14 @@ export class WebRTCPolicy {
     this.attempts.delete(peer);
   }
 
+  /** Whether a WebRTC dial is under way. */
+  dialling(): boolean {
+    return this.permits.size > 0;
+  }
+
   /** Runs `dial` with WebRTC addresses of `peer` let through the gater. */
   async permit<T>(peer: string, dial: () => Promise<T>): Promise<T> {
+    this.onDial();
     this.permits.set(peer, (this.permits.get(peer) ?? 0) + 1);
     try {
       return await dial();

@@ -5,11 +5,18 @@
  * sync and backups fail. Each new WebRTC connection is therefore probed: a stream must open
  * (multistream-select over a fresh data channel) within WEBRTC_OPEN_BOUND_MS, or the connection
  * is closed and streams go over the relayed (or direct) path.
+ *
+ * A WebRTC or relayed link to a member that is also linked directly (TCP: the two reached each
+ * other over several paths while they started), or a second direct one, is closed once it
+ * carries no stream and no relay reservation: streams prefer WebRTC to the TCP link, and every
+ * open link costs pings and keepalives and, for WebRTC, native timers (docs/design.md, "Idle
+ * cost").
  */
 import type { Connection } from '@libp2p/interface';
 import { type ConnectionPath, connectionPath } from '../../engine/index.ts';
 import { describeError, NetError } from './errors.ts';
 import type { PbLibp2p } from './node.ts';
+import { carriesReservation } from './relay-reserve.ts';
 import { webrtcPolicyOf } from './webrtc-policy.ts';
 
 /** How long a new WebRTC link may take to open a data channel before it is closed. */
@@ -71,7 +78,71 @@ export async function closeIfHalfOpen(
   return reason;
 }
 
-/** Probes every new WebRTC connection of `node` (see the module comment); returns the unsubscriber. */
+/** A link younger than this is never closed as redundant: both ends' WebRTC probes are deciding. */
+export const REDUNDANT_MIN_AGE_MS = WEBRTC_OPEN_BOUND_MS + 1_000;
+/** A redundant link still carrying streams is looked at again this often... */
+export const REDUNDANT_RECHECK_MS = 10_000;
+/** ...this many times at most (then it stays: whatever keeps it busy needs it). */
+export const REDUNDANT_CHECKS = 30;
+
+function isDirectTcp(conn: Connection): boolean {
+  return (
+    conn.status === 'open' &&
+    conn.limits === undefined &&
+    connectionPath(conn.remoteAddr.toString()) === 'direct'
+  );
+}
+
+/**
+ * The links to one peer that a direct link makes redundant: every WebRTC and relayed one while a
+ * direct link is open, and of two direct ones (both sides dialed at once) the one the larger
+ * peer id dialed, when the smaller's is open too: both ends pick the same.
+ */
+export function redundantLinks(conns: readonly Connection[], self: string): Connection[] {
+  const open = conns.filter((c) => c.status === 'open');
+  const direct = open.filter(isDirectTcp);
+  if (direct.length === 0) return [];
+  const peer = direct[0]!.remotePeer.toString();
+  const keptDirection = self < peer ? 'outbound' : 'inbound'; // the link the smaller id dialed
+  const smallerDialed = direct.some((c) => c.direction === keptDirection);
+  return open.filter((c) => !isDirectTcp(c) || (smallerDialed && c.direction !== keptDirection));
+}
+
+/**
+ * Closes the idle links to `peer` made redundant by a direct one (redundantLinks), but none that
+ * carries a relay reservation; a link too young or still carrying streams is looked at again
+ * later, a bounded number of times.
+ */
+export function closeRedundantLinks(
+  node: PbLibp2p,
+  peer: string,
+  log: (line: string) => void,
+  checksLeft = REDUNDANT_CHECKS,
+): void {
+  const conns = node.getConnections().filter((c) => c.remotePeer.toString() === peer);
+  let againInMs: number | null = null;
+  for (const conn of redundantLinks(conns, node.peerId.toString())) {
+    if (carriesReservation(node, conn)) continue; // the slot would go with it
+    const ageMs = Date.now() - conn.timeline.open;
+    if (ageMs < REDUNDANT_MIN_AGE_MS || conn.streams.length > 0) {
+      const waitMs = ageMs < REDUNDANT_MIN_AGE_MS ? REDUNDANT_MIN_AGE_MS - ageMs : REDUNDANT_RECHECK_MS;
+      againInMs = Math.min(againInMs ?? waitMs, waitMs);
+      continue;
+    }
+    const path = connectionPath(conn.remoteAddr.toString());
+    log(`a redundant ${path} link to ${peer.slice(-8)} closed: a direct link to it is open`);
+    void conn.close({ signal: AbortSignal.timeout(WEBRTC_OPEN_BOUND_MS) }).catch((e: unknown) => {
+      conn.abort(e instanceof Error ? e : new Error(String(e)));
+    });
+  }
+  if (againInMs !== null && checksLeft > 1)
+    setTimeout(() => closeRedundantLinks(node, peer, log, checksLeft - 1), againInMs).unref();
+}
+
+/**
+ * Probes every new WebRTC connection of `node` (see the module comment), and closes WebRTC links
+ * made redundant by a direct one (closeRedundantLinks); returns the unsubscriber.
+ */
 export function watchWebRTCLinks(
   node: PbLibp2p,
   log: (line: string) => void,
@@ -79,8 +150,9 @@ export function watchWebRTCLinks(
 ): () => void {
   const onOpen = (event: CustomEvent<Connection>): void => {
     const conn = event.detail;
-    if (!isWebRTC(conn)) return;
     const peer = conn.remotePeer.toString();
+    closeRedundantLinks(node, peer, log);
+    if (!isWebRTC(conn)) return;
     void closeIfHalfOpen(conn, boundMs).then((reason) => {
       // Outbound links are counted by their dialer (dial.ts); the links others opened here are
       // counted here, so a member whose WebRTC never opens is paused on both sides.

@@ -23,6 +23,13 @@ const MAX_SYNC_ROUNDS = 4;
 const ENSURE_LINK_MS = 20_000;
 /** A new connection to a member is synced over after this delay (its streams settle first). */
 const ON_CONNECT_DELAY_MS = 200;
+/**
+ * A timer round leaves out a member reconciled with this one while this log has not changed
+ * since, for at most this many periods: every change asks for a round of its own (`soon`, here
+ * and on the member that made it), so such a round would find nothing; the periodic one remains
+ * (a member removed meanwhile learns it from the refusals).
+ */
+export const QUIET_ROUND_PERIODS = 10;
 /** Refusals within this long of this node's admission: the news has not spread to them yet. */
 const FRESH_ADMISSION_MS = 5 * 60_000;
 
@@ -51,6 +58,8 @@ export class GroupSyncer {
   private readonly linking = new Map<string, Promise<void>>();
   /** When each member's log and this one were last reconciled, by either side (members only). */
   private readonly reconciledAtMs = new Map<string, number>();
+  /** This log's sync index at that reconciliation (the group service keeps one until a change). */
+  private readonly reconciledIndex = new Map<string, unknown>();
 
   constructor(private readonly deps: GroupSyncerDeps) {}
 
@@ -62,17 +71,22 @@ export class GroupSyncer {
       const peer = event.detail.remotePeer.toString();
       if (group.isMember(peer)) setTimeout(() => void this.syncWith(peer), ON_CONNECT_DELAY_MS);
     });
-    this.timer = setInterval(() => void this.syncAll(intervalMs / 2), intervalMs);
+    this.timer = setInterval(
+      () => void this.syncAll(intervalMs / 2, QUIET_ROUND_PERIODS * intervalMs),
+      intervalMs,
+    );
   }
 
   /**
    * A reconciliation with `peer` finished, opened by either side: the two logs hold the same
    * ops, so the next timer round leaves that member out if this was less than half a period ago
-   * (both members' timers would otherwise reconcile every pair twice per period).
+   * (both members' timers would otherwise reconcile every pair twice per period), or while this
+   * log has not changed since (QUIET_ROUND_PERIODS).
    */
   reconciled(peer: string): void {
     if (!this.deps.group.isMember(peer)) return;
     this.reconciledAtMs.set(peer, Date.now());
+    this.reconciledIndex.set(peer, this.deps.group.syncIndex());
     this.deps.lastSeen.set(peer, Date.now());
     this.refusedBy.delete(peer); // it treats this node as a member
   }
@@ -168,9 +182,10 @@ export class GroupSyncer {
   /**
    * One round with every other member; a round already running runs once more instead. The
    * timer's rounds pass `skipRecentMs`: members reconciled with this one that recently are left
-   * out (any change made here asks for a full round, `soon`).
+   * out, and `quietMs`: so are those reconciled within it while this log did not change since
+   * (any change asks for a full round, `soon`).
    */
-  async syncAll(skipRecentMs = 0): Promise<void> {
+  async syncAll(skipRecentMs = 0, quietMs = 0): Promise<void> {
     if (this.stopped) return;
     if (this.syncing) {
       this.syncAgain = true;
@@ -186,11 +201,19 @@ export class GroupSyncer {
         rounds++;
         const members = (this.deps.group.state?.members ?? []).map((m) => m.id);
         for (const id of this.reconciledAtMs.keys())
-          if (!members.includes(id)) this.reconciledAtMs.delete(id);
-        const since = Date.now() - (rounds === 1 ? skipRecentMs : 0);
-        const peers = members.filter(
-          (id) => id !== this.deps.self && !((this.reconciledAtMs.get(id) ?? -Infinity) > since),
-        );
+          if (!members.includes(id)) {
+            this.reconciledAtMs.delete(id);
+            this.reconciledIndex.delete(id);
+          }
+        const nowMs = Date.now();
+        const since = nowMs - (rounds === 1 ? skipRecentMs : 0);
+        const quietSince = nowMs - (rounds === 1 ? quietMs : 0);
+        const index = this.deps.group.syncIndex();
+        const skip = (id: string): boolean => {
+          const atMs = this.reconciledAtMs.get(id) ?? -Infinity;
+          return atMs > since || (atMs > quietSince && this.reconciledIndex.get(id) === index);
+        };
+        const peers = members.filter((id) => id !== this.deps.self && !skip(id));
         await Promise.allSettled(peers.map((p) => this.syncWith(p)));
       } while (this.syncAgain && !this.stopped && rounds < MAX_SYNC_ROUNDS);
       this.deps.afterRound();

@@ -92,14 +92,15 @@ export class StatusService {
     return service;
   }
 
-  report(): Promise<StatusReport> {
-    return this.source.report();
+  /** `background`: the daemon's own report (its sample, its alert check), status-source.ts. */
+  report(options: { background?: boolean } = {}): Promise<StatusReport> {
+    return this.source.report(options);
   }
 
   private async sample(): Promise<void> {
     if (this.stopped) return;
     try {
-      this.history.add(await this.report());
+      this.history.add(await this.report({ background: true }));
     } catch (error) {
       this.deps.log(`status sample failed: ${(error as Error).message}`);
     }

@@ -34,6 +34,12 @@ import type { UploadInput } from './status-upload.ts';
 
 /** How long a usage answer or a pending check stays fresh. */
 export const USAGE_FRESH_MS = 5_000;
+/**
+ * How long a usage answer stays fresh for the daemon's own reports (the minute's history sample,
+ * the alert check): members' use changes only with shard transfers, and a backup's start or
+ * commit asks again at once; someone asking (`pb-node status`, the dashboard) gets USAGE_FRESH_MS.
+ */
+export const BACKGROUND_USAGE_FRESH_MS = 5 * 60_000;
 export const PENDING_FRESH_MS = 5_000;
 /** A costly read of the index is reused for this many times its own duration, so status never
  * spends more than about 1/20 of the daemon's time on it. */
@@ -154,11 +160,10 @@ export class StatusSource {
     this.index = new IndexReader(join(deps.dataDir, BACKUP_SUBDIR, 'index.sqlite'));
   }
 
-  private askUsage(state: GroupState | null): Promise<void> {
+  private askUsage(state: GroupState | null, freshMs: number): Promise<void> {
     if (this.usageRound !== null) return this.usageRound;
     const key = backupKey(this.deps.backup());
-    if (key === this.usageBackupKey && Date.now() - this.usageAskedMs < USAGE_FRESH_MS)
-      return Promise.resolve();
+    if (key === this.usageBackupKey && Date.now() - this.usageAskedMs < freshMs) return Promise.resolve();
     this.usageBackupKey = key;
     const others = (state?.members ?? []).map((m) => m.id).filter((id) => id !== this.deps.self);
     for (const id of this.usage.keys()) if (!others.includes(id)) this.usage.delete(id);
@@ -240,11 +245,16 @@ export class StatusSource {
     return merged;
   }
 
-  async report(): Promise<StatusReport> {
+  /** `background`: a report the daemon makes for itself (BACKGROUND_USAGE_FRESH_MS). */
+  async report(options: { background?: boolean } = {}): Promise<StatusReport> {
     const { deps } = this;
     const state = deps.group();
     const directories = deps.directories();
-    await Promise.all([this.askUsage(state), directories.length > 0 ? this.checkPending() : undefined]);
+    const usageFreshMs = options.background === true ? BACKGROUND_USAGE_FRESH_MS : USAGE_FRESH_MS;
+    await Promise.all([
+      this.askUsage(state, usageFreshMs),
+      directories.length > 0 ? this.checkPending() : undefined,
+    ]);
     const nowMs = Date.now();
     const backup = deps.backup();
     const members = (state?.members ?? []).map((m) => ({

@@ -47,12 +47,17 @@ describe('group sync rounds', () => {
     await Promise.all(nodes.map((n) => n.node.stop()));
   });
 
-  function syncerOf(n: TestNode, lastSeen: Map<string, number>): GroupSyncer {
+  /** `index`: the log's sync index (by default a new one at every call: a log that keeps changing). */
+  function syncerOf(
+    n: TestNode,
+    lastSeen: Map<string, number>,
+    index: () => ReturnType<typeof syncIndex> = () => syncIndex([]),
+  ): GroupSyncer {
     const state = { members: nodes.map((m) => ({ id: m.id })) } as unknown as GroupState;
     const group = {
       state,
       isMember: (id: string) => members.has(id),
-      syncIndex: () => syncIndex([]),
+      syncIndex: index,
       opBytes: () => undefined,
       receive: () => ({ added: 0, rejected: 0 }),
     } as unknown as GroupService;
@@ -96,5 +101,27 @@ describe('group sync rounds', () => {
     // A non-member's reconciliation (a standalone relay reading the log) is not remembered.
     syncer.reconciled('12D3KooWRWyrLLLjLLBsuaJFxNsPvKWCEDhkrYRVowzjw77W7T2o');
     expect(lastSeen.has('12D3KooWRWyrLLLjLLBsuaJFxNsPvKWCEDhkrYRVowzjw77W7T2o')).toBe(false);
+  }, 30_000);
+
+  it('a timer round skips a member reconciled at this log as it is, for a bounded time', async () => {
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    served.length = 0;
+    let index = syncIndex([]);
+    const syncer = syncerOf(a, new Map(), () => index);
+    syncer.reconciled(b.id);
+    syncer.reconciled(c.id);
+    // Long past half a period, but the log is as it was at both reconciliations: nothing to do.
+    await new Promise((r) => setTimeout(r, 50));
+    await syncer.syncAll(1, 60_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(served).toEqual([]);
+    // Past the quiet bound: both again.
+    await syncer.syncAll(1, 1);
+    await until('b and c to report', () => served.length === 2);
+    // The log changed (a new index): both again, though just reconciled at the old one.
+    index = syncIndex([]);
+    await new Promise((r) => setTimeout(r, 50));
+    await syncer.syncAll(1, 60_000);
+    await until('b and c to report again', () => served.length === 4);
   }, 30_000);
 });
