@@ -29,6 +29,42 @@ export async function testNode(
   return { node, id: memberIdFromPublicKey(keys.publicKey), secret };
 }
 
+/**
+ * The WebRTC test trio: a relay, a hidden member that listens only through the relay and WebRTC
+ * (no TCP port), and a writer that can dial WebRTC; all three admitted in `members`. The hidden
+ * member is not yet linked to the relay (some tests register handlers first): see awaitCircuit.
+ */
+export async function webrtcTrio(
+  policy: () => AccessPolicy,
+  members: Set<string>,
+): Promise<{ relay: TestNode; hidden: TestNode; writer: TestNode }> {
+  const relay = await testNode(policy, { relayServer: true });
+  const hidden = await testNode(policy, {
+    listen: ['/p2p-circuit', '/webrtc'],
+    webrtc: true,
+    webrtcBindAddress: '127.0.0.1',
+    iceServers: [],
+  });
+  const writer = await testNode(policy, { webrtc: true, webrtcBindAddress: '127.0.0.1', iceServers: [] });
+  for (const n of [relay, hidden, writer]) members.add(n.id);
+  return { relay, hidden, writer };
+}
+
+/** Links `hidden` to `relay` and waits (bounded) until it announces an address containing `part`. */
+export async function awaitCircuit(
+  hidden: TestNode,
+  relay: TestNode,
+  part = '/p2p-circuit/webrtc',
+  withinMs = 20_000,
+): Promise<void> {
+  await hidden.node.dial(relay.node.getMultiaddrs()[0]!);
+  const deadline = Date.now() + withinMs;
+  while (!hidden.node.getMultiaddrs().some((a) => a.toString().includes(part))) {
+    if (Date.now() > deadline) throw new Error(`no ${part} address after ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** A policy admitting exactly the given ids (mutable set). */
 export function setPolicy(allowed: Set<string>): () => AccessPolicy {
   const p: AccessPolicy = {

@@ -13,7 +13,7 @@ import { dialPreferringWebRTC } from '../../../runtime/net/dial.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
 import { serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
-import { closeLinks, setPolicy, type TestNode, testNode } from './_helpers.ts';
+import { awaitCircuit, closeLinks, setPolicy, type TestNode, webrtcTrio } from './_helpers.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -29,31 +29,16 @@ describe('relayed and WebRTC links', () => {
   beforeAll(async () => {
     dir = await fs.mkdtemp(join(tmpdir(), 'pb-relay-'));
     const policy = setPolicy(members);
-    relay = await testNode(policy, { relayServer: true });
     // The hidden member listens on no TCP port: only through the relay, and WebRTC.
-    hidden = await testNode(policy, {
-      listen: ['/p2p-circuit', '/webrtc'],
-      webrtc: true,
-      webrtcBindAddress: '127.0.0.1',
-      iceServers: [],
-    });
-    writer = await testNode(policy, { webrtc: true, webrtcBindAddress: '127.0.0.1', iceServers: [] });
-    for (const n of [relay, hidden, writer]) members.add(n.id);
+    ({ relay, hidden, writer } = await webrtcTrio(policy, members));
     store = await PledgedShardStore.open(join(dir, 'hidden'), {
       pledgeBytes: 80 * MiB,
       isMember: (id) => members.has(id),
       durable: false,
     });
     await serveShards(hidden.node, policy, store);
-    await hidden.node.dial(relay.node.getMultiaddrs()[0]!);
     // Wait for the reservation: the hidden node announces a circuit address.
-    const deadline = Date.now() + 20_000;
-    while (
-      !hidden.node.getMultiaddrs().some((a) => a.toString().includes('/p2p-circuit')) &&
-      Date.now() < deadline
-    ) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await awaitCircuit(hidden, relay, '/p2p-circuit');
   }, 60_000);
 
   afterAll(async () => {

@@ -27,7 +27,14 @@ import { serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { announceDialable } from '../../../runtime/net/transport-guard.ts';
 import { isWebRTC, watchWebRTCLinks } from '../../../runtime/net/webrtc-probe.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
-import { closeLinks, dialWebRTCRetrying, setPolicy, type TestNode, testNode } from './_helpers.ts';
+import {
+  closeLinks,
+  dialWebRTCRetrying,
+  setPolicy,
+  type TestNode,
+  testNode,
+  webrtcTrio,
+} from './_helpers.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -196,15 +203,7 @@ describe('a WebRTC link that opens no data channel', () => {
   beforeAll(async () => {
     dir = await fs.mkdtemp(join(tmpdir(), 'pb-halfopen-'));
     const policy = setPolicy(members);
-    relay = await testNode(policy, { relayServer: true });
-    hidden = await testNode(policy, {
-      listen: ['/p2p-circuit', '/webrtc'],
-      webrtc: true,
-      webrtcBindAddress: '127.0.0.1',
-      iceServers: [],
-    });
-    writer = await testNode(policy, { webrtc: true, webrtcBindAddress: '127.0.0.1', iceServers: [] });
-    for (const n of [relay, hidden, writer]) members.add(n.id);
+    ({ relay, hidden, writer } = await webrtcTrio(policy, members));
     // Registered before anything else listens: the fault is in place before any probe runs.
     writer.node.addEventListener('connection:open', (event: CustomEvent<Connection>) => {
       const conn = event.detail;

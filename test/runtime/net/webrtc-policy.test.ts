@@ -14,7 +14,14 @@ import {
   webrtcTarget,
 } from '../../../runtime/net/webrtc-policy.ts';
 import { isWebRTC } from '../../../runtime/net/webrtc-probe.ts';
-import { closeLinks, dialWebRTCRetrying, setPolicy, type TestNode, testNode } from './_helpers.ts';
+import {
+  awaitCircuit,
+  closeLinks,
+  dialWebRTCRetrying,
+  setPolicy,
+  type TestNode,
+  webrtcTrio,
+} from './_helpers.ts';
 
 const PEER = '12D3KooWRWyrLLLjLLBsuaJFxNsPvKWCEDhkrYRVowzjw77W7T2o';
 const RELAYED = `/ip4/198.51.100.2/tcp/4002/p2p/12D3KooWGEzpeseQn3xc9T3ZfEVgmtxDeYqi8wis6vbtcmqnod81/p2p-circuit`;
@@ -87,23 +94,8 @@ describe('libp2p dials and the policy', () => {
   const members = new Set<string>();
 
   beforeAll(async () => {
-    const policy = setPolicy(members);
-    relay = await testNode(policy, { relayServer: true });
-    hidden = await testNode(policy, {
-      listen: ['/p2p-circuit', '/webrtc'],
-      webrtc: true,
-      webrtcBindAddress: '127.0.0.1',
-      iceServers: [],
-    });
-    writer = await testNode(policy, { webrtc: true, webrtcBindAddress: '127.0.0.1', iceServers: [] });
-    for (const n of [relay, hidden, writer]) members.add(n.id);
-    await hidden.node.dial(relay.node.getMultiaddrs()[0]!);
-    const deadline = Date.now() + 20_000;
-    while (
-      !hidden.node.getMultiaddrs().some((a) => a.toString().includes('/p2p-circuit/webrtc')) &&
-      Date.now() < deadline
-    )
-      await new Promise((r) => setTimeout(r, 100));
+    ({ relay, hidden, writer } = await webrtcTrio(setPolicy(members), members));
+    await awaitCircuit(hidden, relay);
   }, 60_000);
 
   afterAll(async () => {

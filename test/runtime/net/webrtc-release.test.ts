@@ -8,7 +8,14 @@ import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isWebRTC, probeDataChannel } from '../../../runtime/net/webrtc-probe.ts';
 import { releaseIdleWebRTC } from '../../../runtime/net/webrtc-release.ts';
-import { closeLinks, dialWebRTCRetrying, setPolicy, type TestNode, testNode } from './_helpers.ts';
+import {
+  awaitCircuit,
+  closeLinks,
+  dialWebRTCRetrying,
+  setPolicy,
+  type TestNode,
+  webrtcTrio,
+} from './_helpers.ts';
 
 const IDLE_MS = 300;
 
@@ -38,20 +45,8 @@ describe('releasing idle WebRTC', () => {
   const members = new Set<string>();
 
   beforeAll(async () => {
-    const policy = setPolicy(members);
-    relay = await testNode(policy, { relayServer: true });
-    hidden = await testNode(policy, {
-      listen: ['/p2p-circuit', '/webrtc'],
-      webrtc: true,
-      webrtcBindAddress: '127.0.0.1',
-      iceServers: [],
-    });
-    writer = await testNode(policy, { webrtc: true, webrtcBindAddress: '127.0.0.1', iceServers: [] });
-    for (const n of [relay, hidden, writer]) members.add(n.id);
-    await hidden.node.dial(relay.node.getMultiaddrs()[0]!);
-    await until('the circuit address', () =>
-      hidden.node.getMultiaddrs().some((a) => a.toString().includes('/p2p-circuit/webrtc')),
-    );
+    ({ relay, hidden, writer } = await webrtcTrio(setPolicy(members), members));
+    await awaitCircuit(hidden, relay);
   }, 60_000);
 
   afterAll(async () => {
