@@ -14,6 +14,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { connectionPath } from '../../engine/index.ts';
 import { describeError, NetError } from './errors.ts';
 import type { PbLibp2p } from './node.ts';
+import { isOpenDirectLink } from './relay-reserve.ts';
 import { dialWebRTCAddress, webrtcPolicyOf, webrtcTarget } from './webrtc-policy.ts';
 import { closeIfHalfOpen, isWebRTC, WEBRTC_OPEN_BOUND_MS } from './webrtc-probe.ts';
 
@@ -59,11 +60,6 @@ function transportOf(connection: Connection): Transport {
   return connection.limits === undefined ? 'direct' : 'relay';
 }
 
-/** A link over a direct address: no relay hop, no WebRTC. */
-export function isDirectLink(connection: Connection): boolean {
-  return transportOf(connection) === 'direct';
-}
-
 /**
  * Dials the direct addresses among `addrs` (no relay hop, no WebRTC) for at most `boundMs`:
  * the direct link, or null when there is none. `fast` says whether the dial failed fast (the
@@ -81,7 +77,7 @@ async function tryDirect(
   const startMs = Date.now();
   try {
     const connection = await node.dial(direct, { signal: AbortSignal.timeout(boundMs) });
-    return { connection: isDirectLink(connection) ? connection : null, fast: false };
+    return { connection: isOpenDirectLink(connection) ? connection : null, fast: false };
   } catch {
     return { connection: null, fast: Date.now() - startMs < boundMs / 2 };
   }
@@ -137,7 +133,7 @@ export async function dialPreferringWebRTC(
   // starting) is dialed again before each WebRTC attempt, one that timed out is not.
   let dialDirect = true;
   const directNow = async (): Promise<Connection | null> => {
-    const open = target === null ? undefined : openLinks(node, target).find(isDirectLink);
+    const open = target === null ? undefined : openLinks(node, target).find(isOpenDirectLink);
     if (open !== undefined || !dialDirect) return open ?? null;
     const tried = await tryDirect(node, addrs, options.directFirstMs ?? DIRECT_FIRST_BOUND_MS);
     dialDirect = tried.fast;

@@ -119,7 +119,12 @@ export function isDirectLink(remoteAddr: Multiaddr): boolean {
  * over TCP to a configured relay that is a member, once a WebRTC link to it opened.
  */
 function hasDirectLink(links: readonly Connection[]): boolean {
-  return links.some((c) => c.status === 'open' && c.limits == null && isDirectLink(c.remoteAddr));
+  return links.some(isOpenDirectLink);
+}
+
+/** An open link without limits over a direct network address (isDirectLink): no relay, no WebRTC. */
+export function isOpenDirectLink(c: Connection): boolean {
+  return c.status === 'open' && c.limits == null && isDirectLink(c.remoteAddr);
 }
 
 /** Thrown (to libp2p's relay discovery, which logs and moves on) instead of a useless reservation. */

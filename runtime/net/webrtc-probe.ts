@@ -16,7 +16,7 @@ import type { Connection } from '@libp2p/interface';
 import { type ConnectionPath, connectionPath } from '../../engine/index.ts';
 import { describeError, NetError } from './errors.ts';
 import type { PbLibp2p } from './node.ts';
-import { carriesReservation } from './relay-reserve.ts';
+import { carriesReservation, isOpenDirectLink } from './relay-reserve.ts';
 import { webrtcPolicyOf } from './webrtc-policy.ts';
 
 /** How long a new WebRTC link may take to open a data channel before it is closed. */
@@ -85,14 +85,6 @@ export const REDUNDANT_RECHECK_MS = 10_000;
 /** ...this many times at most (then it stays: whatever keeps it busy needs it). */
 export const REDUNDANT_CHECKS = 30;
 
-function isDirectTcp(conn: Connection): boolean {
-  return (
-    conn.status === 'open' &&
-    conn.limits === undefined &&
-    connectionPath(conn.remoteAddr.toString()) === 'direct'
-  );
-}
-
 /**
  * The links to one peer that a direct link makes redundant: every WebRTC and relayed one while a
  * direct link is open, and of two direct ones (both sides dialed at once) the one the larger
@@ -100,12 +92,12 @@ function isDirectTcp(conn: Connection): boolean {
  */
 export function redundantLinks(conns: readonly Connection[], self: string): Connection[] {
   const open = conns.filter((c) => c.status === 'open');
-  const direct = open.filter(isDirectTcp);
+  const direct = open.filter(isOpenDirectLink);
   if (direct.length === 0) return [];
   const peer = direct[0]!.remotePeer.toString();
   const keptDirection = self < peer ? 'outbound' : 'inbound'; // the link the smaller id dialed
   const smallerDialed = direct.some((c) => c.direction === keptDirection);
-  return open.filter((c) => !isDirectTcp(c) || (smallerDialed && c.direction !== keptDirection));
+  return open.filter((c) => !isOpenDirectLink(c) || (smallerDialed && c.direction !== keptDirection));
 }
 
 /**

@@ -97,7 +97,7 @@ function readUmask(): number | null {
  * that the umask leaves whole is given at creation (an fchmod less per file), anything else
  * (setuid, setgid, sticky, or bits the umask clears) is created private and set afterwards.
  */
-export function creationMode(mode: number): { mode: number; final: boolean } {
+function creationMode(mode: number): { mode: number; final: boolean } {
   const perm = mode & 0o7777;
   if (umask !== null && (perm & 0o7000) === 0 && (perm & umask) === 0) return { mode: perm, final: true };
   return { mode: 0o600, final: false };

@@ -125,17 +125,17 @@ export class TreeWalk<C> {
     let left = pieces;
     for (let attempt = 0; attempt < 2 && left.length > 0; attempt++) {
       let final = false;
-      let area: Buffer | null = null;
+      let read = false;
       // Only a failure to read the area drops the pieces; one while opening them is not caught.
-      const openAll = (a: Buffer): Piece<C>[] => {
-        area = a;
+      const openAll = (area: Buffer): Piece<C>[] => {
+        read = true;
         final = stripes.isVerified(seq);
-        return left.filter((p) => !this.open(a, p, final));
+        return left.filter((p) => !this.open(area, p, final));
       };
       try {
         left = await stripes.withArea(seq, openAll, attempt > 0);
       } catch (error) {
-        if (area !== null) throw error;
+        if (read) throw error;
         for (const p of left) this.drop(p, error as Error);
         return;
       }
