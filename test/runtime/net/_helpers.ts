@@ -7,6 +7,7 @@ import { FrameReader, MAX_MESSAGE_BYTES, sendBytes } from '../../../runtime/net/
 import { libp2pKeyFromSeed } from '../../../runtime/net/keys.ts';
 import { createPbNode, type PbLibp2p, type PbNodeOptions } from '../../../runtime/net/node.ts';
 import { dialWebRTCAddress } from '../../../runtime/net/webrtc-policy.ts';
+import { isWebRTC } from '../../../runtime/net/webrtc-probe.ts';
 
 export interface TestNode {
   node: PbLibp2p;
@@ -102,26 +103,39 @@ export async function isRefused(
 }
 
 /**
- * A WebRTC dial under pb's permit, tried up to `attempts` times as the daemon does (dial.ts): one
- * dial may fail by itself (libp2p gives an address 6 s; signalling through the relay, ICE, DTLS
- * and SCTP on a loaded machine can take longer). A refusal by the gater is not retried.
+ * A WebRTC dial under pb's permit, tried up to `attempts` times with a growing pause, as the daemon
+ * does (dial.ts): one dial may fail by itself. libp2p gives an address 6 s, and signalling through
+ * the relay, ICE, DTLS and SCTP on a loaded machine can take longer; and with both ends in one
+ * process, about one re-dial in thirty made right after a close fails once (libdatachannel closes
+ * the new peer connection at once). A refusal by the gater is not retried. The error names every
+ * attempt and the links both nodes had.
  */
 export async function dialWebRTCRetrying(
   node: PbLibp2p,
   addr: Multiaddr,
-  attempts = 3,
+  attempts = 4,
   attemptTimeoutMs = 20_000,
 ): Promise<Connection> {
   const failures: string[] = [];
   for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (attempt > 1) await new Promise((r) => setTimeout(r, 500 * 2 ** (attempt - 2)));
     try {
       return await dialWebRTCAddress(node, addr, { signal: AbortSignal.timeout(attemptTimeoutMs) });
     } catch (error) {
       if (/gater/i.test(String(error))) throw error;
-      failures.push(`attempt ${attempt}: ${String(error)}`);
+      failures.push(`attempt ${attempt}: ${String(error)}; links: ${describeLinks(node)}`);
     }
   }
   throw new Error(`no WebRTC link to ${addr.toString()} in ${attempts} attempts:\n${failures.join('\n')}`);
+}
+
+/** The open links of `node`, for an error message: peer, path and status of each. */
+function describeLinks(node: PbLibp2p): string {
+  const links = node.getConnections().map((c) => {
+    const path = isWebRTC(c) ? 'webrtc' : c.limits !== undefined ? 'relayed' : 'direct';
+    return `${c.remotePeer.toString().slice(-6)} ${path} ${c.status}`;
+  });
+  return links.length === 0 ? 'none' : links.join(', ');
 }
 
 /**
