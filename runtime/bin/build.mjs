@@ -60,7 +60,12 @@ export async function build({ bundlePackages = false } = {}) {
       sourcefile: 'pb-node-entry.ts',
       loader: 'ts',
     },
-    outfile: join(root, 'dist', 'pb-node.mjs'),
+    // Split at the CLI's dynamic imports (cli.ts): a local-mode command loads its own chunks only.
+    splitting: true,
+    outdir: join(root, 'dist'),
+    entryNames: 'pb-node',
+    chunkNames: 'pb-node-[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
   });
   await esbuild.build({
     ...settings,

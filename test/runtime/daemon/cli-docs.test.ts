@@ -46,7 +46,7 @@ describe('completion and man page', () => {
   it(
     'zsh and fish scripts name every command; each parses in its shell where installed',
     async () => {
-      const program = buildProgram();
+      const program = await buildProgram();
       const names = program.commands.map((c) => c.name());
       expect(names).toEqual(
         expect.arrayContaining(['init', 'start', 'config', 'service', 'completion', 'man']),
@@ -75,7 +75,7 @@ describe('completion and man page', () => {
       const r = await cli(['man']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^\.TH PB\\-NODE 1 /);
-      for (const c of buildProgram().commands)
+      for (const c of (await buildProgram()).commands)
         expect(r.stdout).toContain(`pb\\-node ${c.name().replace(/-/g, '\\-')}`);
       expect(r.stdout).toContain('how long the code stays valid (default: 24h)');
       expect(r.stdout).not.toContain(process.env.HOME ?? '/nonexistent-home');
