@@ -4,9 +4,9 @@
  * stripe packing, Reed-Solomon (native, in libuv's pool), shard hashing, writes and the index.
  * With `workers: 0` the same code runs inline (tests, one-core machines).
  *
- * Bounds: one file (or one batch of small files) per worker at a time; each worker has at most two
- * batches (<= 4 MiB of sealed chunks each) waiting for the main thread, which acknowledges a batch
- * only after it has packed it; a file's batches are packed in order and its 'done' comes after its
+ * Bounds: one file (or up to SMALL_BATCHES_PER_WORKER batches of small files) per worker at a
+ * time; each worker has at most two batches (<= 4 MiB of sealed chunks each) waiting for the main
+ * thread, which acknowledges a batch only after it has packed it; a file's batches are packed in order and its 'done' comes after its
  * last acknowledgement. Small files (<= SMALL_FILE_BYTES when scanned) go in batches of at most
  * SMALL_BATCH_FILES files or SMALL_BATCH_BYTES, answered in one message; the scanner bounds how
  * many are in flight.
@@ -51,9 +51,15 @@ interface SmallBatch {
 interface Slot {
   worker: Worker;
   job: Job | null;
-  /** The small-file batch the worker is on (then `job` is null). */
-  small: SmallBatch | null;
+  /** The small-file batches sent to the worker, oldest first (then `job` is null). */
+  small: SmallBatch[];
 }
+
+/**
+ * Small-file batches a worker may hold at once: it starts the next as soon as it has answered one,
+ * instead of waiting a round trip through the main thread (which may be packing a stripe).
+ */
+export const SMALL_BATCHES_PER_WORKER = 2;
 
 /** A small-file batch goes out at this many files or bytes (scan-time sizes), or when the scan yields. */
 export const SMALL_BATCH_FILES = 128;
@@ -90,7 +96,7 @@ export class ChunkPool {
     const worker = new Worker(WORKER_URL, {
       resourceLimits: { maxYoungGenerationSizeMb: 32, maxOldGenerationSizeMb: 128 },
     });
-    const slot: Slot = { worker, job: null, small: null };
+    const slot: Slot = { worker, job: null, small: [] };
     worker.on(
       'message',
       (msg: {
@@ -140,8 +146,8 @@ export class ChunkPool {
       slot.job = null;
       job?.reject(error);
       const small = slot.small;
-      slot.small = null;
-      for (const f of small?.files ?? []) f.reject(error);
+      slot.small = [];
+      for (const batch of small) for (const f of batch.files) f.reject(error);
     });
     return slot;
   }
@@ -153,25 +159,31 @@ export class ChunkPool {
   }
 
   private dispatch(): void {
-    for (const slot of this.slots) {
-      if (slot.job || slot.small || this.queue.length === 0) continue;
-      const next = this.queue.shift()!;
-      if ('files' in next) {
-        slot.small = next;
-        const paths = next.files.map((f) => f.path);
-        slot.worker.postMessage({ type: 'smallFiles', jobId: next.jobId, paths, keys: this.keys });
-      } else {
-        slot.job = next;
-        slot.worker.postMessage({ type: 'file', jobId: next.jobId, path: next.path, keys: this.keys });
+    // First every idle worker gets one piece of work, then busy ones a second small batch.
+    for (const depth of [1, SMALL_BATCHES_PER_WORKER]) {
+      for (const slot of this.slots) {
+        if (this.queue.length === 0) return;
+        if (slot.job || slot.small.length >= depth) continue;
+        const next = this.queue[0]!;
+        if ('files' in next) {
+          this.queue.shift();
+          slot.small.push(next);
+          const paths = next.files.map((f) => f.path);
+          slot.worker.postMessage({ type: 'smallFiles', jobId: next.jobId, paths, keys: this.keys });
+        } else if (slot.small.length === 0) {
+          this.queue.shift();
+          slot.job = next;
+          slot.worker.postMessage({ type: 'file', jobId: next.jobId, path: next.path, keys: this.keys });
+        }
       }
     }
   }
 
   /** A small-file batch came back: each file's chunks are packed, in order, then it resolves. */
   private smallDone(slot: Slot, jobId: number, outcomes: SmallFileOutcome[]): void {
-    const batch = slot.small;
+    const batch = slot.small[0];
     if (!batch || batch.jobId !== jobId) return;
-    slot.small = null;
+    slot.small.shift();
     assert(outcomes.length === batch.files.length, 'one outcome per small file');
     this.dispatch();
     let chain = Promise.resolve();

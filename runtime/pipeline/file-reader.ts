@@ -45,6 +45,36 @@ function isZero(chunk: Buffer): boolean {
   return chunk.length <= ZEROS.length && chunk.equals(ZEROS.subarray(0, chunk.length));
 }
 
+/** A file open for reading: its stat, the next bytes into a buffer (0 at the end), close. */
+interface ReadHandle {
+  stat(): Promise<BigIntStats>;
+  read(into: Buffer): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `path` for reading. A worker owns its thread and calls the file system synchronously: no
+ * thread-pool round trip per call, and no wait behind the stripe writer's writes and fsyncs, which
+ * hold libuv's pool (shared by every thread of the process) for tens of milliseconds at a time.
+ * The main thread (no workers) goes through the pool.
+ */
+async function openForRead(path: Buffer): Promise<ReadHandle> {
+  if (!isMainThread) {
+    const fd = openSync(path, 'r');
+    return {
+      stat: async () => fstatSync(fd, { bigint: true }),
+      read: async (into) => readSync(fd, into, 0, into.length, null),
+      close: async () => closeSync(fd),
+    };
+  }
+  const handle = await fs.open(path, 'r');
+  return {
+    stat: () => handle.stat({ bigint: true }),
+    read: async (into) => (await handle.read(into, 0, into.length, null)).bytesRead,
+    close: () => handle.close(),
+  };
+}
+
 export async function readAndSealFile(
   path: Uint8Array,
   keys: FileReadKeys,
@@ -53,10 +83,10 @@ export async function readAndSealFile(
   /** Resolves when the receiver has taken every batch (the final stat comes after it). */
   drained: () => Promise<void> = () => Promise.resolve(),
 ): Promise<FileReadResult> {
-  const handle = await fs.open(Buffer.from(path), 'r');
+  const handle = await openForRead(Buffer.from(path));
   const chunker = takeChunker();
   try {
-    const before = await handle.stat({ bigint: true });
+    const before = await handle.stat();
     const chunkIds: Uint8Array[] = [];
     let batch: SealedChunk[] = [];
     let batchSize = 0;
@@ -88,10 +118,7 @@ export async function readAndSealFile(
     };
     for (;;) {
       const space = chunker.fill();
-      // A worker owns its thread: a synchronous read skips a thread-pool round trip per buffer.
-      const bytesRead = isMainThread
-        ? (await handle.read(space, 0, space.length, null)).bytesRead
-        : readSync(handle.fd, space, 0, space.length, null);
+      const bytesRead = await handle.read(space);
       if (bytesRead === 0) chunker.finish();
       else {
         chunker.commit(bytesRead);
@@ -102,7 +129,7 @@ export async function readAndSealFile(
     }
     if (batch.length > 0) await onBatch(batch);
     await drained();
-    const after = await handle.stat({ bigint: true });
+    const after = await handle.stat();
     return readResult(before, after, total, chunkIds, false);
   } finally {
     giveChunker(chunker);

@@ -17,7 +17,7 @@
  * - At most `maxFilesInFlight` files are being read at once, besides up to 512 small files
  *   (<= 64 KiB when stat'ed) that the pool reads in batches.
  */
-import { type BigIntStats, lstatSync } from 'node:fs';
+import { type BigIntStats, lstatSync, readdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
@@ -244,7 +244,9 @@ export class Scanner {
     try {
       let names: Buffer[];
       try {
-        names = await fs.readdir(path, { encoding: 'buffer' });
+        // Synchronous, like the stats below: through libuv's pool a listing waited behind the
+        // stripe writer's shard writes and fsyncs, and the workers ran out of files to read.
+        names = readdirSync(path, { encoding: 'buffer' });
       } catch (error) {
         this.warn(`cannot read directory ${showPath(path)}: ${errnoOf(error)}; skipped`);
         return null;
