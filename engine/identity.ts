@@ -41,7 +41,18 @@ export function deriveKey(secret: Uint8Array, label: string): Uint8Array {
   return hkdf(sha256, secret, utf8.encode(HKDF_SALT), utf8.encode(label), 32);
 }
 
-export function deriveMemberKeys(recoverySecret: Uint8Array): MemberKeys {
+/** The Ed25519 public key of a 32-byte seed (RFC 8032); the runtime injects OpenSSL's. */
+export type Ed25519PublicKeyOf = (signingSeed: Uint8Array) => Uint8Array;
+
+/**
+ * The member's keys from its recovery secret. `publicKeyOf` computes the identity from the seed:
+ * @noble/curves by default (pure JS: about 70 ms the first time, building its base-point table);
+ * any RFC 8032 implementation gives the same bytes, and the result is checked to be 32 bytes.
+ */
+export function deriveMemberKeys(
+  recoverySecret: Uint8Array,
+  publicKeyOf: Ed25519PublicKeyOf = ed25519.getPublicKey,
+): MemberKeys {
   if (!(recoverySecret instanceof Uint8Array) || recoverySecret.length !== RECOVERY_SECRET_BYTES) {
     throw new EngineError(
       'invalid-argument',
@@ -49,9 +60,12 @@ export function deriveMemberKeys(recoverySecret: Uint8Array): MemberKeys {
     );
   }
   const signingSeed = deriveKey(recoverySecret, KEY_LABELS.identity);
+  const publicKey = publicKeyOf(signingSeed);
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32)
+    throw new EngineError('invalid-argument', 'publicKeyOf must give a 32-byte Ed25519 public key');
   return {
     signingSeed,
-    publicKey: ed25519.getPublicKey(signingSeed),
+    publicKey,
     dataKey: deriveKey(recoverySecret, KEY_LABELS.data),
     chunkIdKey: deriveKey(recoverySecret, KEY_LABELS.chunkId),
   };

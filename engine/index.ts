@@ -180,6 +180,7 @@ export {
 export {
   deriveKey,
   deriveMemberKeys,
+  type Ed25519PublicKeyOf,
   HKDF_SALT,
   KEY_LABELS,
   type MemberKeys,

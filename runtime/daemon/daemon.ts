@@ -9,12 +9,13 @@ import type { Server } from 'node:net';
 import { join } from 'node:path';
 import {
   announceable,
-  deriveMemberKeys,
   type GroupState,
   MAX_ADDRESS_BYTES,
   MAX_ADDRESSES,
+  type MemberKeys,
   memberIdFromPublicKey,
 } from '../../engine/index.ts';
+import { memberKeysOf } from '../crypto/ed25519.ts';
 import { serveGroupSync } from '../net/group-sync.ts';
 import { serveHeads } from '../net/head-protocol.ts';
 import { serveJoin } from '../net/join.ts';
@@ -112,7 +113,7 @@ export class Daemon implements DaemonParts {
     readonly group: GroupService,
     readonly store: PledgedShardStore,
     readonly heads: HeadStore,
-    readonly keys: ReturnType<typeof deriveMemberKeys>,
+    readonly keys: MemberKeys,
     logFd: number,
     private readonly pidLock: PidLock,
   ) {
@@ -212,7 +213,7 @@ export class Daemon implements DaemonParts {
   static async start(dir: string): Promise<Daemon> {
     const config = loadConfig(dir);
     const p = paths(dir);
-    const keys = deriveMemberKeys(readSecret(dir));
+    const keys = memberKeysOf(readSecret(dir));
     const self = memberIdFromPublicKey(keys.publicKey);
     const pidLock = acquirePidLock(dir);
     rotateLog(p.log);

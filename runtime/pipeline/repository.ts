@@ -13,13 +13,13 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   type Agreement,
-  deriveMemberKeys,
   excludeMatcher,
   type MemberKeys,
   ownerLayout,
   type PlacementPlan,
   RECOVERY_SECRET_BYTES,
 } from '../../engine/index.ts';
+import { memberKeysOf } from '../crypto/ed25519.ts';
 import { LocalShardDirectory } from '../store/local-directory.ts';
 import { ensurePrivateDir } from '../store/private-mode.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
@@ -175,7 +175,7 @@ export async function openRepository(
   const secret =
     options.secret ??
     (options.createSecret ? ensureSecret(config.secretFile) : readSecret(config.secretFile));
-  const keys = deriveMemberKeys(secret);
+  const keys = memberKeysOf(secret);
   const owner = Buffer.from(keys.publicKey).toString('hex');
   // The members listed are this owner's holders; the layout is the one every member computes.
   const layout = ownerLayout(config.members, config.agreement, owner, config.kMax);

@@ -8,14 +8,8 @@
  * same control method in-process (browse-service.ts) and stops the node.
  */
 import { resolve } from 'node:path';
-import {
-  deriveMemberKeys,
-  foldGroup,
-  memberIdFromPublicKey,
-  OpLog,
-  relaysIn,
-} from '../../../engine/index.ts';
-import { nodeEd25519Verifier } from '../../crypto/ed25519.ts';
+import { foldGroup, memberIdFromPublicKey, OpLog, relaysIn } from '../../../engine/index.ts';
+import { memberKeysOf, nodeEd25519Verifier } from '../../crypto/ed25519.ts';
 import { createDialOnlyNode } from '../../net/node.ts';
 import { lockDataDir, type Repository } from '../../pipeline/repository.ts';
 import { browseMethods, locateOwnerShards } from '../backup/browse-service.ts';
@@ -43,7 +37,7 @@ export async function callOffline(
   const config = loadConfig(dataDir);
   const lock = acquirePidLock(dataDir);
   try {
-    const keys = deriveMemberKeys(secret);
+    const keys = memberKeysOf(secret);
     const self = memberIdFromPublicKey(keys.publicKey);
     const { file, ops, groupId } = OpFile.open(paths(dataDir).group);
     file.close();

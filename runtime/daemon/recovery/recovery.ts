@@ -19,14 +19,13 @@ import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import {
   decodeHead as decodeSignedHead,
-  deriveMemberKeys,
   foldGroup,
   type GroupState,
   memberIdFromPublicKey,
   OpLog,
   syncIndex,
 } from '../../../engine/index.ts';
-import { nodeEd25519Verifier } from '../../crypto/ed25519.ts';
+import { memberKeysOf, nodeEd25519Verifier } from '../../crypto/ed25519.ts';
 import { syncWithPeer } from '../../net/group-sync.ts';
 import { getHead } from '../../net/head-protocol.ts';
 import { createDialOnlyNode, type PbLibp2p } from '../../net/node.ts';
@@ -181,7 +180,7 @@ function prepareDataDir(
       );
   }
   if (fs.existsSync(p.secret) || fs.existsSync(p.config)) {
-    const held = memberIdFromPublicKey(deriveMemberKeys(readSecret(dataDir)).publicKey);
+    const held = memberIdFromPublicKey(memberKeysOf(readSecret(dataDir)).publicKey);
     if (held !== self)
       throw new ControlError(
         'wrong-secret',
@@ -252,7 +251,7 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
   const peer = address.getComponents().findLast((c) => c.name === 'p2p')?.value;
   if (peer === undefined)
     throw new ControlError('bad-argument', '--peer must be a full address ending in /p2p/<member id>');
-  const keys = deriveMemberKeys(options.secret);
+  const keys = memberKeysOf(options.secret);
   const self = memberIdFromPublicKey(keys.publicKey);
   if (peer === self)
     throw new ControlError('bad-argument', '--peer names this identity itself: name another member');
