@@ -3,10 +3,12 @@
 // half the time of the tsx entry (no TypeScript loader in the process or in its workers), which
 // is most of an unchanged re-run. Tests and `runtime/bin/pb-node.mjs` always run from source;
 // the pipeline benchmark builds dist/ afresh before it measures.
-//   dist/pb-node.mjs       the CLI (polyfills first), packages left external (node_modules)
-//   dist/chunk-worker.mjs  the chunk worker; chunk-pool.ts finds it next to the CLI bundle
+//   dist/pb-node.mjs       the CLI's entry (polyfills first), packages left external (node_modules)
+//   dist/pb-node-*.mjs     the chunks esbuild splits off at dynamic imports (cli.ts loads a command
+//                          group when it is used: a local command never loads libp2p)
+//   dist/chunk-worker.mjs  the chunk worker; chunk-pool.ts finds it next to the CLI's chunks
 //   dist/pb-node.1         the man page (--package only)
-// `--package` (the npm package's `prepack`): the same two files with every pure-JavaScript package
+// `--package` (the npm package's `prepack`): the same files with every pure-JavaScript package
 // bundled in, so that an installed pb-node needs only the packages in NATIVE (native addons and d3,
 // whose minified file the dashboard serves) and resolves them the same under npm as under pnpm.
 import { execFileSync } from 'node:child_process';
