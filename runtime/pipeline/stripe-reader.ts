@@ -13,8 +13,9 @@ import type { IndexDb, ShardRow, StripeRow } from './index-db.ts';
 import { decodeShard } from './shard-format.ts';
 
 export interface StripeReadReport {
-  /** Shards that could not be used: "stripe/idx on member: reason". */
+  /** Shards that could not be used, each named once: "stripe/idx on member: reason". */
   badShards: string[];
+  /** Stripes rebuilt from parity, each counted once. */
   rebuilt: number;
   /** Stripes read whole (k shards fetched and verified, or rebuilt). */
   read: number;
@@ -28,6 +29,14 @@ export class StripeReader {
   /** Stripe rows and shard rows for range reads, the latest few (a walk reads one stripe's trees at a time). */
   private readonly layouts = new Map<number, { stripe: StripeRow; shards: ShardRow[] } | null>();
   readonly report: StripeReadReport = { badShards: [], rebuilt: 0, read: 0 };
+  /**
+   * Stripes found with a bad or missing data shard. A stripe is counted and its bad shards named
+   * once, however often it is read (a restore's tree walk and its files may read one stripe after
+   * it left the cache), and it is read verified from then on, without trying its shards unverified
+   * again. Bounded by the stripes one restore reads.
+   */
+  private readonly damaged = new Set<number>();
+  private readonly namedBad = new Set<string>();
 
   /** Cached areas read without verifying their shards (`trustObjects`). */
   private readonly unverified = new Set<number>();
@@ -135,7 +144,7 @@ export class StripeReader {
 
   /** The k data shards read straight into the area, unverified; the verified read when that fails. */
   private async loadTrusting(seq: number): Promise<Buffer> {
-    const layout = this.layoutOf(seq);
+    const layout = this.damaged.has(seq) ? null : this.layoutOf(seq);
     if (layout === null) return this.load(seq);
     const { k, shardBytes } = layout.stripe;
     // Shared memory: the restore workers read the objects where they are (open-pool.ts).
@@ -211,7 +220,11 @@ export class StripeReader {
       }
       return body;
     } catch (error) {
-      this.report.badShards.push(`${stripe.stripeId}/${idx} on ${member}: ${(error as Error).message}`);
+      const shard = `${stripe.stripeId}/${idx}`;
+      if (!this.namedBad.has(shard)) {
+        this.namedBad.add(shard);
+        this.report.badShards.push(`${shard} on ${member}: ${(error as Error).message}`);
+      }
       return null;
     }
   }
@@ -246,7 +259,10 @@ export class StripeReader {
         `stripe ${stripe.stripeId} cannot be read: only ${good} of ${k + m} shards are good and ${k} are needed`,
       );
     }
-    this.report.rebuilt++;
+    if (!this.damaged.has(seq)) {
+      this.damaged.add(seq);
+      this.report.rebuilt++;
+    }
     return reconstructData(k, m, bodies, stripe.shardBytes);
   }
 }

@@ -77,4 +77,32 @@ describe('stripe areas read by a restore', () => {
       repo.close();
     }
   });
+
+  it('a stripe with a lost data shard is rebuilt, counted and named once however often it is read', async () => {
+    const root = tempDir('area-damaged');
+    const src = join(root, 'src');
+    fs.mkdirSync(src);
+    for (let f = 0; f < 20; f++) fs.writeFileSync(join(src, `f${f}.bin`), detBytes(`damaged${f}`, 1_500_000));
+    const repo = await openRepository(localConfig(root, [src]));
+    try {
+      await backup(repo);
+      const [a, b, c] = repo.index.allStripeSeqs() as [number, number, number];
+      const lost = repo.index.getShards(a).find((s) => s.idx === 0)!;
+      await repo.directory.storeFor(lost.member).delete(lost.shardId);
+      const reader = new ObjectReader(repo.index, repo.directory, repo.keys, 1, true);
+      const stripes = reader.stripes;
+      const first = await stripes.withArea(a, (x) => Buffer.from(x));
+      // Two other stripes push `a` out of the one-stripe cache; then `a` is read again.
+      for (const seq of [b, c]) await stripes.withArea(seq, (x) => x.length);
+      const again = await stripes.withArea(a, (x) => Buffer.from(x));
+      expect(again.equals(first)).toBe(true);
+      expect(stripes.isVerified(a)).toBe(true);
+      expect(stripes.report.rebuilt).toBe(1);
+      expect(stripes.report.badShards.filter((x) => x.includes(`/${0} on `)).length).toBe(1);
+      expect(stripes.report.badShards[0]).toContain(lost.member);
+    } finally {
+      repo.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
