@@ -59,20 +59,23 @@ describe('releasing idle WebRTC', () => {
 
   it('keeps the library while a link is open, releases it once idle, and WebRTC works again', async () => {
     const released: string[] = [];
-    let releases = 0;
-    // A stand-in release first: it must not run while the link is open.
+    let releasesWhileOpen = 0;
+    // A stand-in release first: it must not run while the writer has a WebRTC link open. (Between
+    // two dial attempts, with no link yet, it may: the helper pauses longer than IDLE_MS between
+    // them; the hidden end of a failed attempt may still hold its half, but in a process of its own.)
     const stopFake = releaseIdleWebRTC(
       writer.node,
-      (l) => released.push(l),
+      () => {}, // its lines are not the real release's
       IDLE_MS,
       () => {
-        releases++;
+        if (writer.node.getConnections().some(isWebRTC)) releasesWhileOpen++;
       },
     );
     const link = await dialWebRTCRetrying(writer.node, rtcAddress());
     expect(isWebRTC(link)).toBe(true);
     await new Promise((r) => setTimeout(r, 3 * IDLE_MS));
-    expect(releases).toBe(0);
+    expect(writer.node.getConnections().some(isWebRTC)).toBe(true);
+    expect(releasesWhileOpen).toBe(0);
     stopFake();
 
     // The real release, once both ends closed their side.
