@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AreaPool, SPARE_AREAS } from '../../runtime/pipeline/area-pool.ts';
 import { backup } from '../../runtime/pipeline/backup.ts';
-import { openRepository } from '../../runtime/pipeline/repository.ts';
+import { openRepository, type Repository } from '../../runtime/pipeline/repository.ts';
 import { ObjectReader } from '../../runtime/pipeline/stripe-reader.ts';
 import { detBytes, localConfig, tempDir } from './helpers.ts';
 
@@ -43,15 +43,21 @@ describe('the area pool', () => {
   });
 });
 
+/** A repository holding a backup of 20 files of 1.5 MB (at least three stripes); the caller closes it. */
+async function backedUp(label: string): Promise<{ root: string; repo: Repository }> {
+  const root = tempDir(label);
+  const src = join(root, 'src');
+  fs.mkdirSync(src);
+  for (let f = 0; f < 20; f++) fs.writeFileSync(join(src, `f${f}.bin`), detBytes(`${label}${f}`, 1_500_000));
+  const repo = await openRepository(localConfig(root, [src]));
+  await backup(repo);
+  return { root, repo };
+}
+
 describe('stripe areas read by a restore', () => {
   it('an area is not refilled while it is leased, and is reused once it is neither leased nor cached', async () => {
-    const root = tempDir('area-lease');
-    const src = join(root, 'src');
-    fs.mkdirSync(src);
-    for (let f = 0; f < 20; f++) fs.writeFileSync(join(src, `f${f}.bin`), detBytes(`lease${f}`, 1_500_000));
-    const repo = await openRepository(localConfig(root, [src]));
+    const { root, repo } = await backedUp('area-lease');
     try {
-      await backup(repo);
       const seqs = repo.index.allStripeSeqs();
       expect(seqs.length).toBeGreaterThanOrEqual(3);
       // One stripe cached, read the way a restore reads (unverified, into shared memory).
@@ -75,17 +81,13 @@ describe('stripe areas read by a restore', () => {
       expect(reused).toContain(first);
     } finally {
       repo.close();
+      fs.rmSync(root, { recursive: true, force: true });
     }
   });
 
   it('a stripe with a lost data shard is rebuilt, counted and named once however often it is read', async () => {
-    const root = tempDir('area-damaged');
-    const src = join(root, 'src');
-    fs.mkdirSync(src);
-    for (let f = 0; f < 20; f++) fs.writeFileSync(join(src, `f${f}.bin`), detBytes(`damaged${f}`, 1_500_000));
-    const repo = await openRepository(localConfig(root, [src]));
+    const { root, repo } = await backedUp('area-damaged');
     try {
-      await backup(repo);
       const [a, b, c] = repo.index.allStripeSeqs() as [number, number, number];
       const lost = repo.index.getShards(a).find((s) => s.idx === 0)!;
       await repo.directory.storeFor(lost.member).delete(lost.shardId);
