@@ -20,3 +20,14 @@ export async function eachLimit<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   if (firstError !== null) throw firstError;
 }
+
+/**
+ * Waits for every promise, then throws the first rejection (like Promise.all, except that
+ * nothing is left running when it throws: a caller that cleans up after a failure, or reuses
+ * the buffers the calls were given, does so only once they have all stopped).
+ */
+export async function allSettledOrThrow(promises: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}

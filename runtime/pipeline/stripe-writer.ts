@@ -18,6 +18,7 @@
 import { chooseStripe, type PlacementPlan, stripeBaseId } from '../../engine/index.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { CODEC_RAW, type Codec } from './codec.ts';
+import { allSettledOrThrow } from './each-limit.ts';
 import { encodeParity } from './erasure.ts';
 import { assert, PipelineError } from './errors.ts';
 import type { FileCacheRow, IndexDb, ObjectRow } from './index-db.ts';
@@ -360,9 +361,14 @@ export class StripeWriter {
     }
   }
 
+  /**
+   * Put every shard of a stripe and wait for all of them, even after one failed: a failed backup
+   * returns only when no put is left running (the journal's settling reads what landed, and the
+   * shard files are reused buffers).
+   */
   private async putShards(stripe: PreparedStripe): Promise<void> {
     this.throwIfFailed();
-    await Promise.all(
+    await allSettledOrThrow(
       stripe.shards.map((s, i) => this.o.directory.storeFor(stripe.members[i]!).put(s.id, s.bytes)),
     );
   }

@@ -16,6 +16,7 @@
  */
 import * as fs from 'node:fs';
 import { parseStripeId, stripeSeqOf } from '../../../engine/index.ts';
+import { allSettledOrThrow } from '../../pipeline/each-limit.ts';
 import { recoverStripe } from '../../pipeline/rebuild-index.ts';
 import type { Repository } from '../../pipeline/repository.ts';
 import { decodeShardHeader } from '../../pipeline/shard-format.ts';
@@ -255,7 +256,10 @@ async function completeStripe(
     if (s.shardId !== h.byIdx.get(s.idx)!.shard)
       throw new Error(`shard ${s.idx} rebuilds to another id than the one journaled`);
   }
-  await Promise.all(recovered.rebuilt.map((s) => repo.directory.storeFor(s.member).put(s.shardId, s.bytes)));
+  // All puts settle before a failure is reported: the caller may then delete the landed shards.
+  await allSettledOrThrow(
+    recovered.rebuilt.map((s) => repo.directory.storeFor(s.member).put(s.shardId, s.bytes)),
+  );
   repo.index.commitStripe({ ...recovered.stripe, createdMs: nowMs }, recovered.shards, recovered.objects, []);
   return { rebuilt: recovered.rebuilt.length };
 }

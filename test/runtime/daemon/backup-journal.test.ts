@@ -156,6 +156,46 @@ describe('the put journal', () => {
     }
   });
 
+  it('a failed backup returns only when every put it started has settled', async () => {
+    const root = tempDir('journal-settled');
+    const src = join(root, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(join(src, 'a.bin'), detBytes('journal-s', 20 * MiB));
+    const repo = await openRepository(localConfig(root, [src]));
+    try {
+      const running = { started: 0, settled: 0 };
+      const slow: ShardDirectory = {
+        members: () => repo.directory.members(),
+        storeFor: (member) => {
+          const store = repo.directory.storeFor(member);
+          return {
+            get: (id) => store.get(id),
+            has: (id) => store.has(id),
+            list: () => store.list(),
+            delete: (id) => store.delete(id),
+            usage: () => store.usage(),
+            put: async (id, bytes) => {
+              running.started++;
+              try {
+                // Shard 0 of every stripe fails at once; the others land 300 ms later.
+                if (decodeShardHeader(bytes).header.index === 0) throw new Error('the answer was lost');
+                await new Promise((resolve) => setTimeout(resolve, 300));
+                await store.put(id, bytes);
+              } finally {
+                running.settled++;
+              }
+            },
+          };
+        },
+      };
+      await expect(backup({ ...repo, directory: slow })).rejects.toThrow(/answer was lost/);
+      expect(running.started).toBeGreaterThan(1);
+      expect(running.settled).toBe(running.started);
+    } finally {
+      repo.close();
+    }
+  });
+
   it('reads only well-formed lines, and forgets committed stripes', () => {
     const root = tempDir('journal-read');
     const journal = new PutJournal(join(root, 'put-journal'));
