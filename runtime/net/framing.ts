@@ -169,13 +169,56 @@ export class FrameReader {
     maxBytes: number,
     what = 'a bulk frame',
   ): Promise<{ bytes: Uint8Array; sha256: string }> {
+    const length = await this.rawLength(maxBytes, what);
+    const out = new Uint8Array(length);
+    await this.consumeBody(length, what, (piece, position) => out.set(piece, position));
+    return sha256OffThread(out);
+  }
+
+  /**
+   * The next raw frame's bytes [skip, skip + take) copied into `into` at `at`, the others read
+   * and dropped; resolves to the count copied (less when the frame is shorter). No buffer of the
+   * frame's size is made and nothing is hashed: for a caller that authenticates what it reads.
+   */
+  async readRawInto(
+    maxBytes: number,
+    into: Uint8Array,
+    at: number,
+    skip: number,
+    take: number,
+    what = 'a bulk frame',
+  ): Promise<number> {
+    if (at < 0 || take < 0 || skip < 0 || at + take > into.length)
+      throw new RangeError(`readRawInto: ${take} bytes at ${at} do not fit a buffer of ${into.length}`);
+    const length = await this.rawLength(maxBytes, what);
+    const end = skip + take;
+    let copied = 0;
+    await this.consumeBody(length, what, (piece, position) => {
+      const from = Math.max(skip, position);
+      const to = Math.min(end, position + piece.length);
+      if (from >= to) return;
+      into.set(piece.subarray(from - position, to - position), at + from - skip);
+      copied += to - from;
+    });
+    return copied;
+  }
+
+  private async rawLength(maxBytes: number, what: string): Promise<number> {
     await this.need(FRAME_HEADER_BYTES, `the length of ${what}`);
     const length = this.buffer.getUint32(0, false);
     if (length > maxBytes) {
       throw new NetError('too-large', `${what} is ${length} bytes, over the limit of ${maxBytes}`);
     }
     this.buffer.consume(FRAME_HEADER_BYTES);
-    const out = new Uint8Array(length);
+    return length;
+  }
+
+  /** Hands the frame body's `length` bytes to `onPiece` as they arrive (views, in order). */
+  private async consumeBody(
+    length: number,
+    what: string,
+    onPiece: (piece: Uint8Array, position: number) => void,
+  ): Promise<void> {
     let filled = 0;
     while (filled < length) {
       if (this.buffer.byteLength === 0 && !(await this.pull())) {
@@ -185,13 +228,12 @@ export class FrameReader {
       for (const chunk of this.buffer) {
         if (filled >= length) break;
         const piece = chunk.subarray(0, Math.min(chunk.length, length - filled));
-        out.set(piece, filled);
+        onPiece(piece, filled);
         filled += piece.length;
         took += piece.length;
       }
       this.buffer.consume(took);
     }
-    return sha256OffThread(out);
   }
 
   /** The next raw frame as one contiguous copy. */

@@ -126,6 +126,28 @@ export class RemoteShardStore implements ShardStore {
     return data;
   }
 
+  /**
+   * Bytes [offset, offset + length) of the shard straight into `into` at `at`, the rest of the
+   * answer dropped; the count copied. UNVERIFIED (not hashed), as the store contract says: a
+   * restore authenticates every object it opens and falls back to `get`.
+   */
+  async readInto(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number> {
+    requireShardId(id);
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0)
+      throw new ShardStoreError('io', `bad range ${offset}+${length} of shard ${id}`, id);
+    if (!Number.isSafeInteger(at) || at < 0 || at + length > into.length)
+      throw new ShardStoreError('io', `${length} bytes at ${at} do not fit a buffer of ${into.length}`, id);
+    const { copied } = await this.request(
+      id,
+      () =>
+        shardRequest(this.node, this.peer, SHARD_MSG.get, [id], null, SHARD_MSG.data, {
+          into: { bytes: into, at, skip: offset, take: length },
+        }),
+      length,
+    );
+    return copied;
+  }
+
   async has(id: string): Promise<boolean> {
     requireShardId(id);
     const { message } = await this.request(id, () =>

@@ -273,7 +273,18 @@ export function decodeInfo(row: CborValue): ShardInfo | null {
   return { stripeId, owner, k, m, index, bodyBytes, fileBytes, ageMs };
 }
 
-/** One request/answer exchange on a fresh stream. */
+/** Where a data answer's bytes [skip, skip + take) go (unhashed: the caller authenticates them). */
+export interface DataTarget {
+  readonly bytes: Uint8Array;
+  readonly at: number;
+  readonly skip: number;
+  readonly take: number;
+}
+
+/**
+ * One request/answer exchange on a fresh stream. A data answer is hashed as it arrives, or,
+ * with `into`, copied in part into the caller's buffer and not hashed.
+ */
 export async function shardRequest(
   node: PbLibp2p,
   peer: string,
@@ -281,8 +292,8 @@ export async function shardRequest(
   fields: (string | number | string[])[],
   body: Uint8Array | null,
   answerType: number,
-  options: { timeoutMs?: number; bodyLimiter?: Limiter } = {},
-): Promise<{ message: Message; data: Uint8Array | null; sha256: string | null }> {
+  options: { timeoutMs?: number; bodyLimiter?: Limiter; into?: DataTarget } = {},
+): Promise<{ message: Message; data: Uint8Array | null; sha256: string | null; copied: number }> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const stream = await openStream(node, peer, SHARD_PROTOCOL);
   try {
@@ -304,12 +315,24 @@ export async function shardRequest(
     }
     let data: Uint8Array | null = null;
     let sha256: string | null = null;
+    let copied = 0;
+    const into = options.into;
     if (message.type === SHARD_MSG.data) {
       const length = fieldUint(message.fields, 0, 'length', MAX_WIRE_SHARD_BYTES);
-      ({ bytes: data, sha256 } = await reader.readRawHashed(length, 'the shard bytes'));
+      if (into === undefined)
+        ({ bytes: data, sha256 } = await reader.readRawHashed(length, 'the shard bytes'));
+      else
+        copied = await reader.readRawInto(
+          length,
+          into.bytes,
+          into.at,
+          into.skip,
+          into.take,
+          'the shard bytes',
+        );
     }
     await stream.close().catch(() => undefined);
-    return { message, data, sha256 };
+    return { message, data, sha256, copied };
   } catch (error) {
     stream.abort(error as Error);
     throw error;

@@ -48,10 +48,24 @@ export class RetryingShardStore implements ShardStore {
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     const listOwned = inner.listOwned?.bind(inner);
     if (listOwned !== undefined) this.listOwned = (owner) => this.retry('list owned', () => listOwned(owner));
+    const readInto = inner.readInto?.bind(inner);
+    if (readInto !== undefined)
+      this.readInto = (id, offset, into, at, length) =>
+        this.options.retryReads
+          ? this.retry(`read ${id}`, () => readInto(id, offset, into, at, length))
+          : readInto(id, offset, into, at, length);
   }
 
   /** Present when the inner store has it. */
   readonly listOwned?: (owner: string) => Promise<ListedShard[]>;
+  /** Present when the inner store has it; retried like `get`. */
+  readonly readInto?: (
+    id: string,
+    offset: number,
+    into: Uint8Array,
+    at: number,
+    length: number,
+  ) => Promise<number>;
 
   private async retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
     let delay = this.firstDelayMs;

@@ -445,6 +445,17 @@ class OfflineAware implements ShardDirectory {
             listOwned: async (owner: string) =>
               offline.has(id) ? down() : (store.listOwned as (o: string) => Promise<ListedShard[]>)(owner),
           }),
+      ...(store.readInto === undefined
+        ? {}
+        : {
+            readInto: async (
+              shardId: string,
+              offset: number,
+              into: Uint8Array,
+              at: number,
+              length: number,
+            ) => (offline.has(id) ? down() : store.readInto!(shardId, offset, into, at, length)),
+          }),
     };
   }
 }

@@ -87,6 +87,34 @@ describe('/pb/shard/1 between two in-process nodes over TCP', () => {
     expect((missing as ShardStoreError).code).toBe('not-found');
   });
 
+  it('reads a range of a shard straight into a buffer; a missing shard is not-found and writes nothing', async () => {
+    const remote = new RemoteShardStore(member.node, server.id);
+    const bytes = randomBytes(3 * MiB + 17);
+    const id = sha(bytes);
+    await remote.put(id, bytes);
+    try {
+      const into = Buffer.alloc(4 * MiB, 0xee);
+      // Bytes [1000, 1000 + 2 MiB) at 12345; the rest of the answer is read and dropped.
+      expect(await remote.readInto(id, 1000, into, 12345, 2 * MiB)).toBe(2 * MiB);
+      expect(into.subarray(12345, 12345 + 2 * MiB).equals(bytes.subarray(1000, 1000 + 2 * MiB))).toBe(true);
+      expect(into.subarray(0, 12345).every((b) => b === 0xee)).toBe(true);
+      expect(into.subarray(12345 + 2 * MiB).every((b) => b === 0xee)).toBe(true);
+      // Past the end: the count says how much there was.
+      const tail = Buffer.alloc(MiB);
+      expect(await remote.readInto(id, 3 * MiB, tail, 0, MiB)).toBe(17);
+      expect(tail.subarray(0, 17).equals(bytes.subarray(3 * MiB))).toBe(true);
+      const before = Buffer.from(into);
+      const missing = await remote.readInto('ab'.repeat(32), 0, into, 0, 10).catch((e: unknown) => e);
+      expect((missing as ShardStoreError).code).toBe('not-found');
+      expect(into.equals(before)).toBe(true);
+      await expect(remote.readInto(id, 0, into, 4 * MiB - 5, 10)).rejects.toThrow(/do not fit/);
+      // The stream is still fine for the next request.
+      expect(Buffer.from(await remote.get(id)).equals(bytes)).toBe(true);
+    } finally {
+      await remote.delete(id);
+    }
+  });
+
   it('refuses a put whose bytes do not hash to the id', async () => {
     const remote = new RemoteShardStore(member.node, server.id);
     const bytes = randomBytes(1000);
