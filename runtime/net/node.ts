@@ -33,6 +33,7 @@ import { libp2pKeyFromSeed } from './keys.ts';
 import { reserveOnlyOverDirectLinks } from './relay-reserve.ts';
 import { announceDialable, guardAddressManager } from './transport-guard.ts';
 import { setWebRTCPolicy, WebRTCPolicy } from './webrtc-policy.ts';
+import { wideWindowYamux } from './wide-yamux.ts';
 
 export interface RelayLimits {
   /** Bytes one relayed connection may carry (each direction). */
@@ -49,42 +50,6 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   durationLimitMs: 60 * 60 * 1000,
   maxReservations: 64,
 };
-
-/**
- * Yamux's per-stream receive window: plain yamux starts every stream at 256 KiB and returns
- * credit one frame at a time, so a fresh stream carrying a 4 MiB shard stalls on each round trip
- * between two busy event loops (measured: ~20 MiB/s per put stream on a loaded 2-core machine).
- * pb opens one stream per shard, so streams never live long enough to grow their window.
- * Both ends must agree on the initial window (the sender assumes it), so the wide window is a
- * muxer of its own, negotiated under its own protocol id: an older member that does not know
- * it falls back to plain `/yamux/1.0.0` (listed second) and keeps working.
- */
-export const WIDE_YAMUX_PROTOCOL = '/pb/yamux-wide/1.0.0';
-/** Initial (and largest) receive window per stream of the wide muxer: one 4 MiB shard body. */
-export const WIDE_YAMUX_WINDOW_BYTES = 4 * 1024 * 1024;
-/** Bytes a paused stream may buffer before it is aborted: twice the window it granted. */
-export const WIDE_YAMUX_READ_BUFFER_BYTES = 2 * WIDE_YAMUX_WINDOW_BYTES;
-
-function wideWindowYamux(): ReturnType<typeof yamux> {
-  const make = yamux({
-    streamOptions: {
-      initialStreamWindowSize: WIDE_YAMUX_WINDOW_BYTES,
-      maxStreamWindowSize: WIDE_YAMUX_WINDOW_BYTES,
-      maxReadBufferLength: WIDE_YAMUX_READ_BUFFER_BYTES,
-    },
-  });
-  return () => {
-    const factory = make();
-    factory.protocol = WIDE_YAMUX_PROTOCOL;
-    const create = factory.createStreamMuxer.bind(factory);
-    factory.createStreamMuxer = (conn) => {
-      const muxer = create(conn);
-      muxer.protocol = WIDE_YAMUX_PROTOCOL; // what the connection reports as its multiplexer
-      return muxer;
-    };
-    return factory;
-  };
-}
 
 export interface PbNodeOptions {
   privateKey: PrivateKey;

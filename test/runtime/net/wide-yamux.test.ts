@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPEN_POLICY } from '../../../runtime/net/access.ts';
-import { WIDE_YAMUX_PROTOCOL } from '../../../runtime/net/node.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
 import { serveShards } from '../../../runtime/net/shard-protocol.ts';
+import { WIDE_YAMUX_PROTOCOL, wideCredit } from '../../../runtime/net/wide-yamux.ts';
 import { PledgedShardStore } from '../../../runtime/store/pledged-shard-store.ts';
 import { type TestNode, testNode } from './_helpers.ts';
 
@@ -40,6 +40,7 @@ describe('the wide-window yamux muxer (negotiated, with a fallback to plain yamu
     expect(wide.multiplexer).toBe(WIDE_YAMUX_PROTOCOL);
     expect(plain.multiplexer).toBe('/yamux/1.0.0');
     for (const client of [current, older]) {
+      const creditBefore = { ...wideCredit };
       const remote = new RemoteShardStore(client.node, holder.id);
       // Several bodies larger than the window, in flight at once.
       const shards = Array.from({ length: 3 }, () => randomBytes(8 * MiB));
@@ -47,6 +48,16 @@ describe('the wide-window yamux muxer (negotiated, with a fallback to plain yamu
       const back = await Promise.all(shards.map((b) => remote.get(sha(b))));
       for (const [i, b] of back.entries()) expect(Buffer.from(b).equals(shards[i]!)).toBe(true);
       for (const b of shards) await remote.delete(sha(b));
+      const sent = wideCredit.sent - creditBefore.sent;
+      const heldBack = wideCredit.heldBack - creditBefore.heldBack;
+      if (client === older) expect({ sent, heldBack }).toEqual({ sent: 0, heldBack: 0 });
+      else {
+        // 48 MiB crossed (3 x 8 MiB each way): about one update per MiB spent (the last part of
+        // each body is never credited: its stream ends), not one per data frame (256 KiB writes).
+        expect(sent).toBeGreaterThanOrEqual(36);
+        expect(sent).toBeLessThanOrEqual(60);
+        expect(heldBack).toBeGreaterThanOrEqual(sent);
+      }
     }
   }, 120_000);
 });
