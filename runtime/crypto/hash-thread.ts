@@ -1,9 +1,9 @@
 /**
  * SHA-256 of large buffers (shards) on a worker thread, so the thread that decrypts the network
- * stream keeps receiving the next shard while this one is verified. The buffer is transferred to
- * the worker and back (no copy); it must own its whole ArrayBuffer. Small inputs, or a buffer
- * that does not own its memory, are hashed inline. One worker, created on first use, unref'd
- * while idle; at most MAX_QUEUED hashes wait.
+ * stream keeps receiving the next shard while this one is verified. The view's whole ArrayBuffer
+ * is transferred to the worker and back (no copy): the caller hands it over, and any other view
+ * of it is detached meanwhile. Small inputs and Node Buffers (which may share a pool) are hashed
+ * inline. One worker, created on first use, unref'd while idle; at most MAX_QUEUED hashes wait.
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -57,19 +57,18 @@ function getWorker(): Worker {
  * digest. After the call the caller must use the returned `bytes`, not its own view.
  */
 export function sha256OffThread(bytes: Uint8Array): Promise<{ bytes: Uint8Array; sha256: string }> {
-  const owns =
-    bytes.byteOffset === 0 &&
-    bytes.byteLength === bytes.buffer.byteLength &&
-    bytes.buffer instanceof ArrayBuffer;
-  if (bytes.length < OFF_THREAD_MIN_BYTES || !owns || pending.size >= MAX_QUEUED) {
+  // The memory is moved to the worker and back: only a whole ArrayBuffer, nothing else viewing it.
+  const movable = bytes.buffer instanceof ArrayBuffer && !(bytes instanceof Buffer);
+  if (bytes.length < OFF_THREAD_MIN_BYTES || !movable || pending.size >= MAX_QUEUED) {
     return Promise.resolve({ bytes, sha256: createHash('sha256').update(bytes).digest('hex') });
   }
   const w = getWorker();
   const id = nextId++;
+  const { byteOffset: offset, length } = bytes;
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject, offset: 0, length: bytes.length });
+    pending.set(id, { resolve, reject, offset, length });
     w.ref();
     const buffer = bytes.buffer as ArrayBuffer;
-    w.postMessage({ id, buffer, offset: 0, length: bytes.length }, [buffer]);
+    w.postMessage({ id, buffer, offset, length }, [buffer]);
   });
 }

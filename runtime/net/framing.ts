@@ -13,6 +13,7 @@ import { Uint8ArrayList } from 'uint8arraylist';
 import { type CborValue, decodeCbor, encodeCbor } from '../../engine/index.ts';
 import { sha256OffThread } from '../crypto/hash-thread.ts';
 import { isNetErrorCode, NetError } from './errors.ts';
+import type { ReceiveBuffers } from './receive-buffers.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_HEADER_BYTES = 4;
@@ -168,10 +169,16 @@ export class FrameReader {
   async readRawHashed(
     maxBytes: number,
     what = 'a bulk frame',
+    buffers: ReceiveBuffers | null = null,
   ): Promise<{ bytes: Uint8Array; sha256: string }> {
     const length = await this.rawLength(maxBytes, what);
-    const out = new Uint8Array(length);
-    await this.consumeBody(length, what, (piece, position) => out.set(piece, position));
+    const out = buffers === null ? new Uint8Array(length) : buffers.take(length);
+    try {
+      await this.consumeBody(length, what, (piece, position) => out.set(piece, position));
+    } catch (error) {
+      buffers?.give(out);
+      throw error;
+    }
     return sha256OffThread(out);
   }
 

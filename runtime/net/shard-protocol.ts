@@ -20,6 +20,7 @@ import {
   sendRaw,
 } from './framing.ts';
 import type { PbLibp2p } from './node.ts';
+import { ReceiveBuffers } from './receive-buffers.ts';
 import { Limiter, openStream, serveProtocol } from './serve.ts';
 
 export const SHARD_PROTOCOL = '/pb/shard/1';
@@ -135,6 +136,7 @@ export async function serveShards(
   // Shard bodies leave one at a time: the next get reads and verifies its shard while this one is
   // on the wire, instead of all of them sharing the link and finishing together.
   const bodyLimiter = new Limiter(1, 1024);
+  const receiveBuffers = new ReceiveBuffers();
   await serveProtocol(
     node,
     SHARD_PROTOCOL,
@@ -143,7 +145,7 @@ export async function serveShards(
       const reader = new FrameReader(stream);
       const m = await reader.readMessage(MAX_SHARD_REQUEST_BYTES, 'a shard request');
       try {
-        await answer(stream, reader, m, remote, backend, bodyLimiter);
+        await answer(stream, reader, m, remote, backend, { bodyLimiter, receiveBuffers });
       } catch (error) {
         throw storeErrorToNet(error);
       }
@@ -160,18 +162,22 @@ async function answer(
   m: Message,
   remote: string,
   backend: ShardBackend,
-  bodyLimiter: Limiter,
+  { bodyLimiter, receiveBuffers }: { bodyLimiter: Limiter; receiveBuffers: ReceiveBuffers },
 ): Promise<void> {
   switch (m.type) {
     case SHARD_MSG.put: {
       requireFieldCount(m.fields, 2, 'put');
       const id = shardId(m, 0);
       const length = fieldUint(m.fields, 1, 'length', MAX_WIRE_SHARD_BYTES);
-      const { bytes, sha256 } = await reader.readRawHashed(length, 'the shard bytes');
-      if (bytes.length !== length)
-        throw new NetError('bad-message', `put announced ${length} bytes, sent ${bytes.length}`);
-      if (sha256 !== id) throw new NetError('corrupt', `shard ${id}: the bytes hash to ${sha256}`);
-      await backend.putFrom(remote, id, bytes, sha256);
+      const { bytes, sha256 } = await reader.readRawHashed(length, 'the shard bytes', receiveBuffers);
+      try {
+        if (bytes.length !== length)
+          throw new NetError('bad-message', `put announced ${length} bytes, sent ${bytes.length}`);
+        if (sha256 !== id) throw new NetError('corrupt', `shard ${id}: the bytes hash to ${sha256}`);
+        await backend.putFrom(remote, id, bytes, sha256);
+      } finally {
+        receiveBuffers.give(bytes); // written (or refused): nothing reads it any more
+      }
       await sendMessage(stream, SHARD_MSG.ok, []);
       return;
     }
