@@ -12,6 +12,7 @@ import * as fsSync from 'node:fs';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256OffThread } from '../crypto/hash-thread.ts';
 import { ensurePrivateDirAsync, PRIVATE_DIR_MODE } from './private-mode.ts';
 import { requireShardId, type ShardStore, ShardStoreError } from './shard-store.ts';
 
@@ -157,15 +158,20 @@ export class DirShardStore implements ShardStore {
         },
       );
     }
-    const actual = await sha256Hex(bytes);
-    if (actual !== id) {
+    // A file read into memory of its own is hashed on the hash thread (moved there and back);
+    // WebCrypto would copy it first, on this thread.
+    const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const hashed = owned
+      ? await sha256OffThread(new Uint8Array(bytes.buffer as ArrayBuffer))
+      : { bytes, sha256: await sha256Hex(bytes) };
+    if (hashed.sha256 !== id) {
       throw new ShardStoreError(
         'corrupt',
-        `store ${this.root}: shard ${id} is corrupt (hashes to ${actual})`,
+        `store ${this.root}: shard ${id} is corrupt (hashes to ${hashed.sha256})`,
         id,
       );
     }
-    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+    return hashed.bytes;
   }
 
   readRangeSync(id: string, offset: number, length: number): Uint8Array {
