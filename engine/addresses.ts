@@ -110,3 +110,11 @@ export function connectionPath(address: string): ConnectionPath {
   if (isCircuit(address)) return 'relay';
   return 'direct';
 }
+
+/**
+ * The addresses `selfId` can dial: a relayed address whose relay is `selfId` itself (a member's
+ * address through this node's relay) is left out: reaching it would mean dialing oneself.
+ */
+export function dialableFrom(addresses: readonly string[], selfId: string): string[] {
+  return addresses.filter((a) => relayOf(a)?.id !== selfId);
+}

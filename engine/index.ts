@@ -8,6 +8,7 @@ export {
   announceable,
   type ConnectionPath,
   connectionPath,
+  dialableFrom,
   isCircuit,
   isLoopback,
   isOwnAddress,

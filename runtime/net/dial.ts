@@ -11,7 +11,7 @@
  */
 import type { Connection } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { connectionPath } from '../../engine/index.ts';
+import { connectionPath, dialableFrom } from '../../engine/index.ts';
 import { describeError, NetError } from './errors.ts';
 import type { PbLibp2p } from './node.ts';
 import { isOpenDirectLink } from './relay-reserve.ts';
@@ -124,9 +124,12 @@ async function tryWebRTC(
 
 export async function dialPreferringWebRTC(
   node: PbLibp2p,
-  addrs: Multiaddr[],
+  given: Multiaddr[],
   options: DialOptions = {},
 ): Promise<{ connection: Connection; transport: Transport }> {
+  // A member's address through this node's own relay cannot be dialed from here.
+  const usable = new Set(dialableFrom(given.map(String), node.peerId.toString()));
+  const addrs = given.filter((a) => usable.has(a.toString()));
   const timeoutMs = options.attemptTimeoutMs ?? 10_000;
   const target = addrs.map(lastPeer).find((p) => p !== null) ?? null;
   // A direct link open already, or dialed now; a direct dial refused at once (the member may be
@@ -152,7 +155,11 @@ export async function dialPreferringWebRTC(
   const open = peer === undefined || peer === null ? [] : openLinks(node, peer);
   const reuse = open.find((c) => c.limits === undefined) ?? open[0];
   if (reuse !== undefined) return { connection: reuse, transport: transportOf(reuse) };
-  let last: unknown = new NetError('closed', `no address to dial among ${addrs.length}`);
+  const viaSelf = given.length - addrs.length;
+  let last: unknown = new NetError(
+    'closed',
+    `no address to dial among ${given.length}${viaSelf > 0 ? ` (${viaSelf} through this node as their relay)` : ''}`,
+  );
   for (const addr of rest) {
     try {
       const connection = await node.dial(addr, { signal: AbortSignal.timeout(timeoutMs * 2) });

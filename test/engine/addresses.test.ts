@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   addressesToPublish,
   announceable,
+  dialableFrom,
   isLoopback,
   isOwnAddress,
   MAX_RELAYS,
@@ -41,6 +42,15 @@ describe('addresses others can use', () => {
     expect(isOwnAddress('/ip4/192.168.1.10/tcp/4001/p2p/12D3KooWSomeoneElse', own)).toBe(true);
     expect(isOwnAddress('/ip4/192.168.1.10/tcp/4002/p2p/12D3KooWSomeoneElse', own)).toBe(false);
     expect(isOwnAddress(`${R1}/p2p-circuit/p2p/12D3KooWSomeoneElse`, own)).toBe(false);
+  });
+
+  it('leaves out the addresses that go through itself as the relay', () => {
+    const viaMe = `/ip4/127.0.0.1/tcp/4001/p2p/${ME}/p2p-circuit/p2p/12D3KooWOther`;
+    const viaMeWebRTC = `/ip4/127.0.0.1/tcp/4009/p2p/${ME}/p2p-circuit/webrtc/p2p/12D3KooWOther`;
+    const viaR1 = `${R1}/p2p-circuit/p2p/12D3KooWOther`;
+    const direct = '/ip4/192.168.1.11/tcp/4001/p2p/12D3KooWOther';
+    expect(dialableFrom([direct, viaMe, viaR1, viaMeWebRTC], ME)).toEqual([direct, viaR1]);
+    expect(dialableFrom([direct, viaR1], ME)).toEqual([direct, viaR1]);
   });
 
   it('republishes a new port or a new relay, not a lost reservation', () => {
