@@ -3,11 +3,19 @@ import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import type { LocalConfig } from '../../runtime/pipeline/repository.ts';
 
+/** The directories `tempDir` made in this test file: removed after its last test (and hooks). */
+const madeDirs: string[] = [];
+afterAll(() => {
+  for (const dir of madeDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+});
+
 export function tempDir(label: string): string {
-  return fs.mkdtempSync(join(tmpdir(), `pb-${label}-`));
+  const dir = fs.mkdtempSync(join(tmpdir(), `pb-${label}-`));
+  madeDirs.push(dir);
+  return dir;
 }
 
 /** Deterministic pseudo-random bytes: ChaCha20 keystream keyed by SHA-256(seed). */
