@@ -15,18 +15,16 @@ import { backup } from '../../../runtime/pipeline/backup.ts';
 import { openRepository, type Repository } from '../../../runtime/pipeline/repository.ts';
 import { restore } from '../../../runtime/pipeline/restore.ts';
 import { decodeShardHeader } from '../../../runtime/pipeline/shard-format.ts';
-import type { ShardDirectory } from '../../../runtime/store/shard-store.ts';
+import type { ShardDirectory, ShardStore } from '../../../runtime/store/shard-store.ts';
 import { describeTree, detBytes, expectSameTree, localConfig, tempDir } from '../helpers.ts';
 
 const MiB = 1024 * 1024;
 
-/** Counts puts; the put of stripe `failSeq`'s shard 0 store the shard, then fail (a lost answer). */
-function lossy(
+/** The directory with every store's put replaced by `put(store, id, bytes)`; the rest as it is. */
+function withPut(
   directory: ShardDirectory,
-  failSeq: number | 'first' | null,
-  counter: { puts: number },
+  put: (store: ShardStore, id: string, bytes: Uint8Array) => Promise<void>,
 ): ShardDirectory {
-  let first: number | null = null;
   return {
     members: () => directory.members(),
     storeFor: (member) => {
@@ -37,18 +35,28 @@ function lossy(
         list: () => store.list(),
         delete: (id) => store.delete(id),
         usage: () => store.usage(),
-        put: async (id, bytes) => {
-          counter.puts++;
-          await store.put(id, bytes);
-          const { header } = decodeShardHeader(bytes);
-          const seq = Number(header.stripeId.split('/')[1]);
-          first ??= seq;
-          if ((failSeq === 'first' ? first : failSeq) === seq && header.index === 0)
-            throw new Error('the answer was lost');
-        },
+        put: (id, bytes) => put(store, id, bytes),
       };
     },
   };
+}
+
+/** Counts puts; the put of stripe `failSeq`'s shard 0 store the shard, then fail (a lost answer). */
+function lossy(
+  directory: ShardDirectory,
+  failSeq: number | 'first' | null,
+  counter: { puts: number },
+): ShardDirectory {
+  let first: number | null = null;
+  return withPut(directory, async (store, id, bytes) => {
+    counter.puts++;
+    await store.put(id, bytes);
+    const { header } = decodeShardHeader(bytes);
+    const seq = Number(header.stripeId.split('/')[1]);
+    first ??= seq;
+    if ((failSeq === 'first' ? first : failSeq) === seq && header.index === 0)
+      throw new Error('the answer was lost');
+  });
 }
 
 function shardPath(root: string, member: string, id: string): string {
@@ -164,30 +172,17 @@ describe('the put journal', () => {
     const repo = await openRepository(localConfig(root, [src]));
     try {
       const running = { started: 0, settled: 0 };
-      const slow: ShardDirectory = {
-        members: () => repo.directory.members(),
-        storeFor: (member) => {
-          const store = repo.directory.storeFor(member);
-          return {
-            get: (id) => store.get(id),
-            has: (id) => store.has(id),
-            list: () => store.list(),
-            delete: (id) => store.delete(id),
-            usage: () => store.usage(),
-            put: async (id, bytes) => {
-              running.started++;
-              try {
-                // Shard 0 of every stripe fails at once; the others land 300 ms later.
-                if (decodeShardHeader(bytes).header.index === 0) throw new Error('the answer was lost');
-                await new Promise((resolve) => setTimeout(resolve, 300));
-                await store.put(id, bytes);
-              } finally {
-                running.settled++;
-              }
-            },
-          };
-        },
-      };
+      const slow = withPut(repo.directory, async (store, id, bytes) => {
+        running.started++;
+        try {
+          // Shard 0 of every stripe fails at once; the others land 300 ms later.
+          if (decodeShardHeader(bytes).header.index === 0) throw new Error('the answer was lost');
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await store.put(id, bytes);
+        } finally {
+          running.settled++;
+        }
+      });
       await expect(backup({ ...repo, directory: slow })).rejects.toThrow(/answer was lost/);
       expect(running.started).toBeGreaterThan(1);
       expect(running.settled).toBe(running.started);

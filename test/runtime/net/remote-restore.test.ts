@@ -105,30 +105,30 @@ describe('a restore reading a member over the network', () => {
     };
   }
 
-  it('lands the shards as they arrive: exact, nothing rebuilt', async () => {
-    served.alter = false;
+  /** Restores into `out-<name>` with the holder altering what it serves or not; checks the tree. */
+  async function restoreOverTheNetwork(name: string, alter: boolean) {
+    served.alter = alter;
     served.gets = 0;
-    const target = join(root, 'out-clean');
+    const target = join(root, `out-${name}`);
     const summary = await restore({ ...repo, directory: overTheNetwork() }, { target });
     expect(served.gets).toBeGreaterThan(0);
     expect(reads.into).toBeGreaterThan(0);
+    expectSameTree(describeTree(join(target, src)), describeTree(src));
+    return summary;
+  }
+
+  it('lands the shards as they arrive: exact, nothing rebuilt', async () => {
+    const summary = await restoreOverTheNetwork('clean', false);
     expect(reads.get).toBe(0);
     expect(summary.rebuiltStripes).toBe(0);
     expect(summary.badShards).toEqual([]);
-    expectSameTree(describeTree(join(target, src)), describeTree(src));
   }, 120_000);
 
   it('a holder serving altered bytes: its shards are named, their stripes rebuilt, the tree exact', async () => {
-    served.alter = true;
-    served.gets = 0;
-    const target = join(root, 'out-altered');
-    const summary = await restore({ ...repo, directory: overTheNetwork() }, { target });
-    expect(served.gets).toBeGreaterThan(0);
-    expect(reads.into).toBeGreaterThan(0);
+    const summary = await restoreOverTheNetwork('altered', true);
     expect(reads.get).toBeGreaterThan(0); // the stripes read again, verified
     expect(summary.rebuiltStripes).toBeGreaterThan(0);
     expect(summary.badShards.length).toBeGreaterThan(0);
     for (const bad of summary.badShards) expect(bad).toMatch(new RegExp(` on ${REMOTE}: .*hashing to`));
-    expectSameTree(describeTree(join(target, src)), describeTree(src));
   }, 120_000);
 });
