@@ -53,6 +53,7 @@ import { JoinDesk } from './group/join-desk.ts';
 import { LAST_SEEN_FILE, LastSeenFile, SAVE_EVERY_MS as SAVE_SIGHTINGS_EVERY_MS } from './group/last-seen.ts';
 import { announcedMultiaddrs } from './group/network-directory.ts';
 import { RelayLinks, relayPeerId } from './group/relay-links.ts';
+import { MemoryTrim } from './memory-trim.ts';
 import { acquirePidLock, type PidLock } from './pid-lock.ts';
 import { deleteCheck } from './shards/delete-check.ts';
 import { HeadStore } from './shards/head-store.ts';
@@ -104,6 +105,8 @@ export class Daemon implements DaemonParts {
   private readonly publisher: AddressPublisher;
   /** How each member is reached and how its shard requests went (peer-health.ts). */
   private readonly peerHealth = new PeerHealth();
+  /** Gives the start's and each backup run's memory back (memory-trim.ts). */
+  private readonly memoryTrim = new MemoryTrim({ log: (line) => this.log(line) });
 
   private constructor(
     readonly dir: string,
@@ -131,6 +134,7 @@ export class Daemon implements DaemonParts {
     this.lastSeen = this.sightings.seen;
     this.upload = new UploadGovernor(parseUploadConfig(config.upload, config.uploadWindows));
     this.backups = new BackupService({
+      afterRun: () => this.memoryTrim.soon(),
       uploadGate: this.upload,
       dataDir: dir,
       node,
@@ -339,6 +343,7 @@ export class Daemon implements DaemonParts {
     if (backupEveryMs !== null) this.backups.startSchedule(backupEveryMs);
     this.backups.resumeSoon(2000);
     this.alerts.start();
+    this.memoryTrim.soon(); // the start's own burst
   }
 
   /** File-change events start a backup once the directories settle (config watchDebounceMs). */
@@ -446,6 +451,7 @@ export class Daemon implements DaemonParts {
     this.saveSightings(true);
     this.backups.stopSchedule();
     this.alerts.stop();
+    this.memoryTrim.stop();
     this.repair.stop();
     this.publisher.stop();
     await this.watcher?.stop();

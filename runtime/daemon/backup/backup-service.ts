@@ -103,6 +103,8 @@ export interface BackupDeps {
   configText?: () => string | null;
   /** Paths always left out besides the data directory (the pledge reservation's directory). */
   excludePaths?: () => string[];
+  /** A run ended, however it ended (the daemon gives the run's memory back: memory-trim.ts). */
+  afterRun?: () => void;
 }
 
 export class BackupService {
@@ -219,6 +221,7 @@ export class BackupService {
       this.running = false;
       unlock?.();
       repo?.close();
+      deps.afterRun?.();
     }
   }
 
