@@ -9,8 +9,11 @@
  * started again. After a settling time (the start's own work) nothing is asked of them: the
  * benchmark only reads /proc/<pid>/stat (utime + stime) and /proc/<pid>/status (VmRSS, VmHWM)
  * every few seconds over the window (5 minutes by default; `--quick`: 40 s). The daemons run the
- * precompiled CLI (runtime/bin/build.mjs, built here first: what an installed member runs);
+ * CLI as the npm package ships it (runtime/bin/build.mjs --package, built here first: one bundle
+ * with the pure-JavaScript packages in it, what an installed member runs; about 20 MiB less RSS
+ * than the same code loading node_modules file by file, whose unused modules stay loaded);
  * `--source` runs the tsx entry instead (its TypeScript loader thread costs about 30 MiB more).
+ * CPU is also counted per thread: `main`, and V8's and libuv's helpers by name.
  *
  * Per daemon: CPU % of one core over the window, RSS at the end and the largest sampled in the
  * window, VmHWM (the process's peak since its start). Targets: <= 0.2 % CPU and <= 100 MiB RSS
@@ -53,7 +56,7 @@ export interface DaemonIdle {
   rssPeakMiB: number;
   hwmMiB: number;
   shardsHeld: number;
-  /** CPU seconds in the window per thread name (the main thread is the process's name). */
+  /** CPU seconds in the window per thread name (`main`: the main thread). */
   threadCpuSeconds: Record<string, number>;
 }
 
@@ -77,7 +80,7 @@ function cpuTicksOf(pid: number): number {
   return Number(fields[11]) + Number(fields[12]); // utime + stime
 }
 
-/** CPU ticks per thread name (/proc/<pid>/task/*: the main thread, V8's, libuv's, native addons'). */
+/** CPU ticks per thread name (/proc/<pid>/task/*: `main`, then V8's, libuv's, native addons' by their names). */
 function threadTicksOf(pid: number): Map<string, number> {
   const byName = new Map<string, number>();
   let tasks: string[];
@@ -89,7 +92,8 @@ function threadTicksOf(pid: number): Map<string, number> {
   for (const tid of tasks) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      // The main thread shares its name with V8's helper threads ("node"): told apart by its id.
+      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       byName.set(name, (byName.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
     } catch {} // the thread ended meanwhile
@@ -201,7 +205,7 @@ export async function run(args: string[]): Promise<void> {
     const data = join(work, 'home', 'dataset');
     writeDataset(data);
     const names = ['owner', ...Array.from({ length: members - 1 }, (_, i) => `m${i + 2}`)];
-    const entry = source ? BIN : buildCli(false);
+    const entry = source ? BIN : buildCli(true);
     const wrap = entryWrap(entry);
     ({ procs } = await formGroup(
       work,
@@ -225,10 +229,16 @@ export async function run(args: string[]): Promise<void> {
     procs.forEach((p, i) => {
       setDefaults(p.dir, ports[i]!);
     });
-    // `--cpu-prof <dir>`: the first holder writes a V8 CPU profile there when it stops.
+    // `--cpu-prof <dir>`: every daemon writes a V8 CPU profile there when it stops (<name>.cpuprofile).
     const profDir = optionValue(args, '--cpu-prof');
     if (profDir !== null)
-      procs[1] = new Proc(procs[1]!.dir, entryWrap(entry, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]));
+      procs = procs.map(
+        (p, i) =>
+          new Proc(
+            p.dir,
+            entryWrap(entry, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${names[i]}.cpuprofile`]),
+          ),
+      );
     for (const p of procs) await p.start();
     for (const p of procs)
       await waitFor(
@@ -257,7 +267,7 @@ export async function run(args: string[]): Promise<void> {
     }));
     const report: IdleReport = {
       seconds,
-      cli: source ? 'source (tsx)' : 'precompiled (dist/)',
+      cli: source ? 'source (tsx)' : 'packaged (dist/, as npm installs it)',
       settleSeconds,
       members,
       worstCpuPercent: Math.max(...daemons.map((d) => d.cpuPercent)),
