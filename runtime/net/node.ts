@@ -33,7 +33,7 @@ import { libp2pKeyFromSeed } from './keys.ts';
 import { reserveOnlyOverDirectLinks } from './relay-reserve.ts';
 import { announceDialable, guardAddressManager } from './transport-guard.ts';
 import { setWebRTCPolicy, WebRTCPolicy } from './webrtc-policy.ts';
-import { wideWindowYamux } from './wide-yamux.ts';
+import { wideWindowYamux, YAMUX_BASE } from './wide-yamux.ts';
 
 export interface RelayLimits {
   /** Bytes one relayed connection may carry (each direction). */
@@ -86,9 +86,10 @@ export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
 /**
  * libp2p's connection monitor opens a ping stream on every connection this often and aborts a
  * connection whose ping fails (libp2p's default is 10 s). A quiet member's CPU goes mostly to these
- * streams (docs/design.md, "Idle cost"): a minute is enough to notice a silent partition, since
- * yamux's own keepalive frame (every 30 s) already keeps NAT mappings of TCP links open and a
- * closed socket (a member stopped or killed) is noticed at once without any ping.
+ * streams (docs/design.md, "Idle cost"): a minute is enough to notice a silent partition and to
+ * keep the NAT mappings of TCP links open (home routers keep an established TCP mapping for
+ * minutes to hours; yamux's own keepalive is off, wide-yamux.ts), and a closed socket (a member
+ * stopped or killed) is noticed at once without any ping.
  */
 export const CONNECTION_PING_INTERVAL_MS = 60_000;
 
@@ -151,7 +152,7 @@ export async function createPbNode(options: PbNodeOptions): Promise<PbLibp2p> {
         : transports,
     connectionEncrypters: [noise()],
     // Members that both know the wide-window yamux pick it; anyone else gets plain yamux.
-    streamMuxers: options.wideYamux === false ? [yamux()] : [wideWindowYamux(), yamux()],
+    streamMuxers: options.wideYamux === false ? [yamux(YAMUX_BASE)] : [wideWindowYamux(), yamux(YAMUX_BASE)],
     connectionGater: gater,
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,

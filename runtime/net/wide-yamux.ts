@@ -19,6 +19,14 @@
 import { yamux } from '@libp2p/yamux';
 
 export const WIDE_YAMUX_PROTOCOL = '/pb/yamux-wide/1.0.0';
+/**
+ * Both muxers run without yamux's keepalive (a ping frame each way every 30 s on every link, which
+ * ends nothing when unanswered): libp2p's connection monitor already pings every link once a
+ * minute from both ends and aborts one whose ping fails (node.ts, CONNECTION_PING_INTERVAL_MS), and
+ * that traffic keeps NAT mappings fresh too. One mechanism instead of two: an idle member's main
+ * thread spent about a tenth of its time on the keepalive frames (docs/design.md, Idle cost).
+ */
+export const YAMUX_BASE = { enableKeepAlive: false } as const;
 /** Initial (and largest) receive window per stream of the wide muxer: one 4 MiB shard body. */
 export const WIDE_YAMUX_WINDOW_BYTES = 4 * 1024 * 1024;
 /** Bytes a paused stream may buffer before it is aborted: twice the window it granted. */
@@ -57,6 +65,7 @@ function batchCredit(stream: YamuxStreamInternals): void {
 
 export function wideWindowYamux(): ReturnType<typeof yamux> {
   const make = yamux({
+    ...YAMUX_BASE,
     streamOptions: {
       initialStreamWindowSize: WIDE_YAMUX_WINDOW_BYTES,
       maxStreamWindowSize: WIDE_YAMUX_WINDOW_BYTES,
