@@ -33,7 +33,6 @@ const common = {
 
 /** Left out of the package bundle: loaded at run time from node_modules (package.json dependencies). */
 export const NATIVE = [
-  '@parcel/watcher',
   '@ronomon/reed-solomon',
   'better-sqlite3',
   'cbor-extract',

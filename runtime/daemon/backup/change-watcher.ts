@@ -1,16 +1,16 @@
 /**
- * File-change events on the backed-up directories (@parcel/watcher), debounced: `onSettled` runs
+ * File-change events on the backed-up directories (tree-watch.ts), debounced: `onSettled` runs
  * once the directories have been quiet for `debounceMs`, and at the latest `maxWaitMs` after
  * the first change of a burst (a tree that never stops changing is still backed up). The data
  * directory is ignored (the owner's own index must not trigger backups of itself).
  */
-import watcher from '@parcel/watcher';
+import { TreeWatch } from './tree-watch.ts';
 
-/** Bound on watched directories (each is one native subscription). */
+/** Bound on configured directories watched (each a tree; tree-watch.ts bounds the directories in all). */
 export const MAX_WATCHED_DIRECTORIES = 64;
 
 export class ChangeWatcher {
-  private subscriptions: { unsubscribe(): Promise<void> }[] = [];
+  private tree: TreeWatch | null = null;
   private quietTimer: NodeJS.Timeout | null = null;
   private burstTimer: NodeJS.Timeout | null = null;
 
@@ -30,18 +30,15 @@ export class ChangeWatcher {
   async start(directories: readonly string[]): Promise<void> {
     if (directories.length > MAX_WATCHED_DIRECTORIES)
       throw new RangeError(`at most ${MAX_WATCHED_DIRECTORIES} directories are watched`);
+    const tree = new TreeWatch({
+      ignore: this.options.ignore,
+      onChange: () => this.changed(),
+      onError: (error) => this.options.onError(error),
+    });
+    this.tree = tree;
     for (const dir of directories) {
       try {
-        this.subscriptions.push(
-          await watcher.subscribe(
-            dir,
-            (error, events) => {
-              if (error) this.options.onError(error);
-              else if (events.length > 0) this.changed();
-            },
-            { ignore: this.options.ignore },
-          ),
-        );
+        await tree.add(dir);
       } catch (error) {
         this.options.onError(new Error(`cannot watch ${dir}: ${(error as Error).message}`));
       }
@@ -65,8 +62,7 @@ export class ChangeWatcher {
   async stop(): Promise<void> {
     if (this.quietTimer !== null) clearTimeout(this.quietTimer);
     if (this.burstTimer !== null) clearTimeout(this.burstTimer);
-    const subs = this.subscriptions;
-    this.subscriptions = [];
-    await Promise.allSettled(subs.map((s) => s.unsubscribe()));
+    this.tree?.close();
+    this.tree = null;
   }
 }

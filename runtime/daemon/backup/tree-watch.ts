@@ -1,0 +1,143 @@
+/**
+ * "Something changed under these directories", without a thread of its own: one `fs.watch` per
+ * directory (on Linux an inotify watch, read by libuv in the daemon's own event loop), kept in
+ * step with the tree as directories come and go.
+ *
+ * Why not @parcel/watcher, used before: its Linux backend thread wakes every 500 ms (a `poll`
+ * with a fixed timeout, whatever happens), which cost an idle owner about 0.06 % of a core, a
+ * third of the idle budget (docs/design.md, Idle cost). What is asked of a watcher here is small
+ * (any change starts a debounced backup, which finds what changed itself), so events carry no
+ * detail: every event under a root calls `onChange`.
+ *
+ * Bounds: at most `maxDirectories` directories are watched (beyond that, changes deeper in the
+ * tree are found by the scheduled backups, and `onError` says so once); a walk reads at most
+ * `maxDirectories` directories too. The kernel's own limit (inotify's max_user_watches) stops the
+ * watching the same way, with its name in the message. Symbolic links are not followed, as the
+ * backup does not follow them. Paths in `ignore` (the data directory) and everything under them
+ * are neither watched nor reported.
+ */
+import * as fs from 'node:fs';
+import { join, sep } from 'node:path';
+
+export const MAX_WATCHED_TREE_DIRECTORIES = 50_000;
+
+export interface TreeWatchOptions {
+  ignore: readonly string[];
+  onChange: () => void;
+  onError: (error: Error) => void;
+  maxDirectories?: number;
+}
+
+export class TreeWatch {
+  private readonly watchers = new Map<string, fs.FSWatcher>();
+  private readonly maxDirectories: number;
+  private full = false;
+  private closed = false;
+
+  constructor(private readonly options: TreeWatchOptions) {
+    this.maxDirectories = options.maxDirectories ?? MAX_WATCHED_TREE_DIRECTORIES;
+    if (!(this.maxDirectories >= 1)) throw new RangeError('a tree watch needs maxDirectories >= 1');
+  }
+
+  /** Directories watched now. */
+  get size(): number {
+    return this.watchers.size;
+  }
+
+  /** Watches `root` and every directory under it; throws when `root` itself cannot be watched. */
+  async add(root: string): Promise<void> {
+    const st = await fs.promises.stat(root);
+    if (!st.isDirectory()) throw new Error(`${root} is not a directory`);
+    if (!this.watch(root)) throw new Error('the bound on watched directories is reached');
+    await this.walk(root);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+
+  private ignored(path: string): boolean {
+    return this.options.ignore.some((p) => path === p || path.startsWith(p.endsWith(sep) ? p : p + sep));
+  }
+
+  /** One directory's watch; false when the bound (ours or the kernel's) is reached. */
+  private watch(dir: string): boolean {
+    if (this.closed || this.watchers.has(dir)) return true;
+    if (this.watchers.size >= this.maxDirectories) {
+      this.fullUp(`more than ${this.maxDirectories} directories`);
+      return false;
+    }
+    let w: fs.FSWatcher;
+    try {
+      w = fs.watch(dir, { persistent: false }, (event, name) => this.event(dir, event, name));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EMFILE')
+        this.fullUp(
+          `the system's limit on watches (${code}; Linux: fs.inotify.max_user_watches) after ${this.watchers.size} directories`,
+        );
+      else if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EACCES')
+        this.options.onError(new Error(`cannot watch ${dir}: ${(error as Error).message}`));
+      return code !== 'ENOSPC' && code !== 'EMFILE';
+    }
+    w.on('error', () => this.unwatch(dir)); // the directory went away under its watch
+    this.watchers.set(dir, w);
+    return true;
+  }
+
+  private fullUp(why: string): void {
+    if (this.full) return;
+    this.full = true;
+    this.options.onError(
+      new Error(`watching stopped at ${why}: changes in the rest are found by the scheduled backups`),
+    );
+  }
+
+  private unwatch(dir: string): void {
+    for (const [path, w] of this.watchers)
+      if (path === dir || path.startsWith(dir + sep)) {
+        w.close();
+        this.watchers.delete(path);
+      }
+  }
+
+  private event(dir: string, event: string, name: string | Buffer | null): void {
+    if (this.closed) return;
+    const path = name === null ? dir : join(dir, name.toString());
+    if (this.ignored(path)) return;
+    this.options.onChange();
+    // A new, moved or removed entry: keep the watches in step with the tree.
+    if (event === 'rename' && name !== null) void this.follow(path);
+  }
+
+  private async follow(path: string): Promise<void> {
+    let isDir = false;
+    try {
+      isDir = (await fs.promises.lstat(path)).isDirectory();
+    } catch {} // gone
+    if (!isDir) this.unwatch(path);
+    else if (!this.watchers.has(path) && this.watch(path)) await this.walk(path);
+  }
+
+  /** Watches the directories under `root` (breadth first; every queued one is watched, so bounded). */
+  private async walk(root: string): Promise<void> {
+    const queue = [root];
+    for (let next = 0; next < queue.length && !this.closed && !this.full; next++) {
+      let entries: fs.Dirent[];
+      try {
+        entries = await fs.promises.readdir(queue[next]!, { withFileTypes: true });
+      } catch {
+        continue; // gone or unreadable meanwhile: the backup reports what it cannot read
+      }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const sub = join(queue[next]!, e.name);
+        if (this.ignored(sub)) continue;
+        if (!this.watch(sub)) return;
+        queue.push(sub);
+      }
+    }
+  }
+}
