@@ -13,7 +13,8 @@
  * is set at run time and the function taken from a fresh context (a context made after the flag
  * has it). It is called without options: on Node 20, `gc({ type: 'major', ... })` collects
  * nothing (measured: the heap stays as it was), while `gc()` collects at once.
- * If the function cannot be had, trimming is off and the daemon says so once.
+ * If the function cannot be had, trimming is off and the daemon says so once. The flag holds for
+ * the whole process: contexts and workers made later see a `gc` global too, which nothing uses.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
