@@ -236,7 +236,11 @@ export async function run(args: string[]): Promise<void> {
         (p, i) =>
           new Proc(
             p.dir,
-            entryWrap(entry, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${names[i]}.cpuprofile`]),
+            entryWrap(entry, [
+              '--cpu-prof',
+              `--cpu-prof-dir=${profDir}`,
+              `--cpu-prof-name=${names[i]}.cpuprofile`,
+            ]),
           ),
       );
     for (const p of procs) await p.start();
