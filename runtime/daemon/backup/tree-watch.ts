@@ -15,17 +15,24 @@
  * watching the same way, with its name in the message. Symbolic links are not followed, as the
  * backup does not follow them. Paths in `ignore` (the data directory) and everything under them
  * are neither watched nor reported.
+ *
+ * Where `fs.watch` is natively recursive (macOS's FSEvents, Windows), one recursive watch per
+ * root does it all: there a watch per directory would cost a file descriptor each (kqueue).
  */
 import * as fs from 'node:fs';
 import { join, sep } from 'node:path';
 
 export const MAX_WATCHED_TREE_DIRECTORIES = 50_000;
+/** Platforms whose `fs.watch` watches a whole tree itself. */
+export const NATIVE_RECURSIVE_WATCH = process.platform === 'darwin' || process.platform === 'win32';
 
 export interface TreeWatchOptions {
   ignore: readonly string[];
   onChange: () => void;
   onError: (error: Error) => void;
   maxDirectories?: number;
+  /** One recursive `fs.watch` per root (default: NATIVE_RECURSIVE_WATCH). */
+  recursive?: boolean;
 }
 
 export class TreeWatch {
@@ -48,6 +55,10 @@ export class TreeWatch {
   async add(root: string): Promise<void> {
     const st = await fs.promises.stat(root);
     if (!st.isDirectory()) throw new Error(`${root} is not a directory`);
+    if (this.options.recursive ?? NATIVE_RECURSIVE_WATCH) {
+      this.watchWhole(root);
+      return;
+    }
     if (!this.watch(root)) throw new Error('the bound on watched directories is reached');
     await this.walk(root);
   }
@@ -85,6 +96,18 @@ export class TreeWatch {
     w.on('error', () => this.unwatch(dir)); // the directory went away under its watch
     this.watchers.set(dir, w);
     return true;
+  }
+
+  /** The platform watches the tree: events name paths relative to the root. */
+  private watchWhole(root: string): void {
+    if (this.closed || this.watchers.has(root)) return;
+    const w = fs.watch(root, { persistent: false, recursive: true }, (_event, name) => {
+      if (this.closed) return;
+      const path = name === null ? root : join(root, name.toString());
+      if (!this.ignored(path)) this.options.onChange();
+    });
+    w.on('error', (error) => this.options.onError(new Error(`watching ${root}: ${error.message}`)));
+    this.watchers.set(root, w);
   }
 
   private fullUp(why: string): void {

@@ -19,12 +19,13 @@ describe('tree watch', () => {
   let watch: TreeWatch | null = null;
   afterEach(() => watch?.close());
 
-  function start(ignore: string[] = [], maxDirectories?: number) {
+  function start(ignore: string[] = [], maxDirectories?: number, recursive = false) {
     const seen = { changes: 0, errors: [] as string[] };
     watch = new TreeWatch({
       ignore,
       onChange: () => seen.changes++,
       onError: (e) => seen.errors.push(e.message),
+      recursive,
       ...(maxDirectories === undefined ? {} : { maxDirectories }),
     });
     return { seen, watch };
@@ -101,6 +102,23 @@ describe('tree watch', () => {
     await expect(watch.add(join(root, 'missing'))).rejects.toThrow(/missing/);
     fs.writeFileSync(join(root, 'file'), 'x');
     await expect(watch.add(join(root, 'file'))).rejects.toThrow(/file is not a directory/);
+  });
+
+  it('where the platform watches whole trees (macOS, Windows; forced here): one watch per root', async () => {
+    const root = tempDir('pb-tree-watch-');
+    const data = join(root, '.pb');
+    fs.mkdirSync(join(root, 'a', 'b'), { recursive: true });
+    fs.mkdirSync(data);
+    const { seen, watch } = start([data], undefined, true);
+    await watch.add(root);
+    expect(watch.size).toBe(1);
+    await sleep(300); // Node's own tree walk behind the recursive watch
+    fs.writeFileSync(join(data, 'index'), 'ignored');
+    await sleep(300);
+    expect(seen.changes).toBe(0);
+    fs.writeFileSync(join(root, 'a', 'b', 'deep.txt'), 'deep');
+    await grows(() => seen.changes, 0, 'a file two levels down');
+    expect(seen.errors).toEqual([]);
   });
 
   it('reports nothing once closed', async () => {
