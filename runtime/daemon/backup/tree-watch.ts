@@ -140,8 +140,11 @@ export class TreeWatch {
     try {
       isDir = (await fs.promises.lstat(path)).isDirectory();
     } catch {} // gone
-    if (!isDir) this.unwatch(path);
-    else if (!this.watchers.has(path) && this.watch(path)) await this.walk(path);
+    // A file's event (the common case: every write) costs a map lookup, not a scan of the
+    // watches; only a watched directory has watched directories under it.
+    if (!isDir) {
+      if (this.watchers.has(path)) this.unwatch(path);
+    } else if (!this.watchers.has(path) && this.watch(path)) await this.walk(path);
   }
 
   /** Watches the directories under `root` (breadth first; every queued one is watched, so bounded). */
