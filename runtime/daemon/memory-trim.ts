@@ -26,21 +26,20 @@ export const TRIM_MIN_GAP_MS = 60_000;
 
 type FullGc = () => void;
 
-let collector: FullGc | null | undefined;
+let collector: { gc: FullGc | null; problem: string | null } | undefined;
 
-/** V8's full collection, or null (and why) when this runtime does not give it. */
+/** V8's full collection, or null and why when this runtime does not give it (found out once). */
 export function fullCollector(): { gc: FullGc | null; problem: string | null } {
-  if (collector !== undefined) return { gc: collector, problem: null };
+  if (collector !== undefined) return collector;
   try {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as unknown;
     if (typeof gc !== 'function') throw new Error('gc is not a function in a new context');
-    collector = gc as FullGc;
-    return { gc: collector, problem: null };
+    collector = { gc: gc as FullGc, problem: null };
   } catch (error) {
-    collector = null;
-    return { gc: null, problem: (error as Error).message };
+    collector = { gc: null, problem: (error as Error).message };
   }
+  return collector;
 }
 
 export interface TrimOptions {
@@ -55,8 +54,6 @@ export class MemoryTrim {
   private timer: NodeJS.Timeout | null = null;
   private lastMs = Number.NEGATIVE_INFINITY;
   private stopped = false;
-  /** Trims done (for tests and the log). */
-  count = 0;
   private readonly delayMs: number;
   private readonly minGapMs: number;
 
@@ -78,19 +75,14 @@ export class MemoryTrim {
     this.timer = null;
     if (this.stopped) return;
     this.lastMs = Date.now();
-    if (this.options.collect !== undefined) {
-      this.options.collect();
-      this.count += 1;
-      return;
-    }
-    const { gc, problem } = fullCollector();
+    const { gc, problem } =
+      this.options.collect === undefined ? fullCollector() : { gc: this.options.collect, problem: null };
     if (gc === null) {
-      if (problem !== null) this.options.log(`memory trimming is off: ${problem}`);
+      this.options.log(`memory trimming is off: ${problem}`);
       this.stopped = true;
       return;
     }
     gc();
-    this.count += 1;
   }
 
   stop(): void {
