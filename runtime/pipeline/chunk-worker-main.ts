@@ -6,7 +6,7 @@
  * Messages out: { type: 'chunks', jobId, chunks } (buffers transferred), { type: 'done', jobId,
  * result }, { type: 'error', jobId, code, message }, { type: 'smallDone', jobId, files } (one
  * outcome per path, in order: { result, chunks } or { error }) and { type: 'opened', jobId,
- * results } (each result { plain, landed } with the plaintext transferred or null, or { error }).
+ * results } (each result { landed, written }, or { error }).
  */
 import { parentPort } from 'node:worker_threads';
 import { readAndSealFile, readAndSealSmallFile, type SealedChunk } from './file-reader.ts';
@@ -94,22 +94,13 @@ interface OpenRequest {
 }
 
 /**
- * Decrypt and verify (tag and id) each object of a stripe area and land the small files made of
- * it alone (restore-land.ts); the plaintexts asked back are transferred.
+ * Decrypt and verify (tag and id) each object of a stripe area, land the small files made of it
+ * alone and write it into the larger files that hold it (restore-land.ts); only outcomes go back.
  */
 function openAll(req: OpenRequest): void {
-  const transfer: ArrayBuffer[] = [];
-  const results = req.objects.map((o) => {
-    const r = openAndLand(req.keys, req.area, o);
-    if ('error' in r || r.plain === null) return r;
-    // A plaintext that owns its whole ArrayBuffer moves without a copy; a pooled one is copied.
-    const p = r.plain;
-    const owned = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : new Uint8Array(p);
-    transfer.push(owned.buffer as ArrayBuffer);
-    return { plain: owned, landed: r.landed };
-  });
+  const results = req.objects.map((o) => openAndLand(req.keys, req.area, o));
   // The area is not sent back: it is shared memory the main thread still holds, or a copy.
-  port!.postMessage({ type: 'opened', jobId: req.jobId, results }, transfer);
+  port!.postMessage({ type: 'opened', jobId: req.jobId, results });
 }
 
 interface SmallFilesRequest {

@@ -46,6 +46,17 @@ let scratch: Buffer | null = null;
 /** Where decompressObject writes when asked to: a plaintext that is landed and dropped at once. */
 let plainScratch: Buffer | null = null;
 
+/**
+ * The first `bytes` of this thread's plaintext scratch (at most MAX_PLAIN_BYTES): valid until the
+ * next call here, by decompressObject or openObject.
+ */
+export function plainScratchOf(bytes: number): Buffer {
+  if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > MAX_PLAIN_BYTES)
+    throw new RangeError(`a plaintext of ${bytes} bytes does not fit the scratch`);
+  plainScratch ??= Buffer.allocUnsafe(MAX_PLAIN_BYTES);
+  return plainScratch.subarray(0, bytes);
+}
+
 export function isCodec(value: number): value is Codec {
   return value === CODEC_RAW || value === CODEC_ZSTD;
 }
@@ -100,8 +111,7 @@ export function decompressObject(
       `zstd frame declares ${size} bytes, more than the ${Math.min(limitBytes, MAX_PLAIN_BYTES)} allowed`,
     );
   }
-  if (intoScratch && plainScratch === null) plainScratch = Buffer.allocUnsafe(MAX_PLAIN_BYTES);
-  const out = intoScratch ? plainScratch!.subarray(0, size) : Buffer.allocUnsafe(size);
+  const out = intoScratch ? plainScratchOf(size) : Buffer.allocUnsafe(size);
   let written: number;
   try {
     dctx ??= new zstd.DCtx();

@@ -1,8 +1,9 @@
 /**
  * Worker threads for the CPU-heavy part of a restore: decrypting objects and checking their tags
- * and ids (openObject). The main thread reads and verifies shards and writes files; each stripe
- * area moves to a worker and back (transferred, no copy) and the plaintexts come back
- * transferred. With `workers: 0` the same work runs inline.
+ * and ids (openObject), and writing the plaintexts into the files (restore-land.ts, openAndLand).
+ * The main thread reads shards and opens and closes files; each stripe area moves to a worker
+ * (shared or copied) and only the outcome per file comes back. With `workers: 0` the same work
+ * runs inline.
  *
  * A stripe's objects are split between the workers (`splitTargets`) when it holds enough small
  * files to land: a restore's batch of small files is mostly one stripe, and creating a file can
@@ -56,30 +57,14 @@ export class OpenPool {
       resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 },
     });
     const slot: Slot = { worker, jobs: new Map() };
-    worker.on(
-      'message',
-      (msg: {
-        type: string;
-        jobId: number;
-        results?: ({ plain: Uint8Array | null; landed: (string | null)[] } | { error: string })[];
-      }) => {
-        if (msg.type !== 'opened') return;
-        const job = slot.jobs.get(msg.jobId);
-        if (!job) return;
-        slot.jobs.delete(msg.jobId);
-        job.resolve(
-          (msg.results ?? []).map((r) =>
-            'error' in r || r.plain === null
-              ? (r as OpenResult)
-              : {
-                  plain: Buffer.from(r.plain.buffer, r.plain.byteOffset, r.plain.byteLength),
-                  landed: r.landed,
-                },
-          ),
-        );
-        this.wake();
-      },
-    );
+    worker.on('message', (msg: { type: string; jobId: number; results?: OpenResult[] }) => {
+      if (msg.type !== 'opened') return;
+      const job = slot.jobs.get(msg.jobId);
+      if (!job) return;
+      slot.jobs.delete(msg.jobId);
+      job.resolve(msg.results ?? []);
+      this.wake();
+    });
     worker.on('error', (error) => {
       this.failure = error;
       for (const job of slot.jobs.values()) job.reject(error);

@@ -13,11 +13,9 @@
 import * as fs from 'node:fs/promises';
 import { eachLimit } from './each-limit.ts';
 import type { ObjectRow } from './index-db.ts';
-import { reclaimShortLived } from './memory.ts';
 import type { OpenPool, OpenResult, OpenTarget } from './open-pool.ts';
 import type { Repository } from './repository.ts';
 import {
-  dataRuns,
   eachInSlices,
   type FileMeta,
   type LandRequest,
@@ -126,7 +124,6 @@ function placeByStripe(repo: Repository, batch: FileJob[], failed: (string | nul
         targets: [],
         land: [],
         landFiles: [],
-        keepPlain: false,
       };
       stripe.set(key, p);
     }
@@ -156,7 +153,6 @@ function placeByStripe(repo: Repository, batch: FileJob[], failed: (string | nul
     rows.forEach((row, c) => {
       const p = placementOf(job.entry.chunks[c]!, row!);
       p.targets.push({ file: f, position });
-      p.keepPlain = true;
       position += row!.plainBytes;
     });
   });
@@ -180,36 +176,16 @@ async function openDestinations(batch: FileJob[], d: Destinations): Promise<void
   });
 }
 
-async function writeAll(
-  handle: fs.FileHandle,
-  plain: Buffer,
-  from: number,
-  to: number,
-  position: number,
-): Promise<void> {
-  let done = from;
-  while (done < to) {
-    const { bytesWritten } = await handle.write(plain, done, to - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-/** Puts one opened object at every place of the batch that needs it. */
-function placeObject(plain: Buffer, p: Placement, d: Destinations, progress: Progress): Promise<void>[] {
-  const writes: Promise<void>[] = [];
-  for (const t of p.targets) {
-    if (d.failed[t.file]) continue;
-    progress.bytesWritten += plain.length;
-    // Zero blocks are holes already: the file was truncated to its size.
-    for (const [from, to] of dataRuns(plain, t.position)) {
-      writes.push(
-        writeAll(d.handles[t.file]!, plain, from, to, t.position).catch((error: unknown) => {
-          d.failed[t.file] ??= `write failed: ${(error as Error).message}`;
-        }),
-      );
-    }
-  }
-  return writes;
+/**
+ * The write requests of each placement (into the open temporary files of its targets that have not
+ * failed), and the files they are for, in the same order.
+ */
+function withWrites(placements: Placement[], d: Destinations): number[][] {
+  return placements.map((p) => {
+    const live = p.targets.filter((t) => !d.failed[t.file] && d.handles[t.file]);
+    p.writes = live.map((t) => ({ fd: d.handles[t.file]!.fd, position: t.position }));
+    return live.map((t) => t.file);
+  });
 }
 
 /** Every file that needs one of `placements` fails with `why`: those written in place and those landed whole. */
@@ -262,6 +238,7 @@ async function restoreStripes(
   const restoreStripe = async (seq: number, placements: Placement[]): Promise<void> => {
     // Decrypt and verify in the workers (tag and id checked before a byte is written); the
     // area stays in the cache for later batches.
+    const writeFiles = withWrites(placements, d);
     let opened: OpenResult[];
     try {
       opened = await reader.stripes.withArea(seq, (area) => openChecked(reader, pool, seq, area, placements));
@@ -269,7 +246,6 @@ async function restoreStripes(
       failPlacements(placements, d, (error as Error).message);
       return;
     }
-    const writes: Promise<void>[] = [];
     placements.forEach((p, n) => {
       const result = opened[n]!;
       if ('error' in result) {
@@ -284,26 +260,37 @@ async function restoreStripes(
           progress.bytesWritten += p.plainBytes;
         } else d.failed[f] ??= why ?? 'the restore worker did not answer for this file';
       });
-      if (result.plain) writes.push(...placeObject(result.plain, p, d, progress));
+      writeFiles[n]!.forEach((f, i) => {
+        const why = result.written[i];
+        if (why === null) progress.bytesWritten += p.plainBytes;
+        else d.failed[f] ??= why ?? 'the restore worker did not answer for this write';
+      });
     });
-    await Promise.all(writes);
-    reclaimShortLived(); // this stripe's plaintexts are garbage now (bounded RSS)
     onProgress?.(progress);
   };
   // Up to STRIPES_IN_FLIGHT stripes are read, opened and written at once; the next stripe's
   // shards load ahead.
   const seqs = [...byStripe.keys()].sort((a, b) => a - b);
   const inFlight = new Set<Promise<void>>();
+  // Workers write through this batch's descriptors: none may still be writing when the caller
+  // closes them (a closed number is soon another file's), so a failure waits for every stripe.
+  let failure: unknown = null;
   for (const [n, seq] of seqs.entries()) {
     const placements = [...byStripe.get(seq)!.values()];
     if (placements.every((p) => p.targets.every((t) => d.failed[t.file]) && p.landFiles.length === 0))
       continue;
     while (inFlight.size >= STRIPES_IN_FLIGHT) await Promise.race(inFlight);
     if (n + 1 < seqs.length) reader.stripes.prefetch(seqs[n + 1]!);
-    const work: Promise<void> = restoreStripe(seq, placements).finally(() => inFlight.delete(work));
+    const work: Promise<void> = restoreStripe(seq, placements)
+      .catch((error: unknown) => {
+        failure ??= error;
+      })
+      .finally(() => inFlight.delete(work));
     inFlight.add(work);
+    if (failure !== null) break;
   }
   await Promise.all(inFlight);
+  if (failure !== null) throw failure;
 }
 
 /** Large files: owner (when root), mode and times through their handles. */

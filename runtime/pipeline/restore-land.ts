@@ -195,20 +195,47 @@ export interface OpenTarget {
   codec: number;
   /** Small files whose only chunk this is: landed where the object is opened. */
   land?: LandRequest[];
-  /** The plaintext is needed back (other files of the batch hold this object). */
-  keepPlain: boolean;
+  /** Places in files of several chunks (open, sized temporary files) where the plaintext goes. */
+  writes?: WriteRequest[];
 }
 
 /**
- * Per object: its verified plaintext (when asked back) and, per land request, null when the file
- * landed or why it did not; or why the object cannot be used at all.
+ * A place for an object's plaintext: a file descriptor of this process (open for writing; thread
+ * pool and workers share the table) and the offset in that file.
  */
-export type OpenResult = { plain: Buffer | null; landed: (string | null)[] } | { error: string };
+export interface WriteRequest {
+  fd: number;
+  position: number;
+}
 
 /**
- * Decrypts and verifies (tag and id) one object of `area`, then lands the small files made of it.
- * Runs in a restore worker (chunk-worker-main.ts) or inline; nothing is written unless the object
- * verified.
+ * Per object, per land request and per write request: null when the file landed or the bytes were
+ * written, or why not; or why the object cannot be used at all.
+ */
+export type OpenResult = { landed: (string | null)[]; written: (string | null)[] } | { error: string };
+
+/**
+ * Writes `plain` at `position` of the file `fd`, its zero blocks skipped (the file was sized with
+ * truncate, so they read as zeros already); returns null or why it failed.
+ */
+function writePlain(fd: number, plain: Buffer, position: number): string | null {
+  try {
+    for (const [from, to] of dataRuns(plain, position)) {
+      let done = from;
+      while (done < to) done += fs.writeSync(fd, plain, done, to - done, position + done);
+    }
+    return null;
+  } catch (error) {
+    return `write failed: ${(error as Error).message}`;
+  }
+}
+
+/**
+ * Decrypts and verifies (tag and id) one object of `area`, then lands the small files made of it
+ * and writes it where files of several chunks need it. Runs in a restore worker
+ * (chunk-worker-main.ts) or inline; nothing is written unless the object verified. The plaintext
+ * never leaves this call: it is decoded into this thread's scratch (no fresh buffer per object, no
+ * transfer back, no write queued on the main thread).
  */
 export function openAndLand(
   keys: { dataKey: Uint8Array; chunkIdKey: Uint8Array },
@@ -224,7 +251,7 @@ export function openAndLand(
       o.id,
       area.subarray(o.offset, o.offset + o.sealedBytes),
       o.codec,
-      !o.keepPlain, // landed here and dropped: decoded into this thread's scratch
+      true,
     );
   } catch (error) {
     return { error: (error as Error).message };
@@ -237,5 +264,6 @@ export function openAndLand(
       return (error as Error).message;
     }
   });
-  return { plain: o.keepPlain ? plain : null, landed };
+  const written = (o.writes ?? []).map((w) => writePlain(w.fd, plain, w.position));
+  return { landed, written };
 }

@@ -2,6 +2,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  CIPHER_SLICE_BYTES,
   chunkId,
   openObject,
   sealObject,
@@ -64,6 +65,35 @@ describe('XChaCha20-Poly1305 (HChaCha20 + node:crypto)', () => {
     flipped[100]! ^= 1;
     expect(() => openObject(dataKey, idKey, id, flipped)).toThrow(/fails authentication/);
     expect(() => openObject(dataKey, idKey, id, sealed.subarray(0, 10))).toThrow(/shorter/);
+  });
+
+  it('decrypts a large object a slice at a time into the buffer given, or the scratch, and refuses a bad one whole', () => {
+    const dataKey = detBytes('d', 32);
+    const idKey = detBytes('i', 32);
+    const size = 4 * CIPHER_SLICE_BYTES + 7; // several slices and a short last one
+    const [a, b] = [detBytes('a', size), detBytes('b', size - 100)];
+    const [idA, idB] = [chunkId(idKey, a), chunkId(idKey, b)];
+    const [sealedA, sealedB] = [sealObject(dataKey, idA, a), sealObject(dataKey, idB, b)];
+    const nonce = sealedA.subarray(0, 24);
+    const into = Buffer.alloc(size + 10, 0xee);
+    const out = xchachaDecrypt(dataKey, nonce, sealedA.subarray(24), idA, into);
+    expect(out.buffer).toBe(into.buffer);
+    expect(out.equals(a)).toBe(true);
+    expect(into[size]).toBe(0xee); // nothing past the plaintext
+    expect(() => xchachaDecrypt(dataKey, nonce, sealedA.subarray(24), idA, Buffer.alloc(size - 1))).toThrow(
+      /does not fit/,
+    );
+    // Landed and dropped: both plaintexts in this thread's scratch, the second over the first.
+    const inScratchA = openObject(dataKey, idKey, idA, sealedA, 0, true);
+    expect(inScratchA.equals(a)).toBe(true);
+    const inScratchB = openObject(dataKey, idKey, idB, sealedB, 0, true);
+    expect(inScratchB.equals(b)).toBe(true);
+    expect(inScratchB.buffer).toBe(inScratchA.buffer);
+    // Kept: a buffer of its own.
+    expect(openObject(dataKey, idKey, idA, sealedA).buffer).not.toBe(inScratchA.buffer);
+    const flipped = Buffer.from(sealedA);
+    flipped[24 + 3 * CIPHER_SLICE_BYTES]! ^= 1; // in a late slice: the tag still refuses it
+    expect(() => openObject(dataKey, idKey, idA, flipped, 0, true)).toThrow(/fails authentication/);
   });
 
   it('chunk id is HMAC-SHA256 (RFC 4231 test case 2)', () => {

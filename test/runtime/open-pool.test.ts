@@ -33,7 +33,7 @@ function area(): {
   let at = 0;
   for (const s of sealed) {
     s.bytes.copy(out, at);
-    objects.push({ id: s.id, offset: at, sealedBytes: s.bytes.length, codec: s.codec, keepPlain: true });
+    objects.push({ id: s.id, offset: at, sealedBytes: s.bytes.length, codec: s.codec });
     at += s.bytes.length;
   }
   out[objects[1]!.offset + 100]! ^= 1;
@@ -42,31 +42,51 @@ function area(): {
 
 describe('OpenPool', () => {
   for (const workers of [0, 2]) {
-    it(`opens objects of an area (tag and id checked) with ${workers} workers and leaves the area as it was`, async () => {
+    it(`opens objects of an area (tag and id checked) with ${workers} workers, writes them where asked and leaves the area as it was`, async () => {
+      const dir = fs.mkdtempSync(join(tmpdir(), 'pb-open-write-'));
       const pool = new OpenPool(workers, keys);
+      const fd = fs.openSync(join(dir, 'big'), 'w+');
       try {
         const a = area();
         const copy = Buffer.from(a.area);
-        const outside = {
-          id: a.objects[0]!.id,
-          offset: a.area.length - 10,
-          sealedBytes: 100,
-          codec: 0,
-          keepPlain: true,
-        };
+        // Object 0 at 0 and again after object 2; object 1 (damaged) would go between them.
+        const [p0, p1, p2] = a.plains as [Buffer, Buffer, Buffer];
+        const at2 = p0.length + p1.length;
+        const again = at2 + p2.length;
+        fs.ftruncateSync(fd, again + p0.length);
+        a.objects[0]!.writes = [
+          { fd, position: 0 },
+          { fd, position: again },
+        ];
+        a.objects[1]!.writes = [{ fd, position: p0.length }];
+        a.objects[2]!.writes = [
+          { fd, position: at2 },
+          { fd: 1_000_000, position: 0 },
+        ];
+        const outside = { id: a.objects[0]!.id, offset: a.area.length - 10, sealedBytes: 100, codec: 0 };
         const results = await pool.open(a.area, [...a.objects, outside]);
         expect(a.area.equals(copy)).toBe(true);
-        expect('plain' in results[0]! && results[0].plain?.equals(a.plains[0]!)).toBe(true);
+        expect(results[0]).toEqual({ landed: [], written: [null, null] });
         expect('error' in results[1]! && results[1].error).toMatch(/fails authentication/);
-        expect('plain' in results[2]! && results[2].plain?.equals(a.plains[2]!)).toBe(true);
+        expect(results[2]).toEqual({
+          landed: [],
+          written: [null, expect.stringMatching(/write failed: .*EBADF/)],
+        });
         expect('error' in results[3]! && results[3].error).toMatch(/outside its stripe/);
+        const written = fs.readFileSync(join(dir, 'big'));
+        expect(written.subarray(0, p0.length).equals(p0)).toBe(true);
+        expect(written.subarray(p0.length, at2).equals(Buffer.alloc(p1.length))).toBe(true); // nothing of the damaged one
+        expect(written.subarray(at2, again).equals(p2)).toBe(true);
+        expect(written.subarray(again).equals(p0)).toBe(true);
         // Several areas at once: more than the per-worker queue bound.
         const many = await Promise.all(
           Array.from({ length: 7 }, () => area()).map((x) => pool.open(x.area, x.objects)),
         );
-        for (const m of many) expect(m.map((r) => 'plain' in r)).toEqual([true, false, true]);
+        for (const m of many) expect(m.map((r) => 'written' in r)).toEqual([true, false, true]);
       } finally {
+        fs.closeSync(fd);
         await pool.close();
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
   }
@@ -88,17 +108,16 @@ describe('OpenPool landing small files', () => {
         };
         const to = (name: string) => ({ dest: Buffer.from(join(dir, name)), meta });
         const objects: OpenTarget[] = [
-          { ...a.objects[0]!, keepPlain: false, land: [to('a1'), to('a2'), to('missing/a3')] },
-          { ...a.objects[1]!, keepPlain: false, land: [to('b')] }, // damaged
-          { ...a.objects[2]!, keepPlain: true, land: [to('c')] },
+          { ...a.objects[0]!, land: [to('a1'), to('a2'), to('missing/a3')] },
+          { ...a.objects[1]!, land: [to('b')] }, // damaged
+          { ...a.objects[2]!, land: [to('c')] },
         ];
         const results = await pool.open(a.area, objects);
         const [r0, r1, r2] = results;
-        expect(r0 && 'landed' in r0 && r0.plain).toBe(null);
         expect(r0 && 'landed' in r0 && r0.landed.slice(0, 2)).toEqual([null, null]);
         expect(r0 && 'landed' in r0 && r0.landed[2]).toMatch(/cannot create .*missing\/a3\.pb-tmp-.*ENOENT/);
         expect(r1 && 'error' in r1 && r1.error).toMatch(/fails authentication/);
-        expect(r2 && 'landed' in r2 && r2.plain?.equals(a.plains[2]!)).toBe(true);
+        expect(r2).toEqual({ landed: [null], written: [] });
         for (const [name, plain] of [
           ['a1', a.plains[0]!],
           ['a2', a.plains[0]!],
@@ -132,7 +151,6 @@ describe('OpenPool sharing an area', () => {
       const objects: OpenTarget[] = [0, 2].flatMap((o) =>
         Array.from({ length: MIN_LANDS_TO_SPLIT }, (_, i) => ({
           ...a.objects[o]!,
-          keepPlain: false,
           land: [{ dest: Buffer.from(join(dir, `o${o}-${i}`)), meta }],
         })),
       );
@@ -154,7 +172,6 @@ describe('splitTargets', () => {
     offset,
     sealedBytes,
     codec: 0,
-    keepPlain: false,
     land: Array.from({ length: lands }, () => ({
       dest: Buffer.from('x'),
       meta: { mode: 0o600, uid: 0, gid: 0, mtimeSec: 0, mtimeNsec: 0 },
