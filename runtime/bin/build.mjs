@@ -56,7 +56,7 @@ export async function build({ bundlePackages = false, outDir = join(root, 'dist'
     banner: banner(['#!/usr/bin/env node', bundlePackages ? REQUIRE_BANNER : null]),
     stdin: {
       contents:
-        "import './runtime/polyfill.ts';\nimport { main } from './runtime/cli.ts';\nprocess.exitCode = await main(process.argv);\n",
+        "import './runtime/polyfill.ts';\nimport './runtime/heap-room.ts';\nimport { main } from './runtime/cli.ts';\nprocess.exitCode = await main(process.argv);\n",
       resolveDir: root,
       sourcefile: 'pb-node-entry.ts',
       loader: 'ts',
