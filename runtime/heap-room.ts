@@ -8,8 +8,8 @@
  * generation's, which busy buffer traffic grows to 16-32 MiB. A member serving a restore then ran
  * a full collection every 0.3 s, each freeing about 1 MiB: 90 of them in one benchmark run, 1.2 s
  * of its main thread and more on V8's helper threads. With the limit at four times the live heap,
- * the same run had 5; the group's backup and restore took a quarter less CPU (docs/design.md,
- * Memory). What it costs: a busy process's old generation may reach four times its live size
+ * the same run had 5; the group's backup and restore took a quarter less CPU (docs/design.md
+ * §6.3). What it costs: a busy process's old generation may reach four times its live size
  * before it is collected (tens of MiB here); an idle daemon's heap is trimmed after each burst
  * (daemon/memory-trim.ts).
  */
