@@ -72,6 +72,13 @@ export function dataRuns(plain: Buffer, position: number): [number, number][] {
   return runs;
 }
 
+/** Writes the runs of `body` (dataRuns) at file offset `position` + their start. */
+function writeRuns(fd: number, body: Buffer, position: number, runs = dataRuns(body, position)): void {
+  for (const [from, to] of runs) {
+    for (let done = from; done < to; ) done += fs.writeSync(fd, body, done, to - done, position + done);
+  }
+}
+
 /** What a landed file gets besides its bytes. */
 export type FileMeta = Pick<EntryMeta, 'mode' | 'uid' | 'gid' | 'mtimeSec' | 'mtimeNsec'>;
 
@@ -123,9 +130,7 @@ export function landSmallFile(dest: Buffer, body: Buffer, meta: FileMeta): void 
     const whole = runs.length === 1 && runs[0]![0] === 0 && runs[0]![1] === body.length;
     step = 'write';
     if (!whole && body.length > 0) fs.ftruncateSync(fd, body.length); // the holes
-    for (const [from, to] of runs) {
-      for (let done = from; done < to; ) done += fs.writeSync(fd, body, done, to - done, done);
-    }
+    writeRuns(fd, body, 0, runs);
     step = 'set the metadata of';
     if (isRoot()) tryOwner(() => fs.fchownSync(fd, meta.uid, meta.gid));
     if (!create.final) fs.fchmodSync(fd, meta.mode & 0o7777);
@@ -220,10 +225,7 @@ export type OpenResult = { landed: (string | null)[]; written: (string | null)[]
  */
 function writePlain(fd: number, plain: Buffer, position: number): string | null {
   try {
-    for (const [from, to] of dataRuns(plain, position)) {
-      let done = from;
-      while (done < to) done += fs.writeSync(fd, plain, done, to - done, position + done);
-    }
+    writeRuns(fd, plain, position);
     return null;
   } catch (error) {
     return `write failed: ${(error as Error).message}`;
