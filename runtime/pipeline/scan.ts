@@ -90,31 +90,42 @@ export interface ScannerOptions {
   exclude?: ScanExcludes;
 }
 
+/** Counts units (files, or bytes for small files); waiters are served in order. */
 class Semaphore {
   private free: number;
-  private readonly waiters: (() => void)[] = [];
-  constructor(n: number) {
-    this.free = n;
+  private readonly waiters: { units: number; resolve: () => void }[] = [];
+  constructor(private readonly capacity: number) {
+    this.free = capacity;
   }
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
+  async acquire(units = 1): Promise<void> {
+    assert(Number.isInteger(units) && units >= 1 && units <= this.capacity, 'units within capacity');
+    if (this.waiters.length === 0 && this.free >= units) {
+      this.free -= units;
       return;
     }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    await new Promise<void>((resolve) => this.waiters.push({ units, resolve }));
   }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.free++;
+  release(units = 1): void {
+    this.free += units;
+    assert(this.free <= this.capacity, 'released no more than acquired');
+    while (this.waiters.length > 0 && this.free >= this.waiters[0]!.units) {
+      const next = this.waiters.shift()!;
+      this.free -= next.units;
+      next.resolve();
+    }
   }
 }
 
 const SLASH = Buffer.from('/');
 /** Directory entries stat'ed at once. */
 const STAT_GROUP = 64;
-/** Small files in flight at once: 512 x 64 KiB bounds their buffers to 32 MiB. */
-const MAX_SMALL_FILES_IN_FLIGHT = 512;
+/**
+ * Small files in flight at once, by bytes: each counts its scan-time size, at least
+ * SMALL_FILE_MIN_UNITS, so that up to 512 files of 64 KiB or less, or 128 of SMALL_FILE_BYTES,
+ * are in flight; their buffers stay under 32 MiB.
+ */
+const SMALL_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+const SMALL_FILE_MIN_UNITS = 64 * 1024;
 /** Directories being listed at once (a directory waiting for its children holds no slot). */
 const MAX_DIRS_LISTING = 8;
 
@@ -194,7 +205,7 @@ export class Scanner {
     this.o = options;
     this.matcher = excludeMatcher(options.exclude?.patterns ?? []);
     this.sem = new Semaphore(options.maxFilesInFlight ?? Math.max(2, options.pool.size * 2));
-    this.smallSem = new Semaphore(MAX_SMALL_FILES_IN_FLIGHT);
+    this.smallSem = new Semaphore(SMALL_BYTES_IN_FLIGHT);
     this.walkSlots = new Semaphore(MAX_DIRS_LISTING);
   }
 
@@ -326,9 +337,11 @@ export class Scanner {
       );
     } else if (st.isFile()) {
       // Small files travel in batches (chunk-pool.ts): many may be in flight at little cost.
-      const sem = st.size <= BigInt(SMALL_FILE_BYTES) ? this.smallSem : this.sem;
-      await sem.acquire();
-      pending.push(this.saveFile(full, name, st).finally(() => sem.release()));
+      const small = st.size <= BigInt(SMALL_FILE_BYTES);
+      const sem = small ? this.smallSem : this.sem;
+      const units = small ? Math.max(SMALL_FILE_MIN_UNITS, Number(st.size)) : 1;
+      await sem.acquire(units);
+      pending.push(this.saveFile(full, name, st).finally(() => sem.release(units)));
     } else if (st.isSymbolicLink()) {
       try {
         const target = await fs.readlink(full, { encoding: 'buffer' });
