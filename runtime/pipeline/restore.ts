@@ -137,9 +137,11 @@ export async function restore(repo: Repository, options: RestoreOptions = {}): P
   const started = performance.now();
   // Stripes read unverified (their objects are authenticated; a failure reads them verified).
   const reader = new ObjectReader(repo.index, repo.directory, repo.keys, STRIPE_CACHE, true);
-  // The main thread is busy in a restore (shard reads and checks, file writes): one worker fewer
-  // than a backup uses measured faster on two cores (7 of 8 interleaved pairs) and uses less memory.
-  const pool = new OpenPool(repo.workers === 0 ? 0 : Math.max(1, repo.workers - 1), repo.keys);
+  // As many workers as a backup uses. A restore once used one fewer (its main thread wrote the
+  // files); since the workers decrypt into their own buffers and write the files themselves,
+  // and land every small file, two workers on two cores took 0.74x the time of one on 1 GiB of
+  // large files and 0.83x on the real tree's 13,606 files (five pairs each; 50 MiB more peak RSS).
+  const pool = new OpenPool(repo.workers, repo.keys);
   pool.warm();
   try {
     return await restoreWith(repo, reader, pool, options, started);
