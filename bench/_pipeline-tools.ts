@@ -29,6 +29,28 @@ export interface ToolResult {
   indexBytes: number | null;
 }
 
+/**
+ * Each measure's median over several runs of one tool (interleaved with the other tools' runs):
+ * one slow or lucky run on a shared machine does not move it. Peak RSS is the largest of the runs.
+ */
+export function medianResult(runs: readonly ToolResult[]): ToolResult {
+  if (runs.length === 0) throw new Error('medianResult: no runs');
+  const median = (pick: (r: ToolResult) => number): number => {
+    const xs = runs.map(pick).sort((a, b) => a - b);
+    const mid = xs.length >> 1;
+    return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+  };
+  const out = { ...runs[0]! };
+  for (const key of Object.keys(out) as (keyof ToolResult)[]) {
+    if (key === 'indexBytes') continue;
+    out[key] =
+      key === 'peakRssMiB' ? Math.max(...runs.map((r) => r.peakRssMiB)) : median((r) => r[key] as number);
+  }
+  const index = runs[0]!.indexBytes;
+  out.indexBytes = index === null ? null : median((r) => r.indexBytes!);
+  return out;
+}
+
 interface Measured {
   seconds: number;
   cpuSeconds: number;
@@ -132,7 +154,7 @@ export function benchPb(
   const stats = JSON.parse(b.stdout) as Stats;
   notes.push(
     `pb: ${stats.stored.stripes} stripes, ${(stats.stored.shardBytesWritten / MiB).toFixed(0)} MiB of shards (k=2, m=2), fsync per shard; ` +
-      `threads: main + ${o.workers ?? Math.min(4, Math.max(1, availableParallelism()))} worker(s) (backup: FastCDC, HMAC, zstd, XChaCha20; restore, one fewer: decrypt, decompress, id checks) + libuv pool (Reed-Solomon, I/O, shard SHA-256 on reads); ` +
+      `threads: main + ${o.workers ?? Math.min(4, Math.max(1, availableParallelism()))} worker(s) (backup: FastCDC, HMAC, zstd, XChaCha20; restore: decrypt, decompress, id checks, file writes) + libuv pool (Reed-Solomon, I/O, shard SHA-256 on reads); ` +
       `CLI ${o.source ? 'from source (tsx)' : 'precompiled as packaged (dist/, esbuild, packages bundled)'}`,
   );
   const rerun = measure(process.execPath, [o.bin, 'local', '-c', configPath, 'backup', '--json']);

@@ -1,6 +1,7 @@
 /**
  * `pnpm bench pipeline [--dataset synthetic|real|tiny|all] [--quick] [--size 1GiB|<bytes>]
- *   [--real-size 256MiB] [--tiny-files 200000] [--json] [--keep] [--no-others] [--source] [--workers N]`
+ *   [--real-size 256MiB] [--tiny-files 200000] [--repeat N] [--json] [--keep] [--no-others] [--source]
+ *   [--workers N]`
  *
  * Datasets (bench/_pipeline-data.ts): synthetic (docs/design.md §6: large incompressible files and
  * 20% duplicates, --size, default 1 GiB), real (a bounded, sorted copy of /usr/share/doc,
@@ -29,7 +30,7 @@ import {
   generateTinyDataset,
   SEED,
 } from './_pipeline-data.ts';
-import { benchBorg, benchPb, benchRestic, has, type ToolResult } from './_pipeline-tools.ts';
+import { benchBorg, benchPb, benchRestic, has, medianResult, type ToolResult } from './_pipeline-tools.ts';
 import { datasetTargets } from './adapters/pipeline.ts';
 import { type Cell, formatTable, markdownTable } from './report.ts';
 
@@ -118,6 +119,29 @@ function verdicts(name: DatasetName, d: DatasetReport): string[] {
   );
 }
 
+/** `--repeat N` (1..9, default 1): runs of each tool per dataset; the report gives each measure's median. */
+function repeatCount(args: string[]): number {
+  const text = argAt(args, '--repeat') ?? '1';
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`--repeat: a whole number 1..9, got ${text}`);
+  return n;
+}
+
+/** Each target's ratio in every run (run i of each tool against run i of the others). */
+function perRun(
+  name: DatasetName,
+  report: DatasetReport,
+  runs: Record<(typeof TOOLS)[number], ToolResult[]>,
+): string[] {
+  const each = runs.pb.map((pb, i) =>
+    datasetTargets(name, { ...report, pb, restic: runs.restic[i] ?? null, borg: runs.borg[i] ?? null }),
+  );
+  return each[0]!.map(
+    (t, j) =>
+      `${t.measure} per run: ${each.map((targets) => targets[j]!.measured ?? 'n/a').join(', ')} (the table: the median of ${runs.pb.length} runs; peak RSS the largest)`,
+  );
+}
+
 function runDataset(
   name: DatasetName,
   work: string,
@@ -138,21 +162,34 @@ function runDataset(
     notes,
   };
   const workersText = argAt(args, '--workers');
-  report.pb = benchPb(work, data, made.bytes, notes, {
-    source: args.includes('--source'),
-    workers: workersText === undefined ? undefined : Number(workersText),
-    bin,
-  });
-  if (report.pb.indexBytes !== null)
-    notes.push(
-      `pb index: ${(report.pb.indexBytes / MiB).toFixed(1)} MiB, ${(report.pb.indexBytes / made.files).toFixed(0)} bytes per file`,
+  const repeat = repeatCount(args);
+  const others = !args.includes('--no-others');
+  const runs: Record<(typeof TOOLS)[number], ToolResult[]> = { pb: [], restic: [], borg: [] };
+  // The tools take turns (pb, restic, borg, pb, ...), each run in a directory of its own: a slow
+  // spell of the shared machine falls on every tool alike, and nothing is deleted meanwhile.
+  for (let i = 0; i < repeat; i++) {
+    const dir = repeat === 1 ? work : join(work, `run${i + 1}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const runNotes = i === 0 ? notes : [];
+    runs.pb.push(
+      benchPb(dir, data, made.bytes, runNotes, {
+        source: args.includes('--source'),
+        workers: workersText === undefined ? undefined : Number(workersText),
+        bin,
+      }),
     );
-  if (!args.includes('--no-others')) {
-    if (has('restic')) report.restic = benchRestic(work, data, made.bytes);
-    else notes.push('restic not installed');
-    if (has('borg')) report.borg = benchBorg(work, data, made.bytes);
-    else notes.push('borg not installed');
+    if (!others) continue;
+    if (has('restic')) runs.restic.push(benchRestic(dir, data, made.bytes));
+    else if (i === 0) notes.push('restic not installed');
+    if (has('borg')) runs.borg.push(benchBorg(dir, data, made.bytes));
+    else if (i === 0) notes.push('borg not installed');
   }
+  for (const tool of TOOLS) report[tool] = runs[tool].length > 0 ? medianResult(runs[tool]) : null;
+  if (report.pb!.indexBytes !== null)
+    notes.push(
+      `pb index: ${(report.pb!.indexBytes / MiB).toFixed(1)} MiB, ${(report.pb!.indexBytes / made.files).toFixed(0)} bytes per file`,
+    );
+  if (repeat > 1) notes.push(...perRun(name, report, runs));
   return report;
 }
 
@@ -177,7 +214,7 @@ export async function run(args: string[]): Promise<void> {
   const md = [
     '# pipeline benchmark',
     '',
-    `\`pnpm bench pipeline ${args.filter((a) => a !== '--json').join(' ')}\`; 5 local members, tolerance 1 (k=2, m=2); times are wall seconds of one run on a shared 2-core host: read the ratios.`,
+    `\`pnpm bench pipeline ${args.filter((a) => a !== '--json').join(' ')}\`; 5 local members, tolerance 1 (k=2, m=2); times are wall seconds of ${repeatCount(args) === 1 ? 'one run' : `the median of ${repeatCount(args)} runs of each tool, taking turns (peak RSS: the largest)`} on a shared 2-core host: read the ratios.`,
   ];
   // Nothing is deleted until every tool has run: on ext4 without a journal, creating a file
   // skips every inode freed in the last minutes (docs/design.md §6.1), so a tool that restores
