@@ -18,11 +18,19 @@
  *
  * Where `fs.watch` is natively recursive (macOS's FSEvents, Windows), one recursive watch per
  * root does it all: there a watch per directory would cost a file descriptor each (kqueue).
+ *
+ * A root that is missing (at the start, or removed later: a restore in place, a disk not mounted
+ * yet) is looked for again every `rootRetryMs` until it is back; a root removed and made again is
+ * a new directory, whose watch must be new too (a watch follows the inode, not the path). When a
+ * root is back its tree is watched again and `onChange` runs: what is in it is backed up. The
+ * timer runs only while a root is missing.
  */
 import * as fs from 'node:fs';
 import { join, sep } from 'node:path';
 
 export const MAX_WATCHED_TREE_DIRECTORIES = 50_000;
+/** A missing root is looked for this often. */
+export const ROOT_RETRY_MS = 30_000;
 /** Platforms whose `fs.watch` watches a whole tree itself. */
 export const NATIVE_RECURSIVE_WATCH = process.platform === 'darwin' || process.platform === 'win32';
 
@@ -33,6 +41,14 @@ export interface TreeWatchOptions {
   maxDirectories?: number;
   /** One recursive `fs.watch` per root (default: NATIVE_RECURSIVE_WATCH). */
   recursive?: boolean;
+  /** How often a missing root is looked for (default ROOT_RETRY_MS). */
+  rootRetryMs?: number;
+}
+
+/** A root added: the inode its watch follows (null while it is missing), and whether a check runs. */
+interface Root {
+  ino: bigint | null;
+  checking: boolean;
 }
 
 export class TreeWatch {
@@ -40,6 +56,8 @@ export class TreeWatch {
   private readonly maxDirectories: number;
   private full = false;
   private closed = false;
+  private readonly roots = new Map<string, Root>();
+  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: TreeWatchOptions) {
     this.maxDirectories = options.maxDirectories ?? MAX_WATCHED_TREE_DIRECTORIES;
@@ -51,10 +69,32 @@ export class TreeWatch {
     return this.watchers.size;
   }
 
-  /** Watches `root` and every directory under it; throws when `root` itself cannot be watched. */
+  /**
+   * Watches `root` and every directory under it; throws when `root` itself cannot be watched (a
+   * missing one is looked for again until it is there).
+   */
   async add(root: string): Promise<void> {
-    const st = await fs.promises.stat(root);
+    if (!this.roots.has(root)) this.roots.set(root, { ino: null, checking: false });
+    try {
+      await this.attach(root);
+    } catch (error) {
+      this.retrySoon();
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+
+  private async attach(root: string): Promise<void> {
+    const st = await fs.promises.stat(root, { bigint: true });
     if (!st.isDirectory()) throw new Error(`${root} is not a directory`);
+    this.roots.get(root)!.ino = st.ino;
     if (this.options.recursive ?? NATIVE_RECURSIVE_WATCH) {
       this.watchWhole(root);
       return;
@@ -63,10 +103,49 @@ export class TreeWatch {
     await this.walk(root);
   }
 
-  close(): void {
-    this.closed = true;
-    for (const w of this.watchers.values()) w.close();
-    this.watchers.clear();
+  /** After an entry of a root came or went: is the root still the directory its watch follows? */
+  private checkRoot(root: string): void {
+    const r = this.roots.get(root);
+    if (r === undefined || r.ino === null || r.checking || this.closed) return;
+    r.checking = true;
+    void fs.promises
+      .stat(root, { bigint: true })
+      .then(
+        (st) => st.isDirectory() && st.ino === r.ino,
+        () => false,
+      )
+      .then((same) => {
+        r.checking = false;
+        if (!same) this.lost(root);
+      });
+  }
+
+  /** The root's watch follows a directory that is gone: drop it and look for the root again. */
+  private lost(root: string): void {
+    const r = this.roots.get(root);
+    if (r === undefined || this.closed) return;
+    r.ino = null;
+    this.unwatch(root);
+    void this.reattach(root);
+  }
+
+  private async reattach(root: string): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.attach(root);
+      this.options.onChange();
+    } catch {
+      if (!this.full) this.retrySoon();
+    }
+  }
+
+  private retrySoon(): void {
+    if (this.retryTimer !== null || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      for (const [root, r] of this.roots) if (r.ino === null) void this.reattach(root);
+    }, this.options.rootRetryMs ?? ROOT_RETRY_MS);
+    this.retryTimer.unref();
   }
 
   private ignored(path: string): boolean {
@@ -93,7 +172,8 @@ export class TreeWatch {
         this.options.onError(new Error(`cannot watch ${dir}: ${(error as Error).message}`));
       return code !== 'ENOSPC' && code !== 'EMFILE';
     }
-    w.on('error', () => this.unwatch(dir)); // the directory went away under its watch
+    // The directory went away under its watch.
+    w.on('error', () => (this.roots.has(dir) ? this.lost(dir) : this.unwatch(dir)));
     this.watchers.set(dir, w);
     return true;
   }
@@ -101,12 +181,16 @@ export class TreeWatch {
   /** The platform watches the tree: events name paths relative to the root. */
   private watchWhole(root: string): void {
     if (this.closed || this.watchers.has(root)) return;
-    const w = fs.watch(root, { persistent: false, recursive: true }, (_event, name) => {
+    const w = fs.watch(root, { persistent: false, recursive: true }, (event, name) => {
       if (this.closed) return;
       const path = name === null ? root : join(root, name.toString());
       if (!this.ignored(path)) this.options.onChange();
+      if (event === 'rename') this.checkRoot(root);
     });
-    w.on('error', (error) => this.options.onError(new Error(`watching ${root}: ${error.message}`)));
+    w.on('error', (error) => {
+      this.options.onError(new Error(`watching ${root}: ${error.message}`));
+      this.lost(root);
+    });
     this.watchers.set(root, w);
   }
 
@@ -133,6 +217,7 @@ export class TreeWatch {
     this.options.onChange();
     // A new, moved or removed entry: keep the watches in step with the tree.
     if (event === 'rename' && name !== null) void this.follow(path);
+    if (event === 'rename') this.checkRoot(dir);
   }
 
   private async follow(path: string): Promise<void> {

@@ -19,7 +19,7 @@ describe('tree watch', () => {
   let watch: TreeWatch | null = null;
   afterEach(() => watch?.close());
 
-  function start(ignore: string[] = [], maxDirectories?: number, recursive = false) {
+  function start(ignore: string[] = [], maxDirectories?: number, recursive = false, rootRetryMs?: number) {
     const seen = { changes: 0, errors: [] as string[] };
     watch = new TreeWatch({
       ignore,
@@ -27,6 +27,7 @@ describe('tree watch', () => {
       onError: (e) => seen.errors.push(e.message),
       recursive,
       ...(maxDirectories === undefined ? {} : { maxDirectories }),
+      ...(rootRetryMs === undefined ? {} : { rootRetryMs }),
     });
     return { seen, watch };
   }
@@ -119,6 +120,71 @@ describe('tree watch', () => {
     fs.writeFileSync(join(root, 'a', 'b', 'deep.txt'), 'deep');
     await grows(() => seen.changes, 0, 'a file two levels down');
     expect(seen.errors).toEqual([]);
+  });
+
+  it('watches a root again once it is removed and made again (a restore in place)', async () => {
+    const parent = tempDir('pb-tree-watch-');
+    const root = join(parent, 'Documents');
+    fs.mkdirSync(join(root, 'a'), { recursive: true });
+    const { seen, watch } = start([], undefined, false, 50);
+    await watch.add(root);
+    expect(watch.size).toBe(2);
+    fs.rmSync(root, { recursive: true });
+    for (let i = 0; i < 100 && watch.size > 0; i++) await sleep(20);
+    expect(watch.size).toBe(0);
+    // Made again, with a tree in it: the new directories are watched and their changes seen.
+    fs.mkdirSync(join(root, 'b', 'c'), { recursive: true });
+    for (let i = 0; i < 100 && watch.size < 3; i++) await sleep(20);
+    expect(watch.size).toBe(3);
+    const before = seen.changes;
+    fs.writeFileSync(join(root, 'b', 'c', 'back.txt'), 'back');
+    await grows(() => seen.changes, before, 'a file in the root made again');
+    // Replaced at once (a rename over it): the watch follows the new directory, not the old one.
+    const other = join(parent, 'other');
+    fs.mkdirSync(other);
+    fs.rmSync(root, { recursive: true });
+    fs.renameSync(other, root);
+    for (let i = 0; i < 100 && watch.size !== 1; i++) await sleep(20);
+    await sleep(100);
+    expect(watch.size).toBe(1);
+    const later = seen.changes;
+    fs.writeFileSync(join(root, 'renamed-in.txt'), 'x');
+    await grows(() => seen.changes, later, 'a file in the directory renamed over the root');
+    expect(seen.errors).toEqual([]);
+  });
+
+  it('watches a root missing at the start once it appears, and counts that as a change', async () => {
+    const parent = tempDir('pb-tree-watch-');
+    const root = join(parent, 'not-yet');
+    const { seen, watch } = start([], undefined, false, 50);
+    await expect(watch.add(root)).rejects.toThrow(/not-yet/);
+    await sleep(120);
+    expect(watch.size).toBe(0);
+    fs.mkdirSync(join(root, 'inner'), { recursive: true });
+    await grows(() => seen.changes, 0, 'the root appearing');
+    for (let i = 0; i < 100 && watch.size < 2; i++) await sleep(20);
+    expect(watch.size).toBe(2);
+    const before = seen.changes;
+    fs.writeFileSync(join(root, 'inner', 'first.txt'), 'x');
+    await grows(() => seen.changes, before, 'a file in a root that appeared later');
+    expect(seen.errors).toEqual([]);
+  });
+
+  it('where the platform watches whole trees: a root made again is watched again', async () => {
+    const parent = tempDir('pb-tree-watch-');
+    const root = join(parent, 'tree');
+    fs.mkdirSync(root);
+    const { seen, watch } = start([], undefined, true, 50);
+    await watch.add(root);
+    await sleep(300);
+    fs.rmSync(root, { recursive: true });
+    await sleep(200);
+    fs.mkdirSync(root);
+    await sleep(300); // the retry, then Node's own tree walk behind the recursive watch
+    const before = seen.changes;
+    fs.writeFileSync(join(root, 'again.txt'), 'x');
+    await grows(() => seen.changes, before, 'a file in the whole-tree root made again');
+    expect(watch.size).toBe(1);
   });
 
   it('reports nothing once closed', async () => {
