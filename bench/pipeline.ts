@@ -31,7 +31,7 @@ import {
   SEED,
 } from './_pipeline-data.ts';
 import { benchBorg, benchPb, benchRestic, has, medianResult, type ToolResult } from './_pipeline-tools.ts';
-import { datasetTargets } from './adapters/pipeline.ts';
+import { datasetTargets, targetsPerRun } from './adapters/pipeline.ts';
 import { type Cell, formatTable, markdownTable } from './report.ts';
 
 export { generateDataset } from './_pipeline-data.ts';
@@ -49,6 +49,8 @@ export interface DatasetReport {
   pb: ToolResult | null;
   restic: ToolResult | null;
   borg: ToolResult | null;
+  /** With --repeat N > 1: each tool's run i (the runs took turns); the table gives medians. */
+  runs?: { files: number; pb: ToolResult; restic: ToolResult | null; borg: ToolResult | null }[];
   notes: string[];
 }
 
@@ -127,18 +129,11 @@ function repeatCount(args: string[]): number {
   return n;
 }
 
-/** Each target's ratio in every run (run i of each tool against run i of the others). */
-function perRun(
-  name: DatasetName,
-  report: DatasetReport,
-  runs: Record<(typeof TOOLS)[number], ToolResult[]>,
-): string[] {
-  const each = runs.pb.map((pb, i) =>
-    datasetTargets(name, { ...report, pb, restic: runs.restic[i] ?? null, borg: runs.borg[i] ?? null }),
-  );
-  return each[0]!.map(
-    (t, j) =>
-      `${t.measure} per run: ${each.map((targets) => targets[j]!.measured ?? 'n/a').join(', ')} (the table: the median of ${runs.pb.length} runs; peak RSS the largest)`,
+/** Each target's value in every run (run i of each tool against run i of the others). */
+function perRun(name: DatasetName, report: DatasetReport): string[] {
+  return targetsPerRun(name, report).map(
+    (t) =>
+      `${t.measure} per run: ${t.values.map((v) => (v === null ? 'n/a' : Number(v.toPrecision(3)))).join(', ')} (judged: the median, peak RSS the largest)`,
   );
 }
 
@@ -189,7 +184,15 @@ function runDataset(
     notes.push(
       `pb index: ${(report.pb!.indexBytes / MiB).toFixed(1)} MiB, ${(report.pb!.indexBytes / made.files).toFixed(0)} bytes per file`,
     );
-  if (repeat > 1) notes.push(...perRun(name, report, runs));
+  if (repeat > 1) {
+    report.runs = runs.pb.map((pb, i) => ({
+      files: made.files,
+      pb,
+      restic: runs.restic[i] ?? null,
+      borg: runs.borg[i] ?? null,
+    }));
+    notes.push(...perRun(name, report));
+  }
   return report;
 }
 
@@ -214,7 +217,7 @@ export async function run(args: string[]): Promise<void> {
   const md = [
     '# pipeline benchmark',
     '',
-    `\`pnpm bench pipeline ${args.filter((a) => a !== '--json').join(' ')}\`; 5 local members, tolerance 1 (k=2, m=2); times are wall seconds of ${repeatCount(args) === 1 ? 'one run' : `the median of ${repeatCount(args)} runs of each tool, taking turns (peak RSS: the largest)`} on a shared 2-core host: read the ratios.`,
+    `\`pnpm bench pipeline ${args.filter((a) => a !== '--json').join(' ')}\`; 5 local members, tolerance 1 (k=2, m=2); times are wall seconds of ${repeatCount(args) === 1 ? 'one run' : `the median of ${repeatCount(args)} runs of each tool, taking turns (peak RSS: the largest), and each verdict judges the median of the ratios taken run by run`} on a shared 2-core host: read the ratios.`,
   ];
   // Nothing is deleted until every tool has run: on ext4 without a journal, creating a file
   // skips every inode freed in the last minutes (docs/design.md §6.1), so a tool that restores
