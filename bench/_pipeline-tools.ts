@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median } from './report.ts';
 
 const MiB = 1024 * 1024;
 
@@ -35,19 +36,11 @@ export interface ToolResult {
  */
 export function medianResult(runs: readonly ToolResult[]): ToolResult {
   if (runs.length === 0) throw new Error('medianResult: no runs');
-  const median = (pick: (r: ToolResult) => number): number => {
-    const xs = runs.map(pick).sort((a, b) => a - b);
-    const mid = xs.length >> 1;
-    return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
-  };
   const out = { ...runs[0]! };
   for (const key of Object.keys(out) as (keyof ToolResult)[]) {
-    if (key === 'indexBytes') continue;
-    out[key] =
-      key === 'peakRssMiB' ? Math.max(...runs.map((r) => r.peakRssMiB)) : median((r) => r[key] as number);
+    const xs = runs.map((r) => r[key]).filter((x): x is number => x !== null);
+    if (xs.length === runs.length) out[key] = key === 'peakRssMiB' ? Math.max(...xs) : median(xs);
   }
-  const index = runs[0]!.indexBytes;
-  out.indexBytes = index === null ? null : median((r) => r.indexBytes!);
   return out;
 }
 

@@ -29,6 +29,7 @@ import {
 import { nodeEd25519Verifier } from '../runtime/crypto/ed25519.ts';
 import { VerifyPool } from '../runtime/crypto/verify-pool.ts';
 import { buildHistory } from './_group-history.ts';
+import { median } from './report.ts';
 
 const NOW_MS = 1_800_000_000_000;
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -39,11 +40,6 @@ function option(args: string[], name: string, fallback: number): number {
   const value = Number(args[i + 1]);
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} takes a whole number >= 1`);
   return value;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 function timeMs(f: () => void): number {

@@ -143,6 +143,7 @@ function runDataset(
   args: string[],
   quick: boolean,
   bin: string,
+  repeat: number,
 ): DatasetReport {
   const data = join(work, 'dataset');
   const made = makeDataset(name, data, args, quick);
@@ -157,7 +158,6 @@ function runDataset(
     notes,
   };
   const workersText = argAt(args, '--workers');
-  const repeat = repeatCount(args);
   const others = !args.includes('--no-others');
   const runs: Record<(typeof TOOLS)[number], ToolResult[]> = { pb: [], restic: [], borg: [] };
   // The tools take turns (pb, restic, borg, pb, ...), each run in a directory of its own: a slow
@@ -212,12 +212,13 @@ export async function run(args: string[]): Promise<void> {
     : execFileSync(process.execPath, [join(repoRoot, 'runtime/bin/build.mjs'), '--package'], {
         encoding: 'utf8',
       }).trim();
+  const repeat = repeatCount(args);
   const report: PipelineReport = { quick, datasets: {} };
   const text: string[] = [];
   const md = [
     '# pipeline benchmark',
     '',
-    `\`pnpm bench pipeline ${args.filter((a) => a !== '--json').join(' ')}\`; 5 local members, tolerance 1 (k=2, m=2); times are wall seconds of ${repeatCount(args) === 1 ? 'one run' : `the median of ${repeatCount(args)} runs of each tool, taking turns (peak RSS: the largest), and each verdict judges the median of the ratios taken run by run`} on a shared 2-core host: read the ratios.`,
+    `\`pnpm bench pipeline ${args.filter((a) => a !== '--json').join(' ')}\`; 5 local members, tolerance 1 (k=2, m=2); times are wall seconds of ${repeat === 1 ? 'one run' : `the median of ${repeat} runs of each tool, taking turns (peak RSS: the largest), and each verdict judges the median of the ratios taken run by run`} on a shared 2-core host: read the ratios.`,
   ];
   // Nothing is deleted until every tool has run: on ext4 without a journal, creating a file
   // skips every inode freed in the last minutes (docs/design.md §6.1), so a tool that restores
@@ -228,7 +229,7 @@ export async function run(args: string[]): Promise<void> {
       const work = fs.mkdtempSync(join(tmpdir(), `pb-bench-pipeline-${name}-`));
       works.push(work);
       process.stderr.write(`pipeline: dataset ${name} ...\n`);
-      const d = runDataset(name, work, args, quick, bin);
+      const d = runDataset(name, work, args, quick, bin, repeat);
       report.datasets[name] = d;
       const head = `${name}: ${(d.datasetBytes / MiB).toFixed(0)} MiB, ${d.files} files (${d.description})`;
       text.push(head, formatTable(COLUMNS, rows(d)), ...verdicts(name, d), ...d.notes, '');

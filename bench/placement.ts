@@ -16,7 +16,7 @@ import {
   placeStripeByKey,
   stripeKey,
 } from '../engine/index.ts';
-import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
+import { type Cell, fmt, formatTable, hasFlag, markdownTable, median, writeReport } from './report.ts';
 
 const GB = 1e9;
 
@@ -145,7 +145,6 @@ function placementsPerSecond(
     }
   }
   if (sink === 0) throw new Error('placement produced nothing');
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   return {
     byId: Math.max(...byId),
     byKey: Math.max(...byKey),

@@ -38,6 +38,14 @@ export function hasFlag(args: readonly string[], flag: string): boolean {
   return args.includes(flag);
 }
 
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
 export function fmt(x: number, digits = 2): number {
   return Number(x.toFixed(digits));
 }

@@ -3,7 +3,7 @@
  * per dataset (synthetic, real, tiny). The targets are ratios to the other tools measured in the
  * same run; bench/pipeline.ts prints the same verdicts in its own report.
  */
-import { atLeast, atMost, type BenchAdapter, numberAt, type TargetResult } from '../report.ts';
+import { atLeast, atMost, type BenchAdapter, median, numberAt, type TargetResult } from '../report.ts';
 
 const ratio = (a: number | null, b: number | null) => (a !== null && b ? a / b : null);
 const MiB = 2 ** 20;
@@ -105,13 +105,6 @@ function runsOf(json: unknown): unknown[] {
   return Array.isArray(runs) && runs.length > 1 ? runs : [json];
 }
 
-function combine(values: number[], over: Spec['over']): number {
-  if (over === 'max') return Math.max(...values);
-  const xs = [...values].sort((a, b) => a - b);
-  const mid = xs.length >> 1;
-  return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
-}
-
 /**
  * The targets of one dataset's results (`json` = that dataset's report). With several runs, a
  * ratio is taken run by run (pb's run i against the others' run i, run next to each other) and
@@ -121,7 +114,11 @@ export function datasetTargets(name: string, json: unknown): TargetResult[] {
   const runs = runsOf(json);
   return specs(name).map((s) => {
     const values = runs.map(s.value);
-    const measured = values.every((v): v is number => v !== null) ? combine(values, s.over) : null;
+    const measured = !values.every((v): v is number => v !== null)
+      ? null
+      : s.over === 'max'
+        ? Math.max(...values)
+        : median(values);
     return s.kind === 'atLeast'
       ? atLeast(s.measure, measured, s.bound, s.unit)
       : atMost(s.measure, measured, s.bound, s.unit);
