@@ -11,6 +11,7 @@
 import type { Stream } from '@libp2p/interface';
 import { Uint8ArrayList } from 'uint8arraylist';
 import { type CborValue, decodeCbor, encodeCbor } from '../../engine/index.ts';
+import { copyBytes } from '../copy-bytes.ts';
 import { sha256OffThread } from '../crypto/hash-thread.ts';
 import { isNetErrorCode, NetError } from './errors.ts';
 import type { ReceiveBuffers } from './receive-buffers.ts';
@@ -204,7 +205,7 @@ export class FrameReader {
       const from = Math.max(skip, position);
       const to = Math.min(end, position + piece.length);
       if (from >= to) return;
-      into.set(piece.subarray(from - position, to - position), at + from - skip);
+      copyBytes(into, at + from - skip, piece.subarray(from - position, to - position));
       copied += to - from;
     });
     return copied;

@@ -4,6 +4,7 @@
  * Every shard is verified twice: by its store (SHA-256 of the file = its id) and here (trailer
  * checksum, stripe id, k, m, index, body hash).
  */
+import { copyBytes } from '../copy-bytes.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { AreaPool } from './area-pool.ts';
 import { openObject } from './chunk-crypto.ts';
@@ -248,7 +249,7 @@ export class StripeReader {
       // Into a pooled, shared area: the restore workers read it where it is (no copy for them,
       // and no 16 MiB of fresh heap per stripe for the collector).
       const area = this.pool.take(k * stripe.shardBytes);
-      for (let i = 0; i < k; i++) area.set(bodies[i]!, i * stripe.shardBytes);
+      for (let i = 0; i < k; i++) copyBytes(area, i * stripe.shardBytes, bodies[i]!);
       return area;
     }
     for (const s of shards.filter((x) => x.idx >= k)) {
