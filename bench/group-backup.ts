@@ -1,6 +1,6 @@
 /**
- * `pnpm bench group-backup [--size 1GiB|<n>MiB] [--quick] [--no-recovery] [--json] [--source]
- *  [--cpu-prof <dir>]`
+ * `pnpm bench group-backup [--size 1GiB|<n>MiB] [--quick] [--no-recovery] [--repeat N] [--json]
+ *  [--source] [--cpu-prof <dir>]`
  *
  * Five pb-node members (real processes, `--test-network`: loopback TCP) form a group
  * (ratio 1.5, tolerance 1: k=2, m=1 over the four holders). One member backs up the pipeline
@@ -23,7 +23,11 @@
  * `--cpu-prof <dir>`: the owner's daemon (group forming and the backup), the first holder's
  * (everything until the end) and the restore process write V8 CPU profiles there, named
  * `CPU.<date>.<time>.<pid>...`; the pids are printed on stderr.
- * `--json` prints { rawStreamMiBs, backupMiBs, restoreMiBs, cpuSeconds, peakRssMiB, ... }.
+ * `--repeat N` (1..5, default 1): N runs in turn, each with its own raw stream and its own group (the
+ * dataset is made once); the report gives each measure's median and judges each ratio by the
+ * median of the ratios taken run by run (bench/_group-backup-report.ts says why).
+ * `--json` prints { rawStreamMiBs, backupMiBs, restoreMiBs, backupXRaw, restoreXRaw, cpuSeconds,
+ * peakRssMiB, ..., runs }.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -34,45 +38,23 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { BIN, cli, type Proc } from '../test/runtime/daemon/_cluster.ts';
 import { directAddress, formGroup } from '../test/runtime/daemon/_group.ts';
 import { buildCli, entryWrap, optionValue } from './_cli-build.ts';
+import {
+  COLUMNS,
+  type GroupBackupReport,
+  type GroupRun,
+  reportMarkdown,
+  summarize,
+  tableRows,
+} from './_group-backup-report.ts';
 import { makeNode, onlyLink, rawUpload } from './_transport-measure.ts';
 import { generateDataset, measure, parseSize, sameTree } from './pipeline.ts';
-import { type Cell, fmt, formatTable, hasFlag, markdownTable, writeReport } from './report.ts';
+import { formatTable, hasFlag, writeReport } from './report.ts';
 import { spawnNode } from './transport.ts';
 
 const MiB = 1024 * 1024;
 const QUICK_BYTES = 128 * MiB;
 const RAW_SHARD_BYTES = 32 * MiB;
 const CLOCK_TICKS_PER_SECOND = 100;
-
-export interface GroupBackupReport {
-  rawStreamMiBs: number;
-  backupMiBs: number;
-  restoreMiBs: number;
-  cpuSeconds: number;
-  peakRssMiB: number;
-  /** Rebuild the index from the holders' shards and restore (the dead disk); null if skipped. */
-  recoveryMiBs: number | null;
-  datasetMiB: number;
-  files: number;
-  backupSeconds: number;
-  restoreSeconds: number;
-  recoverySeconds: number | null;
-  backupCpuSeconds: number;
-  restoreCpuSeconds: number;
-  shardMiBStored: number;
-  /** CPU seconds both ends of the raw stream spend per GiB it moves. */
-  rawCpuSecondsPerGiB: number;
-  /** Cores the five members use with nothing to do, sampled just before the backup. */
-  idleCores: number;
-  /** The owner's daemon's CPU seconds in the backup. */
-  ownerBackupCpuSeconds: number;
-  /** The pipeline's own seconds inside each command (the rest: process start, connecting, the head). */
-  backupPipelineSeconds: number;
-  restoreInsideSeconds: number;
-  /** The holders' CPU seconds in the backup, and how many of them in the kernel (stime). */
-  holdersBackupCpuSeconds: number;
-  holdersBackupSystemSeconds: number;
-}
 
 function cpuSecondsOf(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -158,38 +140,40 @@ const SYNC_INTERVAL = '10s';
 /** The group's CPU is sampled this long before the backup (what runs with no work to do). */
 const IDLE_SAMPLE_MS = 3000;
 
-export async function run(args: string[]): Promise<void> {
-  const json = hasFlag(args, '--json');
-  const profDir = optionValue(args, '--cpu-prof');
-  if (profDir !== null) fs.mkdirSync(profDir, { recursive: true });
-  const profArgs = profDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
-  // Members and commands run the packaged CLI (what is installed); `--source`: the tsx entry.
-  const entry = hasFlag(args, '--source') ? BIN : buildCli(true);
-  const plain = entryWrap(entry);
-  const profiled = entryWrap(entry, profArgs);
-  const sizeAt = args.indexOf('--size');
-  const size = hasFlag(args, '--quick')
-    ? QUICK_BYTES
-    : sizeAt >= 0
-      ? parseSize(args[sizeAt + 1] ?? '')
-      : 1024 * MiB;
-  const say = (line: string): void => {
-    process.stderr.write(`group-backup: ${line}\n`);
-  };
-  const work = fs.mkdtempSync(join(tmpdir(), 'pb-bench-group-backup-'));
+/** What every run shares: the CLI to run, the dataset, where to work, how to say progress. */
+interface RunSetup {
+  entry: string;
+  plain: ReturnType<typeof entryWrap>;
+  profiled: ReturnType<typeof entryWrap>;
+  profArgs: string[];
+  profiling: boolean;
+  data: string;
+  bytes: number;
+  recovery: boolean;
+  say: (line: string) => void;
+}
+
+/** `--repeat N` (1..5, default 1). */
+function repeatCount(args: readonly string[]): number {
+  const text = optionValue(args, '--repeat') ?? '1';
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 5) throw new Error(`--repeat: a whole number 1..5, got ${text}`);
+  return n;
+}
+
+/** One run in `work`: the raw stream, a group formed, the backup, the restore, the recovery. */
+async function runOnce(setup: RunSetup, work: string): Promise<GroupRun> {
+  const { entry, plain, profiled, profArgs, data, bytes, say } = setup;
+  const mib = bytes / MiB;
+  fs.mkdirSync(work, { recursive: true });
+  const raw = await rawStream(Math.min(bytes, 256 * MiB));
+  say(
+    `raw libp2p stream ${raw.mibs.toFixed(1)} MiB/s, ${raw.cpuSecondsPerGiB.toFixed(1)} CPU s per GiB (both ends)`,
+  );
+  // Each holder stores about 1.5/4 of the dataset (k=2, m=1 over four holders), with room.
+  const pledgeMiB = Math.max(64, Math.ceil((mib * 1.5 * 1.4) / 4));
   let procs: Proc[] = [];
   try {
-    const data = join(work, 'home', 'dataset');
-    const { bytes, files } = generateDataset(data, size);
-    const mib = bytes / MiB;
-    say(`dataset ${mib.toFixed(0)} MiB, ${files} files`);
-    const raw = await rawStream(Math.min(bytes, 256 * MiB));
-    const rawMiBs = raw.mibs;
-    say(
-      `raw libp2p stream ${rawMiBs.toFixed(1)} MiB/s, ${raw.cpuSecondsPerGiB.toFixed(1)} CPU s per GiB (both ends)`,
-    );
-    // Each holder stores about 1.5/4 of the dataset (k=2, m=1 over four holders), with room.
-    const pledgeMiB = Math.max(64, Math.ceil((mib * 1.5 * 1.4) / 4));
     ({ procs } = await formGroup(
       work,
       MEMBERS,
@@ -211,10 +195,8 @@ export async function run(args: string[]): Promise<void> {
     await new Promise((r) => setTimeout(r, IDLE_SAMPLE_MS));
     const idleCores = (groupCpu(procs) - idleCpu0) / (IDLE_SAMPLE_MS / 1000);
     say(`the group with nothing to do: ${idleCores.toFixed(2)} cores`);
-    if (profDir !== null)
-      say(
-        `profiling into ${profDir}: owner pid ${owner.child?.pid}, holder m2 pid ${holders[0]!.child?.pid}`,
-      );
+    if (setup.profiling)
+      say(`profiling: owner pid ${owner.child?.pid}, holder m2 pid ${holders[0]!.child?.pid}`);
 
     // Backup.
     const cpu0 = groupCpu(procs);
@@ -268,7 +250,7 @@ export async function run(args: string[]): Promise<void> {
 
     // The dead disk: a fresh data directory, the index rebuilt from the holders' shards.
     let recovery: { seconds: number; peakRssMiB: number } | null = null;
-    if (!hasFlag(args, '--no-recovery')) {
+    if (setup.recovery) {
       holdersCpu = groupCpu(holders);
       const target = join(work, 'recovered');
       const rr = measure(process.execPath, restoreArgs(target, join(work, 'owner-again')));
@@ -277,82 +259,79 @@ export async function run(args: string[]): Promise<void> {
       recovery = { seconds: rr.seconds, peakRssMiB: rr.peakRssMiB };
       say(`recovery (rebuild + restore) ${rr.seconds.toFixed(1)} s, ${(mib / rr.seconds).toFixed(1)} MiB/s`);
     }
-
-    const report: GroupBackupReport = {
-      rawStreamMiBs: fmt(rawMiBs, 1),
-      backupMiBs: fmt(mib / backupSeconds, 1),
-      restoreMiBs: fmt(mib / r.seconds, 1),
-      cpuSeconds: fmt(backupCpuSeconds + restoreCpuSeconds, 1),
-      peakRssMiB: fmt(Math.max(ownerPeakRss, r.peakRssMiB, recovery?.peakRssMiB ?? 0), 0),
-      recoveryMiBs: recovery === null ? null : fmt(mib / recovery.seconds, 1),
-      datasetMiB: fmt(mib, 0),
-      files,
-      backupSeconds: fmt(backupSeconds, 1),
-      restoreSeconds: fmt(r.seconds, 1),
-      recoverySeconds: recovery === null ? null : fmt(recovery.seconds, 1),
-      backupCpuSeconds: fmt(backupCpuSeconds, 1),
-      restoreCpuSeconds: fmt(restoreCpuSeconds, 1),
-      shardMiBStored: fmt(shardMiBStored, 0),
-      rawCpuSecondsPerGiB: fmt(raw.cpuSecondsPerGiB, 1),
-      idleCores: fmt(idleCores, 2),
-      ownerBackupCpuSeconds: fmt(ownerBackupCpuSeconds, 1),
-      backupPipelineSeconds: fmt(pipelineSeconds, 1),
-      restoreInsideSeconds: fmt(restoreInside, 1),
-      holdersBackupCpuSeconds: fmt(backupCpuSeconds - ownerBackupCpuSeconds, 1),
-      holdersBackupSystemSeconds: fmt(holdersBackupSystemSeconds, 1),
+    return {
+      rawStreamMiBs: raw.mibs,
+      rawCpuSecondsPerGiB: raw.cpuSecondsPerGiB,
+      idleCores,
+      backupSeconds,
+      backupPipelineSeconds: pipelineSeconds,
+      backupCpuSeconds,
+      ownerBackupCpuSeconds,
+      holdersBackupSystemSeconds,
+      restoreSeconds: r.seconds,
+      restoreInsideSeconds: restoreInside,
+      restoreCpuSeconds,
+      restoreProcessCpuSeconds: r.cpuSeconds,
+      recoverySeconds: recovery?.seconds ?? null,
+      ownerPeakRssMiB: ownerPeakRss,
+      restorePeakRssMiB: r.peakRssMiB,
+      recoveryPeakRssMiB: recovery?.peakRssMiB ?? null,
+      shardMiBStored,
     };
-    const columns = ['measure', 'MiB/s', 'x raw', 'seconds', 'CPU s'];
-    const rows: Cell[][] = [
-      ['raw libp2p stream', report.rawStreamMiBs, 1, null, null],
-      [
-        'backup',
-        report.backupMiBs,
-        fmt(report.backupMiBs / report.rawStreamMiBs),
-        report.backupSeconds,
-        report.backupCpuSeconds,
-      ],
-      [
-        'restore',
-        report.restoreMiBs,
-        fmt(report.restoreMiBs / report.rawStreamMiBs),
-        report.restoreSeconds,
-        report.restoreCpuSeconds,
-      ],
-    ];
-    if (recovery !== null)
-      rows.push([
-        'recovery (rebuild + restore)',
-        report.recoveryMiBs,
-        fmt(report.recoveryMiBs! / report.rawStreamMiBs),
-        report.recoverySeconds,
-        null,
-      ]);
-    const table = formatTable(columns, rows);
-    const md = [
-      '# group-backup benchmark',
-      '',
-      `Dataset ${report.datasetMiB} MiB, ${files} files (bench/pipeline.ts generateDataset). Five pb-node processes on ` +
-        `127.0.0.1 TCP; one backs up onto the four others (k=2, m=1; ${report.shardMiBStored} MiB of shards stored); ` +
-        'restore = `pb-node restore --peer` with its own index into a fresh directory; recovery = the same from a fresh ' +
-        "data directory (the index rebuilt from the holders' shards). Raw stream: one libp2p stream between two pb " +
-        'libp2p nodes on loopback TCP (best of two). Target: backup and restore >= 0.5x raw.',
-      '',
-      markdownTable(columns, rows),
-      '',
-      `- CPU: ${report.cpuSeconds} s (backup: every member's daemon, ${fmt(ownerBackupCpuSeconds, 1)} s of it the owner's, ${report.holdersBackupCpuSeconds} s the four holders' of which ${report.holdersBackupSystemSeconds} s in the kernel; restore: the restore process, ${fmt(r.cpuSeconds, 1)} s, and the holders).`,
-      `- Inside the commands: the backup's pipeline took ${fmt(pipelineSeconds, 1)} s of the ${report.backupSeconds} s, the restore ${fmt(restoreInside, 1)} s of ${report.restoreSeconds} s (the rest: process start, connecting, the head).`,
-      `- Raw stream CPU: ${report.rawCpuSecondsPerGiB} s per GiB moved (both ends). The five members with nothing to do (syncInterval ${SYNC_INTERVAL}, sampled ${IDLE_SAMPLE_MS / 1000} s before the backup): ${report.idleCores} cores.`,
-      `- Peak RSS: ${report.peakRssMiB} MiB (the owner's daemon ${fmt(ownerPeakRss, 0)} MiB, restore ${fmt(r.peakRssMiB, 0)} MiB${recovery ? `, recovery ${fmt(recovery.peakRssMiB, 0)} MiB` : ''}).`,
-      `- Machine: ${(await import('node:os')).availableParallelism()} cores, shared.`,
-    ].join('\n');
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export async function run(args: string[]): Promise<void> {
+  const json = hasFlag(args, '--json');
+  const profDir = optionValue(args, '--cpu-prof');
+  if (profDir !== null) fs.mkdirSync(profDir, { recursive: true });
+  const profArgs = profDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
+  const repeat = repeatCount(args);
+  // Members and commands run the packaged CLI (what is installed); `--source`: the tsx entry.
+  const entry = hasFlag(args, '--source') ? BIN : buildCli(true);
+  const sizeAt = args.indexOf('--size');
+  const size = hasFlag(args, '--quick')
+    ? QUICK_BYTES
+    : sizeAt >= 0
+      ? parseSize(args[sizeAt + 1] ?? '')
+      : 1024 * MiB;
+  const work = fs.mkdtempSync(join(tmpdir(), 'pb-bench-group-backup-'));
+  try {
+    const data = join(work, 'home', 'dataset');
+    const { bytes, files } = generateDataset(data, size);
+    process.stderr.write(`group-backup: dataset ${(bytes / MiB).toFixed(0)} MiB, ${files} files\n`);
+    const runs: GroupRun[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const tag = repeat === 1 ? '' : ` (run ${i + 1} of ${repeat})`;
+      const setup: RunSetup = {
+        entry,
+        plain: entryWrap(entry),
+        profiled: entryWrap(entry, profArgs),
+        profArgs,
+        profiling: profDir !== null,
+        data,
+        bytes,
+        recovery: !hasFlag(args, '--no-recovery'),
+        say: (line) => process.stderr.write(`group-backup${tag}: ${line}\n`),
+      };
+      runs.push(await runOnce(setup, join(work, `run${i + 1}`)));
+    }
+    const report: GroupBackupReport = summarize(runs, bytes / MiB, files);
+    const md = reportMarkdown(report, {
+      syncInterval: SYNC_INTERVAL,
+      idleSampleMs: IDLE_SAMPLE_MS,
+      cores: (await import('node:os')).availableParallelism(),
+    });
     writeReport('group-backup', report, md);
     console.log(
       json
         ? JSON.stringify(report)
-        : `${table}\ncpu ${report.cpuSeconds} s, peak RSS ${report.peakRssMiB} MiB`,
+        : `${formatTable(COLUMNS, tableRows(report))}\ncpu ${report.cpuSeconds} s, peak RSS ${report.peakRssMiB} MiB`,
     );
   } finally {
-    await Promise.all(procs.map((p) => p.stop()));
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
