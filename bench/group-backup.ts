@@ -46,6 +46,7 @@ import {
   summarize,
   tableRows,
 } from './_group-backup-report.ts';
+import { flushDirtyPages } from './_pipeline-tools.ts';
 import { makeNode, onlyLink, rawUpload } from './_transport-measure.ts';
 import { generateDataset, measure, parseSize, sameTree } from './pipeline.ts';
 import { formatTable, hasFlag, writeReport } from './report.ts';
@@ -166,6 +167,7 @@ async function runOnce(setup: RunSetup, work: string): Promise<GroupRun> {
   const { entry, plain, profiled, profArgs, data, bytes, say } = setup;
   const mib = bytes / MiB;
   fs.mkdirSync(work, { recursive: true });
+  flushDirtyPages();
   const raw = await rawStream(Math.min(bytes, 256 * MiB));
   say(
     `raw libp2p stream ${raw.mibs.toFixed(1)} MiB/s, ${raw.cpuSecondsPerGiB.toFixed(1)} CPU s per GiB (both ends)`,
@@ -199,6 +201,7 @@ async function runOnce(setup: RunSetup, work: string): Promise<GroupRun> {
       say(`profiling: owner pid ${owner.child?.pid}, holder m2 pid ${holders[0]!.child?.pid}`);
 
     // Backup.
+    flushDirtyPages();
     const cpu0 = groupCpu(procs);
     const ownerCpu0 = groupCpu([owner]);
     const holdersSystem0 = groupSystem(holders);
