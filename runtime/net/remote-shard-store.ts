@@ -22,6 +22,7 @@ import {
   MAX_LIST_DETAIL_IDS,
   MAX_LIST_IDS,
   MAX_WIRE_SHARD_BYTES,
+  RANGES_UNSUPPORTED,
   SHARD_MSG,
   type ShardInfo,
   shardRequest,
@@ -46,6 +47,19 @@ function toStoreError(error: unknown, peer: string, id?: string): ShardStoreErro
   return new ShardStoreError('io', `/pb/shard/1 with ${peer}: ${describeError(error)}`, id, { cause: error });
 }
 
+/**
+ * A member that does not read ranges: an older one does not know the request ("unknown shard
+ * request type"), a newer one without a range-reading store says RANGES_UNSUPPORTED.
+ */
+function refusedRanges(error: unknown): boolean {
+  return (
+    error instanceof NetError &&
+    error.remote &&
+    error.code === 'bad-message' &&
+    (error.message.includes(RANGES_UNSUPPORTED) || error.message.includes('unknown shard request type'))
+  );
+}
+
 /** Makes a sender wait before bytes go out (the member's upload cap and pause). */
 export interface UploadGate {
   take(bytes: number): Promise<void>;
@@ -55,6 +69,8 @@ export class RemoteShardStore implements ShardStore {
   private readonly limiter: Limiter;
   private readonly bodyLimiter = new Limiter(1, 1024);
   private readonly uploadGate: UploadGate | null;
+  /** The member refused a range request (it predates them): whole shards from then on. */
+  private wholeShardsOnly = false;
 
   constructor(
     private readonly node: PbLibp2p,
@@ -127,24 +143,49 @@ export class RemoteShardStore implements ShardStore {
   }
 
   /**
-   * Bytes [offset, offset + length) of the shard straight into `into` at `at`, the rest of the
-   * answer dropped; the count copied. UNVERIFIED (not hashed), as the store contract says: a
-   * restore authenticates every object it opens and falls back to `get`.
+   * Bytes [offset, offset + length) of the shard straight into `into` at `at`; the count copied
+   * (less only at the shard's end). A range request: the member reads and sends those bytes only.
+   * A member that cannot (an older one) says so once, and from then on it sends the whole shard
+   * and the bytes outside the range are dropped as they arrive. UNVERIFIED (not hashed), as the
+   * store contract says: a restore authenticates every object it opens and falls back to `get`.
    */
   async readInto(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number> {
     requireShardId(id);
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0)
+    if (
+      !Number.isSafeInteger(offset) ||
+      offset < 0 ||
+      !Number.isSafeInteger(length) ||
+      length < 0 ||
+      offset + length > MAX_WIRE_SHARD_BYTES
+    )
       throw new ShardStoreError('io', `bad range ${offset}+${length} of shard ${id}`, id);
     if (!Number.isSafeInteger(at) || at < 0 || at + length > into.length)
       throw new ShardStoreError('io', `${length} bytes at ${at} do not fit a buffer of ${into.length}`, id);
-    const { copied } = await this.request(
-      id,
-      () =>
-        shardRequest(this.node, this.peer, SHARD_MSG.get, [id], null, SHARD_MSG.data, {
-          into: { bytes: into, at, skip: offset, take: length },
-        }),
-      length,
-    );
+    const whole = () =>
+      shardRequest(this.node, this.peer, SHARD_MSG.get, [id], null, SHARD_MSG.data, {
+        into: { bytes: into, at, skip: offset, take: length },
+      });
+    const ranged = async () => {
+      if (this.wholeShardsOnly) return whole();
+      try {
+        return await shardRequest(
+          this.node,
+          this.peer,
+          SHARD_MSG.getRange,
+          [id, offset, length],
+          null,
+          SHARD_MSG.data,
+          {
+            into: { bytes: into, at, skip: 0, take: length },
+          },
+        );
+      } catch (error) {
+        if (!refusedRanges(error)) throw error;
+        this.wholeShardsOnly = true;
+        return whole();
+      }
+    };
+    const { copied } = await this.request(id, ranged, length);
     return copied;
   }
 

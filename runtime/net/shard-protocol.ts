@@ -45,6 +45,7 @@ export const SHARD_MSG = {
   list: 4,
   delete: 5,
   usage: 6,
+  getRange: 7,
   ok: 16,
   data: 17,
   hasAnswer: 18,
@@ -87,6 +88,12 @@ export interface ShardBackend {
   list(): Promise<string[]>;
   delete(id: string): Promise<void>;
   usage(): Promise<{ usedBytes: number; capacityBytes: number }>;
+  /**
+   * Up to `length` bytes of the shard from `offset` as stored, fewer only at its end. UNVERIFIED:
+   * not hashed; the caller authenticates what it reads. Without it, a range request is refused
+   * and the client gets the whole shard instead.
+   */
+  readRange?(id: string, offset: number, length: number): Promise<Uint8Array>;
   /** Paged listing with details and an owner filter (the daemon's shard catalog). */
   listPage?(query: ListQuery): Promise<ListPage>;
   /**
@@ -183,14 +190,19 @@ async function answer(
     }
     case SHARD_MSG.get: {
       requireFieldCount(m.fields, 1, 'get');
-      const bytes = await backend.get(shardId(m, 0));
-      const release = await bodyLimiter.acquire(BODY_QUEUE_WAIT_MS);
-      try {
-        await sendMessage(stream, SHARD_MSG.data, [bytes.length]);
-        await sendRaw(stream, bytes);
-      } finally {
-        release();
-      }
+      await sendBody(stream, await backend.get(shardId(m, 0)), bodyLimiter);
+      return;
+    }
+    case SHARD_MSG.getRange: {
+      requireFieldCount(m.fields, 3, 'get range');
+      const id = shardId(m, 0);
+      const offset = fieldUint(m.fields, 1, 'offset', MAX_WIRE_SHARD_BYTES);
+      const length = fieldUint(m.fields, 2, 'length', MAX_WIRE_SHARD_BYTES);
+      if (backend.readRange === undefined) throw new NetError('bad-message', RANGES_UNSUPPORTED);
+      const bytes = await backend.readRange(id, offset, length);
+      if (bytes.length > length)
+        throw new NetError('internal', `a range of ${length} bytes read ${bytes.length}`);
+      await sendBody(stream, bytes, bodyLimiter);
       return;
     }
     case SHARD_MSG.has: {
@@ -241,6 +253,20 @@ async function answer(
       throw new NetError('bad-message', `unknown shard request type ${m.type}`);
   }
 }
+
+/** A data answer: its length, then the bytes, one body at a time on this member's links. */
+async function sendBody(stream: Stream, bytes: Uint8Array, bodyLimiter: Limiter): Promise<void> {
+  const release = await bodyLimiter.acquire(BODY_QUEUE_WAIT_MS);
+  try {
+    await sendMessage(stream, SHARD_MSG.data, [bytes.length]);
+    await sendRaw(stream, bytes);
+  } finally {
+    release();
+  }
+}
+
+/** Why a member that keeps no byte ranges refuses one (a client then gets the whole shard). */
+export const RANGES_UNSUPPORTED = 'this member does not read shard ranges: get the whole shard';
 
 /** A list row on the wire: `[stripeId, owner, k, m, index, bodyBytes, fileBytes, ageMs]` or `[]`. */
 function encodeInfo(info: ShardInfo | null): CborValue {

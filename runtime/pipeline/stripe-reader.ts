@@ -173,6 +173,40 @@ export class StripeReader {
    * read ranges, or when the read fails (the stripe read says why).
    */
   rangeOf(seq: number, offset: number, length: number): Buffer | null {
+    const at = this.rangeShard(seq, offset, length);
+    if (at === null) return null;
+    try {
+      const bytes = this.directory
+        .storeFor(at.shard.member)
+        .readRangeSync?.(at.shard.shardId, at.from, length);
+      return bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * rangeOf for any store: a store that reads ranges only asynchronously (a member over the
+   * network: a range request, docs/protocols.md section 4) is asked for the bytes. Null in the
+   * same cases as rangeOf, and when the store reads no ranges or returns fewer bytes.
+   */
+  async rangeOfAsync(seq: number, offset: number, length: number): Promise<Buffer | null> {
+    const at = this.rangeShard(seq, offset, length);
+    if (at === null) return null;
+    try {
+      const store = this.directory.storeFor(at.shard.member);
+      if (store.readRangeSync !== undefined) return this.rangeOf(seq, offset, length);
+      if (store.readInto === undefined) return null;
+      const bytes = Buffer.allocUnsafe(length);
+      const n = await store.readInto(at.shard.shardId, at.from, bytes, 0, length);
+      return n === length ? bytes : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The data shard that holds [offset, offset + length) of the stripe's area, and where in it. */
+  private rangeShard(seq: number, offset: number, length: number): { shard: ShardRow; from: number } | null {
     if (this.cache.has(seq) || length <= 0) return null;
     const layout = this.layoutOf(seq);
     if (layout === null) return null;
@@ -180,13 +214,7 @@ export class StripeReader {
     const idx = Math.floor(offset / shardBytes);
     if (offset < 0 || idx >= k || Math.floor((offset + length - 1) / shardBytes) !== idx) return null;
     const shard = layout.shards.find((s) => s.idx === idx);
-    try {
-      const store = shard === undefined ? null : this.directory.storeFor(shard.member);
-      const bytes = store?.readRangeSync?.(shard!.shardId, offset - idx * shardBytes, length);
-      return bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    } catch {
-      return null;
-    }
+    return shard === undefined ? null : { shard, from: offset - idx * shardBytes };
   }
 
   private layoutOf(seq: number): { stripe: StripeRow; shards: ShardRow[] } | null {
@@ -321,10 +349,27 @@ export class ObjectReader {
     }
   }
 
+  /** openRange for any store: a member over the network is asked for the object's bytes only. */
+  async openRangeAsync(
+    seq: number,
+    id: Buffer,
+    offset: number,
+    sealedBytes: number,
+    codec: number,
+  ): Promise<Buffer | null> {
+    const sealed = await this.stripes.rangeOfAsync(seq, offset, sealedBytes);
+    if (sealed === null) return null;
+    try {
+      return openObject(this.keys.dataKey, this.keys.chunkIdKey, id, sealed, codec);
+    } catch {
+      return null;
+    }
+  }
+
   async read(id: Buffer): Promise<Buffer> {
     const row = this.index.getObject(id);
     if (!row) throw new PipelineError('not-found', `object ${id.toString('hex')} is not in the index`);
-    const opened = this.openRange(row.stripeSeq, id, row.offset, row.sealedBytes, row.codec);
+    const opened = await this.openRangeAsync(row.stripeSeq, id, row.offset, row.sealedBytes, row.codec);
     if (opened !== null) return opened;
     const seq = row.stripeSeq;
     const open = (area: Buffer): Buffer => this.openIn(area, id, row.offset, row.sealedBytes, row.codec);

@@ -9,7 +9,13 @@
  */
 import { type ListedShardInfo, ownerMemberId } from '../../../engine/index.ts';
 import { NetError } from '../../net/errors.ts';
-import type { ListPage, ListQuery, ShardBackend, ShardInfo } from '../../net/shard-protocol.ts';
+import {
+  type ListPage,
+  type ListQuery,
+  RANGES_UNSUPPORTED,
+  type ShardBackend,
+  type ShardInfo,
+} from '../../net/shard-protocol.ts';
 import {
   decodeShard,
   decodeShardHeader,
@@ -316,6 +322,29 @@ export class CatalogBackend implements ShardBackend {
       throw error;
     }
     return bytes;
+  }
+
+  /**
+   * Bytes of a held shard as stored, for a range request (docs/protocols.md section 4): not hashed
+   * (the reader authenticates the objects it opens and gets the whole, verified shard when one
+   * fails), so nothing is quarantined here; the audit and verified gets find damage. A shard its
+   * owner deleted answers `gone`, as a get does.
+   */
+  async readRange(id: string, offset: number, length: number): Promise<Uint8Array> {
+    if (this.store.readInto === undefined) throw new NetError('bad-message', RANGES_UNSUPPORTED);
+    const bytes = Buffer.allocUnsafe(length);
+    try {
+      const n = await this.store.readInto(id, offset, bytes, 0, length);
+      return bytes.subarray(0, n);
+    } catch (error) {
+      const stripeId =
+        error instanceof ShardStoreError && error.code === 'not-found'
+          ? this.ownerDeletes.deletedShardStripe(id)
+          : null;
+      if (stripeId !== null)
+        throw new NetError('gone', `shard ${id}: its owner deleted it (stripe ${stripeId})`);
+      throw error;
+    }
   }
 
   /**

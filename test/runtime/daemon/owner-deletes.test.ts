@@ -77,6 +77,8 @@ describe('an owner’s delete against a repair in flight', () => {
     expect(await codeOf(b1.putFrom(h2.id, files[1]!.id, files[1]!.bytes))).toBe('gone');
     expect(await b1.has(files[0]!.id)).toBe(false);
     expect(await codeOf(b1.get(files[0]!.id))).toBe('gone');
+    // A range request for it too (a restore reads data shards by range).
+    expect(await codeOf(b1.readRange(files[0]!.id, 0, 16))).toBe('gone');
     // A shard of another stripe is not affected; an unknown id is still `not-found`.
     const other = buildShards(`${owner.hex}/8/0`, owner.hex, 2, 1, [
       randomBytes(64),
@@ -85,6 +87,11 @@ describe('an owner’s delete against a repair in flight', () => {
     ]);
     expect(await codeOf(b1.putFrom(h2.id, other[0]!.id, other[0]!.bytes))).toBe('ok');
     expect(await codeOf(b1.get(other[1]!.id))).toBe('not-found');
+    expect(await codeOf(b1.readRange(other[1]!.id, 0, 16))).toBe('not-found');
+    // A held shard's range is its bytes as stored.
+    expect(Buffer.from(await b1.readRange(other[0]!.id, 3, 10)).equals(other[0]!.bytes.subarray(3, 13))).toBe(
+      true,
+    );
     // The owner may store the stripe again (its puts are never refused), and then so may others.
     expect(await codeOf(b1.putFrom(owner.id, files[0]!.id, files[0]!.bytes))).toBe('ok');
     expect(await codeOf(b1.putFrom(h2.id, files[1]!.id, files[1]!.bytes))).toBe('ok');

@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPEN_POLICY } from '../../../runtime/net/access.ts';
+import { NetError } from '../../../runtime/net/errors.ts';
 import { RemoteShardStore } from '../../../runtime/net/remote-shard-store.ts';
-import { type ShardBackend, serveShards } from '../../../runtime/net/shard-protocol.ts';
+import { RANGES_UNSUPPORTED, type ShardBackend, serveShards } from '../../../runtime/net/shard-protocol.ts';
 import { backup } from '../../../runtime/pipeline/backup.ts';
 import { openRepository, type Repository } from '../../../runtime/pipeline/repository.ts';
 import { restore } from '../../../runtime/pipeline/restore.ts';
@@ -26,8 +27,11 @@ describe('a restore reading a member over the network', () => {
   let repo: Repository;
   let holder: TestNode;
   let reader: TestNode;
-  /** Gets the holder served, and whether it alters what it serves now. */
-  const served = { gets: 0, alter: false };
+  /**
+   * Gets and ranges the holder served (the range lengths), whether it alters what it serves now,
+   * and whether it reads ranges at all (an older member does not: the client gets whole shards).
+   */
+  const served = { gets: 0, ranges: [] as number[], alter: false, readsRanges: true };
   /** The member read over the network: the one holding the most data shards. */
   let REMOTE = '';
 
@@ -59,6 +63,15 @@ describe('a restore reading a member over the network', () => {
         const bytes = Buffer.from(await store.get(id));
         if (served.alter) bytes[100]! ^= 0x01; // inside the body: a holder lying about its shard
         return bytes;
+      },
+      readRange: async (id, offset, length) => {
+        if (!served.readsRanges) throw new NetError('bad-message', RANGES_UNSUPPORTED);
+        served.ranges.push(length);
+        const bytes = Buffer.alloc(length);
+        const n = await store.readInto!(id, offset, bytes, 0, length);
+        // The same lie as a get's: the shard file's byte 100, where the range holds it.
+        if (served.alter && offset <= 100 && 100 < offset + n) bytes[100 - offset]! ^= 0x01;
+        return bytes.subarray(0, n);
       },
       has: (id) => store.has(id),
       list: () => store.list(),
@@ -106,12 +119,14 @@ describe('a restore reading a member over the network', () => {
   }
 
   /** Restores into `out-<name>` with the holder altering what it serves or not; checks the tree. */
-  async function restoreOverTheNetwork(name: string, alter: boolean) {
+  async function restoreOverTheNetwork(name: string, alter: boolean, readsRanges = true) {
     served.alter = alter;
+    served.readsRanges = readsRanges;
     served.gets = 0;
+    served.ranges = [];
     const target = join(root, `out-${name}`);
     const summary = await restore({ ...repo, directory: overTheNetwork() }, { target });
-    expect(served.gets).toBeGreaterThan(0);
+    expect(served.gets + served.ranges.length).toBeGreaterThan(0);
     expect(reads.into).toBeGreaterThan(0);
     expectSameTree(describeTree(join(target, src)), describeTree(src));
     return summary;
@@ -119,6 +134,19 @@ describe('a restore reading a member over the network', () => {
 
   it('lands the shards as they arrive: exact, nothing rebuilt', async () => {
     const summary = await restoreOverTheNetwork('clean', false);
+    expect(reads.get).toBe(0);
+    expect(served.gets).toBe(0); // every read a range request
+    // The data shards' bodies whole, the tree pieces alone (a few KiB, not their stripes).
+    expect(served.ranges.some((n) => n < 64 * 1024)).toBe(true);
+    expect(served.ranges.some((n) => n >= MiB)).toBe(true);
+    expect(summary.rebuiltStripes).toBe(0);
+    expect(summary.badShards).toEqual([]);
+  }, 120_000);
+
+  it('from a member that does not read ranges: whole shards, the same exact tree', async () => {
+    const summary = await restoreOverTheNetwork('older', false, false);
+    expect(served.ranges).toEqual([]);
+    expect(served.gets).toBeGreaterThan(0);
     expect(reads.get).toBe(0);
     expect(summary.rebuiltStripes).toBe(0);
     expect(summary.badShards).toEqual([]);

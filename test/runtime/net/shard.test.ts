@@ -163,3 +163,109 @@ describe('/pb/shard/1 between two in-process nodes over TCP', () => {
     expect((await store.report()).reservationBytes).toBe(40 * MiB);
   });
 });
+
+describe('/pb/shard/1 range requests', () => {
+  let dir: string;
+  let ranged: TestNode;
+  let older: TestNode;
+  let member: TestNode;
+  let store: PledgedShardStore;
+  const calls = { ranges: [] as [number, number][], gets: 0 };
+
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(join(tmpdir(), 'pb-shard-range-'));
+    member = await testNode(() => OPEN_POLICY);
+    const allowed = new Set([member.id]);
+    store = await PledgedShardStore.open(join(dir, 'pledged'), {
+      pledgeBytes: 16 * MiB,
+      isMember: (id) => allowed.has(id),
+    });
+    // The same store behind two members: one reads ranges, one predates them (no readRange).
+    const counted = {
+      putFrom: store.putFrom.bind(store),
+      get: (id: string) => {
+        calls.gets++;
+        return store.get(id);
+      },
+      has: store.has.bind(store),
+      list: store.list.bind(store),
+      delete: store.delete.bind(store),
+      usage: store.usage.bind(store),
+    };
+    ranged = await testNode(setPolicy(allowed));
+    older = await testNode(setPolicy(allowed));
+    await serveShards(ranged.node, setPolicy(allowed), {
+      ...counted,
+      readRange: async (id, offset, length) => {
+        calls.ranges.push([offset, length]);
+        const into = Buffer.alloc(length);
+        return into.subarray(0, await store.readInto(id, offset, into, 0, length));
+      },
+    });
+    await serveShards(older.node, setPolicy(allowed), counted);
+    await member.node.dial(ranged.node.getMultiaddrs()[0]!);
+    await member.node.dial(older.node.getMultiaddrs()[0]!);
+  });
+
+  afterAll(async () => {
+    await Promise.all([ranged.node.stop(), older.node.stop(), member.node.stop()]);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('asks for the range only, and the member reads and sends just those bytes', async () => {
+    const remote = new RemoteShardStore(member.node, ranged.id);
+    const bytes = randomBytes(2 * MiB + 17);
+    const id = sha(bytes);
+    await remote.put(id, bytes);
+    calls.ranges.length = 0;
+    calls.gets = 0;
+    const into = Buffer.alloc(MiB, 0xee);
+    expect(await remote.readInto(id, 5000, into, 100, 4096)).toBe(4096);
+    expect(into.subarray(100, 4196).equals(bytes.subarray(5000, 9096))).toBe(true);
+    expect(into.subarray(0, 100).every((b) => b === 0xee)).toBe(true);
+    expect(into.subarray(4196).every((b) => b === 0xee)).toBe(true);
+    // Past the end: the member sends what there is.
+    expect(await remote.readInto(id, 2 * MiB, into, 0, 1000)).toBe(17);
+    expect(into.subarray(0, 17).equals(bytes.subarray(2 * MiB))).toBe(true);
+    expect(calls.ranges).toEqual([
+      [5000, 4096],
+      [2 * MiB, 1000],
+    ]);
+    expect(calls.gets).toBe(0);
+    const missing = await remote.readInto('cd'.repeat(32), 0, into, 0, 10).catch((e: unknown) => e);
+    expect((missing as ShardStoreError).code).toBe('not-found');
+    await expect(remote.readInto(id, 64 * MiB, into, 0, 10)).rejects.toThrow(/bad range/);
+  });
+
+  it('gets the whole shard from a member that does not read ranges, and asks it no range again', async () => {
+    const bytes = randomBytes(MiB + 3);
+    const id = sha(bytes);
+    await new RemoteShardStore(member.node, ranged.id).put(id, bytes);
+    const remote = new RemoteShardStore(member.node, older.id);
+    calls.ranges.length = 0;
+    calls.gets = 0;
+    for (const offset of [0, 777, MiB]) {
+      const into = Buffer.alloc(64);
+      const n = await remote.readInto(id, offset, into, 0, 64);
+      expect(n).toBe(Math.min(64, bytes.length - offset));
+      expect(into.subarray(0, n).equals(bytes.subarray(offset, offset + n))).toBe(true);
+    }
+    // One whole get per read; the refused range request was not sent again.
+    expect(calls.gets).toBe(3);
+    expect(calls.ranges).toEqual([]);
+  });
+
+  it('refuses a malformed range request with a clear error and goes on serving', async () => {
+    const ask = async (fields: (string | number)[]) => {
+      const stream = await member.node.dialProtocol(ranged.node.getMultiaddrs()[0]!, SHARD_PROTOCOL);
+      await sendBytes(stream, encodeMessage(SHARD_MSG.getRange, fields));
+      return new FrameReader(stream, 5000).readMessage(4096).catch((e: unknown) => e);
+    };
+    const id = 'ab'.repeat(32);
+    expect(String(await ask([id, 0]))).toMatch(/get range/);
+    expect(String(await ask([id, 0, 65 * MiB]))).toMatch(/length/);
+    expect(String(await ask([id, 'x', 10]))).toMatch(/offset/);
+    expect(String(await ask(['nothex', 0, 10]))).toMatch(/shard id/);
+    expect((await ask([id, 0, 10])) as NetError).toMatchObject({ code: 'not-found' });
+  });
+});
