@@ -49,7 +49,7 @@ import {
 import { flushDirtyPages } from './_pipeline-tools.ts';
 import { makeNode, onlyLink, rawUpload } from './_transport-measure.ts';
 import { generateDataset, measure, parseSize, sameTree } from './pipeline.ts';
-import { formatTable, hasFlag, writeReport } from './report.ts';
+import { formatTable, hasFlag, repeatOption, writeReport } from './report.ts';
 import { spawnNode } from './transport.ts';
 
 const MiB = 1024 * 1024;
@@ -152,14 +152,6 @@ interface RunSetup {
   bytes: number;
   recovery: boolean;
   say: (line: string) => void;
-}
-
-/** `--repeat N` (1..5, default 1). */
-function repeatCount(args: readonly string[]): number {
-  const text = optionValue(args, '--repeat') ?? '1';
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 5) throw new Error(`--repeat: a whole number 1..5, got ${text}`);
-  return n;
 }
 
 /** One run in `work`: the raw stream, a group formed, the backup, the restore, the recovery. */
@@ -292,7 +284,7 @@ export async function run(args: string[]): Promise<void> {
   const profDir = optionValue(args, '--cpu-prof');
   if (profDir !== null) fs.mkdirSync(profDir, { recursive: true });
   const profArgs = profDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
-  const repeat = repeatCount(args);
+  const repeat = repeatOption(args, 5);
   // Members and commands run the packaged CLI (what is installed); `--source`: the tsx entry.
   const entry = hasFlag(args, '--source') ? BIN : buildCli(true);
   const sizeAt = args.indexOf('--size');

@@ -32,7 +32,7 @@ import {
 } from './_pipeline-data.ts';
 import { benchBorg, benchPb, benchRestic, has, medianResult, type ToolResult } from './_pipeline-tools.ts';
 import { datasetTargets, targetsPerRun } from './adapters/pipeline.ts';
-import { type Cell, formatTable, markdownTable } from './report.ts';
+import { type Cell, formatTable, markdownTable, repeatOption } from './report.ts';
 
 export { generateDataset } from './_pipeline-data.ts';
 export { measure, sameTree, type ToolResult } from './_pipeline-tools.ts';
@@ -121,14 +121,6 @@ function verdicts(name: DatasetName, d: DatasetReport): string[] {
   );
 }
 
-/** `--repeat N` (1..9, default 1): runs of each tool per dataset; the report gives each measure's median. */
-function repeatCount(args: string[]): number {
-  const text = argAt(args, '--repeat') ?? '1';
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`--repeat: a whole number 1..9, got ${text}`);
-  return n;
-}
-
 /** Each target's value in every run (run i of each tool against run i of the others). */
 function perRun(name: DatasetName, report: DatasetReport): string[] {
   return targetsPerRun(name, report).map(
@@ -212,7 +204,8 @@ export async function run(args: string[]): Promise<void> {
     : execFileSync(process.execPath, [join(repoRoot, 'runtime/bin/build.mjs'), '--package'], {
         encoding: 'utf8',
       }).trim();
-  const repeat = repeatCount(args);
+  // `--repeat N`: runs of each tool per dataset; the report gives each measure's median.
+  const repeat = repeatOption(args, 9);
   const report: PipelineReport = { quick, datasets: {} };
   const text: string[] = [];
   const md = [

@@ -38,6 +38,16 @@ export function hasFlag(args: readonly string[], flag: string): boolean {
   return args.includes(flag);
 }
 
+/** `--repeat N` (1..max, default 1): how many runs a benchmark takes in turn. */
+export function repeatOption(args: readonly string[], max: number): number {
+  const at = args.indexOf('--repeat');
+  const text = at < 0 ? '1' : (args[at + 1] ?? '');
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new Error(`--repeat: a whole number 1..${max}, got ${text || 'nothing'}`);
+  return n;
+}
+
 /** The middle value (the mean of the two middle ones for an even count); NaN for none. */
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return Number.NaN;

@@ -174,15 +174,7 @@ export class StripeReader {
    */
   rangeOf(seq: number, offset: number, length: number): Buffer | null {
     const at = this.rangeShard(seq, offset, length);
-    if (at === null) return null;
-    try {
-      const bytes = this.directory
-        .storeFor(at.shard.member)
-        .readRangeSync?.(at.shard.shardId, at.from, length);
-      return bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    } catch {
-      return null;
-    }
+    return at === null ? null : this.readSyncAt(at, length);
   }
 
   /**
@@ -195,11 +187,23 @@ export class StripeReader {
     if (at === null) return null;
     try {
       const store = this.directory.storeFor(at.shard.member);
-      if (store.readRangeSync !== undefined) return this.rangeOf(seq, offset, length);
+      if (store.readRangeSync !== undefined) return this.readSyncAt(at, length);
       if (store.readInto === undefined) return null;
       const bytes = Buffer.allocUnsafe(length);
       const n = await store.readInto(at.shard.shardId, at.from, bytes, 0, length);
       return n === length ? bytes : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** `length` bytes at `at` from a store that reads ranges synchronously; null otherwise or on failure. */
+  private readSyncAt(at: { shard: ShardRow; from: number }, length: number): Buffer | null {
+    try {
+      const bytes = this.directory
+        .storeFor(at.shard.member)
+        .readRangeSync?.(at.shard.shardId, at.from, length);
+      return bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch {
       return null;
     }
@@ -340,13 +344,7 @@ export class ObjectReader {
    * whose shards are verified, and rebuilt when one is bad).
    */
   openRange(seq: number, id: Buffer, offset: number, sealedBytes: number, codec: number): Buffer | null {
-    const sealed = this.stripes.rangeOf(seq, offset, sealedBytes);
-    if (sealed === null) return null;
-    try {
-      return openObject(this.keys.dataKey, this.keys.chunkIdKey, id, sealed, codec);
-    } catch {
-      return null;
-    }
+    return this.openSealed(id, this.stripes.rangeOf(seq, offset, sealedBytes), codec);
   }
 
   /** openRange for any store: a member over the network is asked for the object's bytes only. */
@@ -357,7 +355,11 @@ export class ObjectReader {
     sealedBytes: number,
     codec: number,
   ): Promise<Buffer | null> {
-    const sealed = await this.stripes.rangeOfAsync(seq, offset, sealedBytes);
+    return this.openSealed(id, await this.stripes.rangeOfAsync(seq, offset, sealedBytes), codec);
+  }
+
+  /** Bytes read alone, opened (tag and id checked); null when there are none or they fail. */
+  private openSealed(id: Buffer, sealed: Buffer | null, codec: number): Buffer | null {
     if (sealed === null) return null;
     try {
       return openObject(this.keys.dataKey, this.keys.chunkIdKey, id, sealed, codec);

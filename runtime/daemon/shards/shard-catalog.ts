@@ -9,13 +9,7 @@
  */
 import { type ListedShardInfo, ownerMemberId } from '../../../engine/index.ts';
 import { NetError } from '../../net/errors.ts';
-import {
-  type ListPage,
-  type ListQuery,
-  RANGES_UNSUPPORTED,
-  type ShardBackend,
-  type ShardInfo,
-} from '../../net/shard-protocol.ts';
+import type { ListPage, ListQuery, ShardBackend, ShardInfo } from '../../net/shard-protocol.ts';
 import {
   decodeShard,
   decodeShardHeader,
@@ -37,6 +31,8 @@ const LOAD_CONCURRENCY = 8;
 
 export interface CatalogStore extends ShardStore {
   putFrom(from: string, id: string, bytes: Uint8Array, sha256?: string): Promise<void>;
+  /** Bytes as stored, unverified (a range request: docs/protocols.md section 4). */
+  readInto(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number>;
   readTail(
     id: string,
     maxBytes: number,
@@ -314,9 +310,7 @@ export class CatalogBackend implements ShardBackend {
       bytes = await this.store.get(id);
     } catch (error) {
       if (error instanceof ShardStoreError && (error.code === 'corrupt' || error.code === 'not-found')) {
-        const stripeId = error.code === 'not-found' ? this.ownerDeletes.deletedShardStripe(id) : null;
-        if (stripeId !== null)
-          throw new NetError('gone', `shard ${id}: its owner deleted it (stripe ${stripeId})`);
+        this.throwIfOwnerDeleted(id, error);
         await this.damaged(id, error.message, error.code === 'not-found');
       }
       throw error;
@@ -331,20 +325,21 @@ export class CatalogBackend implements ShardBackend {
    * owner deleted answers `gone`, as a get does.
    */
   async readRange(id: string, offset: number, length: number): Promise<Uint8Array> {
-    if (this.store.readInto === undefined) throw new NetError('bad-message', RANGES_UNSUPPORTED);
     const bytes = Buffer.allocUnsafe(length);
     try {
-      const n = await this.store.readInto(id, offset, bytes, 0, length);
-      return bytes.subarray(0, n);
+      return bytes.subarray(0, await this.store.readInto(id, offset, bytes, 0, length));
     } catch (error) {
-      const stripeId =
-        error instanceof ShardStoreError && error.code === 'not-found'
-          ? this.ownerDeletes.deletedShardStripe(id)
-          : null;
-      if (stripeId !== null)
-        throw new NetError('gone', `shard ${id}: its owner deleted it (stripe ${stripeId})`);
+      this.throwIfOwnerDeleted(id, error);
       throw error;
     }
+  }
+
+  /** A shard missing because its owner deleted it here answers `gone` (owner-deletes.ts). */
+  private throwIfOwnerDeleted(id: string, error: unknown): void {
+    if (!(error instanceof ShardStoreError) || error.code !== 'not-found') return;
+    const stripeId = this.ownerDeletes.deletedShardStripe(id);
+    if (stripeId !== null)
+      throw new NetError('gone', `shard ${id}: its owner deleted it (stripe ${stripeId})`);
   }
 
   /**
