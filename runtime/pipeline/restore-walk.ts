@@ -14,6 +14,10 @@
  * - The pieces that need their stripe are kept by stripe, and the latest such stripe is read next:
  *   every tree in it is opened at once, and the trees below them are in that stripe or an earlier
  *   one, so each stripe is read at most once.
+ * - A directory whose pieces are all open is visited by `run`, one at a time, and `run` lets the
+ *   caller pause between two visits (`between`): a restore restores the files gathered so far
+ *   before the walk goes on, so its memory does not grow with the snapshot's file count. What
+ *   waits meanwhile is bounded by one stripe's tree pieces.
  */
 import { eachLimit } from './each-limit.ts';
 import { assert } from './errors.ts';
@@ -35,6 +39,9 @@ export interface WalkDir<C> {
 /** A directory's entries, or why they cannot be read; returns the directories below to read too. */
 export type Visit<C> = (ctx: C, entries: TreeEntry[] | Error) => WalkDir<C>[];
 
+/** Called after each directory visited; the walk waits for a promise it returns. */
+export type Between = () => Promise<void> | undefined;
+
 interface Reading<C> {
   dir: WalkDir<C>;
   pieces: (Buffer | null)[];
@@ -54,6 +61,8 @@ export class TreeWalk<C> {
   /** Pieces still to open, by stripe sequence number. */
   private readonly pending = new Map<number, Piece<C>[]>();
   private piecesLeft = 0;
+  /** Directories with every piece open, not yet visited (in the order they completed). */
+  private ready: Reading<C>[] = [];
 
   constructor(
     private readonly index: IndexDb,
@@ -61,12 +70,19 @@ export class TreeWalk<C> {
     private readonly visit: Visit<C>,
   ) {}
 
-  /** Reads `roots` and every directory the visitor returns below them. */
-  async run(roots: readonly WalkDir<C>[]): Promise<void> {
+  /**
+   * Reads `roots` and every directory the visitor returns below them; after each visit, waits for
+   * what `between` returns.
+   */
+  async run(roots: readonly WalkDir<C>[], between: Between = () => undefined): Promise<void> {
     for (const dir of roots) this.add(dir);
     // Each round opens every piece pending in one stripe; a tree is opened once, so the rounds
     // are bounded by the trees the snapshot holds.
-    while (this.pending.size > 0) {
+    while (this.pending.size > 0 || this.ready.length > 0) {
+      if (this.ready.length > 0) {
+        await this.visitReady(between);
+        continue;
+      }
       const seq = latest(this.pending.keys());
       const all = this.pending.get(seq)!;
       this.pending.delete(seq);
@@ -194,7 +210,22 @@ export class TreeWalk<C> {
     this.fail(p.reading, error);
   }
 
+  /** Visits the directories whose pieces are all open, pausing after each as `between` says. */
+  private async visitReady(between: Between): Promise<void> {
+    const ready = this.ready;
+    this.ready = [];
+    for (const r of ready) {
+      this.visitOpened(r);
+      const pause = between();
+      if (pause) await pause;
+    }
+  }
+
   private done(r: Reading<C>): void {
+    this.ready.push(r);
+  }
+
+  private visitOpened(r: Reading<C>): void {
     let entries: TreeEntry[];
     try {
       entries = decodeTree(Buffer.concat(r.pieces as Buffer[]));
