@@ -355,8 +355,11 @@ class RestoreRun {
 
   /** After the last window: the other names of linked files, then the directories' metadata. */
   async finish(snapshotId: Buffer, started: number): Promise<RestoreSummary> {
+    // The estimate (the snapshot's bytes, hard links counted per name) gives way to the sum.
     this.progress.bytesTotal = this.plannedBytes;
     await this.linkAgain();
+    const { bytesWritten, bytesTotal, files } = this.progress;
+    this.options.onProgress?.({ bytesWritten, bytesTotal, files });
     this.dirs.sort((a, b) => b.depth - a.depth);
     await eachInSlices(this.dirs, (d) => applyMetaSync(d.dest, d.meta, false));
     this.failures.throwIfAny();

@@ -61,13 +61,18 @@ describe('a restore a window at a time', () => {
       await backup(repo);
       const target = join(root, 'out');
       const dirsAtFirstProgress: number[] = [];
+      let last = { bytesWritten: -1, bytesTotal: -1, files: -1 };
       const summary = await restore(repo, {
         target,
         windowEntries: 4,
-        onProgress: () => {
+        onProgress: (p) => {
           if (dirsAtFirstProgress.length === 0) dirsAtFirstProgress.push(countDirs(join(target, src)));
+          last = { ...p };
         },
       });
+      // The last report is exact: the estimate while walking (the snapshot's bytes, hard links
+      // counted per name) gives way to the bytes restored.
+      expect(last).toEqual({ bytesWritten: summary.bytes, bytesTotal: summary.bytes, files: summary.files });
       expectSameTree(describeTree(join(target, src)), describeTree(src));
       expect(summary.files).toBe(DIRS * FILES_PER_DIR + 3);
       expect(summary.hardlinks).toBe(2);
