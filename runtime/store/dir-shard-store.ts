@@ -230,6 +230,38 @@ export class DirShardStore implements ShardStore {
     return read;
   }
 
+  /**
+   * Up to `length` bytes of the shard from `offset`, as stored (UNVERIFIED, like readInto), in a
+   * buffer no larger than the file holds there: its size is read before anything is allocated,
+   * so a request for more than a shard holds (a range request from another member) costs the
+   * bytes that exist, not the bytes asked for. Throws 'not-found', or 'io' for a bad range.
+   */
+  async readRange(id: string, offset: number, length: number): Promise<Buffer> {
+    requireShardId(id);
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0)
+      throw new ShardStoreError('io', `store ${this.root}: bad range ${offset}+${length} of shard ${id}`, id);
+    if (offset + length > MAX_SHARD_BYTES)
+      throw new ShardStoreError('io', `store ${this.root}: range ${offset}+${length} is past any shard`, id);
+    try {
+      const handle = await fs.open(this.pathOf(id), 'r');
+      try {
+        const { size } = await handle.stat();
+        const bytes = Buffer.allocUnsafe(Math.max(0, Math.min(length, size - offset)));
+        let read = 0;
+        while (read < bytes.length) {
+          const { bytesRead } = await handle.read(bytes, read, bytes.length - read, offset + read);
+          if (bytesRead === 0) break;
+          read += bytesRead;
+        }
+        return bytes.subarray(0, read);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      throw this.readFailure(id, error);
+    }
+  }
+
   /** A failed read as the store reports it: 'not-found' for a missing file, 'io' otherwise. */
   private readFailure(id: string, error: unknown): ShardStoreError {
     const code = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io';

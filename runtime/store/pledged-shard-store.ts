@@ -225,6 +225,11 @@ export class PledgedShardStore implements ShardStore {
     return this.dir.has(id);
   }
 
+  /** See DirShardStore.readRange: bytes as stored, unverified, allocated as the file holds them. */
+  readRange(id: string, offset: number, length: number): Promise<Buffer> {
+    return this.dir.readRange(id, offset, length);
+  }
+
   /** See DirShardStore.readInto: bytes as stored, unverified. */
   readInto(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number> {
     return this.dir.readInto(id, offset, into, at, length);

@@ -69,6 +69,23 @@ describe('DirShardStore', () => {
     await rejects(store.get(id), 'corrupt');
   });
 
+  it('reads a range as stored into a buffer of what the file holds, whatever length is asked', async () => {
+    const root = tempDir('store');
+    const store = await DirShardStore.open(root, { capacityBytes: 1e6 });
+    const a = detBytes('range', 20_000);
+    const id = idOf(a);
+    await store.put(id, a);
+    expect((await store.readRange(id, 100, 5000)).equals(a.subarray(100, 5100))).toBe(true);
+    // 256 MiB asked of a 20 kB shard: the 12 kB there, in a buffer of that size.
+    const tail = await store.readRange(id, 8000, 256 * 1024 * 1024);
+    expect(tail.equals(a.subarray(8000))).toBe(true);
+    expect(tail.buffer.byteLength).toBeLessThan(64 * 1024);
+    expect((await store.readRange(id, 30_000, 10)).length).toBe(0);
+    await rejects(store.readRange('ab'.repeat(32), 0, 10), 'not-found');
+    await rejects(store.readRange(id, -1, 10), 'io');
+    await rejects(store.readRange(id, 0, 1024 * 1024 * 1024), 'io');
+  });
+
   it('a directory resolves members to their stores', async () => {
     const root = tempDir('dir');
     const dir = await LocalShardDirectory.open([

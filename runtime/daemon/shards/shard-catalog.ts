@@ -31,8 +31,11 @@ const LOAD_CONCURRENCY = 8;
 
 export interface CatalogStore extends ShardStore {
   putFrom(from: string, id: string, bytes: Uint8Array, sha256?: string): Promise<void>;
-  /** Bytes as stored, unverified (a range request: docs/protocols.md section 4). */
-  readInto(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number>;
+  /**
+   * Bytes as stored, unverified (a range request: docs/protocols.md section 4), in a buffer no
+   * larger than the shard holds from `offset`.
+   */
+  readRange(id: string, offset: number, length: number): Promise<Uint8Array>;
   readTail(
     id: string,
     maxBytes: number,
@@ -325,9 +328,8 @@ export class CatalogBackend implements ShardBackend {
    * owner deleted answers `gone`, as a get does.
    */
   async readRange(id: string, offset: number, length: number): Promise<Uint8Array> {
-    const bytes = Buffer.allocUnsafe(length);
     try {
-      return bytes.subarray(0, await this.store.readInto(id, offset, bytes, 0, length));
+      return await this.store.readRange(id, offset, length);
     } catch (error) {
       this.throwIfOwnerDeleted(id, error);
       throw error;
