@@ -16,8 +16,8 @@
  * unreachable member, else one holding no other shard of the stripe: a hint for reads, which
  * fall back to the other shards when it is wrong.
  *
- * `recoverStripe` (one stripe from any k of its shards) also serves the backup's resume
- * (runtime/daemon/backup/backup-service.ts): a stripe written but not committed before a crash.
+ * Each stripe is recovered by `recoverStripe` (recover-stripe.ts), RECOVERIES_IN_FLIGHT at once,
+ * and committed in stripe order.
  */
 
 import { join } from 'node:path';
@@ -25,12 +25,11 @@ import { type PlacementPlan, placeStripe, stripeSeqOf } from '../../engine/index
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import type { ListedShard, ShardDirectory } from '../store/shard-store.ts';
 import { openObject } from './chunk-crypto.ts';
-import { encodeParity, reconstructData } from './erasure.ts';
 import { assert, PipelineError } from './errors.ts';
-import { type IndexDb, KIND_SNAPSHOT, type ObjectRow, type ShardRow, type StripeRow } from './index-db.ts';
-import { buildShards, decodeShard, decodeShardHeader, type ShardHeader, sha256 } from './shard-format.ts';
+import { type IndexDb, KIND_SNAPSHOT, type ShardRow } from './index-db.ts';
+import { type RecoveredStripe, recoverStripe } from './recover-stripe.ts';
+import { decodeShardHeader, type ShardHeader } from './shard-format.ts';
 import { encodeHead } from './snapshot.ts';
-import { readDirectory } from './stripe-layout.ts';
 import { decodeSnapshot } from './tree.ts';
 
 export interface RebuildSummary {
@@ -55,44 +54,11 @@ export interface RebuildOptions {
 /** Bound on the shards one rebuild looks at (16 M: far beyond a member's pledge). */
 const MAX_SHARDS_SEEN = 16 * 1024 * 1024;
 const DEFAULT_CONCURRENCY = 8;
-
-/** A stripe to recover from whichever of its shards are reachable. */
-export interface StripeSource {
-  stripeId: string;
-  seq: number;
-  k: number;
-  m: number;
-  shardBytes: number;
-  /** Shards believed present (at most one per index), fetched in order of index. */
-  present: ShardRow[];
-  /** The member a shard that is not present belongs on (its row in the index). */
-  memberFor: (idx: number) => string;
-  /** The body hashes the present shards' trailers must carry (checked when given). */
-  bodyHashes?: Buffer[];
-  /**
-   * The present rows come from a holder's listing, not from downloaded trailers: those not fetched
-   * are checked against the shard files rebuilt from the k fetched ones (a row whose id differs is
-   * reported and replaced by the rebuilt shard's).
-   */
-  unverifiedRows?: boolean;
-}
-
-export interface RecoveredStripe {
-  stripe: StripeRow;
-  /** All k+m rows, in index order. */
-  shards: ShardRow[];
-  objects: ObjectRow[];
-  /** The data area (k x shardBytes), verified. */
-  area: Buffer;
-  /** Shard files that were not among the present ones, rebuilt (ids checked by construction). */
-  rebuilt: { idx: number; shardId: string; member: string; bytes: Buffer }[];
-  /** Present shards that could not be used: "idx on member: reason". */
-  bad: string[];
-}
-
-function sameHashes(a: readonly Buffer[], b: readonly Buffer[]): boolean {
-  return a.length === b.length && a.every((h, i) => h.equals(b[i]!));
-}
+/**
+ * Stripes recovered at once in step 3 (memory: each holds its data area, k x shard bytes, and
+ * the shards it rebuilds: about 16 MiB for 8 MiB stripes).
+ */
+const RECOVERIES_IN_FLIGHT = 3;
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
 async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
@@ -104,127 +70,6 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
     }
   });
   await Promise.all(lanes);
-}
-
-/**
- * Recovers one stripe from any k of its present shards: fetches them (data shards first),
- * verifies each (trailer matches the stripe, body matches its hash, all trailers agree),
- * rebuilds the data area, reads its sealed directory (authenticated with the data key) and, when
- * some shards are not present, recomputes them. Throws 'unrecoverable' with fewer than k good.
- */
-export async function recoverStripe(
-  directory: ShardDirectory,
-  dataKey: Uint8Array,
-  owner: string,
-  source: StripeSource,
-): Promise<RecoveredStripe> {
-  const { stripeId, k, m, shardBytes } = source;
-  const bodies: (Buffer | null)[] = new Array(k + m).fill(null);
-  const bad: string[] = [];
-  const failed = new Set<number>();
-  let reference: ShardHeader | null = null;
-  let fileBytes = 0;
-  const present = [...source.present].sort((a, b) => a.idx - b.idx);
-  const seen = new Set<number>();
-  for (const row of present) {
-    if (row.idx < 0 || row.idx >= k + m || seen.has(row.idx))
-      throw new PipelineError(
-        'invalid-argument',
-        `stripe ${stripeId}: shard index ${row.idx} twice or out of range`,
-      );
-    seen.add(row.idx);
-  }
-  let good = 0;
-  let at = 0;
-  // Fetch k at a time (data shards first: then no decoding is needed); more only on failures.
-  while (good < k && at < present.length) {
-    const batch = present.slice(at, at + (k - good));
-    at += batch.length;
-    await Promise.all(
-      batch.map(async (row) => {
-        try {
-          const bytes = await directory.storeFor(row.member).get(row.shardId);
-          const { header, body } = decodeShard(bytes, true);
-          if (
-            header.stripeId !== stripeId ||
-            header.owner !== owner ||
-            header.k !== k ||
-            header.m !== m ||
-            header.index !== row.idx ||
-            header.bodyBytes !== shardBytes
-          )
-            throw new PipelineError('corrupt', 'its trailer names another stripe or position');
-          const expected = reference?.bodyHashes ?? source.bodyHashes;
-          if (expected !== undefined && !sameHashes(expected, header.bodyHashes))
-            throw new PipelineError('corrupt', "its trailer disagrees with the stripe's other shards");
-          reference ??= header;
-          fileBytes = bytes.length;
-          bodies[row.idx] = Buffer.from(body);
-          good++;
-        } catch (error) {
-          failed.add(row.idx);
-          bad.push(`${row.idx} on ${row.member}: ${(error as Error).message}`);
-        }
-      }),
-    );
-  }
-  if (good < k || reference === null)
-    throw new PipelineError(
-      'unrecoverable',
-      `stripe ${stripeId}: only ${good} of ${k + m} shards are readable, ${k} are needed`,
-    );
-  const hashes = (reference as ShardHeader).bodyHashes;
-  const area = await reconstructData(k, m, bodies, shardBytes);
-  const entries = readDirectory(area, stripeId, dataKey);
-  const used = entries.reduce((end, e) => Math.max(end, e.offset + e.sealedBytes), 0);
-  const rows = new Map<number, ShardRow>();
-  // Present rows that were not fetched (k were enough) are kept as they are; failed ones are not.
-  for (const row of present) if (!failed.has(row.idx)) rows.set(row.idx, row);
-  const rebuilt: RecoveredStripe['rebuilt'] = [];
-  if (rows.size < k + m || source.unverifiedRows === true) {
-    const parity = await encodeParity(k, m, area, shardBytes);
-    const all: Buffer[] = [];
-    for (let i = 0; i < k; i++) all.push(area.subarray(i * shardBytes, (i + 1) * shardBytes));
-    for (let i = 0; i < m; i++) all.push(parity.subarray(i * shardBytes, (i + 1) * shardBytes));
-    all.forEach((body, i) => {
-      if (!sha256(body).equals(hashes[i]!))
-        throw new PipelineError(
-          'corrupt',
-          `stripe ${stripeId}: rebuilt shard ${i} does not match its trailer's hash`,
-        );
-    });
-    const files = buildShards(stripeId, owner, k, m, all);
-    for (let i = 0; i < k + m; i++) {
-      const row = rows.get(i);
-      if (row !== undefined && files[i]!.id === row.shardId) continue;
-      if (row !== undefined) {
-        if (bodies[i] !== null || source.unverifiedRows !== true)
-          throw new PipelineError(
-            'corrupt',
-            `stripe ${stripeId}: shard ${i} rebuilds to another id than ${row.shardId}`,
-          );
-        bad.push(`${i} on ${row.member}: listed as ${row.shardId}, rebuilds to ${files[i]!.id}`);
-        rows.delete(i);
-      }
-      const member = source.memberFor(i);
-      rebuilt.push({ idx: i, shardId: files[i]!.id, member, bytes: files[i]!.bytes });
-      rows.set(i, { idx: i, shardId: files[i]!.id, member, fileBytes: files[i]!.bytes.length });
-    }
-  }
-  const shards = [...rows.values()].sort((a, b) => a.idx - b.idx);
-  assert(
-    shards.length === k + m && shards.every((s, i) => s.idx === i),
-    `stripe ${stripeId}: one row per shard`,
-  );
-  for (const s of shards) if (s.fileBytes === 0) s.fileBytes = fileBytes;
-  return {
-    stripe: { seq: source.seq, stripeId, k, m, shardBytes, dataBytes: used, createdMs: 0 },
-    shards,
-    objects: entries.map((e) => ({ ...e, id: Buffer.from(e.id), stripeSeq: source.seq })),
-    area,
-    rebuilt,
-    bad,
-  };
 }
 
 interface FoundVariant {
@@ -382,43 +227,21 @@ export async function rebuildIndex(
     })
     .sort((a, b) => a.seq - b.seq);
   const seqsTaken = new Set<number>();
+  const recoveries = new RecoveryWindow(stripes, (stripe) =>
+    tryRecover(directory, keys.dataKey, owner, stripe, shards.unreachable, options.plan),
+  );
   for (const { stripeId, seq, variant } of stripes) {
-    const { k, m } = variant;
-    if (variant.shards.size < k || seqsTaken.has(seq)) {
+    const outcome = await recoveries.next();
+    if (outcome instanceof Error) throw outcome;
+    if (outcome === null || seqsTaken.has(seq)) {
       summary.unreadableStripes.push(stripeId);
       continue;
     }
-    const present = [...variant.shards.values()];
-    let recovered: RecoveredStripe;
-    try {
-      recovered = await recoverStripe(directory, keys.dataKey, owner, {
-        stripeId,
-        seq,
-        k,
-        m,
-        shardBytes: variant.shardBytes,
-        present,
-        ...(variant.bodyHashes === undefined ? { unverifiedRows: true } : { bodyHashes: variant.bodyHashes }),
-        memberFor: missingMemberHint(
-          stripeId,
-          present,
-          k + m,
-          directory.members(),
-          shards.unreachable,
-          options.plan,
-        ),
-      });
-    } catch (error) {
-      if (error instanceof PipelineError && (error.code === 'unrecoverable' || error.code === 'corrupt')) {
-        summary.unreadableStripes.push(stripeId);
-        continue;
-      }
-      throw error;
-    }
+    const recovered = outcome;
     seqsTaken.add(seq);
     index.commitStripe(recovered.stripe, recovered.shards, recovered.objects, []);
     snapshots.push(...snapshotsIn(recovered, keys));
-    if (variant.shards.size < k + m) summary.incompleteStripes++;
+    if (variant.shards.size < variant.k + variant.m) summary.incompleteStripes++;
     summary.stripes++;
     summary.objects += recovered.objects.length;
   }
@@ -432,6 +255,71 @@ export async function rebuildIndex(
   if (snapshots.length > 0)
     writeFileAtomic(join(dataDir, 'head'), Buffer.from(index.getMeta('head')!, 'base64'));
   return summary;
+}
+
+/** A stripe of step 3: its id, sequence number and the variant of its shards to recover from. */
+interface StripeToRecover {
+  stripeId: string;
+  seq: number;
+  variant: FoundVariant;
+}
+
+/**
+ * One stripe from any k of its shards: the recovered stripe, null when it cannot be (too few
+ * shards, or none good enough), or the error that must stop the rebuild. Never rejects.
+ */
+async function tryRecover(
+  directory: ShardDirectory,
+  dataKey: Uint8Array,
+  owner: string,
+  { stripeId, seq, variant }: StripeToRecover,
+  unreachable: ReadonlySet<string>,
+  plan: PlacementPlan | undefined,
+): Promise<RecoveredStripe | Error | null> {
+  const { k, m } = variant;
+  if (variant.shards.size < k) return null;
+  const present = [...variant.shards.values()];
+  try {
+    return await recoverStripe(directory, dataKey, owner, {
+      stripeId,
+      seq,
+      k,
+      m,
+      shardBytes: variant.shardBytes,
+      present,
+      ...(variant.bodyHashes === undefined ? { unverifiedRows: true } : { bodyHashes: variant.bodyHashes }),
+      memberFor: missingMemberHint(stripeId, present, k + m, directory.members(), unreachable, plan),
+    });
+  } catch (error) {
+    if (error instanceof PipelineError && (error.code === 'unrecoverable' || error.code === 'corrupt'))
+      return null;
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+/**
+ * The stripes' recoveries, RECOVERIES_IN_FLIGHT at a time, handed out in the stripes' order: the
+ * next stripes' shards arrive while one is verified, rebuilt and committed (one at a time left
+ * the links idle during each stripe's hashing and parity, and the CPU idle during each fetch).
+ */
+class RecoveryWindow {
+  private readonly started: Promise<RecoveredStripe | Error | null>[] = [];
+  private taken = 0;
+
+  constructor(
+    private readonly stripes: readonly StripeToRecover[],
+    private readonly recover: (stripe: StripeToRecover) => Promise<RecoveredStripe | Error | null>,
+  ) {}
+
+  /** The next stripe's outcome, in order; starts the ones after it up to the window. */
+  async next(): Promise<RecoveredStripe | Error | null> {
+    assert(this.taken < this.stripes.length, 'a recovery is taken once per stripe');
+    while (this.started.length < Math.min(this.stripes.length, this.taken + RECOVERIES_IN_FLIGHT))
+      this.started.push(this.recover(this.stripes[this.started.length]!));
+    const outcome = await this.started[this.taken]!;
+    this.started[this.taken++] = Promise.resolve(null); // let the stripe's buffers go
+    return outcome;
+  }
 }
 
 /**

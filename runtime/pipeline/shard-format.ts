@@ -145,6 +145,36 @@ export function shardHeaderBytes(stripeIdBytes: number, ownerBytes: number, k: n
 }
 
 /**
+ * One shard file of a stripe whose body hashes are known (a stripe being recovered): the file, its
+ * id and its body's hash, from one pass over the body (the hash state after it is copied, finished
+ * for the body hash, and continued over the trailer for the id).
+ */
+export function buildShard(
+  stripeId: string,
+  owner: string,
+  k: number,
+  m: number,
+  index: number,
+  body: Buffer,
+  bodyHashes: readonly Buffer[],
+): { id: string; bytes: Buffer; bodyHash: Buffer } {
+  assert(bodyHashes.length === k + m && index >= 0 && index < k + m, 'a shard of k+m');
+  const trailer = encodeShardTrailer({
+    version: SHARD_FORMAT_VERSION,
+    stripeId,
+    owner,
+    k,
+    m,
+    index,
+    bodyBytes: body.length,
+    bodyHashes: [...bodyHashes],
+  });
+  const h = createHash('sha256').update(body);
+  const bodyHash = h.copy().digest();
+  return { id: h.update(trailer).digest('hex'), bytes: Buffer.concat([body, trailer]), bodyHash };
+}
+
+/**
  * Build the k+m shard files of a stripe from its bodies; returns each file and its id.
  * With `into`, file i is written into into[i] (reused buffers: no allocation per stripe).
  * Each body is hashed once: the hash state after the body is copied, finished for the body

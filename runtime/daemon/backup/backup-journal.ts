@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import { parseStripeId, stripeSeqOf } from '../../../engine/index.ts';
 import { allSettledOrThrow } from '../../pipeline/each-limit.ts';
-import { recoverStripe } from '../../pipeline/rebuild-index.ts';
+import { recoverStripe } from '../../pipeline/recover-stripe.ts';
 import type { Repository } from '../../pipeline/repository.ts';
 import { decodeShardHeader } from '../../pipeline/shard-format.ts';
 import { writeFileAtomic } from '../../store/atomic-file.ts';
