@@ -6,12 +6,33 @@
  * not present recomputed, their ids checked by construction.
  */
 
+import { sha256OffThread } from '../crypto/hash-thread.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { encodeParity, reconstructData } from './erasure.ts';
 import { assert, PipelineError } from './errors.ts';
 import type { ObjectRow, ShardRow, StripeRow } from './index-db.ts';
 import { buildShard, decodeShard, type ShardHeader } from './shard-format.ts';
 import { readDirectory } from './stripe-layout.ts';
+
+/**
+ * A fetched shard's trailer and body, the body checked against its trailer's hash: on the hash
+ * thread when the bytes own their memory (a shard from the network), so that the main thread
+ * goes on receiving the stripe's other shards meanwhile; inline otherwise. The bytes given must
+ * not be used after the call (their memory may have moved to the hash thread and back).
+ */
+async function checkedShard(bytes: Uint8Array): Promise<{ header: ShardHeader; body: Buffer }> {
+  const owns =
+    !(bytes instanceof Buffer) && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  if (!owns) return decodeShard(bytes, true);
+  const { header } = decodeShard(bytes, false);
+  const hashed = await sha256OffThread(new Uint8Array(bytes.buffer, 0, header.bodyBytes));
+  if (hashed.sha256 !== header.bodyHashes[header.index]!.toString('hex'))
+    throw new PipelineError(
+      'corrupt',
+      `shard ${header.index} of stripe ${header.stripeId}: body hash mismatch`,
+    );
+  return { header, body: Buffer.from(hashed.bytes.buffer, hashed.bytes.byteOffset, header.bodyBytes) };
+}
 
 /** A stripe to recover from whichever of its shards are reachable. */
 export interface StripeSource {
@@ -89,7 +110,8 @@ export async function recoverStripe(
       batch.map(async (row) => {
         try {
           const bytes = await directory.storeFor(row.member).get(row.shardId);
-          const { header, body } = decodeShard(bytes, true);
+          const length = bytes.length; // the view is detached once its memory went to be hashed
+          const { header, body } = await checkedShard(bytes);
           if (
             header.stripeId !== stripeId ||
             header.owner !== owner ||
@@ -103,7 +125,7 @@ export async function recoverStripe(
           if (expected !== undefined && !sameHashes(expected, header.bodyHashes))
             throw new PipelineError('corrupt', "its trailer disagrees with the stripe's other shards");
           reference ??= header;
-          fileBytes = bytes.length;
+          fileBytes = length;
           bodies[row.idx] = body; // a view of the verified file: no copy
           good++;
         } catch (error) {
