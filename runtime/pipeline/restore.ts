@@ -211,8 +211,9 @@ class RestoreRun {
   private readonly created = new Set<string>();
   private readonly failures = new Failures();
   private readonly progress: Progress = { bytesWritten: 0, bytesTotal: 0, files: 0, torn: [] };
-  /** Bytes of the files planned so far; the whole snapshot's bytes until the walk ends, when known. */
+  /** Bytes of the files planned so far (the windows flushed). */
   private plannedBytes = 0;
+  /** The progress total while the walk goes on: the snapshot's bytes for a whole restore, else 0. */
   private readonly estimateBytes: number;
   private readonly counts = { files: 0, symlinks: 0, hardlinks: 0, unchanged: 0 };
   private readonly skipped: SkippedPath[] = [];
