@@ -41,6 +41,29 @@ async function withRepo<T>(config: LocalConfig, fn: (repo: Repository) => Promis
   }
 }
 
+/**
+ * A 5 MiB file backed up, then the index lost (the data directory emptied); `before`: the shard
+ * ids of each stripe as the index had them, for a rebuild to be compared with.
+ */
+async function backedUpThenIndexLost(
+  label: string,
+  seed: string,
+): Promise<{ root: string; src: string; config: LocalConfig; before: string[][] }> {
+  const root = tempDir(label);
+  const src = join(root, 'src');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(join(src, 'a.bin'), detBytes(seed, 5 * MiB));
+  const config = localConfig(root, [src]);
+  let t = Date.UTC(2026, 5, 1);
+  const nowMs = (): number => (t += 60_000);
+  const before = await withRepo(config, async (repo) => {
+    await backup(repo, { nowMs });
+    return repo.index.allStripeSeqs().map((seq) => repo.index.getShards(seq).map((r) => r.shardId));
+  });
+  for (const f of fs.readdirSync(config.dataDir)) fs.rmSync(join(config.dataDir, f));
+  return { root, src, config, before };
+}
+
 function shardFiles(root: string): string[] {
   const out: string[] = [];
   for (const m of fs.readdirSync(join(root, 'members'))) {
@@ -310,18 +333,7 @@ describe('backup and restore round trips', () => {
   });
 
   it('rebuilds from listed trailers (no download just to read them); a listed id that lies is replaced', async () => {
-    const root = tempDir('rebuild-listed');
-    const src = join(root, 'src');
-    fs.mkdirSync(src, { recursive: true });
-    fs.writeFileSync(join(src, 'a.bin'), detBytes('la', 5 * MiB));
-    const config = localConfig(root, [src]);
-    let t = Date.UTC(2026, 5, 1);
-    const nowMs = (): number => (t += 60_000);
-    const before = await withRepo(config, async (repo) => {
-      await backup(repo, { nowMs });
-      return repo.index.allStripeSeqs().map((seq) => repo.index.getShards(seq).map((r) => r.shardId));
-    });
-    for (const f of fs.readdirSync(config.dataDir)) fs.rmSync(join(config.dataDir, f));
+    const { root, src, config, before } = await backedUpThenIndexLost('rebuild-listed', 'la');
     await withRepo(config, async (repo) => {
       let gets = 0;
       let lied = 0;
@@ -381,16 +393,7 @@ describe('backup and restore round trips', () => {
   });
 
   it('rebuilds from shards in memory of their own (hashed off the main thread); a bad body is named and another shard read', async () => {
-    const root = tempDir('rebuild-owned');
-    const src = join(root, 'src');
-    fs.mkdirSync(src, { recursive: true });
-    fs.writeFileSync(join(src, 'a.bin'), detBytes('ob', 5 * MiB));
-    const config = localConfig(root, [src]);
-    const before = await withRepo(config, async (repo) => {
-      await backup(repo);
-      return repo.index.allStripeSeqs().map((seq) => repo.index.getShards(seq).map((r) => r.shardId));
-    });
-    for (const f of fs.readdirSync(config.dataDir)) fs.rmSync(join(config.dataDir, f));
+    const { root, src, config, before } = await backedUpThenIndexLost('rebuild-owned', 'ob');
     await withRepo(config, async (repo) => {
       let gets = 0;
       let damaged = 0;
