@@ -5,6 +5,7 @@
  * Requests in flight are bounded; retries are the caller's (a retrying layer wraps any store).
  */
 import {
+  isByteRange,
   type ListedShard,
   requireShardId,
   type ShardStore,
@@ -151,13 +152,7 @@ export class RemoteShardStore implements ShardStore {
    */
   async readInto(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number> {
     requireShardId(id);
-    if (
-      !Number.isSafeInteger(offset) ||
-      offset < 0 ||
-      !Number.isSafeInteger(length) ||
-      length < 0 ||
-      offset + length > MAX_WIRE_SHARD_BYTES
-    )
+    if (!isByteRange(offset, length, MAX_WIRE_SHARD_BYTES))
       throw new ShardStoreError('io', `bad range ${offset}+${length} of shard ${id}`, id);
     if (!Number.isSafeInteger(at) || at < 0 || at + length > into.length)
       throw new ShardStoreError('io', `${length} bytes at ${at} do not fit a buffer of ${into.length}`, id);

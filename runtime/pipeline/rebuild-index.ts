@@ -25,6 +25,7 @@ import { type PlacementPlan, placeStripe, stripeSeqOf } from '../../engine/index
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import type { ListedShard, ShardDirectory } from '../store/shard-store.ts';
 import { openObject } from './chunk-crypto.ts';
+import { eachLimit } from './each-limit.ts';
 import { assert, PipelineError } from './errors.ts';
 import { type IndexDb, KIND_SNAPSHOT, type ShardRow } from './index-db.ts';
 import { type RecoveredStripe, recoverStripe } from './recover-stripe.ts';
@@ -59,18 +60,6 @@ const DEFAULT_CONCURRENCY = 8;
  * the shards it rebuilds: about 16 MiB for 8 MiB stripes).
  */
 const RECOVERIES_IN_FLIGHT = 3;
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  });
-  await Promise.all(lanes);
-}
 
 interface FoundVariant {
   k: number;
@@ -151,7 +140,7 @@ async function groupVariants(
   concurrency: number,
 ): Promise<StripeVariants> {
   const found: StripeVariants = new Map();
-  await forEachLimited(shards.listed, concurrency, async ({ member, shardId }) => {
+  await eachLimit(shards.listed, concurrency, async ({ member, shardId }) => {
     let bytes: Uint8Array;
     let header: ShardHeader;
     try {

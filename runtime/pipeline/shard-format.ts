@@ -144,6 +144,28 @@ export function shardHeaderBytes(stripeIdBytes: number, ownerBytes: number, k: n
   return stripeIdBytes + ownerBytes + 32 * (k + m) + TAIL_BYTES;
 }
 
+/** The trailer of shard `index` of a stripe, in the current format. */
+function trailerOf(
+  stripeId: string,
+  owner: string,
+  k: number,
+  m: number,
+  index: number,
+  bodyBytes: number,
+  bodyHashes: readonly Buffer[],
+): Buffer {
+  return encodeShardTrailer({
+    version: SHARD_FORMAT_VERSION,
+    stripeId,
+    owner,
+    k,
+    m,
+    index,
+    bodyBytes,
+    bodyHashes: [...bodyHashes],
+  });
+}
+
 /**
  * One shard file of a stripe whose body hashes are known (a stripe being recovered): the file, its
  * id and its body's hash, from one pass over the body (the hash state after it is copied, finished
@@ -159,16 +181,7 @@ export function buildShard(
   bodyHashes: readonly Buffer[],
 ): { id: string; bytes: Buffer; bodyHash: Buffer } {
   assert(bodyHashes.length === k + m && index >= 0 && index < k + m, 'a shard of k+m');
-  const trailer = encodeShardTrailer({
-    version: SHARD_FORMAT_VERSION,
-    stripeId,
-    owner,
-    k,
-    m,
-    index,
-    bodyBytes: body.length,
-    bodyHashes: [...bodyHashes],
-  });
+  const trailer = trailerOf(stripeId, owner, k, m, index, body.length, bodyHashes);
   const h = createHash('sha256').update(body);
   const bodyHash = h.copy().digest();
   return { id: h.update(trailer).digest('hex'), bytes: Buffer.concat([body, trailer]), bodyHash };
@@ -201,16 +214,7 @@ export function buildShards(
     return h.digest();
   });
   return bodies.map((body, index) => {
-    const trailer = encodeShardTrailer({
-      version: SHARD_FORMAT_VERSION,
-      stripeId,
-      owner,
-      k,
-      m,
-      index,
-      bodyBytes,
-      bodyHashes,
-    });
+    const trailer = trailerOf(stripeId, owner, k, m, index, bodyBytes, bodyHashes);
     let bytes: Buffer;
     if (into) {
       const target = into[index]!;

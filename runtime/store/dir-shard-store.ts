@@ -14,7 +14,7 @@ import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256OffThread } from '../crypto/hash-thread.ts';
 import { ensurePrivateDirAsync, PRIVATE_DIR_MODE } from './private-mode.ts';
-import { requireShardId, type ShardStore, ShardStoreError } from './shard-store.ts';
+import { isByteRange, requireShardId, type ShardStore, ShardStoreError } from './shard-store.ts';
 
 export interface DirShardStoreOptions {
   /** Bytes this store may hold (the pledge). */
@@ -212,22 +212,7 @@ export class DirShardStore implements ShardStore {
     requireShardId(id);
     if (at < 0 || length < 0 || at + length > into.length || offset < 0 || offset + length > MAX_SHARD_BYTES)
       throw new ShardStoreError('io', `store ${this.root}: bad range ${offset}+${length} of shard ${id}`, id);
-    let read = 0;
-    try {
-      const handle = await fs.open(this.pathOf(id), 'r');
-      try {
-        while (read < length) {
-          const { bytesRead } = await handle.read(into, at + read, length - read, offset + read);
-          if (bytesRead === 0) break;
-          read += bytesRead;
-        }
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      throw this.readFailure(id, error);
-    }
-    return read;
+    return this.withOpen(id, (handle) => readAt(handle, into, at, offset, length));
   }
 
   /**
@@ -238,22 +223,21 @@ export class DirShardStore implements ShardStore {
    */
   async readRange(id: string, offset: number, length: number): Promise<Buffer> {
     requireShardId(id);
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0)
+    if (!isByteRange(offset, length, MAX_SHARD_BYTES))
       throw new ShardStoreError('io', `store ${this.root}: bad range ${offset}+${length} of shard ${id}`, id);
-    if (offset + length > MAX_SHARD_BYTES)
-      throw new ShardStoreError('io', `store ${this.root}: range ${offset}+${length} is past any shard`, id);
+    return this.withOpen(id, async (handle) => {
+      const { size } = await handle.stat();
+      const bytes = Buffer.allocUnsafe(Math.max(0, Math.min(length, size - offset)));
+      return bytes.subarray(0, await readAt(handle, bytes, 0, offset, bytes.length));
+    });
+  }
+
+  /** Runs `use` on the shard's file open for reading; a failure as the store reports it. */
+  private async withOpen<T>(id: string, use: (handle: fs.FileHandle) => Promise<T>): Promise<T> {
     try {
       const handle = await fs.open(this.pathOf(id), 'r');
       try {
-        const { size } = await handle.stat();
-        const bytes = Buffer.allocUnsafe(Math.max(0, Math.min(length, size - offset)));
-        let read = 0;
-        while (read < bytes.length) {
-          const { bytesRead } = await handle.read(bytes, read, bytes.length - read, offset + read);
-          if (bytesRead === 0) break;
-          read += bytesRead;
-        }
-        return bytes.subarray(0, read);
+        return await use(handle);
       } finally {
         await handle.close();
       }
@@ -413,4 +397,21 @@ async function syncDir(dir: string): Promise<void> {
  */
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
+}
+
+/** Reads up to `length` bytes at `offset` of an open file into `into` at `at`; the count read. */
+async function readAt(
+  handle: fs.FileHandle,
+  into: Uint8Array,
+  at: number,
+  offset: number,
+  length: number,
+): Promise<number> {
+  let read = 0;
+  while (read < length) {
+    const { bytesRead } = await handle.read(into, at + read, length - read, offset + read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
+  }
+  return read;
 }

@@ -230,11 +230,6 @@ export class PledgedShardStore implements ShardStore {
     return this.dir.readRange(id, offset, length);
   }
 
-  /** See DirShardStore.readInto: bytes as stored, unverified. */
-  readInto(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number> {
-    return this.dir.readInto(id, offset, into, at, length);
-  }
-
   list(): Promise<string[]> {
     return this.dir.list();
   }

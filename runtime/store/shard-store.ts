@@ -77,6 +77,17 @@ export function isShardId(id: unknown): id is string {
   return typeof id === 'string' && SHARD_ID_PATTERN.test(id);
 }
 
+/** Whether [offset, offset + length) is a range of whole bytes inside the first `maxBytes`. */
+export function isByteRange(offset: number, length: number, maxBytes: number): boolean {
+  return (
+    Number.isSafeInteger(offset) &&
+    offset >= 0 &&
+    Number.isSafeInteger(length) &&
+    length >= 0 &&
+    offset + length <= maxBytes
+  );
+}
+
 export function requireShardId(id: unknown): string {
   if (!isShardId(id)) {
     throw new ShardStoreError(

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../../runtime/pipeline/backup.ts';
-import { openRepository } from '../../runtime/pipeline/repository.ts';
+import { openRepository, type Repository } from '../../runtime/pipeline/repository.ts';
 import { restore } from '../../runtime/pipeline/restore.ts';
 import { describeTree, detBytes, expectSameTree, localConfig, tempDir } from './helpers.ts';
 
@@ -52,13 +52,25 @@ function makeSource(root: string): string {
   return src;
 }
 
+/** The source backed up into a fresh repository; `test` runs with it, then the repository closes. */
+async function withBackup(
+  label: string,
+  test: (repo: Repository, root: string, src: string) => Promise<void>,
+): Promise<void> {
+  const root = tempDir(label);
+  const src = makeSource(root);
+  const repo = await openRepository(localConfig(root, [src]));
+  try {
+    await backup(repo);
+    await test(repo, root, src);
+  } finally {
+    repo.close();
+  }
+}
+
 describe('a restore a window at a time', () => {
   it('restores exactly with a window of four entries, and writes before the walk has ended', async () => {
-    const root = tempDir('window');
-    const src = makeSource(root);
-    const repo = await openRepository(localConfig(root, [src]));
-    try {
-      await backup(repo);
+    await withBackup('window', async (repo, root, src) => {
       const target = join(root, 'out');
       const dirsAtFirstProgress: number[] = [];
       let last = { bytesWritten: -1, bytesTotal: -1, files: -1 };
@@ -85,17 +97,11 @@ describe('a restore a window at a time', () => {
       // directory is made in the window after its parent was walked).
       expect(dirsAtFirstProgress).toHaveLength(1);
       expect(dirsAtFirstProgress[0]).toBeLessThan(DIRS);
-    } finally {
-      repo.close();
-    }
+    });
   });
 
   it('keeps the overwrite policy across windows: a skipped first name skips its hard links', async () => {
-    const root = tempDir('window-policy');
-    const src = makeSource(root);
-    const repo = await openRepository(localConfig(root, [src]));
-    try {
-      await backup(repo);
+    await withBackup('window-policy', async (repo, root, src) => {
       const target = join(root, 'out');
       await restore(repo, { target });
       // A different file where the linked file's first name goes, and where a late file goes.
@@ -116,22 +122,14 @@ describe('a restore a window at a time', () => {
       expect(summary.unchanged).toBe(DIRS * FILES_PER_DIR - 1 + DIRS);
       expect(fs.readFileSync(join(dirOf(out, 11), 'f4'), 'utf8')).toBe('also else');
       expect(fs.existsSync(join(dirOf(out, 7), 'shared-again'))).toBe(false);
-    } finally {
-      repo.close();
-    }
+    });
   });
 
   it('refuses a window that is not a positive whole number', async () => {
-    const root = tempDir('window-bad');
-    const src = makeSource(root);
-    const repo = await openRepository(localConfig(root, [src]));
-    try {
-      await backup(repo);
+    await withBackup('window-bad', async (repo, root) => {
       await expect(restore(repo, { target: join(root, 'out'), windowEntries: 0 })).rejects.toThrow(
         /restore window of 0 entries/,
       );
-    } finally {
-      repo.close();
-    }
+    });
   });
 });
