@@ -201,6 +201,11 @@ export {
 } from './placement.ts';
 export { type PledgeHelp, pledgeHelp } from './pledge-help.ts';
 export {
+  keepRecoveryCache,
+  RECOVERY_CACHE_RESERVE_BYTES,
+  recoveryCacheBudget,
+} from './recovery-cache.ts';
+export {
   compareRepairOrder,
   DEFAULT_MAX_TASKS,
   MAX_TASKS_LIMIT,
