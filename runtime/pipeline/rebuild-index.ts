@@ -50,6 +50,12 @@ export interface RebuildOptions {
   /** Shard downloads in flight at once (default 8). */
   concurrency?: number;
   onProgress?: (line: string) => void;
+  /**
+   * Given each committed stripe's k data shard files (verified or rebuilt), in stripe order and
+   * awaited: a recovery keeps them for its restore. Must not throw (a keeper that fails stops
+   * keeping; the rebuild goes on).
+   */
+  keepDataShards?: (files: readonly { shardId: string; bytes: Uint8Array }[]) => Promise<void>;
 }
 
 /** Bound on the shards one rebuild looks at (16 M: far beyond a member's pledge). */
@@ -229,6 +235,7 @@ export async function rebuildIndex(
     const recovered = outcome;
     seqsTaken.add(seq);
     index.commitStripe(recovered.stripe, recovered.shards, recovered.objects, []);
+    await options.keepDataShards?.(recovered.dataFiles);
     snapshots.push(...snapshotsIn(recovered, keys));
     if (variant.shards.size < variant.k + variant.m) summary.incompleteStripes++;
     summary.stripes++;

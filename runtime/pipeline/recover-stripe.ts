@@ -20,10 +20,13 @@ import { readDirectory } from './stripe-layout.ts';
  * goes on receiving the stripe's other shards meanwhile; inline otherwise. The bytes given must
  * not be used after the call (their memory may have moved to the hash thread and back).
  */
-async function checkedShard(bytes: Uint8Array): Promise<{ header: ShardHeader; body: Buffer }> {
+async function checkedShard(
+  bytes: Uint8Array,
+): Promise<{ header: ShardHeader; body: Buffer; file: Uint8Array }> {
   const owns =
     !(bytes instanceof Buffer) && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  if (!owns) return decodeShard(bytes, true);
+  if (!owns) return { ...decodeShard(bytes, true), file: bytes };
+  const length = bytes.byteLength;
   const { header } = decodeShard(bytes, false);
   const hashed = await sha256OffThread(new Uint8Array(bytes.buffer, 0, header.bodyBytes));
   if (hashed.sha256 !== header.bodyHashes[header.index]!.toString('hex'))
@@ -31,7 +34,12 @@ async function checkedShard(bytes: Uint8Array): Promise<{ header: ShardHeader; b
       'corrupt',
       `shard ${header.index} of stripe ${header.stripeId}: body hash mismatch`,
     );
-  return { header, body: Buffer.from(hashed.bytes.buffer, hashed.bytes.byteOffset, header.bodyBytes) };
+  const { buffer, byteOffset } = hashed.bytes;
+  return {
+    header,
+    body: Buffer.from(buffer, byteOffset, header.bodyBytes),
+    file: new Uint8Array(buffer, byteOffset, length),
+  };
 }
 
 /** A stripe to recover from whichever of its shards are reachable. */
@@ -66,6 +74,11 @@ export interface RecoveredStripe {
   rebuilt: { idx: number; shardId: string; member: string; bytes: Buffer }[];
   /** Present shards that could not be used: "idx on member: reason". */
   bad: string[];
+  /**
+   * The k data shards' files, fetched and verified or rebuilt (views of memory the stripe holds
+   * anyway): what a recovery keeps on its disk so that its restore need not download them again.
+   */
+  dataFiles: { shardId: string; bytes: Uint8Array }[];
 }
 
 function sameHashes(a: readonly Buffer[], b: readonly Buffer[]): boolean {
@@ -90,6 +103,7 @@ export async function recoverStripe(
   const failed = new Set<number>();
   let reference: ShardHeader | null = null;
   let fileBytes = 0;
+  const files: ({ shardId: string; bytes: Uint8Array } | null)[] = new Array(k).fill(null);
   const present = [...source.present].sort((a, b) => a.idx - b.idx);
   const seen = new Set<number>();
   for (const row of present) {
@@ -111,7 +125,7 @@ export async function recoverStripe(
         try {
           const bytes = await directory.storeFor(row.member).get(row.shardId);
           const length = bytes.length; // the view is detached once its memory went to be hashed
-          const { header, body } = await checkedShard(bytes);
+          const { header, body, file } = await checkedShard(bytes);
           if (
             header.stripeId !== stripeId ||
             header.owner !== owner ||
@@ -127,6 +141,7 @@ export async function recoverStripe(
           reference ??= header;
           fileBytes = length;
           bodies[row.idx] = body; // a view of the verified file: no copy
+          if (row.idx < k) files[row.idx] = { shardId: row.shardId, bytes: file };
           good++;
         } catch (error) {
           failed.add(row.idx);
@@ -166,6 +181,7 @@ export async function recoverStripe(
           'corrupt',
           `stripe ${stripeId}: rebuilt shard ${i} does not match its trailer's hash`,
         );
+      if (i < k) files[i] = { shardId: file.id, bytes: file.bytes };
       const row = rows.get(i);
       if (row !== undefined && file.id === row.shardId) continue;
       if (row !== undefined) {
@@ -188,6 +204,8 @@ export async function recoverStripe(
     `stripe ${stripeId}: one row per shard`,
   );
   for (const s of shards) if (s.fileBytes === 0) s.fileBytes = fileBytes;
+  const dataFiles = files.filter((f) => f !== null);
+  assert(dataFiles.length === k, `stripe ${stripeId}: a file for each data shard`);
   return {
     stripe: { seq: source.seq, stripeId, k, m, shardBytes, dataBytes: used, createdMs: 0 },
     shards,
@@ -195,5 +213,6 @@ export async function recoverStripe(
     area,
     rebuilt,
     bad,
+    dataFiles,
   };
 }
