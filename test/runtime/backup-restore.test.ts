@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RecoveryCache } from '../../runtime/daemon/recovery/recovery-cache.ts';
 import { backup } from '../../runtime/pipeline/backup.ts';
 import { EmptySourcesError, PipelineError } from '../../runtime/pipeline/errors.ts';
 import { rebuildIndex } from '../../runtime/pipeline/rebuild-index.ts';
@@ -64,10 +65,13 @@ async function backedUpThenIndexLost(
   return { root, src, config, before };
 }
 
-function shardFiles(root: string): string[] {
+/** The shard files of every store under `root/<stores>/` (the local members by default). */
+function shardFiles(root: string, stores = 'members'): string[] {
   const out: string[] = [];
-  for (const m of fs.readdirSync(join(root, 'members'))) {
-    const base = join(root, 'members', m, 'shards');
+  const dirs =
+    stores === 'members' ? fs.readdirSync(join(root, stores)).map((m) => join(stores, m)) : [stores];
+  for (const dir of dirs) {
+    const base = join(root, dir, 'shards');
     for (const fan of fs.readdirSync(base))
       for (const f of fs.readdirSync(join(base, fan))) out.push(join(base, fan, f));
   }
@@ -434,6 +438,88 @@ describe('backup and restore round trips', () => {
       expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
       const target = join(root, 'out');
       await restore(repo, { target });
+      expectSameTree(describeTree(join(target, src)), describeTree(src));
+    });
+  });
+
+  it('a recovery keeps the data shards its rebuild downloaded: the restore reads them from this disk, not from the members', async () => {
+    const { root, src, config } = await backedUpThenIndexLost('rebuild-kept', 'kc');
+    await withRepo(config, async (repo) => {
+      const lines: string[] = [];
+      const cache = new RecoveryCache(config.dataDir, (line) => lines.push(line));
+      await cache.open();
+      await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir, {
+        keepDataShards: cache.keep,
+      });
+      const dataShards = repo.index
+        .allStripeSeqs()
+        .flatMap((seq) => repo.index.getShards(seq).filter((r) => r.idx < repo.index.getStripe(seq)!.k));
+      await cache.settle(fs.statSync(join(src, 'a.bin')).size);
+      expect(lines.join('\n')).toMatch(/the restore reads the \d+ shards .* from this disk/);
+      const kept = shardFiles(config.dataDir, 'recovery-cache');
+      expect(kept.map((f) => f.split('/').at(-1)).sort()).toEqual(dataShards.map((r) => r.shardId).sort());
+      // The members lose every data shard: only the kept copies (and the parity) remain.
+      for (const f of shardFiles(root)) if (dataShards.some((r) => f.endsWith(r.shardId))) fs.rmSync(f);
+      const target = join(root, 'out');
+      const summary = await restore({ ...repo, directory: cache.directory(repo.directory) }, { target });
+      expectSameTree(describeTree(join(target, src)), describeTree(src));
+      expect(summary.badShards).toEqual([]);
+      expect(summary.rebuiltStripes).toBe(0);
+      await cache.remove();
+      expect(fs.existsSync(cache.root)).toBe(false);
+    });
+  });
+
+  it('a kept shard that is damaged is read from its member; kept shards the disk cannot spare are removed before the restore', async () => {
+    const { root, src, config } = await backedUpThenIndexLost('rebuild-kept-bad', 'kd');
+    await withRepo(config, async (repo) => {
+      const lines: string[] = [];
+      const cache = new RecoveryCache(config.dataDir, (line) => lines.push(line));
+      await cache.open();
+      await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir, {
+        keepDataShards: cache.keep,
+      });
+      await cache.settle(fs.statSync(join(src, 'a.bin')).size);
+      const first = shardFiles(config.dataDir, 'recovery-cache')[0]!;
+      const bytes = fs.readFileSync(first);
+      bytes[1000] = bytes[1000]! ^ 0xff;
+      fs.writeFileSync(first, bytes);
+      const reading = { ...repo, directory: cache.directory(repo.directory) };
+      const target = join(root, 'out');
+      await restore(reading, { target });
+      expectSameTree(describeTree(join(target, src)), describeTree(src));
+      // A restore larger than the disk could hold beside the kept shards: they go, and the
+      // members serve every read.
+      await cache.settle(2 ** 52);
+      expect(lines.at(-1)).toMatch(/^removing the .* of downloaded shards: .* free, the restore needs/);
+      expect(fs.existsSync(cache.root)).toBe(false);
+      const again = join(root, 'again');
+      await restore(reading, { target: again });
+      expectSameTree(describeTree(join(again, src)), describeTree(src));
+    });
+  });
+
+  it('a cache that fills up stops keeping, says so, and the restore downloads what it lacks', async () => {
+    const { root, src, config } = await backedUpThenIndexLost('rebuild-kept-full', 'kf');
+    await withRepo(config, async (repo) => {
+      const lines: string[] = [];
+      // Room for one shard: the first stripe's second data shard does not fit.
+      const shardBytes = fs.statSync(shardFiles(root)[0]!).size;
+      const cache = new RecoveryCache(config.dataDir, (line) => lines.push(line), shardBytes);
+      await cache.open();
+      const rebuilt = await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir, {
+        keepDataShards: cache.keep,
+      });
+      expect(rebuilt.unreadableStripes).toEqual([]);
+      await cache.settle(fs.statSync(join(src, 'a.bin')).size);
+      expect(lines).toEqual([
+        expect.stringMatching(
+          /^stopped keeping downloaded shards after 0 \(0 B\): .* does not fit: .*; the restore downloads the others$/,
+        ),
+      ]);
+      expect(fs.existsSync(cache.root)).toBe(false);
+      const target = join(root, 'out');
+      await restore({ ...repo, directory: cache.directory(repo.directory) }, { target });
       expectSameTree(describeTree(join(target, src)), describeTree(src));
     });
   });

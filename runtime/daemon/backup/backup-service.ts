@@ -33,6 +33,7 @@ import { lockDataDir, type Repository } from '../../pipeline/repository.ts';
 import type { GcSummary, RetentionPolicy } from '../../pipeline/retention.ts';
 import { ControlError } from '../control/control.ts';
 import { holdersOf, NetworkShardDirectory } from '../group/network-directory.ts';
+import { removeLeftRecoveryCache } from '../recovery/recovery-cache.ts';
 import { FormerMembersTolerant, locateShards } from '../shards/shard-locations.ts';
 import { restoreInPlace } from '../status/status-words.ts';
 import { journaling, PutJournal, type SettleSummary, settleJournal } from './backup-journal.ts';
@@ -368,6 +369,7 @@ export class BackupService {
       );
       repo = await openGroupRepository(config, deps.secret, directory);
       unlock = lockDataDir(config.dataDir);
+      removeLeftRecoveryCache(config.dataDir); // a recovery that crashed left it: nothing reads it
       const excludes = {
         patterns: [...(deps.exclude?.() ?? []), ...(options.exclude ?? [])],
         // The data directory (index, shards, reservation) never goes into a backup.

@@ -53,6 +53,7 @@ import { holdersOf, NetworkShardDirectory } from '../group/network-directory.ts'
 import { OpFile } from '../group/op-file.ts';
 import { locateShards } from '../shards/shard-locations.ts';
 import { formatSize } from '../units.ts';
+import { RecoveryCache } from './recovery-cache.ts';
 import {
   describeDialError,
   dialNamedMember,
@@ -260,6 +261,7 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
   const allowed = new Set<string>([peer]);
   const node = await createDialOnlyNode(keys, allowed);
   let repo: Repository | null = null;
+  let cache: RecoveryCache | null = null;
   let unlock: (() => void) | null = null;
   try {
     progress(`connecting to ${peer}`);
@@ -303,7 +305,8 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     const config = groupRepositoryConfig(options.dataDir, state, self, []);
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const directory = new OfflineAware(new NetworkShardDirectory(node, holdersOf(state, self)));
-    repo = await openGroupRepository(config, options.secret, directory);
+    cache = new RecoveryCache(config.dataDir, progress);
+    repo = await openGroupRepository(config, options.secret, cache.directory(directory));
     unlock = lockDataDir(config.dataDir);
     let rebuilt: RecoverySummary['rebuilt'] = null;
     let located: RecoverySummary['located'] = null;
@@ -328,8 +331,10 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
       progress(`rebuilding the index from ${repo.directory.members().length} members' shards`);
       const { rebuildIndex } = await import('../../pipeline/rebuild-index.ts');
       const name = (id: string): string => state.members.find((m) => m.id === id)?.name ?? id;
-      const r = await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir, {
+      await cache.open();
+      const r = await rebuildIndex(repo.index, directory, repo.keys, repo.owner, config.dataDir, {
         plan: repo.plan,
+        keepDataShards: cache.keep,
         onProgress: (line) => {
           const id = line.split(' ')[0]!;
           progress(line.replace(id, `${name(id)} (${id})`));
@@ -365,6 +370,7 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
     const snapshot = decodeSnapshot(
       await new ObjectReader(repo.index, repo.directory, repo.keys, 1).read(head.snapshotId),
     );
+    await cache.settle(snapshot.bytes);
     const roots = snapshot.roots.map((r) => r.path.toString());
     const me = state.members.find((m) => m.id === self)!;
     if (created && typeof snapshot.config === 'string')
@@ -413,6 +419,7 @@ export async function recover(options: RecoveryOptions): Promise<RecoverySummary
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
+    await cache?.remove().catch((error) => progress(`could not remove ${cache?.root}: ${String(error)}`));
     unlock?.();
     repo?.close();
     await Promise.resolve(node.stop()).catch(() => undefined);

@@ -221,8 +221,13 @@ describe('backup onto the group and recovery from one member', () => {
     const restored = JSON.parse(r.stdout) as { owner: string; headSeq: number; files: number };
     expect(restored).toMatchObject({ owner: ownerId, headSeq: 2, files: summary.scan.files });
     expect(r.stderr).toMatch(/index rebuilt/);
+    // The data shards the rebuild downloaded are read from the disk, and removed afterwards.
+    expect(r.stderr).toMatch(/the restore reads the \d+ shards \(.*\) the rebuild downloaded from this disk/);
     expect(r.stderr).toMatch(/restore 100%/);
     expect(manifest(join(target, src))).toEqual(before2);
+    expect(fs.readdirSync(join(root, 'owner-again'), { recursive: true })).not.toContainEqual(
+      expect.stringMatching(/recovery-cache/),
+    );
     expect(before2).not.toEqual(before);
 
     // 5. The recovered data directory is this member again: it starts, rejoins with its old
@@ -237,10 +242,15 @@ describe('backup onto the group and recovery from one member', () => {
     nodes.push(again);
     restoredRoot = join(target, src);
     wordsFile = secretFile;
+    // What a recovery that crashed would have left: the next backup removes it.
+    const leftCache = join(root, 'owner-again', 'backup', 'recovery-cache', 'shards');
+    fs.mkdirSync(leftCache, { recursive: true });
+    fs.writeFileSync(join(leftCache, 'left'), 'x');
     await again.start();
     expect(await again!.call('status')).toMatchObject({ id: ownerId, member: true, members: 4 });
     const b3 = await cli(['backup', '--dir', again!.dir, '--json']);
     expect(b3.code, b3.stderr + b3.stdout).toBe(0);
+    expect(fs.existsSync(join(leftCache, '..'))).toBe(false);
     expect(JSON.parse(b3.stdout)).toMatchObject({
       heads: { seq: 3, failed: [] },
       scan: { files: summary.scan.files },
