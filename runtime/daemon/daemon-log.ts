@@ -1,7 +1,7 @@
 /**
  * The daemon's log, `pb-node.log` in the data directory: one line per event, each prefixed with
- * its ISO time, also written to stderr. Writes after the log closed (the last lines of a stop)
- * go to stderr only.
+ * its ISO time, also written to stderr while stderr takes them. Writes after the log closed (the
+ * last lines of a stop) go to stderr only.
  */
 import * as fs from 'node:fs';
 
@@ -14,9 +14,30 @@ export function rotateLog(path: string): void {
   } catch {}
 }
 
+/** False once a write to stderr failed: lines go to the log file alone from then on. */
+let stderrOpen = true;
+
+/**
+ * A long-running process (the daemon, the relay) goes on when its stdout or stderr goes away (the
+ * terminal closed, the reader of its pipe died): a failed write is an 'error' event, and one
+ * without a listener ended the process ("write EPIPE"), so a demo whose parent was killed took
+ * its five daemons with it. Idempotent.
+ */
+export function surviveLostStdio(): void {
+  if (process.stderr.listeners('error').includes(markStderrLost)) return;
+  process.stderr.on('error', markStderrLost);
+  process.stdout.on('error', ignoreLostStdout);
+}
+
+function markStderrLost(): void {
+  stderrOpen = false;
+}
+
+function ignoreLostStdout(): void {}
+
 export function writeLog(fd: number, line: string): void {
   const text = `${new Date().toISOString()} ${line}\n`;
-  process.stderr.write(text);
+  if (stderrOpen) process.stderr.write(text);
   try {
     fs.writeSync(fd, text);
   } catch {}
