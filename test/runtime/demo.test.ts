@@ -43,6 +43,15 @@ function processesUnder(dir: string): number[] {
   return out;
 }
 
+/** The program a process runs ('' once it is gone). */
+function exeOf(pid: number): string {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
+}
+
 /** The parent pid from /proc/<pid>/stat (the field after the command name in parentheses). */
 function parentOf(pid: number): number {
   try {
@@ -77,33 +86,50 @@ describe('pnpm demo', () => {
 
   it('Ctrl-C in the middle stops the daemons and removes the temporary directory', async () => {
     const demo = startDemo();
-    const deadline = Date.now() + 180_000;
-    while (!demo.output().includes('founds the group') && Date.now() < deadline) {
-      if (demo.child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(demo.output()).toContain('founds the group');
-    const dir = demoDir(demo.output());
-    expect(fs.existsSync(dir)).toBe(true);
-    // pnpm runs the demo as its child: signal the demo itself, as a terminal's Ctrl-C would.
-    const pids = processesUnder('runtime/demo/demo.ts').filter((pid) => {
-      try {
-        return fs.readlinkSync(`/proc/${pid}/cwd`) === ROOT;
-      } catch {
-        return false;
+    try {
+      await interruptDemo(demo);
+    } finally {
+      // A failed check leaves nothing running: the demo, its daemons and its directory go.
+      if (demo.child.exitCode === null) {
+        const dir = /Working in DEMO=(\S+) /.exec(demo.output())?.[1];
+        for (const pid of [...processesUnder('runtime/demo/demo.ts'), ...(dir ? processesUnder(dir) : [])])
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {} // gone already
+        if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
       }
-    });
-    // One Node process (besides pnpm's shell): a relaying parent (the `tsx` command) SIGKILLs a
-    // child that does not answer its Ctrl-C within about 60 ms, before the child cleaned up.
-    // A child the demo is spawning shows the demo's command line until it execs: not counted.
-    const nodes = pids.filter((pid) => fs.readlinkSync(`/proc/${pid}/exe`) === process.execPath);
-    const outer = nodes.filter((pid) => !nodes.includes(parentOf(pid)));
-    expect(outer.length, `node processes ${nodes.join(', ')}`).toBe(1);
-    for (const pid of pids.filter((p) => !nodes.includes(parentOf(p)))) process.kill(pid, 'SIGINT');
-    const code = await demo.exited;
-    expect(code).not.toBe(0);
-    expect(demo.output()).toContain('SIGINT: stopping the daemons');
-    expect(fs.existsSync(dir)).toBe(false);
-    expect(processesUnder(dir)).toEqual([]);
+    }
   }, 240_000);
 });
+
+/** Waits for the group's founding, sends the demo a Ctrl-C and checks that it cleaned up. */
+async function interruptDemo(demo: ReturnType<typeof startDemo>): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  while (!demo.output().includes('founds the group') && Date.now() < deadline) {
+    if (demo.child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(demo.output()).toContain('founds the group');
+  const dir = demoDir(demo.output());
+  expect(fs.existsSync(dir)).toBe(true);
+  // pnpm runs the demo as its child: signal the demo itself, as a terminal's Ctrl-C would.
+  const pids = processesUnder('runtime/demo/demo.ts').filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/cwd`) === ROOT;
+    } catch {
+      return false;
+    }
+  });
+  // One Node process (besides pnpm's shell): a relaying parent (the `tsx` command) SIGKILLs a
+  // child that does not answer its Ctrl-C within about 60 ms, before the child cleaned up.
+  // A child the demo is spawning shows the demo's command line until it execs: not counted.
+  const nodes = pids.filter((pid) => exeOf(pid) === process.execPath);
+  const outer = nodes.filter((pid) => !nodes.includes(parentOf(pid)));
+  expect(outer.length, `node processes ${nodes.join(', ')}`).toBe(1);
+  for (const pid of pids.filter((p) => !nodes.includes(parentOf(p)))) process.kill(pid, 'SIGINT');
+  const code = await demo.exited;
+  expect(code).not.toBe(0);
+  expect(demo.output()).toContain('SIGINT: stopping the daemons');
+  expect(fs.existsSync(dir)).toBe(false);
+  expect(processesUnder(dir)).toEqual([]);
+}
