@@ -93,7 +93,9 @@ export class RecoveryCache {
 
   private async write(store: DirShardStore, files: readonly { shardId: string; bytes: Uint8Array }[]) {
     try {
-      await Promise.all(files.map(({ shardId, bytes }) => store.put(shardId, bytes)));
+      // Every put settles before the write counts as done: a removal never races a put.
+      const puts = await Promise.allSettled(files.map(({ shardId, bytes }) => store.put(shardId, bytes)));
+      for (const put of puts) if (put.status === 'rejected') throw put.reason;
       if (this.store !== store) return;
       this.keptShards += files.length;
       this.keptBytes += files.reduce((sum, f) => sum + f.bytes.length, 0);
