@@ -16,6 +16,8 @@
  * unreachable member, else one holding no other shard of the stripe: a hint for reads, which
  * fall back to the other shards when it is wrong.
  *
+ * The trailers come from the holders' listings over the network, from each shard's tail on a
+ * local disk, else from the whole shard; only the k shards a stripe needs are then read whole.
  * Each stripe is recovered by `recoverStripe` (recover-stripe.ts), RECOVERIES_IN_FLIGHT at once,
  * and committed in stripe order.
  */
@@ -23,13 +25,13 @@
 import { join } from 'node:path';
 import { type PlacementPlan, placeStripe, stripeSeqOf } from '../../engine/index.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import type { ListedShard, ShardDirectory } from '../store/shard-store.ts';
+import type { ListedShard, ShardDirectory, ShardStore } from '../store/shard-store.ts';
 import { openObject } from './chunk-crypto.ts';
 import { eachLimit } from './each-limit.ts';
 import { assert, PipelineError } from './errors.ts';
 import { type IndexDb, KIND_SNAPSHOT, type ShardRow } from './index-db.ts';
 import { type RecoveredStripe, recoverStripe } from './recover-stripe.ts';
-import { decodeShardHeader, type ShardHeader } from './shard-format.ts';
+import { decodeShardHeader, MAX_TRAILER_BYTES, type ShardHeader } from './shard-format.ts';
 import { encodeHead } from './snapshot.ts';
 import { decodeSnapshot } from './tree.ts';
 
@@ -147,20 +149,21 @@ async function groupVariants(
 ): Promise<StripeVariants> {
   const found: StripeVariants = new Map();
   await eachLimit(shards.listed, concurrency, async ({ member, shardId }) => {
-    let bytes: Uint8Array;
-    let header: ShardHeader;
+    let read: { header: ShardHeader; fileBytes: number } | null;
     try {
-      bytes = await directory.storeFor(member).get(shardId);
-      header = decodeShardHeader(bytes).header;
+      read = await trailerOf(directory.storeFor(member), shardId);
     } catch {
-      return; // corrupt, vanished or not a pb shard we can read: another shard of the stripe will do
+      read = null;
     }
+    // Corrupt, vanished or not a pb shard we can read: another shard of the stripe will do.
+    if (read === null) return;
+    const { header, fileBytes } = read;
     if (header.owner !== owner || stripeSeqOf(header.stripeId, owner) === null) return;
     const key = `${header.k}/${header.m}/${header.bodyBytes}/${Buffer.concat(header.bodyHashes).toString('hex')}`;
     const shape = { k: header.k, m: header.m, shardBytes: header.bodyBytes, bodyHashes: header.bodyHashes };
     const variant = variantOf(found, header.stripeId, key, shape);
     if (!variant.shards.has(header.index))
-      variant.shards.set(header.index, { idx: header.index, shardId, member, fileBytes: bytes.length });
+      variant.shards.set(header.index, { idx: header.index, shardId, member, fileBytes });
   });
   for (const { member, shard } of shards.described) {
     if (stripeSeqOf(shard.stripeId, owner) === null) continue;
@@ -172,6 +175,28 @@ async function groupVariants(
       variant.shards.set(shard.index, { idx: shard.index, shardId: shard.id, member, fileBytes: 0 });
   }
   return found;
+}
+
+/**
+ * A listed shard's trailer and file size: from its tail where the store reads tails (a local
+ * disk: a few KiB instead of the whole shard, which step 3 reads again for the k it needs), else
+ * from the whole shard. Null when the tail is not a pb trailer of a file that size. A tail is
+ * unverified (its checksum holds; the file is hashed when step 3 fetches it): a shard step 3 does
+ * not fetch is not read at all, as in a rebuild from listings.
+ */
+async function trailerOf(
+  store: ShardStore,
+  shardId: string,
+): Promise<{ header: ShardHeader; fileBytes: number } | null> {
+  if (store.readTail === undefined) {
+    const bytes = await store.get(shardId);
+    return { header: decodeShardHeader(bytes).header, fileBytes: bytes.length };
+  }
+  const read = await store.readTail(shardId, MAX_TRAILER_BYTES);
+  if (read === null) return null;
+  const { header, trailerBytes } = decodeShardHeader(read.tail);
+  if (read.fileBytes !== header.bodyBytes + trailerBytes) return null;
+  return { header, fileBytes: read.fileBytes };
 }
 
 /** The snapshots a recovered stripe carries (opened with the data key). */

@@ -144,6 +144,9 @@ export function shardHeaderBytes(stripeIdBytes: number, ownerBytes: number, k: n
   return stripeIdBytes + ownerBytes + 32 * (k + m) + TAIL_BYTES;
 }
 
+/** The longest trailer a pb shard can have: what a tail read must cover. */
+export const MAX_TRAILER_BYTES = shardHeaderBytes(MAX_STRIPE_ID_BYTES, MAX_OWNER_BYTES, 24, 6);
+
 /** The trailer of shard `index` of a stripe, in the current format. */
 function trailerOf(
   stripeId: string,

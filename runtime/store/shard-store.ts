@@ -52,6 +52,14 @@ export interface ShardStore {
    * when one fails. Throws a ShardStoreError ('not-found', 'io').
    */
   readInto?(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number>;
+  /**
+   * Optional (a store on a local disk): the last `maxBytes` bytes of a shard (its trailer), its
+   * size and when it was stored; null when absent. UNVERIFIED: metadata only, as a listing is.
+   */
+  readTail?(
+    id: string,
+    maxBytes: number,
+  ): Promise<{ tail: Uint8Array; fileBytes: number; storedAtMs: number } | null>;
 }
 
 /** One row of `listOwned`: a shard id and its trailer's fields as its holder reports them. */

@@ -336,6 +336,46 @@ describe('backup and restore round trips', () => {
     });
   });
 
+  it("rebuilds from a local disk reading each shard's trailer from its tail, and k whole shards per stripe", async () => {
+    const { root, src, config, before } = await backedUpThenIndexLost('rebuild-tails', 'tl');
+    await withRepo(config, async (repo) => {
+      let gets = 0;
+      let tails = 0;
+      const inner = repo.directory;
+      const directory: ShardDirectory = {
+        members: () => inner.members(),
+        storeFor: (member) => {
+          const store = inner.storeFor(member);
+          return {
+            put: (id, b) => store.put(id, b),
+            get: (id) => {
+              gets++;
+              return store.get(id);
+            },
+            has: (id) => store.has(id),
+            list: () => store.list(),
+            delete: (id) => store.delete(id),
+            usage: () => store.usage(),
+            readTail: (id, maxBytes) => {
+              tails++;
+              return store.readTail!(id, maxBytes);
+            },
+          };
+        },
+      };
+      const summary = await rebuildIndex(repo.index, directory, repo.keys, repo.owner, config.dataDir);
+      expect(summary.unreadableStripes).toEqual([]);
+      const stripes = repo.index.allStripeSeqs();
+      const k = repo.index.getStripe(stripes[0]!)!.k;
+      expect(tails).toBe(before.flat().length);
+      expect(gets).toBe(stripes.length * k);
+      expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
+      const target = join(root, 'out');
+      await restore(repo, { target });
+      expectSameTree(describeTree(join(target, src)), describeTree(src));
+    });
+  });
+
   it('rebuilds from listed trailers (no download just to read them); a listed id that lies is replaced', async () => {
     const { root, src, config, before } = await backedUpThenIndexLost('rebuild-listed', 'la');
     await withRepo(config, async (repo) => {

@@ -10,18 +10,10 @@
 import { type ListedShardInfo, ownerMemberId } from '../../../engine/index.ts';
 import { NetError } from '../../net/errors.ts';
 import type { ListPage, ListQuery, ShardBackend, ShardInfo } from '../../net/shard-protocol.ts';
-import {
-  decodeShard,
-  decodeShardHeader,
-  MAX_OWNER_BYTES,
-  MAX_STRIPE_ID_BYTES,
-  shardHeaderBytes,
-} from '../../pipeline/shard-format.ts';
+import { decodeShard, decodeShardHeader, MAX_TRAILER_BYTES } from '../../pipeline/shard-format.ts';
 import { type ShardStore, ShardStoreError } from '../../store/shard-store.ts';
 import { OwnerDeletes } from './owner-deletes.ts';
 
-/** The longest trailer a pb shard can have: what a tail read must cover. */
-export const MAX_TRAILER_BYTES = shardHeaderBytes(MAX_STRIPE_ID_BYTES, MAX_OWNER_BYTES, 24, 6);
 /** Bound on shards one member's catalog tracks (a 4 TB pledge of 1 MiB shards). */
 export const MAX_CATALOG_SHARDS = 4_000_000;
 /** Bound on shards one audit reads (besides its byte budget). */
