@@ -13,7 +13,7 @@ import { type LocalConfig, openRepository, type Repository } from '../../runtime
 import { restore } from '../../runtime/pipeline/restore.ts';
 import { collectGarbage, selectForget } from '../../runtime/pipeline/retention.ts';
 import { buildShards, decodeShardHeader } from '../../runtime/pipeline/shard-format.ts';
-import type { ListedShard, ShardDirectory } from '../../runtime/store/shard-store.ts';
+import type { ListedShard, ShardDirectory, ShardStore } from '../../runtime/store/shard-store.ts';
 import {
   describeTree,
   detBytes,
@@ -76,6 +76,37 @@ function shardFiles(root: string, stores = 'members'): string[] {
       for (const f of fs.readdirSync(join(base, fan))) out.push(join(base, fan, f));
   }
   return out;
+}
+
+/**
+ * `inner` served as another kind of store would: each `get` counted and made by `get`, the other
+ * calls passed on, and the calls `extra` gives each store added (a listing, tail reads).
+ */
+function servedAs(
+  inner: ShardDirectory,
+  extra: (store: ShardStore) => Partial<ShardStore> = () => ({}),
+  get: (store: ShardStore, id: string) => Promise<Uint8Array> = (store, id) => store.get(id),
+): { directory: ShardDirectory; counted: { gets: number } } {
+  const counted = { gets: 0 };
+  const directory: ShardDirectory = {
+    members: () => inner.members(),
+    storeFor: (member) => {
+      const store = inner.storeFor(member);
+      return {
+        put: (id, b) => store.put(id, b),
+        get: (id) => {
+          counted.gets++;
+          return get(store, id);
+        },
+        has: (id) => store.has(id),
+        list: () => store.list(),
+        delete: (id) => store.delete(id),
+        usage: () => store.usage(),
+        ...extra(store),
+      };
+    },
+  };
+  return { directory, counted };
 }
 
 describe('backup and restore round trips', () => {
@@ -339,36 +370,19 @@ describe('backup and restore round trips', () => {
   it("rebuilds from a local disk reading each shard's trailer from its tail, and k whole shards per stripe", async () => {
     const { root, src, config, before } = await backedUpThenIndexLost('rebuild-tails', 'tl');
     await withRepo(config, async (repo) => {
-      let gets = 0;
       let tails = 0;
-      const inner = repo.directory;
-      const directory: ShardDirectory = {
-        members: () => inner.members(),
-        storeFor: (member) => {
-          const store = inner.storeFor(member);
-          return {
-            put: (id, b) => store.put(id, b),
-            get: (id) => {
-              gets++;
-              return store.get(id);
-            },
-            has: (id) => store.has(id),
-            list: () => store.list(),
-            delete: (id) => store.delete(id),
-            usage: () => store.usage(),
-            readTail: (id, maxBytes) => {
-              tails++;
-              return store.readTail!(id, maxBytes);
-            },
-          };
+      const { directory, counted } = servedAs(repo.directory, (store) => ({
+        readTail: (id, maxBytes) => {
+          tails++;
+          return store.readTail!(id, maxBytes);
         },
-      };
+      }));
       const summary = await rebuildIndex(repo.index, directory, repo.keys, repo.owner, config.dataDir);
       expect(summary.unreadableStripes).toEqual([]);
       const stripes = repo.index.allStripeSeqs();
       const k = repo.index.getStripe(stripes[0]!)!.k;
       expect(tails).toBe(before.flat().length);
-      expect(gets).toBe(stripes.length * k);
+      expect(counted.gets).toBe(stripes.length * k);
       expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
       const target = join(root, 'out');
       await restore(repo, { target });
@@ -379,47 +393,29 @@ describe('backup and restore round trips', () => {
   it('rebuilds from listed trailers (no download just to read them); a listed id that lies is replaced', async () => {
     const { root, src, config, before } = await backedUpThenIndexLost('rebuild-listed', 'la');
     await withRepo(config, async (repo) => {
-      let gets = 0;
       let lied = 0;
-      const inner = repo.directory;
       // Members that list their shards with trailer fields, as a holder's catalog does; the
       // first parity shard listed is given a wrong id (a holder's listing is never trusted).
-      const directory: ShardDirectory = {
-        members: () => inner.members(),
-        storeFor: (member) => {
-          const store = inner.storeFor(member);
-          return {
-            ...store,
-            put: (id, b) => store.put(id, b),
-            get: (id) => {
-              gets++;
-              return store.get(id);
-            },
-            has: (id) => store.has(id),
-            list: () => store.list(),
-            delete: (id) => store.delete(id),
-            usage: () => store.usage(),
-            listOwned: async (owner: string): Promise<ListedShard[]> => {
-              const out: ListedShard[] = [];
-              for (const id of await store.list()) {
-                const { header } = decodeShardHeader(await store.get(id));
-                if (header.owner !== owner) continue;
-                const lie = header.index >= header.k && lied === 0;
-                if (lie) lied++;
-                out.push({
-                  id: lie ? 'f'.repeat(64) : id,
-                  stripeId: header.stripeId,
-                  k: header.k,
-                  m: header.m,
-                  index: header.index,
-                  bodyBytes: header.bodyBytes,
-                });
-              }
-              return out;
-            },
-          };
+      const { directory, counted } = servedAs(repo.directory, (store) => ({
+        listOwned: async (owner: string): Promise<ListedShard[]> => {
+          const out: ListedShard[] = [];
+          for (const id of await store.list()) {
+            const { header } = decodeShardHeader(await store.get(id));
+            if (header.owner !== owner) continue;
+            const lie = header.index >= header.k && lied === 0;
+            if (lie) lied++;
+            out.push({
+              id: lie ? 'f'.repeat(64) : id,
+              stripeId: header.stripeId,
+              k: header.k,
+              m: header.m,
+              index: header.index,
+              bodyBytes: header.bodyBytes,
+            });
+          }
+          return out;
         },
-      };
+      }));
       const summary = await rebuildIndex(repo.index, directory, repo.keys, repo.owner, config.dataDir);
       expect(lied).toBe(1);
       expect(summary.unreadableStripes).toEqual([]);
@@ -428,7 +424,7 @@ describe('backup and restore round trips', () => {
       // no pass over every shard.
       const stripes = repo.index.allStripeSeqs();
       const k = repo.index.getStripe(stripes[0]!)!.k;
-      expect(gets).toBe(stripes.length * k);
+      expect(counted.gets).toBe(stripes.length * k);
       expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
       const target = join(root, 'out');
       await restore(repo, { target });
@@ -439,33 +435,20 @@ describe('backup and restore round trips', () => {
   it('rebuilds from shards in memory of their own (hashed off the main thread); a bad body is named and another shard read', async () => {
     const { root, src, config, before } = await backedUpThenIndexLost('rebuild-owned', 'ob');
     await withRepo(config, async (repo) => {
-      let gets = 0;
       let damaged = 0;
-      const inner = repo.directory;
       // As a member over the network hands them over: each shard in a buffer of its own. The
       // first data shard read for its body (its second read: the first is for its trailer)
       // arrives with one byte of its body changed (its trailer intact).
       const reads = new Map<string, number>();
-      const directory: ShardDirectory = {
-        members: () => inner.members(),
-        storeFor: (member) => {
-          const store = inner.storeFor(member);
-          return {
-            ...store,
-            get: async (id) => {
-              gets++;
-              const bytes = new Uint8Array(await store.get(id));
-              reads.set(id, (reads.get(id) ?? 0) + 1);
-              if (damaged === 0 && reads.get(id) === 2 && decodeShardHeader(bytes).header.index === 0) {
-                damaged++;
-                bytes[100] = bytes[100]! ^ 0xff;
-              }
-              return bytes;
-            },
-            list: () => store.list(),
-          };
-        },
-      };
+      const { directory, counted } = servedAs(repo.directory, undefined, async (store, id) => {
+        const bytes = new Uint8Array(await store.get(id));
+        reads.set(id, (reads.get(id) ?? 0) + 1);
+        if (damaged === 0 && reads.get(id) === 2 && decodeShardHeader(bytes).header.index === 0) {
+          damaged++;
+          bytes[100] = bytes[100]! ^ 0xff;
+        }
+        return bytes;
+      });
       const summary = await rebuildIndex(repo.index, directory, repo.keys, repo.owner, config.dataDir);
       expect(damaged).toBe(1);
       expect(summary.unreadableStripes).toEqual([]);
@@ -474,7 +457,7 @@ describe('backup and restore round trips', () => {
       const stripes = repo.index.allStripeSeqs();
       const k = repo.index.getStripe(stripes[0]!)!.k;
       const shards = before.flat().length;
-      expect(gets).toBe(shards + stripes.length * k + 1);
+      expect(counted.gets).toBe(shards + stripes.length * k + 1);
       expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
       const target = join(root, 'out');
       await restore(repo, { target });
