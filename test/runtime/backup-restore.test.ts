@@ -109,6 +109,33 @@ function servedAs(
   return { directory, counted };
 }
 
+/** A lost index rebuilt with a recovery's cache keeping the data shards (at most `maxBytes` of them). */
+async function withKeptRebuild(
+  label: string,
+  seed: string,
+  use: (t: {
+    root: string;
+    src: string;
+    repo: Repository;
+    cache: RecoveryCache;
+    lines: string[];
+    rebuilt: Awaited<ReturnType<typeof rebuildIndex>>;
+    restoreBytes: number;
+  }) => Promise<void>,
+  maxBytes?: (root: string) => number,
+): Promise<void> {
+  const { root, src, config } = await backedUpThenIndexLost(label, seed);
+  await withRepo(config, async (repo) => {
+    const lines: string[] = [];
+    const cache = new RecoveryCache(config.dataDir, (line) => lines.push(line), maxBytes?.(root));
+    await cache.open();
+    const rebuilt = await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir, {
+      keepDataShards: cache.keep,
+    });
+    await use({ root, src, repo, cache, lines, rebuilt, restoreBytes: fs.statSync(join(src, 'a.bin')).size });
+  });
+}
+
 describe('backup and restore round trips', () => {
   it('every scan case: empty files and dirs, symlinks, odd names, sparse, unreadable and changing files', async () => {
     const root = tempDir('scan');
@@ -466,20 +493,13 @@ describe('backup and restore round trips', () => {
   });
 
   it('a recovery keeps the data shards its rebuild downloaded: the restore reads them from this disk, not from the members', async () => {
-    const { root, src, config } = await backedUpThenIndexLost('rebuild-kept', 'kc');
-    await withRepo(config, async (repo) => {
-      const lines: string[] = [];
-      const cache = new RecoveryCache(config.dataDir, (line) => lines.push(line));
-      await cache.open();
-      await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir, {
-        keepDataShards: cache.keep,
-      });
+    await withKeptRebuild('rebuild-kept', 'kc', async ({ root, src, repo, cache, lines, restoreBytes }) => {
       const dataShards = repo.index
         .allStripeSeqs()
         .flatMap((seq) => repo.index.getShards(seq).filter((r) => r.idx < repo.index.getStripe(seq)!.k));
-      await cache.settle(fs.statSync(join(src, 'a.bin')).size);
+      await cache.settle(restoreBytes);
       expect(lines.join('\n')).toMatch(/the restore reads the \d+ shards .* from this disk/);
-      const kept = shardFiles(config.dataDir, 'recovery-cache');
+      const kept = shardFiles(repo.config.dataDir, 'recovery-cache');
       expect(kept.map((f) => f.split('/').at(-1)).sort()).toEqual(dataShards.map((r) => r.shardId).sort());
       // The members lose every data shard: only the kept copies (and the parity) remain.
       for (const f of shardFiles(root)) if (dataShards.some((r) => f.endsWith(r.shardId))) fs.rmSync(f);
@@ -494,57 +514,52 @@ describe('backup and restore round trips', () => {
   });
 
   it('a kept shard that is damaged is read from its member; kept shards the disk cannot spare are removed before the restore', async () => {
-    const { root, src, config } = await backedUpThenIndexLost('rebuild-kept-bad', 'kd');
-    await withRepo(config, async (repo) => {
-      const lines: string[] = [];
-      const cache = new RecoveryCache(config.dataDir, (line) => lines.push(line));
-      await cache.open();
-      await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir, {
-        keepDataShards: cache.keep,
-      });
-      await cache.settle(fs.statSync(join(src, 'a.bin')).size);
-      const first = shardFiles(config.dataDir, 'recovery-cache')[0]!;
-      const bytes = fs.readFileSync(first);
-      bytes[1000] = bytes[1000]! ^ 0xff;
-      fs.writeFileSync(first, bytes);
-      const reading = { ...repo, directory: cache.directory(repo.directory) };
-      const target = join(root, 'out');
-      await restore(reading, { target });
-      expectSameTree(describeTree(join(target, src)), describeTree(src));
-      // A restore larger than the disk could hold beside the kept shards: they go, and the
-      // members serve every read.
-      await cache.settle(2 ** 52);
-      expect(lines.at(-1)).toMatch(/^removing the .* of downloaded shards: .* free, the restore needs/);
-      expect(fs.existsSync(cache.root)).toBe(false);
-      const again = join(root, 'again');
-      await restore(reading, { target: again });
-      expectSameTree(describeTree(join(again, src)), describeTree(src));
-    });
+    await withKeptRebuild(
+      'rebuild-kept-bad',
+      'kd',
+      async ({ root, src, repo, cache, lines, restoreBytes }) => {
+        await cache.settle(restoreBytes);
+        const first = shardFiles(repo.config.dataDir, 'recovery-cache')[0]!;
+        const bytes = fs.readFileSync(first);
+        bytes[1000] = bytes[1000]! ^ 0xff;
+        fs.writeFileSync(first, bytes);
+        const reading = { ...repo, directory: cache.directory(repo.directory) };
+        const target = join(root, 'out');
+        await restore(reading, { target });
+        expectSameTree(describeTree(join(target, src)), describeTree(src));
+        // A restore larger than the disk could hold beside the kept shards: they go, and the
+        // members serve every read.
+        await cache.settle(2 ** 52);
+        expect(lines.at(-1)).toMatch(/^removing the .* of downloaded shards: .* free, the restore needs/);
+        expect(fs.existsSync(cache.root)).toBe(false);
+        const again = join(root, 'again');
+        await restore(reading, { target: again });
+        expectSameTree(describeTree(join(again, src)), describeTree(src));
+      },
+    );
   });
 
   it('a cache that fills up stops keeping, says so, and the restore downloads what it lacks', async () => {
-    const { root, src, config } = await backedUpThenIndexLost('rebuild-kept-full', 'kf');
-    await withRepo(config, async (repo) => {
-      const lines: string[] = [];
-      // Room for one shard: the first stripe's second data shard does not fit.
-      const shardBytes = fs.statSync(shardFiles(root)[0]!).size;
-      const cache = new RecoveryCache(config.dataDir, (line) => lines.push(line), shardBytes);
-      await cache.open();
-      const rebuilt = await rebuildIndex(repo.index, repo.directory, repo.keys, repo.owner, config.dataDir, {
-        keepDataShards: cache.keep,
-      });
-      expect(rebuilt.unreadableStripes).toEqual([]);
-      await cache.settle(fs.statSync(join(src, 'a.bin')).size);
-      expect(lines).toEqual([
-        expect.stringMatching(
-          /^stopped keeping downloaded shards after 0 \(0 B\): .* does not fit: .*; the restore downloads the others$/,
-        ),
-      ]);
-      expect(fs.existsSync(cache.root)).toBe(false);
-      const target = join(root, 'out');
-      await restore({ ...repo, directory: cache.directory(repo.directory) }, { target });
-      expectSameTree(describeTree(join(target, src)), describeTree(src));
-    });
+    // Room for one shard: the first stripe's second data shard does not fit.
+    const oneShard = (root: string) => fs.statSync(shardFiles(root)[0]!).size;
+    await withKeptRebuild(
+      'rebuild-kept-full',
+      'kf',
+      async ({ root, src, repo, cache, lines, rebuilt, restoreBytes }) => {
+        expect(rebuilt.unreadableStripes).toEqual([]);
+        await cache.settle(restoreBytes);
+        expect(lines).toEqual([
+          expect.stringMatching(
+            /^stopped keeping downloaded shards after 0 \(0 B\): .* does not fit: .*; the restore downloads the others$/,
+          ),
+        ]);
+        expect(fs.existsSync(cache.root)).toBe(false);
+        const target = join(root, 'out');
+        await restore({ ...repo, directory: cache.directory(repo.directory) }, { target });
+        expectSameTree(describeTree(join(target, src)), describeTree(src));
+      },
+      oneShard,
+    );
   });
 
   it('every file mode comes back exactly, new directories and existing ones, under every policy', async () => {
