@@ -24,6 +24,7 @@ import {
   noteVerb,
   UsageError,
 } from './cli-common.ts';
+import { surviveLostStdio } from './daemon/daemon-log.ts';
 import { EmptySourcesError, PipelineError } from './pipeline/errors.ts';
 
 /**
@@ -57,6 +58,9 @@ export async function buildProgram(io: Io = defaultIo, json = false, onlyLocal =
 
 /** Run the CLI; returns the exit code. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  // `pb-node find '*' | head`: once the reader goes, the command finishes with its own exit code
+  // and prints no unhandled EPIPE; a daemon or relay goes on (daemon-log.ts).
+  surviveLostStdio();
   const json = argv.includes('--json');
   try {
     // argv: node, the script, then the verb (local mode's verbs all sit under `local`).

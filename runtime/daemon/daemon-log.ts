@@ -18,10 +18,11 @@ export function rotateLog(path: string): void {
 let stderrOpen = true;
 
 /**
- * A long-running process (the daemon, the relay) goes on when its stdout or stderr goes away (the
- * terminal closed, the reader of its pipe died): a failed write is an 'error' event, and one
- * without a listener ended the process ("write EPIPE"), so a demo whose parent was killed took
- * its five daemons with it. Idempotent.
+ * A process goes on when its stdout or stderr goes away (the terminal closed, the reader of its
+ * pipe died or had enough): a failed write is an 'error' event, and one without a listener ended
+ * the process with a stack ("write EPIPE"), so a demo whose parent was killed took its five
+ * daemons with it, and `pb-node find '*' | head` ended in a stack trace. What is written after
+ * is lost, as the reader chose. Every command calls it (runtime/cli.ts); idempotent.
  */
 export function surviveLostStdio(): void {
   if (process.stderr.listeners('error').includes(markStderrLost)) return;

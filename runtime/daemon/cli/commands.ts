@@ -227,8 +227,6 @@ export function registerDaemonCommands(program: Command): void {
     .option('--max-reservations <n>', 'relay slots held at once (default 64)', numberArg)
     .action(async (o: { listen: string[]; keyFile?: string; group: string[]; maxReservations?: number }) => {
       const { runStandaloneRelay } = await import('../relay/relay.ts');
-      const { surviveLostStdio } = await import('../daemon-log.ts');
-      surviveLostStdio();
       try {
         const options = { listen: o.listen, keyFile: o.keyFile ?? null, groupIds: o.group };
         await runStandaloneRelay(
