@@ -9,9 +9,15 @@ import type { Parked } from './parked.ts';
 export const HOUR_MS = 3600e3;
 export const DAY_MS = 24 * HOUR_MS;
 export const YEAR_MS = 365 * DAY_MS;
-/** Tasks the planner may hand out per round. */
+/** Tasks the planner may hand out per round (a bound on one round's planning). */
 export const MAX_TASKS_PER_ROUND = 2000;
-export const TASKS_PER_MEMBER_PER_ROUND = 8;
+/**
+ * Tasks per member in one (hourly) round: what a daemon may queue in an hour (200 per 5-minute
+ * round, runtime's DEFAULT_REPAIR_CONFIG), so that bandwidth, not a count of tasks, bounds repair
+ * (a round starts only what finishes within it). With 8 an hour, repair speed depended on the
+ * modelled shard size: the heavy scenario lost twice as much at 20,000 stripes as at 5,000.
+ */
+export const TASKS_PER_MEMBER_PER_ROUND = 2400;
 /** Shards an owner keeps queued ahead of its uploads. */
 export const UPLOAD_LOOKAHEAD_STRIPES = 4;
 export const MIN_SHARD_BYTES = 2 ** 20;
