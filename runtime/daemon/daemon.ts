@@ -44,7 +44,7 @@ import { ControlError, startControlServer } from './control/control.ts';
 import { controlMethods, type DaemonParts } from './control/control-methods.ts';
 import { decide } from './control/member-methods.ts';
 import { uploadMethods } from './control/upload-control.ts';
-import { rotateLog, surviveLostStdio, writeLog } from './daemon-log.ts';
+import { rotateLog, writeLog } from './daemon-log.ts';
 import { readState } from './daemon-state.ts';
 import { AddressPublisher, learnRelayRoutes } from './group/address-publisher.ts';
 import { GroupService } from './group/group-service.ts';
@@ -220,7 +220,6 @@ export class Daemon implements DaemonParts {
     const keys = memberKeysOf(readSecret(dir));
     const self = memberIdFromPublicKey(keys.publicKey);
     const pidLock = acquirePidLock(dir);
-    surviveLostStdio();
     rotateLog(p.log);
     const logFd = fs.openSync(p.log, 'a', 0o600);
     const log = (line: string): void => writeLog(logFd, line);

@@ -31,7 +31,7 @@ import { eachLimit } from './each-limit.ts';
 import { assert, PipelineError } from './errors.ts';
 import { type IndexDb, KIND_SNAPSHOT, type ShardRow } from './index-db.ts';
 import { type RecoveredStripe, recoverStripe } from './recover-stripe.ts';
-import { decodeShardHeader, MAX_TRAILER_BYTES, type ShardHeader } from './shard-format.ts';
+import { decodeShardHeader, decodeShardTail, MAX_TRAILER_BYTES, type ShardHeader } from './shard-format.ts';
 import { encodeHead } from './snapshot.ts';
 import { decodeSnapshot } from './tree.ts';
 
@@ -151,7 +151,7 @@ async function groupVariants(
   await eachLimit(shards.listed, concurrency, async ({ member, shardId }) => {
     let read: { header: ShardHeader; fileBytes: number } | null;
     try {
-      read = await trailerOf(directory.storeFor(member), shardId);
+      read = await listedTrailer(directory.storeFor(member), shardId);
     } catch {
       read = null;
     }
@@ -180,11 +180,11 @@ async function groupVariants(
 /**
  * A listed shard's trailer and file size: from its tail where the store reads tails (a local
  * disk: a few KiB instead of the whole shard, which step 3 reads again for the k it needs), else
- * from the whole shard. Null when the tail is not a pb trailer of a file that size. A tail is
- * unverified (its checksum holds; the file is hashed when step 3 fetches it): a shard step 3 does
- * not fetch is not read at all, as in a rebuild from listings.
+ * from the whole shard. Null when it is gone; throws when it is not a pb shard of that size. A
+ * tail is unverified (its checksum holds; the file is hashed when step 3 fetches it): a shard
+ * step 3 does not fetch is not read at all, as in a rebuild from listings.
  */
-async function trailerOf(
+async function listedTrailer(
   store: ShardStore,
   shardId: string,
 ): Promise<{ header: ShardHeader; fileBytes: number } | null> {
@@ -194,9 +194,7 @@ async function trailerOf(
   }
   const read = await store.readTail(shardId, MAX_TRAILER_BYTES);
   if (read === null) return null;
-  const { header, trailerBytes } = decodeShardHeader(read.tail);
-  if (read.fileBytes !== header.bodyBytes + trailerBytes) return null;
-  return { header, fileBytes: read.fileBytes };
+  return { header: decodeShardTail(read.tail, read.fileBytes), fileBytes: read.fileBytes };
 }
 
 /** The snapshots a recovered stripe carries (opened with the data key). */

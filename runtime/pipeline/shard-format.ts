@@ -147,6 +147,18 @@ export function shardHeaderBytes(stripeIdBytes: number, ownerBytes: number, k: n
 /** The longest trailer a pb shard can have: what a tail read must cover. */
 export const MAX_TRAILER_BYTES = shardHeaderBytes(MAX_STRIPE_ID_BYTES, MAX_OWNER_BYTES, 24, 6);
 
+/**
+ * The trailer in the last bytes of a shard file of `fileBytes` (a tail read of at least
+ * MAX_TRAILER_BYTES, or the whole file), checked as decodeShardHeader checks it and against the
+ * file's size. Unverified beyond its checksum: the file is hashed only when it is read whole.
+ */
+export function decodeShardTail(tail: Uint8Array, fileBytes: number): ShardHeader {
+  const { header, trailerBytes } = decodeShardHeader(tail);
+  if (header.bodyBytes + trailerBytes !== fileBytes)
+    throw corrupt(`the trailer says ${header.bodyBytes + trailerBytes} bytes, the file has ${fileBytes}`);
+  return header;
+}
+
 /** The trailer of shard `index` of a stripe, in the current format. */
 function trailerOf(
   stripeId: string,

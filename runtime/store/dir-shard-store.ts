@@ -210,7 +210,7 @@ export class DirShardStore implements ShardStore {
 
   async readInto(id: string, offset: number, into: Uint8Array, at: number, length: number): Promise<number> {
     requireShardId(id);
-    if (at < 0 || length < 0 || at + length > into.length || offset < 0 || offset + length > MAX_SHARD_BYTES)
+    if (!isByteRange(offset, length, MAX_SHARD_BYTES) || !isByteRange(at, length, into.length))
       throw new ShardStoreError('io', `store ${this.root}: bad range ${offset}+${length} of shard ${id}`, id);
     return this.withOpen(id, (handle) => readAt(handle, into, at, offset, length));
   }
@@ -268,33 +268,16 @@ export class DirShardStore implements ShardStore {
     maxBytes: number,
   ): Promise<{ tail: Uint8Array; fileBytes: number; storedAtMs: number } | null> {
     requireShardId(id);
-    let handle: fs.FileHandle;
     try {
-      handle = await fs.open(this.pathOf(id), 'r');
+      return await this.withOpen(id, async (handle) => {
+        const stat = await handle.stat();
+        const tail = Buffer.allocUnsafe(Math.min(stat.size, Math.max(0, maxBytes)));
+        const got = await readAt(handle, tail, 0, stat.size - tail.length, tail.length);
+        return { tail: tail.subarray(0, got), fileBytes: stat.size, storedAtMs: stat.mtimeMs };
+      });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new ShardStoreError(
-        'io',
-        `store ${this.root}: opening shard ${id} failed: ${String(error)}`,
-        id,
-        {
-          cause: error,
-        },
-      );
-    }
-    try {
-      const stat = await handle.stat();
-      const n = Math.min(stat.size, Math.max(0, maxBytes));
-      const tail = Buffer.alloc(n);
-      let got = 0;
-      while (got < n) {
-        const { bytesRead } = await handle.read(tail, got, n - got, stat.size - n + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return { tail: tail.subarray(0, got), fileBytes: stat.size, storedAtMs: stat.mtimeMs };
-    } finally {
-      await handle.close();
+      if (error instanceof ShardStoreError && error.code === 'not-found') return null;
+      throw error;
     }
   }
 

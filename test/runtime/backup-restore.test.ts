@@ -136,6 +136,20 @@ async function withKeptRebuild(
   });
 }
 
+/** The rebuilt index has the shard rows the lost one had, and restores `src` exactly. */
+async function expectRebuiltExactly(
+  repo: Repository,
+  before: string[][],
+  root: string,
+  src: string,
+): Promise<void> {
+  const stripes = repo.index.allStripeSeqs();
+  expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
+  const target = join(root, 'out');
+  await restore(repo, { target });
+  expectSameTree(describeTree(join(target, src)), describeTree(src));
+}
+
 describe('backup and restore round trips', () => {
   it('every scan case: empty files and dirs, symlinks, odd names, sparse, unreadable and changing files', async () => {
     const root = tempDir('scan');
@@ -410,10 +424,7 @@ describe('backup and restore round trips', () => {
       const k = repo.index.getStripe(stripes[0]!)!.k;
       expect(tails).toBe(before.flat().length);
       expect(counted.gets).toBe(stripes.length * k);
-      expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
-      const target = join(root, 'out');
-      await restore(repo, { target });
-      expectSameTree(describeTree(join(target, src)), describeTree(src));
+      await expectRebuiltExactly(repo, before, root, src);
     });
   });
 
@@ -452,10 +463,7 @@ describe('backup and restore round trips', () => {
       const stripes = repo.index.allStripeSeqs();
       const k = repo.index.getStripe(stripes[0]!)!.k;
       expect(counted.gets).toBe(stripes.length * k);
-      expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
-      const target = join(root, 'out');
-      await restore(repo, { target });
-      expectSameTree(describeTree(join(target, src)), describeTree(src));
+      await expectRebuiltExactly(repo, before, root, src);
     });
   });
 
@@ -485,10 +493,7 @@ describe('backup and restore round trips', () => {
       const k = repo.index.getStripe(stripes[0]!)!.k;
       const shards = before.flat().length;
       expect(counted.gets).toBe(shards + stripes.length * k + 1);
-      expect(stripes.map((seq) => repo.index.getShards(seq).map((r) => r.shardId))).toEqual(before);
-      const target = join(root, 'out');
-      await restore(repo, { target });
-      expectSameTree(describeTree(join(target, src)), describeTree(src));
+      await expectRebuiltExactly(repo, before, root, src);
     });
   });
 

@@ -82,7 +82,7 @@ export class RecoveryCache {
     const store = this.store;
     if (store === null || !this.keeping) return;
     const bytes = files.reduce((sum, f) => sum + f.bytes.length, 0);
-    const work = this.write(store, files).finally(() => {
+    const work = this.write(store, files, bytes).finally(() => {
       this.writing.delete(work);
       this.writingBytes -= bytes;
     });
@@ -91,14 +91,18 @@ export class RecoveryCache {
     while (this.writingBytes > MAX_KEEPING_BYTES) await Promise.race(this.writing);
   };
 
-  private async write(store: DirShardStore, files: readonly { shardId: string; bytes: Uint8Array }[]) {
+  private async write(
+    store: DirShardStore,
+    files: readonly { shardId: string; bytes: Uint8Array }[],
+    bytes: number,
+  ): Promise<void> {
     try {
       // Every put settles before the write counts as done: a removal never races a put.
       const puts = await Promise.allSettled(files.map(({ shardId, bytes }) => store.put(shardId, bytes)));
       for (const put of puts) if (put.status === 'rejected') throw put.reason;
       if (this.store !== store) return;
       this.keptShards += files.length;
-      this.keptBytes += files.reduce((sum, f) => sum + f.bytes.length, 0);
+      this.keptBytes += bytes;
     } catch (error) {
       if (this.store !== store || !this.keeping) return;
       // Full (the budget reached, or the disk): what is kept stays readable. Any other failure

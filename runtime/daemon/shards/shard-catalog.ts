@@ -10,7 +10,12 @@
 import { type ListedShardInfo, ownerMemberId } from '../../../engine/index.ts';
 import { NetError } from '../../net/errors.ts';
 import type { ListPage, ListQuery, ShardBackend, ShardInfo } from '../../net/shard-protocol.ts';
-import { decodeShard, decodeShardHeader, MAX_TRAILER_BYTES } from '../../pipeline/shard-format.ts';
+import {
+  decodeShard,
+  decodeShardHeader,
+  decodeShardTail,
+  MAX_TRAILER_BYTES,
+} from '../../pipeline/shard-format.ts';
 import { type ShardStore, ShardStoreError } from '../../store/shard-store.ts';
 import { OwnerDeletes } from './owner-deletes.ts';
 
@@ -45,10 +50,7 @@ export function entryFromTail(
   fileBytes: number,
   storedAtMs: number,
 ): Omit<CatalogEntry, 'owner' | 'stripeId'> & { owner: string; stripeId: string } {
-  const { header, trailerBytes } = decodeShardHeader(tail);
-  if (header.bodyBytes + trailerBytes !== fileBytes) {
-    throw new Error(`the trailer says ${header.bodyBytes + trailerBytes} bytes, the file has ${fileBytes}`);
-  }
+  const header = decodeShardTail(tail, fileBytes);
   return {
     stripeId: header.stripeId,
     owner: header.owner,
