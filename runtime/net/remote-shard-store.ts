@@ -13,13 +13,16 @@ import {
   type ShardStoreErrorCode,
 } from '../store/shard-store.ts';
 import { describeError, NetError } from './errors.ts';
-import { fieldArray, fieldUint } from './framing.ts';
+import { fieldArray, fieldText, fieldUint } from './framing.ts';
 import type { PbLibp2p } from './node.ts';
 import { noteTransfer } from './peer-health.ts';
 import { Limiter } from './serve.ts';
 import {
   BODY_QUEUE_WAIT_MS,
+  type CatalogVersion,
   decodeInfo,
+  LIST_VERSION_UNSUPPORTED,
+  MAX_CATALOG_EPOCH_CHARS,
   MAX_LIST_DETAIL_IDS,
   MAX_LIST_IDS,
   MAX_WIRE_SHARD_BYTES,
@@ -46,6 +49,17 @@ function toStoreError(error: unknown, peer: string, id?: string): ShardStoreErro
     });
   }
   return new ShardStoreError('io', `/pb/shard/1 with ${peer}: ${describeError(error)}`, id, { cause: error });
+}
+
+/** A member that keeps no list version: unknown to an older one, refused by one without a catalog. */
+function refusedListVersion(error: unknown): boolean {
+  const cause = error instanceof ShardStoreError ? error.cause : error;
+  return (
+    cause instanceof NetError &&
+    cause.remote &&
+    cause.code === 'bad-message' &&
+    (cause.message.includes(LIST_VERSION_UNSUPPORTED) || cause.message.includes('unknown shard request type'))
+  );
 }
 
 /**
@@ -259,6 +273,33 @@ export class RemoteShardStore implements ShardStore {
       if (fieldUint(message.fields, 1, 'more', 1) === 0) return out;
     }
     throw new ShardStoreError('io', `member ${this.peer} listed more than ${MAX_LIST_PAGES} pages`);
+  }
+
+  /**
+   * The version of the member's detailed listing (docs/protocols.md §4): the same version, the
+   * same rows, their ages aside. Null from a member that keeps none (an older one does not know
+   * the request): its listing must be asked whole.
+   */
+  async listVersion(options: { timeoutMs?: number } = {}): Promise<CatalogVersion | null> {
+    try {
+      const { message } = await this.request(undefined, () =>
+        shardRequest(
+          this.node,
+          this.peer,
+          SHARD_MSG.listVersion,
+          [],
+          null,
+          SHARD_MSG.listVersionAnswer,
+          options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
+        ),
+      );
+      const epoch = fieldText(message.fields, 0, 'epoch', MAX_CATALOG_EPOCH_CHARS);
+      if (epoch.length === 0) throw new NetError('bad-message', 'a list version needs an epoch');
+      return { epoch, changes: fieldUint(message.fields, 1, 'changes') };
+    } catch (error) {
+      if (refusedListVersion(error)) return null;
+      throw toStoreError(error, this.peer);
+    }
   }
 
   /** `owner`'s shards with their trailers' fields (listDetailed without the rows lacking one). */

@@ -46,12 +46,27 @@ export const SHARD_MSG = {
   delete: 5,
   usage: 6,
   getRange: 7,
+  listVersion: 8,
   ok: 16,
   data: 17,
   hasAnswer: 18,
   listAnswer: 19,
   usageAnswer: 20,
+  listVersionAnswer: 21,
 } as const;
+
+/** Bound on a list version's epoch (16 hex characters from pb). */
+export const MAX_CATALOG_EPOCH_CHARS = 32;
+
+/**
+ * Which listing a holder would give now: equal versions, same rows (ages aside). `epoch` names
+ * the holder's catalog since it was filled (a restart changes it), `changes` counts what was
+ * stored or removed since.
+ */
+export interface CatalogVersion {
+  readonly epoch: string;
+  readonly changes: number;
+}
 
 const ID_RE = /^[0-9a-f]{64}$/;
 
@@ -96,6 +111,8 @@ export interface ShardBackend {
   readRange?(id: string, offset: number, length: number): Promise<Uint8Array>;
   /** Paged listing with details and an owner filter (the daemon's shard catalog). */
   listPage?(query: ListQuery): Promise<ListPage>;
+  /** The version of that listing; without it, a list version request is refused. */
+  listVersion?(): Promise<CatalogVersion>;
   /**
    * An authorized delete: `from` asks, naming the member the shard migrated to (or null).
    * Throws a NetError('unauthorized') with the reason when refused. Without it, `delete` serves.
@@ -243,6 +260,13 @@ async function answer(
       await sendMessage(stream, SHARD_MSG.ok, []);
       return;
     }
+    case SHARD_MSG.listVersion: {
+      requireFieldCount(m.fields, 0, 'list version');
+      if (backend.listVersion === undefined) throw new NetError('bad-message', LIST_VERSION_UNSUPPORTED);
+      const v = await backend.listVersion();
+      await sendMessage(stream, SHARD_MSG.listVersionAnswer, [v.epoch, v.changes]);
+      return;
+    }
     case SHARD_MSG.usage: {
       requireFieldCount(m.fields, 0, 'usage');
       const u = await backend.usage();
@@ -264,6 +288,9 @@ async function sendBody(stream: Stream, bytes: Uint8Array, bodyLimiter: Limiter)
     release();
   }
 }
+
+/** Why a member without a catalog refuses a list version (a client then lists every round). */
+export const LIST_VERSION_UNSUPPORTED = 'this member keeps no listing version: list its shards';
 
 /** Why a member that keeps no byte ranges refuses one (a client then gets the whole shard). */
 export const RANGES_UNSUPPORTED = 'this member does not read shard ranges: get the whole shard';

@@ -7,9 +7,16 @@
  * `CatalogBackend` is what the daemon serves over `/pb/shard/1`: the store plus paged, filtered,
  * detailed listing and authorized deletes (the caller supplies the check: delete-check.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { type ListedShardInfo, ownerMemberId } from '../../../engine/index.ts';
 import { NetError } from '../../net/errors.ts';
-import type { ListPage, ListQuery, ShardBackend, ShardInfo } from '../../net/shard-protocol.ts';
+import type {
+  CatalogVersion,
+  ListPage,
+  ListQuery,
+  ShardBackend,
+  ShardInfo,
+} from '../../net/shard-protocol.ts';
 import {
   decodeShard,
   decodeShardHeader,
@@ -75,6 +82,10 @@ export class ShardCatalog {
   private readonly interned = new Map<string, string>();
   /** File bytes held per owner (the trailer's owner text); shards without a trailer not counted. */
   private readonly ownerBytes = new Map<string, number>();
+  /** Names this catalog (this process's fill of it): a restart starts another count of changes. */
+  private readonly epoch = randomBytes(8).toString('hex');
+  /** Changes to what a listing shows (a shard stored, recorded or removed) since the fill began. */
+  private changes = 0;
 
   constructor(
     private readonly store: CatalogStore,
@@ -139,6 +150,7 @@ export class ShardCatalog {
     this.count(this.entries.get(id), -1);
     this.entries.set(id, entry);
     this.count(entry, 1);
+    this.changes++;
   }
 
   private count(entry: CatalogEntry | null | undefined, sign: 1 | -1): void {
@@ -177,7 +189,18 @@ export class ShardCatalog {
   removed(id: string): void {
     if (!this.loaded) this.deletedWhileLoading.add(id);
     this.count(this.entries.get(id), -1);
-    if (this.entries.delete(id)) this.sorted = null;
+    if (this.entries.delete(id)) {
+      this.sorted = null;
+      this.changes++;
+    }
+  }
+
+  /**
+   * Which listing this catalog would give now (docs/protocols.md §4, list version): equal
+   * versions, same rows (their ages aside). Only meaningful once loaded.
+   */
+  version(): CatalogVersion {
+    return { epoch: this.epoch, changes: this.changes };
   }
 
   /** The details of a held shard; null without a pb trailer; undefined when not held. */
@@ -413,6 +436,11 @@ export class CatalogBackend implements ShardBackend {
   async listPage(query: ListQuery): Promise<ListPage> {
     await this.catalog.load();
     return this.catalog.page(query);
+  }
+
+  async listVersion(): Promise<CatalogVersion> {
+    await this.catalog.load();
+    return this.catalog.version();
   }
 
   /**
