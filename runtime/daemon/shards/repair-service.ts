@@ -28,6 +28,7 @@ import {
 import type { PbLibp2p } from '../../net/node.ts';
 import { RemoteShardStore, type UploadGate } from '../../net/remote-shard-store.ts';
 import { TokenBucket } from '../upload/token-bucket.ts';
+import { type KeptListing, refreshListing, staleListing } from './member-listings.ts';
 import type { RepairConfig } from './repair-config.ts';
 import { performMigration, performRepair, StripeGoneError, type TaskDeps } from './repair-tasks.ts';
 import type { CatalogBackend } from './shard-catalog.ts';
@@ -79,6 +80,8 @@ export interface RoundReport {
   atMs: number;
   /** Members that listed their shards this round (self included). */
   answered: string[];
+  /** Of those, the members whose listing was unchanged (its version alone was asked: member-listings.ts). */
+  reused: string[];
   silent: string[];
   stripes: number;
   plan: RepairStatus['lastPlan'];
@@ -154,7 +157,7 @@ export class RepairService {
   /** Stripe id -> tasks queued or running on it. */
   private readonly busy = new Map<string, number>();
   /** Each member's latest listing, whether this round's, and when it was asked. */
-  private readonly listings = new Map<string, { rows: ListedShard[]; fresh: boolean; askedAtMs: number }>();
+  private readonly listings = new Map<string, KeptListing>();
   private readonly answeredAtMs = new Map<string, number>();
   private readonly stores = new Map<string, RemoteShardStore>();
   private membershipKey = '';
@@ -268,29 +271,41 @@ export class RepairService {
         info: entry === null ? null : { ...entry, ageMs: Math.max(0, nowMs - entry.storedAtMs) },
       });
     }
-    this.listings.set(this.deps.self, { rows: own, fresh: true, askedAtMs: nowMs });
+    this.listings.set(this.deps.self, {
+      rows: own,
+      fresh: true,
+      askedAtMs: nowMs,
+      listed: own,
+      listedAtMs: nowMs,
+      version: null,
+      reused: false,
+    });
     const others = state.members.map((m) => m.id).filter((id) => id !== this.deps.self);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < others.length) {
         const member = others[next++]!;
-        const askedAtMs = this.now();
+        const kept = this.listings.get(member);
         try {
           let timer: NodeJS.Timeout | undefined;
-          const rows = await Promise.race([
-            this.remote(member).listDetailed(null, { timeoutMs: LIST_TIMEOUT_MS }),
+          const options = {
+            nowMs: this.now(),
+            timeoutMs: LIST_TIMEOUT_MS,
+            ageMattersBelowMs: this.deps.config.settleMs,
+          };
+          const listing = await Promise.race([
+            refreshListing(this.remote(member), kept, options),
             new Promise<never>((_, reject) => {
               timer = setTimeout(() => reject(new Error('no listing in time')), LIST_TIMEOUT_MS);
             }),
           ]).finally(() => clearTimeout(timer));
-          this.listings.set(member, { rows, fresh: true, askedAtMs });
+          this.listings.set(member, listing);
           const atMs = this.now();
           this.answeredAtMs.set(member, atMs);
           this.deps.lastSeen.set(member, Math.max(atMs, this.deps.lastSeen.get(member) ?? 0));
           answered.add(member);
         } catch {
-          const old = this.listings.get(member);
-          if (old !== undefined) this.listings.set(member, { ...old, fresh: false });
+          if (kept !== undefined) this.listings.set(member, staleListing(kept));
         }
       }
     };
@@ -381,6 +396,7 @@ export class RepairService {
     return {
       atMs: nowMs,
       answered: all.filter((id) => answered.has(id)),
+      reused: all.filter((id) => answered.has(id) && this.listings.get(id)?.reused === true),
       silent: all.filter((id) => !answered.has(id)),
       stripes: inventory.stripes.length,
       plan: lastPlan,

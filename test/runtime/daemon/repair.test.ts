@@ -354,6 +354,8 @@ interface RepairStatusView {
 
 interface RoundView {
   answered: string[];
+  /** Members whose listing was unchanged: only its version was asked. */
+  reused: string[];
   silent: string[];
   stripes: number;
   plan: { needRepair: number; needMigration: number; waiting: number; unrecoverable: number };
@@ -487,6 +489,18 @@ describe('the repair worker across five pb-node processes', () => {
             },
             90_000,
           );
+        // Nothing changes now: a round asks the others for their listing's version alone.
+        const h1Id = ids.get(h1)!;
+        const quiet = await waitFor(
+          'a round that lists nobody again',
+          async () => {
+            const r = (await h1.call('repair')) as RoundView;
+            const others = r.answered.filter((id) => id !== h1Id);
+            return others.length === 4 && r.reused.length === 4 ? r : null;
+          },
+          30_000,
+        );
+        expect(quiet.plan).toMatchObject({ needRepair: 0, unrecoverable: 0 });
         // h2 goes away (well within the 60 s grace) and comes back on the same port (the address
         // the group knows: a restore later dials it from the op log) ...
         const h2Id = ids.get(h2)!;

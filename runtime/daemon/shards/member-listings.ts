@@ -1,0 +1,88 @@
+/**
+ * Members' shard listings for the repair round, asked whole only when they changed.
+ *
+ * Why: every member lists every other member's catalog each round (5 minutes by default), and a
+ * listing grows with what the member holds: a family whose members each hold 200,000 shards would
+ * send 200 pages of up to 1024 rows to each of the others every round, whether anything changed
+ * or not, and decode as many. A holder now answers a list version first (docs/protocols.md §4:
+ * its catalog's epoch and count of changes), and the listing this member keeps from an earlier
+ * round is used again while the version is the same: one small request instead of the listing.
+ *
+ * A reused listing is the rows as they were listed with their ages moved on by the time since:
+ * only the ages below `ageMattersBelowMs` are rewritten, since the engine reads a row's age only
+ * to let a fresh stripe settle (`settleMs`), and a row at or past it stays past it.
+ * A member that keeps no list version (an older one) is listed whole every round, as before.
+ */
+import type { ListedShard } from '../../../engine/index.ts';
+import type { CatalogVersion } from '../../net/shard-protocol.ts';
+
+/** What a member's listing is asked from (a RemoteShardStore). */
+export interface ListingSource {
+  listVersion(options: { timeoutMs?: number }): Promise<CatalogVersion | null>;
+  listDetailed(owner: null, options: { timeoutMs?: number }): Promise<ListedShard[]>;
+}
+
+export interface KeptListing {
+  /** The rows as the engine reads them now (ages as of `askedAtMs`). */
+  readonly rows: ListedShard[];
+  /** Answered this round (false: an earlier round's listing). */
+  readonly fresh: boolean;
+  /** When this member last answered: the listing holds at least what it held then. */
+  readonly askedAtMs: number;
+  /** The rows as listed whole, at `listedAtMs`, and the version they were listed at (null: none kept). */
+  readonly listed: ListedShard[];
+  readonly listedAtMs: number;
+  readonly version: CatalogVersion | null;
+  /** True when this round's answer was the version alone (the listing was not asked again). */
+  readonly reused: boolean;
+}
+
+export interface RefreshOptions {
+  readonly nowMs: number;
+  readonly timeoutMs: number;
+  readonly ageMattersBelowMs: number;
+}
+
+/** The member's listing now: the kept one when its version did not change, else asked whole. */
+export async function refreshListing(
+  source: ListingSource,
+  kept: KeptListing | undefined,
+  { nowMs, timeoutMs, ageMattersBelowMs }: RefreshOptions,
+): Promise<KeptListing> {
+  const version = await source.listVersion({ timeoutMs });
+  if (version !== null && kept?.version != null && sameVersion(version, kept.version)) {
+    return {
+      ...kept,
+      rows: aged(kept.listed, nowMs - kept.listedAtMs, ageMattersBelowMs),
+      fresh: true,
+      askedAtMs: nowMs,
+      reused: true,
+    };
+  }
+  // The version is read before the rows: a change while they are listed shows next round as a
+  // version other than this one, so nothing listed half-changed is kept past it.
+  const listed = await source.listDetailed(null, { timeoutMs });
+  return { rows: listed, fresh: true, askedAtMs: nowMs, listed, listedAtMs: nowMs, version, reused: false };
+}
+
+/** An earlier round's listing kept for a member that did not answer this one. */
+export function staleListing(kept: KeptListing): KeptListing {
+  return { ...kept, fresh: false, reused: false };
+}
+
+function sameVersion(a: CatalogVersion, b: CatalogVersion): boolean {
+  return a.epoch === b.epoch && a.changes === b.changes;
+}
+
+/** The rows with each age below `belowMs` moved on by `elapsedMs` (the others as they are). */
+function aged(rows: ListedShard[], elapsedMs: number, belowMs: number): ListedShard[] {
+  if (!(elapsedMs > 0)) return rows;
+  let out: ListedShard[] | null = null;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    if (row.info === null || row.info.ageMs >= belowMs) continue;
+    out ??= rows.slice();
+    out[i] = { id: row.id, info: { ...row.info, ageMs: row.info.ageMs + elapsedMs } };
+  }
+  return out ?? rows;
+}
