@@ -243,7 +243,12 @@ export {
   type StripeNeed,
   waitingPrefix,
 } from './repair-outlook.ts';
-export { type RepairRound, type RepairRoundInput, repairRound } from './repair-round.ts';
+export {
+  type RepairRound,
+  type RepairRoundInput,
+  repairRound,
+  roundHoldsWhileUnchanged,
+} from './repair-round.ts';
 export { type ReservationRoom, reservationRoom } from './reservation-room.ts';
 export {
   MAX_RELOCATION_ROWS,

@@ -95,3 +95,31 @@ export function repairRound(input: RepairRoundInput): RepairRound {
   invariant(repairs.length + migrations.length + cleanups.length <= input.roomTasks, 'tasks within room');
   return { inventory, plan, report, mine: { repairs, migrations, cleanups } };
 }
+
+/**
+ * Whether a round's answer holds, unchanged, for a later round over the same group state and the
+ * same listings in which every member answers again: nothing in it then depends on the time.
+ * True when every current member answered, the plan has nothing to do (no repair, migration or
+ * cleanup; nothing waiting, deferred, unrecoverable or busy) and no stripe is settling or held
+ * only by presumption. A member's availability, a shard's age and the grace period are then read
+ * nowhere that could change the plan or the exposure: the members are online now and will be
+ * while they answer, and ages only grow past the settle time. The caller still plans in full
+ * when anything else changed, and now and then regardless.
+ */
+export function roundHoldsWhileUnchanged(round: RepairRound, everyMemberAnswered: boolean): boolean {
+  const { plan, inventory } = round;
+  return (
+    everyMemberAnswered &&
+    plan.repairs.length === 0 &&
+    plan.migrations.length === 0 &&
+    plan.waitingStripeIds.length === 0 &&
+    plan.deferredStripeIds.length === 0 &&
+    plan.unrecoverableStripeIds.length === 0 &&
+    plan.counts.needRepair === 0 &&
+    plan.counts.needMigration === 0 &&
+    plan.counts.busy === 0 &&
+    inventory.leftovers.length === 0 &&
+    inventory.skipped.settling === 0 &&
+    inventory.skipped.presumedShards === 0
+  );
+}

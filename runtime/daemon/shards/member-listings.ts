@@ -13,8 +13,14 @@
  * to let a fresh stripe settle (`settleMs`), and a row at or past it stays past it.
  * A member that keeps no list version (an older one) is listed whole every round, as before.
  */
-import type { ListedShard } from '../../../engine/index.ts';
+import type { GroupState, ListedShard } from '../../../engine/index.ts';
 import type { CatalogVersion } from '../../net/shard-protocol.ts';
+import type { ShardCatalog } from './shard-catalog.ts';
+
+/** Bound on one member's whole listing (every page). */
+const LIST_TIMEOUT_MS = 60_000;
+/** Listings asked at once. */
+const LIST_CONCURRENCY = 8;
 
 /** What a member's listing is asked from (a RemoteShardStore). */
 export interface ListingSource {
@@ -85,4 +91,111 @@ function aged(rows: ListedShard[], elapsedMs: number, belowMs: number): ListedSh
     out[i] = { id: row.id, info: { ...row.info, ageMs: row.info.ageMs + elapsedMs } };
   }
   return out ?? rows;
+}
+
+export interface MemberListingsDeps {
+  readonly self: string;
+  readonly catalog: ShardCatalog;
+  readonly remote: (member: string) => ListingSource;
+  /** When the daemon last reached each member: answered listings are added. */
+  readonly lastSeen: Map<string, number>;
+  readonly now: () => number;
+  readonly settleMs: number;
+}
+
+/** Every member's latest listing (this member's own from its catalog), gathered each round. */
+export class MemberListings {
+  readonly kept = new Map<string, KeptListing>();
+  /** When each member last answered a listing or its version. */
+  readonly answeredAtMs = new Map<string, number>();
+  /** Which gathering the listings are from (changes each round). */
+  version = 0;
+
+  constructor(private readonly deps: MemberListingsDeps) {}
+
+  /** Asks every current member (at most LIST_CONCURRENCY at once); returns those that answered. */
+  async gather(state: GroupState): Promise<Set<string>> {
+    const { self } = this.deps;
+    await this.deps.catalog.load();
+    this.keepOwn();
+    const answered = new Set<string>([self]);
+    const others = state.members.map((m) => m.id).filter((id) => id !== self);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < others.length) {
+        const member = others[next++]!;
+        if (await this.ask(member)) answered.add(member);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, others.length) }, worker));
+    // Listings of members no longer in the group are dropped (the engine repairs around them).
+    const current = new Set(state.members.map((m) => m.id));
+    for (const member of [...this.kept.keys()]) if (!current.has(member)) this.kept.delete(member);
+    this.version++;
+    return answered;
+  }
+
+  /** Whether every current member answered this round with the listing it had before. */
+  allUnchanged(state: GroupState, answered: ReadonlySet<string>): boolean {
+    return state.members.every((m) => answered.has(m.id) && this.kept.get(m.id)?.reused === true);
+  }
+
+  /** This member's own rows, from its catalog: built again only when the catalog changed. */
+  private keepOwn(): void {
+    const { self, catalog } = this.deps;
+    const nowMs = this.deps.now();
+    const version = catalog.version();
+    const kept = this.kept.get(self);
+    if (
+      kept?.version != null &&
+      kept.version.epoch === version.epoch &&
+      kept.version.changes === version.changes
+    ) {
+      const rows = aged(kept.listed, nowMs - kept.listedAtMs, this.deps.settleMs);
+      this.kept.set(self, { ...kept, rows, fresh: true, askedAtMs: nowMs, reused: true });
+      return;
+    }
+    const own: ListedShard[] = [];
+    for (const { id, entry } of catalog.all()) {
+      own.push({
+        id,
+        info: entry === null ? null : { ...entry, ageMs: Math.max(0, nowMs - entry.storedAtMs) },
+      });
+    }
+    this.kept.set(self, {
+      rows: own,
+      fresh: true,
+      askedAtMs: nowMs,
+      listed: own,
+      listedAtMs: nowMs,
+      version,
+      reused: false,
+    });
+  }
+
+  private async ask(member: string): Promise<boolean> {
+    const kept = this.kept.get(member);
+    const options = {
+      nowMs: this.deps.now(),
+      timeoutMs: LIST_TIMEOUT_MS,
+      ageMattersBelowMs: this.deps.settleMs,
+    };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const listing = await Promise.race([
+        refreshListing(this.deps.remote(member), kept, options),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no listing in time')), LIST_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      this.kept.set(member, listing);
+      const atMs = this.deps.now();
+      this.answeredAtMs.set(member, atMs);
+      this.deps.lastSeen.set(member, Math.max(atMs, this.deps.lastSeen.get(member) ?? 0));
+      return true;
+    } catch {
+      if (kept !== undefined) this.kept.set(member, staleListing(kept));
+      return false;
+    }
+  }
 }

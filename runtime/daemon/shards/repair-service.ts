@@ -18,31 +18,32 @@ import {
   type Inventory,
   type InventoryStripe,
   type Leftover,
-  type ListedShard,
   lastSeenOf,
   type MigrationTask,
   type OwnerExposure,
   type RepairTask,
   repairRound,
+  roundHoldsWhileUnchanged,
 } from '../../../engine/index.ts';
 import type { PbLibp2p } from '../../net/node.ts';
 import { RemoteShardStore, type UploadGate } from '../../net/remote-shard-store.ts';
 import { TokenBucket } from '../upload/token-bucket.ts';
-import { type KeptListing, refreshListing, staleListing } from './member-listings.ts';
+import { MemberListings } from './member-listings.ts';
 import type { RepairConfig } from './repair-config.ts';
 import { performMigration, performRepair, StripeGoneError, type TaskDeps } from './repair-tasks.ts';
 import type { CatalogBackend } from './shard-catalog.ts';
 import { locationsFrom, type ShardLocations } from './shard-locations.ts';
 
-/** Bound on one member's whole listing (every page). */
-const LIST_TIMEOUT_MS = 60_000;
-/** Listings asked at once. */
-const LIST_CONCURRENCY = 8;
 /** A round after a membership change waits this long for more changes. */
 const CHANGE_DEBOUNCE_MS = 1_000;
 /** The first round after start (members connect meanwhile). */
 const FIRST_ROUND_DELAY_MS = 5_000;
 const MAX_ERROR_TEXT = 300;
+/**
+ * A steady group is planned in full at least this often all the same (every timed round stands
+ * on the last plan in between): a bound on any fact the steady check might miss.
+ */
+const STEADY_REPLAN_MS = 3_600_000;
 
 export interface RepairStatus {
   /** Tasks waiting and running on this member. */
@@ -60,6 +61,8 @@ export interface RepairStatus {
   auditedBytes: number;
   corruptFound: number;
   rounds: number;
+  /** Of those, rounds that stood on the last plan: nothing had changed (`stillSteady`). */
+  steadyRounds: number;
   lastRoundAtMs: number | null;
   lastRoundMs: number | null;
   lastError: string | null;
@@ -78,6 +81,8 @@ export interface RepairStatus {
 
 export interface RoundReport {
   atMs: number;
+  /** False when the last plan still held (repair-service.ts, `stillSteady`) and the engine was not asked. */
+  planned: boolean;
   /** Members that listed their shards this round (self included). */
   answered: string[];
   /** Of those, the members whose listing was unchanged (its version alone was asked: member-listings.ts). */
@@ -138,6 +143,7 @@ export class RepairService {
     auditedBytes: 0,
     corruptFound: 0,
     rounds: 0,
+    steadyRounds: 0,
     lastRoundAtMs: null,
     lastRoundMs: null,
     lastError: null,
@@ -157,18 +163,26 @@ export class RepairService {
   /** Stripe id -> tasks queued or running on it. */
   private readonly busy = new Map<string, number>();
   /** Each member's latest listing, whether this round's, and when it was asked. */
-  private readonly listings = new Map<string, KeptListing>();
-  private readonly answeredAtMs = new Map<string, number>();
+  private readonly listings: MemberListings;
   private readonly stores = new Map<string, RemoteShardStore>();
   private membershipKey = '';
   private lastDeferred = 0;
   private locations: ShardLocations | null = null;
-  private listingsVersion = 0;
+  /** The last full plan, while it found nothing to do that time could change. */
+  private steady: { state: GroupState; sinceMs: number; report: RoundReport } | null = null;
 
   constructor(private readonly deps: RepairServiceDeps) {
     this.now = deps.now ?? Date.now;
     this.startedAtMs = this.now();
     this.bucket = new TokenBucket(deps.config.bytesPerSecond);
+    this.listings = new MemberListings({
+      self: deps.self,
+      catalog: deps.backend.catalog,
+      remote: (member) => this.remote(member),
+      lastSeen: deps.lastSeen,
+      now: this.now,
+      settleMs: deps.config.settleMs,
+    });
   }
 
   /** Rounds every `intervalMs` (the first soon after start). */
@@ -209,12 +223,12 @@ export class RepairService {
   }
 
   /** One round now (or the one running, then one more). */
-  runRound(): Promise<RoundReport> {
+  runRound(full = false): Promise<RoundReport> {
     if (this.current !== null) {
       this.again = true;
       return this.current;
     }
-    this.current = this.round()
+    this.current = this.round(full)
       .catch((error: unknown) => {
         if (error instanceof NothingToRepair) throw error;
         const text = String((error as Error)?.message ?? error).slice(0, MAX_ERROR_TEXT);
@@ -232,17 +246,20 @@ export class RepairService {
     return this.current;
   }
 
-  /** A round that starts after this call (one already running may predate what the caller saw). */
+  /**
+   * A round that starts after this call (one already running may predate what the caller saw),
+   * planned in full: asked for, it never stands on the last plan.
+   */
   async runFreshRound(): Promise<RoundReport> {
     if (this.current !== null) await this.current.catch(() => undefined);
-    return this.runRound();
+    return this.runRound(true);
   }
 
   /** Where every listed shard is now (latest listings of current members; null before any). */
   shardLocations(): ShardLocations | null {
-    if (this.listings.size === 0) return null;
-    if (this.locations?.version !== this.listingsVersion)
-      this.locations = locationsFrom(this.listings, this.listingsVersion);
+    const { kept, version } = this.listings;
+    if (kept.size === 0) return null;
+    if (this.locations?.version !== version) this.locations = locationsFrom(kept, version);
     return this.locations;
   }
 
@@ -259,64 +276,6 @@ export class RepairService {
     return store;
   }
 
-  private async listAll(state: GroupState): Promise<Set<string>> {
-    const answered = new Set<string>([this.deps.self]);
-    const { backend } = this.deps;
-    await backend.catalog.load();
-    const nowMs = this.now();
-    const own: ListedShard[] = [];
-    for (const { id, entry } of backend.catalog.all()) {
-      own.push({
-        id,
-        info: entry === null ? null : { ...entry, ageMs: Math.max(0, nowMs - entry.storedAtMs) },
-      });
-    }
-    this.listings.set(this.deps.self, {
-      rows: own,
-      fresh: true,
-      askedAtMs: nowMs,
-      listed: own,
-      listedAtMs: nowMs,
-      version: null,
-      reused: false,
-    });
-    const others = state.members.map((m) => m.id).filter((id) => id !== this.deps.self);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < others.length) {
-        const member = others[next++]!;
-        const kept = this.listings.get(member);
-        try {
-          let timer: NodeJS.Timeout | undefined;
-          const options = {
-            nowMs: this.now(),
-            timeoutMs: LIST_TIMEOUT_MS,
-            ageMattersBelowMs: this.deps.config.settleMs,
-          };
-          const listing = await Promise.race([
-            refreshListing(this.remote(member), kept, options),
-            new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new Error('no listing in time')), LIST_TIMEOUT_MS);
-            }),
-          ]).finally(() => clearTimeout(timer));
-          this.listings.set(member, listing);
-          const atMs = this.now();
-          this.answeredAtMs.set(member, atMs);
-          this.deps.lastSeen.set(member, Math.max(atMs, this.deps.lastSeen.get(member) ?? 0));
-          answered.add(member);
-        } catch {
-          if (kept !== undefined) this.listings.set(member, staleListing(kept));
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, others.length) }, worker));
-    // Listings of members no longer in the group are dropped (the engine repairs around them).
-    const current = new Set(state.members.map((m) => m.id));
-    for (const member of [...this.listings.keys()]) if (!current.has(member)) this.listings.delete(member);
-    this.listingsVersion++;
-    return answered;
-  }
-
   /** This round's share of the audit of held shards (a damaged one leaves the listing). */
   private async audit(): Promise<void> {
     const { backend, config } = this.deps;
@@ -330,7 +289,7 @@ export class RepairService {
     }
   }
 
-  private async round(): Promise<RoundReport> {
+  private async round(full: boolean): Promise<RoundReport> {
     const state = this.deps.group();
     if (state === null || !state.members.some((m) => m.id === this.deps.self))
       throw new NothingToRepair('this node is not a member of a group: nothing to repair');
@@ -338,16 +297,22 @@ export class RepairService {
     const started = this.now();
     const { config } = this.deps;
     await this.audit();
-    const answered = await this.listAll(state);
+    const answered = await this.listings.gather(state);
     const nowMs = this.now();
-    const { inventory, plan, report, mine } = repairRound({
+    const held = full ? null : this.stillSteady(state, answered, nowMs);
+    if (held !== null) {
+      this.status.steadyRounds++;
+      this.noteRound(nowMs, started, held.plan);
+      return held;
+    }
+    const round = repairRound({
       self: this.deps.self,
       state,
       nowMs,
-      listings: this.listings,
+      listings: this.listings.kept,
       answered,
       lastSeenMs: (member) => {
-        const heard = [this.answeredAtMs.get(member), this.deps.lastSeen.get(member)].filter(
+        const heard = [this.listings.answeredAtMs.get(member), this.deps.lastSeen.get(member)].filter(
           (ms): ms is number => ms !== undefined,
         );
         const facts = {
@@ -364,6 +329,7 @@ export class RepairService {
       roomTasks: Math.max(0, config.maxTasks - this.queuedCount() - this.active),
       busyStripeIds: new Set(this.busy.keys()),
     });
+    const { inventory, plan, report, mine } = round;
     const online = new Set(answered);
     for (const task of mine.repairs) {
       this.enqueue({ kind: 'repair', task, stripe: inventory.byId.get(task.stripeId)!, online });
@@ -385,18 +351,18 @@ export class RepairService {
       exposedBytes: report.totals.exposedBytes,
       mine: repairs + migrations,
     };
-    this.status.rounds++;
-    this.status.lastRoundAtMs = nowMs;
-    this.status.lastRoundMs = this.now() - started;
-    this.status.lastPlan = lastPlan;
+    this.noteRound(nowMs, started, lastPlan);
     if (repairs + migrations > 0)
       this.deps.log(`repair: queued ${repairs} repairs and ${migrations} migrations`);
     this.pump();
     const all = state.members.map((m) => m.id);
-    return {
+    const out: RoundReport = {
       atMs: nowMs,
+      planned: true,
       answered: all.filter((id) => answered.has(id)),
-      reused: all.filter((id) => answered.has(id) && this.listings.get(id)?.reused === true),
+      reused: all.filter(
+        (id) => id !== this.deps.self && answered.has(id) && this.listings.kept.get(id)?.reused === true,
+      ),
       silent: all.filter((id) => !answered.has(id)),
       stripes: inventory.stripes.length,
       plan: lastPlan,
@@ -404,6 +370,31 @@ export class RepairService {
       exposure: [...report.owners],
       queuedNow: { repairs, migrations },
     };
+    const quiet = this.queuedCount() === 0 && this.active === 0;
+    const steady = quiet && roundHoldsWhileUnchanged(round, out.silent.length === 0);
+    this.steady = steady ? { state, sinceMs: nowMs, report: out } : null;
+    return out;
+  }
+
+  /**
+   * The last round's answer, when it holds now (the engine's `roundHoldsWhileUnchanged`): the same
+   * group state, every member answering with the listing it had, nothing queued or running, and
+   * the last full plan less than STEADY_REPLAN_MS old. Null: plan in full.
+   */
+  private stillSteady(state: GroupState, answered: ReadonlySet<string>, nowMs: number): RoundReport | null {
+    const steady = this.steady;
+    if (steady === null || steady.state !== state || nowMs - steady.sinceMs >= STEADY_REPLAN_MS) return null;
+    if (this.queuedCount() > 0 || this.active > 0 || !this.listings.allUnchanged(state, answered))
+      return null;
+    const others = state.members.map((m) => m.id).filter((id) => id !== this.deps.self);
+    return { ...steady.report, atMs: nowMs, planned: false, reused: others };
+  }
+
+  private noteRound(nowMs: number, started: number, lastPlan: RepairStatus['lastPlan']): void {
+    this.status.rounds++;
+    this.status.lastRoundAtMs = nowMs;
+    this.status.lastRoundMs = this.now() - started;
+    this.status.lastPlan = lastPlan;
   }
 
   private queuedCount(): number {

@@ -341,6 +341,7 @@ interface RepairStatusView {
   bytesMoved: number;
   failedTasks: number;
   rounds: number;
+  steadyRounds: number;
   queued: number;
   running: number;
   lastPlan: {
@@ -501,6 +502,12 @@ describe('the repair worker across five pb-node processes', () => {
           30_000,
         );
         expect(quiet.plan).toMatchObject({ needRepair: 0, unrecoverable: 0 });
+        // ... and its timed rounds stand on that plan: the engine is not asked again.
+        await waitFor(
+          'a timed round that stands on the last plan',
+          async () => (await repairOf(h1)).steadyRounds >= 1,
+          30_000,
+        );
         // h2 goes away (well within the 60 s grace) and comes back on the same port (the address
         // the group knows: a restore later dials it from the op log) ...
         const h2Id = ids.get(h2)!;
