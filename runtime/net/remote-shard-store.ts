@@ -232,7 +232,7 @@ export class RemoteShardStore implements ShardStore {
    */
   async listDetailed(
     owner: string | null = null,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; intern?: (text: string) => string } = {},
   ): Promise<{ id: string; info: ShardInfo | null }[]> {
     const out: { id: string; info: ShardInfo | null }[] = [];
     let after = '';
@@ -261,7 +261,7 @@ export class RemoteShardStore implements ShardStore {
         }
         let info: ShardInfo | null;
         try {
-          info = decodeInfo(rows[i]!);
+          info = decodeInfo(rows[i]!, options.intern);
         } catch (error) {
           throw toStoreError(error, this.peer, id);
         }

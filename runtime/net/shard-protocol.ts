@@ -310,8 +310,11 @@ function encodeInfo(info: ShardInfo | null): CborValue {
   ];
 }
 
-/** Decodes a list row defensively (a member's answer is never trusted): null for `[]`. */
-export function decodeInfo(row: CborValue): ShardInfo | null {
+/**
+ * Decodes a list row defensively (a member's answer is never trusted): null for `[]`. `intern`
+ * may map the stripe id and owner to one shared string each (a kept listing holds many rows).
+ */
+export function decodeInfo(row: CborValue, intern: (text: string) => string = (t) => t): ShardInfo | null {
   if (!Array.isArray(row)) throw new NetError('bad-message', 'a list row must be a list');
   if (row.length === 0) return null;
   if (row.length !== 8) throw new NetError('bad-message', `a list row has 8 fields, got ${row.length}`);
@@ -329,7 +332,7 @@ export function decodeInfo(row: CborValue): ShardInfo | null {
   if (bodyBytes === 0 || fileBytes < bodyBytes)
     throw new NetError('bad-message', `a list row has ${bodyBytes} body bytes in a ${fileBytes}-byte file`);
   const ageMs = fieldUint(row, 7, 'age');
-  return { stripeId, owner, k, m, index, bodyBytes, fileBytes, ageMs };
+  return { stripeId: intern(stripeId), owner: intern(owner), k, m, index, bodyBytes, fileBytes, ageMs };
 }
 
 /** Where a data answer's bytes [skip, skip + take) go (unhashed: the caller authenticates them). */

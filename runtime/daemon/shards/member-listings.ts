@@ -25,7 +25,10 @@ const LIST_CONCURRENCY = 8;
 /** What a member's listing is asked from (a RemoteShardStore). */
 export interface ListingSource {
   listVersion(options: { timeoutMs?: number }): Promise<CatalogVersion | null>;
-  listDetailed(owner: null, options: { timeoutMs?: number }): Promise<ListedShard[]>;
+  listDetailed(
+    owner: null,
+    options: { timeoutMs?: number; intern?: (text: string) => string },
+  ): Promise<ListedShard[]>;
 }
 
 export interface KeptListing {
@@ -47,13 +50,15 @@ export interface RefreshOptions {
   readonly nowMs: number;
   readonly timeoutMs: number;
   readonly ageMattersBelowMs: number;
+  /** One shared string per stripe id and owner across the listings kept (`MemberListings`). */
+  readonly intern?: (text: string) => string;
 }
 
 /** The member's listing now: the kept one when its version did not change, else asked whole. */
 export async function refreshListing(
   source: ListingSource,
   kept: KeptListing | undefined,
-  { nowMs, timeoutMs, ageMattersBelowMs }: RefreshOptions,
+  { nowMs, timeoutMs, ageMattersBelowMs, intern }: RefreshOptions,
 ): Promise<KeptListing> {
   const version = await source.listVersion({ timeoutMs });
   if (version !== null && kept?.version != null && sameVersion(version, kept.version)) {
@@ -67,7 +72,10 @@ export async function refreshListing(
   }
   // The version is read before the rows: a change while they are listed shows next round as a
   // version other than this one, so nothing listed half-changed is kept past it.
-  const listed = await source.listDetailed(null, { timeoutMs });
+  const listed = await source.listDetailed(
+    null,
+    intern === undefined ? { timeoutMs } : { timeoutMs, intern },
+  );
   return { rows: listed, fresh: true, askedAtMs: nowMs, listed, listedAtMs: nowMs, version, reused: false };
 }
 
@@ -110,6 +118,18 @@ export class MemberListings {
   readonly answeredAtMs = new Map<string, number>();
   /** Which gathering the listings are from (changes each round). */
   version = 0;
+  /**
+   * Each listed row names its stripe and owner; decoded as they arrive, every row would hold
+   * strings of its own (about 170 bytes a row). Shared, a stripe's id is held once for all its
+   * holders' rows and an owner's once for all of them.
+   */
+  private readonly strings = new Map<string, string>();
+  private readonly intern = (text: string): string => {
+    const hit = this.strings.get(text);
+    if (hit !== undefined) return hit;
+    this.strings.set(text, text);
+    return text;
+  };
 
   constructor(private readonly deps: MemberListingsDeps) {}
 
@@ -131,8 +151,19 @@ export class MemberListings {
     // Listings of members no longer in the group are dropped (the engine repairs around them).
     const current = new Set(state.members.map((m) => m.id));
     for (const member of [...this.kept.keys()]) if (!current.has(member)) this.kept.delete(member);
+    this.boundStrings();
     this.version++;
     return answered;
+  }
+
+  /**
+   * The shared strings of stripes and owners no listing names any more are dropped once they
+   * outnumber the rows kept (rows keep theirs; later listings share anew).
+   */
+  private boundStrings(): void {
+    let rows = 0;
+    for (const listing of this.kept.values()) rows += listing.listed.length;
+    if (this.strings.size > rows + 1024) this.strings.clear();
   }
 
   /** Whether every current member answered this round with the listing it had before. */
@@ -179,6 +210,7 @@ export class MemberListings {
       nowMs: this.deps.now(),
       timeoutMs: LIST_TIMEOUT_MS,
       ageMattersBelowMs: this.deps.settleMs,
+      intern: this.intern,
     };
     let timer: NodeJS.Timeout | undefined;
     try {

@@ -160,6 +160,20 @@ describe('listings asked again only when they changed', () => {
     expect(fourth.rows.map((r) => r.id).sort()).toEqual([files[0]!.id, files[1]!.id].sort());
   });
 
+  it('decodes rows with the stripe ids and owners shared through the caller’s interner', async () => {
+    const remote = new RemoteShardStore(client.node, holder.id);
+    const seen: string[] = [];
+    const rows = await remote.listDetailed(null, {
+      intern: (text) => {
+        seen.push(text);
+        return text;
+      },
+    });
+    expect(rows.length).toBeGreaterThan(0);
+    const named = rows.flatMap((r) => (r.info === null ? [] : [r.info.stripeId, r.info.owner]));
+    expect(seen).toEqual(named);
+  });
+
   it('lists a member that keeps no version every round', async () => {
     const remote = new RemoteShardStore(client.node, plain.id);
     const bytes = randomBytes(1000);
