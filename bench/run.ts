@@ -34,6 +34,7 @@ const SUITE: readonly string[] = [
   'transport',
   'group-backup',
   'idle',
+  'scale',
 ];
 
 /** Per-benchmark wall-clock bound: a hung benchmark is killed and reported as a crash. */
