@@ -34,9 +34,10 @@ import { fullCollector } from '../runtime/daemon/memory-trim.ts';
 import { CatalogBackend, ShardCatalog } from '../runtime/daemon/shards/shard-catalog.ts';
 import { encodeMessage } from '../runtime/net/framing.ts';
 import { RemoteShardStore } from '../runtime/net/remote-shard-store.ts';
-import { SHARD_MSG, serveShards } from '../runtime/net/shard-protocol.ts';
+import { encodeInfo, SHARD_MSG, serveShards } from '../runtime/net/shard-protocol.ts';
 import { buildShards } from '../runtime/pipeline/shard-format.ts';
 import { PledgedShardStore } from '../runtime/store/pledged-shard-store.ts';
+import { StringPool } from '../runtime/string-pool.ts';
 import { createOp, idOf, keysOf, Replica, T0, tokenOf } from '../test/engine/group/helpers.ts';
 import { setPolicy, testNode } from '../test/runtime/net/_helpers.ts';
 import { optionValue } from './_cli-build.ts';
@@ -158,15 +159,9 @@ async function listingCost(rows: number): Promise<ListingCost> {
     const before = await heapMiB();
     const plain = await timed(() => remote.listDetailed(null, { timeoutMs: 120_000 }));
     const keptBytesPerRow = (((await heapMiB()) - before) * MiB) / rows;
-    const strings = new Map<string, string>();
-    const intern = (t: string): string => {
-      const hit = strings.get(t);
-      if (hit !== undefined) return hit;
-      strings.set(t, t);
-      return t;
-    };
+    const strings = new StringPool(rows * 2);
     const before2 = await heapMiB();
-    const shared = await remote.listDetailed(null, { timeoutMs: 120_000, intern });
+    const shared = await remote.listDetailed(null, { timeoutMs: 120_000, intern: strings.intern });
     const keptSharedBytesPerRow = (((await heapMiB()) - before2) * MiB) / rows;
     const versions = [];
     for (let i = 0; i < 5; i++) versions.push(await timed(() => remote.listVersion()));
@@ -195,11 +190,7 @@ function listingBytes(catalog: ShardCatalog): number {
   let bytes = 0;
   for (;;) {
     const page = catalog.page({ after, limit: 1024, owner: null });
-    const rows = page.infos.map((i) =>
-      i === null
-        ? []
-        : [i.stripeId, i.owner, i.k, i.m, i.index, i.bodyBytes, i.fileBytes, Math.floor(i.ageMs)],
-    );
+    const rows = page.infos.map(encodeInfo);
     bytes += encodeMessage(SHARD_MSG.listAnswer, [page.ids, page.more ? 1 : 0, rows]).length;
     if (!page.more) return bytes;
     after = page.ids.at(-1)!;

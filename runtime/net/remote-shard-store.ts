@@ -51,27 +51,18 @@ function toStoreError(error: unknown, peer: string, id?: string): ShardStoreErro
   return new ShardStoreError('io', `/pb/shard/1 with ${peer}: ${describeError(error)}`, id, { cause: error });
 }
 
-/** A member that keeps no list version: unknown to an older one, refused by one without a catalog. */
-function refusedListVersion(error: unknown): boolean {
+/**
+ * A member that does not serve an optional request: an older one does not know it ("unknown
+ * shard request type"), a newer one without the store behind it answers `reason`
+ * (RANGES_UNSUPPORTED, LIST_VERSION_UNSUPPORTED). The error as thrown or as a ShardStoreError's cause.
+ */
+function refusedAsUnsupported(error: unknown, reason: string): boolean {
   const cause = error instanceof ShardStoreError ? error.cause : error;
   return (
     cause instanceof NetError &&
     cause.remote &&
     cause.code === 'bad-message' &&
-    (cause.message.includes(LIST_VERSION_UNSUPPORTED) || cause.message.includes('unknown shard request type'))
-  );
-}
-
-/**
- * A member that does not read ranges: an older one does not know the request ("unknown shard
- * request type"), a newer one without a range-reading store says RANGES_UNSUPPORTED.
- */
-function refusedRanges(error: unknown): boolean {
-  return (
-    error instanceof NetError &&
-    error.remote &&
-    error.code === 'bad-message' &&
-    (error.message.includes(RANGES_UNSUPPORTED) || error.message.includes('unknown shard request type'))
+    (cause.message.includes(reason) || cause.message.includes('unknown shard request type'))
   );
 }
 
@@ -189,7 +180,7 @@ export class RemoteShardStore implements ShardStore {
           },
         );
       } catch (error) {
-        if (!refusedRanges(error)) throw error;
+        if (!refusedAsUnsupported(error, RANGES_UNSUPPORTED)) throw error;
         this.wholeShardsOnly = true;
         return whole();
       }
@@ -297,7 +288,7 @@ export class RemoteShardStore implements ShardStore {
       if (epoch.length === 0) throw new NetError('bad-message', 'a list version needs an epoch');
       return { epoch, changes: fieldUint(message.fields, 1, 'changes') };
     } catch (error) {
-      if (refusedListVersion(error)) return null;
+      if (refusedAsUnsupported(error, LIST_VERSION_UNSUPPORTED)) return null;
       throw toStoreError(error, this.peer);
     }
   }

@@ -296,7 +296,7 @@ export const LIST_VERSION_UNSUPPORTED = 'this member keeps no listing version: l
 export const RANGES_UNSUPPORTED = 'this member does not read shard ranges: get the whole shard';
 
 /** A list row on the wire: `[stripeId, owner, k, m, index, bodyBytes, fileBytes, ageMs]` or `[]`. */
-function encodeInfo(info: ShardInfo | null): CborValue {
+export function encodeInfo(info: ShardInfo | null): CborValue {
   if (info === null) return [];
   return [
     info.stripeId,

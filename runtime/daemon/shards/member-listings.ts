@@ -15,12 +15,15 @@
  */
 import type { GroupState, ListedShard } from '../../../engine/index.ts';
 import type { CatalogVersion } from '../../net/shard-protocol.ts';
+import { StringPool } from '../../string-pool.ts';
 import type { ShardCatalog } from './shard-catalog.ts';
 
 /** Bound on one member's whole listing (every page). */
 const LIST_TIMEOUT_MS = 60_000;
 /** Listings asked at once. */
 const LIST_CONCURRENCY = 8;
+/** Bound on the stripe ids and owners shared among kept rows (a catalog's bound of shards). */
+const MAX_SHARED_STRINGS = 4_000_000;
 
 /** What a member's listing is asked from (a RemoteShardStore). */
 export interface ListingSource {
@@ -84,6 +87,22 @@ export function staleListing(kept: KeptListing): KeptListing {
   return { ...kept, fresh: false, reused: false };
 }
 
+/** This member's own listing, from its catalog (loaded), as another member's is asked. */
+function catalogSource(catalog: ShardCatalog, now: () => number): ListingSource {
+  return {
+    listVersion: async () => catalog.version(),
+    listDetailed: async () => {
+      const nowMs = now();
+      const rows: ListedShard[] = [];
+      for (const { id, entry } of catalog.all()) {
+        const info = entry === null ? null : { ...entry, ageMs: Math.max(0, nowMs - entry.storedAtMs) };
+        rows.push({ id, info });
+      }
+      return rows;
+    },
+  };
+}
+
 function sameVersion(a: CatalogVersion, b: CatalogVersion): boolean {
   return a.epoch === b.epoch && a.changes === b.changes;
 }
@@ -123,21 +142,18 @@ export class MemberListings {
    * strings of its own (about 170 bytes a row). Shared, a stripe's id is held once for all its
    * holders' rows and an owner's once for all of them.
    */
-  private readonly strings = new Map<string, string>();
-  private readonly intern = (text: string): string => {
-    const hit = this.strings.get(text);
-    if (hit !== undefined) return hit;
-    this.strings.set(text, text);
-    return text;
-  };
+  private readonly strings = new StringPool(MAX_SHARED_STRINGS);
+  private readonly own: ListingSource;
 
-  constructor(private readonly deps: MemberListingsDeps) {}
+  constructor(private readonly deps: MemberListingsDeps) {
+    this.own = catalogSource(deps.catalog, deps.now);
+  }
 
   /** Asks every current member (at most LIST_CONCURRENCY at once); returns those that answered. */
   async gather(state: GroupState): Promise<Set<string>> {
     const { self } = this.deps;
     await this.deps.catalog.load();
-    this.keepOwn();
+    this.kept.set(self, await refreshListing(this.own, this.kept.get(self), this.refreshOptions()));
     const answered = new Set<string>([self]);
     const others = state.members.map((m) => m.id).filter((id) => id !== self);
     let next = 0;
@@ -171,51 +187,21 @@ export class MemberListings {
     return state.members.every((m) => answered.has(m.id) && this.kept.get(m.id)?.reused === true);
   }
 
-  /** This member's own rows, from its catalog: built again only when the catalog changed. */
-  private keepOwn(): void {
-    const { self, catalog } = this.deps;
-    const nowMs = this.deps.now();
-    const version = catalog.version();
-    const kept = this.kept.get(self);
-    if (
-      kept?.version != null &&
-      kept.version.epoch === version.epoch &&
-      kept.version.changes === version.changes
-    ) {
-      const rows = aged(kept.listed, nowMs - kept.listedAtMs, this.deps.settleMs);
-      this.kept.set(self, { ...kept, rows, fresh: true, askedAtMs: nowMs, reused: true });
-      return;
-    }
-    const own: ListedShard[] = [];
-    for (const { id, entry } of catalog.all()) {
-      own.push({
-        id,
-        info: entry === null ? null : { ...entry, ageMs: Math.max(0, nowMs - entry.storedAtMs) },
-      });
-    }
-    this.kept.set(self, {
-      rows: own,
-      fresh: true,
-      askedAtMs: nowMs,
-      listed: own,
-      listedAtMs: nowMs,
-      version,
-      reused: false,
-    });
+  private refreshOptions(): RefreshOptions {
+    return {
+      nowMs: this.deps.now(),
+      timeoutMs: LIST_TIMEOUT_MS,
+      ageMattersBelowMs: this.deps.settleMs,
+      intern: this.strings.intern,
+    };
   }
 
   private async ask(member: string): Promise<boolean> {
     const kept = this.kept.get(member);
-    const options = {
-      nowMs: this.deps.now(),
-      timeoutMs: LIST_TIMEOUT_MS,
-      ageMattersBelowMs: this.deps.settleMs,
-      intern: this.intern,
-    };
     let timer: NodeJS.Timeout | undefined;
     try {
       const listing = await Promise.race([
-        refreshListing(this.deps.remote(member), kept, options),
+        refreshListing(this.deps.remote(member), kept, this.refreshOptions()),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error('no listing in time')), LIST_TIMEOUT_MS);
         }),

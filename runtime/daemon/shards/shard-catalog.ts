@@ -24,6 +24,7 @@ import {
   MAX_TRAILER_BYTES,
 } from '../../pipeline/shard-format.ts';
 import { type ShardStore, ShardStoreError } from '../../store/shard-store.ts';
+import { StringPool } from '../../string-pool.ts';
 import { OwnerDeletes } from './owner-deletes.ts';
 
 /** Bound on shards one member's catalog tracks (a 4 TB pledge of 1 MiB shards). */
@@ -79,7 +80,7 @@ export class ShardCatalog {
   /** Deletes while the catalog fills (so a late tail read does not bring a deleted shard back). */
   private readonly deletedWhileLoading = new Set<string>();
   /** One string per owner and per stripe id (many shards share them). */
-  private readonly interned = new Map<string, string>();
+  private readonly strings = new StringPool(MAX_CATALOG_SHARDS);
   /** File bytes held per owner (the trailer's owner text); shards without a trailer not counted. */
   private readonly ownerBytes = new Map<string, number>();
   /** Names this catalog (this process's fill of it): a restart starts another count of changes. */
@@ -124,18 +125,10 @@ export class ShardCatalog {
     await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, worker));
   }
 
-  private intern(s: string): string {
-    const hit = this.interned.get(s);
-    if (hit !== undefined) return hit;
-    if (this.interned.size > MAX_CATALOG_SHARDS) this.interned.clear();
-    this.interned.set(s, s);
-    return s;
-  }
-
   private decode(tail: Uint8Array, fileBytes: number, storedAtMs: number): CatalogEntry | null {
     try {
       const e = entryFromTail(tail, fileBytes, storedAtMs);
-      return { ...e, owner: this.intern(e.owner), stripeId: this.intern(e.stripeId) };
+      return { ...e, owner: this.strings.intern(e.owner), stripeId: this.strings.intern(e.stripeId) };
     } catch {
       return null; // not a pb shard (or a damaged trailer): listed without details
     }
