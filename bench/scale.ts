@@ -6,11 +6,14 @@
  * 4 MiB shards; `--quick` 20,000). Measured in this process, on the real code:
  * - one member's listing (its N*6/8 shards, a served catalog with real shard trailers) asked
  *   over `/pb/shard/1` on loopback, whole and as a list version: time, CPU of both ends, bytes;
- * - the memory those rows keep, decoded as they arrive and with their strings shared;
- * - one full plan (`repairRound`) over every member's listing, and whether the engine lets a
- *   quiet round stand on it (`roundHoldsWhileUnchanged`);
- * - the memory of all the listings a member keeps: every shard of the group at the row measured
- *   above (an upper bound: a stripe's id is also shared across its holders' listings).
+ * - the memory those rows keep: decoded as objects, with their strings shared, and in the
+ *   columns the repair worker keeps them in (compact-listing.ts);
+ * - the memory of all the listings a member keeps: every member's listing of the group's shards
+ *   in those columns, stripe ids and owners shared through one pool as the worker shares them
+ *   (each row's strings arrive as fresh copies, as decoded), measured on the heap;
+ * - status's shard locations over them (this member's shards only), measured the same way;
+ * - one full plan (`repairRound`) over those kept listings, and whether the engine lets a quiet
+ *   round stand on it (`roundHoldsWhileUnchanged`);
  * From these, a member's share of one core spent on repair rounds at the default 5-minute
  * interval: before list versions (every round lists every other member whole and plans in
  * full) and now, while the group is quiet (a version per member each round, a full plan hourly).
@@ -24,14 +27,16 @@ import { join } from 'node:path';
 import {
   type GroupState,
   type ListedShard,
-  type MemberListing,
+  ownerMemberId,
   ownerStripePlan,
   placeStripe,
   repairRound,
   roundHoldsWhileUnchanged,
 } from '../engine/index.ts';
 import { fullCollector } from '../runtime/daemon/memory-trim.ts';
+import { type CompactListing, ListingBuilder } from '../runtime/daemon/shards/compact-listing.ts';
 import { CatalogBackend, ShardCatalog } from '../runtime/daemon/shards/shard-catalog.ts';
+import { locationsFrom } from '../runtime/daemon/shards/shard-locations.ts';
 import { encodeMessage } from '../runtime/net/framing.ts';
 import { RemoteShardStore } from '../runtime/net/remote-shard-store.ts';
 import { encodeInfo, SHARD_MSG, serveShards } from '../runtime/net/shard-protocol.ts';
@@ -53,12 +58,19 @@ const QUICK_STRIPES = 20_000;
 const MiB = 1024 * 1024;
 const collector = fullCollector();
 
-/** The live heap once what the last step dropped is collected (streams let go of their buffers a tick late). */
+/**
+ * The live heap and array buffers (typed arrays keep their bytes outside the heap) once what the
+ * last step dropped is collected (streams let go of their buffers a tick late).
+ */
 async function heapMiB(): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, 50));
   collector.gc?.();
   collector.gc?.();
-  return process.memoryUsage().heapUsed / MiB;
+  await new Promise((resolve) => setTimeout(resolve, 50)); // array buffers are swept after
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  if (process.env.PB_BENCH_SCALE_DEBUG)
+    console.error('heap', (heapUsed / MiB).toFixed(1), (arrayBuffers / MiB).toFixed(1));
+  return (heapUsed + arrayBuffers) / MiB;
 }
 
 /** CPU seconds (user + system, every thread of this process) and wall ms of `fn`. */
@@ -90,7 +102,7 @@ function eightMembers(): GroupState {
 const ownerHex = (n: number): string => Buffer.from(keysOf(n).publicKey).toString('hex');
 
 /** Every member's listing of N stripes placed as the engine places them. */
-function groupListings(state: GroupState, stripes: number): Map<string, MemberListing> {
+function groupRows(state: GroupState, stripes: number): Map<string, ListedShard[]> {
   const rows = new Map<string, ListedShard[]>(state.members.map((m) => [m.id, []]));
   for (let o = 1; o <= MEMBERS; o++) {
     const hex = ownerHex(o);
@@ -112,7 +124,41 @@ function groupListings(state: GroupState, stripes: number): Map<string, MemberLi
       });
     }
   }
-  return new Map([...rows].map(([id, r]) => [id, { rows: r, fresh: true }]));
+  return rows;
+}
+
+/** A fresh copy of `text`, as a decoder hands out (not the generator's shared string). */
+const copyOf = (text: string): string => Buffer.from(text, 'latin1').toString('latin1');
+
+/**
+ * Every member's listing kept as the repair worker keeps it: in columns, each row's stripe id
+ * and owner arriving as a fresh string and shared through one pool. Returns the listings and
+ * the heap they keep (the pool included), measured after the rows they came from are dropped.
+ */
+async function keptListings(
+  state: GroupState,
+  stripes: number,
+): Promise<{
+  listings: Map<string, { rows: CompactListing; fresh: true }>;
+  keptMiB: number;
+  pool: StringPool;
+}> {
+  const before = await heapMiB();
+  const pool = new StringPool(stripes * 2 + MEMBERS);
+  const listings = new Map<string, { rows: CompactListing; fresh: true }>();
+  for (const [member, rows] of groupRows(state, stripes)) {
+    const builder = new ListingBuilder();
+    for (const { id, info } of rows) {
+      const shared = info && {
+        ...info,
+        stripeId: pool.intern(copyOf(info.stripeId)),
+        owner: pool.intern(copyOf(info.owner)),
+      };
+      builder.add({ id, info: shared });
+    }
+    listings.set(member, { rows: builder.finish(), fresh: true });
+  }
+  return { listings, keptMiB: (await heapMiB()) - before, pool };
 }
 
 interface ListingCost {
@@ -124,6 +170,7 @@ interface ListingCost {
   versionCpuS: number;
   keptBytesPerRow: number;
   keptSharedBytesPerRow: number;
+  keptCompactBytesPerRow: number;
 }
 
 /** One member's holdings served from a real catalog and asked over /pb/shard/1 on loopback. */
@@ -163,10 +210,16 @@ async function listingCost(rows: number): Promise<ListingCost> {
     const before2 = await heapMiB();
     const shared = await remote.listDetailed(null, { timeoutMs: 120_000, intern: strings.intern });
     const keptSharedBytesPerRow = (((await heapMiB()) - before2) * MiB) / rows;
+    const pool = new StringPool(rows * 2);
+    const before3 = await heapMiB();
+    const builder = new ListingBuilder();
+    await remote.listEach(null, (row) => builder.add(row), { timeoutMs: 120_000, intern: pool.intern });
+    const compact = builder.finish();
+    const keptCompactBytesPerRow = (((await heapMiB()) - before3) * MiB) / rows;
     const versions = [];
     for (let i = 0; i < 5; i++) versions.push(await timed(() => remote.listVersion()));
     versions.sort((a, b) => a.cpuS - b.cpuS);
-    if (plain.value.length !== rows || shared.length !== rows)
+    if (plain.value.length !== rows || shared.length !== rows || compact.length !== rows)
       throw new Error('bench scale: a listing came back short');
     return {
       rows,
@@ -177,11 +230,33 @@ async function listingCost(rows: number): Promise<ListingCost> {
       versionCpuS: versions[2]!.cpuS,
       keptBytesPerRow,
       keptSharedBytesPerRow,
+      keptCompactBytesPerRow,
     };
   } finally {
     await Promise.all([client.node.stop(), holder.node.stop()]);
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The heap and time of status's shard locations over the kept listings: this member's shards
+ * (as the worker builds them) and, for comparison, every listed shard (as it built them before).
+ */
+async function locationsCost(
+  listings: ReadonlyMap<string, { rows: CompactListing }>,
+  self: string,
+  nowMs: number,
+): Promise<{ mineMiB: number; mineMs: number; mineRows: number; allMiB: number }> {
+  const kept = new Map([...listings].map(([member, l]) => [member, { listed: l.rows, askedAtMs: nowMs }]));
+  const heapOf = async (keep: (owner: string) => boolean) => {
+    const before = await heapMiB();
+    const built = await timed(() => locationsFrom(kept, 1, keep));
+    const mib = (await heapMiB()) - before;
+    return { mib, ms: built.ms, rows: built.value.where.size };
+  };
+  const mine = await heapOf((owner) => ownerMemberId(owner) === self);
+  const all = await heapOf(() => true);
+  return { mineMiB: mine.mib, mineMs: mine.ms, mineRows: mine.rows, allMiB: all.mib };
 }
 
 /** The bytes of every detailed list page the catalog gives, as the wire frames them. */
@@ -206,13 +281,13 @@ export async function run(args: string[]): Promise<void> {
     );
   if (collector.gc === null) throw new Error(`bench scale: no full collection (${collector.problem})`);
   const heldRows = Math.round((stripes * (K + M)) / MEMBERS);
-  const listing = await listingCost(heldRows);
+  // The kept listings are measured first, on a heap no network node has touched yet.
   const state = eightMembers();
-  const listings = groupListings(state, stripes);
-  // Every member keeps every member's listing: all the group's shards, at the measured row.
-  const listingsMiB = (stripes * (K + M) * listing.keptSharedBytesPerRow) / MiB;
+  const kept = await keptListings(state, stripes);
+  const { listings } = kept;
   const ids = state.members.map((m) => m.id);
   const nowMs = T0 + 10 * 86400e3;
+  const locations = await locationsCost(listings, ids[1]!, nowMs);
   const plans = [];
   for (let i = 0; i < 3; i++)
     plans.push(
@@ -233,8 +308,10 @@ export async function run(args: string[]): Promise<void> {
       ),
     );
   plans.sort((a, b) => a.cpuS - b.cpuS);
-  const plan = plans[1]!;
-  const steady = roundHoldsWhileUnchanged(plan.value, true);
+  const plan = { ms: plans[1]!.ms, cpuS: plans[1]!.cpuS };
+  const steady = roundHoldsWhileUnchanged(plans[1]!.value, true);
+  plans.length = 0; // the rounds' inventories would weigh on the listing's heap measures
+  const listing = await listingCost(heldRows);
   const others = MEMBERS - 1;
   // Each member asks the others and answers the others once a round: both ends of a listing.
   const beforeCpuS = others * listing.listCpuS + plan.cpuS;
@@ -254,11 +331,20 @@ export async function run(args: string[]): Promise<void> {
       versionCpuS: fmt(listing.versionCpuS, 4),
       keptBytesPerRow: fmt(listing.keptBytesPerRow, 0),
       keptSharedBytesPerRow: fmt(listing.keptSharedBytesPerRow, 0),
+      keptCompactBytesPerRow: fmt(listing.keptCompactBytesPerRow, 0),
     },
     planMs: fmt(plan.ms, 0),
     planCpuS: fmt(plan.cpuS),
     planNeedsNothing: steady,
-    listingsKeptMiB: fmt(listingsMiB, 0),
+    listingsKeptMiB: fmt(kept.keptMiB, 1),
+    listingsKeptBytesPerRow: fmt((kept.keptMiB * MiB) / (stripes * (K + M)), 0),
+    sharedStrings: kept.pool.size,
+    locations: {
+      ownShards: locations.mineRows,
+      mib: fmt(locations.mineMiB, 1),
+      ms: fmt(locations.mineMs, 0),
+      everyShardMiB: fmt(locations.allMiB, 1),
+    },
     roundsBeforePercent: fmt((100 * beforeCpuS) / INTERVAL_S, 3),
     roundsQuietPercent: fmt((100 * nowCpuS) / INTERVAL_S, 3),
     trafficBeforeMiBPerRound: fmt((others * listing.bytes) / MiB),
@@ -273,15 +359,19 @@ export async function run(args: string[]): Promise<void> {
     ['its list version', `${report.listing.versionMs} ms, ${report.listing.versionCpuS} CPU s`],
     [
       'a kept row',
-      `${report.listing.keptBytesPerRow} B decoded, ${report.listing.keptSharedBytesPerRow} B with shared strings`,
+      `${report.listing.keptBytesPerRow} B decoded, ${report.listing.keptSharedBytesPerRow} B with shared strings, ${report.listing.keptCompactBytesPerRow} B in columns (one listing names each stripe once: nothing shared)`,
     ],
     [
       'one full plan',
       `${report.planMs} ms, ${report.planCpuS} CPU s; a quiet round may stand on it: ${steady}`,
     ],
     [
-      'every listing kept (all members)',
-      `${report.listingsKeptMiB} MiB: ${report.shards} rows at ${report.listing.keptSharedBytesPerRow} B (target <= 100 MiB)`,
+      'every listing kept (all members, in columns, strings shared)',
+      `${report.listingsKeptMiB} MiB: ${report.shards} rows, ${report.listingsKeptBytesPerRow} B a row (target <= 100 MiB)`,
+    ],
+    [
+      "status's shard locations (this member's shards)",
+      `${report.locations.mib} MiB, ${report.locations.ownShards} shards, ${report.locations.ms} ms (every listed shard, as before: ${report.locations.everyShardMiB} MiB)`,
     ],
     [
       'repair rounds, % of a core, before',

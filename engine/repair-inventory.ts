@@ -54,7 +54,8 @@ export interface ListedShard {
 }
 
 export interface MemberListing {
-  readonly rows: readonly ListedShard[];
+  /** Read once per inventory, in one pass (a runtime may keep them in its own form). */
+  readonly rows: Iterable<ListedShard>;
   /** Answered this round (false: an earlier round's listing). */
   readonly fresh: boolean;
 }

@@ -67,6 +67,12 @@ function refusedAsUnsupported(error: unknown, reason: string): boolean {
 }
 
 /** Makes a sender wait before bytes go out (the member's upload cap and pause). */
+/** Options of a detailed listing: its bound, and the interner of its stripe ids and owners. */
+export interface ListOptions {
+  readonly timeoutMs?: number;
+  readonly intern?: (text: string) => string;
+}
+
 export interface UploadGate {
   take(bytes: number): Promise<void>;
 }
@@ -223,9 +229,23 @@ export class RemoteShardStore implements ShardStore {
    */
   async listDetailed(
     owner: string | null = null,
-    options: { timeoutMs?: number; intern?: (text: string) => string } = {},
+    options: ListOptions = {},
   ): Promise<{ id: string; info: ShardInfo | null }[]> {
     const out: { id: string; info: ShardInfo | null }[] = [];
+    await this.listEach(owner, (row) => out.push(row), options);
+    return out;
+  }
+
+  /**
+   * `listDetailed`, each row handed to `visit` as its page arrives (a caller that keeps rows in
+   * its own form never holds the whole listing as objects). On an error some rows may have been
+   * visited: the caller drops what it built.
+   */
+  async listEach(
+    owner: string | null,
+    visit: (row: { id: string; info: ShardInfo | null }) => void,
+    options: ListOptions = {},
+  ): Promise<void> {
     let after = '';
     for (let page = 0; page < MAX_LIST_PAGES; page++) {
       const { message } = await this.request(undefined, () =>
@@ -258,10 +278,10 @@ export class RemoteShardStore implements ShardStore {
         }
         if (owner !== null && (info === null || info.owner !== owner))
           throw new ShardStoreError('io', `member ${this.peer} listed shard ${id} of another owner`);
-        out.push({ id, info });
+        visit({ id, info });
         after = id;
       }
-      if (fieldUint(message.fields, 1, 'more', 1) === 0) return out;
+      if (fieldUint(message.fields, 1, 'more', 1) === 0) return;
     }
     throw new ShardStoreError('io', `member ${this.peer} listed more than ${MAX_LIST_PAGES} pages`);
   }

@@ -12,10 +12,13 @@
  * only the ages below `ageMattersBelowMs` are rewritten, since the engine reads a row's age only
  * to let a fresh stripe settle (`settleMs`), and a row at or past it stays past it.
  * A member that keeps no list version (an older one) is listed whole every round, as before.
+ * Listings are kept in columns (compact-listing.ts), their stripe ids and owners shared.
  */
 import type { GroupState, ListedShard } from '../../../engine/index.ts';
+import type { ListOptions } from '../../net/remote-shard-store.ts';
 import type { CatalogVersion } from '../../net/shard-protocol.ts';
 import { StringPool } from '../../string-pool.ts';
+import { type CompactListing, ListingBuilder } from './compact-listing.ts';
 import type { ShardCatalog } from './shard-catalog.ts';
 
 /** Bound on one member's whole listing (every page). */
@@ -28,21 +31,18 @@ const MAX_SHARED_STRINGS = 4_000_000;
 /** What a member's listing is asked from (a RemoteShardStore). */
 export interface ListingSource {
   listVersion(options: { timeoutMs?: number }): Promise<CatalogVersion | null>;
-  listDetailed(
-    owner: null,
-    options: { timeoutMs?: number; intern?: (text: string) => string },
-  ): Promise<ListedShard[]>;
+  listEach(owner: null, visit: (row: ListedShard) => void, options: ListOptions): Promise<void>;
 }
 
 export interface KeptListing {
-  /** The rows as the engine reads them now (ages as of `askedAtMs`). */
-  readonly rows: ListedShard[];
+  /** The rows as the engine reads them now (ages as of `askedAtMs`), made from `listed` as read. */
+  readonly rows: Iterable<ListedShard>;
   /** Answered this round (false: an earlier round's listing). */
   readonly fresh: boolean;
   /** When this member last answered: the listing holds at least what it held then. */
   readonly askedAtMs: number;
   /** The rows as listed whole, at `listedAtMs`, and the version they were listed at (null: none kept). */
-  readonly listed: ListedShard[];
+  readonly listed: CompactListing;
   readonly listedAtMs: number;
   readonly version: CatalogVersion | null;
   /** True when this round's answer was the version alone (the listing was not asked again). */
@@ -67,7 +67,7 @@ export async function refreshListing(
   if (version !== null && kept?.version != null && sameVersion(version, kept.version)) {
     return {
       ...kept,
-      rows: aged(kept.listed, nowMs - kept.listedAtMs, ageMattersBelowMs),
+      rows: kept.listed.aged(nowMs - kept.listedAtMs, ageMattersBelowMs),
       fresh: true,
       askedAtMs: nowMs,
       reused: true,
@@ -75,10 +75,13 @@ export async function refreshListing(
   }
   // The version is read before the rows: a change while they are listed shows next round as a
   // version other than this one, so nothing listed half-changed is kept past it.
-  const listed = await source.listDetailed(
+  const rows = new ListingBuilder();
+  await source.listEach(
     null,
+    (row) => rows.add(row),
     intern === undefined ? { timeoutMs } : { timeoutMs, intern },
   );
+  const listed = rows.finish();
   return { rows: listed, fresh: true, askedAtMs: nowMs, listed, listedAtMs: nowMs, version, reused: false };
 }
 
@@ -91,33 +94,23 @@ export function staleListing(kept: KeptListing): KeptListing {
 function catalogSource(catalog: ShardCatalog, now: () => number): ListingSource {
   return {
     listVersion: async () => catalog.version(),
-    listDetailed: async () => {
+    listEach: async (_owner, visit, { intern = (text) => text }) => {
       const nowMs = now();
-      const rows: ListedShard[] = [];
       for (const { id, entry } of catalog.all()) {
-        const info = entry === null ? null : { ...entry, ageMs: Math.max(0, nowMs - entry.storedAtMs) };
-        rows.push({ id, info });
+        if (entry === null) {
+          visit({ id, info: null });
+          continue;
+        }
+        const { stripeId, owner, storedAtMs } = entry;
+        const ageMs = Math.max(0, nowMs - storedAtMs);
+        visit({ id, info: { ...entry, stripeId: intern(stripeId), owner: intern(owner), ageMs } });
       }
-      return rows;
     },
   };
 }
 
 function sameVersion(a: CatalogVersion, b: CatalogVersion): boolean {
   return a.epoch === b.epoch && a.changes === b.changes;
-}
-
-/** The rows with each age below `belowMs` moved on by `elapsedMs` (the others as they are). */
-function aged(rows: ListedShard[], elapsedMs: number, belowMs: number): ListedShard[] {
-  if (!(elapsedMs > 0)) return rows;
-  let out: ListedShard[] | null = null;
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
-    if (row.info === null || row.info.ageMs >= belowMs) continue;
-    out ??= rows.slice();
-    out[i] = { id: row.id, info: { ...row.info, ageMs: row.info.ageMs + elapsedMs } };
-  }
-  return out ?? rows;
 }
 
 export interface MemberListingsDeps {

@@ -21,6 +21,7 @@ import {
   lastSeenOf,
   type MigrationTask,
   type OwnerExposure,
+  ownerMemberId,
   type RepairTask,
   repairRound,
   roundHoldsWhileUnchanged,
@@ -259,7 +260,10 @@ export class RepairService {
   shardLocations(): ShardLocations | null {
     const { kept, version } = this.listings;
     if (kept.size === 0) return null;
-    if (this.locations?.version !== version) this.locations = locationsFrom(kept, version);
+    if (this.locations?.version !== version) {
+      const { self } = this.deps;
+      this.locations = locationsFrom(kept, version, (owner) => ownerMemberId(owner) === self);
+    }
     return this.locations;
   }
 

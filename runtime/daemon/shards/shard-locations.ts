@@ -47,21 +47,29 @@ export interface ShardLocations {
   readonly version: number;
 }
 
-/** The repair worker's listings (member -> its rows) as shard locations. */
+/**
+ * The repair worker's listings (member -> its rows) as shard locations: only the shards whose
+ * trailer names an owner `isMine` accepts (and those without a trailer), since status looks up
+ * this owner's shards alone; every listed shard of the group would be a map entry per row.
+ */
 export function locationsFrom(
   listings: ReadonlyMap<
     string,
-    { readonly rows: readonly { readonly id: string }[]; readonly askedAtMs: number }
+    {
+      readonly listed: { idsWhere(keep: (ownerText: string) => boolean): Iterable<string> };
+      readonly askedAtMs: number;
+    }
   >,
   version: number,
+  isMine: (ownerText: string) => boolean,
 ): ShardLocations {
   const where = new Map<string, string[]>();
   const listedAtMs = new Map<string, number>();
   for (const [member, listing] of listings) {
     listedAtMs.set(member, listing.askedAtMs);
-    for (const row of listing.rows) {
-      const at = where.get(row.id);
-      if (at === undefined) where.set(row.id, [member]);
+    for (const id of listing.listed.idsWhere(isMine)) {
+      const at = where.get(id);
+      if (at === undefined) where.set(id, [member]);
       else if (!at.includes(member)) at.push(member);
     }
   }
