@@ -73,6 +73,15 @@ async function heapMiB(): Promise<number> {
   return (heapUsed + arrayBuffers) / MiB;
 }
 
+/** The heap `fn`'s answer keeps while it is held (a round's inventory and plan). */
+async function retainedMiB(fn: () => unknown): Promise<number> {
+  const before = await heapMiB();
+  const held = fn();
+  const mib = (await heapMiB()) - before;
+  if (held === undefined) throw new Error('bench scale: nothing to hold');
+  return mib;
+}
+
 /** CPU seconds (user + system, every thread of this process) and wall ms of `fn`. */
 async function timed<T>(fn: () => Promise<T> | T): Promise<{ value: T; ms: number; cpuS: number }> {
   const c0 = process.cpuUsage();
@@ -288,25 +297,23 @@ export async function run(args: string[]): Promise<void> {
   const ids = state.members.map((m) => m.id);
   const nowMs = T0 + 10 * 86400e3;
   const locations = await locationsCost(listings, ids[1]!, nowMs);
+  const fullRound = () =>
+    repairRound({
+      self: ids[1]!,
+      state,
+      nowMs,
+      listings,
+      answered: new Set(ids),
+      lastSeenMs: () => nowMs,
+      settleMs: 600_000,
+      graceMs: 86_400_000,
+      maxTasks: 200,
+      roomTasks: 200,
+      busyStripeIds: new Set(),
+    });
+  const planRetainedMiB = await retainedMiB(fullRound);
   const plans = [];
-  for (let i = 0; i < 3; i++)
-    plans.push(
-      await timed(() =>
-        repairRound({
-          self: ids[1]!,
-          state,
-          nowMs,
-          listings,
-          answered: new Set(ids),
-          lastSeenMs: () => nowMs,
-          settleMs: 600_000,
-          graceMs: 86_400_000,
-          maxTasks: 200,
-          roomTasks: 200,
-          busyStripeIds: new Set(),
-        }),
-      ),
-    );
+  for (let i = 0; i < 3; i++) plans.push(await timed(fullRound));
   plans.sort((a, b) => a.cpuS - b.cpuS);
   const plan = { ms: plans[1]!.ms, cpuS: plans[1]!.cpuS };
   const steady = roundHoldsWhileUnchanged(plans[1]!.value, true);
@@ -336,6 +343,7 @@ export async function run(args: string[]): Promise<void> {
     planMs: fmt(plan.ms, 0),
     planCpuS: fmt(plan.cpuS),
     planNeedsNothing: steady,
+    planRetainedMiB: fmt(planRetainedMiB, 0),
     listingsKeptMiB: fmt(kept.keptMiB, 1),
     listingsKeptBytesPerRow: fmt((kept.keptMiB * MiB) / (stripes * (K + M)), 0),
     sharedStrings: kept.pool.size,
@@ -363,7 +371,7 @@ export async function run(args: string[]): Promise<void> {
     ],
     [
       'one full plan',
-      `${report.planMs} ms, ${report.planCpuS} CPU s; a quiet round may stand on it: ${steady}`,
+      `${report.planMs} ms, ${report.planCpuS} CPU s, ${report.planRetainedMiB} MiB held while it runs (its inventory); a quiet round may stand on it: ${steady}`,
     ],
     [
       'every listing kept (all members, in columns, strings shared)',

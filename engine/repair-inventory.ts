@@ -286,9 +286,12 @@ function copiesByIndex(rows: readonly Row[], owner: string, skipped: Skipped): M
       skipped.inconsistentRows++;
       continue;
     }
-    const list = copies.get(r.info.index) ?? [];
-    if (!list.some((c) => c.member === r.member)) list.push({ member: r.member, shardId: r.id });
-    copies.set(r.info.index, list);
+    const copy = { member: r.member, shardId: r.id };
+    const list = copies.get(r.info.index);
+    // A list starts as a literal of one: one pushed onto [] reserves 17 slots, and an inventory
+    // holds one list per shard of the group (600,000 in a group of eight with 100,000 stripes).
+    if (list === undefined) copies.set(r.info.index, [copy]);
+    else if (!list.some((c) => c.member === r.member)) list.push(copy);
   }
   return copies;
 }
