@@ -221,6 +221,7 @@ export {
 } from './repair.ts';
 export {
   buildInventory,
+  copiesAt,
   type Inventory,
   type InventoryInput,
   type InventoryStripe,

@@ -61,8 +61,15 @@ export interface MemberListing {
 }
 
 export interface ShardCopy {
+  /** The shard's index in its stripe. */
+  readonly index: number;
   readonly member: string;
   readonly shardId: string;
+}
+
+/** The copies of shard `index` (a stripe's `copies` are ordered by index). */
+export function copiesAt(copies: readonly ShardCopy[], index: number): ShardCopy[] {
+  return copies.filter((c) => c.index === index);
 }
 
 export interface InventoryStripe {
@@ -75,8 +82,12 @@ export interface InventoryStripe {
   readonly m: number;
   readonly bodyBytes: number;
   readonly fileBytes: number;
-  /** Every listed copy per shard index (a shard may sit on two members mid-migration). */
-  readonly copies: ReadonlyMap<number, readonly ShardCopy[]>;
+  /**
+   * Every listed copy, ordered by shard index (a shard may sit on two members mid-migration).
+   * One array per stripe: with a map of lists per index, a full plan over 100,000 stripes held
+   * 178 MiB, with this 140 MiB (docs/design.md §9).
+   */
+  readonly copies: readonly ShardCopy[];
 }
 
 export interface Inventory {
@@ -278,27 +289,25 @@ function majorityRows(rows: readonly Row[], skipped: Skipped): Row[] {
   return kept;
 }
 
-/** Every listed copy per shard index, a member once per index; an owner never holds its own. */
-function copiesByIndex(rows: readonly Row[], owner: string, skipped: Skipped): Map<number, ShardCopy[]> {
-  const copies = new Map<number, ShardCopy[]>();
+/** Every listed copy ordered by index, a member once per index; an owner never holds its own. */
+function copiesByIndex(rows: readonly Row[], owner: string, skipped: Skipped): ShardCopy[] {
+  const copies: ShardCopy[] = [];
   for (const r of rows) {
     if (r.member === owner) {
       skipped.inconsistentRows++;
       continue;
     }
-    const copy = { member: r.member, shardId: r.id };
-    const list = copies.get(r.info.index);
-    // A list starts as a literal of one: one pushed onto [] reserves 17 slots, and an inventory
-    // holds one list per shard of the group (600,000 in a group of eight with 100,000 stripes).
-    if (list === undefined) copies.set(r.info.index, [copy]);
-    else if (!list.some((c) => c.member === r.member)) list.push(copy);
+    const index = r.info.index;
+    if (!copies.some((c) => c.index === index && c.member === r.member))
+      copies.push({ index, member: r.member, shardId: r.id });
   }
-  return copies;
+  // Stable: the copies of one index stay in the order they were listed.
+  return copies.sort((a, b) => a.index - b.index);
 }
 
 /** One holder per index: answered now first, then in placement, then by id; a member once. */
 function chooseHolders(
-  copies: ReadonlyMap<number, readonly ShardCopy[]>,
+  copies: readonly ShardCopy[],
   shardsPerStripe: number,
   fresh: ReadonlySet<string>,
   placement: readonly string[],
@@ -308,7 +317,7 @@ function chooseHolders(
   const holders: (string | null)[] = new Array(shardsPerStripe).fill(null);
   const used = new Set<string>();
   for (let i = 0; i < shardsPerStripe; i++) {
-    const best = (copies.get(i) ?? [])
+    const best = copiesAt(copies, i)
       .filter((c) => !used.has(c.member))
       .sort((a, b) => (rank(a) < rank(b) ? -1 : 1))[0];
     if (best !== undefined) {
@@ -322,15 +331,16 @@ function chooseHolders(
 /** The same shard kept in placement and also on a member outside it: a migration to finish. */
 function leftoversOf(
   stripeId: string,
-  copies: ReadonlyMap<number, readonly ShardCopy[]>,
+  copies: readonly ShardCopy[],
   holders: readonly (string | null)[],
   placement: readonly string[],
 ): Leftover[] {
   const out: Leftover[] = [];
   for (const [i, keeper] of holders.entries()) {
     if (keeper === null || !placement.includes(keeper)) continue;
-    const kept = (copies.get(i) ?? []).find((c) => c.member === keeper)!;
-    for (const c of copies.get(i) ?? []) {
+    const at = copiesAt(copies, i);
+    const kept = at.find((c) => c.member === keeper)!;
+    for (const c of at) {
       if (c.member !== keeper && c.shardId === kept.shardId && !placement.includes(c.member))
         out.push({ stripeId, shardId: c.shardId, keeper, extra: c.member });
     }

@@ -19,6 +19,7 @@ export const adapter: BenchAdapter = {
       ],
       notes: [
         `${stripes} stripes; before list versions the rounds took ${numberAt(json, 'roundsBeforePercent') ?? '?'} % of a core and moved ${numberAt(json, 'trafficBeforeMiBPerRound') ?? '?'} MiB each way a round`,
+        `a full plan (hourly while quiet) holds ${numberAt(json, 'planRetainedMiB') ?? '?'} MiB while it runs; status's shard locations ${numberAt(json, 'locations', 'mib') ?? '?'} MiB`,
       ],
     };
   },

@@ -13,7 +13,13 @@
  *   member; the old holder re-checks with the engine and with this member before it deletes.
  * Every transfer first takes its bytes from the bandwidth bucket.
  */
-import type { InventoryStripe, MigrationTask, RepairTask, ShardCopy } from '../../../engine/index.ts';
+import {
+  copiesAt,
+  type InventoryStripe,
+  type MigrationTask,
+  type RepairTask,
+  type ShardCopy,
+} from '../../../engine/index.ts';
 import { NetError } from '../../net/errors.ts';
 import type { RemoteShardStore } from '../../net/remote-shard-store.ts';
 import { encodeParity, reconstructData } from '../../pipeline/erasure.ts';
@@ -119,14 +125,10 @@ export async function performRepair(
     order.push({ index, copy });
   };
   for (const source of task.sources) {
-    for (const [index, copies] of stripe.copies) {
-      const copy = copies.find((c) => c.member === source);
-      if (copy !== undefined) push(index, copy);
-    }
+    for (const copy of stripe.copies) if (copy.member === source) push(copy.index, copy);
   }
-  for (const [index, copies] of [...stripe.copies].sort((a, b) => a[0] - b[0])) {
-    for (const copy of copies)
-      if (deps.online.has(copy.member) || copy.member === deps.self) push(index, copy);
+  for (const copy of stripe.copies) {
+    if (deps.online.has(copy.member) || copy.member === deps.self) push(copy.index, copy);
   }
   const bodies: (Buffer | null)[] = new Array(k + m).fill(null);
   let reference: Buffer[] | null = null;
@@ -193,7 +195,7 @@ export async function performMigration(
   deps: TaskDeps,
 ): Promise<TaskResult> {
   if (task.to !== deps.self) throw new RepairTaskError('not a migration to this member');
-  const copy = (stripe.copies.get(task.shardIndex) ?? []).find((c) => c.member === task.from);
+  const copy = copiesAt(stripe.copies, task.shardIndex).find((c) => c.member === task.from);
   if (copy === undefined)
     throw new RepairTaskError(`${task.from} lists no shard ${task.shardIndex} of ${stripe.stripeId}`);
   // The id is the SHA-256 of the whole file (checked by the store) and the trailer matches the

@@ -118,10 +118,10 @@ describe('an owner’s delete against a repair in flight', () => {
       m: 1,
       bodyBytes: 8192,
       fileBytes: files[0]!.bytes.length,
-      copies: new Map([
-        [1, [{ member: h2.id, shardId: files[1]!.id }]],
-        [2, [{ member: h3.id, shardId: files[2]!.id }]],
-      ]),
+      copies: [
+        { index: 1, member: h2.id, shardId: files[1]!.id },
+        { index: 2, member: h3.id, shardId: files[2]!.id },
+      ],
     };
     const task: RepairTask = {
       stripeId,
