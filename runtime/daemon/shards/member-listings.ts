@@ -67,7 +67,8 @@ export async function refreshListing(
   if (version !== null && kept?.version != null && sameVersion(version, kept.version)) {
     return {
       ...kept,
-      rows: kept.listed.aged(nowMs - kept.listedAtMs, ageMattersBelowMs),
+      // A wall clock set back reads as no time passed (the rows' ages stay as listed).
+      rows: kept.listed.aged(Math.max(0, nowMs - kept.listedAtMs), ageMattersBelowMs),
       fresh: true,
       askedAtMs: nowMs,
       reused: true,

@@ -141,6 +141,13 @@ describe('listings asked again only when they changed', () => {
     });
     expect([...third.rows][0]!.info!.ageMs).toBe(listedAge + 40_000);
     expect([...first.rows][0]!.info!.ageMs).toBe(listedAge); // the listing kept is not changed
+    // A wall clock set back before the listing: no time passed, not an error.
+    const back = await refreshListing(remote, third, {
+      nowMs: t0 - 5_000,
+      timeoutMs: 10_000,
+      ageMattersBelowMs: SETTLE_MS,
+    });
+    expect([back.reused, [...back.rows][0]!.info!.ageMs]).toEqual([true, listedAge]);
     // A row already past the age that matters is left at its listed age.
     const old = await refreshListing(remote, third, {
       nowMs: t0 + 50_000,
