@@ -266,7 +266,14 @@ export {
   stripeBaseId,
   stripeSeqOf,
 } from './stripe-id.ts';
-export { MAX_STRIPES_PER_CALL, planKey, type StripeHolding } from './stripes.ts';
+export {
+  DATA_SHARD_BYTES,
+  MAX_STRIPES_PER_CALL,
+  MIN_STRIPE_DATA_BYTES,
+  planKey,
+  type StripeHolding,
+  stripeDataBytes,
+} from './stripes.ts';
 export {
   durationSetting,
   formatDuration,

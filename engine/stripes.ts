@@ -5,6 +5,18 @@
 import { MAX_DATA_SHARDS, MAX_PARITY_SHARDS } from './capacity.ts';
 import { EngineError } from './errors.ts';
 
+/** What one data shard of a stripe holds as pb writes it (docs/formats.md). */
+export const DATA_SHARD_BYTES = 4 * 1024 * 1024;
+/** The smallest stripe's data, whatever k (a 1+m stripe still holds 8 MiB). */
+export const MIN_STRIPE_DATA_BYTES = 8 * 1024 * 1024;
+
+/** The data one stripe of `k` data shards holds as pb writes it. */
+export function stripeDataBytes(k: number): number {
+  if (!(Number.isInteger(k) && k >= 1 && k <= MAX_DATA_SHARDS))
+    throw new EngineError('invalid-argument', `stripeDataBytes: k must be 1..${MAX_DATA_SHARDS}, got ${k}`);
+  return Math.max(MIN_STRIPE_DATA_BYTES, k * DATA_SHARD_BYTES);
+}
+
 /** Upper bound on stripes in one call; callers pass a subset (e.g. the changed ones) when bigger. */
 export const MAX_STRIPES_PER_CALL = 4_000_000;
 

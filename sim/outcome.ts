@@ -1,5 +1,11 @@
 /** The run's result: per-member figures, the group's figures and the closed-form comparison. */
-import { CLOSED_FORM_FORMULA, capacityReport, closedFormLoss, memberStatus } from '../engine/index.ts';
+import {
+  CLOSED_FORM_FORMULA,
+  capacityReport,
+  closedFormLoss,
+  memberStatus,
+  stripeDataBytes,
+} from '../engine/index.ts';
 import { effectiveWindowDays, memberLossChance, summariseWindows, windowedLossRate } from './closed-form.ts';
 import { DAY_MS, HOUR_MS, type Member, type Stripe, YEAR_MS } from './model.ts';
 import { closeAll } from './repair-window.ts';
@@ -149,6 +155,21 @@ function modelledRepairWindowDays(w: World, storedStripes: readonly Stripe[]): n
 }
 
 /**
+ * The stripes an owner's data makes as pb writes it (`stripeDataBytes`), averaged over the owners
+ * with data. Not the run's own count: with `--shard auto` that is a resolution (about 20,000
+ * stripes in all, whatever the data), and the chance that some stripe of a member lies entirely
+ * on a cluster of failures grows with how many it has (in a group of 50, about 0.4 at 500
+ * stripes and 0.9 at 2,000).
+ */
+export function ownerStripesAsPbWrites(w: World, k: number): number {
+  const owners = w.members.filter((mm) => !mm.removed && mm.dataBytes > 0);
+  if (owners.length === 0) return 0;
+  const perStripe = stripeDataBytes(k);
+  const stripes = owners.reduce((a, mm) => a + Math.ceil(mm.dataBytes / perStripe), 0);
+  return Math.round(stripes / owners.length);
+}
+
+/**
  * The closed form, fed with the windows the run measured (the modelled estimate when no failure
  * took a shard), and the chance per year that a member loses any of its stripes.
  */
@@ -166,8 +187,7 @@ function closedFormResult(w: World, storedStripes: readonly Stripe[]): SimResult
     ? windowedLossRate({ ...shape, histogram })
     : closedFormLoss({ ...shape, repairWindowDays }).annualLossRate;
   const n = present(w).length;
-  const owners = Math.max(1, w.members.filter((mm) => !mm.removed && mm.dataBytes > 0).length);
-  const stripesPerOwner = Math.round((storedStripes.length + w.score.stripesLost) / owners);
+  const stripesPerOwner = ownerStripesAsPbWrites(w, k);
   const memberChance =
     n - 1 >= k + m
       ? memberLossChance({ members: n, ...shape, repairWindowDays, stripes: stripesPerOwner })
@@ -188,6 +208,7 @@ function closedFormResult(w: World, storedStripes: readonly Stripe[]): SimResult
     annualLoss: rate,
     annualLossProbability: -Math.expm1(-rate),
     memberAnnualLossChance: memberChance,
+    memberStripes: stripesPerOwner,
     formula: CLOSED_FORM_FORMULA,
   };
 }

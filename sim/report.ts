@@ -101,7 +101,7 @@ export function formatTable(r: SimResult): string {
           'member loses any stripe',
           cf.memberAnnualLossChance === null
             ? 'n/a'
-            : `${rate(cf.memberAnnualLossChance)} chance per member-year (closed form)`,
+            : `${rate(cf.memberAnnualLossChance)} chance per member-year (closed form, ${cf.memberStripes} stripes per owner as pb writes them)`,
         ],
         ['events', String(g.events)],
       ],

@@ -96,6 +96,8 @@ export interface SimResult {
       readonly annualLossProbability: number;
       /** Chance per year that a member loses any of its stripes (correlated: clusters of m+1 failures). */
       readonly memberAnnualLossChance: number | null;
+      /** The stripes per owner that chance is for: its data as pb writes it (not the run's resolution). */
+      readonly memberStripes: number;
       readonly formula: string;
     };
     readonly failures: number;

@@ -15,7 +15,7 @@
  * prepared), one parity buffer (prepares are serial) and WRITE_SETS sets of k+m shard-file
  * buffers (one per stripe being written).
  */
-import { chooseStripe, type PlacementPlan, stripeBaseId } from '../../engine/index.ts';
+import { chooseStripe, type PlacementPlan, stripeBaseId, stripeDataBytes } from '../../engine/index.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { CODEC_RAW, type Codec } from './codec.ts';
 import { allSettledOrThrow } from './each-limit.ts';
@@ -26,8 +26,6 @@ import { reclaimShortLived } from './memory.ts';
 import { buildShards, shardHeaderBytes } from './shard-format.ts';
 import { directoryBytes, shardBytesFor, writeDirectory } from './stripe-layout.ts';
 
-export const STRIPE_BYTES_PER_DATA_SHARD = 4 * 1024 * 1024;
-export const MIN_STRIPE_BYTES = 8 * 1024 * 1024;
 /** The largest object a stripe accepts (a maximal chunk plus its envelope fits with room). */
 export const MAX_OBJECT_BYTES = 4 * 1024 * 1024 + 4096;
 
@@ -40,8 +38,9 @@ interface Slot {
   area: Buffer;
 }
 
+/** A stripe's data as pb writes it: the engine's geometry (the simulator counts stripes by it). */
 export function defaultStripeBytes(k: number): number {
-  return Math.max(MIN_STRIPE_BYTES, k * STRIPE_BYTES_PER_DATA_SHARD);
+  return stripeDataBytes(k);
 }
 
 export interface StripeWriterOptions {

@@ -6,7 +6,7 @@
  * stripes at once).
  */
 import { describe, expect, it } from 'vitest';
-import { closedFormLoss } from '../../engine/index.ts';
+import { closedFormLoss, stripeDataBytes } from '../../engine/index.ts';
 import { memberLossChance, summariseWindows, windowedLossRate } from '../../sim/closed-form.ts';
 import { defaultConfig, pledgesFromSkew } from '../../sim/config.ts';
 import { bucketOf, WINDOW_BUCKETS } from '../../sim/repair-window.ts';
@@ -130,6 +130,30 @@ describe('closed-form helpers', () => {
     expect(averaged).toBeCloseTo((one(1) + one(9)) / 2, 12);
     expect(averaged).toBeGreaterThan(one(5));
     expect(summariseWindows(h)).toMatchObject({ count: 2, meanDays: 5 });
+  });
+
+  it("counts a member's stripes as pb writes them, whatever the run's resolution", () => {
+    const run = (targetStripes: number) =>
+      runSimulation(
+        defaultConfig({
+          seed: 'stripes',
+          pledgesBytes: pledgesFromSkew(12, 4, 20e9),
+          afr: 1,
+          days: 20,
+          targetStripes,
+          samples: 5,
+        }),
+      );
+    const [coarse, fine] = [run(200), run(2000)];
+    expect(fine.group.storedStripes).toBeGreaterThan(5 * coarse.group.storedStripes);
+    const owners = fine.members.filter((m) => !m.removed && m.dataBytes > 0);
+    const perStripe = stripeDataBytes(fine.group.k);
+    const expected = Math.round(
+      owners.reduce((a, m) => a + Math.ceil(m.dataBytes / perStripe), 0) / owners.length,
+    );
+    expect(expected).toBeGreaterThan(100);
+    expect(fine.group.closedForm.memberStripes).toBe(expected);
+    expect(coarse.group.closedForm.memberStripes).toBe(expected);
   });
 
   it('gives a member a higher chance of some loss than a single stripe, bounded by 1', () => {
