@@ -163,6 +163,15 @@ export function buildInventory(input: InventoryInput): Inventory {
   const leftovers: Leftover[] = [];
   const settlingIds = new Set<string>();
   const byId = new Map<string, InventoryStripe>();
+  // An owner's id is a hash of its key: once per owner, not once per stripe.
+  const ownerIds = new Map<string, string | null>();
+  const ownerOf = (text: string): string | null => {
+    const known = ownerIds.get(text);
+    if (known !== undefined) return known;
+    const id = ownerMemberId(text);
+    ownerIds.set(text, id);
+    return id;
+  };
   for (const [stripeId, acc] of [...byStripe].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (acc.youngestAgeMs < input.settleMs) {
       skipped.settling++;
@@ -170,7 +179,7 @@ export function buildInventory(input: InventoryInput): Inventory {
     }
     const rows = majorityRows(acc.rows, skipped);
     const first = rows[0]!.info;
-    const owner = ownerMemberId(first.owner);
+    const owner = ownerOf(first.owner);
     if (owner === null || !current.has(owner)) {
       skipped.ownerGone++;
       continue;
@@ -279,7 +288,10 @@ class PlanCache {
 }
 
 /** The rows of the stripe's most common shape (ties: the smallest key); the others are counted. */
-function majorityRows(rows: readonly Row[], skipped: Skipped): Row[] {
+function majorityRows(rows: readonly Row[], skipped: Skipped): readonly Row[] {
+  // Nearly always every row agrees: then they all are the majority, with no key built per row.
+  const one = rows[0]!.info;
+  if (rows.every(({ info }) => sameShape(info, one))) return rows;
   const shapes = new Map<string, number>();
   const shapeOf = (i: ShardInfo): string => `${i.owner}|${i.k}|${i.m}|${i.bodyBytes}|${i.fileBytes}`;
   for (const r of rows) shapes.set(shapeOf(r.info), (shapes.get(shapeOf(r.info)) ?? 0) + 1);
@@ -287,6 +299,16 @@ function majorityRows(rows: readonly Row[], skipped: Skipped): Row[] {
   const kept = rows.filter((r) => shapeOf(r.info) === shape);
   skipped.inconsistentRows += rows.length - kept.length;
   return kept;
+}
+
+function sameShape(a: ShardInfo, b: ShardInfo): boolean {
+  return (
+    a.owner === b.owner &&
+    a.k === b.k &&
+    a.m === b.m &&
+    a.bodyBytes === b.bodyBytes &&
+    a.fileBytes === b.fileBytes
+  );
 }
 
 /** Every listed copy ordered by index, a member once per index; an owner never holds its own. */

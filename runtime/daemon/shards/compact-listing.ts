@@ -120,9 +120,10 @@ export class ListingBuilder {
   }
 }
 
+const small = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 255;
+const size = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff;
+
 function checkInfo(info: ShardInfo): void {
-  const small = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 255;
-  const size = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff;
   if (!(small(info.k) && small(info.m) && small(info.index) && size(info.bodyBytes) && size(info.fileBytes)))
     throw new Error(
       `ListingBuilder: row of stripe ${info.stripeId} has k=${info.k} m=${info.m} index=${info.index} ` +
