@@ -161,7 +161,7 @@ function modelledRepairWindowDays(w: World, storedStripes: readonly Stripe[]): n
  * on a cluster of failures grows with how many it has (in a group of 50, about 0.4 at 500
  * stripes and 0.9 at 2,000).
  */
-export function ownerStripesAsPbWrites(w: World, k: number): number {
+function ownerStripesAsPbWrites(w: World, k: number): number {
   const owners = w.members.filter((mm) => !mm.removed && mm.dataBytes > 0);
   if (owners.length === 0) return 0;
   const perStripe = stripeDataBytes(k);

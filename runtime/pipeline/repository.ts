@@ -18,6 +18,7 @@ import {
   ownerLayout,
   type PlacementPlan,
   RECOVERY_SECRET_BYTES,
+  stripeDataBytes,
 } from '../../engine/index.ts';
 import { memberKeysOf } from '../crypto/ed25519.ts';
 import { LocalShardDirectory } from '../store/local-directory.ts';
@@ -25,7 +26,6 @@ import { ensurePrivateDir } from '../store/private-mode.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { PipelineError } from './errors.ts';
 import { IndexDb } from './index-db.ts';
-import { defaultStripeBytes } from './stripe-writer.ts';
 
 export interface LocalConfig {
   dataDir: string;
@@ -209,7 +209,8 @@ export async function openRepository(
       plan,
       k,
       m,
-      stripeBytes: config.stripeBytes ?? defaultStripeBytes(k),
+      // The engine's stripe geometry: the simulator counts a member's stripes by the same function.
+      stripeBytes: config.stripeBytes ?? stripeDataBytes(k),
       // One worker per core, at most four: the workers do most of the CPU work (backup:
       // FastCDC, HMAC, XChaCha20-Poly1305; restore: decryption and id checks) and the main
       // thread's share (packing, one SHA-256 pass over the shards, the index) is small. On

@@ -15,7 +15,7 @@
  * prepared), one parity buffer (prepares are serial) and WRITE_SETS sets of k+m shard-file
  * buffers (one per stripe being written).
  */
-import { chooseStripe, type PlacementPlan, stripeBaseId, stripeDataBytes } from '../../engine/index.ts';
+import { chooseStripe, type PlacementPlan, stripeBaseId } from '../../engine/index.ts';
 import type { ShardDirectory } from '../store/shard-store.ts';
 import { CODEC_RAW, type Codec } from './codec.ts';
 import { allSettledOrThrow } from './each-limit.ts';
@@ -36,11 +36,6 @@ export const WRITE_SETS = 3;
 /** A stripe's data area: one fills while the other is being prepared. */
 interface Slot {
   area: Buffer;
-}
-
-/** A stripe's data as pb writes it: the engine's geometry (the simulator counts stripes by it). */
-export function defaultStripeBytes(k: number): number {
-  return stripeDataBytes(k);
 }
 
 export interface StripeWriterOptions {
