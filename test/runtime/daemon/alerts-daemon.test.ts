@@ -58,7 +58,10 @@ describe('alert mails from a live daemon', () => {
       },
       alerts: {
         exposureGraceMs: 3_600_000,
-        noBackupMs: 4_000,
+        // Long enough that the checks after ann's backup finish before the rule could rightly open
+        // again (at 4 s a loaded machine listed the alerts after it had: "open since ..."), short
+        // enough for the first mail to come well within its wait.
+        noBackupMs: 20_000,
         pledgeNearlyFullFraction: 0.9,
         joinRequestAfterMs: 0,
         checkIntervalMs: 200,
