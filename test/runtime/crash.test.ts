@@ -26,15 +26,23 @@ function pbNode(args: string[]): { status: number | null; stdout: string; stderr
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A directory's entries; none when it is gone (the backup being watched may remove it meanwhile). */
+function entries(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
 function shardCount(root: string): number {
   let n = 0;
   const members = join(root, 'members');
-  if (!fs.existsSync(members)) return 0;
-  for (const m of fs.readdirSync(members)) {
+  for (const m of entries(members)) {
     for (const sub of ['tmp', 'shards']) {
       const dir = join(members, m, sub);
-      if (!fs.existsSync(dir)) continue;
-      for (const e of fs.readdirSync(dir)) n += sub === 'tmp' ? 1 : fs.readdirSync(join(dir, e)).length;
+      for (const e of entries(dir)) n += sub === 'tmp' ? 1 : entries(join(dir, e)).length;
     }
   }
   return n;
