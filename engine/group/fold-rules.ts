@@ -2,7 +2,8 @@
  * The rules of each op kind (docs/group-log.md section 4), applied by the fold in (clock, hash)
  * order to the group's state as it stands at that op. Each rule returns null when the op applies
  * or the reason it is dropped; a dropped op changes nothing, except that a request spends the
- * invite token it presents whatever happens next.
+ * invite token it presents whatever happens next: also before its invite in the order, and also
+ * when the request was never judged (its bytes, token included, are in the set all the same).
  */
 import type { Agreement } from '../capacity.ts';
 import { invariant } from '../errors.ts';
@@ -37,6 +38,8 @@ export class GroupRules {
   readonly invites = new Map<string, Invite>();
   /** Unused invites by inviter, so a removal cancels them without scanning every invite. */
   private readonly openInvitesBy = new Map<string, Set<Invite>>();
+  /** Token hashes presented before their invite applied: such an invite is born spent. */
+  private readonly presentedEarly = new Set<string>();
   readonly removed = new Map<string, RemovedMember>();
   readonly outcomes: RequestOutcome[] = [];
   agreement: Agreement | null = null;
@@ -88,14 +91,29 @@ export class GroupRules {
     return null;
   }
 
-  private request(op: OpOf<'request'>): DropReason | null {
-    // The first request that presents a token spends it, whatever happens next (late, already a
-    // member, already waiting): a token seen in gossip can never be redeemed by someone else.
-    const invite = this.invites.get(op.tokenHash!);
-    if (invite === undefined || invite.cancelled) return 'unknown-token';
-    if (invite.used) return 'token-used';
+  /**
+   * Spends the token a request presents. The first request that presents a token spends it,
+   * whatever happens next (late, already a member, already waiting, dropped unjudged, or ordered
+   * before its invite): a token seen in gossip can never be redeemed by someone else.
+   * Returns the invite as it was before, or undefined when none has applied yet.
+   */
+  spendToken(tokenHash: string): { used: boolean; cancelled: boolean; invite: Invite } | undefined {
+    const invite = this.invites.get(tokenHash);
+    if (invite === undefined) {
+      this.presentedEarly.add(tokenHash);
+      return undefined;
+    }
+    const before = { used: invite.used, cancelled: invite.cancelled, invite };
     invite.used = true;
     this.openInvitesBy.get(invite.by)?.delete(invite);
+    return before;
+  }
+
+  private request(op: OpOf<'request'>): DropReason | null {
+    const spent = this.spendToken(op.tokenHash!);
+    if (spent === undefined || spent.cancelled) return 'unknown-token';
+    if (spent.used) return 'token-used';
+    const invite = spent.invite;
     if (op.atMs > invite.expiresAtMs) return 'token-expired';
     if (this.members.has(op.author)) return 'already-member';
     if (this.pending.has(op.author)) return 'duplicate-request';
@@ -118,10 +136,11 @@ export class GroupRules {
       by: op.author,
       expiresAtMs: op.expiresAtMs,
       op: op.hash,
-      used: false,
+      used: this.presentedEarly.has(op.tokenHash),
       cancelled: false,
     };
     this.invites.set(op.tokenHash, invite);
+    if (invite.used) return null;
     const open = this.openInvitesBy.get(op.author);
     if (open === undefined) this.openInvitesBy.set(op.author, new Set([invite]));
     else open.add(invite);

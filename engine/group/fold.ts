@@ -121,6 +121,8 @@ function foldSorted(sorted: readonly GroupOp[], groupId: string | null): FoldRun
     if (reason === null) {
       flags[at]! |= JUDGED;
       reason = rules.apply(op);
+    } else if (op.kind === 'request' && reason !== 'foreign-group') {
+      rules.spendToken(op.tokenHash!);
     }
     if (reason !== null) {
       dropped.push({ hash: op.hash, kind: op.kind, author: op.author, clock: op.clock, reason });

@@ -10,7 +10,18 @@ import {
   nextHeader,
   signOp,
 } from '../../../engine/index.ts';
-import { AGREEMENT, createOp, DAY_MS, idOf, keysOf, Replica, semantic, T0, tokenOf } from './helpers.ts';
+import {
+  AGREEMENT,
+  createOp,
+  DAY_MS,
+  idOf,
+  keysOf,
+  opOn,
+  Replica,
+  semantic,
+  T0,
+  tokenOf,
+} from './helpers.ts';
 
 const ALICE = 1;
 const BOB = 2;
@@ -101,6 +112,39 @@ describe('group flows', () => {
     expect(s.members.map((m) => m.id)).toEqual([idOf(ALICE)]);
     expect(s.pending).toEqual([]);
     expect(s.outcomes).toMatchObject([{ candidate: idOf(BOB), outcome: 'rejected' }]);
+  });
+
+  it('a token presented before its invite in the order, or by a request never judged, is spent all the same', () => {
+    const r = groupWith(BOB);
+    const stale = [...r.ops];
+    const early = tokenOf('presented-early');
+    const unjudged = tokenOf('presented-unjudged');
+    r.act(ALICE, { kind: 'pledge', pledgeBytes: 5e9 });
+    r.act(ALICE, { kind: 'invite', tokenHash: early.tokenHash, expiresAtMs: T0 + DAY_MS });
+    r.act(ALICE, { kind: 'invite', tokenHash: unjudged.tokenHash, expiresAtMs: T0 + DAY_MS });
+    expect(r.state().invites).toHaveLength(2);
+    // Carol's request is signed on a stale view: its clock sorts it before the invite it redeems.
+    const carol = opOn(stale, CAROL, { kind: 'request', name: 'carol', addresses: [], token: early.token });
+    // Erin's names a parent nobody has, so the fold never judges it; its token travels in gossip.
+    const erin = signOp(
+      keysOf(ERIN),
+      { ...nextHeader(r.state(), T0), parents: ['ab'.repeat(32)] },
+      { kind: 'request', name: 'erin', addresses: [], token: unjudged.token },
+    );
+    r.receive([carol, erin]);
+    expect(r.state().invites).toEqual([]);
+    // Whoever read those tokens in gossip redeems neither.
+    r.act(DAVE, { kind: 'request', name: 'dave', addresses: [], token: early.token });
+    r.act(STRANGER, { kind: 'request', name: 'mallory', addresses: [], token: unjudged.token });
+    expect(reasons(r)).toEqual([
+      'request:missing-parents',
+      'request:token-used',
+      'request:token-used',
+      'request:unknown-token',
+    ]);
+    expect(r.state().pending).toEqual([]);
+    // Any delivery order gives the same answer.
+    expect(new Replica([...r.ops].reverse()).state()).toEqual(r.state());
   });
 
   it('only the inviter decides, and only members author anything but a request', () => {
