@@ -60,7 +60,11 @@ export function buildCommand(): Command {
       "bytes each member backs up: one size, a list, or 'allowance' (default)",
     )
     .option('--change <fraction>', "fraction of each member's data rewritten per day (default 1%)")
-    .option('--shard <size>', "shard size, or 'auto' (keeps stripes near 20000; default)")
+    .option('--shard <size>', "shard size, or 'auto' (keeps the stripe count near --stripes; default)")
+    .option(
+      '--stripes <n>',
+      "stripes modelled with --shard auto, or 'auto': 20000, fewer when many disk failures are expected (default)",
+    )
     .option('--joins <n>', 'members joining at random times during the run (default 0)')
     .option('--removals <n>', 'members removed at random times during the run (default 0)')
     .option(

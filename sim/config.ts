@@ -48,7 +48,8 @@ export interface SimConfig {
   readonly dailyChange: number;
   /** Shard size, or 'auto' (keeps the stripe count near `targetStripes`). */
   readonly shardBytes: number | 'auto';
-  readonly targetStripes: number;
+  /** Stripes modelled with 'auto' shards, or 'auto': fewer when many failures are expected (sim/resolution.ts). */
+  readonly targetStripes: number | 'auto';
   /** Members joining / removed at random times during the run. */
   readonly joins: number;
   readonly removals: number;
@@ -87,7 +88,7 @@ export const DEFAULTS = {
   uploadBytesPerSecond: 20e6 / 8,
   downloadBytesPerSecond: 100e6 / 8,
   dailyChange: 0.01,
-  targetStripes: 20_000,
+  targetStripes: 'auto',
   planIntervalMs: 3600e3,
   samples: 500,
   maxEvents: 50_000_000,
@@ -164,8 +165,11 @@ export function validateConfig(c: SimConfig): void {
   if (c.shardBytes !== 'auto' && !(Number.isSafeInteger(c.shardBytes) && c.shardBytes >= 4096)) {
     fail('--shard must be at least 4096 bytes');
   }
-  if (!(Number.isInteger(c.targetStripes) && c.targetStripes >= 10 && c.targetStripes <= 1_000_000)) {
-    fail('targetStripes must be 10..1000000');
+  if (
+    c.targetStripes !== 'auto' &&
+    !(Number.isInteger(c.targetStripes) && c.targetStripes >= 10 && c.targetStripes <= 1_000_000)
+  ) {
+    fail(`--stripes must be 'auto' or a whole number from 10 to 1000000, got ${String(c.targetStripes)}`);
   }
   if (!(Number.isInteger(c.joins) && c.joins >= 0 && n + c.joins <= MAX_PEERS)) fail('--joins out of range');
   if (!(Number.isInteger(c.removals) && c.removals >= 0)) fail('--removals must be a whole number >= 0');
@@ -214,6 +218,7 @@ export interface CliOptions {
   data?: string;
   change?: string;
   shard?: string;
+  stripes?: string;
   joins?: string;
   removals?: string;
 }
@@ -266,6 +271,10 @@ export function configFromCli(o: CliOptions): SimConfig {
     data,
     dailyChange: o.change === undefined ? DEFAULTS.dailyChange : parseFraction(o.change, '--change'),
     shardBytes: o.shard === undefined || o.shard === 'auto' ? 'auto' : parseBytes(o.shard, '--shard'),
+    targetStripes:
+      o.stripes === undefined || o.stripes === 'auto'
+        ? 'auto'
+        : parseNumber(o.stripes, '--stripes', 10, 1_000_000, true),
     joins: parseNumber(o.joins ?? '0', '--joins', 0, MAX_PEERS, true),
     removals: parseNumber(o.removals ?? '0', '--removals', 0, MAX_PEERS, true),
   });

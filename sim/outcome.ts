@@ -9,6 +9,7 @@ import {
 import { effectiveWindowDays, memberLossChance, summariseWindows, windowedLossRate } from './closed-form.ts';
 import { DAY_MS, HOUR_MS, type Member, type Stripe, YEAR_MS } from './model.ts';
 import { closeAll } from './repair-window.ts';
+import { expectedFailures, modelledStripes } from './resolution.ts';
 import type { SimMemberResult, SimResult } from './result.ts';
 import { round } from './score.ts';
 import { detectionMs, integrateStripes, memberId, present, type World } from './world.ts';
@@ -61,6 +62,14 @@ function configEcho(w: World): SimResult['config'] {
     downloadBytesPerSecond: c.downloadBytesPerSecond,
     dailyChange: c.dailyChange,
     shardBytes: w.shardBytes,
+    resolution:
+      c.shardBytes === 'auto'
+        ? {
+            stripes: modelledStripes(c),
+            auto: c.targetStripes === 'auto',
+            expectedFailures: round(expectedFailures(c), 3),
+          }
+        : null,
     joins: c.joins,
     removals: c.removals,
   };

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { CHART_SCRIPT } from './report-charts.ts';
+import { MAX_AUTO_STRIPES } from './resolution.ts';
 import type { SimResult } from './result.ts';
 import { formatBytes } from './units.ts';
 
@@ -140,6 +141,15 @@ export function surprises(r: SimResult): string[] {
           `change is stored before the oldest stripes are deleted.`,
       );
     }
+  }
+  const res = r.config.resolution;
+  if (res?.auto && res.stripes < MAX_AUTO_STRIPES) {
+    notes.push(
+      `the run modelled about ${res.stripes.toLocaleString('en-US')} stripes, not ${MAX_AUTO_STRIPES.toLocaleString('en-US')}: ` +
+        `about ${Math.round(res.expectedFailures)} disk failures were expected, and each costs a pass of repairs ` +
+        `over the stripes its member held. Losses are counted per modelled stripe; --stripes ${MAX_AUTO_STRIPES} ` +
+        `models more (docs/sim.md, Resolution).`,
+    );
   }
   if (g.repairBytes > g.backedUpBytes && g.backedUpBytes > 0) {
     notes.push(

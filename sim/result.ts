@@ -49,6 +49,16 @@ export interface SimResult {
     readonly downloadBytesPerSecond: number;
     readonly dailyChange: number;
     readonly shardBytes: number;
+    /**
+     * With 'auto' shards, the stripe count the shard size was chosen for, whether that count was
+     * chosen from the expected failures (`--stripes auto`), and those failures; else null
+     * (sim/resolution.ts).
+     */
+    readonly resolution: {
+      readonly stripes: number;
+      readonly auto: boolean;
+      readonly expectedFailures: number;
+    } | null;
     readonly joins: number;
     readonly removals: number;
   };

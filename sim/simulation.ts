@@ -30,6 +30,7 @@ import { join, remove } from './membership.ts';
 import { DAY_MS, HOUR_MS, MAX_SHARD_BYTES, MIN_SHARD_BYTES } from './model.ts';
 import { result } from './outcome.ts';
 import { jobDone, jobStart, planRound } from './repair.ts';
+import { modelledStripes } from './resolution.ts';
 import type { SimResult } from './result.ts';
 import { refreshExposure, sample } from './score.ts';
 import { daily, fill, uploadDone } from './uploads.ts';
@@ -57,7 +58,7 @@ function dataSizes(w: World): number[] {
 function chooseShardBytes(w: World, totalDataBytes: number): number {
   const c = w.config;
   if (c.shardBytes !== 'auto') return c.shardBytes;
-  const want = totalDataBytes / (c.targetStripes * w.initialCode.k);
+  const want = totalDataBytes / (modelledStripes(c) * w.initialCode.k);
   let shard = MIN_SHARD_BYTES;
   while (shard < want && shard < MAX_SHARD_BYTES) shard *= 2;
   return shard;
