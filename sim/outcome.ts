@@ -91,6 +91,7 @@ function memberResult(mm: Member, st: MemberStatusRow | undefined): SimMemberRes
     heldShards: mm.held.size,
     firstFullBackupHours:
       mm.firstFullBackupMs === null ? null : round((mm.firstFullBackupMs - mm.joinedAtMs) / HOUR_MS, 3),
+    waitingForRoom: mm.full && mm.dataLeftBytes > 0 && !mm.failed && !mm.removed,
     exposedByteHours: Math.round(mm.exposedByteMs / HOUR_MS),
     repairBytesSent: mm.repairBytesSent,
     migrationBytesSent: mm.migrationBytesSent,

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { CHART_SCRIPT } from './report-charts.ts';
 import { MAX_AUTO_STRIPES } from './resolution.ts';
-import type { SimResult } from './result.ts';
+import type { SimMemberResult, SimResult } from './result.ts';
 import { formatBytes } from './units.ts';
 
 function table(headers: string[], rows: string[][], rightAlign: boolean[]): string {
@@ -43,7 +43,7 @@ function rate(x: number): string {
   return x === 0 ? '0' : x.toExponential(2);
 }
 
-export function formatTable(r: SimResult): string {
+export function formatTable(r: SimResult, withNotes = true): string {
   const rows = r.members.map((m) => [
     m.id + (m.removed ? ' (removed)' : m.joinedAtHours > 0 ? ' (joined)' : ''),
     formatBytes(m.pledgeBytes),
@@ -114,7 +114,7 @@ export function formatTable(r: SimResult): string {
     'rate is averaged over the windows measured in the run, W is the single window giving that rate):',
     ...cf.formula.split('; ').map((part) => `  ${part}`),
   ];
-  const notes = surprises(r);
+  const notes = withNotes ? surprises(r) : [];
   if (notes.length > 0) lines.push('', 'notes:', ...notes.map((n) => `- ${n}`));
   return lines.join('\n');
 }
@@ -137,11 +137,13 @@ export function surprises(r: SimResult): string[] {
     if (m.backedUpBytes > m.allowanceBytes && m.allowanceBytes > 0) {
       notes.push(
         `${m.id} backed up ${formatBytes(m.backedUpBytes)}, above its ${formatBytes(m.allowanceBytes)} allowance: ` +
-          `data goes in whole stripes (${g.k} shards of ${formatBytes(r.config.shardBytes)}) and the day's ` +
+          `data goes in whole stripes (${g.k} shard${g.k === 1 ? '' : 's'} of ${formatBytes(r.config.shardBytes)}) and the day's ` +
           `change is stored before the oldest stripes are deleted.`,
       );
     }
   }
+  const waiting = waitingForRoom(r);
+  if (waiting !== null) notes.push(waiting);
   const res = r.config.resolution;
   if (res?.auto && res.stripes < MAX_AUTO_STRIPES) {
     notes.push(
@@ -158,6 +160,27 @@ export function surprises(r: SimResult): string[] {
     );
   }
   return notes;
+}
+
+/** The members that never finished a first backup because the holders their stripes need are full. */
+function waitingForRoom(r: SimResult): string | null {
+  const present = r.members.filter((m) => !m.removed);
+  const stuck = present.filter((m) => m.firstFullBackupHours === null && m.waitingForRoom);
+  if (stuck.length === 0) return null;
+  const full = present.filter((m) => m.pledgeBytes - m.pledgeUsedBytes < 2 * r.config.shardBytes);
+  const names = (ms: readonly SimMemberResult[]) => ms.map((m) => m.id).join(', ');
+  const shares = stuck.map((m) => m.backedUpBytes / Math.max(1, m.allowanceBytes));
+  const pct = (x: number) => `${Math.floor(x * 100)} %`;
+  const [lo, hi] = [Math.min(...shares), Math.max(...shares)];
+  const fullText =
+    full.length > 0 ? ` on ${names(full)}, whose pledge${full.length === 1 ? ' is' : 's are'} full` : '';
+  return (
+    `${names(stuck)} did not finish a first full backup in the run: ${stuck.length === 1 ? 'it' : 'they'} stopped at ` +
+    `${lo === hi ? pct(lo) : `${pct(lo)} to ${pct(hi)}`} of ${stuck.length === 1 ? 'its allowance' : 'their allowances'}, ` +
+    `waiting for room${fullText}. Each owner's stripes are placed by a plan for that owner alone, so the ` +
+    `small pledges fill before every allowance is reached; larger pledges on the small members, or more ` +
+    `members, would change that.`
+  );
 }
 
 /** d3's exports map hides dist/d3.min.js: resolve the package, take the file beside it. */
@@ -185,7 +208,7 @@ svg { display: block; } .axis text { font-size: 11px; } .legend { font-size: 12p
 </head>
 <body>
 <h1>pb sim: ${r.members.length} members, ${r.config.days} days, code ${r.group.k}+${r.group.m}</h1>
-<pre>${escapeHtml(formatTable(r))}</pre>
+<pre>${escapeHtml(formatTable(r, false))}</pre>
 ${notesHtml(r)}
 <h2>Pledge, allowance and use per member</h2>
 <svg id="chart-members" width="960" height="360"></svg>

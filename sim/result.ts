@@ -17,6 +17,8 @@ export interface SimMemberResult {
   readonly heldShards: number;
   /** Hours from joining until its data was first fully stored; null if never. */
   readonly firstFullBackupHours: number | null;
+  /** The run ended with data left to back up and a holder its next stripe needs full. */
+  readonly waitingForRoom: boolean;
   readonly exposedByteHours: number;
   readonly repairBytesSent: number;
   readonly migrationBytesSent: number;

@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { chooseCode } from '../../engine/index.ts';
 import { main } from '../../sim/cli.ts';
 import { defaultConfig, type SimConfig } from '../../sim/config.ts';
+import { renderHtml, surprises } from '../../sim/report.ts';
+import type { SimResult } from '../../sim/result.ts';
 import { runSimulation } from '../../sim/simulation.ts';
 import { capture } from './_capture.ts';
 
@@ -216,6 +218,39 @@ describe('pnpm sim CLI', () => {
     expect(r.out).toMatch(/repair window, measured/);
     // The figure a reader stops at gets a sentence: the 10 TB pledge is almost all unusable.
     expect(r.out).toMatch(/m01 pledges 10\.0 TB but only .* cannot be used under this agreement/);
+  });
+
+  it('says why members never finish a first backup when the holders their stripes need are full', () => {
+    const r = capture(() =>
+      main([
+        '--pledges',
+        '4T,500G,500G,250G,250G',
+        '--ratio',
+        '3',
+        '--days',
+        '10',
+        '--stripes',
+        '2000',
+        '--json',
+        '--no-report',
+      ]),
+    );
+    expect(r.code, r.err).toBe(0);
+    const result = JSON.parse(r.out) as SimResult;
+    const never = result.members.filter((m) => m.firstFullBackupHours === null);
+    expect(never.map((m) => m.id)).toEqual(['m01', 'm02', 'm03']);
+    for (const m of never) {
+      expect(m.waitingForRoom).toBe(true);
+      expect(m.backedUpBytes).toBeLessThan(m.allowanceBytes);
+    }
+    const note = surprises(result).find((n) => n.includes('did not finish a first full backup'));
+    expect(note).toMatch(
+      /^m01, m02, m03 did not finish a first full backup in the run: they stopped at \d+ %/,
+    );
+    expect(note).toMatch(/waiting for room on m0[45](, m05)?, whose pledges? (is|are) full/);
+    // The HTML gives each note once, in its list, not again inside the text table.
+    const html = renderHtml(result);
+    expect(html.split('did not finish a first full backup')).toHaveLength(2);
   });
 
   it('explains bad values and refuses them', () => {
