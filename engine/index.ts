@@ -18,6 +18,13 @@ export {
   transportPart,
 } from './addresses.ts';
 export {
+  type Allowance,
+  type AllowanceReport,
+  allowances,
+  type MemberPledge,
+  planShareLevel,
+} from './allowances.ts';
+export {
   type Availability,
   availabilityOf,
   DEFAULT_GRACE_MS,
@@ -26,9 +33,6 @@ export {
 } from './availability.ts';
 export {
   type Agreement,
-  type Allowance,
-  type AllowanceReport,
-  allowances,
   type CapacityReport,
   type CodeChoice,
   capacityReport,
@@ -38,7 +42,6 @@ export {
   MAX_DATA_SHARDS,
   MAX_PARITY_SHARDS,
   type MemberCapacity,
-  type MemberPledge,
   ownerBound,
   shareBound,
   validateAgreement,

@@ -11,7 +11,8 @@
  * a grid of extra pledges and the smallest extra pledge that reaches it (to one part in 10^6),
  * refined by bisection to one part in 10^6.
  */
-import { type Agreement, allowances, DEFAULT_K_MAX, type MemberPledge } from './capacity.ts';
+import { allowances, type MemberPledge } from './allowances.ts';
+import { type Agreement, DEFAULT_K_MAX } from './capacity.ts';
 import { EngineError, invariant } from './errors.ts';
 
 export interface PledgeHelp {

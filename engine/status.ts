@@ -3,14 +3,8 @@
  * feasible share and why it binds, the one-owner bound, bytes of own backup stored (and with
  * redundancy), and how much of the pledge is used.
  */
-import {
-  type Agreement,
-  type Allowance,
-  allowances,
-  chooseCode,
-  DEFAULT_K_MAX,
-  ownerBound,
-} from './capacity.ts';
+import { type Allowance, allowances } from './allowances.ts';
+import { type Agreement, chooseCode, DEFAULT_K_MAX, ownerBound } from './capacity.ts';
 import { EngineError } from './errors.ts';
 import type { CountedStripe } from './exposure.ts';
 import { layoutHolders } from './layout.ts';

@@ -169,17 +169,20 @@ function waitingForRoom(r: SimResult): string | null {
   if (stuck.length === 0) return null;
   const full = present.filter((m) => m.pledgeBytes - m.pledgeUsedBytes < 2 * r.config.shardBytes);
   const names = (ms: readonly SimMemberResult[]) => ms.map((m) => m.id).join(', ');
-  const shares = stuck.map((m) => m.backedUpBytes / Math.max(1, m.allowanceBytes));
+  const one = stuck.length === 1;
+  const [they, their] = one ? ['it', 'its'] : ['they', 'their'];
+  const shares = stuck.map((m) => m.backedUpBytes / Math.max(1, m.dataBytes));
   const pct = (x: number) => `${Math.floor(x * 100)} %`;
   const [lo, hi] = [Math.min(...shares), Math.max(...shares)];
-  const fullText =
+  const where =
     full.length > 0 ? ` on ${names(full)}, whose pledge${full.length === 1 ? ' is' : 's are'} full` : '';
+  const why = stuck.every((m) => m.dataBytes > m.allowanceBytes)
+    ? `: ${their} data is more than ${their} allowance${one ? '' : 's'}.`
+    : `, short of ${their} allowance${one ? '' : 's'}: each owner's stripes go where its own plan sends them, ` +
+      'by chance, and the pledges they lean on filled first.';
   return (
-    `${names(stuck)} did not finish a first full backup in the run: ${stuck.length === 1 ? 'it' : 'they'} stopped at ` +
-    `${lo === hi ? pct(lo) : `${pct(lo)} to ${pct(hi)}`} of ${stuck.length === 1 ? 'its allowance' : 'their allowances'}, ` +
-    `waiting for room${fullText}. Each owner's stripes are placed by a plan for that owner alone, so the ` +
-    `small pledges fill before every allowance is reached; larger pledges on the small members, or more ` +
-    `members, would change that.`
+    `${names(stuck)} did not finish a first full backup in the run: ${they} stopped at ` +
+    `${lo === hi ? pct(lo) : `${pct(lo)} to ${pct(hi)}`} of ${their} data, waiting for room${where}${why}`
   );
 }
 

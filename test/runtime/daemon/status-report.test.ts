@@ -253,15 +253,18 @@ describe('status report: the 1000x skew case', () => {
     expect(c.limitedBy).toBe('group');
     expect(c.agreementBytes).toBe(5000 * GB);
     expect(c.allowanceBytes / GB).toBeCloseTo(40 / 3, 6);
-    // One small member at 15 GB: its own 7.5 GB share puts 3.75 on big, 7.5 over the smalls;
-    // the smalls then have 45 - 22.5 = 22.5 GB of room for big's 1.5 L: L = 15 GB (and no more,
-    // because past 5 GB extra its own growing share competes for the same members).
+    // One small member at 15 GB. Over any placement the level would be 15 GB, but each owner
+    // places by its own plan (engine/allowances.ts): big's plan puts a shard of 2/3 of its
+    // stripes on each 10 GB member (m1, at 15 GB, is in all of them), m1's plan 2/3 of its 7.5 GB
+    // (half a shard of data each, k = 2: 2.5 GB), and m3's and m4's plans 4/7 of their 5 GB each
+    // (1.43 GB). A 10 GB member then holds L/3 + 2.5 + 2 x 1.43 <= 10: L = 13.93 GB (and no
+    // more past 5 GB extra: m1's own growing share competes for the same members).
     expect(c.help).not.toBeNull();
     expect(c.help!.memberId).toBe('m1');
     expect(c.help!.extraPledgeBytes / GB).toBeCloseTo(5, 3);
-    expect(c.help!.allowanceBytes / GB).toBeCloseTo(15, 3);
+    expect(c.help!.allowanceBytes / GB).toBeCloseTo(10 * 3 - 3 * (2.5 + (2 * 4 * 2.5) / 7), 3);
     expect(c.words).toMatch(
-      /the other members' capacity is the limit; with today's members each can back up at most 13\.3 GB; if m1 pledged 5\.00 GB more, your allowance would rise to 15\.0 GB/,
+      /the other members' capacity is the limit; with today's members each can back up at most 13\.3 GB; if m1 pledged 5\.00 GB more, your allowance would rise to 13\.9 GB/,
     );
     expect(pledgeHelp(skew, { ratio: 2, tolerance: 1 }, 'big')).toEqual({
       memberId: c.help!.memberId,
