@@ -134,13 +134,19 @@ export function surprises(r: SimResult): string[] {
           `or larger pledges on the small ones, would change that; a higher ratio would not.`,
       );
     }
-    if (m.backedUpBytes > m.allowanceBytes && m.allowanceBytes > 0) {
-      notes.push(
-        `${m.id} backed up ${formatBytes(m.backedUpBytes)}, above its ${formatBytes(m.allowanceBytes)} allowance: ` +
-          `data goes in whole stripes (${g.k} shard${g.k === 1 ? '' : 's'} of ${formatBytes(r.config.shardBytes)}) and the day's ` +
-          `change is stored before the oldest stripes are deleted.`,
-      );
-    }
+  }
+  const above = r.members.filter(
+    (m) => !m.removed && m.backedUpBytes > m.allowanceBytes && m.allowanceBytes > 0,
+  );
+  if (above.length > 0) {
+    const each = above.map(
+      (m) => `${m.id} ${formatBytes(m.backedUpBytes)} of ${formatBytes(m.allowanceBytes)}`,
+    );
+    notes.push(
+      `backed up above the allowance: ${each.join(', ')}. ` +
+        `Data goes in whole stripes (${g.k} shard${g.k === 1 ? '' : 's'} of ${formatBytes(r.config.shardBytes)}) and the day's ` +
+        `change is stored before the oldest stripes are deleted.`,
+    );
   }
   const waiting = waitingForRoom(r);
   if (waiting !== null) notes.push(waiting);
