@@ -16,12 +16,13 @@ import {
   chooseCode,
   DEFAULT_K_MAX,
   equalShareLevel,
+  largestFittingLevel,
   shareBoundExact,
   validateAgreement,
-  validateCapacities,
+  validateLevelInputs,
   validateMembers,
 } from './capacity.ts';
-import { invariant, requireShardsPerStripe } from './errors.ts';
+import { invariant } from './errors.ts';
 
 export interface MemberPledge {
   readonly id: string;
@@ -128,7 +129,7 @@ const LOAD_SLACK = 1e-9;
  * data at once where its own plan puts them: member j receives `pi_oj * min(demand_o, L) / k` of
  * owner o's data, with `pi_oj` the inclusion chance of o's water-filling over the other members
  * with a pledge (placement.ts), and must not receive more than its pledge. Infinity when every
- * demand fits. Bisection over whole bytes; the loads grow with L.
+ * demand fits. The loads grow with L, so the level is found by bisection (`largestFittingLevel`).
  */
 export function planShareLevel(
   pledgeBytes: readonly number[],
@@ -136,12 +137,8 @@ export function planShareLevel(
   dataShards: number,
   shardsPerStripe: number,
 ): number {
-  validateCapacities(pledgeBytes, 'pledge');
-  validateCapacities(demandBytes, 'demand');
-  invariant(pledgeBytes.length === demandBytes.length, 'one demand per pledge');
-  const s = requireShardsPerStripe(shardsPerStripe);
-  invariant(dataShards >= 1 && dataShards < s + 1, 'dataShards within the stripe');
-  const chance = planChances(pledgeBytes, demandBytes, s);
+  validateLevelInputs(pledgeBytes, demandBytes, dataShards, shardsPerStripe);
+  const chance = planChances(pledgeBytes, demandBytes, shardsPerStripe);
   const n = pledgeBytes.length;
   const fits = (level: number): boolean => {
     for (let j = 0; j < n; j++) {
@@ -152,17 +149,7 @@ export function planShareLevel(
     }
     return true;
   };
-  const maxDemand = Math.max(0, ...demandBytes);
-  if (fits(maxDemand)) return Number.POSITIVE_INFINITY;
-  let lo = 0;
-  let hi = maxDemand;
-  // Bisection over whole bytes: at most 54 rounds for 2^53.
-  for (let round = 0; round < 64 && hi - lo > 1; round++) {
-    const mid = lo + Math.floor((hi - lo) / 2);
-    if (fits(mid)) lo = mid;
-    else hi = mid;
-  }
-  return lo;
+  return largestFittingLevel(demandBytes, fits);
 }
 
 /**

@@ -254,22 +254,42 @@ export function equalShareLevel(
   dataShards: number,
   shardsPerStripe: number,
 ): number {
+  validateLevelInputs(pledgeBytes, demandBytes, dataShards, shardsPerStripe);
+  const scratch = new Float64Array(pledgeBytes.length);
+  return largestFittingLevel(demandBytes, (level) =>
+    equalShareFeasible(pledgeBytes, demandBytes, level, dataShards, shardsPerStripe, scratch),
+  );
+}
+
+/** The inputs of a level search: pledges and demands as byte counts, one each, and the stripe shape. */
+export function validateLevelInputs(
+  pledgeBytes: readonly number[],
+  demandBytes: readonly number[],
+  dataShards: number,
+  shardsPerStripe: number,
+): void {
   validateCapacities(pledgeBytes, 'pledge');
   validateCapacities(demandBytes, 'demand');
   invariant(pledgeBytes.length === demandBytes.length, 'one demand per pledge');
   requireShardsPerStripe(shardsPerStripe);
   invariant(dataShards >= 1 && dataShards < shardsPerStripe + 1, 'dataShards within the stripe');
-  const scratch = new Float64Array(pledgeBytes.length);
-  const feasible = (level: number) =>
-    equalShareFeasible(pledgeBytes, demandBytes, level, dataShards, shardsPerStripe, scratch);
+}
+
+/**
+ * The largest whole-byte level at which `fits` holds, `fits` being monotone (true up to some
+ * level); Infinity when it holds at the largest demand. Bisection: at most 54 rounds for 2^53.
+ */
+export function largestFittingLevel(
+  demandBytes: readonly number[],
+  fits: (levelBytes: number) => boolean,
+): number {
   const maxDemand = Math.max(0, ...demandBytes);
-  if (feasible(maxDemand)) return Number.POSITIVE_INFINITY;
+  if (fits(maxDemand)) return Number.POSITIVE_INFINITY;
   let lo = 0;
   let hi = maxDemand;
-  // Bisection over whole bytes: at most 54 rounds for 2^53.
   for (let round = 0; round < 64 && hi - lo > 1; round++) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    if (feasible(mid)) lo = mid;
+    if (fits(mid)) lo = mid;
     else hi = mid;
   }
   return lo;
