@@ -4,10 +4,10 @@
  * Two levels bound it. The equal-share optimum (`equalShareLevel`, capacity.ts) is what the
  * pledges could hold under the best joint placement. But every owner places its stripes by its
  * own plan (layout.ts, placement.ts): a member j is in a stripe of owner o with the chance
- * `pi_oj = min(c_j, x*_o) / x*_o` of o's own water-filling over the other members, whatever the
- * other owners place. Where pledges are uneven, the plans of several owners can lean on the same
- * small pledge, which then fills before the optimum is reached, and the owners leaning on it could
- * not store their last stripes. `planShareLevel` is the level those plans hold together; the
+ * `pi_oj`, about `min(c_j, x*_o) / x*_o`, that o's plan targets over the other members
+ * (`inclusionChances`), whatever the other owners place. Where pledges are uneven, the plans of
+ * several owners can lean on the same small pledge, which then fills before the optimum is
+ * reached, and the owners leaning on it could not store their last stripes. `planShareLevel` is the level those plans hold together; the
  * allowance is the smaller of the two, so status never promises room the writer cannot use.
  */
 import {
@@ -17,12 +17,12 @@ import {
   DEFAULT_K_MAX,
   equalShareLevel,
   largestFittingLevel,
-  shareBoundExact,
   validateAgreement,
   validateLevelInputs,
   validateMembers,
 } from './capacity.ts';
 import { invariant } from './errors.ts';
+import { inclusionChances } from './placement.ts';
 
 export interface MemberPledge {
   readonly id: string;
@@ -169,16 +169,15 @@ function planChances(
     const others: number[] = [];
     for (let j = 0; j < n; j++) if (j !== o && pledgeBytes[j]! > 0) others.push(j);
     if (others.length < s) continue;
-    const share = shareBoundExact(
+    const pis = inclusionChances(
       others.map((j) => pledgeBytes[j]!),
       s,
     );
     let sum = 0;
-    for (const j of others) {
-      const pi = Math.min(pledgeBytes[j]!, share) / share;
-      chance[o * n + j] = pi;
-      sum += pi;
-    }
+    others.forEach((j, i) => {
+      chance[o * n + j] = pis[i]!;
+      sum += pis[i]!;
+    });
     invariant(Math.abs(sum - s) <= 1e-6 * s, 'an owner plan places s shards per stripe');
   }
   return chance;

@@ -112,6 +112,18 @@ export function placementPlan(
  */
 export const CAP_EPSILON = 1e-6;
 
+/**
+ * Each member's chance to be in a stripe under the plan over these capacities, as
+ * `placementPlan` targets it (before quantising): what an owner's plan sends to each holder.
+ * Capacities already validated, at least `shardsPerStripe` of them positive.
+ */
+export function inclusionChances(capacityBytes: readonly number[], shardsPerStripe: number): number[] {
+  const share = shareBoundExact(capacityBytes, shardsPerStripe);
+  const { target, capped } = inclusionTargets(capacityBytes, share, shardsPerStripe);
+  const picks = shardsPerStripe - capped.filter(Boolean).length;
+  return target.map((t, i) => (capped[i] ? 1 : picks > 0 ? t : 0));
+}
+
 function inclusionTargets(capacityBytes: readonly number[], share: number, s: number) {
   const target = capacityBytes.map((c) => Math.min(1, Math.min(c, share) / share));
   const capped = capacityBytes.map((c) => c > 0 && c >= share);
