@@ -7,9 +7,9 @@
  */
 import { compileGlob, GlobError } from '../../engine/index.ts';
 import { PipelineError } from './errors.ts';
+import { joinPath, showPath } from './path-bytes.ts';
 import type { Repository } from './repository.ts';
 import { findSnapshot } from './restore.ts';
-import { joinPath, showPath } from './scan.ts';
 import { ObjectReader } from './stripe-reader.ts';
 import { decodeSnapshot, decodeTree, ENTRY_DIR, ENTRY_FILE, type TreeEntry } from './tree.ts';
 

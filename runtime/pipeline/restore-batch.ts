@@ -14,6 +14,7 @@ import * as fs from 'node:fs/promises';
 import { eachLimit } from './each-limit.ts';
 import type { ObjectRow } from './index-db.ts';
 import type { OpenPool, OpenResult, OpenTarget } from './open-pool.ts';
+import { showPath } from './path-bytes.ts';
 import type { Repository } from './repository.ts';
 import {
   eachInSlices,
@@ -23,7 +24,6 @@ import {
   mtimeSeconds,
   tempBeside,
 } from './restore-land.ts';
-import { showPath } from './scan.ts';
 import type { ObjectReader } from './stripe-reader.ts';
 import { type ENTRY_FILE, FILE_FLAG_TORN, type TreeEntry } from './tree.ts';
 

@@ -15,7 +15,7 @@ import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { openObject } from './chunk-crypto.ts';
-import { showPath } from './scan.ts';
+import { showPath } from './path-bytes.ts';
 import type { EntryMeta } from './tree.ts';
 
 /** Items done synchronously before the event loop gets a turn (about 5 ms of small files). */

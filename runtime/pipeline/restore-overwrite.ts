@@ -11,8 +11,8 @@
  */
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
+import { showPath } from './path-bytes.ts';
 import { eachInSlices, lstatOrNull } from './restore-land.ts';
-import { showPath } from './scan.ts';
 
 export const OVERWRITE_POLICIES = ['never', 'if-newer', 'always'] as const;
 export type OverwritePolicy = (typeof OVERWRITE_POLICIES)[number];

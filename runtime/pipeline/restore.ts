@@ -21,6 +21,7 @@
 import * as fs from 'node:fs';
 import { PipelineError } from './errors.ts';
 import { OpenPool } from './open-pool.ts';
+import { joinPath, showPath } from './path-bytes.ts';
 import type { Repository } from './repository.ts';
 import { type FileJob, orderByStripe, type Progress, restoreBatch } from './restore-batch.ts';
 import { applyMetaSync, eachInSlices, landBeside } from './restore-land.ts';
@@ -31,7 +32,6 @@ import {
   sortByDestination,
 } from './restore-overwrite.ts';
 import { TreeWalk, type WalkDir } from './restore-walk.ts';
-import { joinPath, showPath } from './scan.ts';
 import { ObjectReader } from './stripe-reader.ts';
 import {
   decodeSnapshot,

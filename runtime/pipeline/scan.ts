@@ -34,6 +34,7 @@ import { assert, PipelineError } from './errors.ts';
 import { findCut } from './fastcdc.ts';
 import { type SealedChunk, SMALL_FILE_BYTES } from './file-reader.ts';
 import { type IndexDb, KIND_DATA, KIND_TREE } from './index-db.ts';
+import { joinPath, showPath } from './path-bytes.ts';
 import type { StripeWriter } from './stripe-writer.ts';
 import {
   ENTRY_DIR,
@@ -116,7 +117,6 @@ class Semaphore {
   }
 }
 
-const SLASH = Buffer.from('/');
 /** Directory entries stat'ed at once. */
 const STAT_GROUP = 64;
 /**
@@ -165,16 +165,6 @@ export function linkOf(st: BigIntStats): Buffer {
   b.writeBigUInt64BE(BigInt.asUintN(64, st.dev), 0);
   b.writeBigUInt64BE(BigInt.asUintN(64, st.ino), 8);
   return b;
-}
-
-export function joinPath(dir: Buffer, name: Buffer): Buffer {
-  return dir.length > 0 && dir[dir.length - 1] === 0x2f
-    ? Buffer.concat([dir, name])
-    : Buffer.concat([dir, SLASH, name]);
-}
-
-export function showPath(path: Buffer): string {
-  return JSON.stringify(path.toString('utf8')).slice(1, -1);
 }
 
 export class Scanner {

@@ -3,7 +3,7 @@
  * chunks esbuild split off at the command groups' dynamic imports, next to the chunk worker. Built
  * into a temporary directory and run as a user runs it: local init, backup of small and large
  * files, restore; the daemon's verbs load from their own chunks; a local command loads no chunk of
- * the daemon's.
+ * the daemon's; the chunk worker's bundle holds no more than the worker runs.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -85,6 +85,12 @@ describe('the packaged CLI', () => {
         expect(opened).toContain('pb-node-local-cli-');
         expect(opened).not.toContain(daemonChunk!);
       }
+      // The chunk worker loads only what it runs (read, chunk, seal, open, land): not the index
+      // database, the tree codec or the engine, which cost each worker's start tens of ms.
+      const worker = fs.readFileSync(join(out, 'chunk-worker.mjs'), 'utf8');
+      expect(worker).toContain('zstd-napi');
+      for (const unwanted of ['better-sqlite3', 'cbor-extract', 'cbor-x', 'straw2'])
+        expect(worker, unwanted).not.toContain(unwanted);
       // The daemon's verbs come from their chunks.
       const help = run(entry, ['--help']);
       expect(help.code).toBe(0);

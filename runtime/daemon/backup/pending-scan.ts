@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { joinPath } from '../../pipeline/scan.ts';
+import { joinPath } from '../../pipeline/path-bytes.ts';
 
 export const MAX_PENDING_SCAN_ENTRIES = 200_000;
 
