@@ -12,7 +12,7 @@ export function joinPath(dir: Buffer, name: Buffer): Buffer {
     : Buffer.concat([dir, SLASH, name]);
 }
 
-/** A path for messages: UTF-8 as far as it goes, control characters and bad bytes escaped. */
+/** A path for messages: read as UTF-8 (a byte that is not becomes U+FFFD), quotes and control characters escaped. */
 export function showPath(path: Buffer): string {
   return JSON.stringify(path.toString('utf8')).slice(1, -1);
 }
